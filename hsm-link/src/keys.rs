@@ -1,0 +1,118 @@
+//! Static link keys (X25519) and their fingerprints.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Bytes of a key fingerprint that are shown to people (128 bits, in eight groups of four hex
+/// digits).
+pub const FINGERPRINT_SHOWN_LEN: usize = 16;
+
+/// An X25519 public key of a link end.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// The key's fingerprint: SHA-256 over a domain label and the key.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut h = Sha256::new();
+        h.update(b"tessera link key v1\0");
+        h.update(self.0);
+        Fingerprint(h.finalize().into())
+    }
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({})", self.fingerprint())
+    }
+}
+
+/// The SHA-256 fingerprint of a link key. `Display` shows the first 128 bits as eight groups of
+/// four hex digits, the form both ends show people to compare.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, pair) in self.0[..FINGERPRINT_SHOWN_LEN].chunks(2).enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{:02x}{:02x}", pair[0], pair[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+/// A static X25519 key pair of a link end (terminal or HSM). The private half is zeroized on
+/// drop, is not `Clone`, and its `Debug` shows only the public fingerprint.
+pub struct StaticKeypair {
+    secret: Zeroizing<[u8; 32]>,
+    public: PublicKey,
+}
+
+impl StaticKeypair {
+    /// A fresh key pair from the operating system's random number generator.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut secret = Zeroizing::new([0u8; 32]);
+        getrandom::fill(secret.as_mut())?;
+        Ok(Self::from_secret(secret))
+    }
+
+    /// The key pair for a stored private key.
+    pub fn from_secret(secret: Zeroizing<[u8; 32]>) -> Self {
+        let scalar = x25519_dalek::StaticSecret::from(*secret);
+        let public = PublicKey(x25519_dalek::PublicKey::from(&scalar).to_bytes());
+        StaticKeypair { secret, public }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        self.public
+    }
+
+    /// The private half, for sealing it at rest or handing it to Noise.
+    pub fn secret_bytes(&self) -> &[u8; 32] {
+        &self.secret
+    }
+}
+
+impl std::fmt::Debug for StaticKeypair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StaticKeypair(public {})", self.public.fingerprint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_display_is_grouped_and_debug_hides_secret() {
+        let kp = StaticKeypair::from_secret(Zeroizing::new([7u8; 32]));
+        let shown = kp.public().fingerprint().to_string();
+        assert_eq!(shown.len(), 8 * 4 + 7);
+        assert_eq!(shown.split(' ').count(), 8);
+        let debug = format!("{kp:?}");
+        assert!(debug.contains(&shown));
+        assert!(!debug.contains("0707"));
+    }
+
+    #[test]
+    fn distinct_keys_have_distinct_fingerprints() {
+        let a = StaticKeypair::generate().unwrap();
+        let b = StaticKeypair::generate().unwrap();
+        assert_ne!(a.public(), b.public());
+        assert_ne!(a.public().fingerprint(), b.public().fingerprint());
+        // The same secret always gives the same public key.
+        let again = StaticKeypair::from_secret(Zeroizing::new(*a.secret_bytes()));
+        assert_eq!(again.public(), a.public());
+    }
+}

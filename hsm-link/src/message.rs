@@ -1,0 +1,210 @@
+//! The messages of protocol version 1, carried inside the encrypted session.
+//!
+//! Every packet is postcard-encoded into one Noise transport message. Requests carry an id that
+//! the response echoes; errors are typed. The enums are protocol version 1: changing them means
+//! a new version, settled in the hello.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::PartitionId;
+use crate::keys::Fingerprint;
+
+/// One packet inside the secure session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Packet {
+    /// A request from the terminal.
+    Request {
+        /// Chosen by the terminal, echoed by the response.
+        id: u64,
+        /// What is asked.
+        body: Request,
+    },
+    /// The answer to a request.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// The result.
+        body: Result<Response, RemoteError>,
+    },
+    /// A chunk of a bulk transfer that answers request `id`.
+    Data {
+        /// The request's id.
+        id: u64,
+        /// Chunk number, from 0, without gaps.
+        seq: u32,
+        /// The bytes.
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// The receiver of a bulk transfer grants the sender more chunks.
+    Credit {
+        /// The request's id.
+        id: u64,
+        /// How many more chunks may be sent.
+        chunks: u32,
+    },
+    /// Either side: are you there? Answered with [`Packet::KeepAliveAck`]. Does not count as
+    /// activity for the idle timeout.
+    KeepAlive,
+    /// The answer to a keep-alive.
+    KeepAliveAck,
+    /// The server's first message after a successful pairing: it proves the server knew the
+    /// pairing code (this message is encrypted under keys that mix it in).
+    Paired {
+        /// The partition the terminal is now paired with.
+        partition: PartitionId,
+    },
+    /// The sender ends the session, and says why.
+    Close(CloseReason),
+}
+
+/// Requests of protocol version 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Request {
+    /// Answered with [`Response::Pong`]; measures round trips.
+    Ping,
+    /// What this session is: version, partition, both keys.
+    SessionInfo,
+    /// The server streams `bytes` bytes of test data: a throughput check of the link (a slow
+    /// serial line shows here before a backup takes an hour).
+    LinkTest {
+        /// How many bytes to send; at most [`crate::limits::MAX_LINK_TEST_BYTES`].
+        bytes: u64,
+    },
+}
+
+/// Responses of protocol version 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Response {
+    /// Answer to [`Request::Ping`].
+    Pong,
+    /// Answer to [`Request::SessionInfo`].
+    SessionInfo(SessionInfo),
+    /// End of a link test: what was sent, and its SHA-256 so the receiver can check it.
+    LinkTestDone {
+        /// Bytes sent.
+        bytes: u64,
+        /// SHA-256 of the bytes sent.
+        sha256: [u8; 32],
+    },
+}
+
+/// What a session is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The protocol version settled in the hello.
+    pub protocol_version: u16,
+    /// The partition administered.
+    pub partition: PartitionId,
+    /// Fingerprint of the HSM's static key.
+    pub hsm: Fingerprint,
+    /// Fingerprint of the terminal's static key, as the HSM authenticated it.
+    pub terminal: Fingerprint,
+}
+
+/// A typed error in a response: what was wrong with the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// A size or count above what the HSM allows.
+    #[error("{what} of {requested} exceeds the limit of {limit}")]
+    TooLarge {
+        /// What was too large.
+        what: String,
+        /// What was asked for.
+        requested: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The request is not available in this session (role, policy or version).
+    #[error("{0} is not available in this session")]
+    Unsupported(String),
+}
+
+/// Why a session ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The terminal said goodbye.
+    Goodbye,
+    /// No request within the idle timeout.
+    IdleTimeout {
+        /// The timeout, in seconds.
+        after_secs: u64,
+    },
+    /// Another management session for this partition took over.
+    Superseded,
+    /// The server is shutting down.
+    Shutdown,
+    /// The peer sent something the protocol does not allow at that point.
+    ProtocolViolation,
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseReason::Goodbye => f.write_str("the terminal ended the session"),
+            CloseReason::IdleTimeout { after_secs } => {
+                write!(
+                    f,
+                    "the session expired after {after_secs} s without a request"
+                )
+            }
+            CloseReason::Superseded => {
+                f.write_str("another management session for this partition took over")
+            }
+            CloseReason::Shutdown => f.write_str("the HSM is shutting down"),
+            CloseReason::ProtocolViolation => f.write_str("the peer broke the protocol"),
+        }
+    }
+}
+
+impl Packet {
+    /// Encodes the packet.
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("packets always serialise")
+    }
+
+    /// Decodes a packet, refusing trailing bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, postcard::Error> {
+        match postcard::take_from_bytes(bytes) {
+            Ok((packet, [])) => Ok(packet),
+            Ok(_) => Err(postcard::Error::DeserializeBadEncoding),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{CHUNK_SIZE, MAX_PLAINTEXT};
+
+    #[test]
+    fn a_full_chunk_fits_one_noise_message() {
+        let p = Packet::Data {
+            id: u64::MAX,
+            seq: u32::MAX,
+            bytes: vec![0xff; CHUNK_SIZE],
+        };
+        let encoded = p.encode();
+        assert!(encoded.len() <= MAX_PLAINTEXT, "{}", encoded.len());
+        assert_eq!(Packet::decode(&encoded).unwrap(), p);
+    }
+
+    #[test]
+    fn trailing_bytes_and_truncation_are_refused() {
+        let mut bytes = Packet::Request {
+            id: 7,
+            body: Request::LinkTest { bytes: 1 << 20 },
+        }
+        .encode();
+        for cut in 0..bytes.len() {
+            assert!(Packet::decode(&bytes[..cut]).is_err());
+        }
+        bytes.push(0);
+        assert!(Packet::decode(&bytes).is_err());
+    }
+}

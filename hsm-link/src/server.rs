@@ -1,0 +1,351 @@
+//! The HSM's blocking session driver: one connection, from hello to close.
+//!
+//! Link requests (ping, session info, link test) are answered here; the partition service adds
+//! its own requests on top.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::PartitionId;
+use crate::error::Error;
+use crate::handshake::server::{
+    self as hs, Rejection, ServerOptions, ServerProgress, ServerSession,
+};
+use crate::keys::{PublicKey, StaticKeypair};
+use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, STREAM_WINDOW};
+use crate::message::{CloseReason, Packet, RemoteError, Request, Response, SessionInfo};
+use crate::transport::{FrameTransport, StreamTransport, TransportError};
+use crate::trust::TrustStore;
+
+/// Timeouts and handshake options of the server.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Versions and rekeying.
+    pub handshake: ServerOptions,
+    /// How long each handshake step may take (including the wait for the hello).
+    pub handshake_timeout: Duration,
+    /// A session with no request for this long is closed, and told so.
+    pub idle_timeout: Duration,
+    /// A session from which nothing at all (not even a keep-alive) arrives for this long is
+    /// dropped as lost.
+    pub dead_after: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            handshake: ServerOptions::default(),
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(15 * 60),
+            dead_after: Duration::from_secs(20 * 60),
+        }
+    }
+}
+
+/// How a session ended without error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The terminal closed it.
+    Closed(CloseReason),
+    /// The server closed it for idleness (and told the terminal).
+    IdleTimeout,
+    /// The terminal went away without a word.
+    Disconnected,
+}
+
+/// The outcome of one served session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The partition administered.
+    pub partition: PartitionId,
+    /// The terminal's key.
+    pub terminal: PublicKey,
+    /// Whether it paired in this session.
+    pub paired_now: bool,
+    /// Requests served.
+    pub requests: u64,
+    /// How it ended.
+    pub end: SessionEnd,
+}
+
+/// Serves one connection on `transport`: hello, handshake, then requests until the session
+/// ends. Refusals are sent to the terminal before the error is returned.
+pub fn serve_connection<T: FrameTransport + ?Sized>(
+    transport: &mut T,
+    identity: &StaticKeypair,
+    options: &ServeOptions,
+    trust: &dyn TrustStore,
+) -> Result<SessionSummary, Error> {
+    let established = handshake(transport, identity, options, trust)?;
+    Driver {
+        transport,
+        options,
+        requests: 0,
+        server: established,
+    }
+    .run()
+}
+
+fn handshake<T: FrameTransport + ?Sized>(
+    transport: &mut T,
+    identity: &StaticKeypair,
+    options: &ServeOptions,
+    trust: &dyn TrustStore,
+) -> Result<ServerSession, Error> {
+    let wait = options.handshake_timeout;
+    let reject = |transport: &mut T, r: Rejection| -> Error {
+        if let Some(reply) = r.reply {
+            let _ = transport.send(&reply);
+        }
+        r.error
+    };
+    let hello = transport.recv(wait)?;
+    let (state, reply) = match hs::accept(identity, &options.handshake, trust, &hello) {
+        Ok(ok) => ok,
+        Err(r) => return Err(reject(transport, r)),
+    };
+    transport.send(&reply)?;
+    let first = transport.recv(wait)?;
+    match state.handle(&first) {
+        Err(r) => Err(reject(transport, r)),
+        Ok(ServerProgress::Established(session, reply)) => {
+            transport.send(&reply)?;
+            Ok(*session)
+        }
+        Ok(ServerProgress::AwaitFinal(state, reply)) => {
+            transport.send(&reply)?;
+            let last = transport.recv(wait)?;
+            match state.handle(&last, trust) {
+                Err(r) => Err(reject(transport, r)),
+                Ok((session, confirm)) => {
+                    transport.send(&confirm)?;
+                    Ok(session)
+                }
+            }
+        }
+    }
+}
+
+struct Driver<'a, T: ?Sized> {
+    transport: &'a mut T,
+    options: &'a ServeOptions,
+    requests: u64,
+    server: ServerSession,
+}
+
+impl<T: FrameTransport + ?Sized> Driver<'_, T> {
+    fn summary(&self, end: SessionEnd) -> SessionSummary {
+        SessionSummary {
+            partition: self.server.partition.clone(),
+            terminal: self.server.terminal,
+            paired_now: self.server.paired_now,
+            requests: self.requests,
+            end,
+        }
+    }
+
+    fn send(&mut self, packet: &Packet) -> Result<(), Error> {
+        let frame = self.server.session.seal(packet)?;
+        Ok(self.transport.send(&frame)?)
+    }
+
+    /// Tells the terminal the session ends because it broke the protocol, then returns `e`.
+    fn violation(&mut self, e: Error) -> Error {
+        let _ = self.send(&Packet::Close(CloseReason::ProtocolViolation));
+        e
+    }
+
+    fn run(mut self) -> Result<SessionSummary, Error> {
+        let mut last_request = Instant::now();
+        let mut last_rx = Instant::now();
+        loop {
+            let now = Instant::now();
+            let idle_at = last_request + self.options.idle_timeout;
+            let dead_at = last_rx + self.options.dead_after;
+            if now >= idle_at {
+                let after_secs = self.options.idle_timeout.as_secs();
+                let _ = self.send(&Packet::Close(CloseReason::IdleTimeout { after_secs }));
+                return Ok(self.summary(SessionEnd::IdleTimeout));
+            }
+            if now >= dead_at {
+                return Err(Error::LinkLost {
+                    silent_for: now - last_rx,
+                });
+            }
+            let frame = match self.transport.recv(idle_at.min(dead_at) - now) {
+                Ok(frame) => frame,
+                Err(TransportError::Timeout) => continue,
+                Err(TransportError::Closed) => return Ok(self.summary(SessionEnd::Disconnected)),
+                Err(e) => return Err(e.into()),
+            };
+            last_rx = Instant::now();
+            let packet = match self.server.session.open(&frame) {
+                Ok(p) => p,
+                Err(e) => return Err(self.violation(e)),
+            };
+            match packet {
+                Packet::Request { id, body } => {
+                    last_request = Instant::now();
+                    self.requests += 1;
+                    self.request(id, body)?;
+                }
+                Packet::KeepAlive => self.send(&Packet::KeepAliveAck)?,
+                // Credit for a transfer that already ended (the terminal grants as it reads).
+                Packet::KeepAliveAck | Packet::Credit { .. } => {}
+                Packet::Close(reason) => return Ok(self.summary(SessionEnd::Closed(reason))),
+                _ => {
+                    return Err(
+                        self.violation(Error::Protocol("unexpected packet from the terminal"))
+                    );
+                }
+            }
+        }
+    }
+
+    fn request(&mut self, id: u64, body: Request) -> Result<(), Error> {
+        let body = match body {
+            Request::Ping => Ok(Response::Pong),
+            Request::SessionInfo => Ok(Response::SessionInfo(SessionInfo {
+                protocol_version: self.server.session.version(),
+                partition: self.server.partition.clone(),
+                hsm: self.server.hsm.fingerprint(),
+                terminal: self.server.terminal.fingerprint(),
+            })),
+            Request::LinkTest { bytes } if bytes > MAX_LINK_TEST_BYTES => {
+                Err(RemoteError::TooLarge {
+                    what: "link test".into(),
+                    requested: bytes,
+                    limit: MAX_LINK_TEST_BYTES,
+                })
+            }
+            Request::LinkTest { bytes } => return self.link_test(id, bytes),
+        };
+        self.send(&Packet::Response { id, body })
+    }
+
+    /// Streams test data under flow control: at most [`STREAM_WINDOW`] chunks ahead of the
+    /// terminal's credit.
+    fn link_test(&mut self, id: u64, bytes: u64) -> Result<(), Error> {
+        let mut credit = STREAM_WINDOW;
+        let mut digest = Sha256::new();
+        let mut sent = 0u64;
+        let mut seq = 0u32;
+        let mut chunk = vec![0u8; CHUNK_SIZE];
+        while sent < bytes {
+            while credit == 0 {
+                let frame = match self.transport.recv(self.options.dead_after) {
+                    Ok(frame) => frame,
+                    Err(TransportError::Timeout) => {
+                        return Err(Error::LinkLost {
+                            silent_for: self.options.dead_after,
+                        });
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                match self.server.session.open(&frame) {
+                    Ok(Packet::Credit { id: got, chunks }) if got == id => {
+                        credit = chunks.min(STREAM_WINDOW)
+                    }
+                    Ok(Packet::KeepAlive) => self.send(&Packet::KeepAliveAck)?,
+                    Ok(Packet::Close(reason)) => return Err(Error::Closed(reason)),
+                    Ok(_) => {
+                        return Err(
+                            self.violation(Error::Protocol("unexpected packet during a transfer"))
+                        );
+                    }
+                    Err(e) => return Err(self.violation(e)),
+                }
+            }
+            let n = (bytes - sent).min(CHUNK_SIZE as u64) as usize;
+            for (i, b) in chunk[..n].iter_mut().enumerate() {
+                *b = (sent as usize + i).wrapping_mul(2_654_435_761) as u8 ^ (i >> 8) as u8;
+            }
+            digest.update(&chunk[..n]);
+            self.send(&Packet::Data {
+                id,
+                seq,
+                bytes: chunk[..n].to_vec(),
+            })?;
+            seq = seq.wrapping_add(1);
+            sent += n as u64;
+            credit -= 1;
+        }
+        self.send(&Packet::Response {
+            id,
+            body: Ok(Response::LinkTestDone {
+                bytes,
+                sha256: digest.finalize().into(),
+            }),
+        })
+    }
+}
+
+/// A TCP listener serving sessions, one thread per connection, until it is stopped.
+pub struct TcpServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TcpServer {
+    /// Binds `addr` and serves in the background. `on_session` hears how each connection ended.
+    pub fn spawn(
+        addr: SocketAddr,
+        identity: Arc<StaticKeypair>,
+        options: ServeOptions,
+        trust: Arc<dyn TrustStore>,
+        on_session: impl Fn(Result<SessionSummary, Error>) + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = Arc::clone(&stop);
+        let on_session = Arc::new(on_session);
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop_flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (identity, options, trust, on_session) = (
+                    Arc::clone(&identity),
+                    options.clone(),
+                    Arc::clone(&trust),
+                    Arc::clone(&on_session),
+                );
+                std::thread::spawn(move || {
+                    let result = StreamTransport::tcp(stream)
+                        .map_err(|e| Error::Transport(e.into()))
+                        .and_then(|mut t| serve_connection(&mut t, &identity, &options, &*trust));
+                    on_session(result);
+                });
+            }
+        });
+        Ok(TcpServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

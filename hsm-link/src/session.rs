@@ -1,0 +1,146 @@
+//! An established secure session: packets in, frames out, and back.
+//!
+//! Transport messages carry an explicit counter that is also the Noise nonce (Noise's
+//! stateless transport mode). Each side accepts exactly the next counter, so a replayed,
+//! reordered or dropped frame ends the session with an error that names it, instead of a bare
+//! decryption failure. Both sides rekey (Noise §11.3) every `rekey_interval` messages in each
+//! direction, at the same counters, without a message about it.
+
+use snow::StatelessTransportState;
+
+use crate::error::Error;
+use crate::frame::LinkFrame;
+use crate::keys::PublicKey;
+use crate::limits::{MAX_NOISE_MESSAGE, MAX_PLAINTEXT};
+use crate::message::Packet;
+
+/// Counters stop here, far below where a nonce could wrap.
+const COUNTER_LIMIT: u64 = 1 << 63;
+
+/// An established session (sans-IO).
+pub struct Session {
+    noise: StatelessTransportState,
+    send_counter: u64,
+    recv_counter: u64,
+    rekey_interval: u64,
+    channel_binding: [u8; 32],
+    version: u16,
+    remote: PublicKey,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("version", &self.version)
+            .field("remote", &self.remote)
+            .field("send_counter", &self.send_counter)
+            .field("recv_counter", &self.recv_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        noise: StatelessTransportState,
+        channel_binding: [u8; 32],
+        version: u16,
+        remote: PublicKey,
+        rekey_interval: u64,
+    ) -> Self {
+        Session {
+            noise,
+            send_counter: 0,
+            recv_counter: 0,
+            rekey_interval: rekey_interval.max(1),
+            channel_binding,
+            version,
+            remote,
+            buf: vec![0; MAX_NOISE_MESSAGE],
+        }
+    }
+
+    /// The Noise handshake hash: a value both ends share and nobody else can choose, to which
+    /// logins bind their card challenges.
+    pub fn channel_binding(&self) -> &[u8; 32] {
+        &self.channel_binding
+    }
+
+    /// The protocol version settled in the hello.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    /// The authenticated static key of the other end.
+    pub fn remote_key(&self) -> PublicKey {
+        self.remote
+    }
+
+    /// Messages sent so far.
+    pub fn sent(&self) -> u64 {
+        self.send_counter
+    }
+
+    /// Encrypts a packet into a transport frame.
+    pub fn seal(&mut self, packet: &Packet) -> Result<Vec<u8>, Error> {
+        let plaintext = packet.encode();
+        self.seal_bytes(&plaintext)
+    }
+
+    fn seal_bytes(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        if plaintext.len() > MAX_PLAINTEXT {
+            return Err(Error::Protocol("packet larger than one Noise message"));
+        }
+        if self.send_counter >= COUNTER_LIMIT {
+            return Err(Error::CounterExhausted);
+        }
+        if self.send_counter > 0 && self.send_counter.is_multiple_of(self.rekey_interval) {
+            self.noise.rekey_outgoing();
+        }
+        let n = self
+            .noise
+            .write_message(self.send_counter, plaintext, &mut self.buf)
+            .map_err(|_| Error::Protocol("packet larger than one Noise message"))?;
+        let frame = LinkFrame::Transport {
+            counter: self.send_counter,
+            ciphertext: &self.buf[..n],
+        }
+        .to_vec();
+        self.send_counter += 1;
+        Ok(frame)
+    }
+
+    /// Decrypts a transport frame into a packet. Any error ends the session: the counters no
+    /// longer agree, or the peer misbehaved.
+    pub fn open(&mut self, frame: &[u8]) -> Result<Packet, Error> {
+        let (counter, ciphertext) = match LinkFrame::parse(frame)? {
+            LinkFrame::Transport {
+                counter,
+                ciphertext,
+            } => (counter, ciphertext),
+            LinkFrame::Refusal(_) => return Err(Error::Protocol("refusal inside a session")),
+            _ => return Err(Error::Protocol("handshake frame inside a session")),
+        };
+        let expected = self.recv_counter;
+        if counter < expected {
+            return Err(Error::Replay { counter, expected });
+        }
+        if counter > expected {
+            return Err(Error::OutOfOrder { counter, expected });
+        }
+        if counter >= COUNTER_LIMIT {
+            return Err(Error::CounterExhausted);
+        }
+        if counter > 0 && counter.is_multiple_of(self.rekey_interval) {
+            self.noise.rekey_incoming();
+        }
+        let n = self
+            .noise
+            .read_message(counter, ciphertext, &mut self.buf)
+            .map_err(|_| Error::Authentication {
+                during: "a transport message",
+            })?;
+        self.recv_counter += 1;
+        Ok(Packet::decode(&self.buf[..n])?)
+    }
+}

@@ -1,0 +1,184 @@
+//! What the HSM side knows about partitions, pairing codes and pinned terminals.
+//!
+//! The server handshake asks a [`TrustStore`]; the partition service keeps one in its redb
+//! store, and [`MemoryTrustStore`] serves tests and the embedded demo.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use crate::domain::PartitionId;
+use crate::keys::{Fingerprint, PublicKey};
+use crate::limits::DEFAULT_MAX_PAIRING_FAILURES;
+use crate::pairing::PairingCode;
+
+/// The pairing state of a partition.
+pub enum PairingOffer {
+    /// A code is outstanding: its pre-shared key for this partition.
+    Open(Zeroizing<[u8; 32]>),
+    /// No code outstanding (never issued, spent, or burned).
+    None,
+}
+
+/// Trust decisions of the HSM side. Implementations are shared between connections and do
+/// their own locking; each method is atomic.
+pub trait TrustStore: Send + Sync {
+    /// Whether the partition exists.
+    fn partition_exists(&self, partition: &PartitionId) -> bool;
+    /// The pinned key of a terminal paired with `partition`, by its fingerprint.
+    fn pinned_terminal(&self, partition: &PartitionId, terminal: &Fingerprint)
+    -> Option<PublicKey>;
+    /// The outstanding pairing code's key, if any.
+    fn pairing_offer(&self, partition: &PartitionId) -> PairingOffer;
+    /// A pairing attempt failed; returns the attempts left (0: the code is now burned).
+    fn pairing_failed(&self, partition: &PartitionId) -> u32;
+    /// A pairing succeeded: spend the code and pin `terminal`. Returns `false` if the code was
+    /// spent or burned meanwhile (a concurrent attempt won), in which case nothing is pinned.
+    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool;
+}
+
+#[derive(Default)]
+struct PartitionTrust {
+    code: Option<(Zeroizing<[u8; 32]>, u32)>,
+    terminals: BTreeMap<Fingerprint, PublicKey>,
+}
+
+/// An in-memory trust store.
+pub struct MemoryTrustStore {
+    max_failures: u32,
+    partitions: Mutex<BTreeMap<PartitionId, PartitionTrust>>,
+    // Partitions whose code was burned by failures, for tests and diagnostics.
+    burned: Mutex<BTreeSet<PartitionId>>,
+}
+
+impl Default for MemoryTrustStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_PAIRING_FAILURES)
+    }
+}
+
+impl MemoryTrustStore {
+    /// An empty store that burns a code after `max_failures` failed attempts.
+    pub fn new(max_failures: u32) -> Self {
+        MemoryTrustStore {
+            max_failures: max_failures.max(1),
+            partitions: Mutex::default(),
+            burned: Mutex::default(),
+        }
+    }
+
+    /// Adds a partition (no code, no terminals).
+    pub fn add_partition(&self, partition: PartitionId) {
+        self.partitions
+            .lock()
+            .expect("trust store lock")
+            .entry(partition)
+            .or_default();
+    }
+
+    /// Issues a fresh one-time pairing code for `partition`, replacing any outstanding one.
+    /// The code is returned once, to be shown once.
+    pub fn issue_pairing_code(
+        &self,
+        partition: &PartitionId,
+    ) -> Result<PairingCode, getrandom::Error> {
+        let code = PairingCode::generate()?;
+        let mut map = self.partitions.lock().expect("trust store lock");
+        let entry = map.entry(partition.clone()).or_default();
+        entry.code = Some((code.psk(partition), 0));
+        self.burned
+            .lock()
+            .expect("trust store lock")
+            .remove(partition);
+        Ok(code)
+    }
+
+    /// Whether the partition's code was burned by failed attempts.
+    pub fn code_burned(&self, partition: &PartitionId) -> bool {
+        self.burned
+            .lock()
+            .expect("trust store lock")
+            .contains(partition)
+    }
+
+    /// The terminals pinned for a partition.
+    pub fn pinned_terminals(&self, partition: &PartitionId) -> Vec<PublicKey> {
+        self.partitions
+            .lock()
+            .expect("trust store lock")
+            .get(partition)
+            .map(|p| p.terminals.values().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl TrustStore for MemoryTrustStore {
+    fn partition_exists(&self, partition: &PartitionId) -> bool {
+        self.partitions
+            .lock()
+            .expect("trust store lock")
+            .contains_key(partition)
+    }
+
+    fn pinned_terminal(
+        &self,
+        partition: &PartitionId,
+        terminal: &Fingerprint,
+    ) -> Option<PublicKey> {
+        self.partitions
+            .lock()
+            .expect("trust store lock")
+            .get(partition)?
+            .terminals
+            .get(terminal)
+            .copied()
+    }
+
+    fn pairing_offer(&self, partition: &PartitionId) -> PairingOffer {
+        match self
+            .partitions
+            .lock()
+            .expect("trust store lock")
+            .get(partition)
+        {
+            Some(PartitionTrust {
+                code: Some((psk, _)),
+                ..
+            }) => PairingOffer::Open(Zeroizing::new(**psk)),
+            _ => PairingOffer::None,
+        }
+    }
+
+    fn pairing_failed(&self, partition: &PartitionId) -> u32 {
+        let mut map = self.partitions.lock().expect("trust store lock");
+        let Some(entry) = map.get_mut(partition) else {
+            return 0;
+        };
+        let Some((_, failures)) = entry.code.as_mut() else {
+            return 0;
+        };
+        *failures += 1;
+        let left = self.max_failures.saturating_sub(*failures);
+        if left == 0 {
+            entry.code = None;
+            self.burned
+                .lock()
+                .expect("trust store lock")
+                .insert(partition.clone());
+        }
+        left
+    }
+
+    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool {
+        let mut map = self.partitions.lock().expect("trust store lock");
+        let Some(entry) = map.get_mut(partition) else {
+            return false;
+        };
+        if entry.code.take().is_none() {
+            return false;
+        }
+        entry.terminals.insert(terminal.fingerprint(), terminal);
+        true
+    }
+}
