@@ -278,8 +278,8 @@ impl<T: FrameTransport> Connection<T> {
 
 fn close_error(reason: CloseReason) -> Error {
     match reason {
-        CloseReason::IdleTimeout { after_secs } => Error::IdleExpired {
-            after: Duration::from_secs(after_secs),
+        CloseReason::IdleTimeout { after_ms } => Error::IdleExpired {
+            after: Duration::from_millis(after_ms),
         },
         other => Error::Closed(other),
     }

@@ -131,8 +131,8 @@ pub enum CloseReason {
     Goodbye,
     /// No request within the idle timeout.
     IdleTimeout {
-        /// The timeout, in seconds.
-        after_secs: u64,
+        /// The timeout, in milliseconds.
+        after_ms: u64,
     },
     /// Another management session for this partition took over.
     Superseded,
@@ -146,10 +146,11 @@ impl std::fmt::Display for CloseReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CloseReason::Goodbye => f.write_str("the terminal ended the session"),
-            CloseReason::IdleTimeout { after_secs } => {
+            CloseReason::IdleTimeout { after_ms } => {
                 write!(
                     f,
-                    "the session expired after {after_secs} s without a request"
+                    "the session expired after {:?} without a request",
+                    std::time::Duration::from_millis(*after_ms)
                 )
             }
             CloseReason::Superseded => {

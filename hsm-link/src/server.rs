@@ -168,8 +168,8 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
             let idle_at = last_request + self.options.idle_timeout;
             let dead_at = last_rx + self.options.dead_after;
             if now >= idle_at {
-                let after_secs = self.options.idle_timeout.as_secs();
-                let _ = self.send(&Packet::Close(CloseReason::IdleTimeout { after_secs }));
+                let after_ms = self.options.idle_timeout.as_millis() as u64;
+                let _ = self.send(&Packet::Close(CloseReason::IdleTimeout { after_ms }));
                 return Ok(self.summary(SessionEnd::IdleTimeout));
             }
             if now >= dead_at {

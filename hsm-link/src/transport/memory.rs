@@ -26,6 +26,15 @@ pub fn pair() -> (MemoryTransport, MemoryTransport) {
     )
 }
 
+impl MemoryTransport {
+    /// A probe that tells how many frames wait to be received at this end (for tests of flow
+    /// control).
+    pub fn queued_probe(&self) -> impl Fn() -> usize + Send + 'static {
+        let rx = self.rx.clone();
+        move || rx.len()
+    }
+}
+
 impl FrameTransport for MemoryTransport {
     fn send(&mut self, frame: &[u8]) -> Result<(), TransportError> {
         self.tx
