@@ -20,11 +20,14 @@ use hsm_link::transport::memory::{self, MemoryTransport};
 use hsm_link::transport::{FrameTransport, TransportError};
 use hsm_link::trust::{MemoryTrustStore, TrustStore};
 
+/// Rewrites the n-th outgoing frame.
+type Rewrite = Box<dyn FnMut(usize, Vec<u8>) -> Vec<u8> + Send>;
+
 /// A transport that lets a test see and rewrite frames on their way.
 struct Tap {
     inner: MemoryTransport,
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
-    rewrite_outgoing: Option<Box<dyn FnMut(usize, Vec<u8>) -> Vec<u8> + Send>>,
+    rewrite_outgoing: Option<Rewrite>,
     count: usize,
 }
 
