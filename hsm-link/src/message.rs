@@ -140,6 +140,8 @@ pub enum CloseReason {
     Shutdown,
     /// The peer sent something the protocol does not allow at that point.
     ProtocolViolation,
+    /// The line garbled or dropped bytes (a frame failed its checksum or encoding).
+    LineFault,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -158,6 +160,10 @@ impl std::fmt::Display for CloseReason {
             }
             CloseReason::Shutdown => f.write_str("the HSM is shutting down"),
             CloseReason::ProtocolViolation => f.write_str("the peer broke the protocol"),
+            CloseReason::LineFault => f.write_str(
+                "the line garbled or dropped bytes; the session was ended: reconnect, and check \
+                 the cable if it happens again",
+            ),
         }
     }
 }

@@ -181,6 +181,11 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                 Ok(frame) => frame,
                 Err(TransportError::Timeout) => continue,
                 Err(TransportError::Closed) => return Ok(self.summary(SessionEnd::Disconnected)),
+                Err(TransportError::Frame(e)) => {
+                    // A damaged frame: the counters can no longer agree. Say so and end.
+                    let _ = self.send(&Packet::Close(CloseReason::LineFault));
+                    return Err(TransportError::Frame(e).into());
+                }
                 Err(e) => return Err(e.into()),
             };
             last_rx = Instant::now();

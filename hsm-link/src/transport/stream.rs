@@ -49,6 +49,28 @@ impl<S: ReadTimeout, F: Framing> StreamTransport<S, F> {
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
+
+    /// Discards everything that arrives until the line has been quiet for `quiet`, and resets
+    /// the decoder: what a terminal does before it reconnects over a serial line after a fault,
+    /// so that stale answers to a dead session are not read as answers to the new one.
+    pub fn discard_input(&mut self, quiet: Duration) -> Result<(), TransportError>
+    where
+        F: Default,
+    {
+        self.framing = F::default();
+        loop {
+            self.stream.set_read_timeout(quiet)?;
+            match self.stream.read(&mut self.read_buf) {
+                Ok(0) => return Err(TransportError::Closed),
+                Ok(_) => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 impl StreamTransport<TcpStream, LengthPrefixed> {
