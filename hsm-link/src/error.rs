@@ -99,6 +99,9 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("random number generator failed: {0}")]
     Random(getrandom::Error),
+    /// The session already failed and may not be used again.
+    #[error("this session already failed; reconnect")]
+    SessionFailed,
     /// The message counter would wrap (after 2^63 messages).
     #[error("message counter exhausted; reconnect")]
     CounterExhausted,

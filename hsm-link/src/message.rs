@@ -104,23 +104,37 @@ pub struct SessionInfo {
     pub terminal: Fingerprint,
 }
 
-/// A typed error in a response: what was wrong with the request.
+/// A typed error in a response: what was wrong with the request. It carries no free text, so
+/// a hostile peer cannot put arbitrary characters on the operator's screen through it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteError {
     /// A size or count above what the HSM allows.
-    #[error("{what} of {requested} exceeds the limit of {limit}")]
+    #[error("{what} of {requested} exceeds the limit of {limit}: ask for less")]
     TooLarge {
         /// What was too large.
-        what: String,
+        what: Quantity,
         /// What was asked for.
         requested: u64,
         /// The limit.
         limit: u64,
     },
-    /// The request is not available in this session (role, policy or version).
-    #[error("{0} is not available in this session")]
-    Unsupported(String),
+}
+
+/// Quantities that requests ask for and the HSM bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Quantity {
+    /// Bytes of a link test.
+    LinkTestBytes,
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Quantity::LinkTestBytes => "a link test",
+        })
+    }
 }
 
 /// Why a session ended.

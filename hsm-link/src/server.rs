@@ -5,7 +5,7 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::handshake::server::{
 };
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, STREAM_WINDOW};
-use crate::message::{CloseReason, Packet, RemoteError, Request, Response, SessionInfo};
+use crate::message::{CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo};
 use crate::transport::{FrameTransport, StreamTransport, TransportError};
 use crate::trust::TrustStore;
 
@@ -223,7 +223,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
             })),
             Request::LinkTest { bytes } if bytes > MAX_LINK_TEST_BYTES => {
                 Err(RemoteError::TooLarge {
-                    what: "link test".into(),
+                    what: Quantity::LinkTestBytes,
                     requested: bytes,
                     limit: MAX_LINK_TEST_BYTES,
                 })
@@ -290,7 +290,12 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
     }
 }
 
-/// A TCP listener serving sessions, one thread per connection, until it is stopped.
+/// Connections a [`TcpServer`] serves at once; more are closed at once, so that a flood of
+/// connections cannot exhaust the HSM's threads.
+pub const MAX_TCP_CONNECTIONS: usize = 32;
+
+/// A TCP listener serving sessions, one thread per connection (at most
+/// [`MAX_TCP_CONNECTIONS`]), until it is stopped.
 pub struct TcpServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -311,12 +316,19 @@ impl TcpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
         let on_session = Arc::new(on_session);
+        let active = Arc::new(AtomicUsize::new(0));
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop_flag.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                if active.fetch_add(1, Ordering::SeqCst) >= MAX_TCP_CONNECTIONS {
+                    active.fetch_sub(1, Ordering::SeqCst);
+                    drop(stream);
+                    continue;
+                }
+                let active = Arc::clone(&active);
                 let (identity, options, trust, on_session) = (
                     Arc::clone(&identity),
                     options.clone(),
@@ -327,6 +339,7 @@ impl TcpServer {
                     let result = StreamTransport::tcp(stream)
                         .map_err(|e| Error::Transport(e.into()))
                         .and_then(|mut t| serve_connection(&mut t, &identity, &options, &*trust));
+                    active.fetch_sub(1, Ordering::SeqCst);
                     on_session(result);
                 });
             }

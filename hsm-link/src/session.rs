@@ -27,6 +27,9 @@ pub struct Session {
     version: u16,
     remote: PublicKey,
     buf: Vec<u8>,
+    /// Set by the first failure: a session whose counters or keys may disagree is never used
+    /// again.
+    failed: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -57,6 +60,7 @@ impl Session {
             version,
             remote,
             buf: vec![0; MAX_NOISE_MESSAGE],
+            failed: false,
         }
     }
 
@@ -111,8 +115,19 @@ impl Session {
     }
 
     /// Decrypts a transport frame into a packet. Any error ends the session: the counters no
-    /// longer agree, or the peer misbehaved.
+    /// longer agree, or the peer misbehaved. After an error, every later call fails with
+    /// [`Error::SessionFailed`]. Sending is unaffected (its keys and counter are separate), so
+    /// that a close can still say why.
     pub fn open(&mut self, frame: &[u8]) -> Result<Packet, Error> {
+        if self.failed {
+            return Err(Error::SessionFailed);
+        }
+        let result = self.open_inner(frame);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn open_inner(&mut self, frame: &[u8]) -> Result<Packet, Error> {
         let (counter, ciphertext) = match LinkFrame::parse(frame)? {
             LinkFrame::Transport {
                 counter,
@@ -142,5 +157,79 @@ impl Session {
             })?;
         self.recv_counter += 1;
         Ok(Packet::decode(&self.buf[..n])?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PartitionId;
+    use crate::handshake::client::{self as c, ClientMode, ClientOptions, ClientProgress};
+    use crate::handshake::server::{self as s, ServerOptions, ServerProgress};
+    use crate::keys::StaticKeypair;
+    use crate::trust::{MemoryTrustStore, TrustStore};
+
+    /// A pinned session pair, run entirely in memory through the sans-IO states.
+    fn sessions() -> (Session, Session) {
+        let p = PartitionId::new("p").unwrap();
+        let trust = MemoryTrustStore::default();
+        trust.add_partition(p.clone());
+        trust.issue_pairing_code(&p).unwrap();
+        let (hsm, terminal) = (
+            StaticKeypair::generate().unwrap(),
+            StaticKeypair::generate().unwrap(),
+        );
+        assert!(trust.pairing_succeeded(&p, terminal.public()));
+        let mode = ClientMode::Pinned { hsm: hsm.public() };
+        let (state, hello) = c::start(&terminal, p, mode, ClientOptions::default());
+        let (server, reply) = s::accept(&hsm, &ServerOptions::default(), &trust, &hello).unwrap();
+        let (state, first) = state.handle(&reply).unwrap();
+        let Ok(ServerProgress::Established(server, second)) = server.handle(&first) else {
+            panic!("pinned handshake")
+        };
+        let Ok(ClientProgress::Established(client)) = state.handle(&second) else {
+            panic!("pinned handshake")
+        };
+        assert_eq!(client.channel_binding(), server.session.channel_binding());
+        (client, server.session)
+    }
+
+    #[test]
+    fn a_failed_session_refuses_further_frames_even_good_ones() {
+        let (mut client, mut server) = sessions();
+        let good = client.seal(&Packet::KeepAlive).unwrap();
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(matches!(
+            server.open(&bad),
+            Err(Error::Authentication { .. })
+        ));
+        assert!(matches!(server.open(&good), Err(Error::SessionFailed)));
+        // The failed side can still say goodbye.
+        let close = server.seal(&Packet::KeepAliveAck).unwrap();
+        assert_eq!(client.open(&close).unwrap(), Packet::KeepAliveAck);
+    }
+
+    #[test]
+    fn every_bit_flip_of_a_transport_frame_is_rejected() {
+        let (mut client, mut server) = sessions();
+        let request = Packet::Request {
+            id: 1,
+            body: crate::message::Request::Ping,
+        };
+        let frame = client.seal(&request).unwrap();
+        for bit in 0..frame.len() * 8 {
+            let mut flipped = frame.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            // A failed open leaves the receive counter where it was; clear the failure mark so
+            // that each flip is judged on its own.
+            server.failed = false;
+            assert!(
+                server.open(&flipped).is_err(),
+                "bit {bit} flipped was accepted"
+            );
+        }
+        server.failed = false;
+        assert_eq!(server.open(&frame).unwrap(), request);
     }
 }

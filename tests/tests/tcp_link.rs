@@ -167,3 +167,32 @@ fn a_truncated_frame_then_hang_up_is_reported_not_waited_on() {
         Err(Error::Transport(TransportError::Closed))
     ));
 }
+
+#[test]
+fn a_flood_of_idle_connections_is_capped() {
+    use hsm_link::server::MAX_TCP_CONNECTIONS;
+    let f = fixture();
+    let idle: Vec<TcpStream> = (0..MAX_TCP_CONNECTIONS)
+        .map(|_| TcpStream::connect(f.server.local_addr()).unwrap())
+        .collect();
+    // Wait until the server has taken all of them (each waits for a hello).
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(f.server.local_addr()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 1];
+    assert!(
+        matches!(extra.read(&mut buf), Ok(0)),
+        "the connection over the cap is closed at once"
+    );
+    drop(idle);
+    // Once the idle ones are gone, a terminal is served again.
+    for _ in 0..MAX_TCP_CONNECTIONS {
+        assert!(f.next_end().is_err());
+    }
+    let terminal = StaticKeypair::generate().unwrap();
+    let code = f.trust.issue_pairing_code(&f.partition).unwrap();
+    let mut conn = f.connect(&terminal, ClientMode::Pairing(code)).unwrap();
+    assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+}
