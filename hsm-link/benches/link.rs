@@ -50,6 +50,7 @@ fn setup() -> (TcpServer, Connection<Tcp>) {
         Arc::clone(&hsm),
         ServeOptions::default(),
         trust,
+        Arc::new(hsm_link::server::NoAdministration),
         |_| {},
     )
     .unwrap();

@@ -19,7 +19,9 @@
 //!
 //! let (terminal_end, mut hsm_end) = memory::pair();
 //! std::thread::scope(|s| {
-//!     s.spawn(|| server::serve_connection(&mut hsm_end, &hsm, &ServeOptions::default(), &trust));
+//!     s.spawn(|| server::serve_connection(
+//!         &mut hsm_end, &hsm, &ServeOptions::default(), &trust, &server::NoAdministration,
+//!     ));
 //!     let mut conn = client::connect(
 //!         terminal_end, &terminal, partition.clone(),
 //!         ClientMode::Pairing(code), ConnectOptions::default(),

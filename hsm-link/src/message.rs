@@ -4,7 +4,16 @@
 //! the response echoes; errors are typed. The enums are protocol version 1: changing them means
 //! a new version, settled in the hello.
 
+mod admin;
+
 use serde::{Deserialize, Serialize};
+
+pub use admin::{
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, ConfigProblem,
+    KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS, MAX_FILTER_TEXT,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_RECOVERY_PUBLIC_KEY,
+    NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic, login_message,
+};
 
 use crate::domain::PartitionId;
 use crate::keys::Fingerprint;
@@ -72,6 +81,8 @@ pub enum Request {
         /// How many bytes to send; at most [`crate::limits::MAX_LINK_TEST_BYTES`].
         bytes: u64,
     },
+    /// Partition administration, answered by the partition service.
+    Admin(AdminRequest),
 }
 
 /// Responses of protocol version 1.
@@ -89,6 +100,8 @@ pub enum Response {
         /// SHA-256 of the bytes sent.
         sha256: [u8; 32],
     },
+    /// Partition administration.
+    Admin(AdminResponse),
 }
 
 /// What a session is.
@@ -119,6 +132,12 @@ pub enum RemoteError {
         /// The limit.
         limit: u64,
     },
+    /// The partition service refused an administration request.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// This HSM answers no administration requests (a bare link endpoint).
+    #[error("this endpoint does not administer partitions")]
+    NoAdministration,
 }
 
 /// Quantities that requests ask for and the HSM bounds.
@@ -213,6 +232,39 @@ mod tests {
         let encoded = p.encode();
         assert!(encoded.len() <= MAX_PLAINTEXT, "{}", encoded.len());
         assert_eq!(Packet::decode(&encoded).unwrap(), p);
+    }
+
+    #[test]
+    fn admin_messages_are_bounded_on_the_way_in() {
+        use crate::domain::MAX_CARDS_PER_SET;
+        let signature = CardSignature {
+            signing_key: [1; 32],
+            signature: [2; 64],
+        };
+        let login = |n: usize| Packet::Request {
+            id: 1,
+            body: Request::Admin(AdminRequest::Login {
+                role: OfficerRole::Pso,
+                signatures: vec![signature.clone(); n],
+            }),
+        };
+        let ok = login(MAX_CARDS_PER_SET);
+        assert_eq!(Packet::decode(&ok.encode()).unwrap(), ok);
+        assert!(Packet::decode(&login(MAX_CARDS_PER_SET + 1).encode()).is_err());
+
+        let page = |line: &str| Packet::Response {
+            id: 2,
+            body: Ok(Response::Admin(AdminResponse::LogPage(LogPage {
+                lines: vec![line.to_string()],
+                next_seq: None,
+                warning: None,
+            }))),
+        };
+        let good = page(r#"{"seq":1,"op":"login"}"#);
+        assert_eq!(Packet::decode(&good.encode()).unwrap(), good);
+        // A raw escape sequence is no canonical log line: refused before it reaches a screen.
+        assert!(Packet::decode(&page("before\u{1b}[2Jafter").encode()).is_err());
+        assert!(Packet::decode(&page("bell\u{7}").encode()).is_err());
     }
 
     #[test]

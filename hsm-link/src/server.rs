@@ -1,7 +1,7 @@
 //! The HSM's blocking session driver: one connection, from hello to close.
 //!
-//! Link requests (ping, session info, link test) are answered here; the partition service adds
-//! its own requests on top.
+//! Link requests (ping, session info, link test) are answered here; administration requests go
+//! to a [`Handler`] that the partition service provides, one per session.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
@@ -18,7 +18,9 @@ use crate::handshake::server::{
 };
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, STREAM_WINDOW};
-use crate::message::{CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo};
+use crate::message::{
+    AdminRequest, CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo,
+};
 use crate::transport::{FrameTransport, StreamTransport, TransportError};
 use crate::trust::TrustStore;
 
@@ -47,6 +49,73 @@ impl Default for ServeOptions {
     }
 }
 
+/// What a handler knows about its session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionContext {
+    /// The partition administered.
+    pub partition: PartitionId,
+    /// The terminal's authenticated key.
+    pub terminal: PublicKey,
+    /// The Noise handshake hash: logins bind their card signatures to it.
+    pub channel_binding: [u8; 32],
+    /// Whether the session began with a pairing.
+    pub paired_now: bool,
+    /// The protocol version.
+    pub version: u16,
+}
+
+/// A bulk answer, produced chunk by chunk under the terminal's flow control, so that a large
+/// export never sits in memory whole.
+pub trait ReplyStream: Send {
+    /// Appends at most `max` bytes to `chunk`; returns `false` once nothing more will come.
+    fn fill(&mut self, chunk: &mut Vec<u8>, max: usize) -> Result<bool, RemoteError>;
+    /// The final response, after the last chunk.
+    fn finish(self: Box<Self>) -> Result<Response, RemoteError>;
+}
+
+/// A handler's answer to a request.
+pub enum Reply {
+    /// One response.
+    Response(Result<Response, RemoteError>),
+    /// A bulk transfer, then a final response.
+    Stream(Box<dyn ReplyStream>),
+}
+
+/// Answers administration requests for one session.
+pub trait Handler: Send {
+    /// Answers one request.
+    fn handle(&mut self, ctx: &SessionContext, request: AdminRequest) -> Reply;
+    /// Called between requests, at least twice a second: a reason ends the session after the
+    /// terminal is told (a newer management session took over, the HSM shuts down).
+    fn poll(&mut self, _ctx: &SessionContext) -> Option<CloseReason> {
+        None
+    }
+    /// Called once when the session ends, however it ends.
+    fn ended(&mut self, _ctx: &SessionContext) {}
+}
+
+/// Creates a handler for each established session.
+pub trait AdminService: Send + Sync {
+    /// The handler for a new session.
+    fn session(&self, ctx: &SessionContext) -> Box<dyn Handler>;
+}
+
+/// A bare link endpoint: answers link requests only, refuses administration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoAdministration;
+
+impl Handler for NoAdministration {
+    fn handle(&mut self, _ctx: &SessionContext, _request: AdminRequest) -> Reply {
+        Reply::Response(Err(RemoteError::NoAdministration))
+    }
+}
+
+impl AdminService for NoAdministration {
+    fn session(&self, _ctx: &SessionContext) -> Box<dyn Handler> {
+        Box::new(NoAdministration)
+    }
+}
+
 /// How a session ended without error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEnd {
@@ -56,6 +125,8 @@ pub enum SessionEnd {
     IdleTimeout,
     /// The terminal went away without a word.
     Disconnected,
+    /// The HSM ended it (and told the terminal why).
+    EndedByHsm(CloseReason),
 }
 
 /// The outcome of one served session.
@@ -80,16 +151,32 @@ pub fn serve_connection<T: FrameTransport + ?Sized>(
     identity: &StaticKeypair,
     options: &ServeOptions,
     trust: &dyn TrustStore,
+    admin: &dyn AdminService,
 ) -> Result<SessionSummary, Error> {
-    let established = handshake(transport, identity, options, trust)?;
-    Driver {
+    let server = handshake(transport, identity, options, trust)?;
+    let ctx = SessionContext {
+        partition: server.partition.clone(),
+        terminal: server.terminal,
+        channel_binding: *server.session.channel_binding(),
+        paired_now: server.paired_now,
+        version: server.session.version(),
+    };
+    let mut handler = admin.session(&ctx);
+    let result = Driver {
         transport,
         options,
         requests: 0,
-        server: established,
+        server,
+        handler: &mut *handler,
+        ctx: &ctx,
     }
-    .run()
+    .run();
+    handler.ended(&ctx);
+    result
 }
+
+/// How often a session wakes to ask its handler whether to end.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 fn handshake<T: FrameTransport + ?Sized>(
     transport: &mut T,
@@ -136,6 +223,8 @@ struct Driver<'a, T: ?Sized> {
     options: &'a ServeOptions,
     requests: u64,
     server: ServerSession,
+    handler: &'a mut dyn Handler,
+    ctx: &'a SessionContext,
 }
 
 impl<T: FrameTransport + ?Sized> Driver<'_, T> {
@@ -177,7 +266,12 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                     silent_for: now - last_rx,
                 });
             }
-            let frame = match self.transport.recv(idle_at.min(dead_at) - now) {
+            if let Some(reason) = self.handler.poll(self.ctx) {
+                let _ = self.send(&Packet::Close(reason.clone()));
+                return Ok(self.summary(SessionEnd::EndedByHsm(reason)));
+            }
+            let wait = (idle_at.min(dead_at) - now).min(POLL_INTERVAL);
+            let frame = match self.transport.recv(wait) {
                 Ok(frame) => frame,
                 Err(TransportError::Timeout) => continue,
                 Err(TransportError::Closed) => return Ok(self.summary(SessionEnd::Disconnected)),
@@ -213,79 +307,114 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
     }
 
     fn request(&mut self, id: u64, body: Request) -> Result<(), Error> {
-        let body = match body {
-            Request::Ping => Ok(Response::Pong),
-            Request::SessionInfo => Ok(Response::SessionInfo(SessionInfo {
+        let reply = match body {
+            Request::Ping => Reply::Response(Ok(Response::Pong)),
+            Request::SessionInfo => Reply::Response(Ok(Response::SessionInfo(SessionInfo {
                 protocol_version: self.server.session.version(),
                 partition: self.server.partition.clone(),
                 hsm: self.server.hsm.fingerprint(),
                 terminal: self.server.terminal.fingerprint(),
-            })),
+            }))),
             Request::LinkTest { bytes } if bytes > MAX_LINK_TEST_BYTES => {
-                Err(RemoteError::TooLarge {
+                Reply::Response(Err(RemoteError::TooLarge {
                     what: Quantity::LinkTestBytes,
                     requested: bytes,
                     limit: MAX_LINK_TEST_BYTES,
-                })
+                }))
             }
-            Request::LinkTest { bytes } => return self.link_test(id, bytes),
+            Request::LinkTest { bytes } => Reply::Stream(Box::new(LinkTestStream {
+                total: bytes,
+                sent: 0,
+                digest: Sha256::new(),
+            })),
+            Request::Admin(request) => self.handler.handle(self.ctx, request),
         };
+        match reply {
+            Reply::Response(body) => self.send(&Packet::Response { id, body }),
+            Reply::Stream(stream) => self.stream(id, stream),
+        }
+    }
+
+    /// Sends a bulk answer under flow control: at most [`STREAM_WINDOW`] chunks ahead of the
+    /// terminal's credit.
+    fn stream(&mut self, id: u64, mut stream: Box<dyn ReplyStream>) -> Result<(), Error> {
+        let mut credit = STREAM_WINDOW;
+        let mut seq = 0u32;
+        let mut chunk = Vec::with_capacity(CHUNK_SIZE);
+        loop {
+            chunk.clear();
+            let more = match stream.fill(&mut chunk, CHUNK_SIZE) {
+                Ok(more) => more,
+                Err(e) => return self.send(&Packet::Response { id, body: Err(e) }),
+            };
+            debug_assert!(chunk.len() <= CHUNK_SIZE);
+            if !chunk.is_empty() {
+                while credit == 0 {
+                    credit = self.await_credit(id)?;
+                }
+                self.send(&Packet::Data {
+                    id,
+                    seq,
+                    bytes: std::mem::take(&mut chunk),
+                })?;
+                seq = seq.wrapping_add(1);
+                credit -= 1;
+            }
+            if !more {
+                break;
+            }
+        }
+        let body = stream.finish();
         self.send(&Packet::Response { id, body })
     }
 
-    /// Streams test data under flow control: at most [`STREAM_WINDOW`] chunks ahead of the
-    /// terminal's credit.
-    fn link_test(&mut self, id: u64, bytes: u64) -> Result<(), Error> {
-        let mut credit = STREAM_WINDOW;
-        let mut digest = Sha256::new();
-        let mut sent = 0u64;
-        let mut seq = 0u32;
-        let mut chunk = vec![0u8; CHUNK_SIZE];
-        while sent < bytes {
-            while credit == 0 {
-                let frame = match self.transport.recv(self.options.dead_after) {
-                    Ok(frame) => frame,
-                    Err(TransportError::Timeout) => {
-                        return Err(Error::LinkLost {
-                            silent_for: self.options.dead_after,
-                        });
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                match self.server.session.open(&frame) {
-                    Ok(Packet::Credit { id: got, chunks }) if got == id => {
-                        credit = chunks.min(STREAM_WINDOW)
-                    }
-                    Ok(Packet::KeepAlive) => self.send(&Packet::KeepAliveAck)?,
-                    Ok(Packet::Close(reason)) => return Err(Error::Closed(reason)),
-                    Ok(_) => {
-                        return Err(
-                            self.violation(Error::Protocol("unexpected packet during a transfer"))
-                        );
-                    }
-                    Err(e) => return Err(self.violation(e)),
-                }
+    fn await_credit(&mut self, id: u64) -> Result<u32, Error> {
+        let frame = match self.transport.recv(self.options.dead_after) {
+            Ok(frame) => frame,
+            Err(TransportError::Timeout) => {
+                return Err(Error::LinkLost {
+                    silent_for: self.options.dead_after,
+                });
             }
-            let n = (bytes - sent).min(CHUNK_SIZE as u64) as usize;
-            for (i, b) in chunk[..n].iter_mut().enumerate() {
-                *b = (sent as usize + i).wrapping_mul(2_654_435_761) as u8 ^ (i >> 8) as u8;
+            Err(e) => return Err(e.into()),
+        };
+        match self.server.session.open(&frame) {
+            Ok(Packet::Credit { id: got, chunks }) if got == id => Ok(chunks.min(STREAM_WINDOW)),
+            Ok(Packet::KeepAlive) => {
+                self.send(&Packet::KeepAliveAck)?;
+                Ok(0)
             }
-            digest.update(&chunk[..n]);
-            self.send(&Packet::Data {
-                id,
-                seq,
-                bytes: chunk[..n].to_vec(),
-            })?;
-            seq = seq.wrapping_add(1);
-            sent += n as u64;
-            credit -= 1;
+            Ok(Packet::Close(reason)) => Err(Error::Closed(reason)),
+            Ok(_) => Err(self.violation(Error::Protocol("unexpected packet during a transfer"))),
+            Err(e) => Err(self.violation(e)),
         }
-        self.send(&Packet::Response {
-            id,
-            body: Ok(Response::LinkTestDone {
-                bytes,
-                sha256: digest.finalize().into(),
-            }),
+    }
+}
+
+/// Test data for a link test: a fixed pattern, and its digest for the terminal to check.
+struct LinkTestStream {
+    total: u64,
+    sent: u64,
+    digest: Sha256,
+}
+
+impl ReplyStream for LinkTestStream {
+    fn fill(&mut self, chunk: &mut Vec<u8>, max: usize) -> Result<bool, RemoteError> {
+        let n = (self.total - self.sent).min(max as u64) as usize;
+        let start = chunk.len();
+        chunk.extend((0..n).map(|i| {
+            let at = self.sent as usize + i;
+            at.wrapping_mul(2_654_435_761) as u8 ^ (i >> 8) as u8
+        }));
+        self.digest.update(&chunk[start..]);
+        self.sent += n as u64;
+        Ok(self.sent < self.total)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Response, RemoteError> {
+        Ok(Response::LinkTestDone {
+            bytes: self.total,
+            sha256: self.digest.finalize().into(),
         })
     }
 }
@@ -309,6 +438,7 @@ impl TcpServer {
         identity: Arc<StaticKeypair>,
         options: ServeOptions,
         trust: Arc<dyn TrustStore>,
+        admin: Arc<dyn AdminService>,
         on_session: impl Fn(Result<SessionSummary, Error>) + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr)?;
@@ -329,16 +459,19 @@ impl TcpServer {
                     continue;
                 }
                 let active = Arc::clone(&active);
-                let (identity, options, trust, on_session) = (
+                let (identity, options, trust, admin, on_session) = (
                     Arc::clone(&identity),
                     options.clone(),
                     Arc::clone(&trust),
+                    Arc::clone(&admin),
                     Arc::clone(&on_session),
                 );
                 std::thread::spawn(move || {
                     let result = StreamTransport::tcp(stream)
                         .map_err(|e| Error::Transport(e.into()))
-                        .and_then(|mut t| serve_connection(&mut t, &identity, &options, &*trust));
+                        .and_then(|mut t| {
+                            serve_connection(&mut t, &identity, &options, &*trust, &*admin)
+                        });
                     active.fetch_sub(1, Ordering::SeqCst);
                     on_session(result);
                 });

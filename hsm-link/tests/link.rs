@@ -89,7 +89,13 @@ impl Hsm {
         let (client_end, mut server_end) = memory::pair();
         let (identity, trust) = (Arc::clone(&self.identity), Arc::clone(&self.trust));
         let handle = thread::spawn(move || {
-            server::serve_connection(&mut server_end, &identity, &options, &*trust)
+            server::serve_connection(
+                &mut server_end,
+                &identity,
+                &options,
+                &*trust,
+                &server::NoAdministration,
+            )
         });
         (client_end, handle)
     }
@@ -763,4 +769,23 @@ fn the_trust_store_is_consulted_for_every_decision() {
     assert!(!store.pairing_succeeded(&p, b));
     assert_eq!(store.pinned_terminals(&p), vec![a]);
     assert_eq!(store.pairing_failed(&p), 0);
+}
+
+#[test]
+fn a_bare_link_endpoint_refuses_administration_with_a_typed_error() {
+    use hsm_link::message::{AdminRequest, RemoteError};
+    let hsm = Hsm::new();
+    let terminal = StaticKeypair::generate().unwrap();
+    pair(&hsm, &terminal);
+    let (mut conn, server) = pinned(&hsm, &terminal, ServeOptions::default());
+    let err = conn
+        .call(Request::Admin(AdminRequest::GetConfig))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Remote(RemoteError::NoAdministration)),
+        "{err}"
+    );
+    assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+    conn.close().unwrap();
+    server.join().unwrap().unwrap();
 }

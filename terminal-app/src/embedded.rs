@@ -128,7 +128,13 @@ fn spawn_server(
 ) -> std::thread::JoinHandle<Result<server::SessionSummary, hsm_link::Error>> {
     let (hsm, trust) = (Arc::clone(hsm), Arc::clone(trust));
     std::thread::spawn(move || {
-        server::serve_connection(&mut transport, &hsm, &ServeOptions::default(), &*trust)
+        server::serve_connection(
+            &mut transport,
+            &hsm,
+            &ServeOptions::default(),
+            &*trust,
+            &server::NoAdministration,
+        )
     })
 }
 

@@ -34,7 +34,13 @@ fn serve_line(
             ..ServeOptions::default()
         };
         loop {
-            let result = server::serve_connection(&mut line, &identity, &options, &*trust);
+            let result = server::serve_connection(
+                &mut line,
+                &identity,
+                &options,
+                &*trust,
+                &server::NoAdministration,
+            );
             match result {
                 // Waiting for a hello that did not come is not a session.
                 Err(Error::Transport(TransportError::Timeout)) => continue,

@@ -41,6 +41,7 @@ fn fixture() -> Fixture {
             ..ServeOptions::default()
         },
         trust.clone(),
+        Arc::new(hsm_link::server::NoAdministration),
         move |r| {
             let _ = tx.lock().unwrap().send(r);
         },

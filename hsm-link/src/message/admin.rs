@@ -1,0 +1,630 @@
+//! The partition administration vocabulary of protocol version 1: logins, configuration, keys
+//! and the bin, credentials, card sets and the log. The link carries it; the partition service
+//! decides and enforces.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
+use crate::domain::{
+    CardDescription, CardSetDescription, HolderName, KeyId, KeyObjectSummary, MAX_CARDS_PER_SET,
+    Parameter, PartitionConfig, PartitionUsage, Role,
+};
+
+/// Most keys in one page of a listing.
+pub const MAX_KEYS_PER_PAGE: usize = 1000;
+/// Most log lines in one page.
+pub const MAX_LOG_LINES_PER_PAGE: usize = 1000;
+/// Longest log line carried (the audit log's canonical lines are far shorter).
+pub const MAX_LOG_LINE: usize = 16 * 1024;
+/// Longest text filter in a log query.
+pub const MAX_FILTER_TEXT: usize = 64;
+/// Longest quorum backup public key (X-Wing public keys are 1,216 bytes).
+pub const MAX_RECOVERY_PUBLIC_KEY: usize = 2048;
+/// Longest encoded set of Feldman commitments (16 compressed P-256 points and a generator).
+pub const MAX_COMMITMENTS: usize = 17 * 33 + 64;
+
+/// Roles that log in with cards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OfficerRole {
+    /// Partition Security Officers: m of the partition's PSO set.
+    Pso,
+    /// Partition auditors: m of the auditor set; read-only.
+    Auditor,
+    /// Device Security Officers: SO cards of at least two different people.
+    DeviceSo,
+}
+
+impl OfficerRole {
+    /// The log's role for this officer role.
+    pub fn role(self) -> Role {
+        match self {
+            OfficerRole::Pso => Role::Pso,
+            OfficerRole::Auditor => Role::Auditor,
+            OfficerRole::DeviceSo => Role::DeviceSo,
+        }
+    }
+}
+
+/// One card's signature over a login challenge.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSignature {
+    /// The card's Ed25519 signing public key (it names the card).
+    pub signing_key: [u8; 32],
+    /// The Ed25519 signature over [`login_message`].
+    #[serde(with = "serde_bytes")]
+    pub signature: [u8; 64],
+}
+
+/// The bytes each card signs to log in: a label, the channel binding (the Noise handshake hash
+/// of this session), the HSM's fresh nonce, the partition and the role. A signature therefore
+/// works for this session, this challenge, this partition and this role only.
+pub fn login_message(
+    channel_binding: &[u8; 32],
+    nonce: &[u8; 32],
+    partition: &crate::domain::PartitionId,
+    role: OfficerRole,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(160);
+    m.extend_from_slice(b"tessera login v1\0");
+    m.extend_from_slice(channel_binding);
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&(partition.as_str().len() as u32).to_be_bytes());
+    m.extend_from_slice(partition.as_str().as_bytes());
+    m.push(match role {
+        OfficerRole::Pso => 1,
+        OfficerRole::Auditor => 2,
+        OfficerRole::DeviceSo => 3,
+    });
+    m
+}
+
+/// Which keys a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyFilter {
+    /// Every key, active or in the bin.
+    All,
+    /// Keys the application can use.
+    Active,
+    /// The bin: invalidated keys.
+    Invalidated,
+}
+
+/// The public parts of the recovery quorum registered with a PSO card set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPublic {
+    /// The quorum backup public key (X-Wing), to which every backup's data key is wrapped.
+    #[serde(
+        serialize_with = "serde_bytes::serialize",
+        deserialize_with = "de_recovery_key"
+    )]
+    pub backup_public_key: Vec<u8>,
+    /// The Feldman commitments of the shares (for m = 1, the secret's public point).
+    #[serde(
+        serialize_with = "serde_bytes::serialize",
+        deserialize_with = "de_commitments"
+    )]
+    pub commitments: Vec<u8>,
+}
+
+/// Outcomes a log query can select.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutcomeFilter {
+    /// Only successes.
+    Ok,
+    /// Only refusals (policy, role, login).
+    Refused,
+    /// Only failures.
+    Failed,
+}
+
+/// A range and filter over the partition log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogQuery {
+    /// First sequence number wanted.
+    pub from_seq: u64,
+    /// Last sequence number wanted, if any.
+    pub to_seq: Option<u64>,
+    /// Most lines in a page (at most [`MAX_LOG_LINES_PER_PAGE`]); ignored by an export.
+    pub limit: u32,
+    /// Only entries of this role.
+    pub role: Option<Role>,
+    /// Only operations starting with this text (e.g. `config.`).
+    #[serde(deserialize_with = "de_filter_text")]
+    pub operation_prefix: Option<String>,
+    /// Only entries in which this holder took part.
+    #[serde(deserialize_with = "de_filter_text")]
+    pub holder: Option<String>,
+    /// Only entries with this outcome.
+    pub outcome: Option<OutcomeFilter>,
+}
+
+impl LogQuery {
+    /// Everything from `from_seq` on, a page of `limit` lines.
+    pub fn from(from_seq: u64, limit: u32) -> Self {
+        LogQuery {
+            from_seq,
+            to_seq: None,
+            limit,
+            role: None,
+            operation_prefix: None,
+            holder: None,
+            outcome: None,
+        }
+    }
+}
+
+/// A page of the log: canonical lines (entries and checkpoints), as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPage {
+    /// The lines, in sequence order.
+    #[serde(deserialize_with = "de_log_lines")]
+    pub lines: Vec<String>,
+    /// Where the next page starts, if there is more.
+    pub next_seq: Option<u64>,
+    /// Set when the log nears or reaches its configured size.
+    pub warning: Option<LogSpace>,
+}
+
+/// How full the partition log is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSpace {
+    /// Entries stored.
+    pub entries: u64,
+    /// The configured maximum.
+    pub capacity: u64,
+    /// Entries not yet confirmed as exported.
+    pub unexported: u64,
+}
+
+/// Credentials shown once after a reset.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCredentials {
+    /// The one-time setup password the application trades for its permanent secret.
+    #[serde(deserialize_with = "de_password")]
+    pub setup_password: String,
+    /// When it expires unless used (seconds since the Unix epoch).
+    pub expires_unix: u64,
+}
+
+impl std::fmt::Debug for NewCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCredentials")
+            .field("setup_password", &"<redacted>")
+            .field("expires_unix", &self.expires_unix)
+            .finish()
+    }
+}
+
+/// Administration requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AdminRequest {
+    /// Ask for a login challenge for a role.
+    LoginChallenge {
+        /// The role to log in as.
+        role: OfficerRole,
+    },
+    /// Answer the challenge with card signatures.
+    Login {
+        /// The role to log in as (as in the challenge).
+        role: OfficerRole,
+        /// One signature per card, at most [`MAX_CARDS_PER_SET`].
+        #[serde(deserialize_with = "de_signatures")]
+        signatures: Vec<CardSignature>,
+    },
+    /// End the login (the session stays).
+    Logout,
+    /// The partition's configuration and its revision.
+    GetConfig,
+    /// Replace the configuration, if its revision is still `expected_revision`.
+    ChangeConfig {
+        /// The revision the terminal read and staged its change against.
+        expected_revision: u64,
+        /// The whole new configuration (its own revision field is ignored).
+        config: Box<PartitionConfig>,
+    },
+    /// Space and objects used.
+    GetUsage,
+    /// A page of key objects.
+    ListKeys {
+        /// Which keys.
+        filter: KeyFilter,
+        /// Start after this id.
+        after: Option<KeyId>,
+        /// Most keys (at most [`MAX_KEYS_PER_PAGE`]).
+        limit: u32,
+    },
+    /// Take a key out of the bin.
+    RestoreKey {
+        /// The key.
+        id: KeyId,
+    },
+    /// Delete a key in the bin for good.
+    PurgeKey {
+        /// The key.
+        id: KeyId,
+    },
+    /// Issue a new setup password for the application, ending its permanent secret.
+    ResetCredentials,
+    /// The registered PSO and auditor card sets.
+    GetCardSets,
+    /// Register a card set (the first PSO set from the first paired terminal; later ones with
+    /// a PSO login).
+    RegisterCardSet {
+        /// The set.
+        set: Box<CardSetDescription>,
+        /// For a PSO set: the recovery quorum's public parts.
+        recovery: Option<Box<RecoveryPublic>>,
+    },
+    /// A page of the log.
+    ReadLog {
+        /// Range and filter.
+        query: LogQuery,
+    },
+    /// The log as a bulk transfer of canonical lines, ending with a fresh signed checkpoint.
+    ExportLog {
+        /// Range and filter.
+        query: LogQuery,
+    },
+    /// The terminal read its export back: entries up to `up_to_seq` are safely outside.
+    ConfirmExport {
+        /// Last sequence number confirmed.
+        up_to_seq: u64,
+    },
+}
+
+/// Administration responses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AdminResponse {
+    /// A login challenge and the set whose cards may answer it.
+    Challenge {
+        /// The HSM's fresh nonce.
+        nonce: [u8; 32],
+        /// Signatures needed.
+        threshold: u8,
+        /// The cards that may sign.
+        #[serde(deserialize_with = "de_cards")]
+        cards: Vec<CardDescription>,
+    },
+    /// Logged in.
+    LoggedIn {
+        /// The role.
+        role: OfficerRole,
+        /// The holders whose cards signed.
+        #[serde(deserialize_with = "de_holders")]
+        holders: Vec<HolderName>,
+    },
+    /// Done, nothing to report.
+    Done,
+    /// The configuration (with its revision).
+    Config(Box<PartitionConfig>),
+    /// The configuration changed; its new revision.
+    ConfigChanged {
+        /// The new revision.
+        revision: u64,
+    },
+    /// Space and objects used.
+    Usage(PartitionUsage),
+    /// A page of keys.
+    Keys {
+        /// The keys.
+        #[serde(deserialize_with = "de_keys")]
+        keys: Vec<KeyObjectSummary>,
+        /// Whether more follow.
+        more: bool,
+    },
+    /// New application credentials, shown once.
+    Credentials(NewCredentials),
+    /// The registered card sets.
+    CardSets {
+        /// The active PSO set.
+        pso: Option<Box<CardSetDescription>>,
+        /// The active auditor set.
+        auditor: Option<Box<CardSetDescription>>,
+    },
+    /// A page of the log.
+    LogPage(LogPage),
+    /// The end of a log export.
+    ExportDone {
+        /// Lines sent.
+        lines: u64,
+        /// Highest entry sequence number sent.
+        last_seq: Option<u64>,
+        /// The checkpoint signed at the end of the export (also the last line sent).
+        #[serde(deserialize_with = "de_log_line")]
+        checkpoint: String,
+    },
+}
+
+/// Operations, as the role/permission table names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Action {
+    /// Read the configuration.
+    ViewConfig,
+    /// Change the configuration.
+    ChangeConfig,
+    /// Read usage.
+    ViewUsage,
+    /// List keys and the bin.
+    ListKeys,
+    /// Restore a key from the bin.
+    RestoreKey,
+    /// Purge a key from the bin.
+    PurgeKey,
+    /// Reset the application's credentials.
+    ResetCredentials,
+    /// Read the card sets.
+    ViewCardSets,
+    /// Register a card set.
+    RegisterCardSet,
+    /// Read the log.
+    ReadLog,
+    /// Export the log.
+    ExportLog,
+    /// Confirm a log export.
+    ConfirmExport,
+}
+
+impl Action {
+    /// The action's name in logs and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ViewConfig => "view the configuration",
+            Action::ChangeConfig => "change the configuration",
+            Action::ViewUsage => "view usage",
+            Action::ListKeys => "list keys",
+            Action::RestoreKey => "restore a key from the bin",
+            Action::PurgeKey => "purge a key from the bin",
+            Action::ResetCredentials => "reset the application's credentials",
+            Action::ViewCardSets => "view card sets",
+            Action::RegisterCardSet => "register a card set",
+            Action::ReadLog => "read the log",
+            Action::ExportLog => "export the log",
+            Action::ConfirmExport => "confirm a log export",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a login was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginRefusal {
+    /// No card set is registered for the role.
+    #[error("no card set is registered for this role: enrol one first")]
+    NoCardSet,
+    /// No challenge outstanding, or it expired.
+    #[error("the login challenge expired or was never issued: ask for a new one")]
+    NoChallenge,
+    /// A signature from a card that is not in the set.
+    #[error("card {index} of the answer is not in the active set for this role")]
+    UnknownCard {
+        /// Position in the signature list.
+        index: usize,
+    },
+    /// A card that signed twice.
+    #[error("card {index} of the answer signed twice: each card counts once")]
+    DuplicateCard {
+        /// Position in the signature list.
+        index: usize,
+    },
+    /// A signature that does not verify.
+    #[error("the signature of card {index} does not verify")]
+    BadSignature {
+        /// Position in the signature list.
+        index: usize,
+    },
+    /// Fewer good signatures than the threshold.
+    #[error("{have} of {need} cards signed: insert the next card")]
+    TooFewCards {
+        /// Good signatures.
+        have: usize,
+        /// The threshold.
+        need: usize,
+    },
+    /// Four eyes: SO cards of one person only.
+    #[error("device SO login needs cards of at least two different people")]
+    SamePerson,
+    /// Too many failed logins recently.
+    #[error("too many failed logins: try again in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until logins are accepted again.
+        retry_after_secs: u64,
+    },
+}
+
+/// Typed administration errors (carried in [`super::RemoteError`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The action needs a login.
+    #[error("{action} needs an officer login")]
+    NotLoggedIn {
+        /// What was attempted.
+        action: Action,
+    },
+    /// The logged-in role may not do this.
+    #[error("{role} may not {action}")]
+    Forbidden {
+        /// The logged-in role.
+        role: Role,
+        /// What was attempted.
+        action: Action,
+    },
+    /// Device-SO access is off: SOs can do nothing in this partition.
+    #[error("device-SO access is off for this partition: SOs can do nothing here")]
+    DeviceSoAccessOff,
+    /// The partition's configuration does not allow it.
+    #[error("the partition's configuration does not allow this ({})", .parameter.label())]
+    Policy {
+        /// The parameter that refuses.
+        parameter: Parameter,
+    },
+    /// The configuration changed since the terminal read it.
+    #[error(
+        "the configuration changed since it was read (now revision {current}): reload and stage the change again"
+    )]
+    StaleRevision {
+        /// The current revision.
+        current: u64,
+    },
+    /// The new configuration is not consistent (e.g. an unlicensed option enabled).
+    #[error("the new configuration is not valid: {problem}")]
+    InvalidConfig {
+        /// What is wrong.
+        problem: ConfigProblem,
+    },
+    /// No such key (or not in the bin, for restore and purge).
+    #[error("no key {} {}", .id.0, if *.in_bin { "in the bin" } else { "in the partition" })]
+    NoSuchKey {
+        /// The key.
+        id: KeyId,
+        /// Whether the bin was searched.
+        in_bin: bool,
+    },
+    /// A login was refused.
+    #[error("login refused: {0}")]
+    Login(LoginRefusal),
+    /// A card set that cannot be registered.
+    #[error("card set refused: {0}")]
+    CardSet(CardSetProblem),
+    /// The log is full and the partition's policy refuses logged operations until an export
+    /// is confirmed.
+    #[error("the partition log is full: export it and confirm the export to free space")]
+    LogFull,
+    /// An export confirmation beyond what was exported.
+    #[error("cannot confirm sequence {requested}: only up to {exported} was exported")]
+    ConfirmBeyondExport {
+        /// What was asked.
+        requested: u64,
+        /// What was exported.
+        exported: u64,
+    },
+    /// The partition's object limit or size quota would be exceeded.
+    #[error("the partition's quota would be exceeded")]
+    QuotaExceeded,
+}
+
+/// What is wrong with a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigProblem {
+    /// An option enabled without its licence.
+    #[error("{} is enabled but not licensed", .0.label())]
+    Unlicensed(Parameter),
+    /// A licence flag changed: licences are set by the HSM owner, not the PSO.
+    #[error("the licence of {} is set by the HSM owner", .0.label())]
+    LicenceChanged(Parameter),
+    /// The quota or object limit changed: set by the HSM owner (the service tier).
+    #[error("{} is set by the service tier", .0.label())]
+    TierParameter(Parameter),
+    /// Some other inconsistency.
+    #[error("the configuration is inconsistent")]
+    Inconsistent,
+}
+
+/// Why a card set cannot be registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum CardSetProblem {
+    /// The set fails validation (threshold, duplicates, size).
+    #[error("the set is not valid (threshold, size or duplicate cards)")]
+    Invalid,
+    /// The first PSO set may be registered only from the first terminal paired.
+    #[error("the first PSO set may be registered only from the terminal that paired first")]
+    NotFirstTerminal,
+    /// A PSO set needs the recovery quorum's public parts.
+    #[error("a PSO set needs the quorum backup public key and the share commitments")]
+    MissingRecovery,
+    /// Only PSO sets carry recovery parts.
+    #[error("only a PSO set carries recovery parts")]
+    UnexpectedRecovery,
+    /// The set number must follow the active set's.
+    #[error("the set number must be {expected}")]
+    SetNumber {
+        /// The number expected.
+        expected: u32,
+    },
+    /// SO cards are registered on the HSM by its owner, not over the link.
+    #[error("SO cards are registered by the HSM owner with tessera-hsm")]
+    DeviceSoSet,
+}
+
+fn de_signatures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSignature>, D::Error> {
+    deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_cards<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardDescription>, D::Error> {
+    deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_holders<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HolderName>, D::Error> {
+    deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyObjectSummary>, D::Error> {
+    deserialize_vec(d, MAX_KEYS_PER_PAGE)
+}
+
+#[derive(Deserialize)]
+struct LogLine(#[serde(deserialize_with = "de_log_line")] String);
+
+fn de_log_line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let line = deserialize_string(d, MAX_LOG_LINE)?;
+    // Canonical log lines escape every control character: a raw one is not a log line.
+    if line.chars().any(char::is_control) {
+        return Err(serde::de::Error::custom("control character in a log line"));
+    }
+    Ok(line)
+}
+
+fn de_log_lines<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let lines: Vec<LogLine> = deserialize_vec(d, MAX_LOG_LINES_PER_PAGE)?;
+    Ok(lines.into_iter().map(|l| l.0).collect())
+}
+
+fn de_filter_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Text(#[serde(deserialize_with = "de_text")] String);
+    fn de_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let text = deserialize_string(d, MAX_FILTER_TEXT)?;
+        if !is_printable(&text) {
+            return Err(serde::de::Error::custom("unprintable filter text"));
+        }
+        Ok(text)
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| t.0))
+}
+
+fn de_password<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = deserialize_string(d, 128)?;
+    if !text.chars().all(|c| c.is_ascii_graphic() || c == '-') {
+        return Err(serde::de::Error::custom(
+            "setup password outside printable ASCII",
+        ));
+    }
+    Ok(text)
+}
+
+fn de_recovery_key<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let bytes: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+    if bytes.len() > MAX_RECOVERY_PUBLIC_KEY {
+        return Err(serde::de::Error::custom("recovery public key too long"));
+    }
+    Ok(bytes.into_vec())
+}
+
+fn de_commitments<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let bytes: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+    if bytes.len() > MAX_COMMITMENTS {
+        return Err(serde::de::Error::custom("commitments too long"));
+    }
+    Ok(bytes.into_vec())
+}
