@@ -32,6 +32,21 @@ impl Role {
             Role::Unauthenticated => "unauthenticated",
         }
     }
+
+    /// The role with this log name ([`Role::as_str`]), if there is one.
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Every role, in declaration order.
+    pub const ALL: [Role; 6] = [
+        Role::TechnicalUser,
+        Role::Pso,
+        Role::Auditor,
+        Role::DeviceSo,
+        Role::Genesis,
+        Role::Unauthenticated,
+    ];
 }
 
 impl std::fmt::Display for Role {
@@ -69,16 +84,39 @@ mod tests {
 
     #[test]
     fn role_names_are_distinct() {
-        let all = [
-            Role::TechnicalUser,
-            Role::Pso,
-            Role::Auditor,
-            Role::DeviceSo,
-            Role::Genesis,
-            Role::Unauthenticated,
-        ];
+        let all = Role::ALL;
         let names: std::collections::BTreeSet<_> = all.iter().map(|r| r.as_str()).collect();
         assert_eq!(names.len(), all.len());
         assert_eq!(Role::DeviceSo.to_string(), "device-so");
+    }
+
+    /// Fails to compile when a role is added: add the new role to `Role::ALL` too, or entries
+    /// naming it cannot be read back.
+    fn position(role: Role) -> usize {
+        match role {
+            Role::TechnicalUser => 0,
+            Role::Pso => 1,
+            Role::Auditor => 2,
+            Role::DeviceSo => 3,
+            Role::Genesis => 4,
+            Role::Unauthenticated => 5,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_role() {
+        for (i, role) in Role::ALL.into_iter().enumerate() {
+            assert_eq!(position(role), i);
+        }
+    }
+
+    #[test]
+    fn role_names_parse_back() {
+        for role in Role::ALL {
+            assert_eq!(Role::from_name(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::from_name("PSO"), None);
+        assert_eq!(Role::from_name("Pso"), None);
+        assert_eq!(Role::from_name(""), None);
     }
 }

@@ -1,21 +1,134 @@
-//! Tessera's audit log: who did what to a partition, in one canonical form.
+//! Tessera's audit log: who did what to a partition, in one canonical form, hash-chained and
+//! signed by the HSM, verifiable offline with nothing but the HSM's public audit key.
 //!
 //! ```
-//! use audit_log::{Actor, Role};
+//! use audit_log::{
+//!     Actor, AuditSigner, Chain, CheckpointPolicy, EntryDraft, Operation, Outcome, Role,
+//!     verify_log,
+//! };
 //!
-//! let actor = Actor::new(Role::Pso, ["Alice Meier", "Bruno Rossi"]);
-//! assert_eq!(actor.role, Role::Pso);
-//! assert_eq!(actor.holders.len(), 2);
+//! // The HSM's side: append entries, sign a checkpoint when one is due.
+//! let signer = AuditSigner::from_secret_bytes(&[7; 32]); // in the HSM, never in a file
+//! let policy = CheckpointPolicy::default();
+//! let mut chain = Chain::new();
+//! let mut log = Vec::new();
+//! let events = [
+//!     ("login", Outcome::Ok, true),
+//!     ("key.delete", Outcome::refused("object destruction is off"), true),
+//!     ("key.sign", Outcome::Ok, false),
+//! ];
+//! for (i, (op, outcome, administrative)) in events.into_iter().enumerate() {
+//!     let actor = Actor::new(Role::Pso, ["Alice Meier", "Zoë Müller"]);
+//!     let time = 1_732_377_600_000 + i as u64;
+//!     let draft =
+//!         EntryDraft::new(time, actor, Operation::new(op)?, outcome).with_object("key/42");
+//!     log.extend(chain.append(draft)?.to_canonical());
+//!     log.push(b'\n');
+//!     if policy.due(chain.entries_since_checkpoint(), administrative) {
+//!         log.extend(chain.checkpoint(&signer, 1_732_377_601_000).to_canonical());
+//!         log.push(b'\n');
+//!     }
+//! }
+//! // Every export ends with a checkpoint.
+//! log.extend(chain.checkpoint(&signer, 1_732_377_602_000).to_canonical());
+//! log.push(b'\n');
+//!
+//! // Anyone's side: verify with the pinned public key.
+//! let pinned = signer.public();
+//! let report = verify_log(pinned, None, &log)?.require_signed_to_end()?;
+//! assert_eq!((report.entries(), report.last_seq(), report.checkpoints()), (3, 3, 3));
+//!
+//! // One changed byte is found, and located.
+//! let mut edited = log.clone();
+//! let at = edited.windows(6).position(|w| w == b"key/42").unwrap();
+//! edited[at + 5] = b'3';
+//! let err = verify_log(pinned, None, &edited).unwrap_err();
+//! assert_eq!(err.to_string(), "line 1: entry 1 was altered: its contents do not match its hash");
+//! # Ok::<(), audit_log::LogError>(())
 //! ```
 //!
-//! This crate defines the actor and role types that every log entry carries (and that the admin
-//! link, `hsm-link`, transports). The partition-service issue adds the canonical entry encoding
-//! (one compact JSON object per entry, fixed field order), the SHA-256 hash chain, HSM-signed
-//! checkpoints and I/O-free verification; the log-audit issue adds export formats.
+//! # What it does
 //!
-//! It does no I/O: storing entries is the partition service's job, writing exports the
-//! terminal's.
+//! * [`Entry`]: sequence number, time, [`Actor`] (role and the named holders who took part),
+//!   [`Operation`], object, [`Outcome`] (refusals included), a few details, and the hashes.
+//!   Every field is bounded, so every entry fits in a line of [`MAX_LINE_LEN`] bytes.
+//! * [`Chain`]: appends entries and signs [`Checkpoint`]s with an [`AuditSigner`];
+//!   [`CheckpointPolicy`] says when one is due (after every administrative event, at least
+//!   every 1,000 entries; a read for export always ends with one).
+//! * [`Verifier`]: checks a log line by line in flat memory, and locates the first bad line
+//!   with a typed [`Fault`] (an edited, removed or reordered entry, a forged checkpoint, a tail
+//!   no checkpoint covers). [`verify_log`] does the same for a log in memory, on parallel
+//!   threads when it is large.
+//!
+//! It does no I/O: storing entries is the partition service's job, reading and writing files
+//! the terminal's. The export formats (JSON Lines files, syslog, CEF) come with the log-audit
+//! issue; the canonical lines here are already the JSON Lines records.
+//!
+//! # The format
+//!
+//! A log is JSON Lines: each line (without its `\n`) an entry or a checkpoint, in one canonical
+//! form, so that the stored bytes, the hashed bytes and the exported bytes are the same, and an
+//! exported file verifies as it stands.
+//!
+//! An entry:
+//!
+//! ```text
+//! {"seq":7,"time":1732377600000,"actor":{"role":"pso","holders":["Alice Meier","Zoë Müller"]},"op":"config.change","object":"partition","outcome":{"result":"ok"},"details":{"param":"key-export"},"prev":"<64 hex>","hash":"<64 hex>"}
+//! ```
+//!
+//! * Fields in exactly this order, all always present, no whitespace. `time` is milliseconds
+//!   since the Unix epoch. `object` is `null` when there is none; `details` is `{}` when empty,
+//!   otherwise in byte order of its keys; `outcome` is `{"result":"ok"}`,
+//!   `{"result":"refused","reason":"…"}` or `{"result":"failed","reason":"…"}`; `role` is one of
+//!   [`Role::as_str`].
+//! * Integers in decimal without sign, leading zeros, fraction or exponent (unsigned 64-bit).
+//!   Hashes and signatures in lowercase hex.
+//! * Strings: `"` as `\"`, `\` as `\\`, every byte below 0x20 and 0x7f as `\u00XX` (two
+//!   lowercase hex digits: a newline is `\u000a`), U+2028 and U+2029 as `\u2028` and `\u2029`;
+//!   every other character as itself in UTF-8.
+//! * **Hash rule**: `hash` = SHA-256 over the line up to and excluding the hash field, followed
+//!   by the byte `}`; that is, over the canonical entry *without* its `hash` field, itself a JSON
+//!   object. The hash field is always the last [`HASH_FIELD_LEN`] (75) bytes of the line, so
+//!   `hash = SHA-256(line[..len - 75] || "}")`.
+//! * `prev` is the hash of the entry before; the first entry is `seq` 1 with `prev` 64 zeros.
+//!
+//! A checkpoint, standing right after the entry it names:
+//!
+//! ```text
+//! {"checkpoint":{"seq":7,"hash":"<64 hex>","time":1732377600000,"sig":"<128 hex>"}}
+//! ```
+//!
+//! `sig` is the audit key's Ed25519 signature over the 76 bytes
+//! `"tessera audit checkpoint v1\0" || seq (u64 big-endian) || hash (32 bytes) || time (u64
+//! big-endian)` ([`Checkpoint::message`]), verified with `verify_strict` against a key the
+//! verifier has pinned, never one found in the log.
+//!
+//! A parser bounds a line to [`MAX_LINE_LEN`] before reading it, re-encodes what it read and
+//! requires byte equality, so any other spelling of the same JSON is rejected.
 
 mod actor;
+mod canonical;
+mod checkpoint;
+mod entry;
+mod error;
+mod hash;
+mod keys;
+mod verify;
 
 pub use actor::{Actor, Role};
+pub use canonical::{CHECKPOINT_LINE_PREFIX, LogLine, MAX_LINE_LEN};
+pub use checkpoint::{
+    CHECKPOINT_DOMAIN, CHECKPOINT_MESSAGE_LEN, Checkpoint, CheckpointPolicy,
+    DEFAULT_MAX_UNSIGNED_ENTRIES, SIGNATURE_LEN,
+};
+pub use entry::{
+    Chain, Entry, EntryDraft, HASH_FIELD_LEN, MAX_DETAIL_KEY_LEN, MAX_DETAIL_VALUE_LEN,
+    MAX_DETAILS, MAX_HOLDER_LEN, MAX_HOLDERS, MAX_OBJECT_LEN, MAX_OPERATION_LEN, MAX_REASON_LEN,
+    Operation, Outcome,
+};
+pub use error::{Fault, LogError};
+pub use hash::{HASH_HEX_LEN, Hash};
+pub use keys::{
+    AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN, FINGERPRINT_SHOWN_LEN,
+};
+pub use verify::{Report, UnsignedTail, Verifier, verify_log};

@@ -138,6 +138,9 @@ pub enum RemoteError {
     /// This HSM answers no administration requests (a bare link endpoint).
     #[error("this endpoint does not administer partitions")]
     NoAdministration,
+    /// The HSM failed internally (its own diagnostics say why); nothing was changed.
+    #[error("the HSM failed internally; nothing was changed")]
+    Internal,
 }
 
 /// Quantities that requests ask for and the HSM bounds.

@@ -1,0 +1,899 @@
+//! The administration side: one handler per link session, holding that session's login.
+//!
+//! Every request is checked against the role/permission table and the partition's device-SO
+//! access switch ([`crate::policy::admin_check`]); every refusal is logged like a success.
+
+use std::sync::Arc;
+
+use audit_log::{Actor, LogLine, Outcome, Role};
+use ed25519_dalek::{Signature, VerifyingKey};
+use hsm_link::domain::{CardSetDescription, CardSetKind, HolderName, KeyState, Parameter};
+use hsm_link::message::{
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CloseReason,
+    ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_KEYS_PER_PAGE,
+    MAX_LOG_LINES_PER_PAGE, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
+    RemoteError, Response, login_message,
+};
+use hsm_link::server::{AdminService, Handler, Reply, ReplyStream, SessionContext};
+
+use crate::model::{CardSetRecord, PartitionRecord};
+use crate::policy::admin_check;
+use crate::service::{Event, Hsm, ServiceError};
+
+/// How long a login challenge stays valid.
+pub const CHALLENGE_LIFETIME_MS: u64 = 5 * 60 * 1000;
+/// Failed logins within [`THROTTLE_WINDOW_S`] that lock logins out (as Decanus: 100 in 300 s).
+pub const THROTTLE_FAILURES: usize = 100;
+/// The throttling window.
+pub const THROTTLE_WINDOW_S: u64 = 300;
+/// How long a lock-out lasts.
+pub const THROTTLE_LOCKOUT_S: u64 = 300;
+/// How long a new setup password stays valid (seed 002: 72 hours).
+pub const SETUP_PASSWORD_LIFETIME_S: u64 = 72 * 3600;
+
+/// Serves administration sessions for one HSM.
+#[derive(Clone, Debug)]
+pub struct AdminLink {
+    hsm: Arc<Hsm>,
+}
+
+impl AdminLink {
+    /// Administration of `hsm`.
+    pub fn new(hsm: Arc<Hsm>) -> Self {
+        AdminLink { hsm }
+    }
+}
+
+impl AdminService for AdminLink {
+    fn session(&self, _ctx: &SessionContext) -> Box<dyn Handler> {
+        Box::new(AdminSession {
+            hsm: Arc::clone(&self.hsm),
+            login: None,
+            challenge: None,
+            refused_card: None,
+        })
+    }
+}
+
+struct Login {
+    role: OfficerRole,
+    holders: Vec<HolderName>,
+    generation: u64,
+}
+
+struct Challenge {
+    role: OfficerRole,
+    nonce: [u8; 32],
+    issued_ms: u64,
+}
+
+struct AdminSession {
+    hsm: Arc<Hsm>,
+    login: Option<Login>,
+    challenge: Option<Challenge>,
+    /// The key of the card a failed login named, for the log.
+    refused_card: Option<String>,
+}
+
+/// A card key as the log shows it: the first 16 bytes in hex.
+fn key_text(key: &[u8; 32]) -> String {
+    key[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn remote(e: ServiceError) -> RemoteError {
+    match e {
+        ServiceError::Admin(a) => RemoteError::Admin(a),
+        // Internal faults are not the terminal's business beyond "it failed"; the HSM's own
+        // diagnostics carry the detail.
+        _ => RemoteError::Internal,
+    }
+}
+
+fn respond(result: Result<AdminResponse, ServiceError>) -> Reply {
+    Reply::Response(result.map(Response::Admin).map_err(remote))
+}
+
+impl AdminSession {
+    fn actor(&self) -> Actor {
+        match &self.login {
+            Some(login) => Actor::new(
+                login.role.role(),
+                login.holders.iter().map(|h| h.as_str().to_string()),
+            ),
+            None => Actor::new(Role::Unauthenticated, Vec::<String>::new()),
+        }
+    }
+
+    fn role(&self) -> Option<Role> {
+        self.login.as_ref().map(|l| l.role.role())
+    }
+
+    /// Checks `action`; a refusal is logged and returned.
+    fn check(&self, ctx: &SessionContext, action: Action) -> Result<PartitionRecord, ServiceError> {
+        let record = self.hsm.partition(&ctx.partition)?;
+        if let Err(refusal) = admin_check(self.role(), action, &record.config) {
+            let event = Event::new(self.actor(), operation_of(action)).refused(&refusal);
+            self.hsm.log_refusal(&ctx.partition, event)?;
+            return Err(refusal.into());
+        }
+        Ok(record)
+    }
+
+    fn challenge(
+        &mut self,
+        ctx: &SessionContext,
+        role: OfficerRole,
+    ) -> Result<AdminResponse, ServiceError> {
+        let record = self.hsm.partition(&ctx.partition)?;
+        let now = self.hsm.clock().now_s();
+        if let Some(until) = record.throttle.locked_until
+            && until > now
+        {
+            return Err(AdminError::Login(LoginRefusal::Throttled {
+                retry_after_secs: until - now,
+            })
+            .into());
+        }
+        if role == OfficerRole::DeviceSo && !record.config.device_so_access {
+            let event = Event::new(self.actor(), "login").refused(AdminError::DeviceSoAccessOff);
+            self.hsm.log_refusal(&ctx.partition, event)?;
+            return Err(AdminError::DeviceSoAccessOff.into());
+        }
+        let set = self
+            .active_set(&record, role)?
+            .ok_or(AdminError::Login(LoginRefusal::NoCardSet))?;
+        let mut nonce = [0u8; 32];
+        getrandom::fill(&mut nonce).map_err(crate::crypto::CryptoError::Rng)?;
+        self.challenge = Some(Challenge {
+            role,
+            nonce,
+            issued_ms: self.hsm.clock().now_ms(),
+        });
+        Ok(AdminResponse::Challenge {
+            nonce,
+            threshold: set.threshold,
+            cards: set.cards,
+        })
+    }
+
+    fn active_set(
+        &self,
+        record: &PartitionRecord,
+        role: OfficerRole,
+    ) -> Result<Option<CardSetDescription>, ServiceError> {
+        Ok(match role {
+            OfficerRole::Pso => record.pso.as_ref().map(|s| s.set.clone()),
+            OfficerRole::Auditor => record.auditor.as_ref().map(|s| s.set.clone()),
+            OfficerRole::DeviceSo => self.hsm.so_set()?,
+        })
+    }
+
+    fn login(
+        &mut self,
+        ctx: &SessionContext,
+        role: OfficerRole,
+        signatures: &[CardSignature],
+    ) -> Result<AdminResponse, ServiceError> {
+        let record = self.hsm.partition(&ctx.partition)?;
+        let now_ms = self.hsm.clock().now_ms();
+        if let Some(until) = record.throttle.locked_until
+            && until > now_ms / 1000
+        {
+            return Err(AdminError::Login(LoginRefusal::Throttled {
+                retry_after_secs: until - now_ms / 1000,
+            })
+            .into());
+        }
+        // A challenge answers once, for its role, within its lifetime.
+        let challenge = match self.challenge.take() {
+            Some(c)
+                if c.role == role
+                    && now_ms.saturating_sub(c.issued_ms) <= CHALLENGE_LIFETIME_MS =>
+            {
+                c
+            }
+            _ => return self.login_failed(ctx, role, LoginRefusal::NoChallenge, Vec::new()),
+        };
+        let Some(set) = self.active_set(&record, role)? else {
+            return self.login_failed(ctx, role, LoginRefusal::NoCardSet, Vec::new());
+        };
+        match verify_quorum(&set, role, ctx, &challenge.nonce, signatures) {
+            Ok(holders) => {
+                let generation = self.hsm.take_over(&ctx.partition);
+                let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
+                self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+                    hsm.append(
+                        tx,
+                        record,
+                        Event::new(actor, "login").detail("set", set.set_number.to_string()),
+                    )
+                })?;
+                self.login = Some(Login {
+                    role,
+                    holders: holders.clone(),
+                    generation,
+                });
+                Ok(AdminResponse::LoggedIn { role, holders })
+            }
+            Err((refusal, claimed)) => {
+                let index = match refusal {
+                    LoginRefusal::UnknownCard { index }
+                    | LoginRefusal::DuplicateCard { index }
+                    | LoginRefusal::BadSignature { index } => Some(index),
+                    _ => None,
+                };
+                self.refused_card = index
+                    .and_then(|i| signatures.get(i))
+                    .map(|s| key_text(&s.signing_key));
+                self.login_failed(ctx, role, refusal, claimed)
+            }
+        }
+    }
+
+    fn login_failed(
+        &mut self,
+        ctx: &SessionContext,
+        role: OfficerRole,
+        refusal: LoginRefusal,
+        claimed: Vec<HolderName>,
+    ) -> Result<AdminResponse, ServiceError> {
+        let now = self.hsm.clock().now_s();
+        let refused_card = self.refused_card.take();
+        let actor = Actor::new(
+            Role::Unauthenticated,
+            claimed.iter().map(|h| h.as_str().to_string()),
+        );
+        self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let throttle = &mut record.throttle;
+            throttle.failures.retain(|&t| t + THROTTLE_WINDOW_S > now);
+            throttle.failures.push(now);
+            let mut event = Event::new(actor, "login")
+                .refused(&refusal)
+                .detail("role", role.role().as_str());
+            if let Some(card) = refused_card {
+                event = event.detail("card-key", card);
+            }
+            if throttle.failures.len() >= THROTTLE_FAILURES {
+                throttle.failures.clear();
+                throttle.locked_until = Some(now + THROTTLE_LOCKOUT_S);
+                event = event.detail("lockout-seconds", THROTTLE_LOCKOUT_S.to_string());
+            }
+            // The refusal is recorded even when the log is full: throttling must hold.
+            match hsm.append(tx, record, event) {
+                Err(ServiceError::Admin(AdminError::LogFull)) => Ok(()),
+                other => other,
+            }
+        })?;
+        Err(AdminError::Login(refusal).into())
+    }
+
+    fn change_config(
+        &self,
+        ctx: &SessionContext,
+        expected_revision: u64,
+        mut new: hsm_link::domain::PartitionConfig,
+    ) -> Result<AdminResponse, ServiceError> {
+        self.check(ctx, Action::ChangeConfig)?;
+        let actor = self.actor();
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let old = &record.config;
+            if old.revision != expected_revision {
+                return Err(AdminError::StaleRevision {
+                    current: old.revision,
+                }
+                .into());
+            }
+            new.revision = old.revision;
+            if let Some(problem) = config_problem(old, &new) {
+                return Err(AdminError::InvalidConfig { problem }.into());
+            }
+            let changes = old.diff(&new);
+            new.revision = old.revision + 1;
+            let mut event = Event::new(actor.clone(), "config.change")
+                .object("configuration")
+                .detail("revision", new.revision.to_string());
+            for change in changes.iter().take(6) {
+                event = event.detail(
+                    change.parameter.as_str(),
+                    format!("{} -> {}", change.old, change.new),
+                );
+            }
+            if changes.len() > 6 {
+                event = event.detail("more-changes", (changes.len() - 6).to_string());
+            }
+            record.config = new;
+            hsm.append(tx, record, event)?;
+            Ok(record.config.revision)
+        });
+        match result {
+            Ok(revision) => Ok(AdminResponse::ConfigChanged { revision }),
+            Err(ServiceError::Admin(refusal)) => {
+                let event = Event::new(actor, "config.change").refused(&refusal);
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list_keys(
+        &self,
+        ctx: &SessionContext,
+        filter: KeyFilter,
+        after: Option<hsm_link::domain::KeyId>,
+        limit: u32,
+    ) -> Result<AdminResponse, ServiceError> {
+        self.check(ctx, Action::ListKeys)?;
+        let limit = (limit as usize).clamp(1, MAX_KEYS_PER_PAGE);
+        let (keys, more) = self.hsm.store().read(|tx| {
+            tx.keys(&ctx.partition, after, limit, |k| match filter {
+                KeyFilter::All => true,
+                KeyFilter::Active => !k.summary.state.is_invalidated(),
+                KeyFilter::Invalidated => k.summary.state.is_invalidated(),
+            })
+            .map_err(ServiceError::from)
+        })?;
+        Ok(AdminResponse::Keys {
+            keys: keys.into_iter().map(|k| k.summary).collect(),
+            more,
+        })
+    }
+
+    fn bin(
+        &self,
+        ctx: &SessionContext,
+        id: hsm_link::domain::KeyId,
+        purge: bool,
+    ) -> Result<AdminResponse, ServiceError> {
+        let action = if purge {
+            Action::PurgeKey
+        } else {
+            Action::RestoreKey
+        };
+        self.check(ctx, action)?;
+        let actor = self.actor();
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let mut key = match tx.key(&ctx.partition, id)? {
+                Some(k) if k.summary.state.is_invalidated() => k,
+                _ => return Err(AdminError::NoSuchKey { id, in_bin: true }.into()),
+            };
+            let label = key.summary.label.as_str().to_string();
+            if purge {
+                tx.delete_key(&ctx.partition, id)?;
+            } else {
+                key.summary.state = KeyState::Active;
+                tx.put_key(&ctx.partition, &key)?;
+            }
+            let operation = if purge { "key.purge" } else { "key.restore" };
+            let event = Event::new(actor.clone(), operation)
+                .object(format!("key {}", id.0))
+                .detail("label", label);
+            hsm.append(tx, record, event)
+        });
+        match result {
+            Ok(()) => Ok(AdminResponse::Done),
+            Err(ServiceError::Admin(refusal)) => {
+                let operation = if purge { "key.purge" } else { "key.restore" };
+                let event = Event::new(actor, operation)
+                    .object(format!("key {}", id.0))
+                    .refused(&refusal);
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn reset_credentials(&self, ctx: &SessionContext) -> Result<AdminResponse, ServiceError> {
+        self.check(ctx, Action::ResetCredentials)?;
+        let actor = self.actor();
+        let password = crate::credentials::new_setup_password()?;
+        let expires = self.hsm.clock().now_s() + SETUP_PASSWORD_LIFETIME_S;
+        let hash = crate::credentials::hash(&password);
+        self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            record.credentials.setup = Some((hash, expires));
+            record.credentials.permanent = None;
+            let event =
+                Event::new(actor, "credentials.reset").detail("expires", expires.to_string());
+            hsm.append(tx, record, event)
+        })?;
+        Ok(AdminResponse::Credentials(NewCredentials {
+            setup_password: password.to_string(),
+            expires_unix: expires,
+        }))
+    }
+
+    fn register_set(
+        &self,
+        ctx: &SessionContext,
+        set: CardSetDescription,
+        recovery: Option<RecoveryPublic>,
+    ) -> Result<AdminResponse, ServiceError> {
+        let record = self.hsm.partition(&ctx.partition)?;
+        let first_pso = set.kind == CardSetKind::Pso && record.pso.is_none();
+        let from_first_terminal = record.pairing.first_terminal == Some(ctx.terminal);
+        if !(first_pso && from_first_terminal && self.login.is_none()) {
+            self.check(ctx, Action::RegisterCardSet)?;
+        }
+        let actor = self.actor();
+        let problem = card_set_problem(
+            &record,
+            &set,
+            recovery.as_ref(),
+            first_pso,
+            from_first_terminal,
+        );
+        if let Some(problem) = problem {
+            let refusal = AdminError::CardSet(problem);
+            let event = Event::new(actor, "cardset.register").refused(&refusal);
+            self.hsm.log_refusal(&ctx.partition, event)?;
+            return Err(refusal.into());
+        }
+        self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let holders: Vec<&str> = set.cards.iter().map(|c| c.holder.as_str()).collect();
+            let event = Event::new(actor, "cardset.register")
+                .object(format!("{:?} set {}", set.kind, set.set_number))
+                .detail(
+                    "threshold",
+                    format!("{} of {}", set.threshold, set.cards.len()),
+                )
+                .detail("holders", holders.join(", "));
+            let entry = CardSetRecord {
+                set: set.clone(),
+                recovery,
+            };
+            match set.kind {
+                CardSetKind::Pso => record.pso = Some(entry),
+                _ => record.auditor = Some(entry),
+            }
+            hsm.append(tx, record, event)
+        })?;
+        Ok(AdminResponse::Done)
+    }
+
+    fn read_log(
+        &self,
+        ctx: &SessionContext,
+        query: &LogQuery,
+    ) -> Result<AdminResponse, ServiceError> {
+        let record = self.check(ctx, Action::ReadLog)?;
+        let limit = (query.limit as usize).clamp(1, MAX_LOG_LINES_PER_PAGE);
+        let mut lines = Vec::new();
+        let mut next_seq = None;
+        let unfiltered = is_unfiltered(query);
+        self.hsm.store().read(|tx| {
+            tx.log_lines(&ctx.partition, query.from_seq, |seq, line, checkpoint| {
+                if query.to_seq.is_some_and(|to| seq > to) {
+                    return false;
+                }
+                if lines.len() >= limit {
+                    next_seq = Some(seq);
+                    return false;
+                }
+                if matches_query(query, line) {
+                    lines.push(String::from_utf8_lossy(line).into_owned());
+                }
+                if let Some(cp) = checkpoint
+                    && unfiltered
+                    && lines.len() < limit
+                {
+                    lines.push(String::from_utf8_lossy(cp).into_owned());
+                }
+                true
+            })
+            .map_err(ServiceError::from)
+        })?;
+        Ok(AdminResponse::LogPage(LogPage {
+            lines,
+            next_seq,
+            warning: log_warning(&record),
+        }))
+    }
+
+    fn confirm_export(
+        &self,
+        ctx: &SessionContext,
+        up_to_seq: u64,
+    ) -> Result<AdminResponse, ServiceError> {
+        self.check(ctx, Action::ConfirmExport)?;
+        let actor = self.actor();
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let exported = record.log.exported_up_to.unwrap_or(0);
+            if up_to_seq > exported {
+                return Err(AdminError::ConfirmBeyondExport {
+                    requested: up_to_seq,
+                    exported,
+                }
+                .into());
+            }
+            let confirmed = record.log.confirmed_up_to.unwrap_or(0).max(up_to_seq);
+            record.log.confirmed_up_to = Some(confirmed);
+            let event =
+                Event::new(actor.clone(), "log.confirm").detail("up-to", confirmed.to_string());
+            hsm.append(tx, record, event)
+        });
+        match result {
+            Ok(()) => Ok(AdminResponse::Done),
+            Err(ServiceError::Admin(refusal)) => {
+                self.hsm.log_refusal(
+                    &ctx.partition,
+                    Event::new(actor, "log.confirm").refused(&refusal),
+                )?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Handler for AdminSession {
+    fn handle(&mut self, ctx: &SessionContext, request: AdminRequest) -> Reply {
+        let result = match request {
+            AdminRequest::LoginChallenge { role } => self.challenge(ctx, role),
+            AdminRequest::Login { role, signatures } => self.login(ctx, role, &signatures),
+            AdminRequest::Logout => {
+                self.login = None;
+                Ok(AdminResponse::Done)
+            }
+            AdminRequest::GetConfig => self
+                .check(ctx, Action::ViewConfig)
+                .map(|r| AdminResponse::Config(Box::new(r.config))),
+            AdminRequest::ChangeConfig {
+                expected_revision,
+                config,
+            } => self.change_config(ctx, expected_revision, *config),
+            AdminRequest::GetUsage => self
+                .check(ctx, Action::ViewUsage)
+                .and_then(|_| self.hsm.usage(&ctx.partition))
+                .map(AdminResponse::Usage),
+            AdminRequest::ListKeys {
+                filter,
+                after,
+                limit,
+            } => self.list_keys(ctx, filter, after, limit),
+            AdminRequest::RestoreKey { id } => self.bin(ctx, id, false),
+            AdminRequest::PurgeKey { id } => self.bin(ctx, id, true),
+            AdminRequest::ResetCredentials => self.reset_credentials(ctx),
+            AdminRequest::GetCardSets => {
+                self.check(ctx, Action::ViewCardSets)
+                    .map(|r| AdminResponse::CardSets {
+                        pso: r.pso.map(|s| Box::new(s.set)),
+                        auditor: r.auditor.map(|s| Box::new(s.set)),
+                    })
+            }
+            AdminRequest::RegisterCardSet { set, recovery } => {
+                self.register_set(ctx, *set, recovery.map(|r| *r))
+            }
+            AdminRequest::ReadLog { query } => self.read_log(ctx, &query),
+            AdminRequest::ExportLog { query } => {
+                return match self.check(ctx, Action::ExportLog) {
+                    Ok(_) => Reply::Stream(Box::new(Export::new(
+                        Arc::clone(&self.hsm),
+                        ctx.partition.clone(),
+                        query,
+                        self.actor(),
+                    ))),
+                    Err(e) => respond(Err(e)),
+                };
+            }
+            AdminRequest::ConfirmExport { up_to_seq } => self.confirm_export(ctx, up_to_seq),
+            _ => return Reply::Response(Err(RemoteError::NoAdministration)),
+        };
+        respond(result)
+    }
+
+    fn poll(&mut self, ctx: &SessionContext) -> Option<CloseReason> {
+        let login = self.login.as_ref()?;
+        if self.hsm.is_current(&ctx.partition, login.generation) {
+            None
+        } else {
+            Some(CloseReason::Superseded)
+        }
+    }
+}
+
+/// Verifies card signatures against the set: each from a distinct card of the set, each valid
+/// over this session's login message, at least the threshold, and for SOs two people.
+fn verify_quorum(
+    set: &CardSetDescription,
+    role: OfficerRole,
+    ctx: &SessionContext,
+    nonce: &[u8; 32],
+    signatures: &[CardSignature],
+) -> Result<Vec<HolderName>, (LoginRefusal, Vec<HolderName>)> {
+    // On refusal, the holders whose cards did verify are named in the log; a card that is not
+    // in the set has no registered name, so the log shows its key instead (login_failed).
+    let message = login_message(&ctx.channel_binding, nonce, &ctx.partition, role);
+    let mut seen: Vec<[u8; 32]> = Vec::new();
+    let mut holders: Vec<HolderName> = Vec::new();
+    for (index, s) in signatures.iter().enumerate() {
+        let Some(card) = set.cards.iter().find(|c| c.signing_key == s.signing_key) else {
+            return Err((LoginRefusal::UnknownCard { index }, holders));
+        };
+        if seen.contains(&s.signing_key) {
+            return Err((LoginRefusal::DuplicateCard { index }, holders));
+        }
+        let valid = VerifyingKey::from_bytes(&s.signing_key)
+            .ok()
+            .is_some_and(|key| {
+                key.verify_strict(&message, &Signature::from_bytes(&s.signature))
+                    .is_ok()
+            });
+        if !valid {
+            return Err((LoginRefusal::BadSignature { index }, holders));
+        }
+        seen.push(s.signing_key);
+        holders.push(card.holder.clone());
+    }
+    let need = usize::from(set.threshold);
+    if holders.len() < need {
+        return Err((
+            LoginRefusal::TooFewCards {
+                have: holders.len(),
+                need,
+            },
+            holders,
+        ));
+    }
+    if role == OfficerRole::DeviceSo {
+        let two_people = holders
+            .iter()
+            .any(|h| holders.iter().any(|o| !o.same_person_as(h)));
+        if !two_people {
+            return Err((LoginRefusal::SamePerson, holders));
+        }
+    }
+    Ok(holders)
+}
+
+fn config_problem(
+    old: &hsm_link::domain::PartitionConfig,
+    new: &hsm_link::domain::PartitionConfig,
+) -> Option<ConfigProblem> {
+    if old.ska.licensed != new.ska.licensed {
+        return Some(ConfigProblem::LicenceChanged(Parameter::SmartKeyAttributes));
+    }
+    if old.crypto_currency.licensed != new.crypto_currency.licensed {
+        return Some(ConfigProblem::LicenceChanged(Parameter::CryptoCurrency));
+    }
+    if old.quota.size_bytes != new.quota.size_bytes {
+        return Some(ConfigProblem::TierParameter(Parameter::QuotaSize));
+    }
+    if old.quota.object_limit != new.quota.object_limit {
+        return Some(ConfigProblem::TierParameter(Parameter::ObjectLimit));
+    }
+    if new.ska.enabled && !new.ska.licensed {
+        return Some(ConfigProblem::Unlicensed(Parameter::SmartKeyAttributes));
+    }
+    if new.crypto_currency.enabled && !new.crypto_currency.licensed {
+        return Some(ConfigProblem::Unlicensed(Parameter::CryptoCurrency));
+    }
+    new.validate().err().map(|_| ConfigProblem::Inconsistent)
+}
+
+fn card_set_problem(
+    record: &PartitionRecord,
+    set: &CardSetDescription,
+    recovery: Option<&RecoveryPublic>,
+    first_pso: bool,
+    from_first_terminal: bool,
+) -> Option<CardSetProblem> {
+    if set.kind == CardSetKind::DeviceSo {
+        return Some(CardSetProblem::DeviceSoSet);
+    }
+    if set.validate().is_err() {
+        return Some(CardSetProblem::Invalid);
+    }
+    if first_pso && !from_first_terminal {
+        return Some(CardSetProblem::NotFirstTerminal);
+    }
+    match (set.kind, recovery) {
+        (CardSetKind::Pso, None) => return Some(CardSetProblem::MissingRecovery),
+        (CardSetKind::Auditor, Some(_)) => return Some(CardSetProblem::UnexpectedRecovery),
+        _ => {}
+    }
+    let current = match set.kind {
+        CardSetKind::Pso => record.pso.as_ref(),
+        _ => record.auditor.as_ref(),
+    };
+    let expected = current.map_or(1, |c| c.set.set_number + 1);
+    (set.set_number != expected).then_some(CardSetProblem::SetNumber { expected })
+}
+
+fn operation_of(action: Action) -> &'static str {
+    match action {
+        Action::ViewConfig => "config.view",
+        Action::ChangeConfig => "config.change",
+        Action::ViewUsage => "usage.view",
+        Action::ListKeys => "key.list",
+        Action::RestoreKey => "key.restore",
+        Action::PurgeKey => "key.purge",
+        Action::ResetCredentials => "credentials.reset",
+        Action::ViewCardSets => "cardset.view",
+        Action::RegisterCardSet => "cardset.register",
+        Action::ReadLog => "log.read",
+        Action::ExportLog => "log.export",
+        Action::ConfirmExport => "log.confirm",
+        _ => "admin",
+    }
+}
+
+fn is_unfiltered(query: &LogQuery) -> bool {
+    query.role.is_none()
+        && query.operation_prefix.is_none()
+        && query.holder.is_none()
+        && query.outcome.is_none()
+}
+
+fn matches_query(query: &LogQuery, line: &[u8]) -> bool {
+    if is_unfiltered(query) {
+        return true;
+    }
+    let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line) else {
+        return false;
+    };
+    if query.role.is_some_and(|r| entry.actor().role != r) {
+        return false;
+    }
+    if let Some(prefix) = &query.operation_prefix
+        && !entry.operation().as_str().starts_with(prefix.as_str())
+    {
+        return false;
+    }
+    if let Some(holder) = &query.holder
+        && !entry.actor().holders.iter().any(|h| h == holder)
+    {
+        return false;
+    }
+    matches!(
+        (query.outcome, entry.outcome()),
+        (None, _)
+            | (Some(OutcomeFilter::Ok), Outcome::Ok)
+            | (Some(OutcomeFilter::Refused), Outcome::Refused { .. })
+            | (Some(OutcomeFilter::Failed), Outcome::Failed { .. })
+    )
+}
+
+/// A warning once the log is 90 % full.
+fn log_warning(record: &PartitionRecord) -> Option<LogSpace> {
+    let log = &record.log;
+    (log.stored() * 10 >= log.capacity * 9).then(|| LogSpace {
+        entries: log.stored(),
+        capacity: log.capacity,
+        unexported: log.unexported(),
+    })
+}
+
+/// Entries read per store snapshot during an export.
+const EXPORT_PAGE: usize = 512;
+
+/// A log export: pages read from the store one at a time (memory stays flat), ending with a
+/// checkpoint signed at the end of the read.
+struct Export {
+    hsm: Arc<Hsm>,
+    partition: hsm_link::domain::PartitionId,
+    query: LogQuery,
+    actor: Actor,
+    next_seq: Option<u64>,
+    pending: std::collections::VecDeque<Vec<u8>>,
+    lines: u64,
+    last_seq: Option<u64>,
+    checkpoint: Option<String>,
+}
+
+impl Export {
+    fn new(
+        hsm: Arc<Hsm>,
+        partition: hsm_link::domain::PartitionId,
+        query: LogQuery,
+        actor: Actor,
+    ) -> Self {
+        Export {
+            hsm,
+            partition,
+            next_seq: Some(query.from_seq),
+            query,
+            actor,
+            pending: Default::default(),
+            lines: 0,
+            last_seq: None,
+            checkpoint: None,
+        }
+    }
+
+    fn load_page(&mut self) -> Result<(), ServiceError> {
+        let Some(from) = self.next_seq.take() else {
+            return Ok(());
+        };
+        let unfiltered = is_unfiltered(&self.query);
+        let mut count = 0;
+        let mut next = None;
+        let (query, pending, last_seq) = (&self.query, &mut self.pending, &mut self.last_seq);
+        self.hsm.store().read(|tx| {
+            tx.log_lines(&self.partition, from, |seq, line, checkpoint| {
+                if query.to_seq.is_some_and(|to| seq > to) {
+                    return false;
+                }
+                if count == EXPORT_PAGE {
+                    next = Some(seq);
+                    return false;
+                }
+                count += 1;
+                if matches_query(query, line) {
+                    pending.push_back(line.to_vec());
+                    *last_seq = Some(seq);
+                }
+                if let Some(cp) = checkpoint
+                    && unfiltered
+                {
+                    pending.push_back(cp.to_vec());
+                }
+                true
+            })
+            .map_err(ServiceError::from)
+        })?;
+        self.next_seq = next;
+        if self.next_seq.is_none() {
+            self.finish_read()?;
+        }
+        Ok(())
+    }
+
+    /// The end of the read: sign a checkpoint over everything stored, record how far the export
+    /// went, and log the export.
+    fn finish_read(&mut self) -> Result<(), ServiceError> {
+        let last_seq = self.last_seq;
+        let actor = self.actor.clone();
+        let line = self.hsm.modify(&self.partition, |hsm, tx, record| {
+            let line = hsm.checkpoint_now(tx, record)?;
+            if let Some(seq) = last_seq {
+                let exported = record.log.exported_up_to.unwrap_or(0).max(seq);
+                record.log.exported_up_to = Some(exported);
+            }
+            let mut event = Event::new(actor, "log.export");
+            if let Some(seq) = last_seq {
+                event = event.detail("up-to", seq.to_string());
+            }
+            hsm.append(tx, record, event)?;
+            Ok(line)
+        })?;
+        if let Some(line) = line {
+            // Do not repeat a checkpoint the page already carried.
+            if self.pending.back() != Some(&line) {
+                self.pending.push_back(line.clone());
+            }
+            self.checkpoint = Some(String::from_utf8_lossy(&line).into_owned());
+        }
+        Ok(())
+    }
+}
+
+impl ReplyStream for Export {
+    fn fill(&mut self, chunk: &mut Vec<u8>, max: usize) -> Result<bool, RemoteError> {
+        loop {
+            if self.pending.is_empty() {
+                if self.next_seq.is_none() {
+                    return Ok(false);
+                }
+                self.load_page().map_err(remote)?;
+                continue;
+            }
+            let line_len = self.pending.front().map_or(0, |l| l.len() + 1);
+            if chunk.len() + line_len > max {
+                return Ok(true);
+            }
+            let line = self.pending.pop_front().expect("checked non-empty");
+            chunk.extend_from_slice(&line);
+            chunk.push(b'\n');
+            self.lines += 1;
+        }
+    }
+
+    fn finish(self: Box<Self>) -> Result<Response, RemoteError> {
+        Ok(Response::Admin(AdminResponse::ExportDone {
+            lines: self.lines,
+            last_seq: self.last_seq,
+            checkpoint: self.checkpoint.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,654 @@
+//! The HSM: its keys, its store, its partitions, and every operation on them. Each operation
+//! that changes anything is one store transaction that also appends its log entry, so the log
+//! and the state never disagree.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use audit_log::{
+    Actor, AuditKey, Chain, CheckpointPolicy, EntryDraft, Hash, Operation, Outcome, Role,
+};
+use hsm_link::domain::{
+    CardDescription, CardSetKind, DomainError, PartitionConfig, PartitionId, PartitionUsage,
+    ServiceTier,
+};
+use hsm_link::keys::{Fingerprint, PublicKey};
+use hsm_link::message::AdminError;
+use hsm_link::pairing::PairingCode;
+use hsm_link::trust::{PairingOffer, TrustStore};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self as sealed, CryptoError, HsmKeys};
+use crate::model::{
+    Credentials, LogFullPolicy, LogState, PairingRecord, PartitionRecord, SoRegistry, Throttle,
+};
+use crate::store::{Store, StoreError, WriteTxn};
+
+/// Log entries a new partition keeps before its full-log policy applies.
+pub const DEFAULT_LOG_CAPACITY: u64 = 1_000_000;
+/// Failed pairing attempts that burn a pairing code.
+pub const PAIRING_FAILURES: u32 = hsm_link::limits::DEFAULT_MAX_PAIRING_FAILURES;
+/// Longest partition name.
+pub const MAX_PARTITION_NAME: usize = 64;
+
+const PSK_AAD: &[u8] = b"tessera pairing psk v1";
+
+/// A failure of the HSM service.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A cryptographic operation or key file failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// Writing the log failed.
+    #[error("writing the partition log failed: {0}")]
+    Log(#[from] audit_log::LogError),
+    /// No such partition.
+    #[error("the HSM has no partition {0}: `tessera-hsm partition list` shows them")]
+    NoSuchPartition(PartitionId),
+    /// The partition exists already.
+    #[error("partition {0} exists already: choose another id")]
+    PartitionExists(PartitionId),
+    /// A value failed validation.
+    #[error("{0}")]
+    Invalid(#[from] DomainError),
+    /// A partition name that is empty, too long or unprintable.
+    #[error("a partition name must be 1 to {MAX_PARTITION_NAME} printable characters")]
+    BadName,
+    /// An SO card that cannot be registered.
+    #[error("SO card refused: {0}")]
+    SoCard(&'static str),
+    /// Refused by role or policy (the refusal is logged).
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+}
+
+/// Milliseconds since the Unix epoch; replaceable in tests.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0)
+        }))
+    }
+
+    /// A clock that reads `f`.
+    pub fn from_fn(f: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(f))
+    }
+
+    /// Now, in milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> u64 {
+        (self.0)()
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub fn now_s(&self) -> u64 {
+        self.now_ms() / 1000
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+/// One logged event, before it is chained.
+pub(crate) struct Event {
+    pub(crate) actor: Actor,
+    pub(crate) operation: &'static str,
+    pub(crate) object: Option<String>,
+    pub(crate) outcome: Outcome,
+    pub(crate) details: Vec<(&'static str, String)>,
+    /// Administrative events are followed by a signed checkpoint.
+    pub(crate) administrative: bool,
+}
+
+impl Event {
+    pub(crate) fn new(actor: Actor, operation: &'static str) -> Self {
+        Event {
+            actor,
+            operation,
+            object: None,
+            outcome: Outcome::Ok,
+            details: Vec::new(),
+            administrative: true,
+        }
+    }
+
+    pub(crate) fn object(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
+        self
+    }
+
+    pub(crate) fn refused(mut self, reason: impl std::fmt::Display) -> Self {
+        self.outcome = Outcome::refused(truncate(reason.to_string()));
+        self
+    }
+
+    pub(crate) fn detail(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((key, truncate(value.into())));
+        self
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    let max = audit_log::MAX_REASON_LEN.min(audit_log::MAX_DETAIL_VALUE_LEN);
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// The actor for the HSM owner acting through `tessera-hsm`.
+pub fn genesis() -> Actor {
+    Actor::new(Role::Genesis, Vec::<String>::new())
+}
+
+/// The HSM.
+pub struct Hsm {
+    keys: HsmKeys,
+    audit: audit_log::AuditSigner,
+    store: Store,
+    clock: Clock,
+    checkpoints: CheckpointPolicy,
+    /// The current management session of each partition: a newer login supersedes it.
+    sessions: Mutex<HashMap<PartitionId, u64>>,
+    next_session: AtomicU64,
+}
+
+impl std::fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hsm")
+            .field("id", &self.keys.hsm_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `tessera-hsm init` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitReport {
+    /// The HSM's id.
+    pub hsm_id: String,
+    /// Fingerprint of the audit public key (to pin for log verification).
+    pub audit_fingerprint: String,
+    /// Fingerprint of the HSM's link key.
+    pub link_fingerprint: Fingerprint,
+}
+
+impl Hsm {
+    /// Creates an HSM in `dir`: keys from the OS random generator, sealed at rest, and an empty
+    /// store. Refuses a directory that already holds keys.
+    pub fn init(dir: &Path) -> Result<InitReport, ServiceError> {
+        let keys = HsmKeys::init(dir)?;
+        Store::open(dir)?;
+        Ok(InitReport {
+            hsm_id: keys.hsm_id(),
+            audit_fingerprint: keys.audit_fingerprint().to_string(),
+            link_fingerprint: keys.identity_public().fingerprint(),
+        })
+    }
+
+    /// Opens the HSM in `dir`.
+    pub fn open(dir: &Path, clock: Clock) -> Result<Self, ServiceError> {
+        let keys = HsmKeys::load(dir)?;
+        let store = Store::open(dir)?;
+        Ok(Self::with_parts(keys, store, clock))
+    }
+
+    /// An HSM from its parts (the embedded demo uses keys that never touch a disk).
+    pub fn with_parts(keys: HsmKeys, store: Store, clock: Clock) -> Self {
+        Hsm {
+            audit: keys.audit_signer(),
+            keys,
+            store,
+            clock,
+            checkpoints: CheckpointPolicy::default(),
+            sessions: Mutex::default(),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    /// The HSM's keys (identity for the link, audit public key).
+    pub fn keys(&self) -> &HsmKeys {
+        &self.keys
+    }
+
+    /// The audit public key, for verifying this HSM's logs.
+    pub fn audit_key(&self) -> AuditKey {
+        self.audit.public()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Creates a partition of `tier` with the tier's defaults.
+    pub fn create_partition(
+        &self,
+        id: PartitionId,
+        name: &str,
+        tier: ServiceTier,
+    ) -> Result<PartitionRecord, ServiceError> {
+        if name.is_empty()
+            || name.len() > MAX_PARTITION_NAME
+            || name.chars().any(|c| c.is_control())
+        {
+            return Err(ServiceError::BadName);
+        }
+        self.store.write(|tx| {
+            if tx.partition(&id)?.is_some() {
+                return Err(ServiceError::PartitionExists(id.clone()));
+            }
+            let mut record = PartitionRecord {
+                id: id.clone(),
+                name: name.to_string(),
+                tier,
+                config: PartitionConfig::for_tier(tier),
+                pso: None,
+                auditor: None,
+                credentials: Credentials::default(),
+                pairing: PairingRecord::default(),
+                log: LogState::new(DEFAULT_LOG_CAPACITY),
+                next_key_id: 1,
+                throttle: Throttle::default(),
+            };
+            let event = Event::new(genesis(), "partition.create")
+                .object(id.as_str())
+                .detail("tier", tier.as_str());
+            self.append(tx, &mut record, event)?;
+            tx.put_partition(&record)?;
+            Ok(record)
+        })
+    }
+
+    /// Every partition.
+    pub fn partitions(&self) -> Result<Vec<PartitionRecord>, ServiceError> {
+        self.store.read(|tx| Ok(tx.partitions()?))
+    }
+
+    /// One partition.
+    pub fn partition(&self, id: &PartitionId) -> Result<PartitionRecord, ServiceError> {
+        self.store.read(|tx| {
+            tx.partition(id)?
+                .ok_or(ServiceError::NoSuchPartition(id.clone()))
+        })
+    }
+
+    /// Usage computed from what is stored (invalidated keys included).
+    pub fn usage(&self, id: &PartitionId) -> Result<PartitionUsage, ServiceError> {
+        self.store.read(|tx| {
+            let mut usage = PartitionUsage::default();
+            tx.for_each_key(id, |key| {
+                usage.bytes_used += key.summary.size_bytes;
+                usage.objects_used += 1;
+                if key.summary.state.is_invalidated() {
+                    usage.invalidated_objects += 1;
+                }
+            })?;
+            Ok(usage)
+        })
+    }
+
+    /// Registers an SO card, belonging to one named person.
+    pub fn add_so_card(&self, card: CardDescription) -> Result<SoRegistry, ServiceError> {
+        self.store.write(|tx| {
+            let mut registry = tx.so_registry()?;
+            if registry
+                .cards
+                .iter()
+                .any(|c| c.signing_key == card.signing_key)
+            {
+                return Err(ServiceError::SoCard("this key is registered already"));
+            }
+            if registry.cards.iter().any(|c| c.serial == card.serial) {
+                return Err(ServiceError::SoCard(
+                    "a card with this serial is registered already",
+                ));
+            }
+            if registry.cards.len() >= hsm_link::domain::MAX_CARDS_PER_SET {
+                return Err(ServiceError::SoCard("the SO registry is full (16 cards)"));
+            }
+            registry.cards.push(card);
+            registry.threshold = registry.threshold.max(2);
+            tx.put_so_registry(&registry)?;
+            Ok(registry)
+        })
+    }
+
+    /// Sets how many SO cards (of at least two people) an SO session needs: 2 or more.
+    pub fn set_so_threshold(&self, threshold: u8) -> Result<SoRegistry, ServiceError> {
+        if threshold < 2 {
+            return Err(ServiceError::SoCard(
+                "four eyes: the SO threshold is at least 2",
+            ));
+        }
+        self.store.write(|tx| {
+            let mut registry = tx.so_registry()?;
+            if usize::from(threshold) > registry.cards.len() {
+                return Err(ServiceError::SoCard(
+                    "the threshold exceeds the registered SO cards",
+                ));
+            }
+            registry.threshold = threshold;
+            tx.put_so_registry(&registry)?;
+            Ok(registry)
+        })
+    }
+
+    /// The SO registry.
+    pub fn so_registry(&self) -> Result<SoRegistry, ServiceError> {
+        self.store.read(|tx| Ok(tx.so_registry()?))
+    }
+
+    /// The SO registry as a card set, for logins.
+    pub(crate) fn so_set(
+        &self,
+    ) -> Result<Option<hsm_link::domain::CardSetDescription>, ServiceError> {
+        let registry = self.so_registry()?;
+        if registry.cards.len() < 2 {
+            return Ok(None);
+        }
+        Ok(Some(hsm_link::domain::CardSetDescription {
+            kind: CardSetKind::DeviceSo,
+            set_number: 1,
+            threshold: registry.threshold.max(2),
+            cards: registry.cards,
+        }))
+    }
+
+    /// Issues a fresh one-time management pairing code for `id` (replacing an outstanding
+    /// one). The code is returned once, to be shown once; the store keeps only its sealed key.
+    pub fn issue_pairing_code(
+        &self,
+        id: &PartitionId,
+        actor: Actor,
+    ) -> Result<PairingCode, ServiceError> {
+        let code = PairingCode::generate().map_err(CryptoError::Rng)?;
+        let psk = code.psk(id);
+        let sealed = sealed::seal(self.keys.master(), &psk_aad(id), &psk[..])?;
+        self.modify(id, |hsm, tx, record| {
+            record.pairing.sealed_psk = Some((sealed, 0));
+            hsm.append(
+                tx,
+                record,
+                Event::new(actor, "pairing.issue").object(id.as_str()),
+            )?;
+            Ok(())
+        })?;
+        Ok(code)
+    }
+
+    /// Runs `f` on a partition's record inside one write transaction and stores the record.
+    pub(crate) fn modify<T>(
+        &self,
+        id: &PartitionId,
+        f: impl FnOnce(&Self, &mut WriteTxn<'_>, &mut PartitionRecord) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        self.store.write(|tx| {
+            let mut record = tx
+                .partition(id)?
+                .ok_or_else(|| ServiceError::NoSuchPartition(id.clone()))?;
+            let value = f(self, tx, &mut record)?;
+            tx.put_partition(&record)?;
+            Ok(value)
+        })
+    }
+
+    /// Logs a refusal in its own transaction (the refused change itself is not made).
+    pub(crate) fn log_refusal(&self, id: &PartitionId, event: Event) -> Result<(), ServiceError> {
+        match self.modify(id, |hsm, tx, record| hsm.append(tx, record, event)) {
+            // A full log refuses the refusal's entry too; the refusal still stands.
+            Err(ServiceError::Admin(AdminError::LogFull)) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Appends a log entry (and a signed checkpoint when due) in the caller's transaction.
+    pub(crate) fn append(
+        &self,
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+        event: Event,
+    ) -> Result<(), ServiceError> {
+        self.make_room(tx, record, event.operation)?;
+        let now = self.clock.now_ms();
+        let mut draft = EntryDraft::new(
+            now,
+            event.actor,
+            Operation::new(event.operation)?,
+            event.outcome,
+        );
+        if let Some(object) = event.object {
+            draft = draft.with_object(object);
+        }
+        for (k, v) in event.details {
+            draft = draft.with_detail(k, v);
+        }
+        let log = &mut record.log;
+        let mut chain = Chain::resume(log.next_seq - 1, Hash(log.last_hash), log.since_checkpoint);
+        let entry = chain.append(draft)?;
+        tx.put_log_line(&record.id, entry.seq(), &entry.to_canonical())?;
+        log.next_seq = entry.seq() + 1;
+        log.last_hash = entry.hash().0;
+        log.since_checkpoint += 1;
+        if self
+            .checkpoints
+            .due(log.since_checkpoint, event.administrative)
+        {
+            let checkpoint = chain.checkpoint(&self.audit, now);
+            tx.put_checkpoint(&record.id, entry.seq(), &checkpoint.to_canonical())?;
+            log.since_checkpoint = 0;
+        }
+        Ok(())
+    }
+
+    /// Signs a checkpoint over the log as it stands, if entries are unsigned (the end of every
+    /// read for export).
+    pub(crate) fn checkpoint_now(
+        &self,
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        let log = &mut record.log;
+        if log.next_seq == 1 {
+            return Ok(None);
+        }
+        let last = log.next_seq - 1;
+        if log.since_checkpoint == 0 {
+            return Ok(tx.last_checkpoint(&record.id)?.map(|(_, line)| line));
+        }
+        let mut chain = Chain::resume(last, Hash(log.last_hash), log.since_checkpoint);
+        let line = chain
+            .checkpoint(&self.audit, self.clock.now_ms())
+            .to_canonical();
+        tx.put_checkpoint(&record.id, last, &line)?;
+        log.since_checkpoint = 0;
+        Ok(Some(line))
+    }
+
+    /// Makes room for one entry, or refuses: the partition's full-log policy, with a reserve
+    /// kept for the export that frees space and its confirmation.
+    fn make_room(
+        &self,
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+        operation: &str,
+    ) -> Result<(), ServiceError> {
+        let log = &mut record.log;
+        let exempt = matches!(operation, "log.export" | "log.confirm");
+        let limit = if exempt {
+            log.capacity
+        } else {
+            log.capacity.saturating_sub(log.reserve)
+        };
+        if log.stored() < limit {
+            return Ok(());
+        }
+        if log.full_policy == LogFullPolicy::PruneConfirmed
+            && let Some(confirmed) = log.confirmed_up_to
+            && confirmed >= log.first_seq
+        {
+            tx.prune_log(&record.id, confirmed + 1)?;
+            log.first_seq = confirmed + 1;
+            if log.stored() < limit {
+                return Ok(());
+            }
+        }
+        Err(AdminError::LogFull.into())
+    }
+
+    /// Starts a management session for `id`, ending any other (the other learns it at its next
+    /// poll). Returns the session's generation.
+    pub(crate) fn take_over(&self, id: &PartitionId) -> u64 {
+        let generation = self.next_session.fetch_add(1, Ordering::SeqCst);
+        self.sessions
+            .lock()
+            .expect("session table lock")
+            .insert(id.clone(), generation);
+        generation
+    }
+
+    /// Whether `generation` is still the current management session of `id`.
+    pub(crate) fn is_current(&self, id: &PartitionId, generation: u64) -> bool {
+        self.sessions
+            .lock()
+            .expect("session table lock")
+            .get(id)
+            .is_none_or(|&g| g == generation)
+    }
+}
+
+fn psk_aad(id: &PartitionId) -> Vec<u8> {
+    let mut aad = PSK_AAD.to_vec();
+    aad.extend_from_slice(id.as_str().as_bytes());
+    aad
+}
+
+fn fingerprint_text(key: &PublicKey) -> String {
+    key.fingerprint().to_string()
+}
+
+impl TrustStore for Hsm {
+    fn partition_exists(&self, partition: &PartitionId) -> bool {
+        self.partition(partition).is_ok()
+    }
+
+    fn pinned_terminal(
+        &self,
+        partition: &PartitionId,
+        terminal: &Fingerprint,
+    ) -> Option<PublicKey> {
+        let record = self.partition(partition).ok()?;
+        record
+            .pairing
+            .terminals
+            .iter()
+            .find(|k| k.fingerprint() == *terminal)
+            .copied()
+    }
+
+    fn pairing_offer(&self, partition: &PartitionId) -> PairingOffer {
+        let Ok(record) = self.partition(partition) else {
+            return PairingOffer::None;
+        };
+        let Some((sealed_psk, _)) = record.pairing.sealed_psk else {
+            return PairingOffer::None;
+        };
+        match sealed::open(self.keys.master(), &psk_aad(partition), &sealed_psk) {
+            Ok(psk) if psk.len() == 32 => {
+                let mut out = Zeroizing::new([0u8; 32]);
+                out.copy_from_slice(&psk);
+                PairingOffer::Open(out)
+            }
+            _ => PairingOffer::None,
+        }
+    }
+
+    fn pairing_failed(&self, partition: &PartitionId) -> u32 {
+        let result = self.modify(partition, |hsm, tx, record| {
+            let Some((_, failures)) = record.pairing.sealed_psk.as_mut() else {
+                return Ok(0);
+            };
+            *failures += 1;
+            let left = PAIRING_FAILURES.saturating_sub(*failures);
+            let mut event = Event::new(
+                Actor::new(Role::Unauthenticated, Vec::<String>::new()),
+                "pairing.attempt",
+            )
+            .object(partition.as_str())
+            .refused("the pairing code did not match")
+            .detail("attempts-left", left.to_string());
+            if left == 0 {
+                record.pairing.sealed_psk = None;
+                event = event.detail("code", "burned");
+            }
+            hsm.append(tx, record, event)?;
+            Ok(left)
+        });
+        result.unwrap_or(0)
+    }
+
+    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool {
+        let result = self.modify(partition, |hsm, tx, record| {
+            if record.pairing.sealed_psk.take().is_none() {
+                return Ok(false);
+            }
+            if !record.pairing.terminals.contains(&terminal) {
+                record.pairing.terminals.push(terminal);
+            }
+            record.pairing.first_terminal.get_or_insert(terminal);
+            let event = Event::new(
+                Actor::new(Role::Unauthenticated, Vec::<String>::new()),
+                "pairing.complete",
+            )
+            .object(partition.as_str())
+            .detail("terminal", fingerprint_text(&terminal));
+            hsm.append(tx, record, event)?;
+            Ok(true)
+        });
+        result.unwrap_or(false)
+    }
+}
+
+/// A summary line for `partition list`.
+pub fn describe(record: &PartitionRecord, usage: &PartitionUsage) -> String {
+    let limit = record
+        .config
+        .quota
+        .object_limit
+        .map_or("no limit".to_string(), |l| l.to_string());
+    format!(
+        "{}  {:<24} {:<10} {} of {} bytes, {} objects (limit {}), {} in the bin, log {} entries",
+        record.id,
+        record.name,
+        record.tier.as_str(),
+        usage.bytes_used,
+        record.config.quota.size_bytes,
+        usage.objects_used,
+        limit,
+        usage.invalidated_objects,
+        record.log.stored()
+    )
+}

@@ -1,0 +1,360 @@
+//! The HSM's store: one redb file. Every change is one write transaction, so a crash at any
+//! point leaves the previous state or the new one, never a mix.
+
+use std::path::Path;
+
+use hsm_link::domain::{KeyId, PartitionId};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::model::{self, KeyRecord, PartitionRecord, RecordError, SoRegistry};
+
+/// The store file inside an HSM's data directory.
+pub const STORE_FILE: &str = "hsm.redb";
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const PARTITIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("partitions");
+const KEYS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("keys");
+const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
+/// Checkpoints, keyed by the sequence number of the last entry they cover.
+const CHECKPOINTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("checkpoints");
+
+const SO_REGISTRY: &str = "so-registry";
+const STORE_FORMAT: &str = "store-format";
+const STORE_FORMAT_VERSION: &[u8] = b"1";
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, lock).
+    #[error("the HSM store failed: {0}")]
+    Db(Box<redb::Error>),
+    /// A record could not be read.
+    #[error("a stored {what} cannot be read: {source}")]
+    Record {
+        /// Which record.
+        what: &'static str,
+        /// Why.
+        source: RecordError,
+    },
+    /// The store was written by an incompatible version.
+    #[error("the store's format is not one this version reads; use the version that wrote it")]
+    Format,
+}
+
+impl<E: Into<redb::Error>> From<E> for StoreError {
+    fn from(e: E) -> Self {
+        StoreError::Db(Box::new(e.into()))
+    }
+}
+
+/// The store.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store file in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(dir.join(STORE_FILE))?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let existing = meta.get(STORE_FORMAT)?.map(|v| v.value().to_vec());
+            match existing {
+                None => {
+                    meta.insert(STORE_FORMAT, STORE_FORMAT_VERSION)?;
+                }
+                Some(v) if v == STORE_FORMAT_VERSION => {}
+                Some(_) => return Err(StoreError::Format),
+            }
+            txn.open_table(PARTITIONS)?;
+            txn.open_table(KEYS)?;
+            txn.open_table(LOG)?;
+            txn.open_table(CHECKPOINTS)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Runs `f` in one write transaction; commits only if it returns `Ok`. An error of `f`
+    /// leaves the store exactly as it was.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let value = {
+            let mut w = WriteTxn { txn: &txn };
+            f(&mut w)?
+        };
+        txn.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs `f` on a consistent snapshot.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&ReadTxn) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.db.begin_read().map_err(StoreError::from)?;
+        f(&ReadTxn { txn })
+    }
+}
+
+fn record<T: for<'a> serde::Deserialize<'a>>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    model::decode(bytes).map_err(|source| StoreError::Record { what, source })
+}
+
+/// Reads common to both transaction kinds.
+macro_rules! reads {
+    () => {
+        /// A partition's record.
+        pub fn partition(&self, id: &PartitionId) -> Result<Option<PartitionRecord>, StoreError> {
+            let table = self.txn.open_table(PARTITIONS)?;
+            let value = table.get(id.as_str())?;
+            value.map(|v| record("partition", v.value())).transpose()
+        }
+
+        /// Every partition's record, in id order.
+        pub fn partitions(&self) -> Result<Vec<PartitionRecord>, StoreError> {
+            let table = self.txn.open_table(PARTITIONS)?;
+            let mut out = Vec::new();
+            for item in table.iter()? {
+                let (_, v) = item?;
+                out.push(record("partition", v.value())?);
+            }
+            Ok(out)
+        }
+
+        /// A key object.
+        pub fn key(
+            &self,
+            partition: &PartitionId,
+            id: KeyId,
+        ) -> Result<Option<KeyRecord>, StoreError> {
+            let table = self.txn.open_table(KEYS)?;
+            let value = table.get((partition.as_str(), id.0))?;
+            value.map(|v| record("key object", v.value())).transpose()
+        }
+
+        /// Up to `limit` key objects of a partition with ids above `after`, that `keep` accepts.
+        pub fn keys(
+            &self,
+            partition: &PartitionId,
+            after: Option<KeyId>,
+            limit: usize,
+            mut keep: impl FnMut(&KeyRecord) -> bool,
+        ) -> Result<(Vec<KeyRecord>, bool), StoreError> {
+            let table = self.txn.open_table(KEYS)?;
+            let start = after.map_or(0, |k| k.0.saturating_add(1));
+            let p = partition.as_str();
+            let mut out = Vec::new();
+            for item in table.range((p, start)..=(p, u64::MAX))? {
+                let (_, v) = item?;
+                let key: KeyRecord = record("key object", v.value())?;
+                if keep(&key) {
+                    if out.len() == limit {
+                        return Ok((out, true));
+                    }
+                    out.push(key);
+                }
+            }
+            Ok((out, false))
+        }
+
+        /// Visits every key object of a partition (for usage), without holding them all.
+        pub fn for_each_key(
+            &self,
+            partition: &PartitionId,
+            mut visit: impl FnMut(&KeyRecord),
+        ) -> Result<(), StoreError> {
+            let table = self.txn.open_table(KEYS)?;
+            let p = partition.as_str();
+            for item in table.range((p, 0)..=(p, u64::MAX))? {
+                let (_, v) = item?;
+                visit(&record("key object", v.value())?);
+            }
+            Ok(())
+        }
+
+        /// Log entries of a partition from `from_seq` on, each with the checkpoint that follows
+        /// it (if one does), until `visit` returns `false`.
+        pub fn log_lines(
+            &self,
+            partition: &PartitionId,
+            from_seq: u64,
+            mut visit: impl FnMut(u64, &[u8], Option<&[u8]>) -> bool,
+        ) -> Result<(), StoreError> {
+            let entries = self.txn.open_table(LOG)?;
+            let checkpoints = self.txn.open_table(CHECKPOINTS)?;
+            let p = partition.as_str();
+            let mut cps = checkpoints.range((p, from_seq)..=(p, u64::MAX))?.peekable();
+            for item in entries.range((p, from_seq)..=(p, u64::MAX))? {
+                let (k, v) = item?;
+                let seq = k.value().1;
+                let mut checkpoint = None;
+                while let Some(Ok((ck, _))) = cps.peek() {
+                    if ck.value().1 < seq {
+                        cps.next();
+                    } else {
+                        break;
+                    }
+                }
+                if let Some(Ok((ck, cv))) = cps.peek()
+                    && ck.value().1 == seq
+                {
+                    checkpoint = Some(cv.value().to_vec());
+                }
+                if !visit(seq, v.value(), checkpoint.as_deref()) {
+                    break;
+                }
+            }
+            Ok(())
+        }
+
+        /// The last checkpoint of a partition: the sequence it covers and its line.
+        pub fn last_checkpoint(
+            &self,
+            partition: &PartitionId,
+        ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+            let checkpoints = self.txn.open_table(CHECKPOINTS)?;
+            let p = partition.as_str();
+            let last = checkpoints
+                .range((p, 0)..=(p, u64::MAX))?
+                .next_back()
+                .transpose()?;
+            Ok(last.map(|(k, v)| (k.value().1, v.value().to_vec())))
+        }
+
+        /// The HSM's SO registry.
+        pub fn so_registry(&self) -> Result<SoRegistry, StoreError> {
+            let table = self.txn.open_table(META)?;
+            let value = table.get(SO_REGISTRY)?;
+            match value {
+                Some(v) => record("SO registry", v.value()),
+                None => Ok(SoRegistry::default()),
+            }
+        }
+    };
+}
+
+/// A read-only snapshot.
+pub struct ReadTxn {
+    txn: redb::ReadTransaction,
+}
+
+impl ReadTxn {
+    reads!();
+}
+
+/// A write transaction in progress.
+pub struct WriteTxn<'a> {
+    txn: &'a redb::WriteTransaction,
+}
+
+impl WriteTxn<'_> {
+    reads!();
+
+    /// Stores a partition's record.
+    pub fn put_partition(&mut self, record: &PartitionRecord) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(PARTITIONS)?;
+        table.insert(record.id.as_str(), model::encode(record).as_slice())?;
+        Ok(())
+    }
+
+    /// Stores a key object.
+    pub fn put_key(&mut self, partition: &PartitionId, key: &KeyRecord) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(KEYS)?;
+        table.insert(
+            (partition.as_str(), key.summary.id.0),
+            model::encode(key).as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a key object for good.
+    pub fn delete_key(&mut self, partition: &PartitionId, id: KeyId) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(KEYS)?;
+        let removed = table.remove((partition.as_str(), id.0))?.is_some();
+        Ok(removed)
+    }
+
+    /// Appends a log line (entry or checkpoint) under `seq`.
+    pub fn put_log_line(
+        &mut self,
+        partition: &PartitionId,
+        seq: u64,
+        line: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(LOG)?;
+        table.insert((partition.as_str(), seq), line)?;
+        Ok(())
+    }
+
+    /// Stores a checkpoint covering entries up to `seq`.
+    pub fn put_checkpoint(
+        &mut self,
+        partition: &PartitionId,
+        seq: u64,
+        line: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(CHECKPOINTS)?;
+        table.insert((partition.as_str(), seq), line)?;
+        Ok(())
+    }
+
+    /// Removes log entries below `below_seq` (only ever after a confirmed export). Checkpoints
+    /// below it go too, except the last one, which anchors what remains.
+    pub fn prune_log(
+        &mut self,
+        partition: &PartitionId,
+        below_seq: u64,
+    ) -> Result<u64, StoreError> {
+        let p = partition.as_str();
+        let mut removed = 0;
+        self.txn
+            .open_table(LOG)?
+            .retain_in((p, 0)..(p, below_seq), |_, _| {
+                removed += 1;
+                false
+            })?;
+        let anchor = self.last_checkpoint_below(partition, below_seq)?;
+        if let Some(anchor) = anchor {
+            self.txn
+                .open_table(CHECKPOINTS)?
+                .retain_in((p, 0)..(p, anchor), |_, _| false)?;
+        }
+        Ok(removed)
+    }
+
+    fn last_checkpoint_below(
+        &self,
+        partition: &PartitionId,
+        below_seq: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let table = self.txn.open_table(CHECKPOINTS)?;
+        let p = partition.as_str();
+        let last = table
+            .range((p, 0)..(p, below_seq))?
+            .next_back()
+            .transpose()?;
+        Ok(last.map(|(k, _)| k.value().1))
+    }
+
+    /// Stores the SO registry.
+    pub fn put_so_registry(&mut self, registry: &SoRegistry) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(META)?;
+        table.insert(SO_REGISTRY, model::encode(registry).as_slice())?;
+        Ok(())
+    }
+}

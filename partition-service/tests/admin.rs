@@ -1,0 +1,441 @@
+//! The administration link against a real HSM (store, keys, log): first PSO set, logins,
+//! roles and four eyes, configuration with revisions, supersession, throttling, log export.
+
+mod common;
+
+use audit_log::Verifier;
+use common::{Card, Fixture, card_set, recovery, with_psos};
+use hsm_link::domain::Role;
+use hsm_link::domain::{CardSetKind, KeyExport, Parameter, ServiceTier};
+use hsm_link::message::{
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CloseReason, ConfigProblem,
+    LogQuery, LoginRefusal, OfficerRole, Request,
+};
+
+fn config(t: &mut common::Terminal) -> hsm_link::domain::PartitionConfig {
+    match t.admin(AdminRequest::GetConfig).unwrap() {
+        AdminResponse::Config(c) => *c,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_cards() {
+    let f = Fixture::new(ServiceTier::Economy);
+    let mut first = f.pair();
+    let mut second = f.pair();
+    let cards = [
+        Card::new("Alice Meier", "A-1"),
+        Card::new("Bruno Rossi", "B-2"),
+        Card::new("Chiara Bianchi", "C-3"),
+    ];
+    let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1], &cards[2]]);
+
+    // The second terminal is not allowed to bootstrap the partition.
+    let err = second.refused(AdminRequest::RegisterCardSet {
+        set: Box::new(set.clone()),
+        recovery: Some(Box::new(recovery())),
+    });
+    assert_eq!(
+        err,
+        AdminError::NotLoggedIn {
+            action: Action::RegisterCardSet
+        }
+    );
+    // A PSO set needs its recovery parts.
+    let err = first.refused(AdminRequest::RegisterCardSet {
+        set: Box::new(set.clone()),
+        recovery: None,
+    });
+    assert_eq!(err, AdminError::CardSet(CardSetProblem::MissingRecovery));
+    first
+        .admin(AdminRequest::RegisterCardSet {
+            set: Box::new(set.clone()),
+            recovery: Some(Box::new(recovery())),
+        })
+        .unwrap();
+    // Once a set exists, even the first terminal needs the PSO quorum to change it.
+    let err = first.refused(AdminRequest::RegisterCardSet {
+        set: Box::new(card_set(CardSetKind::Pso, 2, 1, &[&cards[0]])),
+        recovery: Some(Box::new(recovery())),
+    });
+    assert_eq!(
+        err,
+        AdminError::NotLoggedIn {
+            action: Action::RegisterCardSet
+        }
+    );
+
+    // One card is not enough; two are; the same card twice is refused and named.
+    match first.login(OfficerRole::Pso, &[&cards[0]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::TooFewCards { have: 1, need: 2 },
+        ))) => {}
+        other => panic!("{other:?}"),
+    }
+    match first.login(OfficerRole::Pso, &[&cards[0], &cards[0]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::DuplicateCard { index: 1 },
+        ))) => {}
+        other => panic!("{other:?}"),
+    }
+    let stranger = Card::new("Mallory", "M-9");
+    match first.login(OfficerRole::Pso, &[&cards[0], &stranger]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::UnknownCard { index: 1 },
+        ))) => {}
+        other => panic!("{other:?}"),
+    }
+    match first
+        .login(OfficerRole::Pso, &[&cards[2], &cards[1]])
+        .unwrap()
+    {
+        AdminResponse::LoggedIn { role, holders } => {
+            assert_eq!(role, OfficerRole::Pso);
+            let names: Vec<_> = holders.iter().map(|h| h.as_str()).collect();
+            assert_eq!(names, ["Chiara Bianchi", "Bruno Rossi"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(config(&mut first).revision, 0);
+    first.close();
+    second.close();
+}
+
+#[test]
+fn a_signature_from_another_session_does_not_log_in() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    // Sign this session's challenge, but present it in another session: the channel binding
+    // differs, so the signatures do not verify there.
+    let AdminResponse::Challenge { nonce, .. } = t
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    use ed25519_dalek::Signer;
+    let message = hsm_link::message::login_message(
+        t.conn.session().channel_binding(),
+        &nonce,
+        &t.partition,
+        OfficerRole::Pso,
+    );
+    let signatures: Vec<_> = cards[..2]
+        .iter()
+        .map(|c| hsm_link::message::CardSignature {
+            signing_key: c.key.verifying_key().to_bytes(),
+            signature: c.key.sign(&message).to_bytes(),
+        })
+        .collect();
+    let key =
+        hsm_link::keys::StaticKeypair::from_secret(zeroize::Zeroizing::new(*t.key.secret_bytes()));
+    let mut other = f.reconnect(key);
+    other
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        })
+        .unwrap();
+    let err = other.refused(AdminRequest::Login {
+        role: OfficerRole::Pso,
+        signatures,
+    });
+    assert_eq!(
+        err,
+        AdminError::Login(LoginRefusal::BadSignature { index: 0 })
+    );
+    other.close();
+    t.close();
+}
+
+#[test]
+fn roles_and_four_eyes() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    // An auditor set, registered by the PSOs.
+    let auditor = Card::new("Dora Keller", "D-4");
+    t.admin(AdminRequest::RegisterCardSet {
+        set: Box::new(card_set(CardSetKind::Auditor, 1, 1, &[&auditor])),
+        recovery: None,
+    })
+    .unwrap();
+    let revision = config(&mut t).revision;
+    t.close();
+
+    // Two SOs of the operator, registered on the HSM by its owner.
+    let so = [
+        Card::new("Sam Ops", "S-1"),
+        Card::new("Tina Ops", "S-2"),
+        Card::new("sam  ops", "S-3"),
+    ];
+    for c in &so {
+        f.hsm.add_so_card(c.description()).unwrap();
+    }
+
+    // The auditor reads but does not write.
+    let key = hsm_link::keys::StaticKeypair::generate().unwrap();
+    drop(key);
+    let mut a = f.pair();
+    a.login(OfficerRole::Auditor, &[&auditor]).unwrap();
+    assert_eq!(config(&mut a).revision, revision);
+    let mut changed = config(&mut a);
+    changed.read_only = true;
+    let err = a.refused(AdminRequest::ChangeConfig {
+        expected_revision: revision,
+        config: Box::new(changed.clone()),
+    });
+    assert_eq!(
+        err,
+        AdminError::Forbidden {
+            role: Role::Auditor,
+            action: Action::ChangeConfig
+        }
+    );
+    assert_eq!(
+        a.refused(AdminRequest::ResetCredentials),
+        AdminError::Forbidden {
+            role: Role::Auditor,
+            action: Action::ResetCredentials
+        }
+    );
+    a.close();
+
+    // Four eyes: one SO, or one person's two cards, are refused; two people are accepted.
+    let mut s = f.pair();
+    match s.login(OfficerRole::DeviceSo, &[&so[0]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::TooFewCards { have: 1, need: 2 },
+        ))) => {}
+        other => panic!("{other:?}"),
+    }
+    match s.login(OfficerRole::DeviceSo, &[&so[0], &so[2]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(LoginRefusal::SamePerson))) => {
+        }
+        other => panic!("{other:?}"),
+    }
+    s.login(OfficerRole::DeviceSo, &[&so[0], &so[1]]).unwrap();
+    s.admin(AdminRequest::ChangeConfig {
+        expected_revision: revision,
+        config: Box::new(changed),
+    })
+    .unwrap();
+    // SOs may not enrol PSO sets.
+    assert_eq!(
+        s.refused(AdminRequest::RegisterCardSet {
+            set: Box::new(card_set(CardSetKind::Auditor, 2, 1, &[&auditor])),
+            recovery: None
+        }),
+        AdminError::Forbidden {
+            role: Role::DeviceSo,
+            action: Action::RegisterCardSet
+        }
+    );
+    s.close();
+
+    // The PSOs switch device-SO access off: SOs can do nothing, not even log in.
+    let mut p = f.pair();
+    p.login(OfficerRole::Pso, &[&cards[1], &cards[2]]).unwrap();
+    let mut c = config(&mut p);
+    c.device_so_access = false;
+    p.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c),
+    })
+    .unwrap();
+    p.close();
+    let mut s = f.pair();
+    assert_eq!(
+        s.refused(AdminRequest::LoginChallenge {
+            role: OfficerRole::DeviceSo
+        }),
+        AdminError::DeviceSoAccessOff
+    );
+    assert_eq!(
+        s.refused(AdminRequest::GetConfig),
+        AdminError::NotLoggedIn {
+            action: Action::ViewConfig
+        }
+    );
+    s.close();
+}
+
+#[test]
+fn a_configuration_change_applies_only_to_the_revision_it_was_staged_against() {
+    let (f, mut one, cards) = with_psos(ServiceTier::Economy);
+    one.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let base = config(&mut one);
+    let mut first = base.clone();
+    first.key_export = KeyExport::Off;
+    let mut second = base.clone();
+    second.read_only = true;
+    assert_eq!(
+        one.admin(AdminRequest::ChangeConfig {
+            expected_revision: base.revision,
+            config: Box::new(first)
+        })
+        .unwrap(),
+        AdminResponse::ConfigChanged {
+            revision: base.revision + 1
+        }
+    );
+    // The other terminal staged against the same revision: told to reload, nothing applied.
+    assert_eq!(
+        one.refused(AdminRequest::ChangeConfig {
+            expected_revision: base.revision,
+            config: Box::new(second)
+        }),
+        AdminError::StaleRevision {
+            current: base.revision + 1
+        }
+    );
+    let now = config(&mut one);
+    assert_eq!(now.key_export, KeyExport::Off);
+    assert!(!now.read_only);
+    // Licences and the tier's quota are not the PSO's to change.
+    let mut sneaky = now.clone();
+    sneaky.ska.licensed = true;
+    assert_eq!(
+        one.refused(AdminRequest::ChangeConfig {
+            expected_revision: now.revision,
+            config: Box::new(sneaky)
+        }),
+        AdminError::InvalidConfig {
+            problem: ConfigProblem::LicenceChanged(Parameter::SmartKeyAttributes)
+        }
+    );
+    let mut bigger = now.clone();
+    bigger.quota.size_bytes *= 2;
+    assert_eq!(
+        one.refused(AdminRequest::ChangeConfig {
+            expected_revision: now.revision,
+            config: Box::new(bigger)
+        }),
+        AdminError::InvalidConfig {
+            problem: ConfigProblem::TierParameter(Parameter::QuotaSize)
+        }
+    );
+    drop(f);
+    one.close();
+}
+
+#[test]
+fn a_new_login_ends_the_other_management_session_after_saying_so() {
+    let (f, mut one, cards) = with_psos(ServiceTier::Economy);
+    one.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let mut two = f.pair();
+    two.login(OfficerRole::Pso, &[&cards[1], &cards[2]])
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    match one.conn.call(Request::Ping) {
+        Err(hsm_link::Error::Closed(CloseReason::Superseded)) => {}
+        other => panic!("{other:?}"),
+    }
+    let server = one.server.take().unwrap();
+    assert!(matches!(
+        server.join().unwrap().unwrap().end,
+        hsm_link::server::SessionEnd::EndedByHsm(CloseReason::Superseded)
+    ));
+    assert!(two.admin(AdminRequest::GetConfig).is_ok());
+    two.close();
+}
+
+#[test]
+fn failed_logins_are_throttled_and_logged() {
+    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    let stranger = Card::new("Mallory", "M-9");
+    for _ in 0..partition_service::admin::THROTTLE_FAILURES {
+        assert!(t.login(OfficerRole::Pso, &[&stranger]).is_err());
+    }
+    // Locked out now, even with the right cards.
+    match t.admin(AdminRequest::LoginChallenge {
+        role: OfficerRole::Pso,
+    }) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::Throttled { retry_after_secs },
+        ))) => {
+            assert!(retry_after_secs > 290 && retry_after_secs <= 300)
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(cards);
+    t.close();
+}
+
+#[test]
+fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    let stranger = Card::new("Mallory", "M-9");
+    let _ = t.login(OfficerRole::Pso, &[&stranger]);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let mut c = config(&mut t);
+    c.read_only = true;
+    t.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c),
+    })
+    .unwrap();
+    let _ = t.admin(AdminRequest::PurgeKey {
+        id: hsm_link::domain::KeyId(42),
+    });
+
+    let mut export = Vec::new();
+    let done = t
+        .conn
+        .call_download(
+            Request::Admin(AdminRequest::ExportLog {
+                query: LogQuery::from(1, 0),
+            }),
+            &mut export,
+        )
+        .unwrap();
+    let hsm_link::message::Response::Admin(AdminResponse::ExportDone {
+        lines,
+        last_seq,
+        checkpoint,
+    }) = done
+    else {
+        panic!("{done:?}")
+    };
+    let text = String::from_utf8(export).unwrap();
+    assert_eq!(text.lines().count() as u64, lines);
+    assert_eq!(text.lines().last().unwrap(), checkpoint);
+    let mallory = &hex(&stranger.key.verifying_key().to_bytes()[..16]);
+    for needle in [
+        "\"partition.create\"",
+        "\"pairing.complete\"",
+        "\"cardset.register\"",
+        mallory.as_str(),
+        "not in the active set",
+        "\"config.change\"",
+        "\"key.purge\"",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+    // Verify with the audit key pinned from the HSM, never one from the file.
+    let mut verifier = Verifier::new(f.hsm.audit_key(), None);
+    for line in text.lines() {
+        verifier.push_line(line.as_bytes()).unwrap();
+    }
+    let report = verifier.finish().unwrap();
+    assert_eq!(Some(report.last_seq()), last_seq);
+    assert!(report.is_signed_to_end());
+
+    // A confirmation beyond what was exported is refused; up to it is accepted.
+    let last = last_seq.unwrap();
+    assert!(matches!(
+        t.refused(AdminRequest::ConfirmExport {
+            up_to_seq: last + 100
+        }),
+        AdminError::ConfirmBeyondExport { .. }
+    ));
+    t.admin(AdminRequest::ConfirmExport { up_to_seq: last })
+        .unwrap();
+    t.close();
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

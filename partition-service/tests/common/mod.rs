@@ -1,0 +1,237 @@
+//! Shared set-up for the partition service's scenario tests: a real HSM in a temporary data
+//! directory, served over the in-memory link, and officers whose card keys the test holds
+//! (Ed25519 keys standing in for cards until the quorum issue brings real ones).
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::sync::Arc;
+use std::thread;
+
+use ed25519_dalek::{Signer, SigningKey};
+use hsm_link::client::{self, ConnectOptions, Connection};
+use hsm_link::domain::{
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, PartitionId,
+    ServiceTier,
+};
+use hsm_link::handshake::client::ClientMode;
+use hsm_link::keys::StaticKeypair;
+use hsm_link::message::{
+    AdminError, AdminRequest, AdminResponse, CardSignature, OfficerRole, RecoveryPublic,
+    RemoteError, Request, Response, login_message,
+};
+use hsm_link::server::{self, ServeOptions, SessionSummary};
+use hsm_link::transport::memory::{self, MemoryTransport};
+use partition_service::admin::AdminLink;
+use partition_service::service::{Clock, Hsm, genesis};
+
+/// An officer card held by the test.
+pub struct Card {
+    pub holder: String,
+    pub serial: String,
+    pub key: SigningKey,
+}
+
+impl Card {
+    pub fn new(holder: &str, serial: &str) -> Self {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).unwrap();
+        Card {
+            holder: holder.into(),
+            serial: serial.into(),
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn description(&self) -> CardDescription {
+        CardDescription {
+            holder: HolderName::new(self.holder.clone()).unwrap(),
+            serial: CardSerial::new(self.serial.clone()).unwrap(),
+            signing_key: self.key.verifying_key().to_bytes(),
+            soft_card: true,
+        }
+    }
+}
+
+pub fn card_set(
+    kind: CardSetKind,
+    number: u32,
+    threshold: u8,
+    cards: &[&Card],
+) -> CardSetDescription {
+    CardSetDescription {
+        kind,
+        set_number: number,
+        threshold,
+        cards: cards.iter().map(|c| c.description()).collect(),
+    }
+}
+
+pub fn recovery() -> RecoveryPublic {
+    RecoveryPublic {
+        backup_public_key: vec![7; 1216],
+        commitments: vec![2; 33 * 2],
+    }
+}
+
+/// An HSM with one partition, in a temporary directory.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub hsm: Arc<Hsm>,
+    pub partition: PartitionId,
+}
+
+impl Fixture {
+    pub fn new(tier: ServiceTier) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Hsm::init(dir.path()).unwrap();
+        let hsm = Arc::new(Hsm::open(dir.path(), Clock::system()).unwrap());
+        let partition = PartitionId::new("bank-1").unwrap();
+        hsm.create_partition(partition.clone(), "Bank payments", tier)
+            .unwrap();
+        Fixture {
+            dir,
+            hsm,
+            partition,
+        }
+    }
+
+    /// Serves one session in a thread; returns the terminal's transport end.
+    pub fn serve(
+        &self,
+    ) -> (
+        MemoryTransport,
+        thread::JoinHandle<Result<SessionSummary, hsm_link::Error>>,
+    ) {
+        let (near, mut far) = memory::pair();
+        let hsm = Arc::clone(&self.hsm);
+        let handle = thread::spawn(move || {
+            let admin = AdminLink::new(Arc::clone(&hsm));
+            let identity = hsm.keys().identity();
+            server::serve_connection(&mut far, identity, &ServeOptions::default(), &*hsm, &admin)
+        });
+        (near, handle)
+    }
+
+    /// Pairs a new terminal; returns its key.
+    pub fn pair(&self) -> Terminal {
+        let key = StaticKeypair::generate().unwrap();
+        let code = self
+            .hsm
+            .issue_pairing_code(&self.partition, genesis())
+            .unwrap();
+        let (t, server) = self.serve();
+        let conn = client::connect(
+            t,
+            &key,
+            self.partition.clone(),
+            ClientMode::Pairing(code),
+            ConnectOptions::default(),
+        )
+        .unwrap();
+        Terminal {
+            conn,
+            key,
+            server: Some(server),
+            partition: self.partition.clone(),
+        }
+    }
+
+    /// A new pinned session for a paired terminal key.
+    pub fn reconnect(&self, key: StaticKeypair) -> Terminal {
+        let (t, server) = self.serve();
+        let conn = client::connect(
+            t,
+            &key,
+            self.partition.clone(),
+            ClientMode::Pinned {
+                hsm: self.hsm.keys().identity_public(),
+            },
+            ConnectOptions::default(),
+        )
+        .unwrap();
+        Terminal {
+            conn,
+            key,
+            server: Some(server),
+            partition: self.partition.clone(),
+        }
+    }
+}
+
+/// A terminal session.
+pub struct Terminal {
+    pub conn: Connection<MemoryTransport>,
+    pub key: StaticKeypair,
+    pub server: Option<thread::JoinHandle<Result<SessionSummary, hsm_link::Error>>>,
+    pub partition: PartitionId,
+}
+
+impl Terminal {
+    pub fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, RemoteError> {
+        match self.conn.call(Request::Admin(request)) {
+            Ok(Response::Admin(r)) => Ok(r),
+            Ok(other) => panic!("not an admin response: {other:?}"),
+            Err(hsm_link::Error::Remote(e)) => Err(e),
+            Err(e) => panic!("link failed: {e}"),
+        }
+    }
+
+    /// The admin error of a refused request.
+    pub fn refused(&mut self, request: AdminRequest) -> AdminError {
+        match self.admin(request) {
+            Err(RemoteError::Admin(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    /// Logs in with `cards` as `role`.
+    pub fn login(
+        &mut self,
+        role: OfficerRole,
+        cards: &[&Card],
+    ) -> Result<AdminResponse, RemoteError> {
+        let AdminResponse::Challenge { nonce, .. } =
+            self.admin(AdminRequest::LoginChallenge { role })?
+        else {
+            panic!("no challenge")
+        };
+        let message = login_message(
+            self.conn.session().channel_binding(),
+            &nonce,
+            &self.partition,
+            role,
+        );
+        let signatures = cards
+            .iter()
+            .map(|c| CardSignature {
+                signing_key: c.key.verifying_key().to_bytes(),
+                signature: c.key.sign(&message).to_bytes(),
+            })
+            .collect();
+        self.admin(AdminRequest::Login { role, signatures })
+    }
+
+    pub fn close(mut self) -> SessionSummary {
+        let server = self.server.take().unwrap();
+        self.conn.close().unwrap();
+        server.join().unwrap().unwrap()
+    }
+}
+
+/// A fixture with a registered 2-of-3 PSO set, and the three cards.
+pub fn with_psos(tier: ServiceTier) -> (Fixture, Terminal, [Card; 3]) {
+    let f = Fixture::new(tier);
+    let mut t = f.pair();
+    let cards = [
+        Card::new("Alice Meier", "A-1"),
+        Card::new("Bruno Rossi", "B-2"),
+        Card::new("Chiara Bianchi", "C-3"),
+    ];
+    let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1], &cards[2]]);
+    t.admin(AdminRequest::RegisterCardSet {
+        set: Box::new(set),
+        recovery: Some(Box::new(recovery())),
+    })
+    .unwrap();
+    (f, t, cards)
+}
