@@ -14,6 +14,8 @@
 //! those are the terminal's jobs.
 
 pub mod admin;
+pub mod app;
+pub mod application;
 pub mod credentials;
 pub mod crypto;
 pub mod model;

@@ -142,6 +142,12 @@ impl Event {
         self.details.push((key, truncate(value.into())));
         self
     }
+
+    /// An application event: checkpointed by count, not after each one.
+    pub(crate) fn application(mut self) -> Self {
+        self.administrative = false;
+        self
+    }
 }
 
 fn truncate(mut text: String) -> String {

@@ -1,0 +1,591 @@
+//! The technical user's side of the partition: authentication with the setup password or the
+//! permanent secret, and key operations, each checked against the partition's configuration
+//! (re-read for every request, so a change applies at once) and logged.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use audit_log::{Actor, Role};
+use hsm_link::domain::{
+    KeyAttributes, KeyId, KeyKind, KeyLabel, KeyObjectSummary, KeyState, Parameter, PartitionId,
+};
+use hsm_link::message::AdminError;
+
+use crate::app::{
+    AppAuth, AppBackend, AppConnection, AppError, AppRequest, AppResponse, SecretBytes, SecretText,
+};
+use crate::crypto::{self, CryptoError, KeyMaterial};
+use crate::model::{KeyRecord, PartitionRecord};
+use crate::policy::{ApiProvider, AppOperation, app_check, delete_goes_to_bin, provider_check};
+use crate::service::{Event, Hsm, ServiceError};
+
+/// Ids of session objects have this bit set: they never collide with stored objects.
+pub const SESSION_OBJECT_BIT: u64 = 1 << 63;
+
+/// Session objects of one application connection: generated on the HSM, used through it, never
+/// stored, and dropped (zeroized) when the connection ends.
+#[derive(Debug, Default)]
+pub struct SessionObjects {
+    keys: BTreeMap<u64, (KeyObjectSummary, KeyMaterial)>,
+    next: u64,
+}
+
+fn technical_user() -> Actor {
+    Actor::new(Role::TechnicalUser, Vec::<String>::new())
+}
+
+fn app_error(e: ServiceError) -> AppError {
+    match e {
+        ServiceError::NoSuchPartition(_) => AppError::UnknownPartition,
+        ServiceError::Admin(AdminError::LogFull) => AppError::LogFull,
+        ServiceError::Admin(AdminError::QuotaExceeded) => AppError::QuotaExceeded,
+        ServiceError::Crypto(
+            CryptoError::WrongKind { .. } | CryptoError::UnsupportedKind { .. },
+        ) => AppError::WrongKeyKind,
+        ServiceError::Crypto(CryptoError::SignatureInvalid | CryptoError::AuthenticationFailed) => {
+            AppError::VerificationFailed
+        }
+        _ => AppError::Internal,
+    }
+}
+
+/// A refusal that the listener returns after it was logged.
+struct Refusal {
+    error: AppError,
+    reason: String,
+}
+
+impl Refusal {
+    fn policy(parameter: Parameter) -> Self {
+        Refusal {
+            error: AppError::Policy(parameter),
+            reason: format!("refused by the configuration: {}", parameter.label()),
+        }
+    }
+}
+
+impl Hsm {
+    /// The application's checks common to the hello and every request: the partition exists,
+    /// the peer is allowed, the provider is on.
+    fn app_gate(
+        &self,
+        peer: IpAddr,
+        partition: &PartitionId,
+        provider: ApiProvider,
+        operation: &'static str,
+    ) -> Result<PartitionRecord, AppError> {
+        let record = self.partition(partition).map_err(app_error)?;
+        let refusal = if !record.config.ip_allow_list.allows(peer) {
+            Some((
+                AppError::AddressNotAllowed,
+                "address not on the IP allow-list".to_string(),
+            ))
+        } else {
+            provider_check(&record.config, provider).err().map(|p| {
+                (
+                    AppError::ProviderDisabled(p),
+                    format!("{} is off", p.label()),
+                )
+            })
+        };
+        if let Some((error, reason)) = refusal {
+            let event = Event::new(technical_user(), operation)
+                .refused(reason)
+                .detail("peer", peer.to_string())
+                .detail("provider", format!("{provider:?}"));
+            self.log_refusal(partition, event.application())
+                .map_err(app_error)?;
+            return Err(error);
+        }
+        Ok(record)
+    }
+
+    fn app_refuse(
+        &self,
+        partition: &PartitionId,
+        operation: &'static str,
+        object: Option<String>,
+        refusal: Refusal,
+    ) -> AppError {
+        let mut event = Event::new(technical_user(), operation).refused(refusal.reason);
+        if let Some(object) = object {
+            event = event.object(object);
+        }
+        match self.log_refusal(partition, event.application()) {
+            Ok(()) => refusal.error,
+            Err(e) => app_error(e),
+        }
+    }
+
+    /// Checks a hello's credentials: a valid setup password is traded for a new permanent
+    /// secret (returned once); a permanent secret is checked.
+    pub fn app_authenticate(
+        &self,
+        peer: IpAddr,
+        partition: &PartitionId,
+        provider: ApiProvider,
+        auth: &AppAuth,
+    ) -> Result<Option<SecretText>, AppError> {
+        let record = self.app_gate(peer, partition, provider, "app.connect")?;
+        let now = self.clock().now_s();
+        let credentials = &record.credentials;
+        match auth {
+            AppAuth::SetupPassword(password) => match credentials.setup {
+                Some((hash, expires)) if crate::credentials::matches(password, &hash) => {
+                    if now > expires {
+                        return Err(self.app_refuse(
+                            partition,
+                            "app.connect",
+                            None,
+                            Refusal {
+                                error: AppError::SetupPasswordExpired,
+                                reason: "the setup password has expired".into(),
+                            },
+                        ));
+                    }
+                    let secret = crate::credentials::new_permanent_secret()
+                        .map_err(|e| app_error(e.into()))?;
+                    let stored = crate::credentials::hash(&secret);
+                    self.modify(partition, |hsm, tx, record| {
+                        record.credentials.setup = None;
+                        record.credentials.permanent = Some(stored);
+                        let event = Event::new(technical_user(), "credentials.trade")
+                            .detail("peer", peer.to_string());
+                        hsm.append(tx, record, event)
+                    })
+                    .map_err(app_error)?;
+                    let secret =
+                        SecretText::new(secret.to_string()).map_err(|_| AppError::Internal)?;
+                    Ok(Some(secret))
+                }
+                _ => Err(self.app_refuse(
+                    partition,
+                    "app.connect",
+                    None,
+                    Refusal {
+                        error: AppError::BadCredentials,
+                        reason: "wrong or used setup password".into(),
+                    },
+                )),
+            },
+            AppAuth::PermanentSecret(secret) => match credentials.permanent {
+                Some(hash) if crate::credentials::matches(secret, &hash) => {
+                    self.modify(partition, |hsm, tx, record| {
+                        let event = Event::new(technical_user(), "app.connect")
+                            .detail("peer", peer.to_string())
+                            .detail("provider", format!("{provider:?}"))
+                            .application();
+                        hsm.append(tx, record, event)
+                    })
+                    .map_err(app_error)?;
+                    Ok(None)
+                }
+                _ => Err(self.app_refuse(
+                    partition,
+                    "app.connect",
+                    None,
+                    Refusal {
+                        error: AppError::BadCredentials,
+                        reason: "wrong permanent secret".into(),
+                    },
+                )),
+            },
+        }
+    }
+
+    /// Runs one request of an authenticated application connection.
+    pub fn app_execute(
+        &self,
+        session: &mut SessionObjects,
+        peer: IpAddr,
+        partition: &PartitionId,
+        provider: ApiProvider,
+        request: AppRequest,
+    ) -> Result<AppResponse, AppError> {
+        let operation = operation_name(&request);
+        let record = self.app_gate(peer, partition, provider, operation)?;
+        let config = &record.config;
+        let check = |op: AppOperation, attrs: Option<&KeyAttributes>| {
+            app_check(config, op, attrs).map_err(Refusal::policy)
+        };
+        let refuse = |object: Option<String>, r: Refusal| {
+            Err(self.app_refuse(partition, operation, object, r))
+        };
+        match request {
+            AppRequest::Hello { .. } => Err(AppError::HelloFirst),
+            AppRequest::Generate {
+                kind,
+                label,
+                attributes,
+                session: true,
+            } => {
+                if let Err(r) = check(AppOperation::Generate { session: true }, None) {
+                    return refuse(None, r);
+                }
+                let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
+                session.next += 1;
+                let id = KeyId(SESSION_OBJECT_BIT | session.next);
+                let summary = KeyObjectSummary {
+                    id,
+                    label,
+                    kind,
+                    attributes,
+                    created_unix: self.clock().now_s(),
+                    size_bytes: 0,
+                    state: KeyState::Active,
+                };
+                session.keys.insert(id.0, (summary.clone(), material));
+                self.app_log(
+                    partition,
+                    Event::new(technical_user(), "key.generate")
+                        .object(key_object(id))
+                        .detail("session-object", "yes"),
+                )?;
+                Ok(AppResponse::Key(summary))
+            }
+            AppRequest::Generate {
+                kind,
+                label,
+                attributes,
+                session: false,
+            } => {
+                if let Err(r) = check(AppOperation::Generate { session: false }, None) {
+                    return refuse(None, r);
+                }
+                let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
+                self.store_new_key(partition, operation, kind, label, attributes, &material)
+            }
+            AppRequest::ImportPlain {
+                kind,
+                label,
+                attributes,
+                material,
+            } => {
+                if let Err(r) = check(AppOperation::ImportPlain, None) {
+                    return refuse(None, r);
+                }
+                let material = crypto::import_plain(kind, material.expose())
+                    .map_err(|e| app_error(e.into()))?;
+                self.store_new_key(partition, operation, kind, label, attributes, &material)
+            }
+            AppRequest::Unwrap {
+                wrapping,
+                kind,
+                label,
+                attributes,
+                blob,
+            } => {
+                if let Err(r) = check(AppOperation::Unwrap, None) {
+                    return refuse(None, r);
+                }
+                let (_, kek) = self.usable_key(session, partition, wrapping)?;
+                let material =
+                    crypto::unwrap(&kek, kind, &blob).map_err(|e| app_error(e.into()))?;
+                self.store_new_key(partition, operation, kind, label, attributes, &material)
+            }
+            AppRequest::List => {
+                let mut keys = self
+                    .store()
+                    .read(|tx| {
+                        tx.keys(partition, None, crate::app::MAX_APP_LIST, |k| {
+                            !k.summary.state.is_invalidated()
+                        })
+                        .map_err(ServiceError::from)
+                    })
+                    .map_err(app_error)?
+                    .0
+                    .into_iter()
+                    .map(|k| k.summary)
+                    .collect::<Vec<_>>();
+                keys.extend(session.keys.values().map(|(s, _)| s.clone()));
+                keys.truncate(crate::app::MAX_APP_LIST);
+                Ok(AppResponse::Keys(keys))
+            }
+            AppRequest::Sign { id, message } => {
+                self.use_key(session, partition, operation, id, |m| {
+                    crypto::sign(m, &message).map(AppResponse::Signature)
+                })
+            }
+            AppRequest::Verify {
+                id,
+                message,
+                signature,
+            } => self.use_key(session, partition, operation, id, |m| {
+                crypto::verify(m, &message, &signature).map(|()| AppResponse::Verified)
+            }),
+            AppRequest::Encrypt { id, plaintext } => {
+                self.use_key(session, partition, operation, id, |m| {
+                    crypto::encrypt(m, &[], plaintext.expose()).map(AppResponse::Ciphertext)
+                })
+            }
+            AppRequest::Decrypt { id, ciphertext } => {
+                self.use_key(session, partition, operation, id, |m| {
+                    crypto::decrypt(m, &[], &ciphertext)
+                        .map(|p| AppResponse::Plaintext(SecretBytes::from_slice(&p)))
+                })
+            }
+            AppRequest::Wrap { wrapping, target } => {
+                let (summary, material) = self.usable_key(session, partition, target)?;
+                if let Err(r) = check(AppOperation::Wrap, Some(&summary.attributes)) {
+                    return refuse(Some(key_object(target)), r);
+                }
+                let (_, kek) = self.usable_key(session, partition, wrapping)?;
+                let blob = crypto::wrap(&kek, &material).map_err(|e| app_error(e.into()))?;
+                self.app_log(
+                    partition,
+                    Event::new(technical_user(), operation)
+                        .object(key_object(target))
+                        .detail("wrapping-key", wrapping.0.to_string()),
+                )?;
+                Ok(AppResponse::Wrapped(blob))
+            }
+            AppRequest::ExportPlain { id } => {
+                let (summary, material) = self.usable_key(session, partition, id)?;
+                if let Err(r) = check(AppOperation::ExportPlain, Some(&summary.attributes)) {
+                    return refuse(Some(key_object(id)), r);
+                }
+                let plain = crypto::export_plain(&material);
+                self.app_log(
+                    partition,
+                    Event::new(technical_user(), operation).object(key_object(id)),
+                )?;
+                Ok(AppResponse::Material(SecretBytes::from_slice(&plain)))
+            }
+            AppRequest::Delete { id } => {
+                if let Err(r) = check(AppOperation::Delete, None) {
+                    return refuse(Some(key_object(id)), r);
+                }
+                if session.keys.remove(&id.0).is_some() {
+                    self.app_log(
+                        partition,
+                        Event::new(technical_user(), operation)
+                            .object(key_object(id))
+                            .detail("session-object", "yes"),
+                    )?;
+                    return Ok(AppResponse::Deleted { to_bin: false });
+                }
+                self.delete_key(partition, id)
+            }
+        }
+    }
+
+    fn app_log(&self, partition: &PartitionId, event: Event) -> Result<(), AppError> {
+        self.modify(partition, |hsm, tx, record| {
+            hsm.append(tx, record, event.application())
+        })
+        .map_err(app_error)
+    }
+
+    /// A key the application may use: a session object of this connection, or an active stored
+    /// key (keys in the bin look deleted).
+    fn usable_key(
+        &self,
+        session: &SessionObjects,
+        partition: &PartitionId,
+        id: KeyId,
+    ) -> Result<(KeyObjectSummary, KeyMaterial), AppError> {
+        if let Some((summary, material)) = session.keys.get(&id.0) {
+            let copy = crypto::import_plain(summary.kind, &crypto::export_plain(material))
+                .map_err(|e| app_error(e.into()))?;
+            return Ok((summary.clone(), copy));
+        }
+        let record = self
+            .store()
+            .read(|tx| tx.key(partition, id).map_err(ServiceError::from))
+            .map_err(app_error)?;
+        match record {
+            Some(k) if !k.summary.state.is_invalidated() => {
+                let material = crypto::open_object(self.keys().master(), partition, id, &k.sealed)
+                    .map_err(|e| app_error(e.into()))?;
+                Ok((k.summary, material))
+            }
+            _ => Err(AppError::NoSuchKey(id)),
+        }
+    }
+
+    fn use_key(
+        &self,
+        session: &SessionObjects,
+        partition: &PartitionId,
+        operation: &'static str,
+        id: KeyId,
+        f: impl FnOnce(&KeyMaterial) -> Result<AppResponse, CryptoError>,
+    ) -> Result<AppResponse, AppError> {
+        let (_, material) = self.usable_key(session, partition, id)?;
+        let record = self.partition(partition).map_err(app_error)?;
+        if let Err(parameter) = app_check(&record.config, AppOperation::Use, None) {
+            return Err(self.app_refuse(
+                partition,
+                operation,
+                Some(key_object(id)),
+                Refusal::policy(parameter),
+            ));
+        }
+        let result = f(&material);
+        let mut event = Event::new(technical_user(), operation).object(key_object(id));
+        if result.is_err() {
+            event.outcome = audit_log::Outcome::failed("the operation failed under this key");
+        }
+        self.app_log(partition, event)?;
+        result.map_err(|e| app_error(e.into()))
+    }
+
+    fn store_new_key(
+        &self,
+        partition: &PartitionId,
+        operation: &'static str,
+        kind: KeyKind,
+        label: KeyLabel,
+        attributes: KeyAttributes,
+        material: &KeyMaterial,
+    ) -> Result<AppResponse, AppError> {
+        let now = self.clock().now_s();
+        let result = self.modify(partition, |hsm, tx, record| {
+            let id = KeyId(record.next_key_id);
+            let sealed = crypto::seal_object(hsm.keys().master(), partition, id, material)?;
+            let summary = KeyObjectSummary {
+                id,
+                label,
+                kind,
+                attributes,
+                created_unix: now,
+                size_bytes: sealed.len() as u64,
+                state: KeyState::Active,
+            };
+            let mut bytes = 0;
+            let mut objects = 0u64;
+            tx.for_each_key(partition, |k| {
+                bytes += k.summary.size_bytes;
+                objects += 1;
+            })?;
+            let quota = &record.config.quota;
+            let over_size = bytes + summary.size_bytes > quota.size_bytes;
+            let over_count = quota
+                .object_limit
+                .is_some_and(|l| objects + 1 > u64::from(l));
+            if over_size || over_count {
+                return Err(AdminError::QuotaExceeded.into());
+            }
+            record.next_key_id += 1;
+            tx.put_key(
+                partition,
+                &KeyRecord {
+                    summary: summary.clone(),
+                    sealed,
+                },
+            )?;
+            let event = Event::new(technical_user(), operation)
+                .object(key_object(id))
+                .detail("kind", kind.as_str())
+                .detail("label", summary.label.as_str());
+            hsm.append(tx, record, event.application())?;
+            Ok(summary)
+        });
+        match result {
+            Ok(summary) => Ok(AppResponse::Key(summary)),
+            Err(ServiceError::Admin(AdminError::QuotaExceeded)) => Err(self.app_refuse(
+                partition,
+                operation,
+                None,
+                Refusal {
+                    error: AppError::QuotaExceeded,
+                    reason: "the partition's quota or object limit is reached".into(),
+                },
+            )),
+            Err(e) => Err(app_error(e)),
+        }
+    }
+
+    fn delete_key(&self, partition: &PartitionId, id: KeyId) -> Result<AppResponse, AppError> {
+        let now = self.clock().now_s();
+        let result = self.modify(partition, |hsm, tx, record| {
+            let mut key = match tx.key(partition, id)? {
+                Some(k) if !k.summary.state.is_invalidated() => k,
+                _ => return Ok(None),
+            };
+            let to_bin = delete_goes_to_bin(&record.config);
+            if to_bin {
+                key.summary.state = KeyState::Invalidated {
+                    invalidated_unix: now,
+                };
+                tx.put_key(partition, &key)?;
+            } else {
+                tx.delete_key(partition, id)?;
+            }
+            let event = Event::new(technical_user(), "key.delete")
+                .object(key_object(id))
+                .detail("to", if to_bin { "bin" } else { "destroyed" });
+            hsm.append(tx, record, event.application())?;
+            Ok(Some(to_bin))
+        });
+        match result {
+            Ok(Some(to_bin)) => Ok(AppResponse::Deleted { to_bin }),
+            Ok(None) => Err(AppError::NoSuchKey(id)),
+            Err(e) => Err(app_error(e)),
+        }
+    }
+}
+
+fn key_object(id: KeyId) -> String {
+    if id.0 & SESSION_OBJECT_BIT != 0 {
+        format!("session key {}", id.0 & !SESSION_OBJECT_BIT)
+    } else {
+        format!("key {}", id.0)
+    }
+}
+
+fn operation_name(request: &AppRequest) -> &'static str {
+    match request {
+        AppRequest::Hello { .. } => "app.connect",
+        AppRequest::Generate { .. } => "key.generate",
+        AppRequest::List => "key.list",
+        AppRequest::Sign { .. } => "key.sign",
+        AppRequest::Verify { .. } => "key.verify",
+        AppRequest::Encrypt { .. } => "key.encrypt",
+        AppRequest::Decrypt { .. } => "key.decrypt",
+        AppRequest::Wrap { .. } => "key.wrap",
+        AppRequest::Unwrap { .. } => "key.unwrap",
+        AppRequest::ExportPlain { .. } => "key.export",
+        AppRequest::ImportPlain { .. } => "key.import",
+        AppRequest::Delete { .. } => "key.delete",
+    }
+}
+
+/// The application listener's backend: this HSM. Each connection's session objects live in
+/// the listener's connection state.
+pub struct HsmApplications(pub std::sync::Arc<Hsm>);
+
+impl std::fmt::Debug for HsmApplications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HsmApplications")
+    }
+}
+
+impl AppBackend for HsmApplications {
+    fn authenticate(
+        &self,
+        peer: IpAddr,
+        partition: &PartitionId,
+        provider: ApiProvider,
+        auth: &AppAuth,
+    ) -> Result<Option<SecretText>, AppError> {
+        self.0.app_authenticate(peer, partition, provider, auth)
+    }
+
+    fn execute(
+        &self,
+        connection: &mut AppConnection,
+        peer: IpAddr,
+        partition: &PartitionId,
+        provider: ApiProvider,
+        request: AppRequest,
+    ) -> Result<AppResponse, AppError> {
+        self.0.app_execute(
+            &mut connection.session_objects,
+            peer,
+            partition,
+            provider,
+            request,
+        )
+    }
+}
