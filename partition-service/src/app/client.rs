@@ -327,3 +327,9 @@ impl AppClient {
         }
     }
 }
+
+impl std::fmt::Debug for AppClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppClient").finish_non_exhaustive()
+    }
+}
