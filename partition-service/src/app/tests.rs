@@ -575,9 +575,8 @@ fn another_version_is_refused_clearly_on_both_sides() {
             preamble
         });
         let auth = AppAuth::PermanentSecret(PERMANENT_SECRET.into());
-        let error = AppClient::connect(addr, &partition(), ApiProvider::Jce, auth)
-            .err()
-            .expect("refused");
+        let error =
+            AppClient::connect(addr, &partition(), ApiProvider::Jce, auth).expect_err("refused");
         assert_eq!(error.to_string(), expected);
         assert_eq!(fake.join().unwrap(), *b"TSAP\x01");
     }
