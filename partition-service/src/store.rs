@@ -51,6 +51,7 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 /// The store.
 pub struct Store {
     db: Database,
+    durable: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -60,9 +61,26 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store file in `dir`.
+    /// Opens (or creates) the store file in `dir`. Every commit is durable (fsync'd) before
+    /// it returns.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(dir.join(STORE_FILE))?;
+        Self::init(Database::create(dir.join(STORE_FILE))?, true)
+    }
+
+    /// A store in memory, gone with the process: the terminal's embedded demo.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        Self::init(db, true)
+    }
+
+    /// Opens the store file in `dir` with commits that are atomic but not flushed to disk one by
+    /// one: for benchmarks that fill a store with a million entries. Never for an HSM that must
+    /// survive a power cut.
+    pub fn open_fast_for_benchmarks(dir: &Path) -> Result<Self, StoreError> {
+        Self::init(Database::create(dir.join(STORE_FILE))?, false)
+    }
+
+    fn init(db: Database, durable: bool) -> Result<Self, StoreError> {
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -80,7 +98,7 @@ impl Store {
             txn.open_table(CHECKPOINTS)?;
         }
         txn.commit()?;
-        Ok(Store { db })
+        Ok(Store { db, durable })
     }
 
     /// Runs `f` in one write transaction; commits only if it returns `Ok`. An error of `f`
@@ -89,7 +107,11 @@ impl Store {
         &self,
         f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        if !self.durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(StoreError::from)?;
+        }
         let value = {
             let mut w = WriteTxn { txn: &txn };
             f(&mut w)?
