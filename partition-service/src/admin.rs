@@ -386,17 +386,7 @@ impl AdminSession {
 
     fn reset_credentials(&self, ctx: &SessionContext) -> Result<AdminResponse, ServiceError> {
         self.check(ctx, Action::ResetCredentials)?;
-        let actor = self.actor();
-        let password = crate::credentials::new_setup_password()?;
-        let expires = self.hsm.clock().now_s() + SETUP_PASSWORD_LIFETIME_S;
-        let hash = crate::credentials::hash(&password);
-        self.hsm.modify(&ctx.partition, |hsm, tx, record| {
-            record.credentials.setup = Some((hash, expires));
-            record.credentials.permanent = None;
-            let event =
-                Event::new(actor, "credentials.reset").detail("expires", expires.to_string());
-            hsm.append(tx, record, event)
-        })?;
+        let (password, expires) = self.hsm.reset_credentials(&ctx.partition, self.actor())?;
         Ok(AdminResponse::Credentials(NewCredentials {
             setup_password: password.to_string(),
             expires_unix: expires,

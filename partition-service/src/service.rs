@@ -317,6 +317,19 @@ impl Hsm {
         })
     }
 
+    /// Up to `limit` ids of stored key objects (active or in the bin) above `after`.
+    pub fn key_ids(
+        &self,
+        id: &PartitionId,
+        after: Option<hsm_link::domain::KeyId>,
+        limit: usize,
+    ) -> Result<Vec<u64>, ServiceError> {
+        self.store.read(|tx| {
+            let (keys, _) = tx.keys(id, after, limit, |_| true)?;
+            Ok(keys.into_iter().map(|k| k.summary.id.0).collect())
+        })
+    }
+
     /// Registers an SO card, belonging to one named person.
     pub fn add_so_card(&self, card: CardDescription) -> Result<SoRegistry, ServiceError> {
         self.store.write(|tx| {
@@ -404,6 +417,26 @@ impl Hsm {
             Ok(())
         })?;
         Ok(code)
+    }
+
+    /// Issues a new one-time setup password for the partition's application (ending its
+    /// permanent secret). Returned once, to be shown once; the store keeps only its hash.
+    pub fn reset_credentials(
+        &self,
+        id: &PartitionId,
+        actor: Actor,
+    ) -> Result<(Zeroizing<String>, u64), ServiceError> {
+        let password = crate::credentials::new_setup_password()?;
+        let expires = self.clock.now_s() + crate::admin::SETUP_PASSWORD_LIFETIME_S;
+        let hash = crate::credentials::hash(&password);
+        self.modify(id, |hsm, tx, record| {
+            record.credentials.setup = Some((hash, expires));
+            record.credentials.permanent = None;
+            let event =
+                Event::new(actor, "credentials.reset").detail("expires", expires.to_string());
+            hsm.append(tx, record, event)
+        })?;
+        Ok((password, expires))
     }
 
     /// Runs `f` on a partition's record inside one write transaction and stores the record.
@@ -657,4 +690,139 @@ pub fn describe(record: &PartitionRecord, usage: &PartitionUsage) -> String {
         usage.invalidated_objects,
         record.log.stored()
     )
+}
+
+/// What [`Hsm::check`] found in one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionCheck {
+    /// The partition.
+    pub partition: PartitionId,
+    /// Log entries verified (chain, hashes, checkpoint signatures).
+    pub entries: u64,
+    /// Entries after the last checkpoint (not yet signed; signed at the next export).
+    pub unsigned_tail: u64,
+    /// Key objects stored.
+    pub keys: u64,
+}
+
+impl Hsm {
+    /// Checks the whole store: every partition's log verifies against this HSM's audit key and
+    /// ends where the partition record says; every stored key was created by a logged event and
+    /// every key the log says exists is stored. After a crash, this is what proves that no
+    /// transaction was half-applied.
+    pub fn check(&self) -> Result<Vec<PartitionCheck>, CheckError> {
+        let partitions = self.partitions().map_err(CheckError::Service)?;
+        let mut out = Vec::new();
+        for record in partitions {
+            out.push(self.check_partition(&record)?);
+        }
+        Ok(out)
+    }
+
+    fn check_partition(&self, record: &PartitionRecord) -> Result<PartitionCheck, CheckError> {
+        let id = &record.id;
+        let fail = |what: String| CheckError::Inconsistent {
+            partition: id.clone(),
+            what,
+        };
+        let mut verifier = audit_log::Verifier::new(self.audit_key(), None);
+        let mut alive: std::collections::BTreeSet<u64> = Default::default();
+        let mut problem = None;
+        let mut last_seq = 0;
+        self.store
+            .read(|tx| {
+                tx.log_lines(id, record.log.first_seq, |seq, line, checkpoint| {
+                    last_seq = seq;
+                    if let Err(e) = verifier.push_line(line) {
+                        problem = Some(format!("log entry {seq}: {e}"));
+                        return false;
+                    }
+                    if let Some(cp) = checkpoint
+                        && let Err(e) = verifier.push_line(cp)
+                    {
+                        problem = Some(format!("checkpoint after {seq}: {e}"));
+                        return false;
+                    }
+                    if let Ok(audit_log::LogLine::Entry(entry)) =
+                        audit_log::LogLine::from_canonical(line)
+                        && entry.outcome() == &Outcome::Ok
+                        && let Some(key) = entry.object().and_then(|o| o.strip_prefix("key "))
+                        && let Ok(key) = key.parse::<u64>()
+                    {
+                        match entry.operation().as_str() {
+                            "key.generate" | "key.import" | "key.unwrap" => {
+                                alive.insert(key);
+                            }
+                            "key.purge" => {
+                                alive.remove(&key);
+                            }
+                            "key.delete"
+                                if entry.details().get("to").map(String::as_str)
+                                    == Some("destroyed") =>
+                            {
+                                alive.remove(&key);
+                            }
+                            _ => {}
+                        }
+                    }
+                    true
+                })?;
+                Ok::<_, ServiceError>(())
+            })
+            .map_err(CheckError::Service)?;
+        if let Some(problem) = problem {
+            return Err(fail(problem));
+        }
+        let report = verifier.finish().map_err(|e| fail(format!("log: {e}")))?;
+        if record.log.next_seq != last_seq + 1 {
+            return Err(fail(format!(
+                "the record says the next log entry is {}, the log ends at {last_seq}",
+                record.log.next_seq
+            )));
+        }
+        let mut stored = std::collections::BTreeSet::new();
+        self.store
+            .read(|tx| {
+                tx.for_each_key(id, |k| {
+                    stored.insert(k.summary.id.0);
+                })
+                .map_err(ServiceError::from)
+            })
+            .map_err(CheckError::Service)?;
+        if record.log.first_seq == 1 && stored != alive {
+            return Err(fail(format!(
+                "stored keys {:?} differ from the keys the log created {:?}",
+                stored
+                    .symmetric_difference(&alive)
+                    .take(5)
+                    .collect::<Vec<_>>(),
+                alive.len()
+            )));
+        }
+        if stored.iter().any(|&k| k >= record.next_key_id) {
+            return Err(fail("a stored key id is not below the next key id".into()));
+        }
+        Ok(PartitionCheck {
+            partition: id.clone(),
+            entries: report.entries(),
+            unsigned_tail: report.unsigned_tail().map_or(0, |t| t.entries),
+            keys: stored.len() as u64,
+        })
+    }
+}
+
+/// What [`Hsm::check`] can find.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Service(ServiceError),
+    /// Two things the store holds disagree.
+    #[error("partition {partition}: {what}")]
+    Inconsistent {
+        /// The partition.
+        partition: PartitionId,
+        /// What disagrees.
+        what: String,
+    },
 }
