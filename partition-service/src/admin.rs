@@ -213,7 +213,12 @@ impl AdminSession {
                     holders: holders.clone(),
                     generation,
                 });
-                Ok(AdminResponse::LoggedIn { role, holders })
+                let record = self.hsm.partition(&ctx.partition)?;
+                Ok(AdminResponse::LoggedIn {
+                    role,
+                    holders,
+                    log_warning: log_warning(&record),
+                })
             }
             Err((refusal, claimed)) => {
                 let index = match refusal {
@@ -744,10 +749,12 @@ fn matches_query(query: &LogQuery, line: &[u8]) -> bool {
     )
 }
 
-/// A warning once the log is 90 % full.
+/// A warning once the log is 90 % full (of what it keeps for ordinary operations: the reserve
+/// is for the export that frees space).
 fn log_warning(record: &PartitionRecord) -> Option<LogSpace> {
     let log = &record.log;
-    (log.stored() * 10 >= log.capacity * 9).then(|| LogSpace {
+    let usable = log.capacity.saturating_sub(log.reserve);
+    (log.stored() * 10 >= usable * 9).then(|| LogSpace {
         entries: log.stored(),
         capacity: log.capacity,
         unexported: log.unexported(),

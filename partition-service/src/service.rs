@@ -63,6 +63,12 @@ pub enum ServiceError {
     /// An SO card that cannot be registered.
     #[error("SO card refused: {0}")]
     SoCard(&'static str),
+    /// A log capacity too small to keep the reserve for exports.
+    #[error("a partition log must hold at least {min} entries")]
+    LogCapacity {
+        /// The smallest capacity accepted.
+        min: u64,
+    },
     /// Refused by role or policy (the refusal is logged).
     #[error(transparent)]
     Admin(#[from] AdminError),
@@ -419,6 +425,37 @@ impl Hsm {
         Ok(code)
     }
 
+    /// Sets the partition log's capacity and what happens when it is full (the HSM owner's
+    /// decision). The capacity keeps room for the reserve that the freeing export needs.
+    pub fn set_log_policy(
+        &self,
+        id: &PartitionId,
+        capacity: u64,
+        full_policy: LogFullPolicy,
+    ) -> Result<LogState, ServiceError> {
+        self.modify(id, |hsm, tx, record| {
+            let reserve = record.log.reserve;
+            if capacity <= reserve * 2 {
+                return Err(ServiceError::LogCapacity {
+                    min: reserve * 2 + 1,
+                });
+            }
+            record.log.capacity = capacity;
+            record.log.full_policy = full_policy;
+            let event = Event::new(genesis(), "log.policy")
+                .detail("capacity", capacity.to_string())
+                .detail(
+                    "when-full",
+                    match full_policy {
+                        LogFullPolicy::Refuse => "refuse",
+                        LogFullPolicy::PruneConfirmed => "prune-confirmed",
+                    },
+                );
+            hsm.append(tx, record, event)?;
+            Ok(record.log.clone())
+        })
+    }
+
     /// Issues a new one-time setup password for the partition's application (ending its
     /// permanent secret). Returned once, to be shown once; the store keeps only its hash.
     pub fn reset_credentials(
@@ -536,7 +573,7 @@ impl Hsm {
         operation: &str,
     ) -> Result<(), ServiceError> {
         let log = &mut record.log;
-        let exempt = matches!(operation, "log.export" | "log.confirm");
+        let exempt = matches!(operation, "log.export" | "log.confirm" | "log.policy");
         let limit = if exempt {
             log.capacity
         } else {
@@ -548,9 +585,9 @@ impl Hsm {
         if log.full_policy == LogFullPolicy::PruneConfirmed
             && let Some(confirmed) = log.confirmed_up_to
             && confirmed >= log.first_seq
+            && let Some(first) = tx.prune_log(&record.id, confirmed)?
         {
-            tx.prune_log(&record.id, confirmed + 1)?;
-            log.first_seq = confirmed + 1;
+            log.first_seq = first;
             if log.stored() < limit {
                 return Ok(());
             }
@@ -725,10 +762,30 @@ impl Hsm {
             partition: id.clone(),
             what,
         };
-        let mut verifier = audit_log::Verifier::new(self.audit_key(), None);
+        let anchor = if record.log.first_seq > 1 {
+            let seq = record.log.first_seq - 1;
+            let line = self
+                .store
+                .read(|tx| Ok::<_, ServiceError>(tx.checkpoint_at(id, seq)?))
+                .map_err(CheckError::Service)?
+                .ok_or_else(|| {
+                    fail(format!(
+                        "the pruned log has no anchoring checkpoint at {seq}"
+                    ))
+                })?;
+            let checkpoint = audit_log::Checkpoint::from_canonical(&line)
+                .map_err(|e| fail(format!("the anchoring checkpoint: {e}")))?;
+            checkpoint
+                .verify(&self.audit_key())
+                .map_err(|e| fail(format!("the anchoring checkpoint: {e}")))?;
+            Some((checkpoint.seq, checkpoint.hash))
+        } else {
+            None
+        };
+        let mut verifier = audit_log::Verifier::new(self.audit_key(), anchor);
         let mut alive: std::collections::BTreeSet<u64> = Default::default();
         let mut problem = None;
-        let mut last_seq = 0;
+        let mut last_seq = record.log.first_seq - 1;
         self.store
             .read(|tx| {
                 tx.log_lines(id, record.log.first_seq, |seq, line, checkpoint| {

@@ -258,6 +258,17 @@ macro_rules! reads {
             Ok(last.map(|(k, v)| (k.value().1, v.value().to_vec())))
         }
 
+        /// The checkpoint that covers exactly `seq`, if there is one.
+        pub fn checkpoint_at(
+            &self,
+            partition: &PartitionId,
+            seq: u64,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            let table = self.txn.open_table(CHECKPOINTS)?;
+            let value = table.get((partition.as_str(), seq))?;
+            Ok(value.map(|v| v.value().to_vec()))
+        }
+
         /// The HSM's SO registry.
         pub fn so_registry(&self) -> Result<SoRegistry, StoreError> {
             let table = self.txn.open_table(META)?;
@@ -335,28 +346,27 @@ impl WriteTxn<'_> {
         Ok(())
     }
 
-    /// Removes log entries below `below_seq` (only ever after a confirmed export). Checkpoints
-    /// below it go too, except the last one, which anchors what remains.
+    /// Prunes log entries up to and including the last checkpoint at or below `up_to_seq`
+    /// (only ever entries confirmed as exported). That checkpoint is kept: it anchors what
+    /// remains. Returns the new first sequence number, or `None` if no checkpoint allows
+    /// pruning.
     pub fn prune_log(
         &mut self,
         partition: &PartitionId,
-        below_seq: u64,
-    ) -> Result<u64, StoreError> {
+        up_to_seq: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let Some(anchor) = self.last_checkpoint_below(partition, up_to_seq.saturating_add(1))?
+        else {
+            return Ok(None);
+        };
         let p = partition.as_str();
-        let mut removed = 0;
         self.txn
             .open_table(LOG)?
-            .retain_in((p, 0)..(p, below_seq), |_, _| {
-                removed += 1;
-                false
-            })?;
-        let anchor = self.last_checkpoint_below(partition, below_seq)?;
-        if let Some(anchor) = anchor {
-            self.txn
-                .open_table(CHECKPOINTS)?
-                .retain_in((p, 0)..(p, anchor), |_, _| false)?;
-        }
-        Ok(removed)
+            .retain_in((p, 0)..=(p, anchor), |_, _| false)?;
+        self.txn
+            .open_table(CHECKPOINTS)?
+            .retain_in((p, 0)..(p, anchor), |_, _| false)?;
+        Ok(Some(anchor + 1))
     }
 
     fn last_checkpoint_below(

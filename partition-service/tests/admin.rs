@@ -90,7 +90,7 @@ fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_
         .login(OfficerRole::Pso, &[&cards[2], &cards[1]])
         .unwrap()
     {
-        AdminResponse::LoggedIn { role, holders } => {
+        AdminResponse::LoggedIn { role, holders, .. } => {
             assert_eq!(role, OfficerRole::Pso);
             let names: Vec<_> = holders.iter().map(|h| h.as_str()).collect();
             assert_eq!(names, ["Chiara Bianchi", "Bruno Rossi"]);

@@ -294,6 +294,8 @@ pub enum AdminResponse {
         /// The holders whose cards signed.
         #[serde(deserialize_with = "de_holders")]
         holders: Vec<HolderName>,
+        /// Set when the partition log nears or reaches its size: every session is warned.
+        log_warning: Option<LogSpace>,
     },
     /// Done, nothing to report.
     Done,

@@ -18,6 +18,7 @@ use hsm_link::transport::{StreamTransport, TransportError};
 use partition_service::admin::AdminLink;
 use partition_service::app::AppServer;
 use partition_service::application::HsmApplications;
+use partition_service::model::LogFullPolicy;
 use partition_service::service::{Clock, Hsm, describe, genesis};
 
 /// The reference HSM for Tessera terminals: a simulator with real cryptography, not a
@@ -95,6 +96,28 @@ enum PartitionCommand {
         /// The partition.
         id: PartitionId,
     },
+    /// Sets the partition log's size and what happens when it is full.
+    Log {
+        /// The partition.
+        id: PartitionId,
+        /// Most entries kept.
+        #[arg(long)]
+        capacity: u64,
+        /// `refuse` (default: refuse every logged operation except export and its
+        /// confirmation) or `prune-confirmed` (drop entries already confirmed as exported).
+        #[arg(long, value_parser = parse_full_policy, default_value = "refuse")]
+        when_full: LogFullPolicy,
+    },
+}
+
+fn parse_full_policy(s: &str) -> Result<LogFullPolicy, String> {
+    match s {
+        "refuse" => Ok(LogFullPolicy::Refuse),
+        "prune-confirmed" => Ok(LogFullPolicy::PruneConfirmed),
+        other => Err(format!(
+            "unknown policy {other:?}: use refuse or prune-confirmed"
+        )),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +190,17 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Partition(PartitionCommand::Show { id }) => show(&hsm, &id)?,
+        Command::Partition(PartitionCommand::Log {
+            id,
+            capacity,
+            when_full,
+        }) => {
+            let log = hsm.set_log_policy(&id, capacity, when_full)?;
+            println!(
+                "log of {id}: {} entries kept, {:?} when full",
+                log.capacity, log.full_policy
+            );
+        }
         Command::So(SoCommand::Add {
             holder,
             serial,

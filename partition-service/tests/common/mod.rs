@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -78,13 +79,19 @@ pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub hsm: Arc<Hsm>,
     pub partition: PartitionId,
+    /// Seconds added to the system clock, to make time pass.
+    pub clock_offset: Arc<AtomicU64>,
 }
 
 impl Fixture {
     pub fn new(tier: ServiceTier) -> Self {
         let dir = tempfile::tempdir().unwrap();
         Hsm::init(dir.path()).unwrap();
-        let hsm = Arc::new(Hsm::open(dir.path(), Clock::system()).unwrap());
+        let clock_offset = Arc::new(AtomicU64::new(0));
+        let offset = Arc::clone(&clock_offset);
+        let system = Clock::system();
+        let clock = Clock::from_fn(move || system.now_ms() + offset.load(Ordering::SeqCst) * 1000);
+        let hsm = Arc::new(Hsm::open(dir.path(), clock).unwrap());
         let partition = PartitionId::new("bank-1").unwrap();
         hsm.create_partition(partition.clone(), "Bank payments", tier)
             .unwrap();
@@ -92,6 +99,7 @@ impl Fixture {
             dir,
             hsm,
             partition,
+            clock_offset,
         }
     }
 

@@ -1,0 +1,711 @@
+//! A partition at scale behind the in-memory admin link: 10,000 keys and a log of (almost)
+//! 1,000,000 entries, all created through the real application path, then listed, paged and
+//! filtered by a logged-in PSO, and exported whole. Page latencies are printed against the
+//! terminal's frame budget (a frame < 2 ms with 1,000,000 log entries behind the link), the
+//! export with its throughput and the process's memory before and after.
+//!
+//! Run with `cargo bench -p partition-service --bench partition`. The store is opened with
+//! non-durable commits (`Store::open_fast_for_benchmarks`) so that filling it takes minutes, not
+//! hours. `TESSERA_BENCH_LOG_ENTRIES` (default 1,000,000) and `TESSERA_BENCH_FILL_SECS` (default
+//! 300) shrink the fill for a quick run.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode};
+use ed25519_dalek::{Signer, SigningKey};
+use hsm_link::client::{self, ConnectOptions, Connection};
+use hsm_link::domain::{
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyAttributes, KeyId,
+    KeyKind, KeyLabel, PartitionId, Role, ServiceTier,
+};
+use hsm_link::handshake::client::ClientMode;
+use hsm_link::keys::StaticKeypair;
+use hsm_link::message::{
+    AdminRequest, AdminResponse, CardSignature, KeyFilter, LogPage, LogQuery, OfficerRole,
+    RecoveryPublic, RemoteError, Request, Response, login_message,
+};
+use hsm_link::server::{self, ServeOptions, SessionSummary};
+use hsm_link::transport::memory::{self, MemoryTransport};
+use partition_service::admin::AdminLink;
+use partition_service::app::{AppError, AppRequest, AppResponse, SecretBytes};
+use partition_service::application::SessionObjects;
+use partition_service::crypto::HsmKeys;
+use partition_service::policy::ApiProvider;
+use partition_service::service::{Clock, DEFAULT_LOG_CAPACITY, Hsm, genesis};
+use partition_service::store::Store;
+
+/// Key objects created before the log is filled.
+const KEYS: u64 = 10_000;
+/// Keys or log lines per page (the protocol's maximum for both).
+const PAGE: u32 = 1_000;
+/// The terminal's budget for one frame, which may wait on one page.
+const FRAME_BUDGET: Duration = Duration::from_millis(2);
+/// Timed repetitions of each page in the printed summary.
+const REPEATS: usize = 20;
+/// Log exports timed in the printed summary (each adds one `log.export` entry to the log).
+const EXPORTS: usize = 3;
+
+const OPEN: KeyAttributes = KeyAttributes {
+    extractable: true,
+    sensitive: false,
+    modifiable: true,
+};
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+/// A PSO card held by the benchmark (an Ed25519 key standing in for a smartcard).
+struct Card {
+    holder: &'static str,
+    serial: &'static str,
+    key: SigningKey,
+}
+
+impl Card {
+    fn new(holder: &'static str, serial: &'static str) -> Self {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("OS random generator");
+        Card {
+            holder,
+            serial,
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    fn description(&self) -> CardDescription {
+        CardDescription {
+            holder: HolderName::new(self.holder).unwrap(),
+            serial: CardSerial::new(self.serial).unwrap(),
+            signing_key: self.key.verifying_key().to_bytes(),
+            soft_card: true,
+        }
+    }
+}
+
+/// One terminal session over the in-memory link, served by a thread.
+struct Terminal {
+    conn: Connection<MemoryTransport>,
+    server: thread::JoinHandle<Result<SessionSummary, hsm_link::Error>>,
+    partition: PartitionId,
+}
+
+impl Terminal {
+    fn connect(
+        hsm: &Arc<Hsm>,
+        partition: &PartitionId,
+        key: &StaticKeypair,
+        mode: ClientMode,
+    ) -> Self {
+        let (near, mut far) = memory::pair();
+        let served = Arc::clone(hsm);
+        let server = thread::spawn(move || {
+            let admin = AdminLink::new(Arc::clone(&served));
+            let identity = served.keys().identity();
+            server::serve_connection(
+                &mut far,
+                identity,
+                &ServeOptions::default(),
+                &*served,
+                &admin,
+            )
+        });
+        let conn = client::connect(
+            near,
+            key,
+            partition.clone(),
+            mode,
+            ConnectOptions::default(),
+        )
+        .expect("link handshake");
+        Terminal {
+            conn,
+            server,
+            partition: partition.clone(),
+        }
+    }
+
+    fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, RemoteError> {
+        match self.conn.call(Request::Admin(request)) {
+            Ok(Response::Admin(r)) => Ok(r),
+            Ok(other) => panic!("not an admin response: {other:?}"),
+            Err(hsm_link::Error::Remote(e)) => Err(e),
+            Err(e) => panic!("link failed: {e}"),
+        }
+    }
+
+    fn login(&mut self, cards: &[&Card]) -> Result<AdminResponse, RemoteError> {
+        let role = OfficerRole::Pso;
+        let AdminResponse::Challenge { nonce, .. } =
+            self.admin(AdminRequest::LoginChallenge { role })?
+        else {
+            panic!("no login challenge")
+        };
+        let message = login_message(
+            self.conn.session().channel_binding(),
+            &nonce,
+            &self.partition,
+            role,
+        );
+        let signatures = cards
+            .iter()
+            .map(|c| CardSignature {
+                signing_key: c.key.verifying_key().to_bytes(),
+                signature: c.key.sign(&message).to_bytes(),
+            })
+            .collect();
+        self.admin(AdminRequest::Login { role, signatures })
+    }
+
+    fn list_keys(&mut self, after: Option<KeyId>) -> (usize, bool) {
+        match self.admin(AdminRequest::ListKeys {
+            filter: KeyFilter::All,
+            after,
+            limit: PAGE,
+        }) {
+            Ok(AdminResponse::Keys { keys, more }) => (keys.len(), more),
+            other => panic!("list keys: {other:?}"),
+        }
+    }
+
+    fn read_log(&mut self, query: &LogQuery) -> LogPage {
+        match self.admin(AdminRequest::ReadLog {
+            query: query.clone(),
+        }) {
+            Ok(AdminResponse::LogPage(page)) => page,
+            other => panic!("read log: {other:?}"),
+        }
+    }
+}
+
+/// Counts what an export streams, and samples the resident set size as it goes.
+#[derive(Default)]
+struct CountingSink {
+    bytes: u64,
+    lines: u64,
+    since_sample: u64,
+    max_rss_kib: u64,
+}
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes += buf.len() as u64;
+        self.lines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.since_sample += buf.len() as u64;
+        if self.since_sample >= 1 << 20 {
+            self.since_sample = 0;
+            self.max_rss_kib = self.max_rss_kib.max(memory_kib().rss);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The process's resident set size and its peak, from `/proc/self/status` (0 where unknown).
+#[derive(Clone, Copy, Debug, Default)]
+struct Memory {
+    rss: u64,
+    hwm: u64,
+}
+
+fn memory_kib() -> Memory {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss: field("VmRSS:"),
+        hwm: field("VmHWM:"),
+    }
+}
+
+/// Resets the peak resident set size to the current one (Linux: `clear_refs` 5).
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Median, fastest and slowest of `REPEATS` timed runs.
+struct Stats {
+    median: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+fn time_it(mut f: impl FnMut()) -> Stats {
+    let mut times: Vec<Duration> = (0..REPEATS)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    Stats {
+        median: times[times.len() / 2],
+        min: times[0],
+        max: times[times.len() - 1],
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn label(text: String) -> KeyLabel {
+    KeyLabel::new(text).unwrap()
+}
+
+/// Uses key `id` once through the application path: a signature with an Ed25519 key, an
+/// encryption with an AES key. Each use is one logged, committed event.
+fn use_key(
+    hsm: &Hsm,
+    session: &mut SessionObjects,
+    partition: &PartitionId,
+    id: u64,
+) -> Result<(), AppError> {
+    let request = if id % 2 == 1 {
+        AppRequest::Sign {
+            id: KeyId(id),
+            message: b"payment order 4711".to_vec(),
+        }
+    } else {
+        AppRequest::Encrypt {
+            id: KeyId(id),
+            plaintext: SecretBytes::from_slice(b"payment order 4711"),
+        }
+    };
+    let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    match hsm.app_execute(session, peer, partition, ApiProvider::Jce, request)? {
+        AppResponse::Signature(_) | AppResponse::Ciphertext(_) => Ok(()),
+        other => panic!("unexpected application response {other:?}"),
+    }
+}
+
+struct Fill {
+    keys_took: Duration,
+    log_took: Duration,
+    events: u64,
+    stopped_by: &'static str,
+}
+
+/// Creates the keys, then uses them until the log holds `target` entries (or is full, or the
+/// time is up), from one application session per core.
+fn fill(hsm: &Arc<Hsm>, partition: &PartitionId, target: u64, budget: Duration) -> Fill {
+    let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let started = Instant::now();
+    let mut session = SessionObjects::default();
+    for i in 1..=KEYS {
+        // Odd ids Ed25519 (signed with), even ids AES-256 (encrypted with).
+        let kind = if i % 2 == 1 {
+            KeyKind::Ed25519
+        } else {
+            KeyKind::Aes256
+        };
+        let request = AppRequest::Generate {
+            kind,
+            label: label(format!("payments-{i:05}")),
+            attributes: OPEN,
+            session: false,
+        };
+        match hsm.app_execute(&mut session, peer, partition, ApiProvider::Jce, request) {
+            Ok(AppResponse::Key(k)) => assert_eq!(k.id, KeyId(i), "key ids are sequential"),
+            other => panic!("generating key {i}: {other:?}"),
+        }
+        if i % 2_000 == 0 {
+            eprintln!(
+                "  {i} keys generated ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let keys_took = started.elapsed();
+
+    let stored = hsm.partition(partition).unwrap().log.stored();
+    let wanted = target.saturating_sub(stored);
+    let issued = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let full = Arc::new(AtomicBool::new(false));
+    let threads = thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let deadline = started + budget;
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (hsm, partition) = (Arc::clone(hsm), partition.clone());
+            let (issued, done, full) = (Arc::clone(&issued), Arc::clone(&done), Arc::clone(&full));
+            thread::spawn(move || {
+                let mut session = SessionObjects::default();
+                let mut n = t as u64;
+                loop {
+                    if full.load(Ordering::Relaxed) || Instant::now() >= deadline {
+                        return;
+                    }
+                    if issued.fetch_add(1, Ordering::Relaxed) >= wanted {
+                        return;
+                    }
+                    let id = n % KEYS + 1;
+                    n += threads as u64;
+                    match use_key(&hsm, &mut session, &partition, id) {
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(AppError::LogFull) => {
+                            full.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Err(e) => panic!("using key {id}: {e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut last_report = Instant::now();
+    while workers.iter().any(|w| !w.is_finished()) {
+        thread::sleep(Duration::from_millis(200));
+        if last_report.elapsed() >= Duration::from_secs(15) {
+            last_report = Instant::now();
+            let n = done.load(Ordering::Relaxed);
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "  {n} of {wanted} application events ({secs:.0} s, {:.0} /s)",
+                n as f64 / secs
+            );
+        }
+    }
+    for w in workers {
+        w.join().expect("fill thread");
+    }
+    let events = done.load(Ordering::Relaxed);
+    let stopped_by = if full.load(Ordering::Relaxed) {
+        "the log is full (capacity less its reserve)"
+    } else if events >= wanted {
+        "the target was reached"
+    } else {
+        "THE TIME BUDGET RAN OUT"
+    };
+    Fill {
+        keys_took,
+        log_took: started.elapsed(),
+        events,
+        stopped_by,
+    }
+}
+
+struct Page {
+    name: String,
+    stats: Stats,
+    items: usize,
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    let target = env_u64("TESSERA_BENCH_LOG_ENTRIES", DEFAULT_LOG_CAPACITY);
+    let fill_budget = Duration::from_secs(env_u64("TESSERA_BENCH_FILL_SECS", 300));
+
+    // The HSM: a data directory, its keys, and a store with non-durable commits.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    Hsm::init(dir.path()).expect("hsm init");
+    let store = Store::open_fast_for_benchmarks(dir.path()).expect("store");
+    let keys = HsmKeys::load(dir.path()).expect("hsm keys");
+    let hsm = Arc::new(Hsm::with_parts(keys, store, Clock::system()));
+    let partition = PartitionId::new("bench-1").unwrap();
+    let tier = ServiceTier::Platinum;
+    let record = hsm
+        .create_partition(partition.clone(), "Benchmark payments", tier)
+        .expect("partition");
+    let quota = record.config.quota;
+
+    // The first terminal pairs and registers a 2-of-3 PSO set; two PSOs log in.
+    let terminal_key = StaticKeypair::generate().unwrap();
+    let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
+    let mut pso = Terminal::connect(&hsm, &partition, &terminal_key, ClientMode::Pairing(code));
+    let cards = [
+        Card::new("Alice Meier", "A-1"),
+        Card::new("Bruno Rossi", "B-2"),
+        Card::new("Chiara Bianchi", "C-3"),
+    ];
+    let set = CardSetDescription {
+        kind: CardSetKind::Pso,
+        set_number: 1,
+        threshold: 2,
+        cards: cards.iter().map(Card::description).collect(),
+    };
+    pso.admin(AdminRequest::RegisterCardSet {
+        set: Box::new(set),
+        recovery: Some(Box::new(RecoveryPublic {
+            backup_public_key: vec![7; 1216],
+            commitments: vec![2; 33 * 2],
+        })),
+    })
+    .expect("register the PSO set");
+    pso.login(&[&cards[0], &cards[1]]).expect("PSO login");
+    // Platinum leaves object usage on; the PSO makes sure of it, as a real set-up would.
+    let AdminResponse::Config(mut config) = pso.admin(AdminRequest::GetConfig).unwrap() else {
+        panic!("no configuration")
+    };
+    if !config.object_usage {
+        config.object_usage = true;
+        pso.admin(AdminRequest::ChangeConfig {
+            expected_revision: config.revision,
+            config,
+        })
+        .expect("object usage on");
+    }
+
+    eprintln!(
+        "filling: {KEYS} keys, then application events up to {target} log entries (store commits NOT durable)"
+    );
+    let fill = fill(&hsm, &partition, target, fill_budget);
+    let record = hsm.partition(&partition).unwrap();
+    let entries = record.log.stored();
+    eprintln!(
+        "filled: {entries} log entries in {:.1} s",
+        (fill.keys_took + fill.log_took).as_secs_f64()
+    );
+    // The PSO session sat idle through the fill: a ping shows it is still there.
+    pso.conn
+        .call(Request::Ping)
+        .expect("the PSO session survived the fill");
+
+    let last_key = KeyId(KEYS);
+    let middle_key = KeyId(KEYS / 2 - 1);
+    let end_key = KeyId(KEYS - u64::from(PAGE));
+    let middle_seq = (entries / 2).max(1);
+    let end_seq = record.log.next_seq.saturating_sub(u64::from(PAGE)).max(1);
+    let key_gen = LogQuery {
+        operation_prefix: Some("key.gen".into()),
+        ..LogQuery::from(1, PAGE)
+    };
+    let pso_only = LogQuery {
+        role: Some(Role::Pso),
+        ..LogQuery::from(1, PAGE)
+    };
+    assert_eq!(pso.list_keys(Some(end_key)), (PAGE as usize, false));
+    assert!(pso.list_keys(Some(last_key)).0 == 0);
+
+    let mut group = criterion.benchmark_group("partition-admin-memory-link");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("list keys: first page of 1000", |b| {
+        b.iter(|| pso.list_keys(None))
+    });
+    group.bench_function("list keys: middle page of 1000", |b| {
+        b.iter(|| pso.list_keys(Some(middle_key)))
+    });
+    group.bench_function("list keys: last page of 1000", |b| {
+        b.iter(|| pso.list_keys(Some(end_key)))
+    });
+    group.bench_function("read log: first page of 1000", |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(1, PAGE)))
+    });
+    group.bench_function("read log: page of 1000 from the middle", |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(middle_seq, PAGE)))
+    });
+    group.bench_function("read log: last page of 1000", |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(end_seq, PAGE)))
+    });
+    group.bench_function("read log: filter operation key.gen*", |b| {
+        b.iter(|| pso.read_log(&key_gen))
+    });
+    group.finish();
+    // A filter that matches almost nothing scans the whole log for one page: few, slow samples.
+    let mut group = criterion.benchmark_group("partition-admin-memory-link-scan");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("read log: filter role PSO (scans the log)", |b| {
+        b.iter(|| pso.read_log(&pso_only))
+    });
+    group.finish();
+
+    // The same pages once more outside criterion, for the summary.
+    let mut pages = Vec::new();
+    let mut page = |name: &str, f: &mut dyn FnMut() -> usize| {
+        let items = f();
+        let stats = time_it(|| {
+            std::hint::black_box(f());
+        });
+        pages.push(Page {
+            name: name.to_string(),
+            stats,
+            items,
+        });
+    };
+    page("list keys, first page", &mut || pso.list_keys(None).0);
+    page("list keys, middle page (after 4999)", &mut || {
+        pso.list_keys(Some(middle_key)).0
+    });
+    page("list keys, last page (after 9000)", &mut || {
+        pso.list_keys(Some(end_key)).0
+    });
+    page("read log, first page (seq 1)", &mut || {
+        pso.read_log(&LogQuery::from(1, PAGE)).lines.len()
+    });
+    page(
+        &format!("read log, middle page (seq {middle_seq})"),
+        &mut || pso.read_log(&LogQuery::from(middle_seq, PAGE)).lines.len(),
+    );
+    page(&format!("read log, last page (seq {end_seq})"), &mut || {
+        pso.read_log(&LogQuery::from(end_seq, PAGE)).lines.len()
+    });
+    page("read log, filter operation key.gen*", &mut || {
+        pso.read_log(&key_gen).lines.len()
+    });
+    page("read log, filter role PSO (from seq 1)", &mut || {
+        pso.read_log(&pso_only).lines.len()
+    });
+
+    // The whole log exported into a counting sink, the peak RSS reset before each run.
+    struct Export {
+        took: Duration,
+        bytes: u64,
+        lines: u64,
+        before: Memory,
+        after: Memory,
+        sampled_max_rss: u64,
+    }
+    let mut exports = Vec::new();
+    let peak_resettable = reset_peak_rss();
+    for _ in 0..EXPORTS {
+        reset_peak_rss();
+        let before = memory_kib();
+        let mut sink = CountingSink::default();
+        let started = Instant::now();
+        let done = pso
+            .conn
+            .call_download(
+                Request::Admin(AdminRequest::ExportLog {
+                    query: LogQuery::from(1, 0),
+                }),
+                &mut sink,
+            )
+            .expect("log export");
+        let took = started.elapsed();
+        let Response::Admin(AdminResponse::ExportDone { lines, .. }) = done else {
+            panic!("export ended with {done:?}")
+        };
+        assert_eq!(lines, sink.lines, "the export's line count");
+        exports.push(Export {
+            took,
+            bytes: sink.bytes,
+            lines: sink.lines,
+            before,
+            after: memory_kib(),
+            sampled_max_rss: sink.max_rss_kib,
+        });
+    }
+
+    // After the measurements (it may supersede the PSO session): can a PSO still log in once
+    // the application has filled the log?
+    let full_login = {
+        let mut fresh = Terminal::connect(
+            &hsm,
+            &partition,
+            &terminal_key,
+            ClientMode::Pinned {
+                hsm: hsm.keys().identity_public(),
+            },
+        );
+        let result = fresh.login(&[&cards[0], &cards[2]]);
+        let _ = fresh.conn.close();
+        let _ = fresh.server.join();
+        match result {
+            Ok(_) => "yes".to_string(),
+            Err(e) => format!("NO, refused: {e}"),
+        }
+    };
+    let old_session = match pso.conn.call(Request::Admin(AdminRequest::GetConfig)) {
+        Ok(_) => "still open".to_string(),
+        Err(e) => format!("ended ({e})"),
+    };
+    let _ = pso.conn.close();
+    let _ = pso.server.join();
+
+    let final_entries = hsm.partition(&partition).unwrap().log.stored();
+    println!();
+    println!("partition benchmark (in-memory admin link, one PSO session)");
+    println!(
+        "  store: redb with NON-DURABLE commits (Store::open_fast_for_benchmarks): fill times are not those of a durable HSM"
+    );
+    println!(
+        "  partition: tier {} (quota {} bytes, object limit {})",
+        tier.as_str(),
+        quota.size_bytes,
+        quota.object_limit.map_or("none".into(), |l| l.to_string())
+    );
+    println!(
+        "  fill: {KEYS} keys generated in {:.1} s ({:.0} /s), then {} application events (sign/encrypt) in {:.1} s ({:.0} /s) on {} threads; total {:.1} s",
+        fill.keys_took.as_secs_f64(),
+        KEYS as f64 / fill.keys_took.as_secs_f64(),
+        fill.events,
+        fill.log_took.as_secs_f64(),
+        fill.events as f64 / fill.log_took.as_secs_f64(),
+        thread::available_parallelism().map_or(2, |n| n.get()),
+        (fill.keys_took + fill.log_took).as_secs_f64()
+    );
+    println!(
+        "  log: {entries} entries after the fill (target {target}, log capacity {}); stopped because {}",
+        record.log.capacity, fill.stopped_by
+    );
+    if entries < target.min(record.log.capacity - record.log.reserve) {
+        println!(
+            "  !!! THE LOG HOLDS ONLY {entries} ENTRIES, NOT {target}: the fill was cut short; the pages below are measured on the smaller log !!!"
+        );
+    }
+    println!(
+        "  page latency, median of {REPEATS} (min .. max), against the {:.0} ms frame budget:",
+        ms(FRAME_BUDGET)
+    );
+    for p in &pages {
+        println!(
+            "    {:<44} {:>5} items {:>10.3} ms  ({:.3} .. {:.3})   ratio {:>8.2}",
+            p.name,
+            p.items,
+            ms(p.stats.median),
+            ms(p.stats.min),
+            ms(p.stats.max),
+            p.stats.median.as_secs_f64() / FRAME_BUDGET.as_secs_f64()
+        );
+    }
+    println!("  log export (whole log, streamed into a counting sink):");
+    for (i, e) in exports.iter().enumerate() {
+        println!(
+            "    run {}: {} lines, {:.1} MiB in {:.2} s = {:.1} MiB/s; RSS {:.1} -> {:.1} MiB (max sampled {:.1}), peak RSS {:.1} -> {:.1} MiB",
+            i + 1,
+            e.lines,
+            e.bytes as f64 / (1 << 20) as f64,
+            e.took.as_secs_f64(),
+            e.bytes as f64 / (1 << 20) as f64 / e.took.as_secs_f64(),
+            mib(e.before.rss),
+            mib(e.after.rss),
+            mib(e.sampled_max_rss),
+            mib(e.before.hwm),
+            mib(e.after.hwm),
+        );
+    }
+    if !peak_resettable {
+        println!("    (the peak RSS could not be reset: it includes the fill)");
+    }
+    println!(
+        "  after the exports: {final_entries} log entries; a fresh PSO login with the log full: {full_login}; the earlier PSO session: {old_session}"
+    );
+}

@@ -1,0 +1,214 @@
+//! The partition log never loses an unexported entry: when it is full, the partition's policy
+//! refuses logged operations (export and its confirmation still work) or prunes only entries
+//! confirmed as exported. Also: setup passwords expire.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use common::with_psos;
+use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, ServiceTier};
+use hsm_link::message::{
+    AdminError, AdminRequest, AdminResponse, LogQuery, OfficerRole, Request, Response,
+};
+use partition_service::app::{AppAuth, AppClient, AppClientError, AppError, AppServer};
+use partition_service::application::HsmApplications;
+use partition_service::model::LogFullPolicy;
+use partition_service::policy::ApiProvider;
+
+const ATTRS: KeyAttributes = KeyAttributes {
+    extractable: false,
+    sensitive: true,
+    modifiable: false,
+};
+
+fn export(t: &mut common::Terminal) -> (String, u64) {
+    let mut out = Vec::new();
+    let done = t
+        .conn
+        .call_download(
+            Request::Admin(AdminRequest::ExportLog {
+                query: LogQuery::from(1, 0),
+            }),
+            &mut out,
+        )
+        .unwrap();
+    let Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = done else {
+        panic!("{done:?}")
+    };
+    (String::from_utf8(out).unwrap(), last_seq.unwrap())
+}
+
+#[test]
+fn a_full_log_refuses_until_exported_and_prunes_only_what_was_confirmed() {
+    let (f, mut pso, cards) = with_psos(ServiceTier::Platinum);
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    f.hsm
+        .set_log_policy(&f.partition, 60, LogFullPolicy::Refuse)
+        .unwrap();
+    let server = AppServer::spawn(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        Arc::new(HsmApplications(Arc::clone(&f.hsm))),
+    )
+    .unwrap();
+    let AdminResponse::Credentials(c) = pso.admin(AdminRequest::ResetCredentials).unwrap() else {
+        panic!()
+    };
+    let (mut app, _) = AppClient::connect(
+        server.local_addr(),
+        &f.partition,
+        ApiProvider::Jce,
+        AppAuth::SetupPassword(c.setup_password),
+    )
+    .unwrap();
+
+    // Fill the log with application events until the partition refuses.
+    let mut made = 0;
+    let refusal = loop {
+        match app.generate(
+            KeyKind::Aes256,
+            KeyLabel::new(format!("k{made}")).unwrap(),
+            ATTRS,
+            false,
+        ) {
+            Ok(_) => made += 1,
+            Err(e) => break e,
+        }
+        assert!(made < 100, "the log never filled");
+    };
+    assert!(
+        matches!(refusal, AppClientError::Refused(AppError::LogFull)),
+        "{refusal:?}"
+    );
+    // Administrative changes are refused too, and say why; reading still works.
+    let mut config = match pso.admin(AdminRequest::GetConfig).unwrap() {
+        AdminResponse::Config(c) => *c,
+        other => panic!("{other:?}"),
+    };
+    config.read_only = true;
+    assert_eq!(
+        pso.refused(AdminRequest::ChangeConfig {
+            expected_revision: config.revision,
+            config: Box::new(config.clone())
+        }),
+        AdminError::LogFull
+    );
+    let AdminResponse::LogPage(page) = pso
+        .admin(AdminRequest::ReadLog {
+            query: LogQuery::from(1, 10),
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let warning = page.warning.expect("a full log warns every reader");
+    assert_eq!(warning.capacity, 60);
+
+    // The export that frees space always works, and so does its confirmation.
+    let (text, last) = export(&mut pso);
+    assert!(text.lines().count() >= 44);
+    pso.admin(AdminRequest::ConfirmExport { up_to_seq: last })
+        .unwrap();
+    // Under the default policy nothing is pruned: still full.
+    assert!(matches!(
+        app.generate(
+            KeyKind::Aes256,
+            KeyLabel::new("more").unwrap(),
+            ATTRS,
+            false
+        ),
+        Err(AppClientError::Refused(AppError::LogFull))
+    ));
+    let before = f.hsm.partition(&f.partition).unwrap().log;
+    assert_eq!(before.first_seq, 1);
+
+    // The owner switches to pruning confirmed entries: space comes back, only below the
+    // confirmation, anchored by a signed checkpoint, and the store still verifies.
+    f.hsm
+        .set_log_policy(&f.partition, 60, LogFullPolicy::PruneConfirmed)
+        .unwrap();
+    app.generate(
+        KeyKind::Aes256,
+        KeyLabel::new("after-prune").unwrap(),
+        ATTRS,
+        false,
+    )
+    .unwrap();
+    let after = f.hsm.partition(&f.partition).unwrap().log;
+    assert!(
+        after.first_seq > 1 && after.first_seq <= last + 1,
+        "pruned to {}",
+        after.first_seq
+    );
+    let checks = f.hsm.check().unwrap();
+    assert_eq!(checks[0].keys, made + 1);
+    drop(config);
+    pso.close();
+}
+
+#[test]
+fn a_setup_password_expires_after_72_hours_and_works_once() {
+    let (f, mut pso, cards) = with_psos(ServiceTier::Economy);
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let server = AppServer::spawn(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        Arc::new(HsmApplications(Arc::clone(&f.hsm))),
+    )
+    .unwrap();
+    let AdminResponse::Credentials(c) = pso.admin(AdminRequest::ResetCredentials).unwrap() else {
+        panic!()
+    };
+    assert_eq!(c.setup_password.len(), 29);
+    f.clock_offset.store(72 * 3600 + 60, Ordering::SeqCst);
+    let expired = AppClient::connect(
+        server.local_addr(),
+        &f.partition,
+        ApiProvider::Jce,
+        AppAuth::SetupPassword(c.setup_password.clone()),
+    );
+    assert!(
+        matches!(
+            expired,
+            Err(AppClientError::Refused(AppError::SetupPasswordExpired))
+        ),
+        "{:?}",
+        expired.err()
+    );
+    // A PSO resets: the new password works, and the old permanent secret (if any) is gone.
+    let AdminResponse::Credentials(fresh) = pso.admin(AdminRequest::ResetCredentials).unwrap()
+    else {
+        panic!()
+    };
+    let (_, secret) = AppClient::connect(
+        server.local_addr(),
+        &f.partition,
+        ApiProvider::Jce,
+        AppAuth::SetupPassword(fresh.setup_password),
+    )
+    .unwrap();
+    let secret = secret.unwrap();
+    assert!(
+        AppClient::connect(
+            server.local_addr(),
+            &f.partition,
+            ApiProvider::Jce,
+            AppAuth::permanent(&secret)
+        )
+        .is_ok()
+    );
+    pso.admin(AdminRequest::ResetCredentials).unwrap();
+    assert!(matches!(
+        AppClient::connect(
+            server.local_addr(),
+            &f.partition,
+            ApiProvider::Jce,
+            AppAuth::permanent(&secret)
+        ),
+        Err(AppClientError::Refused(AppError::BadCredentials))
+    ));
+    pso.close();
+}
