@@ -425,6 +425,41 @@ impl Hsm {
         Ok(code)
     }
 
+    /// Sets which licensed options the partition has (the HSM owner's order form): Smart Key
+    /// Attributes and crypto-currency functions. Withdrawing a licence also switches the option
+    /// off. A PSO can then switch on only what is licensed.
+    pub fn set_licences(
+        &self,
+        id: &PartitionId,
+        ska: bool,
+        crypto_currency: bool,
+    ) -> Result<PartitionConfig, ServiceError> {
+        self.modify(id, |hsm, tx, record| {
+            let config = &mut record.config;
+            config.ska.licensed = ska;
+            config.ska.enabled &= ska;
+            config.crypto_currency.licensed = crypto_currency;
+            config.crypto_currency.enabled &= crypto_currency;
+            config.revision += 1;
+            let event = Event::new(genesis(), "config.licences")
+                .detail(
+                    "smart-key-attributes",
+                    if ska { "licensed" } else { "not licensed" },
+                )
+                .detail(
+                    "crypto-currency",
+                    if crypto_currency {
+                        "licensed"
+                    } else {
+                        "not licensed"
+                    },
+                )
+                .detail("revision", config.revision.to_string());
+            hsm.append(tx, record, event)?;
+            Ok(record.config.clone())
+        })
+    }
+
     /// Sets the partition log's capacity and what happens when it is full (the HSM owner's
     /// decision). The capacity keeps room for the reserve that the freeing export needs.
     pub fn set_log_policy(

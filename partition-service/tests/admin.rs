@@ -439,3 +439,246 @@ fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// One request per action, harmless to repeat.
+fn request_for(
+    action: Action,
+    revision: u64,
+    config: &hsm_link::domain::PartitionConfig,
+) -> AdminRequest {
+    match action {
+        Action::ViewConfig => AdminRequest::GetConfig,
+        Action::ChangeConfig => AdminRequest::ChangeConfig {
+            expected_revision: revision,
+            config: Box::new(config.clone()),
+        },
+        Action::ViewUsage => AdminRequest::GetUsage,
+        Action::ListKeys => AdminRequest::ListKeys {
+            filter: hsm_link::message::KeyFilter::All,
+            after: None,
+            limit: 10,
+        },
+        Action::RestoreKey => AdminRequest::RestoreKey {
+            id: hsm_link::domain::KeyId(999),
+        },
+        Action::PurgeKey => AdminRequest::PurgeKey {
+            id: hsm_link::domain::KeyId(999),
+        },
+        Action::ResetCredentials => AdminRequest::ResetCredentials,
+        Action::ViewCardSets => AdminRequest::GetCardSets,
+        Action::RegisterCardSet => AdminRequest::RegisterCardSet {
+            set: Box::new(card_set(
+                CardSetKind::Auditor,
+                99,
+                1,
+                &[&Card::new("X", "X-1")],
+            )),
+            recovery: None,
+        },
+        Action::ReadLog => AdminRequest::ReadLog {
+            query: LogQuery::from(1, 5),
+        },
+        Action::ExportLog => AdminRequest::ExportLog {
+            query: LogQuery::from(1, 0),
+        },
+        Action::ConfirmExport => AdminRequest::ConfirmExport { up_to_seq: 0 },
+        _ => unreachable!("every action is listed"),
+    }
+}
+
+#[test]
+fn every_action_for_every_role_over_the_link() {
+    use Action::*;
+    let actions = [
+        ViewConfig,
+        ChangeConfig,
+        ViewUsage,
+        ListKeys,
+        RestoreKey,
+        PurgeKey,
+        ResetCredentials,
+        ViewCardSets,
+        RegisterCardSet,
+        ReadLog,
+        ExportLog,
+        ConfirmExport,
+    ];
+    let (f, mut setup, cards) = with_psos(ServiceTier::Economy);
+    setup
+        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let auditor = Card::new("Dora Keller", "D-4");
+    setup
+        .admin(AdminRequest::RegisterCardSet {
+            set: Box::new(card_set(CardSetKind::Auditor, 1, 1, &[&auditor])),
+            recovery: None,
+        })
+        .unwrap();
+    setup.close();
+    let so = [Card::new("Sam Ops", "S-1"), Card::new("Tina Ops", "S-2")];
+    for c in &so {
+        f.hsm.add_so_card(c.description()).unwrap();
+    }
+    let roles: [(Option<OfficerRole>, Vec<&Card>); 4] = [
+        (None, vec![]),
+        (Some(OfficerRole::Pso), vec![&cards[0], &cards[2]]),
+        (Some(OfficerRole::Auditor), vec![&auditor]),
+        (Some(OfficerRole::DeviceSo), vec![&so[0], &so[1]]),
+    ];
+    for (role, role_cards) in roles {
+        let mut t = f.pair();
+        if let Some(role) = role {
+            t.login(role, &role_cards).unwrap();
+        }
+        for action in actions {
+            let config = f.hsm.partition(&f.partition).unwrap().config;
+            let request = request_for(action, config.revision, &config);
+            let outcome = if action == ExportLog {
+                let mut sink = Vec::new();
+                match t.conn.call_download(Request::Admin(request), &mut sink) {
+                    Ok(_) => Ok(()),
+                    Err(hsm_link::Error::Remote(hsm_link::message::RemoteError::Admin(e))) => {
+                        Err(e)
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            } else {
+                match t.admin(request) {
+                    Ok(_) => Ok(()),
+                    Err(hsm_link::message::RemoteError::Admin(e)) => Err(e),
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            let permitted =
+                role.is_some_and(|r| partition_service::policy::permits(r.role(), action));
+            match (permitted, outcome) {
+                // Permitted: either done, or refused for a reason other than role.
+                (true, Ok(())) => {}
+                (true, Err(e)) => assert!(
+                    !matches!(
+                        e,
+                        AdminError::Forbidden { .. }
+                            | AdminError::NotLoggedIn { .. }
+                            | AdminError::DeviceSoAccessOff
+                    ),
+                    "{role:?} {action:?} was refused by role: {e}"
+                ),
+                (false, Ok(())) => panic!("{role:?} may not {action:?}, yet it was done"),
+                (false, Err(e)) => assert!(
+                    matches!(
+                        e,
+                        AdminError::Forbidden { .. } | AdminError::NotLoggedIn { .. }
+                    ),
+                    "{role:?} {action:?}: {e}"
+                ),
+            }
+        }
+        t.close();
+    }
+    // Every refusal by role was logged.
+    let text: String = f
+        .hsm
+        .partition(&f.partition)
+        .map(|_| {
+            let mut t = f.pair();
+            t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+            let mut out = Vec::new();
+            t.conn
+                .call_download(
+                    Request::Admin(AdminRequest::ExportLog {
+                        query: LogQuery::from(1, 0),
+                    }),
+                    &mut out,
+                )
+                .unwrap();
+            String::from_utf8(out).unwrap()
+        })
+        .unwrap();
+    assert!(text.contains("auditor may not change the configuration"));
+    assert!(text.contains("needs an officer login"));
+}
+
+#[test]
+fn bad_requests_get_typed_errors_and_the_hsm_keeps_serving() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    // A login answer with no challenge outstanding.
+    assert_eq!(
+        t.refused(AdminRequest::Login {
+            role: OfficerRole::Pso,
+            signatures: vec![]
+        }),
+        AdminError::Login(LoginRefusal::NoChallenge)
+    );
+    // A challenge is for one role only.
+    t.admin(AdminRequest::LoginChallenge {
+        role: OfficerRole::Pso,
+    })
+    .unwrap();
+    assert_eq!(
+        t.refused(AdminRequest::Login {
+            role: OfficerRole::Auditor,
+            signatures: vec![]
+        }),
+        AdminError::Login(LoginRefusal::NoChallenge)
+    );
+    // No auditor set yet.
+    assert_eq!(
+        t.refused(AdminRequest::LoginChallenge {
+            role: OfficerRole::Auditor
+        }),
+        AdminError::Login(LoginRefusal::NoCardSet)
+    );
+    // Garbage on another session's link does not disturb this one.
+    let (mut raw, server) = f.serve();
+    use hsm_link::transport::FrameTransport;
+    raw.send(&[0x04, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9]).unwrap();
+    assert!(server.join().unwrap().is_err());
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    assert!(matches!(
+        t.admin(AdminRequest::GetConfig).unwrap(),
+        AdminResponse::Config(_)
+    ));
+    t.close();
+}
+
+#[test]
+fn a_pso_switches_on_only_licensed_options() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let mut c = config(&mut t);
+    c.ska.enabled = true;
+    assert_eq!(
+        t.refused(AdminRequest::ChangeConfig {
+            expected_revision: c.revision,
+            config: Box::new(c.clone())
+        }),
+        AdminError::InvalidConfig {
+            problem: ConfigProblem::Unlicensed(Parameter::SmartKeyAttributes)
+        }
+    );
+    f.hsm.set_licences(&f.partition, true, false).unwrap();
+    let mut c = config(&mut t);
+    assert!(c.ska.licensed && !c.ska.enabled);
+    c.ska.enabled = true;
+    t.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c.clone()),
+    })
+    .unwrap();
+    c.crypto_currency.enabled = true;
+    c.revision += 1;
+    assert_eq!(
+        t.refused(AdminRequest::ChangeConfig {
+            expected_revision: c.revision,
+            config: Box::new(c)
+        }),
+        AdminError::InvalidConfig {
+            problem: ConfigProblem::Unlicensed(Parameter::CryptoCurrency)
+        }
+    );
+    // Withdrawing the licence switches the option off.
+    f.hsm.set_licences(&f.partition, false, false).unwrap();
+    let c = config(&mut t);
+    assert!(!c.ska.licensed && !c.ska.enabled);
+    t.close();
+}

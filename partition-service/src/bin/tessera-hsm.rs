@@ -96,6 +96,17 @@ enum PartitionCommand {
         /// The partition.
         id: PartitionId,
     },
+    /// Sets the licensed options of a partition (its order form).
+    Licences {
+        /// The partition.
+        id: PartitionId,
+        /// Smart Key Attributes licensed.
+        #[arg(long)]
+        ska: bool,
+        /// Crypto-currency functions licensed.
+        #[arg(long)]
+        crypto_currency: bool,
+    },
     /// Sets the partition log's size and what happens when it is full.
     Log {
         /// The partition.
@@ -190,6 +201,18 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Partition(PartitionCommand::Show { id }) => show(&hsm, &id)?,
+        Command::Partition(PartitionCommand::Licences {
+            id,
+            ska,
+            crypto_currency,
+        }) => {
+            let config = hsm.set_licences(&id, ska, crypto_currency)?;
+            println!(
+                "licences of {id}: Smart Key Attributes {}, crypto currency {}",
+                config.ska.as_str(),
+                config.crypto_currency.as_str()
+            );
+        }
         Command::Partition(PartitionCommand::Log {
             id,
             capacity,
