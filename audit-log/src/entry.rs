@@ -351,6 +351,13 @@ impl Chain {
         Chain::resume(0, Hash::ZERO, 0)
     }
 
+    /// A new log bound to `log_id` (a partition id): the first entry's `prev` is
+    /// [`genesis_hash`]`(log_id)`, so a log of one partition does not verify as another's, even
+    /// under the same audit key.
+    pub fn for_log(log_id: &str) -> Chain {
+        Chain::resume(0, genesis_hash(log_id), 0)
+    }
+
     /// Continues a log whose last entry is `last_seq` with hash `last_hash`, with
     /// `entries_since_checkpoint` entries not yet covered by a checkpoint (a
     /// [`Report`](crate::Report) of the stored log says all three).
@@ -598,5 +605,47 @@ mod tests {
             ),
             "no entry after u64::MAX"
         );
+    }
+}
+
+/// The `prev` of the first entry of the log named `log_id`: SHA-256 over a label and the id.
+pub fn genesis_hash(log_id: &str) -> Hash {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"tessera audit log genesis v1\0");
+    h.update(log_id.as_bytes());
+    Hash(h.finalize().into())
+}
+
+#[cfg(test)]
+mod genesis_tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_bound_to_their_id() {
+        assert_ne!(genesis_hash("bank-1"), genesis_hash("bank-2"));
+        assert_ne!(genesis_hash("bank-1"), Hash::ZERO);
+        let mut chain = Chain::for_log("bank-1");
+        let draft = EntryDraft::new(
+            1,
+            Actor::new(Role::Genesis, Vec::<String>::new()),
+            Operation::new("partition.create").unwrap(),
+            Outcome::Ok,
+        );
+        let entry = chain.append(draft).unwrap();
+        assert_eq!(entry.prev(), genesis_hash("bank-1"));
+        let signer = AuditSigner::from_secret_bytes(&[9; 32]);
+        let checkpoint = chain.checkpoint(&signer, 2);
+        let lines = [entry.to_canonical(), checkpoint.to_canonical()];
+        let mut same = crate::Verifier::for_log(signer.public(), "bank-1");
+        let mut other = crate::Verifier::for_log(signer.public(), "bank-2");
+        for line in &lines {
+            same.push_line(line).unwrap();
+        }
+        assert!(
+            other.push_line(&lines[0]).is_err(),
+            "another partition's log is refused"
+        );
+        assert!(same.finish().unwrap().is_signed_to_end());
     }
 }

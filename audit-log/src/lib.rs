@@ -90,7 +90,10 @@
 //!   by the byte `}`; that is, over the canonical entry *without* its `hash` field, itself a JSON
 //!   object. The hash field is always the last [`HASH_FIELD_LEN`] (75) bytes of the line, so
 //!   `hash = SHA-256(line[..len - 75] || "}")`.
-//! * `prev` is the hash of the entry before; the first entry is `seq` 1 with `prev` 64 zeros.
+//! * `prev` is the hash of the entry before. The first entry is `seq` 1; its `prev` is 64 zeros
+//!   for an unnamed log ([`Chain::new`]) or, for a partition log, [`genesis_hash`] of the
+//!   partition id: SHA-256 over `tessera audit log genesis v1\0` and the id ([`Chain::for_log`]),
+//!   so one partition's log never verifies as another's under the same audit key.
 //!
 //! A checkpoint, standing right after the entry it names:
 //!
@@ -124,7 +127,7 @@ pub use checkpoint::{
 pub use entry::{
     Chain, Entry, EntryDraft, HASH_FIELD_LEN, MAX_DETAIL_KEY_LEN, MAX_DETAIL_VALUE_LEN,
     MAX_DETAILS, MAX_HOLDER_LEN, MAX_HOLDERS, MAX_OBJECT_LEN, MAX_OPERATION_LEN, MAX_REASON_LEN,
-    Operation, Outcome,
+    Operation, Outcome, genesis_hash,
 };
 pub use error::{Fault, LogError};
 pub use hash::{HASH_HEX_LEN, Hash};

@@ -167,6 +167,12 @@ impl Verifier {
         }
     }
 
+    /// A verifier for the whole log named `log_id`, from its first entry (see
+    /// [`Chain::for_log`](crate::Chain::for_log)).
+    pub fn for_log(key: AuditKey, log_id: &str) -> Verifier {
+        Verifier::new(key, Some((0, crate::entry::genesis_hash(log_id))))
+    }
+
     /// Checks the next line (without its newline). After the first bad line every call returns
     /// that line's error again and reads nothing.
     ///

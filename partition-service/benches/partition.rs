@@ -23,12 +23,15 @@ use hsm_link::domain::{
     KeyKind, KeyLabel, PartitionId, Role, ServiceTier,
 };
 use hsm_link::handshake::client::ClientMode;
-use hsm_link::keys::StaticKeypair;
+use hsm_link::keys::{PublicKey, StaticKeypair};
+use hsm_link::limits::MAX_PLAINTEXT;
 use hsm_link::message::{
     AdminRequest, AdminResponse, CardSignature, KeyFilter, LogPage, LogQuery, OfficerRole,
     RecoveryPublic, RemoteError, Request, Response, login_message,
 };
-use hsm_link::server::{self, ServeOptions, SessionSummary};
+use hsm_link::server::{
+    self, AdminService, Handler, Reply, ServeOptions, SessionContext, SessionSummary,
+};
 use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::admin::AdminLink;
 use partition_service::app::{AppError, AppRequest, AppResponse, SecretBytes};
@@ -408,10 +411,107 @@ fn fill(hsm: &Arc<Hsm>, partition: &PartitionId, target: u64, budget: Duration) 
     }
 }
 
+/// The admin link's handler driven in process, without the link: what a page costs the HSM
+/// itself, before framing and encryption. Pages of 1,000 log lines are measured this way
+/// because they do not fit one link packet (see the summary).
+struct Direct {
+    handler: Box<dyn Handler>,
+    ctx: SessionContext,
+}
+
+impl Direct {
+    fn login(
+        hsm: &Arc<Hsm>,
+        partition: &PartitionId,
+        terminal: PublicKey,
+        cards: &[&Card],
+    ) -> Self {
+        let mut channel_binding = [0u8; 32];
+        getrandom::fill(&mut channel_binding).expect("OS random generator");
+        let ctx = SessionContext {
+            partition: partition.clone(),
+            terminal,
+            channel_binding,
+            paired_now: false,
+            version: 1,
+        };
+        let handler = AdminLink::new(Arc::clone(hsm)).session(&ctx);
+        let mut direct = Direct { handler, ctx };
+        let role = OfficerRole::Pso;
+        let AdminResponse::Challenge { nonce, .. } =
+            direct.admin(AdminRequest::LoginChallenge { role })
+        else {
+            panic!("no login challenge")
+        };
+        let message = login_message(&channel_binding, &nonce, partition, role);
+        let signatures = cards
+            .iter()
+            .map(|c| CardSignature {
+                signing_key: c.key.verifying_key().to_bytes(),
+                signature: c.key.sign(&message).to_bytes(),
+            })
+            .collect();
+        direct.admin(AdminRequest::Login { role, signatures });
+        direct
+    }
+
+    fn admin(&mut self, request: AdminRequest) -> AdminResponse {
+        match self.handler.handle(&self.ctx, request) {
+            Reply::Response(Ok(Response::Admin(r))) => r,
+            Reply::Response(other) => panic!("direct request: {other:?}"),
+            Reply::Stream(_) => panic!("direct request: unexpected stream"),
+        }
+    }
+
+    fn read_log(&mut self, query: &LogQuery) -> LogPage {
+        match self.admin(AdminRequest::ReadLog {
+            query: query.clone(),
+        }) {
+            AdminResponse::LogPage(page) => page,
+            other => panic!("read log: {other:?}"),
+        }
+    }
+}
+
+/// Most of `lines` that fit one link packet (with room for the packet's own fields).
+fn lines_that_fit(lines: &[String]) -> usize {
+    let room = MAX_PLAINTEXT * 9 / 10;
+    let mut size = 0;
+    lines
+        .iter()
+        .take_while(|l| {
+            size += l.len() + 3;
+            size <= room
+        })
+        .count()
+}
+
 struct Page {
     name: String,
     stats: Stats,
     items: usize,
+}
+
+fn record_page(pages: &mut Vec<Page>, name: String, f: &mut dyn FnMut() -> usize) {
+    let items = f();
+    let stats = time_it(|| {
+        std::hint::black_box(f());
+    });
+    pages.push(Page { name, stats, items });
+}
+
+fn print_pages(pages: &[Page]) {
+    for p in pages {
+        println!(
+            "    {:<50} {:>5} items {:>10.3} ms  ({:.3} .. {:.3})   ratio {:>8.2}",
+            p.name,
+            p.items,
+            ms(p.stats.median),
+            ms(p.stats.min),
+            ms(p.stats.max),
+            p.stats.median.as_secs_f64() / FRAME_BUDGET.as_secs_f64()
+        );
+    }
 }
 
 fn main() {
@@ -432,7 +532,7 @@ fn main() {
         .expect("partition");
     let quota = record.config.quota;
 
-    // The first terminal pairs and registers a 2-of-3 PSO set; two PSOs log in.
+    // The first terminal pairs and registers a 2-of-3 PSO set.
     let terminal_key = StaticKeypair::generate().unwrap();
     let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
     let mut pso = Terminal::connect(&hsm, &partition, &terminal_key, ClientMode::Pairing(code));
@@ -455,6 +555,16 @@ fn main() {
         })),
     })
     .expect("register the PSO set");
+    // Two logins, both before the fill (a full log refuses logins, see the summary): the
+    // in-process handler first, then the link session. The later login supersedes the earlier
+    // one, but only the link server polls for that; the handler driven directly is never
+    // polled, so both stay usable.
+    let mut direct = Direct::login(
+        &hsm,
+        &partition,
+        terminal_key.public(),
+        &[&cards[0], &cards[2]],
+    );
     pso.login(&[&cards[0], &cards[1]]).expect("PSO login");
     // Platinum leaves object usage on; the PSO makes sure of it, as a real set-up would.
     let AdminResponse::Config(mut config) = pso.admin(AdminRequest::GetConfig).unwrap() else {
@@ -484,21 +594,52 @@ fn main() {
         .call(Request::Ping)
         .expect("the PSO session survived the fill");
 
-    let last_key = KeyId(KEYS);
     let middle_key = KeyId(KEYS / 2 - 1);
     let end_key = KeyId(KEYS - u64::from(PAGE));
     let middle_seq = (entries / 2).max(1);
     let end_seq = record.log.next_seq.saturating_sub(u64::from(PAGE)).max(1);
-    let key_gen = LogQuery {
-        operation_prefix: Some("key.gen".into()),
-        ..LogQuery::from(1, PAGE)
+    let filtered = |limit: u32| {
+        let key_gen = LogQuery {
+            operation_prefix: Some("key.gen".into()),
+            ..LogQuery::from(1, limit)
+        };
+        let pso_only = LogQuery {
+            role: Some(Role::Pso),
+            ..LogQuery::from(1, limit)
+        };
+        (key_gen, pso_only)
     };
-    let pso_only = LogQuery {
-        role: Some(Role::Pso),
-        ..LogQuery::from(1, PAGE)
-    };
+    let (key_gen, pso_only) = filtered(PAGE);
     assert_eq!(pso.list_keys(Some(end_key)), (PAGE as usize, false));
-    assert!(pso.list_keys(Some(last_key)).0 == 0);
+
+    // A page of 1,000 log lines does not fit one link packet: find the largest that does.
+    let probes = [
+        direct.read_log(&LogQuery::from(1, PAGE)),
+        direct.read_log(&LogQuery::from(middle_seq, PAGE)),
+        direct.read_log(&LogQuery::from(end_seq, PAGE)),
+        direct.read_log(&key_gen),
+    ];
+    let longest_line = probes
+        .iter()
+        .flat_map(|p| p.lines.iter().map(String::len))
+        .max()
+        .unwrap_or(0);
+    let page_bytes = probes
+        .iter()
+        .map(|p| p.lines.iter().map(|l| l.len() + 1).sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    let fits = probes
+        .iter()
+        .map(|p| lines_that_fit(&p.lines))
+        .min()
+        .unwrap_or(1);
+    let link_page = u32::try_from(fits / 10 * 10).unwrap_or(PAGE).clamp(1, PAGE);
+    let (link_key_gen, link_pso_only) = filtered(link_page);
+    assert_eq!(
+        pso.read_log(&LogQuery::from(1, link_page)).lines.len(),
+        link_page as usize
+    );
 
     let mut group = criterion.benchmark_group("partition-admin-memory-link");
     group.sample_size(20);
@@ -513,19 +654,39 @@ fn main() {
     group.bench_function("list keys: last page of 1000", |b| {
         b.iter(|| pso.list_keys(Some(end_key)))
     });
-    group.bench_function("read log: first page of 1000", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(1, PAGE)))
+    let name = |what: &str| format!("read log: {what}, page of {link_page}");
+    group.bench_function(name("first"), |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(1, link_page)))
     });
-    group.bench_function("read log: page of 1000 from the middle", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(middle_seq, PAGE)))
+    group.bench_function(name("middle"), |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(middle_seq, link_page)))
     });
-    group.bench_function("read log: last page of 1000", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(end_seq, PAGE)))
+    group.bench_function(name("last"), |b| {
+        b.iter(|| pso.read_log(&LogQuery::from(end_seq, link_page)))
     });
-    group.bench_function("read log: filter operation key.gen*", |b| {
-        b.iter(|| pso.read_log(&key_gen))
+    group.bench_function(name("filter operation key.gen*"), |b| {
+        b.iter(|| pso.read_log(&link_key_gen))
     });
     group.finish();
+
+    let mut group = criterion.benchmark_group("partition-admin-handler-no-link");
+    group.sample_size(20);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    group.bench_function("read log: first page of 1000", |b| {
+        b.iter(|| direct.read_log(&LogQuery::from(1, PAGE)))
+    });
+    group.bench_function("read log: middle page of 1000", |b| {
+        b.iter(|| direct.read_log(&LogQuery::from(middle_seq, PAGE)))
+    });
+    group.bench_function("read log: last page of 1000", |b| {
+        b.iter(|| direct.read_log(&LogQuery::from(end_seq, PAGE)))
+    });
+    group.bench_function("read log: filter operation key.gen*, page of 1000", |b| {
+        b.iter(|| direct.read_log(&key_gen))
+    });
+    group.finish();
+
     // A filter that matches almost nothing scans the whole log for one page: few, slow samples.
     let mut group = criterion.benchmark_group("partition-admin-memory-link-scan");
     group.sample_size(10);
@@ -533,46 +694,89 @@ fn main() {
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("read log: filter role PSO (scans the log)", |b| {
-        b.iter(|| pso.read_log(&pso_only))
+        b.iter(|| pso.read_log(&link_pso_only))
     });
     group.finish();
 
     // The same pages once more outside criterion, for the summary.
-    let mut pages = Vec::new();
-    let mut page = |name: &str, f: &mut dyn FnMut() -> usize| {
-        let items = f();
-        let stats = time_it(|| {
-            std::hint::black_box(f());
-        });
-        pages.push(Page {
-            name: name.to_string(),
-            stats,
-            items,
-        });
-    };
-    page("list keys, first page", &mut || pso.list_keys(None).0);
-    page("list keys, middle page (after 4999)", &mut || {
-        pso.list_keys(Some(middle_key)).0
+    let mut link = Vec::new();
+    record_page(&mut link, "list keys, first page".into(), &mut || {
+        pso.list_keys(None).0
     });
-    page("list keys, last page (after 9000)", &mut || {
-        pso.list_keys(Some(end_key)).0
-    });
-    page("read log, first page (seq 1)", &mut || {
-        pso.read_log(&LogQuery::from(1, PAGE)).lines.len()
-    });
-    page(
-        &format!("read log, middle page (seq {middle_seq})"),
-        &mut || pso.read_log(&LogQuery::from(middle_seq, PAGE)).lines.len(),
+    record_page(
+        &mut link,
+        format!("list keys, middle page (after {})", middle_key.0),
+        &mut || pso.list_keys(Some(middle_key)).0,
     );
-    page(&format!("read log, last page (seq {end_seq})"), &mut || {
-        pso.read_log(&LogQuery::from(end_seq, PAGE)).lines.len()
-    });
-    page("read log, filter operation key.gen*", &mut || {
-        pso.read_log(&key_gen).lines.len()
-    });
-    page("read log, filter role PSO (from seq 1)", &mut || {
-        pso.read_log(&pso_only).lines.len()
-    });
+    record_page(
+        &mut link,
+        format!("list keys, last page (after {})", end_key.0),
+        &mut || pso.list_keys(Some(end_key)).0,
+    );
+    record_page(
+        &mut link,
+        "read log, first page (seq 1)".into(),
+        &mut || pso.read_log(&LogQuery::from(1, link_page)).lines.len(),
+    );
+    record_page(
+        &mut link,
+        format!("read log, middle page (seq {middle_seq})"),
+        &mut || {
+            pso.read_log(&LogQuery::from(middle_seq, link_page))
+                .lines
+                .len()
+        },
+    );
+    record_page(
+        &mut link,
+        format!("read log, last page (seq {end_seq})"),
+        &mut || {
+            pso.read_log(&LogQuery::from(end_seq, link_page))
+                .lines
+                .len()
+        },
+    );
+    record_page(
+        &mut link,
+        "read log, filter operation key.gen* (seq 1)".into(),
+        &mut || pso.read_log(&link_key_gen).lines.len(),
+    );
+    record_page(
+        &mut link,
+        "read log, filter role PSO (seq 1, whole log)".into(),
+        &mut || pso.read_log(&link_pso_only).lines.len(),
+    );
+    let mut handler = Vec::new();
+    record_page(
+        &mut handler,
+        "read log, first page (seq 1)".into(),
+        &mut || direct.read_log(&LogQuery::from(1, PAGE)).lines.len(),
+    );
+    record_page(
+        &mut handler,
+        format!("read log, middle page (seq {middle_seq})"),
+        &mut || {
+            direct
+                .read_log(&LogQuery::from(middle_seq, PAGE))
+                .lines
+                .len()
+        },
+    );
+    record_page(
+        &mut handler,
+        format!("read log, last page (seq {end_seq})"),
+        &mut || direct.read_log(&LogQuery::from(end_seq, PAGE)).lines.len(),
+    );
+    record_page(
+        &mut handler,
+        "read log, filter operation key.gen* (seq 1)".into(),
+        &mut || direct.read_log(&key_gen).lines.len(),
+    );
+    record_page(
+        &mut handler,
+        "read log, filter role PSO (seq 1, whole log)".into(),
+        &mut || direct.read_log(&pso_only).lines.len(),
+    );
 
     // The whole log exported into a counting sink, the peak RSS reset before each run.
     struct Export {
@@ -614,8 +818,21 @@ fn main() {
         });
     }
 
-    // After the measurements (it may supersede the PSO session): can a PSO still log in once
-    // the application has filled the log?
+    // Last, as they end sessions: a page of 1,000 log lines over the link, then a fresh PSO
+    // login with the log full.
+    let full_page = match pso.conn.call(Request::Admin(AdminRequest::ReadLog {
+        query: LogQuery::from(1, PAGE),
+    })) {
+        Ok(Response::Admin(AdminResponse::LogPage(p))) => format!("{} lines", p.lines.len()),
+        Ok(other) => format!("unexpected {other:?}"),
+        Err(e) => format!("FAILED: {e}"),
+    };
+    let _ = pso.conn.close();
+    let pso_server = match pso.server.join() {
+        Ok(Ok(summary)) => format!("ended normally ({summary:?})"),
+        Ok(Err(e)) => format!("ended with: {e}"),
+        Err(_) => "panicked".to_string(),
+    };
     let full_login = {
         let mut fresh = Terminal::connect(
             &hsm,
@@ -625,24 +842,18 @@ fn main() {
                 hsm: hsm.keys().identity_public(),
             },
         );
-        let result = fresh.login(&[&cards[0], &cards[2]]);
+        let result = fresh.login(&[&cards[1], &cards[2]]);
         let _ = fresh.conn.close();
         let _ = fresh.server.join();
         match result {
-            Ok(_) => "yes".to_string(),
-            Err(e) => format!("NO, refused: {e}"),
+            Ok(_) => "accepted".to_string(),
+            Err(e) => format!("REFUSED: {e}"),
         }
     };
-    let old_session = match pso.conn.call(Request::Admin(AdminRequest::GetConfig)) {
-        Ok(_) => "still open".to_string(),
-        Err(e) => format!("ended ({e})"),
-    };
-    let _ = pso.conn.close();
-    let _ = pso.server.join();
 
     let final_entries = hsm.partition(&partition).unwrap().log.stored();
     println!();
-    println!("partition benchmark (in-memory admin link, one PSO session)");
+    println!("partition benchmark (one PSO session over the in-memory admin link)");
     println!(
         "  store: redb with NON-DURABLE commits (Store::open_fast_for_benchmarks): fill times are not those of a durable HSM"
     );
@@ -663,33 +874,28 @@ fn main() {
         (fill.keys_took + fill.log_took).as_secs_f64()
     );
     println!(
-        "  log: {entries} entries after the fill (target {target}, log capacity {}); stopped because {}",
-        record.log.capacity, fill.stopped_by
+        "  log: {entries} entries after the fill (target {target}; capacity {}, of which {} are reserved for export and confirmation); stopped because {}",
+        record.log.capacity, record.log.reserve, fill.stopped_by
     );
     if entries < target.min(record.log.capacity - record.log.reserve) {
         println!(
-            "  !!! THE LOG HOLDS ONLY {entries} ENTRIES, NOT {target}: the fill was cut short; the pages below are measured on the smaller log !!!"
+            "  !!! THE LOG HOLDS ONLY {entries} ENTRIES, NOT {target}: the fill was cut short; everything below is measured on the smaller log !!!"
         );
     }
     println!(
-        "  page latency, median of {REPEATS} (min .. max), against the {:.0} ms frame budget:",
+        "  a page of {PAGE} log lines is up to {page_bytes} bytes (longest line {longest_line}): one link packet carries at most {MAX_PLAINTEXT}, so {link_page} lines a page over the link"
+    );
+    println!(
+        "  over the in-memory link, median of {REPEATS} (min .. max), against the {:.0} ms frame budget:",
         ms(FRAME_BUDGET)
     );
-    for p in &pages {
-        println!(
-            "    {:<44} {:>5} items {:>10.3} ms  ({:.3} .. {:.3})   ratio {:>8.2}",
-            p.name,
-            p.items,
-            ms(p.stats.median),
-            ms(p.stats.min),
-            ms(p.stats.max),
-            p.stats.median.as_secs_f64() / FRAME_BUDGET.as_secs_f64()
-        );
-    }
-    println!("  log export (whole log, streamed into a counting sink):");
+    print_pages(&link);
+    println!("  the admin handler alone (no link), pages of {PAGE} log lines:");
+    print_pages(&handler);
+    println!("  log export (whole log, streamed over the link into a counting sink):");
     for (i, e) in exports.iter().enumerate() {
         println!(
-            "    run {}: {} lines, {:.1} MiB in {:.2} s = {:.1} MiB/s; RSS {:.1} -> {:.1} MiB (max sampled {:.1}), peak RSS {:.1} -> {:.1} MiB",
+            "    run {}: {} lines, {:.1} MiB in {:.2} s = {:.1} MiB/s; RSS {:.1} -> {:.1} MiB (max sampled {:.1}); peak RSS {:.1} -> {:.1} MiB",
             i + 1,
             e.lines,
             e.bytes as f64 / (1 << 20) as f64,
@@ -706,6 +912,8 @@ fn main() {
         println!("    (the peak RSS could not be reset: it includes the fill)");
     }
     println!(
-        "  after the exports: {final_entries} log entries; a fresh PSO login with the log full: {full_login}; the earlier PSO session: {old_session}"
+        "  a page of {PAGE} log lines over the link: {full_page}; the HSM's side of that session {pso_server}"
     );
+    println!("  a fresh PSO login with the log full: {full_login}");
+    println!("  log entries at the end: {final_entries}");
 }

@@ -31,7 +31,8 @@ pub struct LogState {
     pub next_seq: u64,
     /// Lowest sequence number still stored (entries below were pruned after a confirmed export).
     pub first_seq: u64,
-    /// Hash of the last entry (the next entry's `prev`); zero before the first.
+    /// Hash of the last entry (the next entry's `prev`); the partition's genesis hash before
+    /// the first.
     pub last_hash: [u8; 32],
     /// Entries since the last signed checkpoint.
     pub since_checkpoint: u64,
@@ -48,12 +49,13 @@ pub struct LogState {
 }
 
 impl LogState {
-    /// A fresh log of `capacity` entries.
-    pub fn new(capacity: u64) -> Self {
+    /// A fresh log of `capacity` entries whose first entry chains to `genesis` (the partition's
+    /// [`audit_log::genesis_hash`]).
+    pub fn new(capacity: u64, genesis: [u8; 32]) -> Self {
         LogState {
             next_seq: 1,
             first_seq: 1,
-            last_hash: [0; 32],
+            last_hash: genesis,
             since_checkpoint: 0,
             exported_up_to: None,
             confirmed_up_to: None,

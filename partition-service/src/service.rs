@@ -282,7 +282,7 @@ impl Hsm {
                 auditor: None,
                 credentials: Credentials::default(),
                 pairing: PairingRecord::default(),
-                log: LogState::new(DEFAULT_LOG_CAPACITY),
+                log: LogState::new(DEFAULT_LOG_CAPACITY, audit_log::genesis_hash(id.as_str()).0),
                 next_key_id: 1,
                 throttle: Throttle::default(),
             };
@@ -815,7 +815,7 @@ impl Hsm {
                 .map_err(|e| fail(format!("the anchoring checkpoint: {e}")))?;
             Some((checkpoint.seq, checkpoint.hash))
         } else {
-            None
+            Some((0, audit_log::genesis_hash(id.as_str())))
         };
         let mut verifier = audit_log::Verifier::new(self.audit_key(), anchor);
         let mut alive: std::collections::BTreeSet<u64> = Default::default();

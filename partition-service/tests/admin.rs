@@ -415,7 +415,7 @@ fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
     // Verify with the audit key pinned from the HSM, never one from the file.
-    let mut verifier = Verifier::new(f.hsm.audit_key(), None);
+    let mut verifier = Verifier::for_log(f.hsm.audit_key(), f.partition.as_str());
     for line in text.lines() {
         verifier.push_line(line.as_bytes()).unwrap();
     }

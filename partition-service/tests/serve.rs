@@ -20,7 +20,11 @@ const BIN: &str = env!("CARGO_BIN_EXE_tessera-hsm");
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -39,14 +43,39 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
     let data = dir.path().to_str().unwrap();
     let init = run(&["init", data]);
     assert!(init.contains("not a certified HSM"));
-    run(&["--data", data, "partition", "create", "p1", "--name", "Payments", "--tier", "economy"]);
+    run(&[
+        "--data",
+        data,
+        "partition",
+        "create",
+        "p1",
+        "--name",
+        "Payments",
+        "--tier",
+        "economy",
+    ]);
     let issued = run(&["--data", data, "pairing-code", "p1"]);
     let code = issued.lines().nth(1).unwrap().trim().to_string();
-    let hsm_fingerprint = issued.lines().nth(2).unwrap().split(": ").nth(1).unwrap().to_string();
+    let hsm_fingerprint = issued
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .to_string();
 
     let line = SocatPair::start().unwrap();
     let mut child = Command::new(BIN)
-        .args(["--data", data, "serve", "--listen", "127.0.0.1:0", "--serial", line.b_str()])
+        .args([
+            "--data",
+            data,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--serial",
+            line.b_str(),
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -57,7 +86,10 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
     let mut admin: Option<SocketAddr> = None;
     let mut serial_ready = false;
     while admin.is_none() || !serial_ready {
-        let l = lines.next().expect("tessera-hsm reports its listeners").unwrap();
+        let l = lines
+            .next()
+            .expect("tessera-hsm reports its listeners")
+            .unwrap();
         if let Some(a) = l.strip_prefix("admin link on serial line ") {
             assert_eq!(a, line.b_str());
             serial_ready = true;
@@ -78,7 +110,11 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
     )
     .unwrap();
     let pinned = conn.session().remote_key();
-    assert_eq!(pinned.fingerprint().to_string(), hsm_fingerprint, "the fingerprint shown by tessera-hsm");
+    assert_eq!(
+        pinned.fingerprint().to_string(),
+        hsm_fingerprint,
+        "the fingerprint shown by tessera-hsm"
+    );
     conn.close().unwrap();
 
     let options = ConnectOptions {
@@ -86,10 +122,19 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
         ..ConnectOptions::default()
     };
     let t = StreamTransport::open_serial(line.a_str(), 115_200).unwrap();
-    let mut conn = client::connect(t, &terminal, partition, ClientMode::Pinned { hsm: pinned }, options).unwrap();
+    let mut conn = client::connect(
+        t,
+        &terminal,
+        partition,
+        ClientMode::Pinned { hsm: pinned },
+        options,
+    )
+    .unwrap();
     // Not logged in: the HSM answers with a typed refusal, over the serial line.
     match conn.call(Request::Admin(AdminRequest::GetConfig)) {
-        Err(hsm_link::Error::Remote(e)) => assert!(e.to_string().contains("needs an officer login"), "{e}"),
+        Err(hsm_link::Error::Remote(e)) => {
+            assert!(e.to_string().contains("needs an officer login"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
