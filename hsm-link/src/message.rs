@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub use admin::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, ConfigProblem,
     KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS, MAX_FILTER_TEXT,
-    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_RECOVERY_PUBLIC_KEY,
-    NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic, login_message,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
+    login_message,
 };
 
 use crate::domain::PartitionId;
@@ -149,12 +150,15 @@ pub enum RemoteError {
 pub enum Quantity {
     /// Bytes of a link test.
     LinkTestBytes,
+    /// Bytes of one response (a page asked for too much at once).
+    ResponseBytes,
 }
 
 impl std::fmt::Display for Quantity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Quantity::LinkTestBytes => "a link test",
+            Quantity::ResponseBytes => "a response",
         })
     }
 }

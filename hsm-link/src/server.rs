@@ -17,7 +17,7 @@ use crate::handshake::server::{
     self as hs, Rejection, ServerOptions, ServerProgress, ServerSession,
 };
 use crate::keys::{PublicKey, StaticKeypair};
-use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, STREAM_WINDOW};
+use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, MAX_PLAINTEXT, STREAM_WINDOW};
 use crate::message::{
     AdminRequest, CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo,
 };
@@ -330,9 +330,25 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
             Request::Admin(request) => self.handler.handle(self.ctx, request),
         };
         match reply {
-            Reply::Response(body) => self.send(&Packet::Response { id, body }),
+            Reply::Response(body) => self.respond(id, body),
             Reply::Stream(stream) => self.stream(id, stream),
         }
+    }
+
+    /// Sends a response; one that would not fit in a packet becomes a typed error instead of
+    /// ending the session (a handler's page limits should prevent it).
+    fn respond(&mut self, id: u64, body: Result<Response, RemoteError>) -> Result<(), Error> {
+        let packet = Packet::Response { id, body };
+        let len = packet.encode().len();
+        if len > MAX_PLAINTEXT {
+            let body = Err(RemoteError::TooLarge {
+                what: Quantity::ResponseBytes,
+                requested: len as u64,
+                limit: MAX_PLAINTEXT as u64,
+            });
+            return self.send(&Packet::Response { id, body });
+        }
+        self.send(&packet)
     }
 
     /// Sends a bulk answer under flow control: at most [`STREAM_WINDOW`] chunks ahead of the
@@ -365,7 +381,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
             }
         }
         let body = stream.finish();
-        self.send(&Packet::Response { id, body })
+        self.respond(id, body)
     }
 
     fn await_credit(&mut self, id: u64) -> Result<u32, Error> {

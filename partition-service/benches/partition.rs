@@ -596,7 +596,8 @@ fn main() {
 
     let middle_key = KeyId(KEYS / 2 - 1);
     let end_key = KeyId(KEYS - u64::from(PAGE));
-    let middle_seq = (entries / 2).max(1);
+    // The middle of the log, rounded up to a thousand (seq 500,000 for a full log).
+    let middle_seq = (entries / 2).div_ceil(1000).max(1) * 1000;
     let end_seq = record.log.next_seq.saturating_sub(u64::from(PAGE)).max(1);
     let filtered = |limit: u32| {
         let key_gen = LogQuery {

@@ -11,14 +11,20 @@ use hsm_link::domain::{CardSetDescription, CardSetKind, HolderName, KeyState, Pa
 use hsm_link::message::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CloseReason,
     ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_KEYS_PER_PAGE,
-    MAX_LOG_LINES_PER_PAGE, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
-    RemoteError, Response, login_message,
+    MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, NewCredentials, OfficerRole, OutcomeFilter,
+    RecoveryPublic, RemoteError, Response, login_message,
 };
 use hsm_link::server::{AdminService, Handler, Reply, ReplyStream, SessionContext};
 
 use crate::model::{CardSetRecord, PartitionRecord};
 use crate::policy::admin_check;
 use crate::service::{Event, Hsm, ServiceError};
+
+/// Encoded bytes of a key summary besides its label (an upper bound).
+const KEY_SUMMARY_OVERHEAD: usize = 64;
+/// Log lines a filtered read examines per page at most, so that a rare filter answers in bounded
+/// time; the page then says where to go on.
+pub const MAX_SCANNED_PER_PAGE: usize = 20_000;
 
 /// How long a login challenge stays valid.
 pub const CHALLENGE_LIFETIME_MS: u64 = 5 * 60 * 1000;
@@ -199,7 +205,6 @@ impl AdminSession {
         };
         match verify_quorum(&set, role, ctx, &challenge.nonce, signatures) {
             Ok(holders) => {
-                let generation = self.hsm.take_over(&ctx.partition);
                 let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
                 self.hsm.modify(&ctx.partition, |hsm, tx, record| {
                     hsm.append(
@@ -208,6 +213,8 @@ impl AdminSession {
                         Event::new(actor, "login").detail("set", set.set_number.to_string()),
                     )
                 })?;
+                // Only a login that is on record ends the other management session.
+                let generation = self.hsm.take_over(&ctx.partition);
                 self.login = Some(Login {
                     role,
                     holders: holders.clone(),
@@ -338,10 +345,19 @@ impl AdminSession {
             })
             .map_err(ServiceError::from)
         })?;
-        Ok(AdminResponse::Keys {
-            keys: keys.into_iter().map(|k| k.summary).collect(),
-            more,
-        })
+        // Keys with long labels: stop the page at its byte budget.
+        let mut bytes = 0;
+        let mut page = Vec::with_capacity(keys.len());
+        let mut more = more;
+        for key in keys {
+            bytes += key.summary.label.as_str().len() + KEY_SUMMARY_OVERHEAD;
+            if bytes > MAX_PAGE_BYTES {
+                more = true;
+                break;
+            }
+            page.push(key.summary);
+        }
+        Ok(AdminResponse::Keys { keys: page, more })
     }
 
     fn bin(
@@ -363,8 +379,11 @@ impl AdminSession {
                 _ => return Err(AdminError::NoSuchKey { id, in_bin: true }.into()),
             };
             let label = key.summary.label.as_str().to_string();
+            record.usage.invalidated_objects -= 1;
             if purge {
                 tx.delete_key(&ctx.partition, id)?;
+                record.usage.bytes_used -= key.summary.size_bytes;
+                record.usage.objects_used -= 1;
             } else {
                 key.summary.state = KeyState::Active;
                 tx.put_key(&ctx.partition, &key)?;
@@ -453,7 +472,9 @@ impl AdminSession {
     ) -> Result<AdminResponse, ServiceError> {
         let record = self.check(ctx, Action::ReadLog)?;
         let limit = (query.limit as usize).clamp(1, MAX_LOG_LINES_PER_PAGE);
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        let mut bytes = 0;
+        let mut scanned = 0;
         let mut next_seq = None;
         let unfiltered = is_unfiltered(query);
         self.hsm.store().read(|tx| {
@@ -461,18 +482,24 @@ impl AdminSession {
                 if query.to_seq.is_some_and(|to| seq > to) {
                     return false;
                 }
-                if lines.len() >= limit {
+                let room = line.len() + checkpoint.map_or(0, |c| c.len()) + 8;
+                if lines.len() >= limit
+                    || bytes + room > MAX_PAGE_BYTES
+                    || scanned >= MAX_SCANNED_PER_PAGE
+                {
                     next_seq = Some(seq);
                     return false;
                 }
+                scanned += 1;
                 if matches_query(query, line) {
                     lines.push(String::from_utf8_lossy(line).into_owned());
+                    bytes += line.len() + 4;
                 }
                 if let Some(cp) = checkpoint
                     && unfiltered
-                    && lines.len() < limit
                 {
                     lines.push(String::from_utf8_lossy(cp).into_owned());
+                    bytes += cp.len() + 4;
                 }
                 true
             })
@@ -724,6 +751,9 @@ fn matches_query(query: &LogQuery, line: &[u8]) -> bool {
     if is_unfiltered(query) {
         return true;
     }
+    if !prefilter(query, line) {
+        return false;
+    }
     let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line) else {
         return false;
     };
@@ -747,6 +777,35 @@ fn matches_query(query: &LogQuery, line: &[u8]) -> bool {
             | (Some(OutcomeFilter::Refused), Outcome::Refused { .. })
             | (Some(OutcomeFilter::Failed), Outcome::Failed { .. })
     )
+}
+
+/// A cheap test on the canonical bytes that rejects most non-matching lines without parsing
+/// them (the canonical encoding fixes field order and spelling); a line that passes is parsed
+/// and checked exactly.
+fn prefilter(query: &LogQuery, line: &[u8]) -> bool {
+    let contains = |needle: &[u8]| line.windows(needle.len()).any(|w| w == needle);
+    if let Some(role) = query.role
+        && !contains(format!("\"role\":\"{}\"", role.as_str()).as_bytes())
+    {
+        return false;
+    }
+    if let Some(prefix) = &query.operation_prefix
+        && !prefix.contains(['"', '\\'])
+        && !contains(format!("\"op\":\"{prefix}").as_bytes())
+    {
+        return false;
+    }
+    if let Some(outcome) = query.outcome {
+        let name = match outcome {
+            OutcomeFilter::Ok => "ok",
+            OutcomeFilter::Refused => "refused",
+            OutcomeFilter::Failed => "failed",
+        };
+        if !contains(format!("\"result\":\"{name}\"").as_bytes()) {
+            return false;
+        }
+    }
+    true
 }
 
 /// A warning once the log is 90 % full (of what it keeps for ordinary operations: the reserve

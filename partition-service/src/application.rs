@@ -452,20 +452,17 @@ impl Hsm {
                 size_bytes: sealed.len() as u64,
                 state: KeyState::Active,
             };
-            let mut bytes = 0;
-            let mut objects = 0u64;
-            tx.for_each_key(partition, |k| {
-                bytes += k.summary.size_bytes;
-                objects += 1;
-            })?;
             let quota = &record.config.quota;
-            let over_size = bytes + summary.size_bytes > quota.size_bytes;
+            let usage = &mut record.usage;
+            let over_size = usage.bytes_used + summary.size_bytes > quota.size_bytes;
             let over_count = quota
                 .object_limit
-                .is_some_and(|l| objects + 1 > u64::from(l));
+                .is_some_and(|l| usage.objects_used + 1 > u64::from(l));
             if over_size || over_count {
                 return Err(AdminError::QuotaExceeded.into());
             }
+            usage.bytes_used += summary.size_bytes;
+            usage.objects_used += 1;
             record.next_key_id += 1;
             tx.put_key(
                 partition,
@@ -509,8 +506,11 @@ impl Hsm {
                     invalidated_unix: now,
                 };
                 tx.put_key(partition, &key)?;
+                record.usage.invalidated_objects += 1;
             } else {
                 tx.delete_key(partition, id)?;
+                record.usage.bytes_used -= key.summary.size_bytes;
+                record.usage.objects_used -= 1;
             }
             let event = Event::new(technical_user(), "key.delete")
                 .object(key_object(id))

@@ -5,7 +5,7 @@
 
 use hsm_link::domain::{
     CardDescription, CardSetDescription, KeyObjectSummary, PartitionConfig, PartitionId,
-    ServiceTier,
+    PartitionUsage, ServiceTier,
 };
 use hsm_link::keys::PublicKey;
 use hsm_link::message::RecoveryPublic;
@@ -139,6 +139,9 @@ pub struct PartitionRecord {
     pub log: LogState,
     /// The next key object id.
     pub next_key_id: u64,
+    /// Space and objects used, kept in step with the key objects in the same transactions
+    /// (the quota check reads it; [`crate::service::Hsm::check`] recomputes and compares).
+    pub usage: PartitionUsage,
     /// Officer login throttling.
     pub throttle: Throttle,
 }

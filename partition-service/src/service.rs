@@ -284,6 +284,7 @@ impl Hsm {
                 pairing: PairingRecord::default(),
                 log: LogState::new(DEFAULT_LOG_CAPACITY, audit_log::genesis_hash(id.as_str()).0),
                 next_key_id: 1,
+                usage: PartitionUsage::default(),
                 throttle: Throttle::default(),
             };
             let event = Event::new(genesis(), "partition.create")
@@ -543,7 +544,11 @@ impl Hsm {
         record: &mut PartitionRecord,
         event: Event,
     ) -> Result<(), ServiceError> {
-        self.make_room(tx, record, event.operation)?;
+        let exempt = matches!(event.operation, "log.export" | "log.confirm" | "log.policy")
+            // An officer who logs in may be the one who exports: a successful login uses the
+            // reserve too (it needs a quorum, so it cannot be used to exhaust it).
+            || (event.operation == "login" && event.outcome == Outcome::Ok);
+        self.make_room(tx, record, exempt)?;
         let now = self.clock.now_ms();
         let mut draft = EntryDraft::new(
             now,
@@ -605,10 +610,9 @@ impl Hsm {
         &self,
         tx: &mut WriteTxn<'_>,
         record: &mut PartitionRecord,
-        operation: &str,
+        exempt: bool,
     ) -> Result<(), ServiceError> {
         let log = &mut record.log;
-        let exempt = matches!(operation, "log.export" | "log.confirm" | "log.policy");
         let limit = if exempt {
             log.capacity
         } else {
@@ -889,6 +893,13 @@ impl Hsm {
                     .take(5)
                     .collect::<Vec<_>>(),
                 alive.len()
+            )));
+        }
+        let computed = self.usage(id).map_err(CheckError::Service)?;
+        if computed != record.usage {
+            return Err(fail(format!(
+                "the recorded usage {:?} differs from what is stored {computed:?}",
+                record.usage
             )));
         }
         if stored.iter().any(|&k| k >= record.next_key_id) {

@@ -682,3 +682,42 @@ fn a_pso_switches_on_only_licensed_options() {
     assert!(!c.ska.licensed && !c.ska.enabled);
     t.close();
 }
+
+#[test]
+fn pages_stop_at_their_byte_budget_and_say_where_to_go_on() {
+    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    // Enough log lines that 1,000 of them would not fit in one packet.
+    for _ in 0..400 {
+        let _ = t.admin(AdminRequest::PurgeKey {
+            id: hsm_link::domain::KeyId(7),
+        });
+    }
+    let AdminResponse::LogPage(page) = t
+        .admin(AdminRequest::ReadLog {
+            query: LogQuery::from(1, 1000),
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let bytes: usize = page.lines.iter().map(String::len).sum();
+    assert!(bytes <= hsm_link::message::MAX_PAGE_BYTES, "{bytes}");
+    let next = page
+        .next_seq
+        .expect("a partial page says where the next one starts");
+    let AdminResponse::LogPage(rest) = t
+        .admin(AdminRequest::ReadLog {
+            query: LogQuery::from(next, 1000),
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(
+        rest.lines[0].starts_with(&format!("{{\"seq\":{next},")),
+        "{}",
+        rest.lines[0]
+    );
+    t.close();
+}

@@ -107,6 +107,18 @@ fn a_full_log_refuses_until_exported_and_prunes_only_what_was_confirmed() {
     let warning = page.warning.expect("a full log warns every reader");
     assert_eq!(warning.capacity, 60);
 
+    // A fresh officer session can still log in (a quorum login uses the reserve) and export.
+    pso.close();
+    let mut pso = f.pair_existing_or_new();
+    match pso
+        .login(OfficerRole::Pso, &[&cards[1], &cards[2]])
+        .unwrap()
+    {
+        AdminResponse::LoggedIn { log_warning, .. } => {
+            assert!(log_warning.is_some(), "the login warns")
+        }
+        other => panic!("{other:?}"),
+    }
     // The export that frees space always works, and so does its confirmation.
     let (text, last) = export(&mut pso);
     assert!(text.lines().count() >= 44);

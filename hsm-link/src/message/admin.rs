@@ -10,6 +10,9 @@ use crate::domain::{
     Parameter, PartitionConfig, PartitionUsage, Role,
 };
 
+/// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
+/// for its header. A page that reaches it ends early and says where the next one starts.
+pub const MAX_PAGE_BYTES: usize = 56 * 1024;
 /// Most keys in one page of a listing.
 pub const MAX_KEYS_PER_PAGE: usize = 1000;
 /// Most log lines in one page.

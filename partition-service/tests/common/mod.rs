@@ -81,6 +81,8 @@ pub struct Fixture {
     pub partition: PartitionId,
     /// Seconds added to the system clock, to make time pass.
     pub clock_offset: Arc<AtomicU64>,
+    /// A copy of the first paired terminal's key, to reconnect with it.
+    pub first_terminal: std::sync::Mutex<Option<StaticKeypair>>,
 }
 
 impl Fixture {
@@ -100,6 +102,7 @@ impl Fixture {
             hsm,
             partition,
             clock_offset,
+            first_terminal: std::sync::Mutex::new(None),
         }
     }
 
@@ -123,6 +126,9 @@ impl Fixture {
     /// Pairs a new terminal; returns its key.
     pub fn pair(&self) -> Terminal {
         let key = StaticKeypair::generate().unwrap();
+        self.first_terminal.lock().unwrap().get_or_insert_with(|| {
+            StaticKeypair::from_secret(zeroize::Zeroizing::new(*key.secret_bytes()))
+        });
         let code = self
             .hsm
             .issue_pairing_code(&self.partition, genesis())
@@ -141,6 +147,17 @@ impl Fixture {
             key,
             server: Some(server),
             partition: self.partition.clone(),
+        }
+    }
+
+    /// A session for a terminal without pairing anew when the log is full: pairing is logged,
+    /// so this reuses a terminal paired earlier in the test (the first one paired).
+    pub fn pair_existing_or_new(&self) -> Terminal {
+        let record = self.hsm.partition(&self.partition).unwrap();
+        let key = self.first_terminal.lock().unwrap().take();
+        match (key, record.pairing.first_terminal) {
+            (Some(key), Some(_)) => self.reconnect(key),
+            _ => self.pair(),
         }
     }
 
