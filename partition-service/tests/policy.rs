@@ -32,6 +32,7 @@ struct World {
     pso: Terminal,
     server: AppServer,
     secret: SecretText,
+    cards: [common::Card; 3],
 }
 
 impl World {
@@ -72,7 +73,12 @@ impl World {
             pso,
             server,
             secret,
+            cards,
         }
+    }
+
+    fn cards(&self) -> [&common::Card; 3] {
+        [&self.cards[0], &self.cards[1], &self.cards[2]]
     }
 
     fn config(&mut self) -> PartitionConfig {
@@ -465,4 +471,92 @@ fn the_bin_restore_and_purge_and_the_quota() {
         hsm_link::message::AdminError::NoSuchKey { in_bin: true, .. }
     ));
     let _ = Response::Pong;
+}
+
+#[test]
+fn two_device_sos_change_parameters_and_the_application_sees_it() {
+    let mut w = World::new(ServiceTier::Economy);
+    w.set(open_up);
+    w.pso.conn.call(Request::Ping).unwrap();
+    let so = [
+        common::Card::new("Sam Ops", "S-1"),
+        common::Card::new("Tina Ops", "S-2"),
+    ];
+    for c in &so {
+        w.f.hsm.add_so_card(c.description()).unwrap();
+    }
+    let mut s = w.f.pair();
+    s.login(OfficerRole::DeviceSo, &[&so[0], &so[1]]).unwrap();
+    let mut app = w.app(ApiProvider::Jce).unwrap();
+    let key = app
+        .generate(KeyKind::Ed25519, label("so-test"), OPEN, false)
+        .unwrap();
+    app.sign(key.id, b"before").unwrap();
+    let AdminResponse::Config(c) = s.admin(AdminRequest::GetConfig).unwrap() else {
+        panic!()
+    };
+    let mut c = *c;
+    c.object_usage = false;
+    c.object_destruction = false;
+    s.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c),
+    })
+    .unwrap();
+    let mut app = w.app(ApiProvider::Jce).unwrap();
+    assert_eq!(policy(app.sign(key.id, b"after")), Parameter::ObjectUsage);
+    assert_eq!(policy(app.delete(key.id)), Parameter::ObjectDestruction);
+    s.close();
+    let log = w.log();
+    assert!(log.contains("\"role\":\"device-so\",\"holders\":[\"Sam Ops\",\"Tina Ops\"]"));
+}
+
+#[test]
+fn two_terminals_staging_against_the_same_revision_one_wins_the_other_reloads() {
+    let mut w = World::new(ServiceTier::Economy);
+    let base = w.config();
+    // A second terminal, paired separately, with its own PSO login (taking over the session).
+    let mut other = w.f.pair();
+    let cards = w.cards();
+    let mut staged_by_first = base.clone();
+    staged_by_first.key_export = KeyExport::Off;
+    let mut staged_by_second = base.clone();
+    staged_by_second.read_only = true;
+    other
+        .login(OfficerRole::Pso, &[&cards[1], &cards[2]])
+        .unwrap();
+    assert!(matches!(
+        other
+            .admin(AdminRequest::ChangeConfig {
+                expected_revision: base.revision,
+                config: Box::new(staged_by_second)
+            })
+            .unwrap(),
+        AdminResponse::ConfigChanged { .. }
+    ));
+    other.close();
+    // The first terminal logs in again and applies what it staged against the old revision.
+    let mut first = w.f.pair();
+    first
+        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    assert_eq!(
+        first.refused(AdminRequest::ChangeConfig {
+            expected_revision: base.revision,
+            config: Box::new(staged_by_first)
+        }),
+        hsm_link::message::AdminError::StaleRevision {
+            current: base.revision + 1
+        }
+    );
+    let AdminResponse::Config(now) = first.admin(AdminRequest::GetConfig).unwrap() else {
+        panic!()
+    };
+    assert!(now.read_only, "the winner's change stands");
+    assert_ne!(
+        now.key_export,
+        KeyExport::Off,
+        "nothing of the loser's change was applied"
+    );
+    first.close();
 }
