@@ -523,7 +523,7 @@ fn two_terminals_staging_against_the_same_revision_one_wins_the_other_reloads() 
     let mut staged_by_second = base.clone();
     staged_by_second.read_only = true;
     other
-        .login(OfficerRole::Pso, &[&cards[1], &cards[2]])
+        .login(OfficerRole::Pso, &[cards[1], cards[2]])
         .unwrap();
     assert!(matches!(
         other
@@ -538,7 +538,7 @@ fn two_terminals_staging_against_the_same_revision_one_wins_the_other_reloads() 
     // The first terminal logs in again and applies what it staged against the old revision.
     let mut first = w.f.pair();
     first
-        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .login(OfficerRole::Pso, &[cards[0], cards[1]])
         .unwrap();
     assert_eq!(
         first.refused(AdminRequest::ChangeConfig {
