@@ -1,13 +1,91 @@
-//! Officer cards and the m-of-n quorum.
+//! Officer cards and the m-of-n quorum's recovery secret.
 //!
-//! This crate will reach OpenPGP cards over PC/SC (and passphrase-sealed soft cards for the
-//! demo), collect m card signatures over a challenge bound to the link's handshake hash for a
-//! login, and keep the partition's recovery secret as Feldman-verifiable Shamir shares
-//! (`vsss-rs` over P-256), each sealed to one card. Ceremonies (enrol, re-share, revoke, drill)
-//! are UI-free state machines that speak `hsm-link` requests.
+//! At enrolment the terminal draws a random recovery secret, splits it m-of-n with Feldman
+//! verifiable secret sharing over P-256, seals each share to one card's X25519 decryption key,
+//! derives the quorum backup key pair (X-Wing) from the secret, and forgets the secret. The HSM
+//! keeps the commitments and the backup public key. In a recovery ceremony the cards' shares are
+//! checked one by one as they arrive, m of them are combined, and the backup key unwraps a
+//! backup's data key.
 //!
-//! It does not decide whether a PIN is right (each card checks its own, with its own retry
-//! counter), never stores a share or the combined secret on disk, and draws nothing on a screen.
+//! ```
+//! use hsm_link::domain::PartitionId;
+//! use quorum::envelope::{EnvelopeHeader, ShareContext, open_share_with_x25519, seal_share};
+//! use quorum::secret::{self, QuorumBackupKey, RecoverySecret};
+//! use x25519_dalek::{PublicKey, StaticSecret};
 //!
-//! Status: the crate exists so that the workspace has its final shape; its content arrives with
-//! the quorum issue.
+//! // Three cards' decryption keys (on real cards they never leave the card).
+//! let cards: Vec<StaticSecret> = (1..=3u8).map(|i| StaticSecret::from([i; 32])).collect();
+//! let context = |index: u8| ShareContext {
+//!     partition: PartitionId::new("payments").unwrap(),
+//!     set_number: 1,
+//!     share_index: index,
+//!     card_serial: format!("CARD-{index}"),
+//! };
+//!
+//! // Enrolment: split 2-of-3, seal each share to its card, register the backup public key.
+//! let secret = RecoverySecret::generate()?;
+//! let (shares, commitments) = secret::split(&secret, 2, 3)?;
+//! let (_, backup_public) = QuorumBackupKey::derive(&secret);
+//! let envelopes: Vec<Vec<u8>> = shares
+//!     .iter()
+//!     .zip(&cards)
+//!     .map(|(share, card)| {
+//!         let public = PublicKey::from(card).to_bytes();
+//!         seal_share(&public, &context(share.index()), share)
+//!     })
+//!     .collect::<Result<_, _>>()?;
+//! drop((secret, shares)); // zeroized
+//!
+//! // A backup: the HSM wraps its data key to the quorum backup key.
+//! let wrapped = secret::wrap_to(&backup_public, &[7u8; 32])?;
+//!
+//! // Recovery: cards 3 and 1 open their envelopes; each share is checked as it arrives.
+//! let mut arrived = Vec::new();
+//! for index in [3u8, 1] {
+//!     let envelope = EnvelopeHeader::parse(&envelopes[usize::from(index) - 1])?;
+//!     let card_secret = cards[usize::from(index) - 1].to_bytes();
+//!     let share = open_share_with_x25519(&envelope, &card_secret, &context(index))?;
+//!     secret::verify_share(&commitments, &share)?;
+//!     arrived.push(share);
+//! }
+//! let secret = secret::combine(&commitments, 2, &arrived)?;
+//! let (backup_key, _) = QuorumBackupKey::derive(&secret);
+//! assert_eq!(*secret::unwrap_with(&backup_key, &wrapped)?, [7u8; 32]);
+//! # Ok::<(), quorum::QuorumError>(())
+//! ```
+//!
+//! - [`secret`]: the recovery secret, [`split`]/[`verify_share`]/[`combine`] (1 ≤ m ≤ n ≤ 16;
+//!   for m = 1 every card holds the whole secret), the commitments' encoding, and the quorum
+//!   backup key ([`QuorumBackupKey`], [`wrap_to`], [`unwrap_with`]).
+//! - [`envelope`]: a share sealed to a card (X25519 + HKDF-SHA256 + AES-256-GCM), bound to the
+//!   partition, card set number, share index and card serial.
+//! - [`card`]: the [`Card`] → [`VerifiedCard`] typestate; only a verified card signs or yields
+//!   its share.
+//! - [`soft`]: [`SoftCard`], a passphrase-sealed file (Argon2id + AES-256-GCM) for the demo and
+//!   for laptops without a reader, labelled "soft card" everywhere.
+//!
+//! Secrets, shares, PINs and derived keys live in zeroizing buffers, have no `Clone` and a
+//! redacted `Debug`, and this crate never logs them or writes them to disk (a soft card writes
+//! its keys sealed under its passphrase, and a share only inside its envelope).
+//!
+//! This crate does not talk to smartcards yet (OpenPGP cards over PC/SC come later, behind the
+//! same [`Card`] traits), runs no ceremony, and speaks no `hsm-link` request. It never decides
+//! whether a smartcard's PIN is right — each card checks its own, with its own retry counter — and
+//! never prints, prompts or draws anything.
+
+pub mod card;
+pub mod envelope;
+pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod secret;
+pub mod soft;
+
+pub use card::{Card, CardInfo, Pin, VerifiedCard};
+pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
+pub use error::{CardError, EnvelopeError, QuorumError};
+pub use secret::{
+    Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share, combine, split,
+    unwrap_with, verify_share, wrap_to,
+};
+pub use soft::{Argon2Params, SoftCard, VerifiedSoftCard};
