@@ -1,141 +1,403 @@
-//! The embedded default: an in-process HSM on the other end of an in-memory link.
+//! The embedded default: an in-process partition service (the reference HSM, its store in
+//! memory) on the other end of an in-memory link, and three demo officer cards (soft cards,
+//! passphrase-sealed, in a temporary directory that is removed afterwards).
+//!
+//! Until the TUI exists, the demo walks through what an operator will do on screen and reports
+//! it: pairing, enrolling a 2-of-3 PSO set with the recovery secret shared among the cards, a
+//! PSO login with two cards, the configuration, a share drill, and a verified log export.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
-use hsm_link::client::{self, ConnectOptions};
-use hsm_link::domain::PartitionId;
+use anyhow::{Context, bail};
+use hsm_link::client::{self, ConnectOptions, Connection};
+use hsm_link::domain::{
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, Parameter,
+    PartitionId, ServiceTier,
+};
 use hsm_link::handshake::client::ClientMode;
-use hsm_link::keys::StaticKeypair;
-use hsm_link::message::{Request, Response};
+use hsm_link::keys::{PublicKey, StaticKeypair};
+use hsm_link::message::{
+    AdminRequest, AdminResponse, CardSignature, LogQuery, OfficerRole, RecoveryPublic, Request,
+    Response, login_message,
+};
 use hsm_link::server::{self, ServeOptions};
-use hsm_link::transport::memory;
-use hsm_link::trust::MemoryTrustStore;
+use hsm_link::transport::memory::{self, MemoryTransport};
+use partition_service::admin::AdminLink;
+use partition_service::crypto::HsmKeys;
+use partition_service::service::{Clock, Hsm, genesis};
+use partition_service::store::Store;
+use quorum::{
+    Argon2Params, Card, Pin, QuorumBackupKey, RecoverySecret, ShareContext, SoftCard, VerifiedCard,
+    split, verify_share,
+};
 
 /// The demo partition's id.
 pub(crate) const DEMO_PARTITION: &str = "demo-partition";
 
-/// Pairs a fresh terminal key with a fresh in-process HSM, reconnects with the pinned keys, and
-/// returns what an operator would read: fingerprints, protocol version, link figures, and what
-/// is still to come.
-pub(crate) fn run_demo(link_test_bytes: u64) -> anyhow::Result<String> {
-    let partition = PartitionId::new(DEMO_PARTITION)?;
-    let trust = Arc::new(MemoryTrustStore::default());
-    trust.add_partition(partition.clone());
-    let code = trust
-        .issue_pairing_code(&partition)
-        .context("the OS random number generator failed")?;
-    let hsm = Arc::new(StaticKeypair::generate()?);
-    let terminal = StaticKeypair::generate()?;
+/// The demo cards: holder, serial, passphrase. Soft cards, labelled so everywhere.
+const DEMO_CARDS: [(&str, &str, &str); 3] = [
+    ("Ada Demo", "SOFT:0001", "ada's demo passphrase"),
+    ("Ben Demo", "SOFT:0002", "ben's demo passphrase"),
+    ("Cleo Demo", "SOFT:0003", "cleo's demo passphrase"),
+];
 
+type Session = (
+    Connection<MemoryTransport>,
+    std::thread::JoinHandle<Result<server::SessionSummary, hsm_link::Error>>,
+);
+
+fn serve(
+    hsm: &Arc<Hsm>,
+) -> (
+    MemoryTransport,
+    std::thread::JoinHandle<Result<server::SessionSummary, hsm_link::Error>>,
+) {
+    let (near, mut far) = memory::pair();
+    let hsm = Arc::clone(hsm);
+    let handle = std::thread::spawn(move || {
+        let admin = AdminLink::new(Arc::clone(&hsm));
+        server::serve_connection(
+            &mut far,
+            hsm.keys().identity(),
+            &ServeOptions::default(),
+            &*hsm,
+            &admin,
+        )
+    });
+    (near, handle)
+}
+
+fn admin(
+    conn: &mut Connection<MemoryTransport>,
+    request: AdminRequest,
+) -> anyhow::Result<AdminResponse> {
+    match conn.call(Request::Admin(request))? {
+        Response::Admin(r) => Ok(r),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+/// Runs the demo; `params` sets the soft cards' passphrase stretching (production strength in
+/// the binary, weaker in unit tests).
+pub(crate) fn run_demo(
+    link_test_bytes: u64,
+    params: Argon2Params,
+    test_cards: bool,
+) -> anyhow::Result<String> {
     let mut out = String::new();
+    let hsm = Arc::new(Hsm::with_parts(
+        HsmKeys::generate()?,
+        Store::in_memory()?,
+        Clock::system(),
+    ));
+    let partition = PartitionId::new(DEMO_PARTITION)?;
+    hsm.create_partition(partition.clone(), "Demo partition", ServiceTier::Economy)?;
+    let code = hsm.issue_pairing_code(&partition, genesis())?;
+    let terminal = StaticKeypair::generate()?;
     writeln!(
         out,
-        "Tessera terminal — embedded default (in-process HSM simulator)"
+        "Tessera terminal — embedded default: an in-process HSM simulator (not a certified HSM)"
+    )?;
+    writeln!(out, "  HSM id                     {}", hsm.keys().hsm_id())?;
+    writeln!(
+        out,
+        "  HSM key fingerprint        {}",
+        hsm.keys().identity_public().fingerprint()
     )?;
     writeln!(
         out,
-        "  HSM key fingerprint       {}",
-        hsm.public().fingerprint()
+        "  audit key fingerprint      {}",
+        hsm.keys().audit_fingerprint()
     )?;
     writeln!(
         out,
-        "  terminal key fingerprint  {}",
+        "  terminal key fingerprint   {}",
         terminal.public().fingerprint()
     )?;
-    writeln!(out, "  one-time pairing code     {}", &*code.display())?;
 
-    // First contact: pairing with the one-time code.
-    let (near, far) = memory::pair();
-    let server = spawn_server(far, &hsm, &trust);
-    let conn = client::connect(
-        near,
+    // 1. Pairing with the one-time code.
+    let (t, server) = serve(&hsm);
+    let mut conn = client::connect(
+        t,
         &terminal,
         partition.clone(),
         ClientMode::Pairing(code),
         ConnectOptions::default(),
     )
     .context("pairing with the embedded HSM failed")?;
-    let pinned_hsm = conn.session().remote_key();
-    let binding = *conn.session().channel_binding();
-    conn.close()?;
-    server.join().expect("embedded HSM thread")?;
+    let pinned = conn.session().remote_key();
     writeln!(
         out,
-        "Paired over Noise XXpsk3; the pairing code is now spent."
+        "Paired over Noise XXpsk3 (protocol version {}); the pairing code is spent.",
+        conn.session().version()
     )?;
     writeln!(
         out,
-        "  HSM key as the terminal pinned it  {}",
-        pinned_hsm.fingerprint()
+        "  HSM key as the terminal pinned it   {}",
+        pinned.fingerprint()
     )?;
-    for key in trust.pinned_terminals(&partition) {
+    for key in hsm.partition(&partition)?.pairing.terminals {
         writeln!(
             out,
-            "  terminal key as the HSM pinned it  {}",
+            "  terminal key as the HSM pinned it   {}",
             key.fingerprint()
         )?;
     }
 
-    // Every later session: Noise KK with both keys pinned.
-    let (near, far) = memory::pair();
-    let server = spawn_server(far, &hsm, &trust);
-    let mut conn = client::connect(
-        near,
-        &terminal,
-        partition,
-        ClientMode::Pinned { hsm: pinned_hsm },
-        ConnectOptions::default(),
-    )
-    .context("the pinned session with the embedded HSM failed")?;
-    let Response::SessionInfo(info) = conn.call(Request::SessionInfo)? else {
-        anyhow::bail!("the HSM answered SessionInfo with something else");
-    };
-    anyhow::ensure!(
-        *conn.session().channel_binding() != binding,
-        "two sessions shared a handshake hash"
-    );
-    let report = conn.link_test(link_test_bytes)?;
+    // 2. Enrolment of a 2-of-3 PSO set on the demo (soft) cards.
+    let dir = tempfile::tempdir()?;
+    let cards = enrol(&mut conn, &partition, dir.path(), params, &mut out)?;
     conn.close()?;
-    let summary = server.join().expect("embedded HSM thread")?;
-    writeln!(out, "Pinned session over Noise KK.")?;
-    writeln!(out, "  protocol version          {}", info.protocol_version)?;
-    writeln!(out, "  partition                 {}", info.partition)?;
-    writeln!(out, "  HSM sees terminal         {}", info.terminal)?;
-    writeln!(out, "  terminal sees HSM         {}", info.hsm)?;
+    server.join().expect("embedded HSM thread")?;
+
+    // 3. A pinned session (Noise KK) and a PSO login with two of the three cards.
+    let (mut conn, server) = pinned_session(&hsm, &terminal, &partition, pinned)?;
+    let holders = login(&mut conn, &partition, dir.path(), &cards[..2], test_cards)?;
     writeln!(
         out,
-        "  link test                 {} bytes verified in {:.1} ms ({} requests served)",
-        report.bytes,
-        report.elapsed.as_secs_f64() * 1e3,
+        "Logged in as PSO over Noise KK with 2 of 3 cards: {}",
+        holders.join(", ")
+    )?;
+
+    // 4. The configuration, as the TUI will show it.
+    let AdminResponse::Config(config) = admin(&mut conn, AdminRequest::GetConfig)? else {
+        bail!("no configuration")
+    };
+    writeln!(
+        out,
+        "Partition {partition} (economy tier), configuration revision {}:",
+        config.revision
+    )?;
+    for parameter in Parameter::ALL {
+        writeln!(
+            out,
+            "  {:<28} {}",
+            parameter.label(),
+            config.value_text(parameter)
+        )?;
+    }
+
+    // 5. A drill: the third card still yields a valid share, checked against the commitments.
+    let AdminResponse::CardSets { pso: Some(set), .. } =
+        admin(&mut conn, AdminRequest::GetCardSets)?
+    else {
+        bail!("no PSO set")
+    };
+    let (holder, serial, passphrase) = cards[2];
+    let card = open_card(dir.path(), serial, test_cards)?;
+    let mut verified = card
+        .verify(&Pin::from_slice(passphrase.as_bytes()))
+        .map_err(|(_, e)| e)?;
+    let ctx = ShareContext {
+        partition: partition.clone(),
+        set_number: set.set_number,
+        share_index: 3,
+        card_serial: serial.to_string(),
+    };
+    let share = verified.read_share(&ctx)?;
+    let commitments = hsm
+        .partition(&partition)?
+        .pso
+        .and_then(|s| s.recovery)
+        .map(|r| quorum::Commitments::from_bytes(&r.commitments))
+        .transpose()?
+        .context("the HSM holds no commitments")?;
+    verify_share(&commitments, &share)?;
+    writeln!(
+        out,
+        "Drill: the soft card of {holder} still yields a valid share (checked against the HSM's commitments)."
+    )?;
+
+    // 6. The log, exported and verified against the pinned audit key.
+    let mut export = Vec::new();
+    conn.call_download(
+        Request::Admin(AdminRequest::ExportLog {
+            query: LogQuery::from(1, 0),
+        }),
+        &mut export,
+    )?;
+    let report = audit_log::verify_log(
+        hsm.audit_key(),
+        Some((0, audit_log::genesis_hash(partition.as_str()))),
+        &export,
+    )?;
+    writeln!(
+        out,
+        "Log export: {} entries, {} signed checkpoints, verified against the audit key.",
+        report.entries(),
+        report.checkpoints()
+    )?;
+
+    // 7. Link throughput.
+    let link = conn.link_test(link_test_bytes)?;
+    conn.close()?;
+    let summary = server.join().expect("embedded HSM thread")?;
+    writeln!(
+        out,
+        "Link test: {} bytes verified in {:.1} ms ({} requests served in this session).",
+        link.bytes,
+        link.elapsed.as_secs_f64() * 1e3,
         summary.requests
     )?;
     writeln!(out)?;
     writeln!(
         out,
-        "Still to come: the partition service (configuration, keys, bin, audit log), m-of-n card \
-         login with demo cards, USB backups, firmware images, and the TUI itself. This command \
-         stays the way to start them."
+        "Still to come behind this command: the TUI itself, OpenPGP cards over PC/SC, USB \
+         backups, log audit and export to drives, firmware images."
     )?;
     Ok(out)
 }
 
-fn spawn_server(
-    mut transport: memory::MemoryTransport,
-    hsm: &Arc<StaticKeypair>,
-    trust: &Arc<MemoryTrustStore>,
-) -> std::thread::JoinHandle<Result<server::SessionSummary, hsm_link::Error>> {
-    let (hsm, trust) = (Arc::clone(hsm), Arc::clone(trust));
-    std::thread::spawn(move || {
-        server::serve_connection(
-            &mut transport,
-            &hsm,
-            &ServeOptions::default(),
-            &*trust,
-            &server::NoAdministration,
-        )
+fn pinned_session(
+    hsm: &Arc<Hsm>,
+    terminal: &StaticKeypair,
+    partition: &PartitionId,
+    pinned: PublicKey,
+) -> anyhow::Result<Session> {
+    let (t, server) = serve(hsm);
+    let conn = client::connect(
+        t,
+        terminal,
+        partition.clone(),
+        ClientMode::Pinned { hsm: pinned },
+        ConnectOptions::default(),
+    )
+    .context("the pinned session with the embedded HSM failed")?;
+    Ok((conn, server))
+}
+
+fn open_card(dir: &Path, serial: &str, test_cards: bool) -> anyhow::Result<SoftCard> {
+    let path = dir.join(format!("{}.card", serial.replace(':', "-")));
+    Ok(if test_cards {
+        SoftCard::open_test_card(&path)?
+    } else {
+        SoftCard::open(&path)?
     })
+}
+
+/// Makes the recovery secret, splits it 2-of-3, creates the three soft cards, seals a share to
+/// each, reads every one back and checks it, and registers the set with the HSM.
+fn enrol(
+    conn: &mut Connection<MemoryTransport>,
+    partition: &PartitionId,
+    dir: &Path,
+    params: Argon2Params,
+    out: &mut String,
+) -> anyhow::Result<[(&'static str, &'static str, &'static str); 3]> {
+    let secret = RecoverySecret::generate()?;
+    let (shares, commitments) = split(&secret, 2, 3)?;
+    let (_, backup_public) = QuorumBackupKey::derive(&secret);
+    drop(secret);
+    let mut descriptions = Vec::new();
+    for ((holder, serial, passphrase), share) in DEMO_CARDS.iter().zip(&shares) {
+        let path = dir.join(format!("{}.card", serial.replace(':', "-")));
+        let pin = Pin::from_slice(passphrase.as_bytes());
+        let card = SoftCard::create(&path, Some(holder), serial, &pin, params)?;
+        let mut verified = card.verify(&pin).map_err(|(_, e)| e)?;
+        let ctx = ShareContext {
+            partition: partition.clone(),
+            set_number: 1,
+            share_index: share.index(),
+            card_serial: serial.to_string(),
+        };
+        verified.store_share(&ctx, share)?;
+        // Read back and check every card's share before the set becomes active.
+        verify_share(&commitments, &verified.read_share(&ctx)?)?;
+        let info = verified.info();
+        descriptions.push(CardDescription {
+            holder: HolderName::new(*holder)?,
+            serial: CardSerial::new(*serial)?,
+            signing_key: info.signing_public,
+            soft_card: true,
+        });
+    }
+    drop(shares);
+    let set = CardSetDescription {
+        kind: CardSetKind::Pso,
+        set_number: 1,
+        threshold: 2,
+        cards: descriptions,
+    };
+    admin(
+        conn,
+        AdminRequest::RegisterCardSet {
+            set: Box::new(set),
+            recovery: Some(Box::new(RecoveryPublic {
+                backup_public_key: backup_public.as_bytes().to_vec(),
+                commitments: commitments.to_bytes(),
+            })),
+        },
+    )?;
+    writeln!(
+        out,
+        "Enrolled a 2-of-3 PSO set on three soft cards (demo cards, labelled as such):"
+    )?;
+    for (holder, serial, _) in DEMO_CARDS {
+        writeln!(out, "  soft card {serial}  {holder}")?;
+    }
+    writeln!(
+        out,
+        "  recovery secret split with Feldman commitments; every share read back and checked; secret wiped"
+    )?;
+    writeln!(
+        out,
+        "  quorum backup key (X-Wing) registered, fingerprint {}",
+        hex(&backup_public.fingerprint()[..8])
+    )?;
+    Ok(DEMO_CARDS)
+}
+
+fn login(
+    conn: &mut Connection<MemoryTransport>,
+    partition: &PartitionId,
+    dir: &Path,
+    cards: &[(&str, &str, &str)],
+    test_cards: bool,
+) -> anyhow::Result<Vec<String>> {
+    let AdminResponse::Challenge { nonce, .. } = admin(
+        conn,
+        AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        },
+    )?
+    else {
+        bail!("no login challenge")
+    };
+    let message = login_message(
+        conn.session().channel_binding(),
+        &nonce,
+        partition,
+        OfficerRole::Pso,
+    );
+    let mut signatures = Vec::new();
+    for (_, serial, passphrase) in cards {
+        let card = open_card(dir, serial, test_cards)?;
+        let mut verified = card
+            .verify(&Pin::from_slice(passphrase.as_bytes()))
+            .map_err(|(_, e)| e)?;
+        signatures.push(CardSignature {
+            signing_key: verified.info().signing_public,
+            signature: verified.sign(&message)?,
+        });
+    }
+    match admin(
+        conn,
+        AdminRequest::Login {
+            role: OfficerRole::Pso,
+            signatures,
+        },
+    )? {
+        AdminResponse::LoggedIn { holders, .. } => {
+            Ok(holders.iter().map(|h| h.as_str().to_string()).collect())
+        }
+        other => bail!("login answered with {other:?}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -143,8 +405,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_demo_pairs_and_both_sides_agree_on_fingerprints() {
-        let report = run_demo(100_000).unwrap();
+    fn the_demo_pairs_enrols_logs_in_and_verifies_its_log() {
+        let report = run_demo(100_000, Argon2Params::insecure_for_tests(), true).unwrap();
         let line = |label: &str| {
             report
                 .lines()
@@ -159,9 +421,14 @@ mod tests {
         assert_ne!(hsm, terminal);
         assert_eq!(line("HSM key as the terminal pinned it"), hsm);
         assert_eq!(line("terminal key as the HSM pinned it"), terminal);
-        assert_eq!(line("HSM sees terminal"), terminal);
-        assert_eq!(line("terminal sees HSM"), hsm);
-        assert_eq!(line("protocol version"), "1");
-        assert!(line("link test").starts_with("100000 bytes verified"));
+        assert_eq!(
+            line("Logged in as PSO over Noise KK with 2 of 3 cards:"),
+            "Ada Demo, Ben Demo"
+        );
+        assert_eq!(line("Key export"), "wrapped only");
+        assert!(line("Drill:").contains("Cleo Demo"));
+        assert!(line("Log export:").contains("verified against the audit key"));
+        assert!(line("Link test:").starts_with("100000 bytes verified"));
+        assert!(report.contains("not a certified HSM"));
     }
 }

@@ -1,8 +1,9 @@
 //! `tessera`: the partition administration terminal.
 //!
 //! Until the TUI arrives, running it on the embedded default starts an in-process HSM (the
-//! link's server side with a demo partition), pairs a terminal with it over the in-memory link,
-//! reconnects with the pinned keys, and prints what both sides see.
+//! reference partition service, its store in memory), pairs a terminal with it over the
+//! in-memory link, enrols three demo soft cards as a 2-of-3 PSO set, logs in with two of them,
+//! and reports what an operator would see.
 
 mod embedded;
 
@@ -21,7 +22,11 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     harden_process().context("could not disable core dumps for this process")?;
     let cli = Cli::parse();
-    let report = embedded::run_demo(cli.link_test_bytes)?;
+    let report = embedded::run_demo(
+        cli.link_test_bytes,
+        quorum::Argon2Params::production(),
+        false,
+    )?;
     print!("{report}");
     Ok(())
 }
