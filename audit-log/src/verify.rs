@@ -30,10 +30,10 @@ use crate::keys::AuditKey;
 ///
 /// What it cannot see: a log cut off right after a checkpoint ends like a shorter, valid log;
 /// compare [`Report::last_seq`] with the number of entries the HSM says it has, or the anchor of
-/// the next export. Times are recorded, not checked (they need not increase). Nothing in a line
-/// names the partition, so a log of another partition whose checkpoints the same audit key
-/// signed verifies too; its hashes differ, so an anchor from this partition's log tells them
-/// apart.
+/// the next export. Times are recorded, not checked (they need not increase). A partition's log
+/// is bound to its id through its first entry's `prev` ([`crate::genesis_hash`]): verify it with
+/// [`Verifier::for_log`] (or that anchor), and another partition's log, even one signed by the
+/// same audit key, fails at its first line.
 pub struct Verifier {
     key: AuditKey,
     last_seq: u64,

@@ -34,8 +34,8 @@ use hsm_link::server::{
 };
 use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::admin::AdminLink;
+use partition_service::app::AppConnection;
 use partition_service::app::{AppError, AppRequest, AppResponse, SecretBytes};
-use partition_service::application::SessionObjects;
 use partition_service::crypto::HsmKeys;
 use partition_service::policy::ApiProvider;
 use partition_service::service::{Clock, DEFAULT_LOG_CAPACITY, Hsm, genesis};
@@ -276,11 +276,20 @@ fn label(text: String) -> KeyLabel {
     KeyLabel::new(text).unwrap()
 }
 
+/// Application connection state as the listener keeps it after a hello (the bench calls the
+/// backend in process, without the TCP listener).
+fn connection(hsm: &Hsm, partition: &PartitionId) -> AppConnection {
+    AppConnection {
+        credentials_epoch: hsm.partition(partition).unwrap().credentials.epoch,
+        ..AppConnection::default()
+    }
+}
+
 /// Uses key `id` once through the application path: a signature with an Ed25519 key, an
 /// encryption with an AES key. Each use is one logged, committed event.
 fn use_key(
     hsm: &Hsm,
-    session: &mut SessionObjects,
+    session: &mut AppConnection,
     partition: &PartitionId,
     id: u64,
 ) -> Result<(), AppError> {
@@ -314,7 +323,7 @@ struct Fill {
 fn fill(hsm: &Arc<Hsm>, partition: &PartitionId, target: u64, budget: Duration) -> Fill {
     let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
     let started = Instant::now();
-    let mut session = SessionObjects::default();
+    let mut session = connection(hsm, partition);
     for i in 1..=KEYS {
         // Odd ids Ed25519 (signed with), even ids AES-256 (encrypted with).
         let kind = if i % 2 == 1 {
@@ -354,7 +363,7 @@ fn fill(hsm: &Arc<Hsm>, partition: &PartitionId, target: u64, budget: Duration) 
             let (hsm, partition) = (Arc::clone(hsm), partition.clone());
             let (issued, done, full) = (Arc::clone(&issued), Arc::clone(&done), Arc::clone(&full));
             thread::spawn(move || {
-                let mut session = SessionObjects::default();
+                let mut session = connection(&hsm, &partition);
                 let mut n = t as u64;
                 loop {
                     if full.load(Ordering::Relaxed) || Instant::now() >= deadline {

@@ -423,29 +423,28 @@ impl AdminSession {
         set: CardSetDescription,
         recovery: Option<RecoveryPublic>,
     ) -> Result<AdminResponse, ServiceError> {
-        let record = self.hsm.partition(&ctx.partition)?;
-        let first_pso = set.kind == CardSetKind::Pso && record.pso.is_none();
-        let from_first_terminal = record.pairing.first_terminal == Some(ctx.terminal);
-        if !(first_pso && from_first_terminal && self.login.is_none()) {
-            self.check(ctx, Action::RegisterCardSet)?;
-        }
         let actor = self.actor();
-        let problem = card_set_problem(
-            &record,
-            &set,
-            recovery.as_ref(),
-            first_pso,
-            from_first_terminal,
-        );
-        if let Some(problem) = problem {
-            let refusal = AdminError::CardSet(problem);
-            let event = Event::new(actor, "cardset.register").refused(&refusal);
-            self.hsm.log_refusal(&ctx.partition, event)?;
-            return Err(refusal.into());
-        }
-        self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+        let role = self.role();
+        let logged_in = self.login.is_some();
+        // Every check reads the record inside the transaction that writes the set, so two
+        // registrations racing each other cannot both pass.
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let first_pso = set.kind == CardSetKind::Pso && record.pso.is_none();
+            let from_first_terminal = record.pairing.first_terminal == Some(ctx.terminal);
+            if !(first_pso && from_first_terminal && !logged_in) {
+                admin_check(role, Action::RegisterCardSet, &record.config)?;
+            }
+            if let Some(problem) = card_set_problem(
+                record,
+                &set,
+                recovery.as_ref(),
+                first_pso,
+                from_first_terminal,
+            ) {
+                return Err(AdminError::CardSet(problem).into());
+            }
             let holders: Vec<&str> = set.cards.iter().map(|c| c.holder.as_str()).collect();
-            let event = Event::new(actor, "cardset.register")
+            let event = Event::new(actor.clone(), "cardset.register")
                 .object(format!("{:?} set {}", set.kind, set.set_number))
                 .detail(
                     "threshold",
@@ -454,15 +453,23 @@ impl AdminSession {
                 .detail("holders", holders.join(", "));
             let entry = CardSetRecord {
                 set: set.clone(),
-                recovery,
+                recovery: recovery.clone(),
             };
             match set.kind {
                 CardSetKind::Pso => record.pso = Some(entry),
                 _ => record.auditor = Some(entry),
             }
             hsm.append(tx, record, event)
-        })?;
-        Ok(AdminResponse::Done)
+        });
+        match result {
+            Ok(()) => Ok(AdminResponse::Done),
+            Err(ServiceError::Admin(refusal)) => {
+                let event = Event::new(actor, "cardset.register").refused(&refusal);
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn read_log(
@@ -550,6 +557,13 @@ impl AdminSession {
 
 impl Handler for AdminSession {
     fn handle(&mut self, ctx: &SessionContext, request: AdminRequest) -> Reply {
+        // A login another session has superseded serves nothing more, even before the next
+        // poll ends this session.
+        if let Some(login) = &self.login
+            && !self.hsm.is_current(&ctx.partition, login.generation)
+        {
+            self.login = None;
+        }
         let result = match request {
             AdminRequest::LoginChallenge { role } => self.challenge(ctx, role),
             AdminRequest::Login { role, signatures } => self.login(ctx, role, &signatures),
@@ -589,11 +603,12 @@ impl Handler for AdminSession {
             AdminRequest::ReadLog { query } => self.read_log(ctx, &query),
             AdminRequest::ExportLog { query } => {
                 return match self.check(ctx, Action::ExportLog) {
-                    Ok(_) => Reply::Stream(Box::new(Export::new(
+                    Ok(record) => Reply::Stream(Box::new(Export::new(
                         Arc::clone(&self.hsm),
                         ctx.partition.clone(),
                         query,
                         self.actor(),
+                        record.log.first_seq,
                     ))),
                     Err(e) => respond(Err(e)),
                 };
@@ -712,6 +727,9 @@ fn card_set_problem(
     match (set.kind, recovery) {
         (CardSetKind::Pso, None) => return Some(CardSetProblem::MissingRecovery),
         (CardSetKind::Auditor, Some(_)) => return Some(CardSetProblem::UnexpectedRecovery),
+        (CardSetKind::Pso, Some(r)) if !recovery_well_formed(r, set.threshold) => {
+            return Some(CardSetProblem::BadRecovery);
+        }
         _ => {}
     }
     let current = match set.kind {
@@ -720,6 +738,26 @@ fn card_set_problem(
     };
     let expected = current.map_or(1, |c| c.set.set_number + 1);
     (set.set_number != expected).then_some(CardSetProblem::SetNumber { expected })
+}
+
+/// Bytes of an X-Wing public key (the quorum backup key).
+const XWING_PUBLIC_KEY_LEN: usize = 1216;
+/// Bytes of one compressed P-256 point in the commitments.
+const COMMITMENT_POINT_LEN: usize = 33;
+
+/// The recovery parts have the shapes the quorum crate writes: an X-Wing public key, and
+/// commitments `[format 1][m][m compressed points]` for this set's threshold m. (The HSM cannot
+/// check the points themselves without the quorum crate's curve code; a wrong point shows up
+/// as a share that fails its check at the next drill.)
+fn recovery_well_formed(recovery: &RecoveryPublic, threshold: u8) -> bool {
+    let c = &recovery.commitments;
+    recovery.backup_public_key.len() == XWING_PUBLIC_KEY_LEN
+        && c.len() == 2 + usize::from(threshold) * COMMITMENT_POINT_LEN
+        && c[0] == 1
+        && c[1] == threshold
+        && c[2..]
+            .chunks(COMMITMENT_POINT_LEN)
+            .all(|p| matches!(p[0], 0x02 | 0x03))
 }
 
 fn operation_of(action: Action) -> &'static str {
@@ -834,6 +872,11 @@ struct Export {
     pending: std::collections::VecDeque<Vec<u8>>,
     lines: u64,
     last_seq: Option<u64>,
+    /// The last entry line sent: the end-of-export checkpoint covers exactly it.
+    last_line: Vec<u8>,
+    /// Whether the export holds every stored entry from the oldest on, unfiltered: only such an
+    /// export may later be confirmed (and its entries pruned).
+    complete: bool,
     checkpoint: Option<String>,
 }
 
@@ -843,7 +886,9 @@ impl Export {
         partition: hsm_link::domain::PartitionId,
         query: LogQuery,
         actor: Actor,
+        first_seq: u64,
     ) -> Self {
+        let complete = is_unfiltered(&query) && query.from_seq <= first_seq;
         Export {
             hsm,
             partition,
@@ -853,6 +898,8 @@ impl Export {
             pending: Default::default(),
             lines: 0,
             last_seq: None,
+            last_line: Vec::new(),
+            complete,
             checkpoint: None,
         }
     }
@@ -864,7 +911,12 @@ impl Export {
         let unfiltered = is_unfiltered(&self.query);
         let mut count = 0;
         let mut next = None;
-        let (query, pending, last_seq) = (&self.query, &mut self.pending, &mut self.last_seq);
+        let (query, pending, last_seq, last_line) = (
+            &self.query,
+            &mut self.pending,
+            &mut self.last_seq,
+            &mut self.last_line,
+        );
         self.hsm.store().read(|tx| {
             tx.log_lines(&self.partition, from, |seq, line, checkpoint| {
                 if query.to_seq.is_some_and(|to| seq > to) {
@@ -878,6 +930,8 @@ impl Export {
                 if matches_query(query, line) {
                     pending.push_back(line.to_vec());
                     *last_seq = Some(seq);
+                    last_line.clear();
+                    last_line.extend_from_slice(line);
                 }
                 if let Some(cp) = checkpoint
                     && unfiltered
@@ -899,16 +953,31 @@ impl Export {
     /// went, and log the export.
     fn finish_read(&mut self) -> Result<(), ServiceError> {
         let last_seq = self.last_seq;
+        let last_hash = match LogLine::from_canonical(&self.last_line) {
+            Ok(LogLine::Entry(entry)) => Some(entry.hash()),
+            _ => None,
+        };
+        let complete = self.complete;
         let actor = self.actor.clone();
         let line = self.hsm.modify(&self.partition, |hsm, tx, record| {
-            let line = hsm.checkpoint_now(tx, record)?;
-            if let Some(seq) = last_seq {
+            // A checkpoint over exactly the last entry sent, so the file verifies to its end
+            // even if entries were appended while it was being read.
+            let line = match (last_seq, last_hash) {
+                (Some(seq), Some(hash)) => Some(hsm.checkpoint_at(tx, record, seq, hash)?),
+                _ => None,
+            };
+            if let Some(seq) = last_seq
+                && complete
+            {
                 let exported = record.log.exported_up_to.unwrap_or(0).max(seq);
                 record.log.exported_up_to = Some(exported);
             }
             let mut event = Event::new(actor, "log.export");
             if let Some(seq) = last_seq {
                 event = event.detail("up-to", seq.to_string());
+            }
+            if !complete {
+                event = event.detail("partial", "filtered or not from the oldest entry");
             }
             hsm.append(tx, record, event)?;
             Ok(line)

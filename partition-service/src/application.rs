@@ -19,6 +19,10 @@ use crate::model::{KeyRecord, PartitionRecord};
 use crate::policy::{ApiProvider, AppOperation, app_check, delete_goes_to_bin, provider_check};
 use crate::service::{Event, Hsm, ServiceError};
 
+/// Session objects one connection may hold (they are not stored, so the partition's quota does
+/// not bound them).
+pub const MAX_SESSION_OBJECTS: usize = 1024;
+
 /// Ids of session objects have this bit set: they never collide with stored objects.
 pub const SESSION_OBJECT_BIT: u64 = 1 << 63;
 
@@ -121,6 +125,7 @@ impl Hsm {
     /// secret (returned once); a permanent secret is checked.
     pub fn app_authenticate(
         &self,
+        connection: &mut AppConnection,
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,
@@ -146,14 +151,25 @@ impl Hsm {
                     let secret = crate::credentials::new_permanent_secret()
                         .map_err(|e| app_error(e.into()))?;
                     let stored = crate::credentials::hash(&secret);
-                    self.modify(partition, |hsm, tx, record| {
-                        record.credentials.setup = None;
-                        record.credentials.permanent = Some(stored);
-                        let event = Event::new(technical_user(), "credentials.trade")
-                            .detail("peer", peer.to_string());
-                        hsm.append(tx, record, event)
-                    })
-                    .map_err(app_error)?;
+                    let traded = self
+                        .modify(partition, |hsm, tx, record| {
+                            // Re-checked inside the transaction: a reset racing this trade wins.
+                            if record.credentials.setup.map(|(h, _)| h) != Some(hash) {
+                                return Ok(None);
+                            }
+                            record.credentials.setup = None;
+                            record.credentials.permanent = Some(stored);
+                            record.credentials.epoch += 1;
+                            let event = Event::new(technical_user(), "credentials.trade")
+                                .detail("peer", peer.to_string());
+                            hsm.append(tx, record, event)?;
+                            Ok(Some(record.credentials.epoch))
+                        })
+                        .map_err(app_error)?;
+                    let Some(epoch) = traded else {
+                        return Err(AppError::BadCredentials);
+                    };
+                    connection.credentials_epoch = epoch;
                     let secret =
                         SecretText::new(secret.to_string()).map_err(|_| AppError::Internal)?;
                     Ok(Some(secret))
@@ -170,6 +186,7 @@ impl Hsm {
             },
             AppAuth::PermanentSecret(secret) => match credentials.permanent {
                 Some(hash) if crate::credentials::matches(secret, &hash) => {
+                    connection.credentials_epoch = credentials.epoch;
                     self.modify(partition, |hsm, tx, record| {
                         let event = Event::new(technical_user(), "app.connect")
                             .detail("peer", peer.to_string())
@@ -196,7 +213,7 @@ impl Hsm {
     /// Runs one request of an authenticated application connection.
     pub fn app_execute(
         &self,
-        session: &mut SessionObjects,
+        connection: &mut AppConnection,
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,
@@ -204,6 +221,10 @@ impl Hsm {
     ) -> Result<AppResponse, AppError> {
         let operation = operation_name(&request);
         let record = self.app_gate(peer, partition, provider, operation)?;
+        if record.credentials.epoch != connection.credentials_epoch {
+            return Err(AppError::CredentialsReset);
+        }
+        let session = &mut connection.session_objects;
         let config = &record.config;
         let check = |op: AppOperation, attrs: Option<&KeyAttributes>| {
             app_check(config, op, attrs).map_err(Refusal::policy)
@@ -221,6 +242,17 @@ impl Hsm {
             } => {
                 if let Err(r) = check(AppOperation::Generate { session: true }, None) {
                     return refuse(None, r);
+                }
+                if session.keys.len() >= MAX_SESSION_OBJECTS {
+                    return refuse(
+                        None,
+                        Refusal {
+                            error: AppError::QuotaExceeded,
+                            reason: format!(
+                                "a connection holds at most {MAX_SESSION_OBJECTS} session objects"
+                            ),
+                        },
+                    );
                 }
                 let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
                 session.next += 1;
@@ -564,12 +596,14 @@ impl std::fmt::Debug for HsmApplications {
 impl AppBackend for HsmApplications {
     fn authenticate(
         &self,
+        connection: &mut AppConnection,
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,
         auth: &AppAuth,
     ) -> Result<Option<SecretText>, AppError> {
-        self.0.app_authenticate(peer, partition, provider, auth)
+        self.0
+            .app_authenticate(connection, peer, partition, provider, auth)
     }
 
     fn execute(
@@ -580,12 +614,7 @@ impl AppBackend for HsmApplications {
         provider: ApiProvider,
         request: AppRequest,
     ) -> Result<AppResponse, AppError> {
-        self.0.app_execute(
-            &mut connection.session_objects,
-            peer,
-            partition,
-            provider,
-            request,
-        )
+        self.0
+            .app_execute(connection, peer, partition, provider, request)
     }
 }

@@ -1,6 +1,6 @@
 //! The technical user's credentials (seed 002 §3.1a): a one-time setup password, traded on
-//! first use for a permanent secret. Both are machine-generated with at least 128 bits from the
-//! operating system, so a plain SHA-256 of each is what the store keeps (no password stretching
+//! first use for a permanent secret. Both are machine-generated from the operating system's
+//! random generator (125 bits for the setup password, 160 for the permanent secret), so a plain SHA-256 of each is what the store keeps (no password stretching
 //! is needed for secrets nobody chose); comparisons are constant-time.
 
 use sha2::{Digest, Sha256};

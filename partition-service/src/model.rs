@@ -94,6 +94,8 @@ pub struct Credentials {
     pub setup: Option<([u8; 32], u64)>,
     /// SHA-256 of the permanent secret, once the setup password was traded.
     pub permanent: Option<[u8; 32]>,
+    /// Rises with every reset and every trade: connections opened under an older epoch end.
+    pub epoch: u64,
 }
 
 /// Pairing state and pinned terminals of a partition.

@@ -505,6 +505,7 @@ impl Hsm {
         self.modify(id, |hsm, tx, record| {
             record.credentials.setup = Some((hash, expires));
             record.credentials.permanent = None;
+            record.credentials.epoch += 1;
             let event =
                 Event::new(actor, "credentials.reset").detail("expires", expires.to_string());
             hsm.append(tx, record, event)
@@ -580,28 +581,24 @@ impl Hsm {
         Ok(())
     }
 
-    /// Signs a checkpoint over the log as it stands, if entries are unsigned (the end of every
-    /// read for export).
-    pub(crate) fn checkpoint_now(
+    /// Signs a checkpoint over entry `seq` whose hash is `hash` (the end of an export), stores
+    /// it, and returns its line.
+    pub(crate) fn checkpoint_at(
         &self,
         tx: &mut WriteTxn<'_>,
         record: &mut PartitionRecord,
-    ) -> Result<Option<Vec<u8>>, ServiceError> {
-        let log = &mut record.log;
-        if log.next_seq == 1 {
-            return Ok(None);
-        }
-        let last = log.next_seq - 1;
-        if log.since_checkpoint == 0 {
-            return Ok(tx.last_checkpoint(&record.id)?.map(|(_, line)| line));
-        }
-        let mut chain = Chain::resume(last, Hash(log.last_hash), log.since_checkpoint);
-        let line = chain
-            .checkpoint(&self.audit, self.clock.now_ms())
+        seq: u64,
+        hash: Hash,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let line = self
+            .audit
+            .sign_checkpoint(seq, hash, self.clock.now_ms())
             .to_canonical();
-        tx.put_checkpoint(&record.id, last, &line)?;
-        log.since_checkpoint = 0;
-        Ok(Some(line))
+        tx.put_checkpoint(&record.id, seq, &line)?;
+        if seq + 1 == record.log.next_seq {
+            record.log.since_checkpoint = 0;
+        }
+        Ok(line)
     }
 
     /// Makes room for one entry, or refuses: the partition's full-log policy, with a reserve

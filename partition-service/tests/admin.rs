@@ -721,3 +721,94 @@ fn pages_stop_at_their_byte_budget_and_say_where_to_go_on() {
     );
     t.close();
 }
+
+#[test]
+fn malformed_recovery_parts_are_refused() {
+    let f = Fixture::new(ServiceTier::Economy);
+    let mut t = f.pair();
+    let cards = [
+        Card::new("Alice Meier", "A-1"),
+        Card::new("Bruno Rossi", "B-2"),
+    ];
+    let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1]]);
+    let mut bad = recovery();
+    bad.commitments.pop();
+    assert_eq!(
+        t.refused(AdminRequest::RegisterCardSet {
+            set: Box::new(set.clone()),
+            recovery: Some(Box::new(bad))
+        }),
+        AdminError::CardSet(CardSetProblem::BadRecovery)
+    );
+    let mut short_key = recovery();
+    short_key.backup_public_key.truncate(32);
+    assert_eq!(
+        t.refused(AdminRequest::RegisterCardSet {
+            set: Box::new(set.clone()),
+            recovery: Some(Box::new(short_key))
+        }),
+        AdminError::CardSet(CardSetProblem::BadRecovery)
+    );
+    // Commitments for another threshold do not fit this set.
+    assert_eq!(
+        t.refused(AdminRequest::RegisterCardSet {
+            set: Box::new(set.clone()),
+            recovery: Some(Box::new(common::recovery_for(1)))
+        }),
+        AdminError::CardSet(CardSetProblem::BadRecovery)
+    );
+    t.admin(AdminRequest::RegisterCardSet {
+        set: Box::new(set),
+        recovery: Some(Box::new(recovery())),
+    })
+    .unwrap();
+    t.close();
+}
+
+#[test]
+fn only_a_complete_export_can_be_confirmed() {
+    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let mut filtered = LogQuery::from(1, 0);
+    filtered.operation_prefix = Some("login".into());
+    let mut sink = Vec::new();
+    let done = t
+        .conn
+        .call_download(
+            Request::Admin(AdminRequest::ExportLog { query: filtered }),
+            &mut sink,
+        )
+        .unwrap();
+    let hsm_link::message::Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = done
+    else {
+        panic!()
+    };
+    // The filtered export left entries out: it does not count as exported.
+    assert!(matches!(
+        t.refused(AdminRequest::ConfirmExport {
+            up_to_seq: last_seq.unwrap()
+        }),
+        AdminError::ConfirmBeyondExport { exported: 0, .. }
+    ));
+    // An export that stops early verifies to its own end.
+    let mut early = LogQuery::from(1, 0);
+    early.to_seq = Some(3);
+    let mut sink = Vec::new();
+    t.conn
+        .call_download(
+            Request::Admin(AdminRequest::ExportLog { query: early }),
+            &mut sink,
+        )
+        .unwrap();
+    let report = audit_log::verify_log(
+        _f.hsm.audit_key(),
+        Some((0, audit_log::genesis_hash(_f.partition.as_str()))),
+        &sink,
+    )
+    .unwrap();
+    assert_eq!(report.last_seq(), 3);
+    assert!(report.is_signed_to_end());
+    t.admin(AdminRequest::ConfirmExport { up_to_seq: 3 })
+        .unwrap();
+    t.close();
+}

@@ -224,3 +224,34 @@ fn a_setup_password_expires_after_72_hours_and_works_once() {
     ));
     pso.close();
 }
+
+#[test]
+fn a_credentials_reset_ends_connections_opened_with_the_old_ones() {
+    let (f, mut pso, cards) = with_psos(ServiceTier::Economy);
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let server = AppServer::spawn(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        Arc::new(HsmApplications(Arc::clone(&f.hsm))),
+    )
+    .unwrap();
+    let AdminResponse::Credentials(c) = pso.admin(AdminRequest::ResetCredentials).unwrap() else {
+        panic!()
+    };
+    let (mut app, _) = AppClient::connect(
+        server.local_addr(),
+        &f.partition,
+        ApiProvider::Jce,
+        AppAuth::SetupPassword(c.setup_password),
+    )
+    .unwrap();
+    if let Err(e) = app.list() {
+        panic!("{e:?}")
+    }
+    pso.admin(AdminRequest::ResetCredentials).unwrap();
+    assert!(matches!(
+        app.list(),
+        Err(AppClientError::Refused(AppError::CredentialsReset))
+    ));
+    pso.close();
+}

@@ -507,6 +507,11 @@ fn two_device_sos_change_parameters_and_the_application_sees_it() {
     assert_eq!(policy(app.sign(key.id, b"after")), Parameter::ObjectUsage);
     assert_eq!(policy(app.delete(key.id)), Parameter::ObjectDestruction);
     s.close();
+    // The SO login superseded the PSO's session: the PSOs log in again to read the log.
+    let mut p = w.f.pair();
+    let cards = w.cards();
+    p.login(OfficerRole::Pso, &[cards[0], cards[1]]).unwrap();
+    w.pso = p;
     let log = w.log();
     assert!(log.contains("\"role\":\"device-so\",\"holders\":[\"Sam Ops\",\"Tina Ops\"]"));
 }

@@ -548,6 +548,12 @@ pub enum CardSetProblem {
     /// A PSO set needs the recovery quorum's public parts.
     #[error("a PSO set needs the quorum backup public key and the share commitments")]
     MissingRecovery,
+    /// The recovery parts do not have the expected shape (an X-Wing public key, and one
+    /// commitment per share needed).
+    #[error(
+        "the recovery parts are malformed: expected an X-Wing public key and one commitment per share needed"
+    )]
+    BadRecovery,
     /// Only PSO sets carry recovery parts.
     #[error("only a PSO set carries recovery parts")]
     UnexpectedRecovery,

@@ -296,12 +296,20 @@ pub enum AppError {
     /// The HSM failed; the details are in its log.
     #[error("internal error in the HSM")]
     Internal,
+    /// (Appended: the wire keeps every earlier variant's number.) The application's credentials were reset (or traded) since this connection said hello.
+    #[error(
+        "the application's credentials were reset since this connection began: connect again with the new ones"
+    )]
+    CredentialsReset,
 }
 
 impl AppError {
     /// Whether the listener closes the connection after sending this error.
     pub fn closes_connection(&self) -> bool {
-        matches!(self, AppError::HelloFirst | AppError::Malformed)
+        matches!(
+            self,
+            AppError::HelloFirst | AppError::Malformed | AppError::CredentialsReset
+        )
     }
 }
 

@@ -26,6 +26,7 @@ pub trait AppBackend: Send + Sync {
     /// (sent to the client once), `None` for a permanent secret.
     fn authenticate(
         &self,
+        connection: &mut AppConnection,
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,
@@ -148,13 +149,15 @@ impl AwaitingHello {
             send(stream, Err(AppError::HelloFirst))?;
             return Err(ServeError::HelloFirst);
         };
-        match backend.authenticate(self.peer, &partition, provider, &auth) {
+        let mut connection = AppConnection::default();
+        match backend.authenticate(&mut connection, self.peer, &partition, provider, &auth) {
             Ok(permanent_secret) => {
                 send(stream, Ok(AppResponse::Welcome { permanent_secret }))?;
                 Ok(Some(Authenticated {
                     peer: self.peer,
                     partition,
                     provider,
+                    connection,
                 }))
             }
             Err(error) => {
@@ -171,23 +174,25 @@ struct Authenticated {
     peer: IpAddr,
     partition: PartitionId,
     provider: ApiProvider,
+    /// The backend's state for this connection (session objects, credentials epoch).
+    connection: AppConnection,
 }
 
 impl Authenticated {
     fn serve<S: Read + Write>(
-        self,
+        mut self,
         stream: &mut S,
         backend: &dyn AppBackend,
     ) -> Result<(), ServeError> {
         // Session objects of this connection die with it (zeroized on drop).
-        let mut connection = AppConnection::default();
+        let connection = &mut self.connection;
         while let Some(request) = next_request(stream)? {
             if matches!(request, AppRequest::Hello { .. }) {
                 send(stream, Err(AppError::Malformed))?;
                 return Err(ServeError::HelloRepeated);
             }
             let reply = backend.execute(
-                &mut connection,
+                connection,
                 self.peer,
                 &self.partition,
                 self.provider,
@@ -205,6 +210,8 @@ impl Authenticated {
 pub struct AppConnection {
     /// The connection's session objects.
     pub session_objects: crate::application::SessionObjects,
+    /// The credentials' epoch at the hello: a reset or trade since then ends the connection.
+    pub credentials_epoch: u64,
 }
 
 /// How a connection ended, as the server's observer hears it.

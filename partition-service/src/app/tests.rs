@@ -75,6 +75,7 @@ fn xor(bytes: &[u8]) -> Vec<u8> {
 impl AppBackend for FakeBackend {
     fn authenticate(
         &self,
+        _connection: &mut AppConnection,
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,

@@ -67,11 +67,22 @@ pub fn card_set(
     }
 }
 
-pub fn recovery() -> RecoveryPublic {
+/// Recovery parts of the shape the quorum crate writes, for a set of threshold `m`.
+pub fn recovery_for(m: u8) -> RecoveryPublic {
+    let mut commitments = vec![1, m];
+    for i in 0..m {
+        commitments.push(0x02);
+        commitments.extend([i + 1; 32]);
+    }
     RecoveryPublic {
         backup_public_key: vec![7; 1216],
-        commitments: vec![2; 33 * 2],
+        commitments,
     }
+}
+
+/// Recovery parts for a 2-of-n set.
+pub fn recovery() -> RecoveryPublic {
+    recovery_for(2)
 }
 
 /// An HSM with one partition, in a temporary directory.
