@@ -26,7 +26,7 @@
 //! }
 //! ```
 //!
-//! Smartcards (OpenPGP cards over PC/SC) implement the same traits in a later step: the card
+//! Smartcards (OpenPGP cards over PC/SC, [`crate::pcsc`]) implement the same traits: the card
 //! checks its own PIN with its own retry counter, signs with its on-card Ed25519 key (PSO:CDS),
 //! does the X25519 ECDH for [`VerifiedCard::decipher`] on the card (PSO:DECIPHER), and keeps the
 //! share envelope in a private-use data object that needs the PIN to read.

@@ -63,13 +63,16 @@
 //!   its share.
 //! - [`soft`]: [`SoftCard`], a passphrase-sealed file (Argon2id + AES-256-GCM) for the demo and
 //!   for laptops without a reader, labelled "soft card" everywhere.
+//! - [`pcsc`]: [`PcscCard`], an OpenPGP card (v3.x) reached through PC/SC: keys generated on the
+//!   card (Ed25519 signing, X25519 decryption), the card's own PIN and retry counter, the share
+//!   envelope in private-use data object 0103 (read and written only after the PIN).
 //!
 //! Secrets, shares, PINs and derived keys live in zeroizing buffers, have no `Clone` and a
 //! redacted `Debug`, and this crate never logs them or writes them to disk (a soft card writes
 //! its keys sealed under its passphrase, and a share only inside its envelope).
 //!
-//! This crate does not talk to smartcards yet (OpenPGP cards over PC/SC come later, behind the
-//! same [`Card`] traits), runs no ceremony, and speaks no `hsm-link` request. It never decides
+//! This crate runs no ceremony yet (enrol, re-share, revoke and drill come with the rest of the
+//! quorum issue) and speaks no `hsm-link` request. It never decides
 //! whether a smartcard's PIN is right — each card checks its own, with its own retry counter — and
 //! never prints, prompts or draws anything.
 
@@ -78,12 +81,14 @@ pub mod envelope;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod pcsc;
 pub mod secret;
 pub mod soft;
 
 pub use card::{Card, CardInfo, Pin, VerifiedCard};
 pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
 pub use error::{CardError, EnvelopeError, QuorumError};
+pub use pcsc::{GeneratedKeys, PcscAdmin, PcscCard, VerifiedPcscCard};
 pub use secret::{
     Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share, combine, split,
     unwrap_with, verify_share, wrap_to,

@@ -1,0 +1,896 @@
+//! OpenPGP cards over PC/SC: officer smartcards behind the [`Card`] → [`VerifiedCard`] traits.
+//!
+//! Built on `openpgp-card` (the OpenPGP card application, version 3.4 of the specification) and
+//! `card-backend-pcsc` (the PC/SC connection). A card is opened **by reader name**
+//! ([`PcscCard::open`]); nothing here lists readers or connects to any other one.
+//!
+//! # The connection
+//!
+//! The PC/SC connection is opened in **exclusive** mode and kept from [`PcscCard::open`] until
+//! the card (unverified, verified or admin) is dropped; the PIN sequence lives on that one
+//! connection. Dropping it disconnects with a card reset, which makes the card forget every
+//! verified PIN — so a verified card that is dropped is locked again. While it is held, no
+//! other program (gpg's scdaemon, opensc-tool, another test) can connect to the card, and so
+//! none can reset it under us and erase the verified PIN; such a program gets a sharing
+//! violation instead, and a second `open` of the same reader fails the same way. Each
+//! operation runs in its own short PC/SC transaction, as `openpgp-card` asks (a transaction is
+//! not meant to stay open while a person types a PIN).
+//!
+//! # PINs
+//!
+//! The card checks its own PINs with its own retry counters; this module never decides whether
+//! a PIN is right. [`Card::verify`] presents the user PIN (PW1) twice on the same connection:
+//! VERIFY 0x81, which allows PSO:COMPUTE DIGITAL SIGNATURE, then VERIFY 0x82, which allows
+//! PSO:DECIPHER and reading the share object. A wrong PIN fails at the first VERIFY, so it costs
+//! one try, and the card comes back with [`CardError::WrongPin`] and the tries left (from the
+//! card's answer `63Cx`, or else from the PW status bytes read afresh), or [`CardError::Blocked`]
+//! at zero. A PIN that is not UTF-8 or outside the card's length limits is refused before it
+//! reaches the card (it would cost a try).
+//!
+//! OpenPGP cards may accept the signing PIN for one signature only (PW status byte 1; Nitrokey's
+//! opcard ships that way). The verified card keeps the PIN in a zeroizing buffer and presents
+//! it again (VERIFY 0x81) before a further signature on such a card, so that several login
+//! signatures need one PIN entry. It is wiped when the verified card is dropped.
+//!
+//! # Keys and data
+//!
+//! - Signing: Ed25519 in the signature slot, PSO:COMPUTE DIGITAL SIGNATURE over the **raw
+//!   message** (pure EdDSA: the card hashes; `openpgp-card` passes ECC input through as is), at
+//!   most [`MAX_SIGNED_MESSAGE_LEN`] bytes so that it fits one short APDU on any card.
+//! - Decryption: Curve25519 (X25519) in the decryption slot; [`VerifiedCard::decipher`] is
+//!   PSO:DECIPHER with the ephemeral point as raw 32 bytes (RFC 7748 byte order, no 0x40
+//!   prefix), and the card returns the raw shared secret.
+//! - The share object lives in the private-use data object **0103** ([`SHARE_OBJECT_DO`]). Of
+//!   the four private-use DOs of the OpenPGP card specification 3.4, 0101 and 0102 can be read
+//!   by anyone, 0104 needs the admin PIN; 0103 is the only one that needs the **user** PIN (PW1
+//!   verified with 0x82) both to read and to write. A share envelope is already encrypted to the
+//!   card's key; with the PIN on top, a lost card does not even give up the ciphertext (opcard
+//!   also encrypts 0103 under a key derived from the user PIN, and keeps it readable when the
+//!   admin PIN resets the user PIN). An empty object means "no share".
+//!
+//! [`CardInfo`] for a smartcard: serial `MMMM:SSSSSSSS` (manufacturer and serial number from the
+//! application identifier, hex), the cardholder name as holder (if set), the two public keys
+//! (32 zero bytes when a slot holds no Ed25519 / X25519 key: check [`PcscCard::has_keys`]), and
+//! the user PIN's tries left from the PW status bytes.
+//!
+//! # Administration
+//!
+//! [`PcscCard::admin`] verifies the admin PIN (PW3) and gives a [`PcscAdmin`], which sets the
+//! ECC algorithm attributes, generates both keys on the card (with their real OpenPGP v4
+//! fingerprints and creation times), sets the cardholder name, changes the admin PIN, and sets
+//! the user PIN with RESET RETRY COUNTER (which also unblocks it). [`PcscAdmin::finish`] resets
+//! the card, so the admin PIN is forgotten, and opens it again. [`PcscCard::change_user_pin`]
+//! changes the user PIN with the old one (no admin PIN needed).
+//!
+//! # Limits
+//!
+//! - Secrets pass through `openpgp-card`'s and the PC/SC library's own buffers (the PIN in the
+//!   VERIFY command, the shared secret in the response), which do not zeroize; the copies this
+//!   module owns do.
+//! - Card removal is recognised from the PC/SC error names (`RemovedCard`, `NoSmartcard`, …)
+//!   that `card-backend-pcsc` passes on as text.
+//! - PIN pads are not used: the PIN comes from the terminal.
+
+mod fingerprint;
+
+use std::ffi::CString;
+use std::fmt;
+
+use card_backend::SmartcardError;
+use card_backend_pcsc::PcscBackend;
+use openpgp_card::ocard::algorithm::{AlgoSimple, AlgorithmAttributes, Curve};
+use openpgp_card::ocard::crypto::{Cryptogram, EccType, PublicKeyMaterial, SigningAlgo};
+use openpgp_card::ocard::data::PWStatusBytes;
+use openpgp_card::ocard::{KeyType, StatusBytes};
+use openpgp_card::state::{Open, Transaction};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use crate::card::{Card, CardInfo, MAX_SHARE_OBJECT_LEN, Pin, VerifiedCard, check_holder};
+use crate::error::{CardError, QuorumError};
+
+/// The user PIN (PW1) of a card fresh from the factory (OpenPGP card default).
+pub const FACTORY_USER_PIN: &[u8] = b"123456";
+
+/// The admin PIN (PW3) of a card fresh from the factory (OpenPGP card default).
+pub const FACTORY_ADMIN_PIN: &[u8] = b"12345678";
+
+/// The shortest user PIN an OpenPGP card accepts.
+pub const MIN_USER_PIN_LEN: usize = 6;
+
+/// The shortest admin PIN an OpenPGP card accepts.
+pub const MIN_ADMIN_PIN_LEN: usize = 8;
+
+/// The longest message [`VerifiedCard::sign`] sends to the card: one short APDU. A Tessera login
+/// message is well below it.
+pub const MAX_SIGNED_MESSAGE_LEN: usize = 255;
+
+/// The longest cardholder name (the OpenPGP name data object: ASCII, at most 39 characters).
+pub const MAX_CARD_HOLDER_LEN: usize = 39;
+
+/// The private-use data object holding the share object: 0103, which needs the user PIN to read
+/// and to write (`openpgp-card` numbers the four private-use DOs 1 to 4).
+pub const SHARE_OBJECT_DO: u8 = 3;
+
+/// An OpenPGP card in a PC/SC reader, before its PIN: it identifies itself and can be verified.
+pub struct PcscCard {
+    conn: Connection,
+    state: CardState,
+}
+
+/// An OpenPGP card whose user PIN the card accepted: it signs, deciphers, and reads and writes
+/// the share object. Dropping it resets the card (the PIN is forgotten).
+pub struct VerifiedPcscCard {
+    conn: Connection,
+    state: CardState,
+    pin: Pin,
+    /// The card needs VERIFY 0x81 again before the next signature.
+    sign_needs_verify: bool,
+}
+
+/// An OpenPGP card whose admin PIN the card accepted: it configures the card for enrolment.
+/// Dropping it resets the card (the admin PIN is forgotten); [`PcscAdmin::finish`] does the same
+/// and opens the card again.
+pub struct PcscAdmin {
+    conn: Connection,
+    state: CardState,
+    admin_pin: Pin,
+}
+
+/// The public keys [`PcscAdmin::generate_keys`] made on the card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GeneratedKeys {
+    /// The Ed25519 signing public key.
+    pub signing_public: [u8; 32],
+    /// The X25519 decryption public key.
+    pub decryption_public: [u8; 32],
+    /// The signing key's OpenPGP v4 fingerprint, as stored on the card.
+    pub signing_fingerprint: [u8; 20],
+    /// The decryption key's OpenPGP v4 fingerprint, as stored on the card.
+    pub decryption_fingerprint: [u8; 20],
+    /// The creation time stored with the signing key (Unix seconds).
+    pub created: u32,
+}
+
+/// The PC/SC connection, kept for the card's whole life here.
+struct Connection {
+    reader: String,
+    card: openpgp_card::Card<Open>,
+}
+
+/// What the terminal knows about the card between transactions.
+#[derive(Clone)]
+struct CardState {
+    info: CardInfo,
+    has_signing_key: bool,
+    has_decryption_key: bool,
+    pw1_max_len: u8,
+    pw3_max_len: u8,
+    pw3_retries_left: u8,
+    sign_pin_valid_once: bool,
+    max_special_do_len: usize,
+}
+
+impl Connection {
+    fn open(reader: &str) -> Result<Connection, CardError> {
+        let name = CString::new(reader).map_err(|_| {
+            CardError::Backend("a reader name may not contain a NUL character".to_owned())
+        })?;
+        let context = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| match e {
+            pcsc::Error::NoService | pcsc::Error::ServiceStopped => CardError::Backend(
+                "the PC/SC service (pcscd) is not running; start it and try again".to_owned(),
+            ),
+            e => CardError::Backend(format!("cannot reach the PC/SC service: {e}")),
+        })?;
+        let handle = context
+            .connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
+            .map_err(|e| match e {
+                pcsc::Error::NoSmartcard | pcsc::Error::RemovedCard => CardError::Removed,
+                pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable => {
+                    CardError::Backend(format!("there is no card reader named \"{reader}\""))
+                }
+                pcsc::Error::SharingViolation => CardError::Backend(format!(
+                    "the card in \"{reader}\" is in use by another program (close it, e.g. \
+                     gpg-connect-agent 'scd killscd' /bye, and try again)"
+                )),
+                e => CardError::Backend(format!("cannot connect to the card in \"{reader}\": {e}")),
+            })?;
+        let backend = PcscBackend::from_pcsc_card(&name, pcsc::ShareMode::Exclusive, handle)
+            .map_err(|e| smartcard_error(&e))?;
+        let card = openpgp_card::Card::<Open>::new(backend).map_err(|e| match e {
+            openpgp_card::Error::CardStatus(StatusBytes::FileOrApplicationNotFound) => {
+                CardError::Backend(format!(
+                    "the card in \"{reader}\" has no OpenPGP card application"
+                ))
+            }
+            e => card_error(e),
+        })?;
+        Ok(Connection {
+            reader: reader.to_owned(),
+            card,
+        })
+    }
+
+    /// A short PC/SC transaction (it also reads the application related data afresh).
+    fn tx(&mut self) -> Result<openpgp_card::Card<Transaction<'_>>, CardError> {
+        self.card.transaction().map_err(card_error)
+    }
+
+    fn read_state(&mut self) -> Result<CardState, CardError> {
+        let mut tx = self.tx()?;
+        read_state(&mut tx).map_err(card_error)
+    }
+}
+
+fn read_state(
+    tx: &mut openpgp_card::Card<Transaction<'_>>,
+) -> Result<CardState, openpgp_card::Error> {
+    let aid = tx.application_identifier()?;
+    let capabilities = tx.extended_capabilities()?;
+    let pw_status = tx.pw_status_bytes()?;
+    let name = tx.cardholder_name()?;
+    let signing = slot_key(tx, KeyType::Signing, EccType::EdDSA, Curve::Ed25519)?;
+    let decryption = slot_key(tx, KeyType::Decryption, EccType::ECDH, Curve::Curve25519)?;
+    let info = CardInfo {
+        holder: (!name.is_empty()).then_some(name),
+        serial: format!("{:04X}:{:08X}", aid.manufacturer(), aid.serial()),
+        signing_public: signing.unwrap_or([0; 32]),
+        decryption_public: decryption.unwrap_or([0; 32]),
+        soft: false,
+        pin_retries_left: Some(pw_status.err_count_pw1()),
+    };
+    Ok(CardState {
+        info,
+        has_signing_key: signing.is_some(),
+        has_decryption_key: decryption.is_some(),
+        pw1_max_len: pw_status.pw1_max_len(),
+        pw3_max_len: pw_status.pw3_max_len(),
+        pw3_retries_left: pw_status.err_count_pw3(),
+        sign_pin_valid_once: pw_status.pw1_cds_valid_once(),
+        max_special_do_len: capabilities
+            .max_len_special_do()
+            .map_or(MAX_SHARE_OBJECT_LEN, usize::from),
+    })
+}
+
+/// The public key in `slot` if the slot is set to `ecc_type` on `curve` and holds a key (the
+/// card lists a fingerprint for it).
+fn slot_key(
+    tx: &mut openpgp_card::Card<Transaction<'_>>,
+    slot: KeyType,
+    ecc_type: EccType,
+    curve: Curve,
+) -> Result<Option<[u8; 32]>, openpgp_card::Error> {
+    let AlgorithmAttributes::Ecc(attributes) = tx.algorithm_attributes(slot)? else {
+        return Ok(None);
+    };
+    if attributes.ecc_type() != ecc_type || *attributes.curve() != curve {
+        return Ok(None);
+    }
+    if tx.fingerprint(slot)?.is_none() {
+        return Ok(None);
+    }
+    match tx.public_key_material(slot) {
+        Ok(PublicKeyMaterial::E(ecc)) => Ok(fingerprint::native_point(ecc.data())),
+        Ok(PublicKeyMaterial::R(_)) => Ok(None),
+        Err(openpgp_card::Error::CardStatus(StatusBytes::ReferencedDataNotFound)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+impl PcscCard {
+    /// Opens the OpenPGP card in the reader named `reader` (exactly as PC/SC names it), in
+    /// exclusive mode, and reads its identity, public keys and PIN counters. No other reader is
+    /// touched.
+    pub fn open(reader: &str) -> Result<PcscCard, CardError> {
+        let mut conn = Connection::open(reader)?;
+        let state = conn.read_state()?;
+        Ok(PcscCard { conn, state })
+    }
+
+    /// The reader this card is in.
+    pub fn reader(&self) -> &str {
+        &self.conn.reader
+    }
+
+    /// Whether the card holds an Ed25519 signing key and an X25519 decryption key. If not, the
+    /// missing public keys show as zeros in [`Card::info`]: enrol the card first.
+    pub fn has_keys(&self) -> bool {
+        self.state.has_signing_key && self.state.has_decryption_key
+    }
+
+    /// Admin PIN tries left before the admin PIN blocks (then only a factory reset helps).
+    pub fn admin_pin_retries_left(&self) -> u8 {
+        self.state.pw3_retries_left
+    }
+
+    /// Changes the user PIN from `old` to `new` (CHANGE REFERENCE DATA for PW1; no admin PIN
+    /// needed). A wrong `old` costs a try and gives [`CardError::WrongPin`].
+    pub fn change_user_pin(&mut self, old: &Pin, new: &Pin) -> Result<(), CardError> {
+        let old = pin_secret(old, PinKind::User, self.state.pw1_max_len)?;
+        let new = pin_secret(new, PinKind::User, self.state.pw1_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx.change_user_pin(old, new);
+            refresh_after(&mut tx, result, Some(PinKind::User), Reread::Pins)
+        };
+        self.refresh_state(result)
+    }
+
+    /// Verifies the admin PIN (PW3) and returns the card for administration. On a wrong admin
+    /// PIN the card comes back with [`CardError::WrongPin`] (the admin PIN's tries left) or
+    /// [`CardError::Blocked`].
+    #[expect(
+        clippy::result_large_err,
+        reason = "the shape of Card::verify: a wrong admin PIN gives the card back, once per entry"
+    )]
+    pub fn admin(mut self, admin_pin: &Pin) -> Result<PcscAdmin, (PcscCard, CardError)> {
+        match self.verify_admin(admin_pin) {
+            Ok(()) => Ok(PcscAdmin {
+                conn: self.conn,
+                state: self.state,
+                admin_pin: Pin::from_slice(admin_pin.expose()),
+            }),
+            Err(e) => Err((self, e)),
+        }
+    }
+
+    fn verify_admin(&mut self, admin_pin: &Pin) -> Result<(), CardError> {
+        let secret = pin_secret(admin_pin, PinKind::Admin, self.state.pw3_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx.verify_admin_pin(secret);
+            refresh_after(&mut tx, result, Some(PinKind::Admin), Reread::Pins)
+        };
+        self.refresh_state(result)
+    }
+
+    fn verify_user(&mut self, pin: &Pin) -> Result<(), CardError> {
+        let secret = pin_secret(pin, PinKind::User, self.state.pw1_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            // 0x81 for PSO:CDS, then 0x82 for PSO:DECIPHER and DO 0103. A wrong PIN stops at
+            // the first: one try.
+            let result = tx
+                .verify_user_signing_pin(secret.clone())
+                .and_then(|()| tx.verify_user_pin(secret));
+            refresh_after(&mut tx, result, Some(PinKind::User), Reread::Pins)
+        };
+        self.refresh_state(result)
+    }
+
+    /// Takes what was read after an operation and returns the operation's result.
+    fn refresh_state(&mut self, result: (Result<(), CardError>, Refresh)) -> Result<(), CardError> {
+        let (result, refresh) = result;
+        self.state.update(refresh);
+        result
+    }
+}
+
+/// What is read again after an operation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reread {
+    /// The PW status bytes (after PIN operations).
+    Pins,
+    /// Everything in [`CardState`] (after a change to keys or holder).
+    All,
+}
+
+/// What was read again after an operation (nothing if the card did not answer).
+enum Refresh {
+    Nothing,
+    Pins(PWStatusBytes),
+    All(Box<CardState>),
+}
+
+impl CardState {
+    fn update(&mut self, refresh: Refresh) {
+        match refresh {
+            Refresh::Nothing => {}
+            Refresh::Pins(status) => {
+                self.info.pin_retries_left = Some(status.err_count_pw1());
+                self.pw3_retries_left = status.err_count_pw3();
+                self.sign_pin_valid_once = status.pw1_cds_valid_once();
+            }
+            Refresh::All(state) => *self = *state,
+        }
+    }
+}
+
+/// Reads the card's PIN counters (or its whole state) afresh — the cached application data is
+/// stale after a VERIFY or a PIN change — and maps the operation's error. A card that refuses a PIN without counting in its
+/// answer (`6982` or `6300` instead of `63Cx`; opcard answers a wrong old PIN in CHANGE
+/// REFERENCE DATA with `6300`) gets the count from the PW status bytes just read.
+fn refresh_after(
+    tx: &mut openpgp_card::Card<Transaction<'_>>,
+    result: Result<(), openpgp_card::Error>,
+    presents: Option<PinKind>,
+    reread: Reread,
+) -> (Result<(), CardError>, Refresh) {
+    let _ = tx.invalidate_cache();
+    let refresh = match reread {
+        Reread::Pins => tx.pw_status_bytes().map_or(Refresh::Nothing, Refresh::Pins),
+        Reread::All => read_state(tx).map_or(Refresh::Nothing, |s| Refresh::All(Box::new(s))),
+    };
+    let result = result.map_err(|e| match (e, presents) {
+        (
+            openpgp_card::Error::CardStatus(
+                StatusBytes::SecurityStatusNotSatisfied | StatusBytes::UnknownStatus(0x63, 0x00),
+            ),
+            Some(kind),
+        ) => {
+            let retries_left = match (&refresh, kind) {
+                (Refresh::Pins(status), PinKind::User) => Some(status.err_count_pw1()),
+                (Refresh::Pins(status), PinKind::Admin) => Some(status.err_count_pw3()),
+                (Refresh::All(state), PinKind::User) => state.info.pin_retries_left,
+                (Refresh::All(state), PinKind::Admin) => Some(state.pw3_retries_left),
+                (Refresh::Nothing, _) => None,
+            };
+            match retries_left {
+                Some(0) => CardError::Blocked,
+                retries_left => CardError::WrongPin { retries_left },
+            }
+        }
+        (e, _) => verified_error(e),
+    });
+    (result, refresh)
+}
+
+impl Card for PcscCard {
+    type Verified = VerifiedPcscCard;
+
+    fn info(&self) -> CardInfo {
+        self.state.info.clone()
+    }
+
+    /// VERIFY 0x81 and 0x82 with `pin` on this connection. A wrong PIN gives the card back with
+    /// [`CardError::WrongPin`] and the tries left, or [`CardError::Blocked`].
+    fn verify(mut self, pin: &Pin) -> Result<VerifiedPcscCard, (PcscCard, CardError)> {
+        match self.verify_user(pin) {
+            Ok(()) => Ok(VerifiedPcscCard {
+                conn: self.conn,
+                state: self.state,
+                pin: Pin::from_slice(pin.expose()),
+                sign_needs_verify: false,
+            }),
+            Err(e) => Err((self, e)),
+        }
+    }
+}
+
+impl VerifiedPcscCard {
+    /// The reader this card is in.
+    pub fn reader(&self) -> &str {
+        &self.conn.reader
+    }
+}
+
+impl VerifiedCard for VerifiedPcscCard {
+    fn info(&self) -> CardInfo {
+        self.state.info.clone()
+    }
+
+    /// PSO:COMPUTE DIGITAL SIGNATURE with the card's Ed25519 key over the raw `message` (at
+    /// most [`MAX_SIGNED_MESSAGE_LEN`] bytes).
+    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
+        if !self.state.has_signing_key {
+            return Err(CardError::Backend(
+                "the card has no Ed25519 signing key; enrol it first".to_owned(),
+            ));
+        }
+        if message.len() > MAX_SIGNED_MESSAGE_LEN {
+            return Err(CardError::Backend(format!(
+                "a message of {} bytes is longer than the {MAX_SIGNED_MESSAGE_LEN} bytes sent to \
+                 the card for a signature",
+                message.len()
+            )));
+        }
+        let mut tx = self.conn.tx()?;
+        if self.sign_needs_verify {
+            let secret = pin_secret(&self.pin, PinKind::User, u8::MAX)?;
+            tx.verify_user_signing_pin(secret).map_err(card_error)?;
+            self.sign_needs_verify = false;
+        }
+        let signature = tx
+            .card()
+            .signature_for_hash(SigningAlgo::ECC, message)
+            .map_err(verified_error);
+        // Once the card answered, a "valid once" PIN is used up, success or not.
+        self.sign_needs_verify = self.state.sign_pin_valid_once;
+        let signature = signature?;
+        signature.as_slice().try_into().map_err(|_| {
+            CardError::Backend(format!(
+                "the card returned a signature of {} bytes, not the 64 of Ed25519",
+                signature.len()
+            ))
+        })
+    }
+
+    /// PSO:DECIPHER with the card's X25519 key: `ephemeral_public` goes to the card as the raw
+    /// 32-byte point and the card returns the raw shared secret.
+    fn decipher(&mut self, ephemeral_public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
+        if !self.state.has_decryption_key {
+            return Err(CardError::Backend(
+                "the card has no X25519 decryption key; enrol it first".to_owned(),
+            ));
+        }
+        let mut tx = self.conn.tx()?;
+        let shared = Zeroizing::new(
+            tx.card()
+                .decipher(Cryptogram::ECDH(ephemeral_public))
+                .map_err(verified_error)?,
+        );
+        // The raw 32 bytes; some cards prefix the point with 0x40 as OpenPGP does.
+        let raw = match shared.as_slice() {
+            [0x40, rest @ ..] if rest.len() == 32 => rest,
+            all => all,
+        };
+        if raw.len() != 32 {
+            return Err(CardError::Backend(format!(
+                "the card returned a shared secret of {} bytes, not the 32 of X25519",
+                shared.len()
+            )));
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(raw);
+        Ok(out)
+    }
+
+    /// Reads private-use DO 0103; an empty object is no share.
+    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        let mut tx = self.conn.tx()?;
+        match tx.private_use_do(SHARE_OBJECT_DO) {
+            Ok(object) if object.is_empty() => Ok(None),
+            Ok(object) => Ok(Some(object)),
+            Err(openpgp_card::Error::CardStatus(StatusBytes::ReferencedDataNotFound)) => Ok(None),
+            Err(e) => Err(verified_error(e)),
+        }
+    }
+
+    /// Writes private-use DO 0103 (an empty `object` removes the share).
+    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
+        let max = MAX_SHARE_OBJECT_LEN.min(self.state.max_special_do_len);
+        if object.len() > max {
+            return Err(CardError::ShareObjectTooLarge {
+                len: object.len(),
+                max,
+            });
+        }
+        let mut tx = self.conn.tx()?;
+        tx.card()
+            .set_private_use_do(SHARE_OBJECT_DO, object.to_vec())
+            .map_err(verified_error)
+    }
+}
+
+impl PcscAdmin {
+    /// The card's identity and public keys, as of the last change.
+    pub fn info(&self) -> CardInfo {
+        self.state.info.clone()
+    }
+
+    /// The reader this card is in.
+    pub fn reader(&self) -> &str {
+        &self.conn.reader
+    }
+
+    /// Sets the algorithm attributes: Ed25519 (EdDSA) for the signing slot, Curve25519 (ECDH)
+    /// for the decryption slot. Keys already in those slots become unusable.
+    pub fn set_ecc_algorithms(&mut self) -> Result<(), QuorumError> {
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = set_ecc_algorithms(&mut tx);
+            refresh_after(&mut tx, result, None, Reread::All)
+        };
+        self.refresh(result)
+    }
+
+    /// Sets the ECC algorithm attributes, then generates an Ed25519 signing key and an X25519
+    /// decryption key **on the card** (GENERATE ASYMMETRIC KEY PAIR), storing each key's
+    /// creation time and OpenPGP v4 fingerprint beside it. Replaces any earlier keys (a share
+    /// sealed to the old decryption key no longer opens).
+    pub fn generate_keys(&mut self) -> Result<GeneratedKeys, QuorumError> {
+        let (generated, state) = {
+            let mut tx = self.conn.tx()?;
+            let generated = generate_keys(&mut tx).map_err(verified_error);
+            let _ = tx.invalidate_cache();
+            (generated, read_state(&mut tx).ok())
+        };
+        if let Some(state) = state {
+            self.state = state;
+        }
+        let generated = generated?;
+        if generated.signing_public != self.state.info.signing_public
+            || generated.decryption_public != self.state.info.decryption_public
+        {
+            return Err(CardError::Backend(
+                "the card does not report the keys it just generated".to_owned(),
+            )
+            .into());
+        }
+        Ok(generated)
+    }
+
+    /// Sets the cardholder name (the OpenPGP name DO): printable ASCII, 1 to 39 characters.
+    /// OpenPGP suggests the form `Surname<<Given<Names`; this stores the text as given.
+    pub fn set_holder(&mut self, name: &str) -> Result<(), QuorumError> {
+        check_holder(name)?;
+        if !name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(QuorumError::CardLabel {
+                field: "holder",
+                reason: "an OpenPGP card stores printable ASCII characters only",
+            });
+        }
+        if name.len() > MAX_CARD_HOLDER_LEN {
+            return Err(QuorumError::CardLabel {
+                field: "holder",
+                reason: "an OpenPGP card stores at most 39 characters",
+            });
+        }
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx
+                .as_admin_card(None)
+                .and_then(|mut admin| admin.set_cardholder_name(name));
+            refresh_after(&mut tx, result, None, Reread::All)
+        };
+        self.refresh(result)
+    }
+
+    /// Changes the admin PIN from the one verified to `new` (at least
+    /// [`MIN_ADMIN_PIN_LEN`] characters). Refuses the factory default.
+    pub fn change_admin_pin(&mut self, new: &Pin) -> Result<(), QuorumError> {
+        if new.expose() == FACTORY_ADMIN_PIN {
+            return Err(CardError::PinFormat {
+                reason: "the new admin PIN is the factory default",
+            }
+            .into());
+        }
+        self.change_admin_pin_to(new)
+    }
+
+    /// Like [`PcscAdmin::change_admin_pin`], but allows the factory default: for tests that
+    /// restore a card, and for handing a card back.
+    pub fn restore_factory_admin_pin(&mut self) -> Result<(), QuorumError> {
+        self.change_admin_pin_to(&Pin::from_slice(FACTORY_ADMIN_PIN))
+    }
+
+    fn change_admin_pin_to(&mut self, new: &Pin) -> Result<(), QuorumError> {
+        let old = pin_secret(&self.admin_pin, PinKind::Admin, u8::MAX)?;
+        let new_secret = pin_secret(new, PinKind::Admin, self.state.pw3_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx.change_admin_pin(old, new_secret);
+            refresh_after(&mut tx, result, Some(PinKind::Admin), Reread::Pins)
+        };
+        self.refresh(result)?;
+        self.admin_pin = Pin::from_slice(new.expose());
+        Ok(())
+    }
+
+    /// Sets the user PIN to `new` and its retry counter back to full (RESET RETRY COUNTER with
+    /// the admin PIN): this also unblocks a blocked user PIN. Data the card keeps under the user
+    /// PIN (the share object) stays readable with the new PIN.
+    pub fn set_user_pin(&mut self, new: &Pin) -> Result<(), QuorumError> {
+        let new = pin_secret(new, PinKind::User, self.state.pw1_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx
+                .as_admin_card(None)
+                .and_then(|mut admin| admin.reset_user_pin(new));
+            refresh_after(&mut tx, result, None, Reread::All)
+        };
+        self.refresh(result)
+    }
+
+    /// Ends administration: resets the card (so it forgets the admin PIN), opens it again in
+    /// the same reader and returns it unverified.
+    pub fn finish(self) -> Result<PcscCard, CardError> {
+        let reader = self.conn.reader.clone();
+        drop(self);
+        PcscCard::open(&reader)
+    }
+
+    fn refresh(&mut self, result: (Result<(), CardError>, Refresh)) -> Result<(), QuorumError> {
+        let (result, refresh) = result;
+        self.state.update(refresh);
+        Ok(result?)
+    }
+}
+
+fn set_ecc_algorithms(
+    tx: &mut openpgp_card::Card<Transaction<'_>>,
+) -> Result<(), openpgp_card::Error> {
+    let mut admin = tx.as_admin_card(None)?;
+    admin.set_algorithm(KeyType::Signing, AlgoSimple::Curve25519)?;
+    admin.set_algorithm(KeyType::Decryption, AlgoSimple::Curve25519)
+}
+
+fn generate_keys(
+    tx: &mut openpgp_card::Card<Transaction<'_>>,
+) -> Result<GeneratedKeys, openpgp_card::Error> {
+    set_ecc_algorithms(tx)?;
+    let mut admin = tx.as_admin_card(None)?;
+    let (signing, created) = admin.generate_key(fingerprint::from_public_key, KeyType::Signing)?;
+    let (decryption, decryption_created) =
+        admin.generate_key(fingerprint::from_public_key, KeyType::Decryption)?;
+    let point = |key: &PublicKeyMaterial| match key {
+        PublicKeyMaterial::E(ecc) => fingerprint::native_point(ecc.data()),
+        PublicKeyMaterial::R(_) => None,
+    };
+    let (Some(signing_public), Some(decryption_public)) = (point(&signing), point(&decryption))
+    else {
+        return Err(openpgp_card::Error::ParseError(
+            "the card returned a generated public key that is not a 25519 point".to_owned(),
+        ));
+    };
+    Ok(GeneratedKeys {
+        signing_public,
+        decryption_public,
+        signing_fingerprint: fingerprint::ed25519(&signing_public, created.get()),
+        decryption_fingerprint: fingerprint::cv25519(&decryption_public, decryption_created.get()),
+        created: created.get(),
+    })
+}
+
+/// The PIN as `openpgp-card` takes it (a zeroizing string), after the checks that spare the
+/// card a try: UTF-8, and `min..=max` bytes.
+fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, CardError> {
+    let text = std::str::from_utf8(pin.expose()).map_err(|_| CardError::PinFormat {
+        reason: "an OpenPGP card PIN must be UTF-8 text",
+    })?;
+    let (min_len, too_short) = match kind {
+        PinKind::User => (MIN_USER_PIN_LEN, "a user PIN needs at least 6 characters"),
+        PinKind::Admin => (
+            MIN_ADMIN_PIN_LEN,
+            "an admin PIN needs at least 8 characters",
+        ),
+    };
+    if text.len() < min_len {
+        return Err(CardError::PinFormat { reason: too_short });
+    }
+    if text.len() > usize::from(max_len) {
+        return Err(CardError::PinFormat {
+            reason: "the PIN is longer than this card accepts",
+        });
+    }
+    Ok(SecretString::from(text))
+}
+
+/// The two PINs of an OpenPGP card that this module presents.
+#[derive(Clone, Copy)]
+enum PinKind {
+    /// PW1.
+    User,
+    /// PW3.
+    Admin,
+}
+
+/// Errors of a verified card: "security status not satisfied" means the card no longer holds
+/// the verified PIN (it was reset, e.g. by removal).
+fn verified_error(e: openpgp_card::Error) -> CardError {
+    match e {
+        openpgp_card::Error::CardStatus(StatusBytes::SecurityStatusNotSatisfied) => {
+            CardError::Backend(
+                "the card no longer accepts the verified PIN (was it reset or removed?); \
+                 remove it, insert it and enter the PIN again"
+                    .to_owned(),
+            )
+        }
+        e => card_error(e),
+    }
+}
+
+fn card_error(e: openpgp_card::Error) -> CardError {
+    match e {
+        openpgp_card::Error::CardStatus(
+            StatusBytes::PasswordNotChecked(0) | StatusBytes::AuthenticationMethodBlocked,
+        ) => CardError::Blocked,
+        openpgp_card::Error::CardStatus(StatusBytes::PasswordNotChecked(n)) => {
+            CardError::WrongPin {
+                retries_left: Some(n),
+            }
+        }
+        openpgp_card::Error::Smartcard(e) => smartcard_error(&e),
+        e => CardError::Backend(e.to_string()),
+    }
+}
+
+fn smartcard_error(e: &SmartcardError) -> CardError {
+    const GONE: [&str; 5] = [
+        "RemovedCard",
+        "NoSmartcard",
+        "ReaderUnavailable",
+        "UnknownReader",
+        "UnpoweredCard",
+    ];
+    match e {
+        SmartcardError::CardNotFound(_) => CardError::Removed,
+        SmartcardError::Error(text) if GONE.iter().any(|gone| text.contains(gone)) => {
+            CardError::Removed
+        }
+        e => CardError::Backend(e.to_string()),
+    }
+}
+
+impl fmt::Debug for PcscCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PcscCard")
+            .field("reader", &self.conn.reader)
+            .field("serial", &self.state.info.serial)
+            .field("holder", &self.state.info.holder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for VerifiedPcscCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedPcscCard")
+            .field("reader", &self.conn.reader)
+            .field("serial", &self.state.info.serial)
+            .field("holder", &self.state.info.holder)
+            .field("pin", &self.pin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for PcscAdmin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PcscAdmin")
+            .field("reader", &self.conn.reader)
+            .field("serial", &self.state.info.serial)
+            .field("admin_pin", &self.admin_pin)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_are_checked_before_the_card_sees_them() {
+        let short = Pin::from_slice(b"12345");
+        assert!(matches!(
+            pin_secret(&short, PinKind::User, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        let not_utf8 = Pin::from_slice(&[0xff; 8]);
+        assert!(matches!(
+            pin_secret(&not_utf8, PinKind::User, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        let long = Pin::from_slice(&[b'1'; 128]);
+        assert!(matches!(
+            pin_secret(&long, PinKind::User, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        let admin = Pin::from_slice(b"1234567");
+        assert!(matches!(
+            pin_secret(&admin, PinKind::Admin, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        assert!(pin_secret(&Pin::from_slice(FACTORY_USER_PIN), PinKind::User, 127).is_ok());
+    }
+
+    #[test]
+    fn card_statuses_map_to_pin_errors() {
+        let status = |s| card_error(openpgp_card::Error::CardStatus(s));
+        assert!(matches!(
+            status(StatusBytes::PasswordNotChecked(2)),
+            CardError::WrongPin {
+                retries_left: Some(2)
+            }
+        ));
+        assert!(matches!(
+            status(StatusBytes::PasswordNotChecked(0)),
+            CardError::Blocked
+        ));
+        assert!(matches!(
+            status(StatusBytes::AuthenticationMethodBlocked),
+            CardError::Blocked
+        ));
+        let removed = SmartcardError::Error("Transmit failed: RemovedCard".to_owned());
+        assert!(matches!(smartcard_error(&removed), CardError::Removed));
+    }
+}
