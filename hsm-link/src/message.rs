@@ -9,9 +9,9 @@ mod admin;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{
-    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, ConfigProblem,
-    KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS, MAX_FILTER_TEXT,
-    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
+    ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS,
+    MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
     MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
     login_message,
 };
@@ -272,6 +272,59 @@ mod tests {
         // A raw escape sequence is no canonical log line: refused before it reaches a screen.
         assert!(Packet::decode(&page("before\u{1b}[2Jafter").encode()).is_err());
         assert!(Packet::decode(&page("bell\u{7}").encode()).is_err());
+    }
+
+    #[test]
+    fn ceremony_messages_are_appended_and_bounded() {
+        use crate::domain::{CardSerial, MAX_CARDS_PER_SET};
+        // Variant order is the wire format: the ceremony requests follow ConfirmExport (14),
+        // the responses follow ExportDone (10), the errors follow QuotaExceeded (11).
+        let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(tag(&AdminRequest::ConfirmExport { up_to_seq: 0 }), 14);
+        assert_eq!(
+            tag(&AdminRequest::BeginCeremony {
+                kind: CeremonyKind::Enrol
+            }),
+            15
+        );
+        assert_eq!(tag(&AdminRequest::GetRecoveryPublic), 17);
+        let response = postcard::to_stdvec(&AdminResponse::Ceremony { id: [0; 16] }).unwrap();
+        assert_eq!(response[0], 11);
+        assert_eq!(
+            postcard::to_stdvec(&AdminError::QuotaExceeded).unwrap()[0],
+            11
+        );
+        assert_eq!(
+            postcard::to_stdvec(&AdminError::CeremonyMismatch).unwrap()[0],
+            12
+        );
+
+        let register = |left: usize| Packet::Request {
+            id: 3,
+            body: Request::Admin(AdminRequest::RegisterCardSetInCeremony {
+                ceremony: [7; 16],
+                set: Box::new(crate::domain::CardSetDescription {
+                    kind: crate::domain::CardSetKind::Pso,
+                    set_number: 2,
+                    threshold: 1,
+                    cards: Vec::new(),
+                }),
+                recovery: None,
+                replaces_revoked: Some(CardSerial::new("C-3").unwrap()),
+                old_shares_left: vec![CardSerial::new("A-1").unwrap(); left],
+            }),
+        };
+        let ok = register(MAX_CARDS_PER_SET);
+        assert_eq!(Packet::decode(&ok.encode()).unwrap(), ok);
+        assert!(Packet::decode(&register(MAX_CARDS_PER_SET + 1).encode()).is_err());
+        let drill = Packet::Request {
+            id: 4,
+            body: Request::Admin(AdminRequest::ReportDrill {
+                card_serial: CardSerial::new("B-2").unwrap(),
+                ok: true,
+            }),
+        };
+        assert_eq!(Packet::decode(&drill.encode()).unwrap(), drill);
     }
 
     #[test]

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use audit_log::{Actor, LogLine, Outcome, Role};
 use ed25519_dalek::{Signature, VerifyingKey};
-use hsm_link::domain::{CardSetDescription, CardSetKind, HolderName, KeyState, Parameter};
+use hsm_link::domain::{
+    CardSerial, CardSetDescription, CardSetKind, HolderName, KeyState, Parameter,
+};
 use hsm_link::message::{
-    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CloseReason,
-    ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_KEYS_PER_PAGE,
-    MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, NewCredentials, OfficerRole, OutcomeFilter,
-    RecoveryPublic, RemoteError, Response, login_message,
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
+    CloseReason, ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, NewCredentials, OfficerRole,
+    OutcomeFilter, RecoveryPublic, RemoteError, Response, login_message,
 };
 use hsm_link::server::{AdminService, Handler, Reply, ReplyStream, SessionContext};
 
@@ -57,6 +59,7 @@ impl AdminService for AdminLink {
             login: None,
             challenge: None,
             refused_card: None,
+            ceremony: None,
         })
     }
 }
@@ -79,6 +82,26 @@ struct AdminSession {
     challenge: Option<Challenge>,
     /// The key of the card a failed login named, for the log.
     refused_card: Option<String>,
+    /// This session's open card-set ceremony (at most one).
+    ceremony: Option<OpenCeremony>,
+}
+
+#[derive(Clone, Copy)]
+struct OpenCeremony {
+    id: [u8; 16],
+    kind: CeremonyKind,
+}
+
+/// A registration that closes a ceremony.
+struct CeremonyStep {
+    ceremony: OpenCeremony,
+    replaces_revoked: Option<CardSerial>,
+    old_shares_left: Vec<CardSerial>,
+}
+
+/// A ceremony id as the log shows it.
+fn ceremony_text(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A card key as the log shows it: the first 16 bytes in hex.
@@ -417,11 +440,152 @@ impl AdminSession {
         }))
     }
 
+    /// Opens a ceremony: who may register the set it ends with may open it (the first PSO
+    /// set's enrolment from the first terminal without a login; everything else with a login
+    /// that may register card sets).
+    fn begin_ceremony(
+        &mut self,
+        ctx: &SessionContext,
+        kind: CeremonyKind,
+    ) -> Result<AdminResponse, ServiceError> {
+        let actor = self.actor();
+        let role = self.role();
+        let logged_in = self.login.is_some();
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).map_err(crate::crypto::CryptoError::Rng)?;
+        let replaced = self.ceremony.map(|c| ceremony_text(&c.id));
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let first_enrol = kind == CeremonyKind::Enrol
+                && record.pso.is_none()
+                && record.pairing.first_terminal == Some(ctx.terminal)
+                && !logged_in;
+            if !first_enrol {
+                admin_check(role, Action::RegisterCardSet, &record.config)?;
+            }
+            if kind != CeremonyKind::Enrol && record.pso.is_none() {
+                return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
+            }
+            let mut event = Event::new(actor.clone(), "ceremony.begin")
+                .object(format!("ceremony {}", ceremony_text(&id)))
+                .detail("kind", kind.as_str());
+            if let Some(old) = &replaced {
+                event = event.detail("abandons", old.clone());
+            }
+            hsm.append(tx, record, event)
+        });
+        match result {
+            Ok(()) => {
+                self.ceremony = Some(OpenCeremony { id, kind });
+                Ok(AdminResponse::Ceremony { id })
+            }
+            Err(ServiceError::Admin(refusal)) => {
+                let event = Event::new(actor, "ceremony.begin")
+                    .refused(&refusal)
+                    .detail("kind", kind.as_str());
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The last step of a ceremony: the set's registration, bound to the open ceremony's id.
+    fn register_in_ceremony(
+        &mut self,
+        ctx: &SessionContext,
+        ceremony: [u8; 16],
+        set: CardSetDescription,
+        recovery: Option<RecoveryPublic>,
+        replaces_revoked: Option<CardSerial>,
+        old_shares_left: Vec<CardSerial>,
+    ) -> Result<AdminResponse, ServiceError> {
+        let open = match self.ceremony {
+            Some(open) if open.id == ceremony => open,
+            _ => {
+                let event = Event::new(self.actor(), "cardset.register")
+                    .refused(AdminError::CeremonyMismatch)
+                    .detail("ceremony", ceremony_text(&ceremony));
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                return Err(AdminError::CeremonyMismatch.into());
+            }
+        };
+        let step = CeremonyStep {
+            ceremony: open,
+            replaces_revoked,
+            old_shares_left,
+        };
+        let response = self.register_set(ctx, set, recovery, Some(step))?;
+        self.ceremony = None;
+        Ok(response)
+    }
+
+    fn recovery_public(&self, ctx: &SessionContext) -> Result<AdminResponse, ServiceError> {
+        // Public values only (the login challenge shows the same cards without a login), so a
+        // holder can drill a card without a login; a logged-in role follows the table.
+        let record = if self.login.is_some() {
+            self.check(ctx, Action::ViewCardSets)?
+        } else {
+            self.hsm.partition(&ctx.partition)?
+        };
+        let Some(CardSetRecord {
+            set,
+            recovery: Some(recovery),
+        }) = record.pso
+        else {
+            return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
+        };
+        Ok(AdminResponse::RecoveryPublic {
+            set_number: set.set_number,
+            threshold: set.threshold,
+            cards: set.cards,
+            recovery: Box::new(recovery),
+        })
+    }
+
+    fn report_drill(
+        &self,
+        ctx: &SessionContext,
+        serial: CardSerial,
+        ok: bool,
+    ) -> Result<AdminResponse, ServiceError> {
+        let actor = self.actor();
+        let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
+            let Some(pso) = &record.pso else {
+                return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
+            };
+            let Some(card) = pso.set.cards.iter().find(|c| c.serial == serial) else {
+                return Err(AdminError::CardNotInSet.into());
+            };
+            let mut event = Event::new(actor.clone(), "quorum.drill")
+                .object(format!("card {serial}"))
+                .detail("holder", card.holder.as_str())
+                .detail("set", pso.set.set_number.to_string());
+            event = if ok {
+                event.detail("result", "share valid")
+            } else {
+                event.failed("the card's share did not open or failed its check")
+            };
+            hsm.append(tx, record, event)
+        });
+        match result {
+            Ok(()) => Ok(AdminResponse::Done),
+            Err(ServiceError::Admin(refusal)) => {
+                let event = Event::new(actor, "quorum.drill")
+                    .object(format!("card {serial}"))
+                    .refused(&refusal);
+                self.hsm.log_refusal(&ctx.partition, event)?;
+                Err(refusal.into())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn register_set(
         &self,
         ctx: &SessionContext,
         set: CardSetDescription,
         recovery: Option<RecoveryPublic>,
+        step: Option<CeremonyStep>,
     ) -> Result<AdminResponse, ServiceError> {
         let actor = self.actor();
         let role = self.role();
@@ -443,14 +607,32 @@ impl AdminSession {
             ) {
                 return Err(AdminError::CardSet(problem).into());
             }
+            if let Some(step) = &step
+                && !fits_ceremony(record, &set, recovery.as_ref(), step)
+            {
+                return Err(AdminError::CardSet(CardSetProblem::NotForCeremony).into());
+            }
             let holders: Vec<&str> = set.cards.iter().map(|c| c.holder.as_str()).collect();
-            let event = Event::new(actor.clone(), "cardset.register")
+            let mut event = Event::new(actor.clone(), "cardset.register")
                 .object(format!("{:?} set {}", set.kind, set.set_number))
                 .detail(
                     "threshold",
                     format!("{} of {}", set.threshold, set.cards.len()),
                 )
                 .detail("holders", holders.join(", "));
+            if let Some(step) = &step {
+                event = event
+                    .detail("ceremony", ceremony_text(&step.ceremony.id))
+                    .detail("kind", step.ceremony.kind.as_str());
+                if let Some(revoked) = &step.replaces_revoked {
+                    event = event.detail("revoked", revoked.to_string());
+                }
+                if !step.old_shares_left.is_empty() {
+                    let left: Vec<String> =
+                        step.old_shares_left.iter().map(|s| s.to_string()).collect();
+                    event = event.detail("old-shares-left", left.join(", "));
+                }
+            }
             let entry = CardSetRecord {
                 set: set.clone(),
                 recovery: recovery.clone(),
@@ -464,7 +646,10 @@ impl AdminSession {
         match result {
             Ok(()) => Ok(AdminResponse::Done),
             Err(ServiceError::Admin(refusal)) => {
-                let event = Event::new(actor, "cardset.register").refused(&refusal);
+                let mut event = Event::new(actor, "cardset.register").refused(&refusal);
+                if let Some(step) = &step {
+                    event = event.detail("ceremony", ceremony_text(&step.ceremony.id));
+                }
                 self.hsm.log_refusal(&ctx.partition, event)?;
                 Err(refusal.into())
             }
@@ -598,7 +783,26 @@ impl Handler for AdminSession {
                     })
             }
             AdminRequest::RegisterCardSet { set, recovery } => {
-                self.register_set(ctx, *set, recovery.map(|r| *r))
+                self.register_set(ctx, *set, recovery.map(|r| *r), None)
+            }
+            AdminRequest::BeginCeremony { kind } => self.begin_ceremony(ctx, kind),
+            AdminRequest::RegisterCardSetInCeremony {
+                ceremony,
+                set,
+                recovery,
+                replaces_revoked,
+                old_shares_left,
+            } => self.register_in_ceremony(
+                ctx,
+                ceremony,
+                *set,
+                recovery.map(|r| *r),
+                replaces_revoked,
+                old_shares_left,
+            ),
+            AdminRequest::GetRecoveryPublic => self.recovery_public(ctx),
+            AdminRequest::ReportDrill { card_serial, ok } => {
+                self.report_drill(ctx, card_serial, ok)
             }
             AdminRequest::ReadLog { query } => self.read_log(ctx, &query),
             AdminRequest::ExportLog { query } => {
@@ -738,6 +942,57 @@ fn card_set_problem(
     };
     let expected = current.map_or(1, |c| c.set.set_number + 1);
     (set.set_number != expected).then_some(CardSetProblem::SetNumber { expected })
+}
+
+/// Whether a set fits the ceremony that registers it: a PSO set; an enrolment revokes
+/// nothing; a re-share keeps the active set's quorum backup key (the secret is the same) and
+/// revokes nothing; a revocation names a card of the active set, leaves it out of the new set,
+/// and brings a new backup key (a fresh secret). The first commitment (the secret's public
+/// point) must stay the same in a re-share and change in a revocation.
+fn fits_ceremony(
+    record: &PartitionRecord,
+    set: &CardSetDescription,
+    recovery: Option<&RecoveryPublic>,
+    step: &CeremonyStep,
+) -> bool {
+    if set.kind != CardSetKind::Pso {
+        return false;
+    }
+    let current = record.pso.as_ref();
+    let current_recovery = current.and_then(|c| c.recovery.as_ref());
+    let current_key = current_recovery.map(|r| &r.backup_public_key);
+    let new_key = recovery.map(|r| &r.backup_public_key);
+    // The first commitment is secret·G: the same secret gives the same bytes.
+    let secret_point = |r: &RecoveryPublic| {
+        r.commitments
+            .get(2..2 + COMMITMENT_POINT_LEN)
+            .map(<[u8]>::to_vec)
+    };
+    let current_point = current_recovery.and_then(secret_point);
+    let new_point = recovery.and_then(secret_point);
+    match step.ceremony.kind {
+        CeremonyKind::Enrol => step.replaces_revoked.is_none(),
+        CeremonyKind::Reshare => {
+            step.replaces_revoked.is_none()
+                && current_key.is_some()
+                && current_key == new_key
+                && current_point.is_some()
+                && current_point == new_point
+        }
+        CeremonyKind::Revoke => {
+            let (Some(current), Some(revoked)) = (current, &step.replaces_revoked) else {
+                return false;
+            };
+            let Some(card) = current.set.cards.iter().find(|c| &c.serial == revoked) else {
+                return false;
+            };
+            let left_out = !set
+                .cards
+                .iter()
+                .any(|c| &c.serial == revoked || c.signing_key == card.signing_key);
+            left_out && current_key != new_key && current_point != new_point
+        }
+    }
 }
 
 /// Bytes of an X-Wing public key (the quorum backup key).

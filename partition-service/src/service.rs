@@ -144,6 +144,11 @@ impl Event {
         self
     }
 
+    pub(crate) fn failed(mut self, reason: impl std::fmt::Display) -> Self {
+        self.outcome = Outcome::failed(truncate(reason.to_string()));
+        self
+    }
+
     pub(crate) fn detail(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.details.push((key, truncate(value.into())));
         self

@@ -66,17 +66,19 @@
 //! - [`pcsc`]: [`PcscCard`], an OpenPGP card (v3.x) reached through PC/SC: keys generated on the
 //!   card (Ed25519 signing, X25519 decryption), the card's own PIN and retry counter, the share
 //!   envelope in private-use data object 0103 (read and written only after the PIN).
+//! - [`ceremony`]: UI-free state machines for login, enrolment, drill, recovery, re-share and
+//!   revocation, taking cards through [`VerifiedCard`] and speaking `hsm-link` requests through
+//!   [`ceremony::Link`].
 //!
 //! Secrets, shares, PINs and derived keys live in zeroizing buffers, have no `Clone` and a
 //! redacted `Debug`, and this crate never logs them or writes them to disk (a soft card writes
 //! its keys sealed under its passphrase, and a share only inside its envelope).
 //!
-//! This crate runs no ceremony yet (enrol, re-share, revoke and drill come with the rest of the
-//! quorum issue) and speaks no `hsm-link` request. It never decides
-//! whether a smartcard's PIN is right — each card checks its own, with its own retry counter — and
-//! never prints, prompts or draws anything.
+//! This crate never decides whether a smartcard's PIN is right — each card checks its own, with
+//! its own retry counter — and never prints, prompts or draws anything.
 
 pub mod card;
+pub mod ceremony;
 pub mod envelope;
 pub mod error;
 #[doc(hidden)]

@@ -568,8 +568,13 @@ impl VerifiedCard for VerifiedSoftCard {
         Ok(x25519(&secret, ephemeral_public))
     }
 
+    /// The share object; an empty one (a wiped share) is no share, as on a smartcard.
     fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
-        Ok(self.secrets.share_object.clone())
+        Ok(self
+            .secrets
+            .share_object
+            .clone()
+            .filter(|object| !object.is_empty()))
     }
 
     /// Re-encrypts the file with a fresh nonce and replaces it atomically.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
 use crate::domain::{
-    CardDescription, CardSetDescription, HolderName, KeyId, KeyObjectSummary, MAX_CARDS_PER_SET,
-    Parameter, PartitionConfig, PartitionUsage, Role,
+    CardDescription, CardSerial, CardSetDescription, HolderName, KeyId, KeyObjectSummary,
+    MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
 };
 
 /// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
@@ -274,6 +274,67 @@ pub enum AdminRequest {
         /// Last sequence number confirmed.
         up_to_seq: u64,
     },
+    /// Open a card-set ceremony (enrol, re-share, revoke): the HSM answers with a fresh id,
+    /// logs it, and remembers it as this session's one open ceremony (a new one replaces it).
+    /// Every later step names the id, so a step of another ceremony cannot be slipped in.
+    BeginCeremony {
+        /// What the ceremony does.
+        kind: CeremonyKind,
+    },
+    /// Register a PSO card set as the last step of the open ceremony `ceremony`. The HSM
+    /// refuses it ([`AdminError::CeremonyMismatch`]) unless `ceremony` is this session's open
+    /// ceremony, checks the set against the ceremony's kind, logs the id, and closes the
+    /// ceremony on success.
+    RegisterCardSetInCeremony {
+        /// The id [`AdminResponse::Ceremony`] gave.
+        ceremony: [u8; 16],
+        /// The set.
+        set: Box<CardSetDescription>,
+        /// The recovery quorum's public parts.
+        recovery: Option<Box<RecoveryPublic>>,
+        /// For a revocation: the card that is revoked (it must be in the active set and not in
+        /// the new one).
+        replaces_revoked: Option<CardSerial>,
+        /// Cards of the active set that were not present, and so still hold a share of the old
+        /// set (re-share) — logged with the registration.
+        #[serde(deserialize_with = "de_serials")]
+        old_shares_left: Vec<CardSerial>,
+    },
+    /// The PSO set's number, cards and recovery parts (public values: the quorum backup public
+    /// key and the Feldman commitments), for a share drill or a ceremony. Answered without a
+    /// login (the login challenge shows the same cards); a logged-in role needs the right to
+    /// view card sets.
+    GetRecoveryPublic,
+    /// The result of a share drill: a holder's card yielded a share that did (or did not) pass
+    /// its check against the commitments. Needs no login; logged as `quorum.drill`.
+    ReportDrill {
+        /// The drilled card; it must be in the active PSO set.
+        card_serial: CardSerial,
+        /// Whether the share opened and passed its Feldman check.
+        ok: bool,
+    },
+}
+
+/// What a card-set ceremony does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CeremonyKind {
+    /// Enrol a PSO set with a fresh recovery secret.
+    Enrol,
+    /// Move the same recovery secret to a new set.
+    Reshare,
+    /// Leave a card out: a fresh recovery secret for a new set without it.
+    Revoke,
+}
+
+impl CeremonyKind {
+    /// The kind's name in logs and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Enrol => "enrol",
+            CeremonyKind::Reshare => "reshare",
+            CeremonyKind::Revoke => "revoke",
+        }
+    }
 }
 
 /// Administration responses.
@@ -339,6 +400,23 @@ pub enum AdminResponse {
         /// The checkpoint signed at the end of the export (also the last line sent).
         #[serde(deserialize_with = "de_log_line")]
         checkpoint: String,
+    },
+    /// A ceremony was opened; its id (show it on screen: the log carries it too).
+    Ceremony {
+        /// The ceremony's id.
+        id: [u8; 16],
+    },
+    /// The active PSO set's public recovery parts.
+    RecoveryPublic {
+        /// The set's number (share envelopes are bound to it).
+        set_number: u32,
+        /// m.
+        threshold: u8,
+        /// The set's cards; the card at position i holds share i + 1.
+        #[serde(deserialize_with = "de_cards")]
+        cards: Vec<CardDescription>,
+        /// The quorum backup public key and the commitments.
+        recovery: Box<RecoveryPublic>,
     },
 }
 
@@ -515,6 +593,15 @@ pub enum AdminError {
     /// The partition's object limit or size quota would be exceeded.
     #[error("the partition's quota would be exceeded")]
     QuotaExceeded,
+    /// A ceremony step whose id is not this session's open ceremony: nothing was done.
+    #[error(
+        "this step belongs to another ceremony than the one open in this session: nothing was \
+         done; begin the ceremony again"
+    )]
+    CeremonyMismatch,
+    /// A card that is not in the active set.
+    #[error("the card is not in the active card set")]
+    CardNotInSet,
 }
 
 /// What is wrong with a configuration.
@@ -566,6 +653,13 @@ pub enum CardSetProblem {
     /// SO cards are registered on the HSM by its owner, not over the link.
     #[error("SO cards are registered by the HSM owner with tessera-hsm")]
     DeviceSoSet,
+    /// The set does not fit its ceremony: a ceremony registers a PSO set; a re-share keeps the
+    /// quorum backup key; a revocation names a card of the active set, leaves it out, and
+    /// changes the backup key; an enrolment revokes nothing.
+    #[error(
+        "the set does not fit its ceremony (re-share keeps the backup key; revoke leaves the named card out)"
+    )]
+    NotForCeremony,
 }
 
 fn de_signatures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSignature>, D::Error> {
@@ -573,6 +667,10 @@ fn de_signatures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSignature>, 
 }
 
 fn de_cards<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardDescription>, D::Error> {
+    deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_serials<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSerial>, D::Error> {
     deserialize_vec(d, MAX_CARDS_PER_SET)
 }
 

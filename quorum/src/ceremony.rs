@@ -1,0 +1,367 @@
+//! Ceremonies: UI-free state machines that take officer cards one at a time and speak the
+//! administration link's requests.
+//!
+//! Each ceremony takes cards through the [`VerifiedCard`] trait, so soft cards and OpenPGP cards
+//! over PC/SC work alike, and talks to the HSM through [`Link`] (implemented here for
+//! [`hsm_link::client::Connection`]). None of them prompts, prints or draws anything: a caller
+//! (the TUI, a test) asks for the next card, verifies it with its PIN, hands the verified card
+//! to the ceremony, and shows the [`Progress`] it gets back ("2 of 3 — insert the next card").
+//!
+//! - [`LoginCeremony`]: the HSM's challenge, bound to this session's channel, signed by m
+//!   distinct cards of the active set; a card not in the set, or the same card twice, is
+//!   refused and named.
+//! - [`Enrolment`]: a fresh recovery secret split m-of-n; a share sealed to each card, read back
+//!   from every card and checked against the commitments before the set is registered.
+//! - [`Drill`]: one holder's card yields its share, which is checked against the commitments the
+//!   HSM holds; the result is reported to the HSM and logged. Nothing is combined.
+//! - [`Recovery`]: m shares checked one by one, combined, and the quorum backup key derived.
+//! - [`Reshare`]: the same secret moved from m cards of the active set to a new set; the old
+//!   share is wiped from every old card present; old cards that were not present are reported
+//!   (and logged by the HSM).
+//! - [`Revocation`]: a fresh secret for a new set without the revoked card, whose login
+//!   signatures the HSM refuses from then on.
+//!
+//! Enrolment, re-share and revocation each open a ceremony at the HSM
+//! ([`AdminRequest::BeginCeremony`]) and register the new set with that ceremony's id
+//! ([`AdminRequest::RegisterCardSetInCeremony`]); the HSM refuses a registration that names
+//! another ceremony (against the "bait-and-switch" of a step slipped in from elsewhere). Until
+//! the registration the HSM's active set is untouched: dropping a ceremony at any step
+//! registers nothing.
+//!
+//! **PINs.** A ceremony never sees a PIN nor an unverified card. The caller verifies each card
+//! with [`Card::verify`](crate::card::Card::verify); on [`CardError::WrongPin`] it gets the
+//! unverified card back with `retries_left`, shows that count, and asks again with the same
+//! card (the ceremony's state is untouched); on [`CardError::Blocked`] it says how to unblock
+//! the card and asks for another one.
+//!
+//! **Caveat (re-share and revoke).** A card holds one share object. A card of the old set that
+//! is also enrolled in the new set has its old share replaced when its new share is written,
+//! before the new set is registered: aborting such a ceremony after that point leaves the old
+//! set active with that card's old share gone.
+//!
+//! [`CardError::WrongPin`]: crate::error::CardError::WrongPin
+//! [`CardError::Blocked`]: crate::error::CardError::Blocked
+
+mod login;
+mod new_set;
+mod recover;
+
+use std::fmt;
+
+use hsm_link::client::Connection;
+use hsm_link::domain::{CardDescription, DomainError, PartitionId};
+use hsm_link::message::{
+    AdminError, AdminRequest, AdminResponse, CeremonyKind, LoginRefusal, RemoteError, Request,
+    Response,
+};
+use hsm_link::transport::FrameTransport;
+
+use crate::card::{CardInfo, VerifiedCard};
+use crate::envelope::ShareContext;
+use crate::error::{CardError, QuorumError};
+use crate::secret::{Commitments, QuorumBackupPublicKey};
+
+pub use login::{Challenge, LoginCeremony};
+pub use new_set::{Enrolment, Registered, Revocation, RevocationDone};
+pub use recover::{Drill, DrillOutcome, Recovery, Reshare, ReshareWipe};
+
+/// The administration link as a ceremony needs it.
+pub trait Link {
+    /// Sends one administration request and waits for its answer.
+    fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, LinkError>;
+
+    /// This session's channel binding (the Noise handshake hash), which login signatures cover.
+    fn channel_binding(&self) -> [u8; 32];
+
+    /// The partition this session administers.
+    fn partition(&self) -> &PartitionId;
+}
+
+/// Why a request over the [`Link`] did not get the answer it wanted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The HSM refused the request (typed).
+    #[error("the HSM refused: {0}")]
+    Refused(RemoteError),
+    /// The link itself failed.
+    #[error("the link failed: {0}")]
+    Failed(hsm_link::Error),
+    /// The HSM answered with something other than the request's answer.
+    #[error("the HSM gave an unexpected answer")]
+    Unexpected,
+}
+
+impl LinkError {
+    /// The HSM's typed administration refusal, if that is what this is.
+    pub fn admin_error(&self) -> Option<&AdminError> {
+        match self {
+            LinkError::Refused(RemoteError::Admin(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<T: FrameTransport> Link for Connection<T> {
+    fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, LinkError> {
+        match self.call(Request::Admin(request)) {
+            Ok(Response::Admin(response)) => Ok(response),
+            Ok(_) => Err(LinkError::Unexpected),
+            Err(hsm_link::Error::Remote(e)) => Err(LinkError::Refused(e)),
+            Err(e) => Err(LinkError::Failed(e)),
+        }
+    }
+
+    fn channel_binding(&self) -> [u8; 32] {
+        *self.session().channel_binding()
+    }
+
+    fn partition(&self) -> &PartitionId {
+        Connection::partition(self)
+    }
+}
+
+/// A card as a ceremony names it: its holder and serial.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardRef {
+    /// The holder the card (or the registered set) names, if any.
+    pub holder: Option<String>,
+    /// The card's serial.
+    pub serial: String,
+    /// A soft card.
+    pub soft: bool,
+}
+
+impl CardRef {
+    fn of(info: &CardInfo) -> CardRef {
+        CardRef {
+            holder: info.holder.clone(),
+            serial: info.serial.clone(),
+            soft: info.soft,
+        }
+    }
+
+    fn of_description(card: &CardDescription) -> CardRef {
+        CardRef {
+            holder: Some(card.holder.as_str().to_owned()),
+            serial: card.serial.to_string(),
+            soft: card.soft_card,
+        }
+    }
+}
+
+/// `soft card SOFT:0001 (Ada Demo)`; control characters are replaced (see [`CardInfo`]'s
+/// `Display`).
+impl fmt::Display for CardRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let info = CardInfo {
+            holder: self.holder.clone(),
+            serial: self.serial.clone(),
+            signing_public: [0; 32],
+            decryption_public: [0; 32],
+            soft: self.soft,
+            pin_retries_left: None,
+        };
+        fmt::Display::fmt(&info, f)
+    }
+}
+
+/// How far a ceremony step is: `have` of `need` cards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Cards done.
+    pub have: usize,
+    /// Cards needed.
+    pub need: usize,
+}
+
+impl Progress {
+    /// Whether enough cards are done.
+    pub fn complete(&self) -> bool {
+        self.have >= self.need
+    }
+}
+
+/// "2 of 3 — insert the next card", or "3 of 3 — complete".
+impl fmt::Display for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.complete() {
+            write!(f, "{} of {} — complete", self.have, self.need)
+        } else {
+            write!(f, "{} of {} — insert the next card", self.have, self.need)
+        }
+    }
+}
+
+/// Why a ceremony step failed. Every failure that concerns a card names it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CeremonyError {
+    /// A card that is not in the set this step needs.
+    #[error("{card} is not in this partition's active card set: set it aside")]
+    NotInSet {
+        /// The card.
+        card: CardRef,
+    },
+    /// A card presented twice.
+    #[error("{card} was already presented in this ceremony: each card counts once")]
+    SameCardTwice {
+        /// The card.
+        card: CardRef,
+    },
+    /// The card being revoked takes no part in its revocation.
+    #[error("{card} is the card being revoked: it cannot join the new set")]
+    RevokedCard {
+        /// The card.
+        card: CardRef,
+    },
+    /// A card whose share did not read back, did not open, or failed its check.
+    #[error("the share on {card} is not usable: {source}")]
+    BadShare {
+        /// The card.
+        card: CardRef,
+        /// What went wrong.
+        #[source]
+        source: QuorumError,
+    },
+    /// A card to enrol that carries no holder name.
+    #[error("{card} carries no holder name: set one before enrolling it")]
+    NoHolder {
+        /// The card.
+        card: CardRef,
+    },
+    /// Not enough cards for this step yet.
+    #[error("{have} of {need} cards so far: insert the next card")]
+    NotEnoughCards {
+        /// Cards done.
+        have: usize,
+        /// Cards needed.
+        need: usize,
+    },
+    /// A step taken out of order (a programming error of the caller).
+    #[error("this ceremony is not at that step: {0}")]
+    Step(&'static str),
+    /// The partition has no PSO set with recovery parts.
+    #[error("this partition has no PSO card set yet: enrol one first")]
+    NoActiveSet,
+    /// The quorum backup key recovered is not the one the HSM holds.
+    #[error("the recovered quorum backup key is not the one registered at the HSM")]
+    BackupKeyMismatch,
+    /// A holder name or serial the link cannot carry.
+    #[error("invalid card label: {0}")]
+    Label(#[from] DomainError),
+    /// Splitting, sealing or combining failed.
+    #[error(transparent)]
+    Quorum(#[from] QuorumError),
+    /// A card operation failed.
+    #[error(transparent)]
+    Card(#[from] CardError),
+    /// The HSM refused, or the link failed.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+/// The active PSO set as the HSM describes it ([`AdminRequest::GetRecoveryPublic`]): the card
+/// at position i holds share i + 1.
+#[derive(Clone, Debug)]
+pub struct ActiveSet {
+    /// The set's number.
+    pub set_number: u32,
+    /// m.
+    pub threshold: u8,
+    /// The cards, in share order.
+    pub cards: Vec<CardDescription>,
+    /// The Feldman commitments.
+    pub commitments: Commitments,
+    /// The quorum backup public key.
+    pub backup_public: QuorumBackupPublicKey,
+}
+
+impl ActiveSet {
+    /// Asks the HSM; `None` if the partition has no PSO set yet.
+    pub fn fetch(link: &mut (impl Link + ?Sized)) -> Result<Option<ActiveSet>, CeremonyError> {
+        match link.admin(AdminRequest::GetRecoveryPublic) {
+            Ok(AdminResponse::RecoveryPublic {
+                set_number,
+                threshold,
+                cards,
+                recovery,
+            }) => {
+                let commitments = Commitments::from_bytes(&recovery.commitments)?;
+                if commitments.threshold() != usize::from(threshold) {
+                    return Err(QuorumError::ThresholdMismatch {
+                        given: usize::from(threshold),
+                        stored: commitments.threshold(),
+                    }
+                    .into());
+                }
+                let backup_public = QuorumBackupPublicKey::from_bytes(&recovery.backup_public_key)?;
+                Ok(Some(ActiveSet {
+                    set_number,
+                    threshold,
+                    cards,
+                    commitments,
+                    backup_public,
+                }))
+            }
+            Ok(_) => Err(LinkError::Unexpected.into()),
+            Err(e) if e.admin_error() == Some(&AdminError::Login(LoginRefusal::NoCardSet)) => {
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The position of a card in the set (by its signing key).
+    fn position_of(&self, info: &CardInfo) -> Option<usize> {
+        self.cards
+            .iter()
+            .position(|c| c.signing_key == info.signing_public)
+    }
+
+    /// The share context of the card at `position`.
+    fn context(&self, partition: &PartitionId, position: usize) -> ShareContext {
+        ShareContext {
+            partition: partition.clone(),
+            set_number: self.set_number,
+            // Positions are below MAX_CARDS_PER_SET (16).
+            share_index: (position + 1) as u8,
+            card_serial: self.cards[position].serial.to_string(),
+        }
+    }
+}
+
+/// Opens a ceremony of `kind` at the HSM; its id.
+fn begin(link: &mut (impl Link + ?Sized), kind: CeremonyKind) -> Result<[u8; 16], CeremonyError> {
+    match link.admin(AdminRequest::BeginCeremony { kind })? {
+        AdminResponse::Ceremony { id } => Ok(id),
+        _ => Err(LinkError::Unexpected.into()),
+    }
+}
+
+/// Reads a card's share under `ctx` and checks it against `commitments` and the expected
+/// index; any failure names the card.
+fn read_checked<C: VerifiedCard + ?Sized>(
+    card: &mut C,
+    ctx: &ShareContext,
+    commitments: &Commitments,
+) -> Result<crate::secret::Share, CeremonyError> {
+    let name = CardRef::of(&card.info());
+    let bad = |source| CeremonyError::BadShare {
+        card: name.clone(),
+        source,
+    };
+    let share = card.read_share(ctx).map_err(bad)?;
+    if share.index() != ctx.share_index {
+        return Err(bad(QuorumError::ShareMismatch {
+            index: share.index(),
+        }));
+    }
+    crate::secret::verify_share(commitments, &share).map_err(bad)?;
+    Ok(share)
+}
+
+/// A ceremony id as shown on screen and in the log.
+pub fn ceremony_id_text(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}

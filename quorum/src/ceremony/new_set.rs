@@ -1,0 +1,410 @@
+//! Writing a new PSO set: enrolment (a fresh secret), and the part of re-share and revocation
+//! that seals the new shares to the new cards and registers the set.
+
+use hsm_link::domain::{
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, PartitionId,
+};
+use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind, RecoveryPublic};
+
+use super::{ActiveSet, CardRef, CeremonyError, Link, LinkError, Progress, begin, read_checked};
+use crate::card::VerifiedCard;
+use crate::envelope::ShareContext;
+use crate::secret::{
+    self, Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share,
+};
+
+/// Refuses a quorum size outside 1 ≤ m ≤ n ≤ 16 before anything is opened or written.
+pub(super) fn check_size(threshold: u8, n: u8) -> Result<(), CeremonyError> {
+    let (m, n) = (usize::from(threshold), usize::from(n));
+    if m == 0 || m > n || n > secret::MAX_CARDS {
+        return Err(crate::error::QuorumError::QuorumSize {
+            m,
+            n,
+            max: secret::MAX_CARDS,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The shares of a new set, waiting for their cards. The secret itself is not kept: each share
+/// is zeroized when its card has it (or when this is dropped).
+pub(super) struct NewSet {
+    partition: PartitionId,
+    set_number: u32,
+    threshold: u8,
+    shares: Vec<Option<Share>>,
+    commitments: Commitments,
+    backup_public: QuorumBackupPublicKey,
+    cards: Vec<CardDescription>,
+}
+
+impl NewSet {
+    /// Splits `secret` m-of-n for set `set_number`.
+    pub(super) fn split(
+        secret: &RecoverySecret,
+        partition: &PartitionId,
+        set_number: u32,
+        threshold: u8,
+        n: u8,
+    ) -> Result<NewSet, CeremonyError> {
+        let (shares, commitments) = secret::split(secret, usize::from(threshold), usize::from(n))?;
+        let (_, backup_public) = QuorumBackupKey::derive(secret);
+        Ok(NewSet {
+            partition: partition.clone(),
+            set_number,
+            threshold,
+            shares: shares.into_iter().map(Some).collect(),
+            commitments,
+            backup_public,
+            cards: Vec::new(),
+        })
+    }
+
+    pub(super) fn progress(&self) -> Progress {
+        Progress {
+            have: self.cards.len(),
+            need: self.shares.len(),
+        }
+    }
+
+    pub(super) fn cards(&self) -> &[CardDescription] {
+        &self.cards
+    }
+
+    pub(super) fn backup_public(&self) -> &QuorumBackupPublicKey {
+        &self.backup_public
+    }
+
+    /// Seals the next share to `card`, stores it, reads it back through the card and checks it
+    /// against the commitments. On any failure the share stays for the next card.
+    pub(super) fn add<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<Progress, CeremonyError> {
+        let info = card.info();
+        if self
+            .cards
+            .iter()
+            .any(|c| c.signing_key == info.signing_public || c.serial.as_str() == info.serial)
+        {
+            return Err(CeremonyError::SameCardTwice {
+                card: CardRef::of(&info),
+            });
+        }
+        let position = self.cards.len();
+        let Some(slot) = self.shares.get_mut(position) else {
+            return Err(CeremonyError::Step("every card of the new set is enrolled"));
+        };
+        let Some(holder) = info.holder.clone() else {
+            return Err(CeremonyError::NoHolder {
+                card: CardRef::of(&info),
+            });
+        };
+        let description = CardDescription {
+            holder: HolderName::new(holder)?,
+            serial: CardSerial::new(info.serial.clone())?,
+            signing_key: info.signing_public,
+            soft_card: info.soft,
+        };
+        let share = slot
+            .take()
+            .ok_or(CeremonyError::Step("the share was already given out"))?;
+        let ctx = ShareContext {
+            partition: self.partition.clone(),
+            set_number: self.set_number,
+            share_index: share.index(),
+            card_serial: info.serial.clone(),
+        };
+        let stored = card
+            .store_share(&ctx, &share)
+            .map_err(|source| CeremonyError::BadShare {
+                card: CardRef::of(&info),
+                source,
+            })
+            .and_then(|()| read_checked(card, &ctx, &self.commitments));
+        match stored {
+            Ok(_back) => {
+                self.cards.push(description);
+                Ok(self.progress())
+            }
+            Err(e) => {
+                self.shares[position] = Some(share);
+                Err(e)
+            }
+        }
+    }
+
+    /// The registration request, once every card has its share.
+    pub(super) fn request(
+        &self,
+        ceremony: [u8; 16],
+        replaces_revoked: Option<CardSerial>,
+        old_shares_left: Vec<CardSerial>,
+    ) -> Result<AdminRequest, CeremonyError> {
+        let progress = self.progress();
+        if !progress.complete() {
+            return Err(CeremonyError::NotEnoughCards {
+                have: progress.have,
+                need: progress.need,
+            });
+        }
+        Ok(AdminRequest::RegisterCardSetInCeremony {
+            ceremony,
+            set: Box::new(CardSetDescription {
+                kind: CardSetKind::Pso,
+                set_number: self.set_number,
+                threshold: self.threshold,
+                cards: self.cards.clone(),
+            }),
+            recovery: Some(Box::new(RecoveryPublic {
+                backup_public_key: self.backup_public.as_bytes().to_vec(),
+                commitments: self.commitments.to_bytes(),
+            })),
+            replaces_revoked,
+            old_shares_left,
+        })
+    }
+
+    /// Registers the set; what was registered.
+    pub(super) fn register(
+        self,
+        link: &mut (impl Link + ?Sized),
+        ceremony: [u8; 16],
+        replaces_revoked: Option<CardSerial>,
+        old_shares_left: Vec<CardSerial>,
+    ) -> Result<Registered, CeremonyError> {
+        let request = self.request(ceremony, replaces_revoked, old_shares_left)?;
+        match link.admin(request)? {
+            AdminResponse::Done => Ok(Registered {
+                ceremony,
+                set_number: self.set_number,
+                threshold: self.threshold,
+                cards: self.cards,
+                backup_public: self.backup_public,
+            }),
+            _ => Err(LinkError::Unexpected.into()),
+        }
+    }
+}
+
+/// A set the HSM registered.
+#[derive(Clone, Debug)]
+pub struct Registered {
+    /// The ceremony that registered it.
+    pub ceremony: [u8; 16],
+    /// The set's number.
+    pub set_number: u32,
+    /// m.
+    pub threshold: u8,
+    /// The cards, in share order.
+    pub cards: Vec<CardDescription>,
+    /// The quorum backup public key registered with it.
+    pub backup_public: QuorumBackupPublicKey,
+}
+
+/// Enrolling a PSO set: a fresh recovery secret split m-of-n, a share sealed to each of the n
+/// cards, every card's share read back and checked, then the registration.
+///
+/// The secret exists only inside [`Enrolment::begin`]: it is split, the backup key pair is
+/// derived, and it is zeroized before `begin` returns. Each share is zeroized once its card holds
+/// it; dropping the enrolment at any step zeroizes the rest and registers nothing.
+pub struct Enrolment {
+    id: [u8; 16],
+    new: NewSet,
+}
+
+impl Enrolment {
+    /// Opens an enrol ceremony at the HSM and makes the secret and the shares for an
+    /// m-of-n set. The set's number follows the active set's (1 for the first set).
+    pub fn begin(
+        link: &mut (impl Link + ?Sized),
+        threshold: u8,
+        n: u8,
+    ) -> Result<Enrolment, CeremonyError> {
+        check_size(threshold, n)?;
+        let id = begin(link, CeremonyKind::Enrol)?;
+        let set_number = ActiveSet::fetch(link)?.map_or(1, |s| s.set_number + 1);
+        let secret = RecoverySecret::generate()?;
+        let new = NewSet::split(&secret, link.partition(), set_number, threshold, n)?;
+        drop(secret);
+        Ok(Enrolment { id, new })
+    }
+
+    /// The ceremony's id (show it: the HSM logs it).
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+
+    /// Cards enrolled, of n.
+    pub fn progress(&self) -> Progress {
+        self.new.progress()
+    }
+
+    /// The quorum backup public key the set will register.
+    pub fn backup_public(&self) -> &QuorumBackupPublicKey {
+        self.new.backup_public()
+    }
+
+    /// Seals the next share to `card` (which must carry its holder's name), stores it, reads it
+    /// back and checks it.
+    pub fn add_card<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<Progress, CeremonyError> {
+        self.new.add(card)
+    }
+
+    /// Registers the set, once every card's share is read back and checked.
+    pub fn finish(self, link: &mut (impl Link + ?Sized)) -> Result<Registered, CeremonyError> {
+        self.new.register(link, self.id, None, Vec::new())
+    }
+
+    /// The registration request, with another ceremony id (for tests of the HSM's refusal).
+    #[doc(hidden)]
+    pub fn request_with_id(&self, ceremony: [u8; 16]) -> Result<AdminRequest, CeremonyError> {
+        self.new.request(ceremony, None, Vec::new())
+    }
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrolment")
+            .field("id", &super::ceremony_id_text(&self.id))
+            .field("progress", &self.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Revoking a card: a fresh recovery secret and quorum backup key for a new set without it
+/// (set number + 1). The caller is logged in as PSO (m cards of the active set).
+///
+/// Once registered, the revoked card's signing key is no longer in the active set: the HSM
+/// refuses its login signatures at once.
+pub struct Revocation {
+    id: [u8; 16],
+    current: ActiveSet,
+    revoked: CardDescription,
+    new: NewSet,
+}
+
+/// What a revocation did.
+#[derive(Clone, Debug)]
+pub struct RevocationDone {
+    /// The new set.
+    pub registered: Registered,
+    /// The revoked card.
+    pub revoked: CardRef,
+    /// Cards of the old set (other than the revoked one) that are not in the new set: they
+    /// still hold a share of the old secret.
+    pub old_shares_left: Vec<CardRef>,
+}
+
+impl Revocation {
+    /// Opens a revoke ceremony for the card with serial `revoked_serial`, and makes a fresh
+    /// secret split m'-of-n' for the new set.
+    pub fn begin(
+        link: &mut (impl Link + ?Sized),
+        revoked_serial: &str,
+        threshold: u8,
+        n: u8,
+    ) -> Result<Revocation, CeremonyError> {
+        check_size(threshold, n)?;
+        let id = begin(link, CeremonyKind::Revoke)?;
+        let current = ActiveSet::fetch(link)?.ok_or(CeremonyError::NoActiveSet)?;
+        let Some(revoked) = current
+            .cards
+            .iter()
+            .find(|c| c.serial.as_str() == revoked_serial)
+            .cloned()
+        else {
+            return Err(CeremonyError::NotInSet {
+                card: CardRef {
+                    holder: None,
+                    serial: revoked_serial.to_owned(),
+                    soft: false,
+                },
+            });
+        };
+        let secret = RecoverySecret::generate()?;
+        let new = NewSet::split(
+            &secret,
+            link.partition(),
+            current.set_number + 1,
+            threshold,
+            n,
+        )?;
+        drop(secret);
+        Ok(Revocation {
+            id,
+            current,
+            revoked,
+            new,
+        })
+    }
+
+    /// The ceremony's id.
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+
+    /// Cards of the new set enrolled, of n'.
+    pub fn progress(&self) -> Progress {
+        self.new.progress()
+    }
+
+    /// Seals the next new share to `card`; the revoked card is refused and named.
+    pub fn add_card<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<Progress, CeremonyError> {
+        let info = card.info();
+        if info.signing_public == self.revoked.signing_key
+            || info.serial == self.revoked.serial.as_str()
+        {
+            return Err(CeremonyError::RevokedCard {
+                card: CardRef::of_description(&self.revoked),
+            });
+        }
+        self.new.add(card)
+    }
+
+    /// Registers the new set with the revocation.
+    pub fn finish(self, link: &mut (impl Link + ?Sized)) -> Result<RevocationDone, CeremonyError> {
+        let left: Vec<&CardDescription> = self
+            .current
+            .cards
+            .iter()
+            .filter(|c| c.signing_key != self.revoked.signing_key)
+            .filter(|c| {
+                !self
+                    .new
+                    .cards()
+                    .iter()
+                    .any(|n| n.signing_key == c.signing_key)
+            })
+            .collect();
+        let old_shares_left: Vec<CardRef> =
+            left.iter().map(|c| CardRef::of_description(c)).collect();
+        let serials = left.iter().map(|c| c.serial.clone()).collect();
+        let revoked = CardRef::of_description(&self.revoked);
+        let registered =
+            self.new
+                .register(link, self.id, Some(self.revoked.serial.clone()), serials)?;
+        Ok(RevocationDone {
+            registered,
+            revoked,
+            old_shares_left,
+        })
+    }
+}
+
+impl std::fmt::Debug for Revocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocation")
+            .field("id", &super::ceremony_id_text(&self.id))
+            .field("revoked", &self.revoked.serial)
+            .field("progress", &self.progress())
+            .finish_non_exhaustive()
+    }
+}

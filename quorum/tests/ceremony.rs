@@ -1,0 +1,661 @@
+//! The ceremonies end to end with soft cards against the in-process partition service over the
+//! in-memory link: enrol, log in, drill, re-share, revoke, recover, and the ceremony id's
+//! protection against a step slipped in from another ceremony.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hsm_link::client::{self, ConnectOptions, Connection};
+use hsm_link::domain::{PartitionId, ServiceTier};
+use hsm_link::handshake::client::ClientMode;
+use hsm_link::keys::StaticKeypair;
+use hsm_link::message::{
+    AdminError, AdminRequest, AdminResponse, CardSignature, LogQuery, LoginRefusal, OfficerRole,
+    RemoteError, login_message,
+};
+use hsm_link::server::{self, ServeOptions};
+use hsm_link::transport::memory::{self, MemoryTransport};
+use partition_service::admin::AdminLink;
+use partition_service::service::{Clock, Hsm, genesis};
+use quorum::card::{Card, CardInfo, Pin, VerifiedCard};
+use quorum::ceremony::{
+    ActiveSet, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony, Recovery, Reshare,
+    Revocation, ceremony_id_text,
+};
+use quorum::secret::{unwrap_with, wrap_to};
+use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
+use quorum::{CardError, QuorumBackupPublicKey};
+use zeroize::Zeroizing;
+
+const PASSPHRASE: &[u8] = b"correct horse battery";
+
+/// An HSM with one partition, served over the in-memory link.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    cards: tempfile::TempDir,
+    hsm: Arc<Hsm>,
+    partition: PartitionId,
+    first_terminal: Option<StaticKeypair>,
+}
+
+type Conn = Connection<MemoryTransport>;
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        Hsm::init(dir.path()).unwrap();
+        let hsm = Arc::new(Hsm::open(dir.path(), Clock::system()).unwrap());
+        let partition = PartitionId::new("bank-1").unwrap();
+        hsm.create_partition(partition.clone(), "Bank payments", ServiceTier::Economy)
+            .unwrap();
+        Fixture {
+            _dir: dir,
+            cards: tempfile::tempdir().unwrap(),
+            hsm,
+            partition,
+            first_terminal: None,
+        }
+    }
+
+    fn serve(&self) -> MemoryTransport {
+        let (near, mut far) = memory::pair();
+        let hsm = Arc::clone(&self.hsm);
+        thread::spawn(move || {
+            let admin = AdminLink::new(Arc::clone(&hsm));
+            let identity = hsm.keys().identity();
+            server::serve_connection(&mut far, identity, &ServeOptions::default(), &*hsm, &admin)
+        });
+        near
+    }
+
+    /// Pairs the first terminal.
+    fn pair(&mut self) -> Conn {
+        let key = StaticKeypair::generate().unwrap();
+        let code = self
+            .hsm
+            .issue_pairing_code(&self.partition, genesis())
+            .unwrap();
+        let conn = client::connect(
+            self.serve(),
+            &key,
+            self.partition.clone(),
+            ClientMode::Pairing(code),
+            ConnectOptions::default(),
+        )
+        .unwrap();
+        self.first_terminal = Some(key);
+        conn
+    }
+
+    /// A new session of the first terminal (no login).
+    fn session(&self) -> Conn {
+        let key = self.first_terminal.as_ref().unwrap();
+        let key = StaticKeypair::from_secret(Zeroizing::new(*key.secret_bytes()));
+        client::connect(
+            self.serve(),
+            &key,
+            self.partition.clone(),
+            ClientMode::Pinned {
+                hsm: self.hsm.keys().identity_public(),
+            },
+            ConnectOptions::default(),
+        )
+        .unwrap()
+    }
+
+    fn new_card(&self, holder: &str, serial: &str) {
+        SoftCard::create(
+            &self.cards.path().join(serial),
+            Some(holder),
+            serial,
+            &Pin::from_slice(PASSPHRASE),
+            Argon2Params::insecure_for_tests(),
+        )
+        .unwrap();
+    }
+
+    fn card(&self, serial: &str) -> VerifiedSoftCard {
+        open(self.cards.path(), serial)
+    }
+}
+
+fn open(dir: &Path, serial: &str) -> VerifiedSoftCard {
+    let card = SoftCard::open_test_card(&dir.join(serial)).unwrap();
+    // A wrong PIN hands the card back with the tries left: the caller asks again.
+    let card = match card.verify(&Pin::from_slice(b"not the passphrase")) {
+        Err((card, CardError::WrongPin { retries_left: None })) => card,
+        other => panic!("a wrong passphrase must be refused, got {other:?}"),
+    };
+    card.verify(&Pin::from_slice(PASSPHRASE)).unwrap()
+}
+
+const OLD: [(&str, &str); 3] = [
+    ("Alice Meier", "A-1"),
+    ("Bruno Rossi", "B-2"),
+    ("Chiara Bianchi", "C-3"),
+];
+
+/// A fixture with a 2-of-3 PSO set enrolled by the enrol ceremony on soft cards A-1, B-2, C-3.
+fn enrolled() -> (Fixture, Conn) {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    for (holder, serial) in OLD {
+        f.new_card(holder, serial);
+    }
+    let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    for (i, (_, serial)) in OLD.iter().enumerate() {
+        let progress = enrolment.add_card(&mut f.card(serial)).unwrap();
+        assert_eq!((progress.have, progress.need), (i + 1, 3));
+    }
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert_eq!(registered.set_number, 1);
+    (f, conn)
+}
+
+fn login(f: &Fixture, conn: &mut Conn, serials: &[&str]) -> Result<Vec<String>, CeremonyError> {
+    let mut ceremony = LoginCeremony::start(conn, OfficerRole::Pso)?;
+    for serial in serials {
+        ceremony.present(&mut f.card(serial))?;
+    }
+    Ok(ceremony
+        .submit(conn)?
+        .iter()
+        .map(|h| h.as_str().to_owned())
+        .collect())
+}
+
+fn refusal(e: CeremonyError) -> AdminError {
+    match e {
+        CeremonyError::Link(LinkError::Refused(RemoteError::Admin(e))) => e,
+        other => panic!("expected an HSM refusal, got {other:?}"),
+    }
+}
+
+fn log_text(conn: &mut Conn) -> String {
+    match conn.admin(AdminRequest::ReadLog {
+        query: LogQuery::from(1, 1000),
+    }) {
+        Ok(AdminResponse::LogPage(page)) => page.lines.join("\n"),
+        other => panic!("no log page: {other:?}"),
+    }
+}
+
+fn active(conn: &mut Conn) -> ActiveSet {
+    ActiveSet::fetch(conn).unwrap().expect("an active set")
+}
+
+#[test]
+fn enrol_two_of_three_and_log_in_with_any_two() {
+    let (f, mut conn) = enrolled();
+    for pair in [["A-1", "B-2"], ["A-1", "C-3"], ["C-3", "B-2"]] {
+        let holders = login(&f, &mut conn, &pair).unwrap();
+        assert_eq!(holders.len(), 2, "{pair:?}");
+    }
+
+    // One card is not enough: the HSM refuses.
+    let e = refusal(login(&f, &mut conn, &["B-2"]).unwrap_err());
+    assert_eq!(
+        e,
+        AdminError::Login(LoginRefusal::TooFewCards { have: 1, need: 2 })
+    );
+
+    // The same card twice is refused and named, before anything is sent.
+    let mut ceremony = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
+    let progress = ceremony.present(&mut f.card("A-1")).unwrap();
+    assert_eq!(progress.to_string(), "1 of 2 — insert the next card");
+    match ceremony.present(&mut f.card("A-1")).unwrap_err() {
+        CeremonyError::SameCardTwice { card } => {
+            assert_eq!(card.serial, "A-1");
+            assert_eq!(card.holder.as_deref(), Some("Alice Meier"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A card of another partition's set is refused and named.
+    let (other, _other_conn) = enrolled();
+    let stranger = other.card("A-1");
+    let mut stranger = stranger;
+    match ceremony.present(&mut stranger).unwrap_err() {
+        CeremonyError::NotInSet { card } => {
+            assert_eq!(card.serial, "A-1");
+            assert!(card.to_string().starts_with("soft card A-1"), "{card}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The ceremony is unharmed: the next good card completes it.
+    assert!(ceremony.present(&mut f.card("C-3")).unwrap().complete());
+    ceremony.submit(&mut conn).unwrap();
+
+    // The log carries the ceremony id with its beginning and its registration.
+    let log = log_text(&mut conn);
+    assert!(log.contains("ceremony.begin"), "{log}");
+    let begin = log.lines().find(|l| l.contains("ceremony.begin")).unwrap();
+    let register = log
+        .lines()
+        .find(|l| l.contains("cardset.register"))
+        .unwrap();
+    let id = begin.split("ceremony ").nth(1).unwrap()[..32].to_owned();
+    assert!(register.contains(&id), "{register}");
+}
+
+#[test]
+fn an_aborted_enrolment_registers_nothing() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    for (holder, serial) in OLD {
+        f.new_card(holder, serial);
+    }
+    let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    enrolment.add_card(&mut f.card("B-2")).unwrap();
+    // Finishing early is refused locally.
+    assert!(matches!(
+        enrolment.request_with_id(enrolment.id()),
+        Err(CeremonyError::NotEnoughCards { have: 2, need: 3 })
+    ));
+    drop(enrolment);
+    assert!(ActiveSet::fetch(&mut conn).unwrap().is_none());
+
+    // With a set active, an aborted second enrolment leaves it as it was.
+    let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    for (_, serial) in OLD {
+        enrolment.add_card(&mut f.card(serial)).unwrap();
+    }
+    let first = enrolment.finish(&mut conn).unwrap();
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    f.new_card("Dario Neri", "D-4");
+    f.new_card("Elena Conti", "E-5");
+    let mut second = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    second.add_card(&mut f.card("D-4")).unwrap();
+    second.add_card(&mut f.card("E-5")).unwrap();
+    drop(second);
+    let set = active(&mut conn);
+    assert_eq!(set.set_number, 1);
+    assert_eq!(set.backup_public, first.backup_public);
+}
+
+#[test]
+fn a_step_of_another_ceremony_is_refused() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    for (holder, serial) in OLD {
+        f.new_card(holder, serial);
+    }
+    let mut first = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    for (_, serial) in OLD {
+        first.add_card(&mut f.card(serial)).unwrap();
+    }
+    // A made-up id is refused.
+    let forged = first.request_with_id([0x55; 16]).unwrap();
+    assert_eq!(
+        conn.admin(forged).unwrap_err().admin_error(),
+        Some(&AdminError::CeremonyMismatch)
+    );
+    // Another ceremony opened since: the first one's registration is refused.
+    let second = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    assert_ne!(second.id(), first.id());
+    let first_id = first.id();
+    let e = refusal(first.finish(&mut conn).unwrap_err());
+    assert_eq!(e, AdminError::CeremonyMismatch);
+    assert!(ActiveSet::fetch(&mut conn).unwrap().is_none());
+    drop(second);
+
+    // A ceremony on another session cannot be finished here either.
+    let mut other = f.session();
+    let mut third = Enrolment::begin(&mut other, 2, 3).unwrap();
+    for (_, serial) in OLD {
+        third.add_card(&mut f.card(serial)).unwrap();
+    }
+    let stolen = third.request_with_id(third.id()).unwrap();
+    assert_eq!(
+        conn.admin(stolen).unwrap_err().admin_error(),
+        Some(&AdminError::CeremonyMismatch)
+    );
+    third.finish(&mut other).unwrap();
+    login(&f, &mut other, &["A-1", "C-3"]).unwrap();
+    let log = log_text(&mut other);
+    assert!(log.contains(&ceremony_id_text(&first_id)), "{log}");
+    assert!(
+        log.contains("CeremonyMismatch") || log.contains("another ceremony"),
+        "{log}"
+    );
+}
+
+#[test]
+fn drill_a_card_without_a_login() {
+    let (f, mut conn) = enrolled();
+    let mut holder_session = f.session();
+    let drill = Drill::begin(&mut holder_session).unwrap();
+    let outcome = drill.run(&mut holder_session, &mut f.card("B-2")).unwrap();
+    assert!(outcome.ok(), "{outcome:?}");
+    assert_eq!(outcome.card.holder.as_deref(), Some("Bruno Rossi"));
+
+    // A card whose share is damaged: the drill says so, names it, and the HSM logs it.
+    let mut damaged = f.card("C-3");
+    let mut object = damaged.read_share_object().unwrap().unwrap();
+    let last = object.len() - 1;
+    object[last] ^= 1;
+    damaged.write_share_object(&object).unwrap();
+    let outcome = drill.run(&mut holder_session, &mut damaged).unwrap();
+    assert!(!outcome.ok());
+    assert!(
+        outcome.problem.unwrap().to_string().contains("C-3"),
+        "the failure names the card"
+    );
+
+    // A card of another partition is refused and named, and not reported.
+    let (other, _other_conn) = enrolled();
+    match drill.run(&mut holder_session, &mut other.card("A-1")) {
+        Err(CeremonyError::NotInSet { card }) => assert_eq!(card.serial, "A-1"),
+        other => panic!("{other:?}"),
+    }
+
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let log = log_text(&mut conn);
+    let drills: Vec<&str> = log.lines().filter(|l| l.contains("quorum.drill")).collect();
+    assert_eq!(drills.len(), 2, "{log}");
+    assert!(drills[0].contains("B-2") && drills[0].contains("unauthenticated"));
+    assert!(drills[1].contains("C-3") && drills[1].contains("failed"));
+}
+
+/// A card that counts the time spent inside it, so the terminal's own cost can be printed.
+struct Timed<'a, C> {
+    card: C,
+    spent: &'a std::cell::Cell<Duration>,
+}
+
+impl<C: VerifiedCard> Timed<'_, C> {
+    fn time<T>(&mut self, f: impl FnOnce(&mut C) -> T) -> T {
+        let start = Instant::now();
+        let out = f(&mut self.card);
+        self.spent.set(self.spent.get() + start.elapsed());
+        out
+    }
+}
+
+impl<C: VerifiedCard> VerifiedCard for Timed<'_, C> {
+    fn info(&self) -> CardInfo {
+        self.card.info()
+    }
+    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
+        self.time(|c| c.sign(message))
+    }
+    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
+        self.time(|c| c.decipher(e))
+    }
+    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        self.time(|c| c.read_share_object())
+    }
+    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
+        self.time(|c| c.write_share_object(object))
+    }
+}
+
+const NEW: [(&str, &str); 4] = [
+    ("Dario Neri", "D-4"),
+    ("Elena Conti", "E-5"),
+    ("Fabio Greco", "F-6"),
+    ("Giulia Russo", "G-7"),
+];
+
+#[test]
+fn reshare_to_three_of_five_and_recover_with_the_new_set() {
+    let (f, mut conn) = enrolled();
+    let before = active(&mut conn);
+    for (holder, serial) in NEW {
+        f.new_card(holder, serial);
+    }
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let mut reshare = Reshare::begin(&mut conn).unwrap();
+    // Fewer than m old shares are never combined.
+    reshare.present_old(&mut f.card("A-1")).unwrap();
+    assert!(matches!(
+        reshare.split(3, 5),
+        Err(CeremonyError::Quorum(
+            quorum::QuorumError::NotEnoughShares { got: 1, needed: 2 }
+        ))
+    ));
+    assert!(reshare.present_old(&mut f.card("B-2")).unwrap().complete());
+    reshare.split(3, 5).unwrap();
+    // B-2 stays in the new set; A-1 leaves it; C-3 is absent.
+    for serial in ["B-2", "D-4", "E-5", "F-6", "G-7"] {
+        reshare.add_card(&mut f.card(serial)).unwrap();
+    }
+    let mut done = reshare.finish(&mut conn).unwrap();
+    assert_eq!(done.registered.set_number, 2);
+    assert_eq!(done.registered.backup_public, before.backup_public);
+    let left: Vec<&str> = done
+        .old_shares_left
+        .iter()
+        .map(|c| c.serial.as_str())
+        .collect();
+    assert_eq!(left, ["C-3"]);
+    let pending: Vec<String> = done.pending().into_iter().map(|c| c.serial).collect();
+    assert_eq!(pending, ["A-1"]);
+    let mut a = f.card("A-1");
+    assert_eq!(done.wipe(&mut a).unwrap(), 0);
+    assert_eq!(a.read_share_object().unwrap(), None);
+    // Reopened from its file, the card still holds no share.
+    assert_eq!(f.card("A-1").read_share_object().unwrap(), None);
+
+    let log = log_text(&mut conn);
+    let register = log
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        register.contains("old-shares-left") && register.contains("C-3"),
+        "{register}"
+    );
+    assert!(register.contains("reshare"), "{register}");
+
+    // Three new cards log in (a new session); an old card that left is refused and named.
+    let mut session = f.session();
+    let spent = std::cell::Cell::new(Duration::ZERO);
+    let start = Instant::now();
+    let mut ceremony = LoginCeremony::start(&mut session, OfficerRole::Pso).unwrap();
+    let challenge_done = start.elapsed();
+    assert!(matches!(
+        ceremony.present(&mut f.card("A-1")),
+        Err(CeremonyError::NotInSet { .. })
+    ));
+    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = ["D-4", "F-6", "G-7"]
+        .iter()
+        .map(|s| Timed {
+            card: f.card(s),
+            spent: &spent,
+        })
+        .collect();
+    spent.set(Duration::ZERO);
+    let local = Instant::now();
+    for card in &mut cards {
+        ceremony.present(card).unwrap();
+    }
+    let request = ceremony.finish();
+    let local = local.elapsed().saturating_sub(spent.get());
+    let sent = Instant::now();
+    match session.admin(request).unwrap() {
+        AdminResponse::LoggedIn { holders, .. } => assert_eq!(holders.len(), 3),
+        other => panic!("{other:?}"),
+    }
+    println!(
+        "3-of-5 login: terminal-side {local:?} (card time {:?} excluded), challenge round trip \
+         {challenge_done:?}, login round trip with the HSM's checks {:?}",
+        spent.get(),
+        sent.elapsed()
+    );
+
+    // Recover the quorum backup key with three new cards: it unwraps a data key wrapped to the
+    // registered public key.
+    let registered = active(&mut session);
+    let wrapped = wrap_to(&registered.backup_public, &[0x42; 32]).unwrap();
+    let spent = std::cell::Cell::new(Duration::ZERO);
+    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = ["E-5", "B-2", "G-7"]
+        .iter()
+        .map(|s| Timed {
+            card: f.card(s),
+            spent: &spent,
+        })
+        .collect();
+    let start = Instant::now();
+    let mut recovery = Recovery::begin(&mut session).unwrap();
+    let fetched = start.elapsed();
+    let local = Instant::now();
+    for card in &mut cards {
+        recovery.present(card).unwrap();
+    }
+    let key = recovery.finish().unwrap();
+    let local = local.elapsed().saturating_sub(spent.get());
+    println!(
+        "3-of-5 recovery: terminal-side {local:?} (card time {:?} excluded; share checks, combine, \
+         X-Wing derivation), fetching the recovery parts {fetched:?}",
+        spent.get()
+    );
+    assert_eq!(*unwrap_with(&key, &wrapped).unwrap(), [0x42; 32]);
+
+    // Two new cards are not enough.
+    let mut short = Recovery::begin(&mut session).unwrap();
+    short.present(&mut f.card("D-4")).unwrap();
+    short.present(&mut f.card("E-5")).unwrap();
+    assert!(matches!(
+        short.finish(),
+        Err(CeremonyError::Quorum(
+            quorum::QuorumError::NotEnoughShares { .. }
+        ))
+    ));
+}
+
+#[test]
+fn revoke_a_card_and_its_signature_is_refused() {
+    let (f, mut conn) = enrolled();
+    let before = active(&mut conn);
+    login(&f, &mut conn, &["A-1", "C-3"]).unwrap();
+    let mut revocation = Revocation::begin(&mut conn, "C-3", 2, 2).unwrap();
+    revocation.add_card(&mut f.card("A-1")).unwrap();
+    match revocation.add_card(&mut f.card("C-3")) {
+        Err(CeremonyError::RevokedCard { card }) => assert_eq!(card.serial, "C-3"),
+        other => panic!("{other:?}"),
+    }
+    revocation.add_card(&mut f.card("B-2")).unwrap();
+    let done = revocation.finish(&mut conn).unwrap();
+    assert_eq!(done.registered.set_number, 2);
+    assert!(done.old_shares_left.is_empty());
+    assert_ne!(done.registered.backup_public, before.backup_public);
+
+    // The revoked card's signature is refused by the HSM at once.
+    let mut session = f.session();
+    let AdminResponse::Challenge { nonce, .. } = session
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        })
+        .unwrap()
+    else {
+        panic!("no challenge")
+    };
+    let message = login_message(
+        &session.channel_binding(),
+        &nonce,
+        &f.partition,
+        OfficerRole::Pso,
+    );
+    let signatures = ["A-1", "C-3"]
+        .iter()
+        .map(|s| {
+            let mut card = f.card(s);
+            CardSignature {
+                signing_key: card.info().signing_public,
+                signature: card.sign(&message).unwrap(),
+            }
+        })
+        .collect();
+    let e = session
+        .admin(AdminRequest::Login {
+            role: OfficerRole::Pso,
+            signatures,
+        })
+        .unwrap_err();
+    assert_eq!(
+        e.admin_error(),
+        Some(&AdminError::Login(LoginRefusal::UnknownCard { index: 1 }))
+    );
+    // The remaining two log in, and recover the new backup key.
+    login(&f, &mut session, &["B-2", "A-1"]).unwrap();
+    let registered = active(&mut session);
+    let wrapped = wrap_to(&registered.backup_public, &[7; 32]).unwrap();
+    let mut recovery = Recovery::begin(&mut session).unwrap();
+    recovery.present(&mut f.card("A-1")).unwrap();
+    recovery.present(&mut f.card("B-2")).unwrap();
+    let key = recovery.finish().unwrap();
+    assert_eq!(*unwrap_with(&key, &wrapped).unwrap(), [7; 32]);
+    let new_public: QuorumBackupPublicKey = key.public_key();
+    assert_eq!(new_public, registered.backup_public);
+
+    let log = log_text(&mut session);
+    let register = log
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        register.contains("revoked") && register.contains("C-3"),
+        "{register}"
+    );
+}
+
+#[test]
+fn reshare_and_revoke_need_a_login() {
+    let (f, mut conn) = enrolled();
+    let mut session = f.session();
+    match Reshare::begin(&mut session) {
+        Err(e) => assert!(matches!(refusal(e), AdminError::NotLoggedIn { .. })),
+        Ok(_) => panic!("a re-share without a login"),
+    }
+    // A re-share whose new set has another backup key is refused by the HSM.
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let revocation = Revocation::begin(&mut conn, "Z-9", 2, 2);
+    assert!(matches!(revocation, Err(CeremonyError::NotInSet { .. })));
+}
+
+#[test]
+fn one_of_two_enrols_logs_in_and_recovers_with_one_card() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    f.new_card("Alice Meier", "A-1");
+    f.new_card("Bruno Rossi", "B-2");
+    SoftCard::create(
+        &f.cards.path().join("N-0"),
+        None,
+        "N-0",
+        &Pin::from_slice(PASSPHRASE),
+        Argon2Params::insecure_for_tests(),
+    )
+    .unwrap();
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 2).unwrap();
+    assert!(matches!(
+        enrolment.add_card(&mut f.card("N-0")),
+        Err(CeremonyError::NoHolder { .. })
+    ));
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    match enrolment.add_card(&mut f.card("A-1")) {
+        Err(CeremonyError::SameCardTwice { card }) => assert_eq!(card.serial, "A-1"),
+        other => panic!("{other:?}"),
+    }
+    assert!(enrolment.add_card(&mut f.card("B-2")).unwrap().complete());
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert_eq!(registered.threshold, 1);
+
+    for serial in ["A-1", "B-2"] {
+        assert_eq!(login(&f, &mut conn, &[serial]).unwrap().len(), 1);
+        let mut recovery = Recovery::begin(&mut conn).unwrap();
+        recovery.present(&mut f.card(serial)).unwrap();
+        let key = recovery.finish().unwrap();
+        assert_eq!(key.public_key(), registered.backup_public);
+    }
+    // Too many cards for a quorum are refused before anything is written.
+    assert!(matches!(
+        Enrolment::begin(&mut conn, 2, 17),
+        Err(CeremonyError::Quorum(
+            quorum::QuorumError::QuorumSize { .. }
+        ))
+    ));
+}
