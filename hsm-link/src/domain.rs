@@ -6,7 +6,7 @@
 //! control characters on an operator's screen. Consistency across fields (an unlicensed option
 //! turned on, a threshold above the number of cards) is checked by the `validate` methods.
 
-pub(crate) mod bounded;
+pub mod bounded;
 mod cards;
 mod change;
 mod config;

@@ -83,7 +83,7 @@ impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedVec
 
 /// Deserialises a list of at most `max` elements, refusing a longer one without reading (or
 /// allocating for) the elements past the bound.
-pub(crate) fn deserialize_vec<'de, D, T>(deserializer: D, max: usize) -> Result<Vec<T>, D::Error>
+pub fn deserialize_vec<'de, D, T>(deserializer: D, max: usize) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,

@@ -6,7 +6,6 @@
 //! the frame, so a hostile length never turns into an allocation.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use hsm_link::domain::KeyObjectSummary;
 use serde::Serializer;
@@ -129,42 +128,14 @@ pub(super) fn deserialize_text<'de, D: Deserializer<'de>>(
     deserializer.deserialize_str(TextVisitor(max))
 }
 
-/// A list of at most `max` elements, refused at its length prefix or at the first element past
-/// the bound, before the elements past it are read.
+/// A list of at most `max` elements, refused at the first element past the bound before the
+/// elements past it are read (the link's shared helper).
 pub(super) fn deserialize_list<'de, D, T>(deserializer: D, max: usize) -> Result<Vec<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    struct ListVisitor<T>(usize, PhantomData<T>);
-
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for ListVisitor<T> {
-        type Value = Vec<T>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "a list of at most {} elements", self.0)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-            let max = self.0;
-            if let Some(hint) = seq.size_hint()
-                && hint > max
-            {
-                return Err(de::Error::invalid_length(hint, &self));
-            }
-            // The hint is only a claim: reserve for a few elements, grow as they arrive.
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(256));
-            while let Some(item) = seq.next_element()? {
-                if out.len() == max {
-                    return Err(de::Error::invalid_length(max + 1, &self));
-                }
-                out.push(item);
-            }
-            Ok(out)
-        }
-    }
-
-    deserializer.deserialize_seq(ListVisitor(max, PhantomData))
+    hsm_link::domain::bounded::deserialize_vec(deserializer, max)
 }
 
 #[cfg(test)]
