@@ -1,7 +1,7 @@
 //! Deserialisation helpers that refuse an over-long string or list before they allocate for it.
 //!
 //! A hostile peer must not be able to make us hold a 1 GB label or a million allow-list entries.
-//! The validated domain types deserialise through [`BoundedString`] or [`BoundedVec`] (with
+//! The validated domain types deserialise through `BoundedString` or `BoundedVec` (with
 //! `#[serde(try_from = ...)]`), which stop at their bound, and then check their own rules.
 
 use std::fmt;
