@@ -244,8 +244,9 @@ pub(crate) fn run_demo(
     writeln!(out)?;
     writeln!(
         out,
-        "Still to come behind this command: the TUI itself, OpenPGP cards over PC/SC, USB \
-         backups, log audit and export to drives, firmware images."
+        "Still to come behind this command: the TUI itself (with the card ceremonies the quorum \
+         crate already runs, on soft cards and on OpenPGP cards over PC/SC), USB backups, log \
+         audit and export to drives, firmware images."
     )?;
     Ok(out)
 }
