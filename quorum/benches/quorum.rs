@@ -442,7 +442,11 @@ fn card_time() {
         let start = Instant::now();
         let object = verified.read_share_object().unwrap().unwrap();
         t[3] += start.elapsed();
-        let header = quorum::EnvelopeHeader::parse(&object).unwrap();
+        // The object is a share container (quorum::card::ShareObject): this card's envelope
+        // for set 1.
+        let container = quorum::card::ShareObject::parse(&object).unwrap();
+        let envelope = container.envelope_for(1).unwrap().to_vec();
+        let header = quorum::EnvelopeHeader::parse(&envelope).unwrap();
         let start = Instant::now();
         let share = quorum::open_share(
             &header,

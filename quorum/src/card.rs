@@ -29,18 +29,246 @@
 //! Smartcards (OpenPGP cards over PC/SC, [`crate::pcsc`]) implement the same traits: the card
 //! checks its own PIN with its own retry counter, signs with its on-card Ed25519 key (PSO:CDS),
 //! does the X25519 ECDH for [`VerifiedCard::decipher`] on the card (PSO:DECIPHER), and keeps the
-//! share envelope in a private-use data object that needs the PIN to read.
+//! share object in a private-use data object that needs the PIN to read.
+//!
+//! # The share object
+//!
+//! A card keeps one share object of at most [`MAX_SHARE_OBJECT_LEN`] = 512 bytes, which holds
+//! at most [`MAX_SHARE_ENTRIES`] = 2 share envelopes ([`ShareObject`]), each for one card set.
+//! Two, so that a card in both the old and the new set of a re-share or revocation keeps its
+//! old set's envelope while its new one is written: until the HSM registers the new set the old
+//! one is the active set, and an aborted ceremony leaves it whole.
+//!
+//! ```text
+//! empty                      no share
+//! a bare envelope ("TSSH…")  one envelope; the set it was sealed for is not recorded
+//! a container:
+//!   offset  length  content
+//!        0       4  magic "TSSC"
+//!        4       1  version, 1
+//!        5       1  count of entries, 1 or 2
+//!        6       …  each entry: set number (u32 big-endian; 0 = not recorded),
+//!                   envelope length (u16 big-endian, 1 to 512), the envelope
+//! ```
+//!
+//! This build always writes a container (6 + 6 + 98 = 110 bytes for one version 1 envelope,
+//! 6 + 2 × (6 + 98) = 214 for two); a bare envelope, as earlier builds wrote it, still reads as
+//! a container of one entry whose set is not recorded, and is kept as such when a new set's
+//! envelope is added.
+//! [`VerifiedCard::store_share`] adds or replaces the envelope for its context's set and keeps
+//! at most one other: the one with the highest set number below the new one (the active set's),
+//! dropping anything else. [`VerifiedCard::read_share`] opens the envelope recorded for the
+//! context's set, else the one whose set is not recorded, else the newest (the envelope binds
+//! its set number in its associated data, so one of another set does not open). [`VerifiedCard::retain_share`] keeps
+//! only one set's envelope, once the HSM has registered that set. A share object longer than
+//! 512 bytes, with more than two entries, a truncated entry or trailing bytes is refused on read
+//! with an error that says so.
 
 use std::fmt;
 
 use zeroize::Zeroizing;
 
-use crate::envelope::{self, EnvelopeHeader, MAX_ENVELOPE_LEN, ShareContext};
+use crate::envelope::{self, ENVELOPE_MAGIC, EnvelopeHeader, MAX_ENVELOPE_LEN, ShareContext};
 use crate::error::{CardError, QuorumError};
 use crate::secret::Share;
 
-/// The largest share object a card stores (one share envelope).
-pub const MAX_SHARE_OBJECT_LEN: usize = MAX_ENVELOPE_LEN;
+/// The largest share object a card stores (a bare envelope or a container of two).
+pub const MAX_SHARE_OBJECT_LEN: usize = 512;
+
+/// The most envelopes a share object holds: the active set's and a new set's.
+pub const MAX_SHARE_ENTRIES: usize = 2;
+
+/// The first four bytes of a share container (a share object of two envelopes).
+pub const SHARE_CONTAINER_MAGIC: [u8; 4] = *b"TSSC";
+
+/// The share container version this build writes and reads.
+pub const SHARE_CONTAINER_VERSION: u8 = 1;
+
+/// The set number of an envelope whose set is not recorded (a bare envelope).
+pub const SET_NUMBER_NOT_RECORDED: u32 = 0;
+
+/// Length of a container's fixed part: magic, version, count.
+const CONTAINER_HEADER_LEN: usize = 4 + 1 + 1;
+
+/// Length of an entry's fixed part: set number, envelope length.
+const ENTRY_HEADER_LEN: usize = 4 + 2;
+
+/// One envelope in a card's share object, with the set it was sealed for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareEntry {
+    /// The card set's number, or [`SET_NUMBER_NOT_RECORDED`].
+    pub set_number: u32,
+    /// The sealed share envelope (see [`crate::envelope`]).
+    pub envelope: Vec<u8>,
+}
+
+/// A card's share object, parsed: no envelope, or one or two, each for one card set (see the
+/// [module documentation](self#the-share-object) for the format).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShareObject {
+    entries: Vec<ShareEntry>,
+}
+
+impl ShareObject {
+    /// Parses a share object: empty, a bare envelope, or a container of one or two entries.
+    /// Checks the length (at most [`MAX_SHARE_OBJECT_LEN`]) before anything else; the envelopes
+    /// themselves are checked when they are opened.
+    pub fn parse(bytes: &[u8]) -> Result<ShareObject, QuorumError> {
+        let bad = |reason| Err(QuorumError::ShareEncoding { reason });
+        if bytes.len() > MAX_SHARE_OBJECT_LEN {
+            return Err(CardError::ShareObjectTooLarge {
+                len: bytes.len(),
+                max: MAX_SHARE_OBJECT_LEN,
+            }
+            .into());
+        }
+        if bytes.is_empty() {
+            return Ok(ShareObject::default());
+        }
+        if bytes.starts_with(&ENVELOPE_MAGIC) {
+            return Ok(ShareObject {
+                entries: vec![ShareEntry {
+                    set_number: SET_NUMBER_NOT_RECORDED,
+                    envelope: bytes.to_vec(),
+                }],
+            });
+        }
+        if !bytes.starts_with(&SHARE_CONTAINER_MAGIC) {
+            return bad(
+                "the card's share object is neither a share envelope nor a share container",
+            );
+        }
+        if bytes.len() < CONTAINER_HEADER_LEN {
+            return bad("the card's share container is truncated");
+        }
+        if bytes[4] != SHARE_CONTAINER_VERSION {
+            return bad("the card's share container has a version this build does not read");
+        }
+        let count = usize::from(bytes[5]);
+        if count == 0 || count > MAX_SHARE_ENTRIES {
+            return bad("the card's share container must hold one or two envelopes");
+        }
+        let mut rest = &bytes[CONTAINER_HEADER_LEN..];
+        let mut entries: Vec<ShareEntry> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let Some((head, tail)) = rest.split_first_chunk::<ENTRY_HEADER_LEN>() else {
+                return bad("the card's share container is truncated");
+            };
+            let set_number = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+            let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
+            if len == 0 || len > MAX_ENVELOPE_LEN {
+                return bad("an envelope in the card's share container has an impossible length");
+            }
+            if tail.len() < len {
+                return bad("the card's share container is truncated");
+            }
+            let (envelope, tail) = tail.split_at(len);
+            if entries.iter().any(|e| e.set_number == set_number) {
+                return bad("the card's share container holds two envelopes for one set");
+            }
+            entries.push(ShareEntry {
+                set_number,
+                envelope: envelope.to_vec(),
+            });
+            rest = tail;
+        }
+        if !rest.is_empty() {
+            return bad("the card's share container has bytes after its last envelope");
+        }
+        Ok(ShareObject { entries })
+    }
+
+    /// The bytes to store: empty for no envelope, a container otherwise (a lone envelope whose
+    /// set is not recorded stays bare, as it was read).
+    pub fn encode(&self) -> Result<Vec<u8>, QuorumError> {
+        let bad = |reason| Err(QuorumError::ShareEncoding { reason });
+        if self.entries.len() > MAX_SHARE_ENTRIES {
+            return bad("a share object holds at most two envelopes");
+        }
+        if self
+            .entries
+            .iter()
+            .any(|e| e.envelope.is_empty() || e.envelope.len() > MAX_ENVELOPE_LEN)
+        {
+            return bad("an envelope has an impossible length");
+        }
+        let bytes = match self.entries.as_slice() {
+            [] => Vec::new(),
+            [only] if only.set_number == SET_NUMBER_NOT_RECORDED => only.envelope.clone(),
+            entries => {
+                let mut out = Vec::with_capacity(MAX_SHARE_OBJECT_LEN);
+                out.extend_from_slice(&SHARE_CONTAINER_MAGIC);
+                out.push(SHARE_CONTAINER_VERSION);
+                // At most MAX_SHARE_ENTRIES (2), checked above.
+                out.push(entries.len() as u8);
+                for entry in entries {
+                    out.extend_from_slice(&entry.set_number.to_be_bytes());
+                    // At most MAX_ENVELOPE_LEN (512), checked above.
+                    out.extend_from_slice(&(entry.envelope.len() as u16).to_be_bytes());
+                    out.extend_from_slice(&entry.envelope);
+                }
+                out
+            }
+        };
+        if bytes.len() > MAX_SHARE_OBJECT_LEN {
+            return Err(CardError::ShareObjectTooLarge {
+                len: bytes.len(),
+                max: MAX_SHARE_OBJECT_LEN,
+            }
+            .into());
+        }
+        Ok(bytes)
+    }
+
+    /// The envelopes, each with its set number.
+    pub fn entries(&self) -> &[ShareEntry] {
+        &self.entries
+    }
+
+    /// Whether the object holds no envelope.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The envelope to open for set `set_number`: the one recorded for that set, else the one
+    /// whose set is not recorded, else the newest. (An envelope binds its set number in its
+    /// associated data: one of another set does not open, with the one opaque
+    /// [`QuorumError::EnvelopeOpen`] of any mismatch.) `None` only when the object is empty.
+    pub fn envelope_for(&self, set_number: u32) -> Option<&[u8]> {
+        self.entries
+            .iter()
+            .find(|e| e.set_number == set_number)
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|e| e.set_number == SET_NUMBER_NOT_RECORDED)
+            })
+            .or_else(|| self.entries.iter().max_by_key(|e| e.set_number))
+            .map(|e| e.envelope.as_slice())
+    }
+
+    /// Adds `envelope` for set `set_number`, replacing that set's earlier one, and keeps at most
+    /// one other: the one with the highest set number below `set_number` (an envelope whose
+    /// set is not recorded counts as the lowest).
+    pub fn insert(&mut self, set_number: u32, envelope: Vec<u8>) {
+        let kept = self
+            .entries
+            .iter()
+            .filter(|e| e.set_number < set_number)
+            .max_by_key(|e| e.set_number)
+            .cloned();
+        self.entries = kept.into_iter().collect();
+        self.entries.push(ShareEntry {
+            set_number,
+            envelope,
+        });
+    }
+
+    /// Keeps only the envelope recorded for set `set_number` (nothing, if there is none).
+    pub fn retain(&mut self, set_number: u32) {
+        self.entries.retain(|e| e.set_number == set_number);
+    }
+}
 
 /// The longest card serial, in bytes.
 pub const MAX_SERIAL_LEN: usize = 64;
@@ -164,37 +392,66 @@ pub trait VerifiedCard {
     /// smartcard this happens on the card.
     fn decipher(&mut self, ephemeral_public: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError>;
 
-    /// The share object (a sealed share envelope), if the card holds one.
+    /// The raw share object (see [`ShareObject`]), if the card holds one.
     fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError>;
 
-    /// Stores `object` (at most [`MAX_SHARE_OBJECT_LEN`] bytes) as the share object, replacing
-    /// any earlier one.
+    /// Stores `object` (at most [`MAX_SHARE_OBJECT_LEN`] bytes) as the raw share object,
+    /// replacing any earlier one; an empty `object` leaves the card without a share.
     fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError>;
 
-    /// Seals `share` to this card's decryption key under `ctx` and stores the envelope.
-    /// `ctx.card_serial` must be this card's serial.
+    /// Seals `share` to this card's decryption key under `ctx` and stores the envelope for
+    /// `ctx.set_number`, keeping the card's envelope of an earlier set (see
+    /// [`ShareObject::insert`]). `ctx.card_serial` must be this card's serial. A share object
+    /// already on the card that does not parse is replaced.
     fn store_share(&mut self, ctx: &ShareContext, share: &Share) -> Result<(), QuorumError> {
         let info = self.info();
         check_context_names(ctx, &info)?;
         let sealed = envelope::seal_share(&info.decryption_public, ctx, share)?;
-        self.write_share_object(&sealed)?;
+        let mut object = match self.read_share_object()? {
+            Some(bytes) => ShareObject::parse(&bytes).unwrap_or_default(),
+            None => ShareObject::default(),
+        };
+        object.insert(ctx.set_number, sealed);
+        self.write_share_object(&object.encode()?)?;
         Ok(())
     }
 
-    /// Reads this card's share envelope and opens it under `ctx` (the ECDH through
+    /// Reads this card's share object, picks the envelope for `ctx.set_number` (see
+    /// [`ShareObject::envelope_for`]) and opens it under `ctx` (the ECDH through
     /// [`VerifiedCard::decipher`]). Check the share against the commitments with
     /// [`crate::secret::verify_share`] before using it.
     fn read_share(&mut self, ctx: &ShareContext) -> Result<Share, QuorumError> {
         let info = self.info();
         check_context_names(ctx, &info)?;
-        let object = self.read_share_object()?.ok_or(CardError::NoShare)?;
-        let header = EnvelopeHeader::parse(&object)?;
+        let bytes = self.read_share_object()?.ok_or(CardError::NoShare)?;
+        let object = ShareObject::parse(&bytes)?;
+        let sealed = object
+            .envelope_for(ctx.set_number)
+            .ok_or(CardError::NoShare)?;
+        let header = EnvelopeHeader::parse(sealed)?;
         envelope::open_share(
             &header,
             &info.decryption_public,
             |ephemeral| self.decipher(ephemeral),
             ctx,
         )
+    }
+
+    /// Keeps only the envelope of set `set_number` on the card and removes any other (an old
+    /// set's, once the HSM registered the new one); with none for that set, the card is left
+    /// without a share. Whether anything was removed.
+    fn retain_share(&mut self, set_number: u32) -> Result<bool, QuorumError> {
+        let Some(bytes) = self.read_share_object()? else {
+            return Ok(false);
+        };
+        let mut object = ShareObject::parse(&bytes)?;
+        let before = object.entries().len();
+        object.retain(set_number);
+        if object.entries().len() == before {
+            return Ok(false);
+        }
+        self.write_share_object(&object.encode()?)?;
+        Ok(true)
     }
 }
 

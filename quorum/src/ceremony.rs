@@ -16,7 +16,8 @@
 //!   HSM holds; the result is reported to the HSM and logged. Nothing is combined.
 //! - [`Recovery`]: m shares checked one by one, combined, and the quorum backup key derived.
 //! - [`Reshare`]: the same secret moved from m cards of the active set to a new set; the old
-//!   share is wiped from every old card present; old cards that were not present are reported
+//!   share is wiped from every old card present and removed beside the new one on every card
+//!   in both sets; old cards that were not present are reported
 //!   (and logged by the HSM).
 //! - [`Revocation`]: a fresh secret for a new set without the revoked card, whose login
 //!   signatures the HSM refuses from then on.
@@ -34,10 +35,12 @@
 //! card (the ceremony's state is untouched); on [`CardError::Blocked`] it says how to unblock
 //! the card and asks for another one.
 //!
-//! **Caveat (re-share and revoke).** A card holds one share object. A card of the old set that
-//! is also enrolled in the new set has its old share replaced when its new share is written,
-//! before the new set is registered: aborting such a ceremony after that point leaves the old
-//! set active with that card's old share gone.
+//! **Cards in both sets (re-share and revoke).** A card's share object holds up to two
+//! envelopes, one per set ([`crate::card::ShareObject`]). A card of the old set that is also
+//! enrolled in the new set keeps its old envelope when its new one is written, so aborting the
+//! ceremony before the registration leaves the old set whole. After the registration,
+//! [`Registered::drop_old_share`] removes the old envelope from each such card (keeping the new
+//! one), and [`ReshareWipe::wipe`] empties the old cards present that left the set.
 //!
 //! [`CardError::WrongPin`]: crate::error::CardError::WrongPin
 //! [`CardError::Blocked`]: crate::error::CardError::Blocked

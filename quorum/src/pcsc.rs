@@ -46,7 +46,10 @@
 //!   verified with 0x82) both to read and to write. A share envelope is already encrypted to the
 //!   card's key; with the PIN on top, a lost card does not even give up the ciphertext (opcard
 //!   also encrypts 0103 under a key derived from the user PIN, and keeps it readable when the
-//!   admin PIN resets the user PIN). An empty object means "no share".
+//!   admin PIN resets the user PIN). An empty object means "no share". The object is a share
+//!   container of one or two envelopes (at most 512 bytes; see [`crate::card::ShareObject`]),
+//!   so a card in both sets of a re-share keeps its old envelope until the new set is
+//!   registered.
 //!
 //! [`CardInfo`] for a smartcard: serial `MMMM:SSSSSSSS` (manufacturer and serial number from the
 //! application identifier, hex), the cardholder name as holder (if set), the two public keys

@@ -31,7 +31,8 @@
 //! The key is Argon2id(passphrase, salt) with the file's parameters; the associated data is
 //! every byte before the ciphertext, so any change to the header fails like a wrong passphrase.
 //! The plaintext is the Ed25519 seed (32), the X25519 secret (32), the share object's length
-//! (u16, 0 = none) and the share object (a share envelope, at most
+//! (u16, 0 = none) and the share object (a share container or a bare envelope, see
+//! [`crate::card::ShareObject`]; at most
 //! [`crate::card::MAX_SHARE_OBJECT_LEN`] bytes).
 //!
 //! The holder, serial and public keys are in the clear (but authenticated): like a smartcard, a

@@ -19,14 +19,15 @@ use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
-use quorum::card::{Card, CardInfo, Pin, VerifiedCard};
+use quorum::card::{Card, CardInfo, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
     ActiveSet, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony, Recovery, Reshare,
     Revocation, ceremony_id_text,
 };
+use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
-use quorum::{CardError, QuorumBackupPublicKey};
+use quorum::{CardError, QuorumBackupPublicKey, QuorumError};
 use zeroize::Zeroizing;
 
 const PASSPHRASE: &[u8] = b"correct horse battery";
@@ -658,4 +659,210 @@ fn one_of_two_enrols_logs_in_and_recovers_with_one_card() {
             quorum::QuorumError::QuorumSize { .. }
         ))
     ));
+}
+
+/// The set numbers of the envelopes in a card's share object (empty: no share).
+fn envelope_sets(card: &mut VerifiedSoftCard) -> Vec<u32> {
+    card.read_share_object()
+        .unwrap()
+        .map(|bytes| {
+            ShareObject::parse(&bytes)
+                .unwrap()
+                .entries()
+                .iter()
+                .map(|e| e.set_number)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_aborted_reshare_leaves_the_old_set_whole_and_a_completed_one_cleans_up() {
+    let (f, mut conn) = enrolled();
+    let before = active(&mut conn);
+    let backup = wrap_to(&before.backup_public, &[0x42; 32]).unwrap();
+    for (holder, serial) in NEW {
+        f.new_card(holder, serial);
+    }
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+
+    // A re-share to 3-of-5 that writes the new shares of B-2 and C-3 (in both sets) and D-4,
+    // then is abandoned before the registration.
+    let mut reshare = Reshare::begin(&mut conn).unwrap();
+    reshare.present_old(&mut f.card("A-1")).unwrap();
+    reshare.present_old(&mut f.card("B-2")).unwrap();
+    reshare.split(3, 5).unwrap();
+    for serial in ["B-2", "C-3", "D-4"] {
+        reshare.add_card(&mut f.card(serial)).unwrap();
+    }
+    drop(reshare);
+    // The cards in both sets hold both envelopes; the old one is still the first set's.
+    assert_eq!(envelope_sets(&mut f.card("B-2")), [1, 2]);
+    assert_eq!(envelope_sets(&mut f.card("C-3")), [1, 2]);
+    assert_eq!(envelope_sets(&mut f.card("D-4")), [2]);
+    assert_eq!(active(&mut conn).set_number, 1);
+
+    // The old set is whole: its shares, read from the same cards, check against the old
+    // commitments and combine; it logs in, drills and recovers the same key.
+    let shares: Vec<_> = ["B-2", "C-3"]
+        .iter()
+        .map(|serial| {
+            let position = before
+                .cards
+                .iter()
+                .position(|c| c.serial.as_str() == *serial)
+                .unwrap();
+            let ctx = ShareContext {
+                partition: f.partition.clone(),
+                set_number: 1,
+                share_index: u8::try_from(position + 1).unwrap(),
+                card_serial: (*serial).to_owned(),
+            };
+            let share = f.card(serial).read_share(&ctx).unwrap();
+            quorum::secret::verify_share(&before.commitments, &share).unwrap();
+            share
+        })
+        .collect();
+    let secret = quorum::secret::combine(&before.commitments, 2, &shares).unwrap();
+    assert_eq!(secret.public_point(), before.commitments.secret_point());
+    drop(secret);
+    let mut session = f.session();
+    assert_eq!(
+        login(&f, &mut session, &["B-2", "C-3"]).unwrap(),
+        ["Bruno Rossi", "Chiara Bianchi"]
+    );
+    let drill = Drill::begin(&mut session).unwrap();
+    for serial in ["A-1", "B-2", "C-3"] {
+        let outcome = drill.run(&mut session, &mut f.card(serial)).unwrap();
+        assert!(outcome.ok(), "{serial}: {outcome:?}");
+    }
+    let mut recovery = Recovery::begin(&mut session).unwrap();
+    recovery.present(&mut f.card("C-3")).unwrap();
+    recovery.present(&mut f.card("B-2")).unwrap();
+    let key = recovery.finish().unwrap();
+    assert_eq!(*unwrap_with(&key, &backup).unwrap(), [0x42; 32]);
+    drop(key);
+
+    // A re-share carried through: A-1 leaves, B-2 and C-3 stay, D-4 to F-6 join.
+    let mut reshare = Reshare::begin(&mut session).unwrap();
+    reshare.present_old(&mut f.card("A-1")).unwrap();
+    reshare.present_old(&mut f.card("B-2")).unwrap();
+    reshare.split(3, 5).unwrap();
+    for serial in ["B-2", "C-3", "D-4", "E-5", "F-6"] {
+        reshare.add_card(&mut f.card(serial)).unwrap();
+    }
+    let mut done = reshare.finish(&mut session).unwrap();
+    assert_eq!(done.registered.set_number, 2);
+    assert!(done.old_shares_left.is_empty());
+    // Until each card's last step, the old envelopes are still there.
+    assert_eq!(envelope_sets(&mut f.card("B-2")), [1, 2]);
+    assert_eq!(done.wipe(&mut f.card("A-1")).unwrap(), 0);
+    for serial in ["B-2", "C-3"] {
+        assert!(done.registered.drop_old_share(&mut f.card(serial)).unwrap());
+    }
+    for serial in ["D-4", "E-5", "F-6"] {
+        assert!(!done.registered.drop_old_share(&mut f.card(serial)).unwrap());
+    }
+    match done.registered.drop_old_share(&mut f.card("A-1")) {
+        Err(CeremonyError::NotInSet { card }) => assert_eq!(card.serial, "A-1"),
+        other => panic!("{other:?}"),
+    }
+    // Exactly one envelope per card of the new set, the new one; the card that left is empty.
+    for serial in ["B-2", "C-3", "D-4", "E-5", "F-6"] {
+        assert_eq!(envelope_sets(&mut f.card(serial)), [2], "{serial}");
+    }
+    assert_eq!(f.card("A-1").read_share_object().unwrap(), None);
+
+    // The new set recovers the same key, with a card that was in both sets.
+    let mut session = f.session();
+    login(&f, &mut session, &["C-3", "D-4", "E-5"]).unwrap();
+    let mut recovery = Recovery::begin(&mut session).unwrap();
+    for serial in ["F-6", "B-2", "D-4"] {
+        recovery.present(&mut f.card(serial)).unwrap();
+    }
+    let key = recovery.finish().unwrap();
+    assert_eq!(*unwrap_with(&key, &backup).unwrap(), [0x42; 32]);
+}
+
+#[test]
+fn share_objects_are_bounded_and_a_bare_envelope_still_reads() {
+    let (f, mut conn) = enrolled();
+    let set = active(&mut conn);
+    let ctx = ShareContext {
+        partition: f.partition.clone(),
+        set_number: 1,
+        share_index: 1,
+        card_serial: "A-1".to_owned(),
+    };
+    let mut card = f.card("A-1");
+    let object = ShareObject::parse(&card.read_share_object().unwrap().unwrap()).unwrap();
+    let [entry] = object.entries() else {
+        panic!("{object:?}")
+    };
+    assert_eq!(entry.set_number, 1);
+    let envelope = entry.envelope.clone();
+
+    // A bare envelope, as earlier builds wrote it, reads as before.
+    card.write_share_object(&envelope).unwrap();
+    let share = card.read_share(&ctx).unwrap();
+    quorum::secret::verify_share(&set.commitments, &share).unwrap();
+    // Writing a new set's share keeps it (its set is not recorded), and it still opens.
+    let mut next = ctx.clone();
+    next.set_number = 2;
+    card.store_share(&next, &share).unwrap();
+    assert_eq!(envelope_sets(&mut card), [0, 2]);
+    assert_eq!(card.read_share(&ctx).unwrap().index(), 1);
+    assert_eq!(card.read_share(&next).unwrap().index(), 1);
+    // A third set's share drops the oldest: at most two envelopes.
+    let mut third = ctx.clone();
+    third.set_number = 3;
+    card.store_share(&third, &share).unwrap();
+    assert_eq!(envelope_sets(&mut card), [2, 3]);
+    assert!(matches!(
+        card.read_share(&ctx),
+        Err(QuorumError::EnvelopeOpen)
+    ));
+
+    // A container of three entries is refused on read, and says why.
+    let entry = |set: u32| {
+        let mut out = set.to_be_bytes().to_vec();
+        out.extend_from_slice(&u16::try_from(envelope.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(&envelope);
+        out
+    };
+    let mut three = b"TSSC\x01\x03".to_vec();
+    for set in [1, 2, 3] {
+        three.extend(entry(set));
+    }
+    assert!(three.len() <= 512);
+    card.write_share_object(&three).unwrap();
+    let e = card.read_share(&ctx).unwrap_err();
+    assert!(matches!(e, QuorumError::ShareEncoding { .. }), "{e:?}");
+    assert!(e.to_string().contains("one or two envelopes"), "{e}");
+
+    // Oversize, truncated, trailing bytes, two envelopes for one set: refused.
+    let e = ShareObject::parse(&[0x54; 513]).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            QuorumError::Card(CardError::ShareObjectTooLarge { len: 513, max: 512 })
+        ),
+        "{e:?}"
+    );
+    let mut two = b"TSSC\x01\x02".to_vec();
+    two.extend(entry(1));
+    two.extend(entry(2));
+    assert_eq!(ShareObject::parse(&two).unwrap().entries().len(), 2);
+    assert!(ShareObject::parse(&two[..two.len() - 1]).is_err());
+    let mut longer = two.clone();
+    longer.push(0);
+    assert!(ShareObject::parse(&longer).is_err());
+    let mut twice = b"TSSC\x01\x02".to_vec();
+    twice.extend(entry(1));
+    twice.extend(entry(1));
+    assert!(ShareObject::parse(&twice).is_err());
+    assert!(ShareObject::parse(b"TSSC\x02\x01").is_err());
+    assert!(ShareObject::parse(b"TSSC\x01\x00").is_err());
+    assert!(ShareObject::parse(b"junk").is_err());
+    assert!(ShareObject::parse(&[]).unwrap().is_empty());
 }

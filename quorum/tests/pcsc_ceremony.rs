@@ -32,7 +32,7 @@ use hsm_link::transport::memory::{self, MemoryTransport};
 use openpgp_card::state::Open;
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
-use quorum::card::{Card, Pin, VerifiedCard};
+use quorum::card::{Card, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
     ActiveSet, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony, Recovery,
     Registered, Reshare, Revocation,
@@ -327,6 +327,22 @@ fn raw_login(conn: &mut Conn, cards: &TestCards, indices: &[usize]) -> Result<()
     .map(|_| ())
 }
 
+/// The set numbers of the envelopes on the card in `reader` (empty: no share).
+fn envelope_sets(reader: &str) -> Vec<u32> {
+    verified(reader)
+        .read_share_object()
+        .unwrap()
+        .map(|bytes| {
+            ShareObject::parse(&bytes)
+                .unwrap()
+                .entries()
+                .iter()
+                .map(|e| e.set_number)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Recovers the quorum backup key with cards `indices` of the active set.
 fn recover(conn: &mut Conn, cards: &TestCards, indices: &[usize]) -> quorum::QuorumBackupKey {
     let mut recovery = Recovery::begin(conn).unwrap();
@@ -591,6 +607,27 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
 
     // Re-share from two old cards to 3-of-5 on cards 0 to 4 (cards 0 to 2 are in both sets).
     login(&mut conn, &cards, &[0, 1]).unwrap();
+
+    // First a re-share abandoned after writing the new shares of the cards in both sets: each
+    // keeps its old envelope beside the new one, and the old set recovers with those cards.
+    let mut aborted = Reshare::begin(&mut conn).unwrap();
+    aborted.present_old(&mut verified(cards.reader(0))).unwrap();
+    aborted.present_old(&mut verified(cards.reader(2))).unwrap();
+    aborted.split(3, 5).unwrap();
+    for index in 0..3 {
+        aborted
+            .add_card(&mut verified(cards.reader(index)))
+            .unwrap();
+    }
+    drop(aborted);
+    for index in 0..3 {
+        assert_eq!(envelope_sets(cards.reader(index)), [1, 2], "card {index}");
+    }
+    let key = recover(&mut conn, &cards, &[2, 1]);
+    assert_eq!(key.public_key(), first.backup_public);
+    assert_eq!(*unwrap_with(&key, &backup).unwrap(), [0x42; 32]);
+    drop(key);
+
     let start = Instant::now();
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     reshare.present_old(&mut verified(cards.reader(1))).unwrap();
@@ -630,6 +667,15 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
         done.old_shares_left
     );
     assert!(done.pending().is_empty());
+    // The last step: the old envelopes go, the new ones stay.
+    for index in 0..5 {
+        let removed = done
+            .registered
+            .drop_old_share(&mut verified(cards.reader(index)))
+            .unwrap();
+        assert_eq!(removed, index < 3, "card {index}");
+        assert_eq!(envelope_sets(cards.reader(index)), [2], "card {index}");
+    }
 
     // Three cards of the new set log in (a new session), two do not.
     let mut session = f.session("bank-1");
@@ -682,6 +728,16 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
     assert_eq!(revoked.revoked.serial, cards.serial(4));
     assert!(revoked.old_shares_left.is_empty());
     assert_ne!(revoked.registered.backup_public, first.backup_public);
+    for index in 0..4 {
+        assert_eq!(envelope_sets(cards.reader(index)), [2, 3], "card {index}");
+        assert!(
+            revoked
+                .registered
+                .drop_old_share(&mut verified(cards.reader(index)))
+                .unwrap()
+        );
+        assert_eq!(envelope_sets(cards.reader(index)), [3], "card {index}");
+    }
 
     // The revoked card's login signature is refused by the HSM at once; the ceremony refuses
     // the card and names it.

@@ -1,5 +1,13 @@
 //! Writing a new PSO set: enrolment (a fresh secret), and the part of re-share and revocation
 //! that seals the new shares to the new cards and registers the set.
+//!
+//! A card's share object holds up to two envelopes, one per card set (see
+//! [`crate::card::ShareObject`]). Writing a new set's share to a card that is also in the active
+//! set keeps the active set's envelope beside the new one, so a ceremony aborted before the
+//! registration leaves the active set whole: every card of it still opens its share. Once the
+//! HSM registered the new set, [`Registered::drop_old_share`] removes the old envelope from each
+//! card in both sets, and [`ReshareWipe::wipe`](super::ReshareWipe::wipe) empties the old cards
+//! that left.
 
 use hsm_link::domain::{
     CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, PartitionId,
@@ -201,6 +209,35 @@ pub struct Registered {
     pub cards: Vec<CardDescription>,
     /// The quorum backup public key registered with it.
     pub backup_public: QuorumBackupPublicKey,
+}
+
+impl Registered {
+    /// The final step for a card of this set that was also in the old one (a re-share or a
+    /// revocation): removes the old set's envelope from its share object and keeps this set's.
+    /// Until the HSM registered this set the card kept both, so that an aborted ceremony left
+    /// the old set whole. Whether an old envelope was removed. A card that is not in this set is
+    /// refused and named; for an old card that is not in it, use
+    /// [`ReshareWipe::wipe`](super::ReshareWipe::wipe).
+    pub fn drop_old_share<C: VerifiedCard + ?Sized>(
+        &self,
+        card: &mut C,
+    ) -> Result<bool, CeremonyError> {
+        let info = card.info();
+        if !self
+            .cards
+            .iter()
+            .any(|c| c.signing_key == info.signing_public)
+        {
+            return Err(CeremonyError::NotInSet {
+                card: CardRef::of(&info),
+            });
+        }
+        card.retain_share(self.set_number)
+            .map_err(|source| CeremonyError::BadShare {
+                card: CardRef::of(&info),
+                source,
+            })
+    }
 }
 
 /// Enrolling a PSO set: a fresh recovery secret split m-of-n, a share sealed to each of the n

@@ -332,7 +332,10 @@ pub struct ReshareWipe {
 }
 
 impl ReshareWipe {
-    /// Old cards present that still hold their old share, to wipe.
+    /// Old cards present that are not in the new set and still hold their old share, to wipe.
+    /// Cards in both sets keep their old envelope beside the new one until
+    /// `registered.drop_old_share` is called for them (after the registration, so that an
+    /// aborted re-share never leaves the old set short).
     pub fn pending(&self) -> Vec<CardRef> {
         self.to_wipe.iter().map(CardRef::of_description).collect()
     }
