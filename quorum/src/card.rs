@@ -44,7 +44,7 @@
 //! a bare envelope ("TSSH…")  one envelope; the set it was sealed for is not recorded
 //! a container:
 //!   offset  length  content
-//!        0       4  magic "TSSC"
+//!        0       4  magic "TSSO"
 //!        4       1  version, 1
 //!        5       1  count of entries, 1 or 2
 //!        6       …  each entry: set number (u32 big-endian; 0 = not recorded),
@@ -79,7 +79,7 @@ pub const MAX_SHARE_OBJECT_LEN: usize = 512;
 pub const MAX_SHARE_ENTRIES: usize = 2;
 
 /// The first four bytes of a share container (a share object of two envelopes).
-pub const SHARE_CONTAINER_MAGIC: [u8; 4] = *b"TSSC";
+pub const SHARE_CONTAINER_MAGIC: [u8; 4] = *b"TSSO";
 
 /// The share container version this build writes and reads.
 pub const SHARE_CONTAINER_VERSION: u8 = 1;

@@ -830,7 +830,7 @@ fn share_objects_are_bounded_and_a_bare_envelope_still_reads() {
         out.extend_from_slice(&envelope);
         out
     };
-    let mut three = b"TSSC\x01\x03".to_vec();
+    let mut three = b"TSSO\x01\x03".to_vec();
     for set in [1, 2, 3] {
         three.extend(entry(set));
     }
@@ -849,7 +849,7 @@ fn share_objects_are_bounded_and_a_bare_envelope_still_reads() {
         ),
         "{e:?}"
     );
-    let mut two = b"TSSC\x01\x02".to_vec();
+    let mut two = b"TSSO\x01\x02".to_vec();
     two.extend(entry(1));
     two.extend(entry(2));
     assert_eq!(ShareObject::parse(&two).unwrap().entries().len(), 2);
@@ -857,12 +857,12 @@ fn share_objects_are_bounded_and_a_bare_envelope_still_reads() {
     let mut longer = two.clone();
     longer.push(0);
     assert!(ShareObject::parse(&longer).is_err());
-    let mut twice = b"TSSC\x01\x02".to_vec();
+    let mut twice = b"TSSO\x01\x02".to_vec();
     twice.extend(entry(1));
     twice.extend(entry(1));
     assert!(ShareObject::parse(&twice).is_err());
-    assert!(ShareObject::parse(b"TSSC\x02\x01").is_err());
-    assert!(ShareObject::parse(b"TSSC\x01\x00").is_err());
+    assert!(ShareObject::parse(b"TSSO\x02\x01").is_err());
+    assert!(ShareObject::parse(b"TSSO\x01\x00").is_err());
     assert!(ShareObject::parse(b"junk").is_err());
     assert!(ShareObject::parse(&[]).unwrap().is_empty());
 }
