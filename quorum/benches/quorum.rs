@@ -15,16 +15,17 @@
 //!   card operation is timed; the lock `target/pcsc/lock` is held meanwhile, as the PC/SC tests
 //!   do. Without the stack this part is skipped with a note.
 
+#[path = "../tests/support/pcsc_stack.rs"]
+mod pcsc_stack;
+
+use pcsc_stack::{Stack, factory_reset};
+
 use std::cell::Cell;
-use std::ffi::CString;
-use std::fs::OpenOptions;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use card_backend_pcsc::PcscBackend;
 use criterion::Criterion;
 use hsm_link::client::{self, ConnectOptions, Connection};
 use hsm_link::domain::{PartitionId, ServiceTier};
@@ -33,7 +34,6 @@ use hsm_link::keys::StaticKeypair;
 use hsm_link::message::{AdminRequest, AdminResponse, OfficerRole, login_message};
 use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
-use openpgp_card::state::Open;
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::CardError;
@@ -353,56 +353,16 @@ fn recovery_breakdown() {
     );
 }
 
-fn pcsc_dir() -> PathBuf {
-    match std::env::var_os("TESSERA_PCSC_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pcsc"),
-    }
-}
-
-/// Factory reset with `openpgp-card` directly, as the PC/SC tests do.
-fn factory_reset(reader: &str) {
-    let name = CString::new(reader).unwrap();
-    let context =
-        pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context (is pcscd running?)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let handle = loop {
-        match context.connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY) {
-            Ok(handle) => break handle,
-            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("no card in \"{reader}\" after 10 s: {e}; run scripts/pcsc-up 6"),
-        }
-    };
-    let backend = PcscBackend::from_pcsc_card(&name, pcsc::ShareMode::Exclusive, handle).unwrap();
-    let mut card = openpgp_card::Card::<Open>::new(backend).unwrap();
-    let mut tx = card.transaction().unwrap();
-    tx.factory_reset().unwrap();
-}
-
 /// The card time of each operation against opcard, if the PC/SC stack is up.
 fn card_time() {
-    let dir = pcsc_dir();
-    let Ok(table) = std::fs::read_to_string(dir.join("readers.tsv")) else {
+    let Ok(stack) = Stack::lock() else {
         println!("card time: skipped (run scripts/pcsc-up)");
         return;
     };
-    let Some(reader) = table
-        .lines()
-        .skip(1)
-        .map(|line| line.split('\t').collect::<Vec<_>>())
-        .find(|row| row.first() == Some(&CARD.to_string().as_str()))
-        .map(|row| row[1].to_owned())
-    else {
+    let Some((reader, _)) = stack.card(CARD) else {
         println!("card time: skipped (readers.tsv lists no card {CARD}: run scripts/pcsc-up 6)");
         return;
     };
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .expect("open target/pcsc/lock");
-    lock.lock().expect("lock target/pcsc/lock");
     factory_reset(&reader);
 
     // Keys on the card and a share of a 3-of-5 split in its share object.
@@ -466,7 +426,7 @@ fn card_time() {
         drop(verified);
         t[6] += start.elapsed();
     }
-    drop(lock);
+    drop(stack);
     let [open, verify, sign, read, decipher, open_share, close] = t.map(|d| d / CARD_ROUNDS);
     let per_login_card = open + verify + sign + close;
     let per_recovery_card = open + verify + read + decipher + close;

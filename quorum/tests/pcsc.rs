@@ -13,9 +13,12 @@
 //! whole run, which also serialises `cargo test`'s threads and any other process that takes the
 //! lock. Cards are opened by reader name only; nothing lists or probes readers.
 
+#[path = "support/pcsc_stack.rs"]
+mod pcsc_stack;
+
+use pcsc_stack::{Stack, factory_reset};
+
 use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use card_backend_pcsc::PcscBackend;
@@ -34,85 +37,24 @@ use x25519_dalek::{PublicKey, StaticSecret};
 const NEW_USER_PIN: &[u8] = b"246810";
 const NEW_ADMIN_PIN: &[u8] = b"tessera-admin-1";
 
-/// The PC/SC test stack's run directory.
-fn pcsc_dir() -> PathBuf {
-    match std::env::var_os("TESSERA_PCSC_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pcsc"),
-    }
-}
-
 /// One card of the stack, locked for this test.
 struct TestCard {
     reader: String,
     serial: String,
-    _lock: File,
+    _stack: Stack,
 }
 
 /// Takes the stack's lock (held until the returned card is dropped), finds card `index` in
 /// readers.tsv and factory-resets it.
 fn take_card(index: usize) -> TestCard {
-    let dir = pcsc_dir();
-    let table = dir.join("readers.tsv");
-    let text = std::fs::read_to_string(&table).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; these tests need the PC/SC test stack: run scripts/pcsc-up first \
-             (scripts/test does), then run the tests again",
-            table.display()
-        )
-    });
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .expect("open target/pcsc/lock");
-    lock.lock().expect("lock target/pcsc/lock");
-
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|line| line.split('\t').collect())
-        .collect();
-    let row = rows.get(index).unwrap_or_else(|| {
-        panic!(
-            "{} lists {} cards; these tests need 6: run scripts/pcsc-up 6",
-            table.display(),
-            rows.len()
-        )
-    });
-    assert_eq!(row[0], index.to_string(), "malformed {}", table.display());
-    let card = TestCard {
-        reader: row[1].to_owned(),
-        serial: format!("FFFF:{}", row[3]),
-        _lock: lock,
-    };
-    factory_reset(&card.reader);
-    card
-}
-
-/// Factory reset with `openpgp-card` directly (block both PINs, TERMINATE DF, ACTIVATE FILE):
-/// keys, data objects, holder and PINs back to the defaults. Waits (polling) up to 10 s for the
-/// card to be present.
-fn factory_reset(reader: &str) {
-    let name = CString::new(reader).unwrap();
-    let context =
-        pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context (is pcscd running?)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let handle = loop {
-        match context.connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY) {
-            Ok(handle) => break handle,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("no card in \"{reader}\" after 10 s: {e}; run scripts/pcsc-up 6"),
-        }
-    };
-    let backend = PcscBackend::from_pcsc_card(&name, pcsc::ShareMode::Exclusive, handle).unwrap();
-    let mut card = openpgp_card::Card::<Open>::new(backend).unwrap();
-    let mut tx = card.transaction().unwrap();
-    tx.factory_reset().unwrap();
+    let stack = Stack::lock().unwrap_or_else(|e| panic!("{e}"));
+    let (reader, serial) = stack.expect_card(index);
+    factory_reset(&reader);
+    TestCard {
+        reader,
+        serial,
+        _stack: stack,
+    }
 }
 
 fn pin(bytes: &[u8]) -> Pin {

@@ -11,14 +11,15 @@
 //! another PC/SC test, whatever runs it), and factory-resets the cards it takes first. The
 //! tests take cards 0 to 5 (`scripts/pcsc-up 6`).
 
-use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::path::PathBuf;
+#[path = "support/pcsc_stack.rs"]
+mod pcsc_stack;
+
+use pcsc_stack::{Stack, factory_reset};
+
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use card_backend_pcsc::PcscBackend;
 use hsm_link::client::{self, ConnectOptions, Connection};
 use hsm_link::domain::{HolderName, PartitionId, ServiceTier};
 use hsm_link::handshake::client::ClientMode;
@@ -29,7 +30,6 @@ use hsm_link::message::{
 };
 use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
-use openpgp_card::state::Open;
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, Pin, ShareObject, VerifiedCard};
@@ -58,19 +58,12 @@ const ADMIN_PIN: &[u8] = b"tessera-admin-1";
 /// The user PIN a holder sets when the admin PIN unblocks the card.
 const NEW_USER_PIN: &[u8] = b"246810";
 
-fn pcsc_dir() -> PathBuf {
-    match std::env::var_os("TESSERA_PCSC_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pcsc"),
-    }
-}
-
 /// Cards of the stack, factory-reset, with the stack's lock held until dropped. `readers[i]`
 /// and `serials[i]` are card i of the stack (`None` for a card this test did not take).
 struct TestCards {
     readers: Vec<Option<String>>,
     serials: Vec<Option<String>>,
-    _lock: File,
+    _stack: Stack,
 }
 
 impl TestCards {
@@ -88,66 +81,20 @@ impl TestCards {
 }
 
 fn take_cards(indices: &[usize]) -> TestCards {
-    let dir = pcsc_dir();
-    let table = dir.join("readers.tsv");
-    let text = std::fs::read_to_string(&table).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; these tests need the PC/SC test stack: run scripts/pcsc-up first \
-             (scripts/test does), then run the tests again",
-            table.display()
-        )
-    });
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))
-        .expect("open target/pcsc/lock");
-    lock.lock().expect("lock target/pcsc/lock");
-    let rows: Vec<Vec<&str>> = text
-        .lines()
-        .skip(1)
-        .map(|line| line.split('\t').collect())
-        .collect();
+    let stack = Stack::lock().unwrap_or_else(|e| panic!("{e}"));
     let mut readers = vec![None; 6];
     let mut serials = vec![None; 6];
     for &index in indices {
-        let row = rows.get(index).unwrap_or_else(|| {
-            panic!(
-                "{} lists {} cards; this test needs {}: run scripts/pcsc-up 6",
-                table.display(),
-                rows.len(),
-                index + 1
-            )
-        });
-        assert_eq!(row[0], index.to_string(), "malformed {}", table.display());
-        factory_reset(row[1]);
-        readers[index] = Some(row[1].to_owned());
-        serials[index] = Some(format!("FFFF:{}", row[3]));
+        let (reader, serial) = stack.expect_card(index);
+        factory_reset(&reader);
+        readers[index] = Some(reader);
+        serials[index] = Some(serial);
     }
     TestCards {
         readers,
         serials,
-        _lock: lock,
+        _stack: stack,
     }
-}
-
-fn factory_reset(reader: &str) {
-    let name = CString::new(reader).unwrap();
-    let context =
-        pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context (is pcscd running?)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let handle = loop {
-        match context.connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY) {
-            Ok(handle) => break handle,
-            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
-            Err(e) => panic!("no card in \"{reader}\" after 10 s: {e}; run scripts/pcsc-up 6"),
-        }
-    };
-    let backend = PcscBackend::from_pcsc_card(&name, pcsc::ShareMode::Exclusive, handle).unwrap();
-    let mut card = openpgp_card::Card::<Open>::new(backend).unwrap();
-    let mut tx = card.transaction().unwrap();
-    tx.factory_reset().unwrap();
 }
 
 fn pin(bytes: &[u8]) -> Pin {
