@@ -13,7 +13,7 @@ pub use admin::{
     ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS,
     MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
     MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
-    login_message,
+    enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;
@@ -299,7 +299,15 @@ mod tests {
             12
         );
 
-        let register = |left: usize| Packet::Request {
+        assert_eq!(
+            postcard::to_stdvec(&CeremonyKind::EnrolAuditors).unwrap()[0],
+            3
+        );
+        let proof = CardSignature {
+            signing_key: [1; 32],
+            signature: [2; 64],
+        };
+        let register = |left: usize, proofs: usize| Packet::Request {
             id: 3,
             body: Request::Admin(AdminRequest::RegisterCardSetInCeremony {
                 ceremony: [7; 16],
@@ -312,11 +320,13 @@ mod tests {
                 recovery: None,
                 replaces_revoked: Some(CardSerial::new("C-3").unwrap()),
                 old_shares_left: vec![CardSerial::new("A-1").unwrap(); left],
+                proofs: vec![proof.clone(); proofs],
             }),
         };
-        let ok = register(MAX_CARDS_PER_SET);
+        let ok = register(MAX_CARDS_PER_SET, MAX_CARDS_PER_SET);
         assert_eq!(Packet::decode(&ok.encode()).unwrap(), ok);
-        assert!(Packet::decode(&register(MAX_CARDS_PER_SET + 1).encode()).is_err());
+        assert!(Packet::decode(&register(MAX_CARDS_PER_SET + 1, 1).encode()).is_err());
+        assert!(Packet::decode(&register(1, MAX_CARDS_PER_SET + 1).encode()).is_err());
         let drill = Packet::Request {
             id: 4,
             body: Request::Admin(AdminRequest::ReportDrill {

@@ -28,8 +28,9 @@ use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::limits::MAX_PLAINTEXT;
 use hsm_link::message::{
-    AdminRequest, AdminResponse, CardSignature, KeyFilter, LogPage, LogQuery, MAX_PAGE_BYTES,
-    OfficerRole, RecoveryPublic, RemoteError, Request, Response, login_message,
+    AdminRequest, AdminResponse, CardSignature, CeremonyKind, KeyFilter, LogPage, LogQuery,
+    MAX_PAGE_BYTES, OfficerRole, RecoveryPublic, RemoteError, Request, Response, enrolment_message,
+    login_message,
 };
 use hsm_link::server::{self, ServeOptions, SessionSummary};
 use hsm_link::transport::memory::{self, MemoryTransport};
@@ -499,6 +500,8 @@ fn main() {
     let store = Store::open_fast_for_benchmarks(dir.path()).expect("store");
     let keys = HsmKeys::load(dir.path()).expect("hsm keys");
     let hsm = Arc::new(Hsm::with_parts(keys, store, Clock::system()));
+    // The benchmark's cards are labelled soft cards.
+    hsm.set_soft_cards_allowed(true).expect("allow soft cards");
     let partition = PartitionId::new("bench-1").unwrap();
     let tier = ServiceTier::Platinum;
     let record = hsm
@@ -521,7 +524,35 @@ fn main() {
         threshold: 2,
         cards: cards.iter().map(Card::description).collect(),
     };
-    pso.admin(AdminRequest::RegisterCardSet {
+    let AdminResponse::Ceremony { id } = pso
+        .admin(AdminRequest::BeginCeremony {
+            kind: CeremonyKind::Enrol,
+        })
+        .expect("begin the enrolment")
+    else {
+        panic!("no ceremony id")
+    };
+    // Each card proves its key for this session and this ceremony.
+    let proofs = cards
+        .iter()
+        .zip(&set.cards)
+        .map(|(card, described)| CardSignature {
+            signing_key: described.signing_key,
+            signature: card
+                .key
+                .sign(&enrolment_message(
+                    pso.conn.session().channel_binding(),
+                    &id,
+                    &partition,
+                    set.kind,
+                    set.set_number,
+                    described,
+                ))
+                .to_bytes(),
+        })
+        .collect();
+    pso.admin(AdminRequest::RegisterCardSetInCeremony {
+        ceremony: id,
         set: Box::new(set),
         // Recovery parts of the shape the quorum crate writes for a 2-of-n set: an X-Wing public
         // key and `[format 1][m][m compressed points]` (the bench never recovers anything).
@@ -529,6 +560,9 @@ fn main() {
             backup_public_key: vec![7; 1216],
             commitments: [vec![1, 2], vec![2; 33], vec![3; 33]].concat(),
         })),
+        replaces_revoked: None,
+        old_shares_left: Vec::new(),
+        proofs,
     })
     .expect("register the PSO set");
     // The PSO logs in before the fill and keeps the session through it (a successful login

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use audit_log::{Actor, LogLine, Outcome, Role};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hsm_link::domain::{
-    CardSerial, CardSetDescription, CardSetKind, HolderName, KeyState, Parameter,
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyState, Parameter,
 };
 use hsm_link::message::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
     CloseReason, ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal,
     MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, NewCredentials, OfficerRole,
-    OutcomeFilter, RecoveryPublic, RemoteError, Response, login_message,
+    OutcomeFilter, RecoveryPublic, RemoteError, Response, enrolment_message, login_message,
 };
 use hsm_link::server::{AdminService, Handler, Reply, ReplyStream, SessionContext};
 
@@ -36,6 +36,10 @@ pub const THROTTLE_FAILURES: usize = 100;
 pub const THROTTLE_WINDOW_S: u64 = 300;
 /// How long a lock-out lasts.
 pub const THROTTLE_LOCKOUT_S: u64 = 300;
+/// Drill reports a partition takes without a login within [`THROTTLE_WINDOW_S`]: twice the
+/// largest set, so every holder can drill, and a drill can be repeated, in one sitting. Each
+/// report is a log entry; this keeps any paired terminal from filling the log with them.
+pub const DRILL_REPORTS_PER_WINDOW: usize = 32;
 /// How long a new setup password stays valid (seed 002: 72 hours).
 pub const SETUP_PASSWORD_LIFETIME_S: u64 = 72 * 3600;
 
@@ -92,11 +96,22 @@ struct OpenCeremony {
     kind: CeremonyKind,
 }
 
+/// A [`AdminRequest::RegisterCardSetInCeremony`] as received.
+struct Registration {
+    ceremony: [u8; 16],
+    set: CardSetDescription,
+    recovery: Option<RecoveryPublic>,
+    replaces_revoked: Option<CardSerial>,
+    old_shares_left: Vec<CardSerial>,
+    proofs: Vec<CardSignature>,
+}
+
 /// A registration that closes a ceremony.
 struct CeremonyStep {
     ceremony: OpenCeremony,
     replaces_revoked: Option<CardSerial>,
     old_shares_left: Vec<CardSerial>,
+    proofs: Vec<CardSignature>,
 }
 
 /// A ceremony id as the log shows it.
@@ -493,28 +508,25 @@ impl AdminSession {
     fn register_in_ceremony(
         &mut self,
         ctx: &SessionContext,
-        ceremony: [u8; 16],
-        set: CardSetDescription,
-        recovery: Option<RecoveryPublic>,
-        replaces_revoked: Option<CardSerial>,
-        old_shares_left: Vec<CardSerial>,
+        registration: Registration,
     ) -> Result<AdminResponse, ServiceError> {
         let open = match self.ceremony {
-            Some(open) if open.id == ceremony => open,
+            Some(open) if open.id == registration.ceremony => open,
             _ => {
                 let event = Event::new(self.actor(), "cardset.register")
                     .refused(AdminError::CeremonyMismatch)
-                    .detail("ceremony", ceremony_text(&ceremony));
+                    .detail("ceremony", ceremony_text(&registration.ceremony));
                 self.hsm.log_refusal(&ctx.partition, event)?;
                 return Err(AdminError::CeremonyMismatch.into());
             }
         };
         let step = CeremonyStep {
             ceremony: open,
-            replaces_revoked,
-            old_shares_left,
+            replaces_revoked: registration.replaces_revoked,
+            old_shares_left: registration.old_shares_left,
+            proofs: registration.proofs,
         };
-        let response = self.register_set(ctx, set, recovery, Some(step))?;
+        let response = self.register_set(ctx, registration.set, registration.recovery, step)?;
         self.ceremony = None;
         Ok(response)
     }
@@ -549,6 +561,16 @@ impl AdminSession {
         ok: bool,
     ) -> Result<AdminResponse, ServiceError> {
         let actor = self.actor();
+        // Throttled refusals are not logged either: that would fill the log all the same.
+        if self.login.is_none()
+            && let Err(retry_after_secs) = self.hsm.admit_drill_report(
+                &ctx.partition,
+                DRILL_REPORTS_PER_WINDOW,
+                THROTTLE_WINDOW_S,
+            )
+        {
+            return Err(AdminError::DrillsThrottled { retry_after_secs }.into());
+        }
         let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
             let Some(pso) = &record.pso else {
                 return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
@@ -585,7 +607,7 @@ impl AdminSession {
         ctx: &SessionContext,
         set: CardSetDescription,
         recovery: Option<RecoveryPublic>,
-        step: Option<CeremonyStep>,
+        step: CeremonyStep,
     ) -> Result<AdminResponse, ServiceError> {
         let actor = self.actor();
         let role = self.role();
@@ -607,10 +629,18 @@ impl AdminSession {
             ) {
                 return Err(AdminError::CardSet(problem).into());
             }
-            if let Some(step) = &step
-                && !fits_ceremony(record, &set, recovery.as_ref(), step)
-            {
+            if !fits_ceremony(record, &set, recovery.as_ref(), &step) {
                 return Err(AdminError::CardSet(CardSetProblem::NotForCeremony).into());
+            }
+            if let Some(index) = unproven_card(ctx, &set, &step) {
+                return Err(AdminError::CardSet(CardSetProblem::NoProof { index }).into());
+            }
+            if let Some(index) = set.cards.iter().position(|c| c.soft_card)
+                && !tx.soft_cards_allowed()?
+            {
+                // Sets hold at most MAX_CARDS_PER_SET (16) cards.
+                let index = index as u8;
+                return Err(AdminError::CardSet(CardSetProblem::SoftCardsRefused { index }).into());
             }
             let holders: Vec<&str> = set.cards.iter().map(|c| c.holder.as_str()).collect();
             let mut event = Event::new(actor.clone(), "cardset.register")
@@ -620,18 +650,25 @@ impl AdminSession {
                     format!("{} of {}", set.threshold, set.cards.len()),
                 )
                 .detail("holders", holders.join(", "));
-            if let Some(step) = &step {
-                event = event
-                    .detail("ceremony", ceremony_text(&step.ceremony.id))
-                    .detail("kind", step.ceremony.kind.as_str());
-                if let Some(revoked) = &step.replaces_revoked {
-                    event = event.detail("revoked", revoked.to_string());
-                }
-                if !step.old_shares_left.is_empty() {
-                    let left: Vec<String> =
-                        step.old_shares_left.iter().map(|s| s.to_string()).collect();
-                    event = event.detail("old-shares-left", left.join(", "));
-                }
+            event = event
+                .detail("ceremony", ceremony_text(&step.ceremony.id))
+                .detail("kind", step.ceremony.kind.as_str());
+            if let Some(revoked) = &step.replaces_revoked {
+                event = event.detail("revoked", revoked.to_string());
+            }
+            if !step.old_shares_left.is_empty() {
+                let left: Vec<String> =
+                    step.old_shares_left.iter().map(|s| s.to_string()).collect();
+                event = event.detail("old-shares-left", left.join(", "));
+            }
+            let soft: Vec<&str> = set
+                .cards
+                .iter()
+                .filter(|c| c.soft_card)
+                .map(|c| c.serial.as_str())
+                .collect();
+            if !soft.is_empty() {
+                event = event.detail("soft-cards", soft.join(", "));
             }
             let entry = CardSetRecord {
                 set: set.clone(),
@@ -646,10 +683,9 @@ impl AdminSession {
         match result {
             Ok(()) => Ok(AdminResponse::Done),
             Err(ServiceError::Admin(refusal)) => {
-                let mut event = Event::new(actor, "cardset.register").refused(&refusal);
-                if let Some(step) = &step {
-                    event = event.detail("ceremony", ceremony_text(&step.ceremony.id));
-                }
+                let event = Event::new(actor, "cardset.register")
+                    .refused(&refusal)
+                    .detail("ceremony", ceremony_text(&step.ceremony.id));
                 self.hsm.log_refusal(&ctx.partition, event)?;
                 Err(refusal.into())
             }
@@ -782,8 +818,12 @@ impl Handler for AdminSession {
                         auditor: r.auditor.map(|s| Box::new(s.set)),
                     })
             }
-            AdminRequest::RegisterCardSet { set, recovery } => {
-                self.register_set(ctx, *set, recovery.map(|r| *r), None)
+            AdminRequest::RegisterCardSet { .. } => {
+                let refusal = AdminError::CardSet(CardSetProblem::NeedsCeremony);
+                let event = Event::new(self.actor(), "cardset.register").refused(&refusal);
+                self.hsm
+                    .log_refusal(&ctx.partition, event)
+                    .and(Err(refusal.into()))
             }
             AdminRequest::BeginCeremony { kind } => self.begin_ceremony(ctx, kind),
             AdminRequest::RegisterCardSetInCeremony {
@@ -792,13 +832,17 @@ impl Handler for AdminSession {
                 recovery,
                 replaces_revoked,
                 old_shares_left,
+                proofs,
             } => self.register_in_ceremony(
                 ctx,
-                ceremony,
-                *set,
-                recovery.map(|r| *r),
-                replaces_revoked,
-                old_shares_left,
+                Registration {
+                    ceremony,
+                    set: *set,
+                    recovery: recovery.map(|r| *r),
+                    replaces_revoked,
+                    old_shares_left,
+                    proofs,
+                },
             ),
             AdminRequest::GetRecoveryPublic => self.recovery_public(ctx),
             AdminRequest::ReportDrill { card_serial, ok } => {
@@ -944,8 +988,43 @@ fn card_set_problem(
     (set.set_number != expected).then_some(CardSetProblem::SetNumber { expected })
 }
 
-/// Whether a set fits the ceremony that registers it: a PSO set; an enrolment revokes
-/// nothing; a re-share keeps the active set's quorum backup key (the secret is the same) and
+/// The position of the first card of `set` without a valid proof of possession for this
+/// session and this ceremony (one proof per card, in the set's order), if any.
+fn unproven_card(
+    ctx: &SessionContext,
+    set: &CardSetDescription,
+    step: &CeremonyStep,
+) -> Option<u8> {
+    let proven = |(card, proof): (&CardDescription, &CardSignature)| {
+        let message = enrolment_message(
+            &ctx.channel_binding,
+            &step.ceremony.id,
+            &ctx.partition,
+            set.kind,
+            set.set_number,
+            card,
+        );
+        proof.signing_key == card.signing_key
+            && VerifyingKey::from_bytes(&card.signing_key)
+                .ok()
+                .is_some_and(|key| {
+                    key.verify_strict(&message, &Signature::from_bytes(&proof.signature))
+                        .is_ok()
+                })
+    };
+    (0..set.cards.len())
+        .find(|&i| {
+            step.proofs
+                .get(i)
+                .is_none_or(|p| !proven((&set.cards[i], p)))
+        })
+        // Sets hold at most MAX_CARDS_PER_SET (16) cards.
+        .map(|i| i as u8)
+}
+
+/// Whether a set fits the ceremony that registers it: an auditor set for an auditor
+/// enrolment (no recovery parts, nothing revoked, no old shares); otherwise a PSO set; an
+/// enrolment revokes nothing; a re-share keeps the active set's quorum backup key (the secret is the same) and
 /// revokes nothing; a revocation names a card of the active set, leaves it out of the new set,
 /// and brings a new backup key (a fresh secret). The first commitment (the secret's public
 /// point) must stay the same in a re-share and change in a revocation.
@@ -955,6 +1034,12 @@ fn fits_ceremony(
     recovery: Option<&RecoveryPublic>,
     step: &CeremonyStep,
 ) -> bool {
+    if step.ceremony.kind == CeremonyKind::EnrolAuditors {
+        return set.kind == CardSetKind::Auditor
+            && recovery.is_none()
+            && step.replaces_revoked.is_none()
+            && step.old_shares_left.is_empty();
+    }
     if set.kind != CardSetKind::Pso {
         return false;
     }
@@ -971,7 +1056,7 @@ fn fits_ceremony(
     let current_point = current_recovery.and_then(secret_point);
     let new_point = recovery.and_then(secret_point);
     match step.ceremony.kind {
-        CeremonyKind::Enrol => step.replaces_revoked.is_none(),
+        CeremonyKind::Enrol | CeremonyKind::EnrolAuditors => step.replaces_revoked.is_none(),
         CeremonyKind::Reshare => {
             step.replaces_revoked.is_none()
                 && current_key.is_some()

@@ -188,6 +188,9 @@ pub struct Hsm {
     /// The current management session of each partition: a newer login supersedes it.
     sessions: Mutex<HashMap<PartitionId, u64>>,
     next_session: AtomicU64,
+    /// Times (seconds) of the drill reports each partition took without a login, within the
+    /// drill window (see [`Hsm::admit_drill_report`]).
+    drill_reports: Mutex<HashMap<PartitionId, Vec<u64>>>,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -238,6 +241,7 @@ impl Hsm {
             clock,
             checkpoints: CheckpointPolicy::default(),
             sessions: Mutex::default(),
+            drill_reports: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -391,6 +395,19 @@ impl Hsm {
     /// The SO registry.
     pub fn so_registry(&self) -> Result<SoRegistry, ServiceError> {
         self.store.read(|tx| Ok(tx.so_registry()?))
+    }
+
+    /// Whether card sets may hold soft cards (the HSM owner's choice; no by default). Sets
+    /// registered before a change keep their cards.
+    pub fn soft_cards_allowed(&self) -> Result<bool, ServiceError> {
+        self.store.read(|tx| Ok(tx.soft_cards_allowed()?))
+    }
+
+    /// Allows or refuses soft cards in card sets registered from now on (the demo and test
+    /// HSMs allow them; a production HSM should not).
+    pub fn set_soft_cards_allowed(&self, allowed: bool) -> Result<(), ServiceError> {
+        self.store
+            .write(|tx| Ok(tx.put_soft_cards_allowed(allowed)?))
     }
 
     /// The SO registry as a card set, for logins.
@@ -645,6 +662,27 @@ impl Hsm {
             .expect("session table lock")
             .insert(id.clone(), generation);
         generation
+    }
+
+    /// Admits one drill report made without a login, if the partition took fewer than `limit`
+    /// in the last `window_s` seconds; otherwise the seconds until one is admitted again. Kept
+    /// in memory: a restart forgets the count, as it forgets open sessions.
+    pub(crate) fn admit_drill_report(
+        &self,
+        id: &PartitionId,
+        limit: usize,
+        window_s: u64,
+    ) -> Result<(), u64> {
+        let now = self.clock.now_s();
+        let mut table = self.drill_reports.lock().expect("drill table lock");
+        let times = table.entry(id.clone()).or_default();
+        times.retain(|&t| t + window_s > now);
+        if times.len() >= limit {
+            let oldest = times.iter().min().copied().unwrap_or(now);
+            return Err((oldest + window_s).saturating_sub(now).max(1));
+        }
+        times.push(now);
+        Ok(())
     }
 
     /// Whether `generation` is still the current management session of `id`.

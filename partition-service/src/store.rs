@@ -19,6 +19,8 @@ const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 const CHECKPOINTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("checkpoints");
 
 const SO_REGISTRY: &str = "so-registry";
+/// Whether card sets may hold soft cards: one byte, 1 for yes; absent means no.
+const SOFT_CARDS: &str = "soft-cards-allowed";
 const STORE_FORMAT: &str = "store-format";
 const STORE_FORMAT_VERSION: &[u8] = b"1";
 
@@ -278,6 +280,13 @@ macro_rules! reads {
                 None => Ok(SoRegistry::default()),
             }
         }
+
+        /// Whether the HSM's owner allows soft cards in card sets (no by default).
+        pub fn soft_cards_allowed(&self) -> Result<bool, StoreError> {
+            let table = self.txn.open_table(META)?;
+            let value = table.get(SOFT_CARDS)?;
+            Ok(value.is_some_and(|v| v.value() == [1]))
+        }
     };
 }
 
@@ -387,6 +396,13 @@ impl WriteTxn<'_> {
     pub fn put_so_registry(&mut self, registry: &SoRegistry) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(META)?;
         table.insert(SO_REGISTRY, model::encode(registry).as_slice())?;
+        Ok(())
+    }
+
+    /// Allows or refuses soft cards in card sets registered from now on.
+    pub fn put_soft_cards_allowed(&mut self, allowed: bool) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(META)?;
+        table.insert(SOFT_CARDS, [u8::from(allowed)].as_slice())?;
         Ok(())
     }
 }

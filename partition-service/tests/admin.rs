@@ -8,8 +8,8 @@ use common::{Card, Fixture, card_set, recovery, with_psos};
 use hsm_link::domain::Role;
 use hsm_link::domain::{CardSetKind, KeyExport, Parameter, ServiceTier};
 use hsm_link::message::{
-    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CloseReason, ConfigProblem,
-    LogQuery, LoginRefusal, OfficerRole, Request,
+    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CeremonyKind, CloseReason,
+    ConfigProblem, LogQuery, LoginRefusal, OfficerRole, Request,
 };
 
 fn config(t: &mut common::Terminal) -> hsm_link::domain::PartitionConfig {
@@ -32,10 +32,7 @@ fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_
     let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1], &cards[2]]);
 
     // The second terminal is not allowed to bootstrap the partition.
-    let err = second.refused(AdminRequest::RegisterCardSet {
-        set: Box::new(set.clone()),
-        recovery: Some(Box::new(recovery())),
-    });
+    let err = second.register_refused(CeremonyKind::Enrol, set.clone(), Some(recovery()));
     assert_eq!(
         err,
         AdminError::NotLoggedIn {
@@ -43,22 +40,23 @@ fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_
         }
     );
     // A PSO set needs its recovery parts.
+    let err = first.register_refused(CeremonyKind::Enrol, set.clone(), None);
+    assert_eq!(err, AdminError::CardSet(CardSetProblem::MissingRecovery));
+    // A set registered outside a ceremony is refused, whoever sends it.
     let err = first.refused(AdminRequest::RegisterCardSet {
         set: Box::new(set.clone()),
-        recovery: None,
-    });
-    assert_eq!(err, AdminError::CardSet(CardSetProblem::MissingRecovery));
-    first
-        .admin(AdminRequest::RegisterCardSet {
-            set: Box::new(set.clone()),
-            recovery: Some(Box::new(recovery())),
-        })
-        .unwrap();
-    // Once a set exists, even the first terminal needs the PSO quorum to change it.
-    let err = first.refused(AdminRequest::RegisterCardSet {
-        set: Box::new(card_set(CardSetKind::Pso, 2, 1, &[&cards[0]])),
         recovery: Some(Box::new(recovery())),
     });
+    assert_eq!(err, AdminError::CardSet(CardSetProblem::NeedsCeremony));
+    first
+        .register(CeremonyKind::Enrol, set.clone(), Some(recovery()))
+        .unwrap();
+    // Once a set exists, even the first terminal needs the PSO quorum to change it.
+    let err = first.register_refused(
+        CeremonyKind::Enrol,
+        card_set(CardSetKind::Pso, 2, 1, &[&cards[0]]),
+        Some(recovery()),
+    );
     assert_eq!(
         err,
         AdminError::NotLoggedIn {
@@ -155,10 +153,11 @@ fn roles_and_four_eyes() {
     t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
     // An auditor set, registered by the PSOs.
     let auditor = Card::new("Dora Keller", "D-4");
-    t.admin(AdminRequest::RegisterCardSet {
-        set: Box::new(card_set(CardSetKind::Auditor, 1, 1, &[&auditor])),
-        recovery: None,
-    })
+    t.register(
+        CeremonyKind::EnrolAuditors,
+        card_set(CardSetKind::Auditor, 1, 1, &[&auditor]),
+        None,
+    )
     .unwrap();
     let revision = config(&mut t).revision;
     t.close();
@@ -220,12 +219,13 @@ fn roles_and_four_eyes() {
         config: Box::new(changed),
     })
     .unwrap();
-    // SOs may not enrol PSO sets.
+    // SOs may not enrol card sets.
     assert_eq!(
-        s.refused(AdminRequest::RegisterCardSet {
-            set: Box::new(card_set(CardSetKind::Auditor, 2, 1, &[&auditor])),
-            recovery: None
-        }),
+        s.register_refused(
+            CeremonyKind::EnrolAuditors,
+            card_set(CardSetKind::Auditor, 2, 1, &[&auditor]),
+            None
+        ),
         AdminError::Forbidden {
             role: Role::DeviceSo,
             action: Action::RegisterCardSet
@@ -466,14 +466,9 @@ fn request_for(
         },
         Action::ResetCredentials => AdminRequest::ResetCredentials,
         Action::ViewCardSets => AdminRequest::GetCardSets,
-        Action::RegisterCardSet => AdminRequest::RegisterCardSet {
-            set: Box::new(card_set(
-                CardSetKind::Auditor,
-                99,
-                1,
-                &[&Card::new("X", "X-1")],
-            )),
-            recovery: None,
+        // Registering a set starts with opening its ceremony, which checks the role.
+        Action::RegisterCardSet => AdminRequest::BeginCeremony {
+            kind: CeremonyKind::EnrolAuditors,
         },
         Action::ReadLog => AdminRequest::ReadLog {
             query: LogQuery::from(1, 5),
@@ -509,10 +504,11 @@ fn every_action_for_every_role_over_the_link() {
         .unwrap();
     let auditor = Card::new("Dora Keller", "D-4");
     setup
-        .admin(AdminRequest::RegisterCardSet {
-            set: Box::new(card_set(CardSetKind::Auditor, 1, 1, &[&auditor])),
-            recovery: None,
-        })
+        .register(
+            CeremonyKind::EnrolAuditors,
+            card_set(CardSetKind::Auditor, 1, 1, &[&auditor]),
+            None,
+        )
         .unwrap();
     setup.close();
     let so = [Card::new("Sam Ops", "S-1"), Card::new("Tina Ops", "S-2")];
@@ -734,34 +730,26 @@ fn malformed_recovery_parts_are_refused() {
     let mut bad = recovery();
     bad.commitments.pop();
     assert_eq!(
-        t.refused(AdminRequest::RegisterCardSet {
-            set: Box::new(set.clone()),
-            recovery: Some(Box::new(bad))
-        }),
+        t.register_refused(CeremonyKind::Enrol, set.clone(), Some(bad)),
         AdminError::CardSet(CardSetProblem::BadRecovery)
     );
     let mut short_key = recovery();
     short_key.backup_public_key.truncate(32);
     assert_eq!(
-        t.refused(AdminRequest::RegisterCardSet {
-            set: Box::new(set.clone()),
-            recovery: Some(Box::new(short_key))
-        }),
+        t.register_refused(CeremonyKind::Enrol, set.clone(), Some(short_key)),
         AdminError::CardSet(CardSetProblem::BadRecovery)
     );
     // Commitments for another threshold do not fit this set.
     assert_eq!(
-        t.refused(AdminRequest::RegisterCardSet {
-            set: Box::new(set.clone()),
-            recovery: Some(Box::new(common::recovery_for(1)))
-        }),
+        t.register_refused(
+            CeremonyKind::Enrol,
+            set.clone(),
+            Some(common::recovery_for(1))
+        ),
         AdminError::CardSet(CardSetProblem::BadRecovery)
     );
-    t.admin(AdminRequest::RegisterCardSet {
-        set: Box::new(set),
-        recovery: Some(Box::new(recovery())),
-    })
-    .unwrap();
+    t.register(CeremonyKind::Enrol, set, Some(recovery()))
+        .unwrap();
     t.close();
 }
 

@@ -35,19 +35,14 @@ fn log(t: &mut common::Terminal) -> String {
 }
 
 fn in_ceremony(
+    t: &common::Terminal,
     ceremony: [u8; 16],
     set: hsm_link::domain::CardSetDescription,
     recovery: RecoveryPublic,
     revoked: Option<&str>,
     left: &[&str],
 ) -> AdminRequest {
-    AdminRequest::RegisterCardSetInCeremony {
-        ceremony,
-        set: Box::new(set),
-        recovery: Some(Box::new(recovery)),
-        replaces_revoked: revoked.map(|s| CardSerial::new(s).unwrap()),
-        old_shares_left: left.iter().map(|s| CardSerial::new(*s).unwrap()).collect(),
-    }
+    t.in_ceremony(ceremony, set, Some(recovery), revoked, left)
 }
 
 #[test]
@@ -84,20 +79,34 @@ fn the_first_enrolment_is_a_ceremony_of_the_first_terminal() {
     let id = begin(&mut first, CeremonyKind::Enrol);
     // Another session cannot finish it, nor can a made-up id.
     assert_eq!(
-        second.refused(in_ceremony(id, set.clone(), recovery(), None, &[])),
+        second.refused(in_ceremony(&second, id, set.clone(), recovery(), None, &[])),
         AdminError::CeremonyMismatch
     );
     assert_eq!(
-        first.refused(in_ceremony([9; 16], set.clone(), recovery(), None, &[])),
+        first.refused(in_ceremony(
+            &first,
+            [9; 16],
+            set.clone(),
+            recovery(),
+            None,
+            &[]
+        )),
         AdminError::CeremonyMismatch
     );
     // An enrolment revokes nothing.
     assert_eq!(
-        first.refused(in_ceremony(id, set.clone(), recovery(), Some("A-1"), &[])),
+        first.refused(in_ceremony(
+            &first,
+            id,
+            set.clone(),
+            recovery(),
+            Some("A-1"),
+            &[]
+        )),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
     );
     first
-        .admin(in_ceremony(id, set.clone(), recovery(), None, &[]))
+        .admin(in_ceremony(&first, id, set.clone(), recovery(), None, &[]))
         .unwrap();
     // Closed on success: the id does not serve twice.
     let mut next = set.clone();
@@ -106,7 +115,7 @@ fn the_first_enrolment_is_a_ceremony_of_the_first_terminal() {
         .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
         .unwrap();
     assert_eq!(
-        first.refused(in_ceremony(id, next, recovery(), None, &[])),
+        first.refused(in_ceremony(&first, id, next, recovery(), None, &[])),
         AdminError::CeremonyMismatch
     );
 
@@ -158,17 +167,18 @@ fn a_reshare_keeps_the_backup_key_and_logs_the_old_shares_left() {
         ..recovery()
     };
     assert_eq!(
-        t.refused(in_ceremony(id, set.clone(), other_key, None, &[])),
+        t.refused(in_ceremony(&t, id, set.clone(), other_key, None, &[])),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
     );
     let mut other_secret = recovery();
     other_secret.commitments[3] = 0x77;
     assert_eq!(
-        t.refused(in_ceremony(id, set.clone(), other_secret, None, &[])),
+        t.refused(in_ceremony(&t, id, set.clone(), other_secret, None, &[])),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
     );
     assert_eq!(
         t.refused(in_ceremony(
+            &t,
             id,
             set.clone(),
             recovery_for(2),
@@ -177,7 +187,7 @@ fn a_reshare_keeps_the_backup_key_and_logs_the_old_shares_left() {
         )),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
     );
-    t.admin(in_ceremony(id, set, recovery_for(2), None, &["C-3"]))
+    t.admin(in_ceremony(&t, id, set, recovery_for(2), None, &["C-3"]))
         .unwrap();
     let text = log(&mut t);
     let line = text
@@ -212,12 +222,12 @@ fn a_revocation_leaves_the_card_out_and_its_signature_is_refused() {
         (without.clone(), same_point, Some("C-3")),
     ] {
         assert_eq!(
-            t.refused(in_ceremony(id, set, parts, revoked, &[])),
+            t.refused(in_ceremony(&t, id, set, parts, revoked, &[])),
             AdminError::CardSet(CardSetProblem::NotForCeremony),
             "{revoked:?}"
         );
     }
-    t.admin(in_ceremony(id, without, fresh, Some("C-3"), &[]))
+    t.admin(in_ceremony(&t, id, without, fresh, Some("C-3"), &[]))
         .unwrap();
 
     let mut s = f.pair();
@@ -259,4 +269,178 @@ fn drills_are_logged_without_a_login_for_cards_of_the_set_only() {
     assert!(drills[0].contains("Bruno Rossi"));
     assert!(drills[1].contains("C-3") && drills[1].contains("failed"));
     assert!(drills[2].contains("Z-9") && drills[2].contains("refused"));
+}
+
+#[test]
+fn drill_reports_without_a_login_are_rationed_and_the_excess_is_not_logged() {
+    use partition_service::admin::{DRILL_REPORTS_PER_WINDOW, THROTTLE_WINDOW_S};
+    use std::sync::atomic::Ordering;
+
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    let mut holder = f.pair();
+    let drill = || AdminRequest::ReportDrill {
+        card_serial: CardSerial::new("B-2").unwrap(),
+        ok: true,
+    };
+    for _ in 0..DRILL_REPORTS_PER_WINDOW {
+        holder.admin(drill()).unwrap();
+    }
+    // The next one without a login is refused, says when to come back, and leaves no entry.
+    match holder.refused(drill()) {
+        AdminError::DrillsThrottled { retry_after_secs } => {
+            assert!(retry_after_secs > 0 && retry_after_secs <= THROTTLE_WINDOW_S)
+        }
+        other => panic!("{other:?}"),
+    }
+    // Logged-in officers are not rationed.
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    t.admin(drill()).unwrap();
+    let text = log(&mut t);
+    let drills = text.lines().filter(|l| l.contains("quorum.drill")).count();
+    assert_eq!(drills, DRILL_REPORTS_PER_WINDOW + 1, "{text}");
+    // After the window, reports without a login are taken again.
+    f.clock_offset
+        .fetch_add(THROTTLE_WINDOW_S, Ordering::SeqCst);
+    holder.admin(drill()).unwrap();
+}
+
+#[test]
+fn every_card_of_a_set_proves_its_key_for_this_session_and_this_ceremony() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let auditors = [
+        Card::new("Dora Keller", "D-4"),
+        Card::new("Emil Frei", "E-5"),
+    ];
+    let set = card_set(CardSetKind::Auditor, 1, 1, &[&auditors[0], &auditors[1]]);
+    let id = begin(&mut t, CeremonyKind::EnrolAuditors);
+    let register =
+        |proofs: Vec<hsm_link::message::CardSignature>| AdminRequest::RegisterCardSetInCeremony {
+            ceremony: id,
+            set: Box::new(set.clone()),
+            recovery: None,
+            replaces_revoked: None,
+            old_shares_left: Vec::new(),
+            proofs,
+        };
+    let good = t.proofs(&id, &set);
+
+    // No proofs; one missing; the second card's proof made by a key the set does not name.
+    assert_eq!(
+        t.refused(register(Vec::new())),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
+    );
+    assert_eq!(
+        t.refused(register(good[..1].to_vec())),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 1 })
+    );
+    let mut swapped = good.clone();
+    swapped.swap(0, 1);
+    assert_eq!(
+        t.refused(register(swapped)),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
+    );
+    // A proof for another ceremony, or made over another session, does not serve.
+    let other_ceremony = t.proofs(&[1; 16], &set);
+    assert_eq!(
+        t.refused(register(other_ceremony)),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
+    );
+    let other_session = f.pair().proofs(&id, &set);
+    assert_eq!(
+        t.refused(register(other_session)),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
+    );
+    // A card described under another holder than it signed for.
+    let mut renamed = set.clone();
+    renamed.cards[1].holder = hsm_link::domain::HolderName::new("Mallory").unwrap();
+    let mut request = register(good.clone());
+    if let AdminRequest::RegisterCardSetInCeremony { set, .. } = &mut request {
+        **set = renamed;
+    }
+    assert_eq!(
+        t.refused(request),
+        AdminError::CardSet(CardSetProblem::NoProof { index: 1 })
+    );
+    // Each refusal kept the ceremony open; the proven set registers and is logged with the id.
+    t.admin(register(good)).unwrap();
+    let text = log(&mut t);
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        line.contains(&hex(&id)) && line.contains("enrol-auditors") && line.contains("Emil Frei"),
+        "{line}"
+    );
+    assert!(line.contains("soft-cards"), "{line}");
+    let refusals = text
+        .lines()
+        .filter(|l| l.contains("cardset.register") && l.contains("did not prove"))
+        .count();
+    assert_eq!(refusals, 6, "{text}");
+
+    // The auditors log in with their threshold (1 of 2).
+    let mut a = f.pair();
+    a.login(OfficerRole::Auditor, &[&auditors[1]]).unwrap();
+}
+
+#[test]
+fn an_auditor_enrolment_registers_an_auditor_set_only() {
+    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let auditor = Card::new("Dora Keller", "D-4");
+    let auditors = card_set(CardSetKind::Auditor, 1, 1, &[&auditor]);
+    // A PSO set in an auditor ceremony, an auditor set in a PSO enrolment, recovery parts
+    // with an auditor set: each refused.
+    let id = begin(&mut t, CeremonyKind::EnrolAuditors);
+    let pso = card_set(CardSetKind::Pso, 2, 1, &[&cards[0]]);
+    let request = t.in_ceremony(id, pso, Some(recovery_for(1)), None, &[]);
+    assert_eq!(
+        t.refused(request),
+        AdminError::CardSet(CardSetProblem::NotForCeremony)
+    );
+    let request = t.in_ceremony(id, auditors.clone(), Some(recovery()), None, &[]);
+    assert_eq!(
+        t.refused(request),
+        AdminError::CardSet(CardSetProblem::UnexpectedRecovery)
+    );
+    let id = begin(&mut t, CeremonyKind::Enrol);
+    let request = t.in_ceremony(id, auditors.clone(), None, None, &[]);
+    assert_eq!(
+        t.refused(request),
+        AdminError::CardSet(CardSetProblem::NotForCeremony)
+    );
+    // Without a PSO login, no auditor ceremony opens.
+    t.admin(AdminRequest::Logout).unwrap();
+    assert!(matches!(
+        t.refused(AdminRequest::BeginCeremony {
+            kind: CeremonyKind::EnrolAuditors
+        }),
+        AdminError::NotLoggedIn { .. }
+    ));
+}
+
+#[test]
+fn an_hsm_that_refuses_soft_cards_registers_sets_of_smartcards_only() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    f.hsm.set_soft_cards_allowed(false).unwrap();
+    let auditors = [
+        Card::new("Dora Keller", "D-4"),
+        Card::new("Emil Frei", "E-5"),
+    ];
+    let mut set = card_set(CardSetKind::Auditor, 1, 1, &[&auditors[0], &auditors[1]]);
+    set.cards[0].soft_card = false;
+    // The second card is soft: refused and named by position, with what to do.
+    match t.register_refused(CeremonyKind::EnrolAuditors, set.clone(), None) {
+        AdminError::CardSet(problem @ CardSetProblem::SoftCardsRefused { index: 1 }) => {
+            assert!(problem.to_string().contains("tessera-hsm soft-cards allow"))
+        }
+        other => panic!("{other:?}"),
+    }
+    set.cards[1].soft_card = false;
+    t.register(CeremonyKind::EnrolAuditors, set, None).unwrap();
+    // The PSO set registered while soft cards were allowed still logs in.
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[2]]).unwrap();
 }

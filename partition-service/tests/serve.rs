@@ -147,3 +147,25 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
     assert!(check.contains("store consistent: 1 partitions"), "{check}");
     assert!(check.contains("log entries verified"));
 }
+
+#[test]
+fn soft_cards_are_refused_until_the_hsm_owner_allows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    run(&["init", data]);
+    assert!(run(&["--data", data, "soft-cards", "show"]).contains("soft cards refused"));
+    assert!(run(&["--data", data, "soft-cards", "allow"]).contains("soft cards allowed"));
+    let hsm = partition_service::service::Hsm::open(
+        dir.path(),
+        partition_service::service::Clock::system(),
+    )
+    .unwrap();
+    assert!(hsm.soft_cards_allowed().unwrap());
+    drop(hsm);
+    assert!(run(&["--data", data, "soft-cards", "refuse"]).contains("soft cards refused"));
+    let out = Command::new(BIN)
+        .args(["--data", data, "soft-cards", "maybe"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -127,6 +127,7 @@ fn setup() -> Setup {
     let hsm_dir = tempfile::tempdir().unwrap();
     Hsm::init(hsm_dir.path()).unwrap();
     let hsm = Arc::new(Hsm::open(hsm_dir.path(), Clock::system()).unwrap());
+    hsm.set_soft_cards_allowed(true).unwrap();
     let partition = PartitionId::new("bench").unwrap();
     hsm.create_partition(partition.clone(), "Benchmark", ServiceTier::Economy)
         .unwrap();
@@ -167,6 +168,7 @@ fn setup() -> Setup {
                 &serial,
                 &passphrase,
                 Argon2Params::insecure_for_tests(),
+                quorum::CardPolicy::allowed_by_configuration(),
             )
             .unwrap();
             SoftCard::open_test_card(&cards_dir.path().join(&serial))

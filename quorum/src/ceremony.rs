@@ -15,6 +15,7 @@
 //! - [`Drill`]: one holder's card yields its share, which is checked against the commitments the
 //!   HSM holds; the result is reported to the HSM and logged. Nothing is combined.
 //! - [`Recovery`]: m shares checked one by one, combined, and the quorum backup key derived.
+//! - [`AuditorEnrolment`]: an auditor set (card keys only: no share, no secret).
 //! - [`Reshare`]: the same secret moved from m cards of the active set to a new set; the old
 //!   share is wiped from every old card present and removed beside the new one on every card
 //!   in both sets; old cards that were not present are reported
@@ -22,10 +23,15 @@
 //! - [`Revocation`]: a fresh secret for a new set without the revoked card, whose login
 //!   signatures the HSM refuses from then on.
 //!
-//! Enrolment, re-share and revocation each open a ceremony at the HSM
+//! Enrolment, auditor enrolment, re-share and revocation each open a ceremony at the HSM
 //! ([`AdminRequest::BeginCeremony`]) and register the new set with that ceremony's id
 //! ([`AdminRequest::RegisterCardSetInCeremony`]); the HSM refuses a registration that names
-//! another ceremony (against the "bait-and-switch" of a step slipped in from elsewhere). Until
+//! another ceremony (against the "bait-and-switch" of a step slipped in from elsewhere). Each
+//! card joining a set signs a proof of possession
+//! ([`hsm_link::message::enrolment_message`]: this session, this ceremony, this set, and the
+//! card as registered); the HSM registers the set only if every card's proof verifies, so a key
+//! that is not on a card presented, or a card described under another holder, never enters a
+//! set. Until
 //! the registration the HSM's active set is untouched: dropping a ceremony at any step
 //! registers nothing.
 //!
@@ -65,7 +71,9 @@ use crate::error::{CardError, QuorumError};
 use crate::secret::{Commitments, QuorumBackupPublicKey};
 
 pub use login::{Challenge, LoginCeremony};
-pub use new_set::{Enrolment, Registered, Revocation, RevocationDone};
+pub use new_set::{
+    AuditorEnrolment, AuditorsRegistered, Enrolment, Registered, Revocation, RevocationDone,
+};
 pub use recover::{Drill, DrillOutcome, Recovery, Reshare, ReshareWipe};
 
 /// The administration link as a ceremony needs it.
@@ -121,6 +129,23 @@ impl<T: FrameTransport> Link for Connection<T> {
 
     fn partition(&self) -> &PartitionId {
         Connection::partition(self)
+    }
+}
+
+/// What a ceremony remembers of its link: the session's channel binding and the partition,
+/// which the cards' proofs of possession name.
+#[derive(Clone)]
+pub(crate) struct Session {
+    binding: [u8; 32],
+    partition: PartitionId,
+}
+
+impl Session {
+    fn of(link: &(impl Link + ?Sized)) -> Session {
+        Session {
+            binding: link.channel_binding(),
+            partition: link.partition().clone(),
+        }
     }
 }
 
@@ -218,6 +243,15 @@ pub enum CeremonyError {
         /// The card.
         card: CardRef,
     },
+    /// A card that could not sign its proof of possession.
+    #[error("{card} could not sign its enrolment: {source}")]
+    Proof {
+        /// The card.
+        card: CardRef,
+        /// What went wrong.
+        #[source]
+        source: CardError,
+    },
     /// A card whose share did not read back, did not open, or failed its check.
     #[error("the share on {card} is not usable: {source}")]
     BadShare {
@@ -313,6 +347,13 @@ impl ActiveSet {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The share a card holds in this set (1 to n), if the card is in it, by its signing key:
+    /// for card management's "which set is this card in" and before a drill.
+    pub fn share_index_of(&self, info: &CardInfo) -> Option<u8> {
+        // Sets hold at most MAX_CARDS_PER_SET (16) cards.
+        self.position_of(info).map(|p| (p + 1) as u8)
     }
 
     /// The position of a card in the set (by its signing key).

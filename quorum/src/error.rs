@@ -136,6 +136,19 @@ pub enum QuorumError {
         /// The file.
         path: PathBuf,
     },
+    /// A soft card refused by the card policy ([`crate::policy::CardPolicy`]): outside the
+    /// embedded demo, soft cards need the terminal configuration to allow them.
+    #[error(
+        "soft card file {path} refused: this terminal accepts hardware cards only. Soft cards \
+         are refused by default because a copied soft card file meets no PIN retry counter: \
+         only its passphrase stands between a copy and the card's keys. To allow them anyway, \
+         set `allow_soft_cards = true` in the `[cards]` section of the terminal configuration \
+         ({key}), or use a smartcard", key = crate::policy::ALLOW_SOFT_CARDS_KEY
+    )]
+    SoftCardRefused {
+        /// The file.
+        path: PathBuf,
+    },
     /// A soft card's passphrase that is too short or too long.
     #[error(
         "a soft card passphrase needs {min} to {max} characters: a copied soft card file \

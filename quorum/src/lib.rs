@@ -66,6 +66,9 @@
 //! - [`pcsc`]: [`PcscCard`], an OpenPGP card (v3.x) reached through PC/SC: keys generated on the
 //!   card (Ed25519 signing, X25519 decryption), the card's own PIN and retry counter, the share
 //!   envelope in private-use data object 0103 (read and written only after the PIN).
+//! - [`setup`]: an OpenPGP card set up for enrolment (keys generated on the card, holder, the
+//!   holder's PIN entered twice, the admin PIN changed from the factory default and its keeper
+//!   named).
 //! - [`ceremony`]: UI-free state machines for login, enrolment, drill, recovery, re-share and
 //!   revocation, taking cards through [`VerifiedCard`] and speaking `hsm-link` requests through
 //!   [`ceremony::Link`].
@@ -84,13 +87,16 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pcsc;
+pub mod policy;
 pub mod secret;
+pub mod setup;
 pub mod soft;
 
 pub use card::{Card, CardInfo, Pin, VerifiedCard};
 pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
 pub use error::{CardError, EnvelopeError, QuorumError};
 pub use pcsc::{GeneratedKeys, PcscAdmin, PcscCard, VerifiedPcscCard};
+pub use policy::CardPolicy;
 pub use secret::{
     Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share, combine, split,
     unwrap_with, verify_share, wrap_to,

@@ -2,7 +2,8 @@
 //!
 //! Built on `openpgp-card` (the OpenPGP card application, version 3.4 of the specification) and
 //! `card-backend-pcsc` (the PC/SC connection). A card is opened **by reader name**
-//! ([`PcscCard::open`]); nothing here lists readers or connects to any other one.
+//! ([`PcscCard::open`]) and connects to no other one; [`list_readers`] lists the readers'
+//! names, without connecting to any.
 //!
 //! # The connection
 //!
@@ -179,12 +180,7 @@ impl Connection {
         let name = CString::new(reader).map_err(|_| {
             CardError::Backend("a reader name may not contain a NUL character".to_owned())
         })?;
-        let context = pcsc::Context::establish(pcsc::Scope::User).map_err(|e| match e {
-            pcsc::Error::NoService | pcsc::Error::ServiceStopped => CardError::Backend(
-                "the PC/SC service (pcscd) is not running; start it and try again".to_owned(),
-            ),
-            e => CardError::Backend(format!("cannot reach the PC/SC service: {e}")),
-        })?;
+        let context = establish()?;
         let handle = context
             .connect(&name, pcsc::ShareMode::Exclusive, pcsc::Protocols::ANY)
             .map_err(|e| match e {
@@ -222,6 +218,33 @@ impl Connection {
     fn read_state(&mut self) -> Result<CardState, CardError> {
         let mut tx = self.tx()?;
         read_state(&mut tx).map_err(card_error)
+    }
+}
+
+/// A PC/SC context, or an error that says whether pcscd is running.
+fn establish() -> Result<pcsc::Context, CardError> {
+    pcsc::Context::establish(pcsc::Scope::User).map_err(|e| match e {
+        pcsc::Error::NoService | pcsc::Error::ServiceStopped => CardError::Backend(
+            "the PC/SC service (pcscd) is not running; start it and try again".to_owned(),
+        ),
+        e => CardError::Backend(format!("cannot reach the PC/SC service: {e}")),
+    })
+}
+
+/// The names of the card readers PC/SC knows, in its order, exactly as [`PcscCard::open`] takes
+/// them; empty when there is none. Connects to no reader and touches no card. (A name that is
+/// not UTF-8 is shown with replacement characters, and then opens no reader.)
+pub fn list_readers() -> Result<Vec<String>, CardError> {
+    let context = establish()?;
+    match context.list_readers_owned() {
+        Ok(names) => Ok(names
+            .iter()
+            .map(|name| name.to_string_lossy().into_owned())
+            .collect()),
+        Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+        Err(e) => Err(CardError::Backend(format!(
+            "cannot list the card readers: {e}"
+        ))),
     }
 }
 

@@ -418,6 +418,28 @@ pub fn combine<'a>(
     threshold: usize,
     shares: impl IntoIterator<Item = &'a Share>,
 ) -> Result<RecoverySecret, QuorumError> {
+    combine_with(commitments, threshold, shares, true)
+}
+
+/// [`combine`] for shares that each passed [`verify_share`] against these `commitments` when
+/// they arrived (a ceremony checks each card's share as it is presented, to name a bad card at
+/// once): the per-share checks are not repeated. Every other check stays, the final
+/// `secret·G` comparison included, so a share that was not in fact checked still cannot give a
+/// wrong secret silently.
+pub(crate) fn combine_checked<'a>(
+    commitments: &Commitments,
+    threshold: usize,
+    shares: impl IntoIterator<Item = &'a Share>,
+) -> Result<RecoverySecret, QuorumError> {
+    combine_with(commitments, threshold, shares, false)
+}
+
+fn combine_with<'a>(
+    commitments: &Commitments,
+    threshold: usize,
+    shares: impl IntoIterator<Item = &'a Share>,
+    verify_each: bool,
+) -> Result<RecoverySecret, QuorumError> {
     if threshold != commitments.threshold() {
         return Err(QuorumError::ThresholdMismatch {
             given: threshold,
@@ -445,8 +467,10 @@ pub fn combine<'a>(
             needed: threshold,
         });
     }
-    for share in &distinct {
-        verify_share(commitments, share)?;
+    if verify_each {
+        for share in &distinct {
+            verify_share(commitments, share)?;
+        }
     }
     let chosen = &distinct[..threshold];
 
@@ -736,6 +760,30 @@ mod tests {
             let back = combine(&commitments, 1, [share]).unwrap();
             assert!(bool::from(back.ct_eq(&secret)));
         }
+    }
+
+    #[test]
+    fn a_share_not_in_fact_checked_never_gives_a_wrong_secret() {
+        let secret = RecoverySecret::generate().unwrap();
+        let (shares, commitments) = split(&secret, 2, 3).unwrap();
+        let (strangers, _) = split(&RecoverySecret::generate().unwrap(), 2, 3).unwrap();
+        let mixed = [&shares[0], &strangers[1]];
+        // combine checks each share and names the stranger; combine_checked trusts the
+        // ceremony's earlier checks, yet the final comparison with secret·G still refuses.
+        assert!(matches!(
+            combine(&commitments, 2, mixed),
+            Err(QuorumError::ShareMismatch { index: 2 })
+        ));
+        assert!(matches!(
+            combine_checked(&commitments, 2, mixed),
+            Err(QuorumError::CombinedSecretMismatch)
+        ));
+        let back = combine_checked(&commitments, 2, [&shares[2], &shares[0]]).unwrap();
+        assert!(bool::from(back.ct_eq(&secret)));
+        assert!(matches!(
+            combine_checked(&commitments, 2, [&shares[1]]),
+            Err(QuorumError::NotEnoughShares { got: 1, needed: 2 })
+        ));
     }
 
     #[test]

@@ -40,6 +40,11 @@
 //! bytes, created with mode 0600, and written atomically (`.partial`, fsync, rename, fsync of
 //! the directory).
 //!
+//! Soft cards enter the terminal only through [`SoftCard::open`] and [`SoftCard::create`], and
+//! both take the terminal's [`CardPolicy`]: outside the embedded demo a soft card is refused
+//! ([`QuorumError::SoftCardRefused`]) unless the terminal configuration allows soft cards
+//! ([`crate::policy::ALLOW_SOFT_CARDS_KEY`]).
+//!
 //! The header's Argon2 parameters are authoritative, within bounds: [`SoftCard::open`] refuses
 //! parameters below the production floor, and any file flagged as a test card;
 //! [`SoftCard::open_test_card`] (tests only) accepts both. Parameters above
@@ -64,6 +69,7 @@ use crate::card::{
 };
 use crate::envelope::x25519;
 use crate::error::{CardError, QuorumError};
+use crate::policy::CardPolicy;
 
 /// The file's first four bytes.
 pub const SOFT_CARD_MAGIC: [u8; 4] = *b"TSSC";
@@ -343,16 +349,19 @@ pub struct SoftCard {
 
 impl SoftCard {
     /// Creates a new soft card file at `path` with fresh keys and no share, and returns it
-    /// unverified. Refuses an existing file, a passphrase shorter than
-    /// [`MIN_PASSPHRASE_CHARS`] characters (or longer than 1024 bytes), and an invalid holder
-    /// or serial.
+    /// unverified. Refuses soft cards unless `policy` allows them
+    /// ([`QuorumError::SoftCardRefused`], before anything is written), an existing file, a
+    /// passphrase shorter than [`MIN_PASSPHRASE_CHARS`] characters (or longer than 1024 bytes),
+    /// and an invalid holder or serial.
     pub fn create(
         path: &Path,
         holder: Option<&str>,
         serial: &str,
         passphrase: &Pin,
         params: Argon2Params,
+        policy: CardPolicy,
     ) -> Result<SoftCard, QuorumError> {
+        policy.check_soft_card(path)?;
         if let Some(holder) = holder {
             check_holder(holder)?;
         }
@@ -421,14 +430,17 @@ impl SoftCard {
         })
     }
 
-    /// Opens a soft card file, unverified. Refuses a file that is not a version 1 soft card,
-    /// Argon2 parameters below the production floor, and test cards.
-    pub fn open(path: &Path) -> Result<SoftCard, QuorumError> {
+    /// Opens a soft card file, unverified. Refuses soft cards unless `policy` allows them
+    /// ([`QuorumError::SoftCardRefused`], before the file is read), a file that is not a
+    /// version 1 soft card, Argon2 parameters below the production floor, and test cards.
+    pub fn open(path: &Path, policy: CardPolicy) -> Result<SoftCard, QuorumError> {
+        policy.check_soft_card(path)?;
         SoftCard::open_with(path, false)
     }
 
     /// Like [`SoftCard::open`], but also accepts test cards (made with
-    /// [`Argon2Params::insecure_for_tests`]). For tests only.
+    /// [`Argon2Params::insecure_for_tests`]), whatever the card policy: a test card's weak
+    /// passphrase hashing is refused everywhere else. For tests only.
     pub fn open_test_card(path: &Path) -> Result<SoftCard, QuorumError> {
         SoftCard::open_with(path, true)
     }
@@ -750,6 +762,98 @@ fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PASSPHRASE: &[u8] = b"correct horse battery";
+
+    #[test]
+    fn the_card_policy_refuses_soft_cards_by_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ada.card");
+        let pass = Pin::from_slice(PASSPHRASE);
+        let refused = |e: QuorumError, path: &Path| {
+            assert!(
+                matches!(&e, QuorumError::SoftCardRefused { path: p } if p == path),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert!(text.contains("allow_soft_cards = true"), "{text}");
+            assert!(text.contains("no PIN retry counter"), "{text}");
+        };
+        // Refused before anything is written.
+        refused(
+            SoftCard::create(
+                &path,
+                Some("Ada"),
+                "TSC-1",
+                &pass,
+                Argon2Params::insecure_for_tests(),
+                CardPolicy::hardware_only(),
+            )
+            .unwrap_err(),
+            &path,
+        );
+        assert!(!path.exists());
+        // Refused before the file is read: an existing card, and a missing file, alike.
+        SoftCard::create(
+            &path,
+            Some("Ada"),
+            "TSC-1",
+            &pass,
+            Argon2Params::insecure_for_tests(),
+            CardPolicy::allowed_by_configuration(),
+        )
+        .unwrap();
+        refused(
+            SoftCard::open(&path, CardPolicy::default()).unwrap_err(),
+            &path,
+        );
+        let missing = dir.path().join("missing.card");
+        refused(
+            SoftCard::open(&missing, CardPolicy::default()).unwrap_err(),
+            &missing,
+        );
+    }
+
+    #[test]
+    fn the_card_policy_allows_soft_cards_by_configuration_and_in_the_demo() {
+        let dir = tempfile::tempdir().unwrap();
+        let pass = Pin::from_slice(PASSPHRASE);
+        let path = dir.path().join("ben.card");
+        SoftCard::create(
+            &path,
+            Some("Ben"),
+            "TSC-2",
+            &pass,
+            Argon2Params::production(),
+            CardPolicy::embedded_demo(),
+        )
+        .unwrap();
+        for policy in [
+            CardPolicy::allowed_by_configuration(),
+            CardPolicy::embedded_demo(),
+        ] {
+            let card = SoftCard::open(&path, policy).unwrap();
+            let info = card.info();
+            assert!(info.soft);
+            assert_eq!(info.to_string(), "soft card TSC-2 (Ben)");
+        }
+        // The policy does not lift the refusal of test cards outside tests.
+        let test_path = dir.path().join("test.card");
+        SoftCard::create(
+            &test_path,
+            None,
+            "TSC-3",
+            &pass,
+            Argon2Params::insecure_for_tests(),
+            CardPolicy::embedded_demo(),
+        )
+        .unwrap();
+        assert!(matches!(
+            SoftCard::open(&test_path, CardPolicy::embedded_demo()),
+            Err(QuorumError::SoftCardFormat { .. })
+        ));
+    }
 
     #[test]
     fn argon2_parameters_are_bounded() {

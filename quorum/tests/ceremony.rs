@@ -21,8 +21,8 @@ use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, CardInfo, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
-    ActiveSet, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony, Recovery, Reshare,
-    Revocation, ceremony_id_text,
+    ActiveSet, AuditorEnrolment, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony,
+    Recovery, Reshare, Revocation, ceremony_id_text,
 };
 use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
@@ -48,6 +48,8 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         Hsm::init(dir.path()).unwrap();
         let hsm = Arc::new(Hsm::open(dir.path(), Clock::system()).unwrap());
+        // These ceremonies run on soft cards.
+        hsm.set_soft_cards_allowed(true).unwrap();
         let partition = PartitionId::new("bank-1").unwrap();
         hsm.create_partition(partition.clone(), "Bank payments", ServiceTier::Economy)
             .unwrap();
@@ -113,6 +115,7 @@ impl Fixture {
             serial,
             &Pin::from_slice(PASSPHRASE),
             Argon2Params::insecure_for_tests(),
+            quorum::CardPolicy::allowed_by_configuration(),
         )
         .unwrap();
     }
@@ -190,6 +193,12 @@ fn active(conn: &mut Conn) -> ActiveSet {
 #[test]
 fn enrol_two_of_three_and_log_in_with_any_two() {
     let (f, mut conn) = enrolled();
+    // Card management shows which share of which set a card holds.
+    let set = active(&mut conn);
+    assert_eq!(set.set_number, 1);
+    assert_eq!(set.share_index_of(&f.card("B-2").info()), Some(2));
+    f.new_card("Zoe Stranger", "Z-9");
+    assert_eq!(set.share_index_of(&f.card("Z-9").info()), None);
     for pair in [["A-1", "B-2"], ["A-1", "C-3"], ["C-3", "B-2"]] {
         let holders = login(&f, &mut conn, &pair).unwrap();
         assert_eq!(holders.len(), 2, "{pair:?}");
@@ -629,6 +638,7 @@ fn one_of_two_enrols_logs_in_and_recovers_with_one_card() {
         "N-0",
         &Pin::from_slice(PASSPHRASE),
         Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
     )
     .unwrap();
     let mut enrolment = Enrolment::begin(&mut conn, 1, 2).unwrap();
@@ -865,4 +875,68 @@ fn share_objects_are_bounded_and_a_bare_envelope_still_reads() {
     assert!(ShareObject::parse(b"TSSO\x01\x00").is_err());
     assert!(ShareObject::parse(b"junk").is_err());
     assert!(ShareObject::parse(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn auditors_are_enrolled_in_a_ceremony_with_their_keys_only() {
+    let (f, mut conn) = enrolled();
+    // Without a PSO login no auditor ceremony opens.
+    assert!(matches!(
+        refusal(AuditorEnrolment::begin(&mut conn, 1, 2).unwrap_err()),
+        AdminError::NotLoggedIn { .. }
+    ));
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    f.new_card("Dora Keller", "D-4");
+    f.new_card("Emil Frei", "E-5");
+    SoftCard::create(
+        &f.cards.path().join("N-0"),
+        None,
+        "N-0",
+        &Pin::from_slice(PASSPHRASE),
+        Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+
+    let mut enrolment = AuditorEnrolment::begin(&mut conn, 2, 2).unwrap();
+    enrolment.add_card(&mut f.card("D-4")).unwrap();
+    // A card without a holder name is named and refused; the ceremony goes on.
+    match enrolment.add_card(&mut f.card("N-0")) {
+        Err(CeremonyError::NoHolder { card }) => assert_eq!(card.serial, "N-0"),
+        other => panic!("{other:?}"),
+    }
+    // Not all n cards yet: nothing is sent.
+    let enrolment = match enrolment.finish(&mut conn) {
+        Err(CeremonyError::NotEnoughCards { have: 1, need: 2 }) => {
+            let mut again = AuditorEnrolment::begin(&mut conn, 2, 2).unwrap();
+            again.add_card(&mut f.card("D-4")).unwrap();
+            again
+        }
+        other => panic!("{other:?}"),
+    };
+    let mut enrolment = enrolment;
+    enrolment.add_card(&mut f.card("E-5")).unwrap();
+    let id = enrolment.id();
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert_eq!(registered.set_number, 1);
+    assert!(registered.cards.iter().all(|c| c.soft_card));
+    // No share was written to an auditor card.
+    assert!(f.card("D-4").read_share_object().unwrap().is_none());
+    let text = log_text(&mut conn);
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        line.contains(&ceremony_id_text(&id)) && line.contains("Auditor set 1"),
+        "{line}"
+    );
+
+    // Both auditors log in (2 of 2); one is not enough.
+    let mut session = f.session();
+    let mut ceremony = LoginCeremony::start(&mut session, OfficerRole::Auditor).unwrap();
+    ceremony.present(&mut f.card("E-5")).unwrap();
+    ceremony.present(&mut f.card("D-4")).unwrap();
+    let holders = ceremony.submit(&mut session).unwrap();
+    assert_eq!(holders.len(), 2);
 }

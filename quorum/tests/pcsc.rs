@@ -480,3 +480,59 @@ fn timings() {
         decipher_time / rounds
     );
 }
+
+#[test]
+fn a_card_is_set_up_for_enrolment_with_the_holders_pin_and_a_new_admin_pin() {
+    use quorum::setup::{CardSetup, NewPin, PinRole, prepare};
+
+    let card = take_card(5);
+    let setup = || CardSetup {
+        holder: "Fabio Greco".to_owned(),
+        user_pin: NewPin::confirm(PinRole::User, pin(NEW_USER_PIN), pin(NEW_USER_PIN)).unwrap(),
+        admin_pin: NewPin::confirm(PinRole::Admin, pin(NEW_ADMIN_PIN), pin(NEW_ADMIN_PIN)).unwrap(),
+        admin_pin_keeper: "Chiara Bianchi".to_owned(),
+    };
+    // A wrong admin PIN hands the card back with the tries left; nothing was set.
+    let failed = prepare(open(&card), &pin(b"87654321"), setup()).unwrap_err();
+    assert!(
+        matches!(
+            failed.error,
+            QuorumError::Card(CardError::WrongPin {
+                retries_left: Some(2)
+            })
+        ),
+        "{:?}",
+        failed.error
+    );
+    assert!(!failed.card.expect("the card comes back").has_keys());
+
+    let prepared = prepare(open(&card), &pin(FACTORY_ADMIN_PIN), setup()).unwrap();
+    assert_eq!(prepared.admin_pin_keeper, "Chiara Bianchi");
+    let info = prepared.card.info();
+    assert_eq!(info.holder.as_deref(), Some("Fabio Greco"));
+    assert_eq!(info.serial, card.serial);
+    assert_eq!(info.signing_public, prepared.keys.signing_public);
+    assert_eq!(info.pin_retries_left, Some(3));
+    drop(prepared);
+
+    // The factory PINs no longer open it; the holder's PIN and the new admin PIN do.
+    match open(&card).verify(&pin(FACTORY_USER_PIN)) {
+        Err((_, CardError::WrongPin { .. })) => {}
+        other => panic!("the factory user PIN still verifies: {:?}", other.err()),
+    }
+    match open(&card).admin(&pin(FACTORY_ADMIN_PIN)) {
+        Err((_, CardError::WrongPin { .. })) => {}
+        other => panic!("the factory admin PIN still works: {:?}", other.err()),
+    }
+    let mut verified = open(&card).verify(&pin(NEW_USER_PIN)).unwrap();
+    let signature = verified.sign(b"enrolment check").unwrap();
+    VerifyingKey::from_bytes(&info.signing_public)
+        .unwrap()
+        .verify_strict(b"enrolment check", &Signature::from_bytes(&signature))
+        .unwrap();
+    drop(verified);
+    let mut admin = open(&card).admin(&pin(NEW_ADMIN_PIN)).unwrap();
+    admin.restore_factory_admin_pin().unwrap();
+    admin.set_user_pin(&pin(FACTORY_USER_PIN)).unwrap();
+    admin.finish().unwrap();
+}

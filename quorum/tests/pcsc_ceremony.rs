@@ -34,8 +34,8 @@ use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
-    ActiveSet, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony, Recovery,
-    Registered, Reshare, Revocation,
+    ActiveSet, AuditorEnrolment, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony,
+    Recovery, Registered, Reshare, Revocation,
 };
 use quorum::pcsc::{FACTORY_ADMIN_PIN, FACTORY_USER_PIN, PcscCard, VerifiedPcscCard};
 use quorum::secret::{unwrap_with, wrap_to};
@@ -733,4 +733,76 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
          {reshared:?}, 3-card login {logged_in:?}, 3-of-5 recovery {recovered:?}, revoke to \
          3-of-4 {revoke_time:?}"
     );
+}
+
+#[test]
+fn an_auditor_set_is_enrolled_in_a_ceremony_and_so_cards_of_two_people_log_in() {
+    let cards = take_cards(&[0, 1, 2, 3, 4, 5]);
+    let mut f = Fixture::new();
+    let mut conn = f.pair("bank-1");
+    enrol(&mut conn, &cards, &[0, 1], 2);
+    assert_eq!(login(&mut conn, &cards, &[0, 1]).unwrap(), holders(&[0, 1]));
+
+    // Auditors 1-of-2: each card, verified with its PIN, signs its proof for this ceremony.
+    let mut enrolment = AuditorEnrolment::begin(&mut conn, 1, 2).unwrap();
+    let id = enrolment.id();
+    for index in [2, 3] {
+        let mut card = prepare(cards.reader(index), HOLDERS[index])
+            .verify(&pin(FACTORY_USER_PIN))
+            .unwrap();
+        enrolment.add_card(&mut card).unwrap();
+        // The same card twice is named.
+        match enrolment.add_card(&mut card) {
+            Err(CeremonyError::SameCardTwice { card }) => {
+                assert_eq!(card.serial, cards.serial(index))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert_eq!((registered.set_number, registered.threshold), (1, 1));
+    assert_eq!(registered.ceremony, id);
+    // Auditor cards carry keys and no share.
+    assert!(envelope_sets(cards.reader(2)).is_empty());
+    assert!(envelope_sets(cards.reader(3)).is_empty());
+
+    // The auditor logs in with one card of the set; a PSO card is not an auditor card.
+    let mut session = f.session("bank-1");
+    let mut auditor = LoginCeremony::start(&mut session, OfficerRole::Auditor).unwrap();
+    match auditor.present(&mut verified(cards.reader(0))) {
+        Err(CeremonyError::NotInSet { card }) => assert_eq!(card.serial, cards.serial(0)),
+        other => panic!("{other:?}"),
+    }
+    auditor.present(&mut verified(cards.reader(3))).unwrap();
+    assert_eq!(names(auditor.submit(&mut session).unwrap()), holders(&[3]));
+
+    // SO cards 4 and 5, of two people, registered by the HSM's owner from the cards' keys;
+    // an SO session needs both.
+    for index in [4, 5] {
+        let card = prepare(cards.reader(index), HOLDERS[index]);
+        f.hsm
+            .add_so_card(hsm_link::domain::CardDescription {
+                holder: HolderName::new(HOLDERS[index]).unwrap(),
+                serial: hsm_link::domain::CardSerial::new(cards.serial(index)).unwrap(),
+                signing_key: card.info().signing_public,
+                soft_card: false,
+            })
+            .unwrap();
+    }
+    f.hsm.set_so_threshold(2).unwrap();
+    let mut so_session = f.session("bank-1");
+    let mut so = LoginCeremony::start(&mut so_session, OfficerRole::DeviceSo).unwrap();
+    so.present(&mut verified(cards.reader(4))).unwrap();
+    match so.submit(&mut so_session) {
+        Err(e) => assert!(matches!(
+            refusal(e),
+            AdminError::Login(LoginRefusal::TooFewCards { have: 1, need: 2 })
+        )),
+        Ok(_) => panic!("one SO card logged in"),
+    }
+    let mut so = LoginCeremony::start(&mut so_session, OfficerRole::DeviceSo).unwrap();
+    for index in [4, 5] {
+        so.present(&mut verified(cards.reader(index))).unwrap();
+    }
+    assert_eq!(names(so.submit(&mut so_session).unwrap()), holders(&[4, 5]));
 }

@@ -25,6 +25,7 @@ fn new_card(dir: &Path, serial: &str) -> PathBuf {
         serial,
         &pass(),
         Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
     )
     .unwrap();
     path
@@ -172,6 +173,7 @@ fn create_refuses_to_overwrite() {
         "TSC-0005",
         &pass(),
         Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
     );
     assert!(matches!(again, Err(QuorumError::SoftCardExists { .. })));
     assert_eq!(std::fs::read(&path).unwrap(), before);
@@ -184,7 +186,8 @@ fn create_refuses_to_overwrite() {
             None,
             "TSC-0006",
             &pass(),
-            Argon2Params::insecure_for_tests()
+            Argon2Params::insecure_for_tests(),
+            quorum::CardPolicy::allowed_by_configuration()
         ),
         Err(QuorumError::SoftCardExists { .. })
     ));
@@ -202,6 +205,7 @@ fn short_passphrases_and_bad_labels_are_refused() {
             serial,
             pin,
             Argon2Params::insecure_for_tests(),
+            quorum::CardPolicy::allowed_by_configuration(),
         )
     };
     let eleven = Pin::from_slice("ä".repeat(MIN_PASSPHRASE_CHARS - 1).as_bytes());
@@ -236,7 +240,8 @@ fn short_passphrases_and_bad_labels_are_refused() {
 fn test_cards_and_weak_parameters_are_refused_outside_tests() {
     let dir = tempfile::tempdir().unwrap();
     let path = new_card(dir.path(), "TSC-0007");
-    let refused = SoftCard::open(&path).unwrap_err();
+    let refused =
+        SoftCard::open(&path, quorum::CardPolicy::allowed_by_configuration()).unwrap_err();
     assert!(matches!(refused, QuorumError::SoftCardFormat { .. }));
     assert!(refused.to_string().contains("test card"), "{refused}");
 
@@ -245,7 +250,10 @@ fn test_cards_and_weak_parameters_are_refused_outside_tests() {
     bytes[5] = 0;
     let cleared = dir.path().join("cleared.tssc");
     std::fs::write(&cleared, &bytes).unwrap();
-    for result in [SoftCard::open(&cleared), SoftCard::open_test_card(&cleared)] {
+    for result in [
+        SoftCard::open(&cleared, quorum::CardPolicy::allowed_by_configuration()),
+        SoftCard::open_test_card(&cleared),
+    ] {
         assert!(matches!(result, Err(QuorumError::Argon2Params { .. })));
     }
 
@@ -302,24 +310,27 @@ fn files_that_are_not_soft_cards_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.tssc");
     std::fs::write(&path, b"PK\x03\x04 a zip file").unwrap();
-    let error = SoftCard::open(&path).unwrap_err();
+    let error = SoftCard::open(&path, quorum::CardPolicy::allowed_by_configuration()).unwrap_err();
     assert!(
         error.to_string().contains("not a Tessera soft card"),
         "{error}"
     );
 
     std::fs::write(&path, vec![0u8; 5000]).unwrap();
-    let error = SoftCard::open(&path).unwrap_err();
+    let error = SoftCard::open(&path, quorum::CardPolicy::allowed_by_configuration()).unwrap_err();
     assert!(error.to_string().contains("larger than"), "{error}");
 
     let mut v2 = b"TSSC\x02".to_vec();
     v2.resize(200, 0);
     std::fs::write(&path, v2).unwrap();
-    let error = SoftCard::open(&path).unwrap_err();
+    let error = SoftCard::open(&path, quorum::CardPolicy::allowed_by_configuration()).unwrap_err();
     assert!(error.to_string().contains("version 2"), "{error}");
 
     assert!(matches!(
-        SoftCard::open(&dir.path().join("missing.tssc")),
+        SoftCard::open(
+            &dir.path().join("missing.tssc"),
+            quorum::CardPolicy::allowed_by_configuration()
+        ),
         Err(QuorumError::SoftCardIo { .. })
     ));
 }

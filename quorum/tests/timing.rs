@@ -35,8 +35,16 @@ fn timings() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("card.tssc");
     let pass = Pin::from_slice(b"correct horse battery");
-    SoftCard::create(&path, None, "TSC-T", &pass, Argon2Params::production()).unwrap();
-    let card = SoftCard::open(&path).unwrap();
+    SoftCard::create(
+        &path,
+        None,
+        "TSC-T",
+        &pass,
+        Argon2Params::production(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    let card = SoftCard::open(&path, quorum::CardPolicy::allowed_by_configuration()).unwrap();
     let start = Instant::now();
     let verified = card.verify(&pass).map_err(|(_, e)| e).unwrap();
     println!(

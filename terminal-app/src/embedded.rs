@@ -12,15 +12,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use hsm_link::client::{self, ConnectOptions, Connection};
-use hsm_link::domain::{
-    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, Parameter,
-    PartitionId, ServiceTier,
-};
+use hsm_link::domain::{Parameter, PartitionId, ServiceTier};
 use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::{PublicKey, StaticKeypair};
 use hsm_link::message::{
-    AdminRequest, AdminResponse, CardSignature, LogQuery, OfficerRole, RecoveryPublic, Request,
-    Response, login_message,
+    AdminRequest, AdminResponse, CardSignature, LogQuery, OfficerRole, Request, Response,
+    login_message,
 };
 use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
@@ -28,13 +25,16 @@ use partition_service::admin::AdminLink;
 use partition_service::crypto::HsmKeys;
 use partition_service::service::{Clock, Hsm, genesis};
 use partition_service::store::Store;
+use quorum::ceremony::{Enrolment, ceremony_id_text};
 use quorum::{
-    Argon2Params, Card, Pin, QuorumBackupKey, RecoverySecret, ShareContext, SoftCard, VerifiedCard,
-    split, verify_share,
+    Argon2Params, Card, CardPolicy, Pin, ShareContext, SoftCard, VerifiedCard, verify_share,
 };
 
 /// The demo partition's id.
-pub(crate) const DEMO_PARTITION: &str = "demo-partition";
+pub const DEMO_PARTITION: &str = "demo-partition";
+
+/// The demo's card policy: soft cards allowed (its demo cards are soft cards, labelled so).
+pub const DEMO_CARD_POLICY: CardPolicy = CardPolicy::embedded_demo();
 
 /// The demo cards: holder, serial, passphrase. Soft cards, labelled so everywhere.
 const DEMO_CARDS: [(&str, &str, &str); 3] = [
@@ -79,9 +79,10 @@ fn admin(
     }
 }
 
-/// Runs the demo; `params` sets the soft cards' passphrase stretching (production strength in
-/// the binary, weaker in unit tests).
-pub(crate) fn run_demo(
+/// Runs the demo and returns its report. `params` sets the soft cards' passphrase stretching
+/// (production strength in the binary); `test_cards` opens cards made with
+/// [`Argon2Params::insecure_for_tests`] (unit tests only).
+pub fn run_demo(
     link_test_bytes: u64,
     params: Argon2Params,
     test_cards: bool,
@@ -94,6 +95,9 @@ pub(crate) fn run_demo(
     ));
     let partition = PartitionId::new(DEMO_PARTITION)?;
     hsm.create_partition(partition.clone(), "Demo partition", ServiceTier::Economy)?;
+    // The demo's cards are soft cards: its HSM, like its terminal (DEMO_CARD_POLICY), accepts
+    // them. A production HSM does not by default.
+    hsm.set_soft_cards_allowed(true)?;
     let code = hsm.issue_pairing_code(&partition, genesis())?;
     let terminal = StaticKeypair::generate()?;
     writeln!(
@@ -115,6 +119,10 @@ pub(crate) fn run_demo(
         out,
         "  terminal key fingerprint   {}",
         terminal.public().fingerprint()
+    )?;
+    writeln!(
+        out,
+        "  soft cards                 accepted by this demo HSM and terminal only ({DEMO_CARD_POLICY})"
     )?;
 
     // 1. Pairing with the one-time code.
@@ -148,7 +156,7 @@ pub(crate) fn run_demo(
 
     // 2. Enrolment of a 2-of-3 PSO set on the demo (soft) cards.
     let dir = tempfile::tempdir()?;
-    let cards = enrol(&mut conn, &partition, dir.path(), params, &mut out)?;
+    let cards = enrol(&mut conn, dir.path(), params, &mut out)?;
     conn.close()?;
     server.join().expect("embedded HSM thread")?;
 
@@ -274,66 +282,42 @@ fn open_card(dir: &Path, serial: &str, test_cards: bool) -> anyhow::Result<SoftC
     Ok(if test_cards {
         SoftCard::open_test_card(&path)?
     } else {
-        SoftCard::open(&path)?
+        SoftCard::open(&path, DEMO_CARD_POLICY)?
     })
 }
 
-/// Makes the recovery secret, splits it 2-of-3, creates the three soft cards, seals a share to
-/// each, reads every one back and checks it, and registers the set with the HSM.
+/// Creates the three demo soft cards and enrols them as a 2-of-3 PSO set through the enrol
+/// ceremony ([`Enrolment`]): the HSM opens the ceremony, the recovery secret is split, a share is
+/// sealed to each card, read back and checked, and the set is registered under the ceremony's
+/// id.
 fn enrol(
     conn: &mut Connection<MemoryTransport>,
-    partition: &PartitionId,
     dir: &Path,
     params: Argon2Params,
     out: &mut String,
 ) -> anyhow::Result<[(&'static str, &'static str, &'static str); 3]> {
-    let secret = RecoverySecret::generate()?;
-    let (shares, commitments) = split(&secret, 2, 3)?;
-    let (_, backup_public) = QuorumBackupKey::derive(&secret);
-    drop(secret);
-    let mut descriptions = Vec::new();
-    for ((holder, serial, passphrase), share) in DEMO_CARDS.iter().zip(&shares) {
+    let mut enrolment =
+        Enrolment::begin(conn, 2, 3).context("opening the enrol ceremony at the HSM")?;
+    for (holder, serial, passphrase) in DEMO_CARDS {
         let path = dir.join(format!("{}.card", serial.replace(':', "-")));
         let pin = Pin::from_slice(passphrase.as_bytes());
-        let card = SoftCard::create(&path, Some(holder), serial, &pin, params)?;
+        let card = SoftCard::create(&path, Some(holder), serial, &pin, params, DEMO_CARD_POLICY)?;
         let mut verified = card.verify(&pin).map_err(|(_, e)| e)?;
-        let ctx = ShareContext {
-            partition: partition.clone(),
-            set_number: 1,
-            share_index: share.index(),
-            card_serial: serial.to_string(),
-        };
-        verified.store_share(&ctx, share)?;
-        // Read back and check every card's share before the set becomes active.
-        verify_share(&commitments, &verified.read_share(&ctx)?)?;
-        let info = verified.info();
-        descriptions.push(CardDescription {
-            holder: HolderName::new(*holder)?,
-            serial: CardSerial::new(*serial)?,
-            signing_key: info.signing_public,
-            soft_card: true,
-        });
+        enrolment
+            .add_card(&mut verified)
+            .with_context(|| format!("enrolling the demo soft card {serial} of {holder}"))?;
     }
-    drop(shares);
-    let set = CardSetDescription {
-        kind: CardSetKind::Pso,
-        set_number: 1,
-        threshold: 2,
-        cards: descriptions,
-    };
-    admin(
-        conn,
-        AdminRequest::RegisterCardSet {
-            set: Box::new(set),
-            recovery: Some(Box::new(RecoveryPublic {
-                backup_public_key: backup_public.as_bytes().to_vec(),
-                commitments: commitments.to_bytes(),
-            })),
-        },
-    )?;
+    let registered = enrolment
+        .finish(conn)
+        .context("registering the demo PSO set")?;
     writeln!(
         out,
         "Enrolled a 2-of-3 PSO set on three soft cards (demo cards, labelled as such):"
+    )?;
+    writeln!(
+        out,
+        "  enrol ceremony             {}",
+        ceremony_id_text(&registered.ceremony)
     )?;
     for (holder, serial, _) in DEMO_CARDS {
         writeln!(out, "  soft card {serial}  {holder}")?;
@@ -345,7 +329,7 @@ fn enrol(
     writeln!(
         out,
         "  quorum backup key (X-Wing) registered, fingerprint {}",
-        hex(&backup_public.fingerprint()[..8])
+        hex(&registered.backup_public.fingerprint()[..8])
     )?;
     Ok(DEMO_CARDS)
 }
@@ -431,5 +415,16 @@ mod tests {
         assert!(line("Log export:").contains("verified against the audit key"));
         assert!(line("Link test:").starts_with("100000 bytes verified"));
         assert!(report.contains("not a certified HSM"));
+        let ceremony = line("enrol ceremony");
+        assert_eq!(ceremony.len(), 32, "{ceremony}");
+        assert!(
+            ceremony.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{ceremony}"
+        );
+        for (holder, serial, _) in DEMO_CARDS {
+            assert_eq!(line(&format!("soft card {serial}")), holder);
+        }
+        assert!(line("Enrolled a 2-of-3 PSO set").contains("soft cards"));
+        assert!(line("soft cards").contains("embedded demo"));
     }
 }

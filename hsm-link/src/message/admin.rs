@@ -6,8 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
 use crate::domain::{
-    CardDescription, CardSerial, CardSetDescription, HolderName, KeyId, KeyObjectSummary,
-    MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
+    KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
 };
 
 /// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
@@ -78,6 +78,43 @@ pub fn login_message(
         OfficerRole::Auditor => 2,
         OfficerRole::DeviceSo => 3,
     });
+    m
+}
+
+/// The bytes each card signs when it joins a card set in a ceremony (its proof of possession):
+/// a label, the channel binding of this session, the ceremony's id, the partition, the set's
+/// kind and number, and the card as it will be registered (holder, serial, signing key, soft
+/// or not). The HSM registers a set only when every card signed this for the registration's
+/// own ceremony, so a key that is not on a card present, or a card described under another
+/// name, never enters a set, and a proof made for one ceremony does not serve another.
+pub fn enrolment_message(
+    channel_binding: &[u8; 32],
+    ceremony: &[u8; 16],
+    partition: &crate::domain::PartitionId,
+    kind: CardSetKind,
+    set_number: u32,
+    card: &CardDescription,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(256);
+    m.extend_from_slice(b"tessera card enrolment v1\0");
+    m.extend_from_slice(channel_binding);
+    m.extend_from_slice(ceremony);
+    for field in [
+        partition.as_str(),
+        card.holder.as_str(),
+        card.serial.as_str(),
+    ] {
+        m.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        m.extend_from_slice(field.as_bytes());
+    }
+    m.push(match kind {
+        CardSetKind::Pso => 1,
+        CardSetKind::Auditor => 2,
+        CardSetKind::DeviceSo => 3,
+    });
+    m.extend_from_slice(&set_number.to_be_bytes());
+    m.extend_from_slice(&card.signing_key);
+    m.push(u8::from(card.soft_card));
     m
 }
 
@@ -251,8 +288,10 @@ pub enum AdminRequest {
     ResetCredentials,
     /// The registered PSO and auditor card sets.
     GetCardSets,
-    /// Register a card set (the first PSO set from the first paired terminal; later ones with
-    /// a PSO login).
+    /// Retired: the HSM refuses it ([`CardSetProblem::NeedsCeremony`]). Every card set is
+    /// registered in a ceremony ([`AdminRequest::BeginCeremony`],
+    /// [`AdminRequest::RegisterCardSetInCeremony`]), each card proving its key. The variant
+    /// keeps its place so that the requests after it keep their wire numbers.
     RegisterCardSet {
         /// The set.
         set: Box<CardSetDescription>,
@@ -281,10 +320,10 @@ pub enum AdminRequest {
         /// What the ceremony does.
         kind: CeremonyKind,
     },
-    /// Register a PSO card set as the last step of the open ceremony `ceremony`. The HSM
-    /// refuses it ([`AdminError::CeremonyMismatch`]) unless `ceremony` is this session's open
-    /// ceremony, checks the set against the ceremony's kind, logs the id, and closes the
-    /// ceremony on success.
+    /// Register a card set as the last step of the open ceremony `ceremony`. The HSM refuses
+    /// it ([`AdminError::CeremonyMismatch`]) unless `ceremony` is this session's open
+    /// ceremony, checks the set against the ceremony's kind and every card's proof, logs the
+    /// id, and closes the ceremony on success.
     RegisterCardSetInCeremony {
         /// The id [`AdminResponse::Ceremony`] gave.
         ceremony: [u8; 16],
@@ -299,6 +338,10 @@ pub enum AdminRequest {
         /// set (re-share) — logged with the registration.
         #[serde(deserialize_with = "de_serials")]
         old_shares_left: Vec<CardSerial>,
+        /// One proof per card of the set, in the set's order: the card's signature over
+        /// [`enrolment_message`] for this session, this ceremony and this set.
+        #[serde(deserialize_with = "de_signatures")]
+        proofs: Vec<CardSignature>,
     },
     /// The PSO set's number, cards and recovery parts (public values: the quorum backup public
     /// key and the Feldman commitments), for a share drill or a ceremony. Answered without a
@@ -324,6 +367,8 @@ pub enum CeremonyKind {
     Reshare,
     /// Leave a card out: a fresh recovery secret for a new set without it.
     Revoke,
+    /// Enrol an auditor set (card keys only, no share).
+    EnrolAuditors,
 }
 
 impl CeremonyKind {
@@ -333,6 +378,7 @@ impl CeremonyKind {
             CeremonyKind::Enrol => "enrol",
             CeremonyKind::Reshare => "reshare",
             CeremonyKind::Revoke => "revoke",
+            CeremonyKind::EnrolAuditors => "enrol-auditors",
         }
     }
 }
@@ -602,6 +648,16 @@ pub enum AdminError {
     /// A card that is not in the active set.
     #[error("the card is not in the active card set")]
     CardNotInSet,
+    /// Too many share drill reports without a login recently (they are logged, so they are
+    /// rationed): nothing was logged.
+    #[error(
+        "too many share drills reported without a login: try again in {retry_after_secs} s, or \
+         drill while logged in"
+    )]
+    DrillsThrottled {
+        /// Seconds until a drill report without a login is accepted again.
+        retry_after_secs: u64,
+    },
 }
 
 /// What is wrong with a configuration.
@@ -660,6 +716,27 @@ pub enum CardSetProblem {
         "the set does not fit its ceremony (re-share keeps the backup key; revoke leaves the named card out)"
     )]
     NotForCeremony,
+    /// A card of the set gave no valid proof that it holds its key for this ceremony.
+    #[error(
+        "card {index} of the set did not prove it holds its key for this ceremony: present it \
+         again, or begin the ceremony again"
+    )]
+    NoProof {
+        /// The card's position in the set (from 0).
+        index: u8,
+    },
+    /// A card set registered outside a ceremony ([`AdminRequest::RegisterCardSet`], retired).
+    #[error("card sets are registered in a ceremony: begin one (enrol, re-share, revoke)")]
+    NeedsCeremony,
+    /// A soft card in a set, on an HSM whose owner does not allow soft cards.
+    #[error(
+        "card {index} of the set is a soft card, and this HSM does not accept soft cards \
+         (its owner allows them with `tessera-hsm soft-cards allow`): use smartcards"
+    )]
+    SoftCardsRefused {
+        /// The first soft card's position in the set (from 0).
+        index: u8,
+    },
 }
 
 fn de_signatures<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSignature>, D::Error> {

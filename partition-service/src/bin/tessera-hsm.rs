@@ -47,6 +47,13 @@ enum Command {
     /// Device Security Officer cards.
     #[command(subcommand)]
     So(SoCommand),
+    /// Whether card sets may hold soft cards (passphrase files without a PIN retry counter):
+    /// refused unless allowed here. For demos and laboratories, not production.
+    SoftCards {
+        /// `allow`, `refuse`, or `show`.
+        #[arg(value_parser = ["allow", "refuse", "show"])]
+        choice: String,
+    },
     /// Issues a partition's one-time management pairing code (shown once).
     PairingCode {
         /// The partition.
@@ -260,6 +267,18 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             println!("threshold {}", registry.threshold);
+        }
+        Command::SoftCards { choice } => {
+            if choice != "show" {
+                hsm.set_soft_cards_allowed(choice == "allow")?;
+            }
+            if hsm.soft_cards_allowed()? {
+                println!(
+                    "soft cards allowed in card sets registered from now on (not for production)"
+                );
+            } else {
+                println!("soft cards refused in card sets registered from now on");
+            }
         }
         Command::PairingCode { partition } => {
             let code = hsm.issue_pairing_code(&partition, genesis())?;

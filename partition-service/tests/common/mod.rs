@@ -4,8 +4,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -17,8 +17,8 @@ use hsm_link::domain::{
 use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::message::{
-    AdminError, AdminRequest, AdminResponse, CardSignature, OfficerRole, RecoveryPublic,
-    RemoteError, Request, Response, login_message,
+    AdminError, AdminRequest, AdminResponse, CardSignature, CeremonyKind, OfficerRole,
+    RecoveryPublic, RemoteError, Request, Response, enrolment_message, login_message,
 };
 use hsm_link::server::{self, ServeOptions, SessionSummary};
 use hsm_link::transport::memory::{self, MemoryTransport};
@@ -32,14 +32,20 @@ pub struct Card {
     pub key: SigningKey,
 }
 
+/// Every test card's key, so that a test can have the cards a set names sign their proofs of
+/// possession (see [`Terminal::proofs`]).
+static CARD_KEYS: Mutex<Vec<SigningKey>> = Mutex::new(Vec::new());
+
 impl Card {
     pub fn new(holder: &str, serial: &str) -> Self {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).unwrap();
+        let key = SigningKey::from_bytes(&seed);
+        CARD_KEYS.lock().unwrap().push(key.clone());
         Card {
             holder: holder.into(),
             serial: serial.into(),
-            key: SigningKey::from_bytes(&seed),
+            key,
         }
     }
 
@@ -105,6 +111,8 @@ impl Fixture {
         let system = Clock::system();
         let clock = Clock::from_fn(move || system.now_ms() + offset.load(Ordering::SeqCst) * 1000);
         let hsm = Arc::new(Hsm::open(dir.path(), clock).unwrap());
+        // The test's cards are labelled soft cards.
+        hsm.set_soft_cards_allowed(true).unwrap();
         let partition = PartitionId::new("bank-1").unwrap();
         hsm.create_partition(partition.clone(), "Bank payments", tier)
             .unwrap();
@@ -247,6 +255,87 @@ impl Terminal {
         self.admin(AdminRequest::Login { role, signatures })
     }
 
+    /// The proofs of possession for registering `set` in ceremony `id` over this session, one
+    /// per card in the set's order, signed by the test cards the set names (a key no test card
+    /// holds gets an all-zero signature).
+    pub fn proofs(&self, id: &[u8; 16], set: &CardSetDescription) -> Vec<CardSignature> {
+        let keys = CARD_KEYS.lock().unwrap();
+        set.cards
+            .iter()
+            .map(|card| {
+                let message = enrolment_message(
+                    self.conn.session().channel_binding(),
+                    id,
+                    &self.partition,
+                    set.kind,
+                    set.set_number,
+                    card,
+                );
+                let signature = keys
+                    .iter()
+                    .find(|k| k.verifying_key().to_bytes() == card.signing_key)
+                    .map_or([0; 64], |k| k.sign(&message).to_bytes());
+                CardSignature {
+                    signing_key: card.signing_key,
+                    signature,
+                }
+            })
+            .collect()
+    }
+
+    /// The registration of `set` in ceremony `id`, every card's proof signed.
+    pub fn in_ceremony(
+        &self,
+        id: [u8; 16],
+        set: CardSetDescription,
+        recovery: Option<RecoveryPublic>,
+        revoked: Option<&str>,
+        left: &[&str],
+    ) -> AdminRequest {
+        AdminRequest::RegisterCardSetInCeremony {
+            ceremony: id,
+            proofs: self.proofs(&id, &set),
+            set: Box::new(set),
+            recovery: recovery.map(Box::new),
+            replaces_revoked: revoked.map(|s| CardSerial::new(s).unwrap()),
+            old_shares_left: left.iter().map(|s| CardSerial::new(*s).unwrap()).collect(),
+        }
+    }
+
+    /// Opens a ceremony of `kind`; its id.
+    pub fn begin(&mut self, kind: CeremonyKind) -> Result<[u8; 16], RemoteError> {
+        match self.admin(AdminRequest::BeginCeremony { kind })? {
+            AdminResponse::Ceremony { id } => Ok(id),
+            other => panic!("not a ceremony: {other:?}"),
+        }
+    }
+
+    /// Registers `set` in a fresh ceremony of `kind` (the first error, of the opening or of
+    /// the registration).
+    pub fn register(
+        &mut self,
+        kind: CeremonyKind,
+        set: CardSetDescription,
+        recovery: Option<RecoveryPublic>,
+    ) -> Result<AdminResponse, RemoteError> {
+        let id = self.begin(kind)?;
+        let request = self.in_ceremony(id, set, recovery, None, &[]);
+        self.admin(request)
+    }
+
+    /// The admin error of a refused [`Terminal::register`].
+    pub fn register_refused(
+        &mut self,
+        kind: CeremonyKind,
+        set: CardSetDescription,
+        recovery: Option<RecoveryPublic>,
+    ) -> AdminError {
+        match self.register(kind, set, recovery) {
+            Err(RemoteError::Admin(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     pub fn close(mut self) -> SessionSummary {
         let server = self.server.take().unwrap();
         self.conn.close().unwrap();
@@ -264,10 +353,7 @@ pub fn with_psos(tier: ServiceTier) -> (Fixture, Terminal, [Card; 3]) {
         Card::new("Chiara Bianchi", "C-3"),
     ];
     let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1], &cards[2]]);
-    t.admin(AdminRequest::RegisterCardSet {
-        set: Box::new(set),
-        recovery: Some(Box::new(recovery())),
-    })
-    .unwrap();
+    t.register(CeremonyKind::Enrol, set, Some(recovery()))
+        .unwrap();
     (f, t, cards)
 }

@@ -9,12 +9,14 @@
 //! card in both sets, and [`ReshareWipe::wipe`](super::ReshareWipe::wipe) empties the old cards
 //! that left.
 
-use hsm_link::domain::{
-    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, PartitionId,
+use hsm_link::domain::{CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName};
+use hsm_link::message::{
+    AdminRequest, AdminResponse, CardSignature, CeremonyKind, RecoveryPublic, enrolment_message,
 };
-use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind, RecoveryPublic};
 
-use super::{ActiveSet, CardRef, CeremonyError, Link, LinkError, Progress, begin, read_checked};
+use super::{
+    ActiveSet, CardRef, CeremonyError, Link, LinkError, Progress, Session, begin, read_checked,
+};
 use crate::card::VerifiedCard;
 use crate::envelope::ShareContext;
 use crate::secret::{
@@ -35,61 +37,54 @@ pub(super) fn check_size(threshold: u8, n: u8) -> Result<(), CeremonyError> {
     Ok(())
 }
 
-/// The shares of a new set, waiting for their cards. The secret itself is not kept: each share
-/// is zeroized when its card has it (or when this is dropped).
-pub(super) struct NewSet {
-    partition: PartitionId,
+/// The cards joining a new set in a ceremony, each with its proof of possession: the card's
+/// signature over [`enrolment_message`] for this session, this ceremony and this set, which the
+/// HSM checks before it registers the set.
+pub(super) struct Members {
+    session: Session,
+    ceremony: [u8; 16],
+    kind: CardSetKind,
     set_number: u32,
     threshold: u8,
-    shares: Vec<Option<Share>>,
-    commitments: Commitments,
-    backup_public: QuorumBackupPublicKey,
+    n: usize,
     cards: Vec<CardDescription>,
+    proofs: Vec<CardSignature>,
 }
 
-impl NewSet {
-    /// Splits `secret` m-of-n for set `set_number`.
-    pub(super) fn split(
-        secret: &RecoverySecret,
-        partition: &PartitionId,
+impl Members {
+    pub(super) fn new(
+        session: Session,
+        ceremony: [u8; 16],
+        kind: CardSetKind,
         set_number: u32,
         threshold: u8,
         n: u8,
-    ) -> Result<NewSet, CeremonyError> {
-        let (shares, commitments) = secret::split(secret, usize::from(threshold), usize::from(n))?;
-        let (_, backup_public) = QuorumBackupKey::derive(secret);
-        Ok(NewSet {
-            partition: partition.clone(),
+    ) -> Members {
+        Members {
+            session,
+            ceremony,
+            kind,
             set_number,
             threshold,
-            shares: shares.into_iter().map(Some).collect(),
-            commitments,
-            backup_public,
+            n: usize::from(n),
             cards: Vec::new(),
-        })
+            proofs: Vec::new(),
+        }
     }
 
     pub(super) fn progress(&self) -> Progress {
         Progress {
             have: self.cards.len(),
-            need: self.shares.len(),
+            need: self.n,
         }
     }
 
-    pub(super) fn cards(&self) -> &[CardDescription] {
-        &self.cards
-    }
-
-    pub(super) fn backup_public(&self) -> &QuorumBackupPublicKey {
-        &self.backup_public
-    }
-
-    /// Seals the next share to `card`, stores it, reads it back through the card and checks it
-    /// against the commitments. On any failure the share stays for the next card.
-    pub(super) fn add<C: VerifiedCard + ?Sized>(
-        &mut self,
-        card: &mut C,
-    ) -> Result<Progress, CeremonyError> {
+    /// The registered description of the next card: refuses a card already in the set, a
+    /// card without a holder name, and a card beyond n.
+    fn describe<C: VerifiedCard + ?Sized>(
+        &self,
+        card: &C,
+    ) -> Result<CardDescription, CeremonyError> {
         let info = card.info();
         if self
             .cards
@@ -100,42 +95,172 @@ impl NewSet {
                 card: CardRef::of(&info),
             });
         }
-        let position = self.cards.len();
-        let Some(slot) = self.shares.get_mut(position) else {
+        if self.progress().complete() {
             return Err(CeremonyError::Step("every card of the new set is enrolled"));
-        };
+        }
         let Some(holder) = info.holder.clone() else {
             return Err(CeremonyError::NoHolder {
                 card: CardRef::of(&info),
             });
         };
-        let description = CardDescription {
+        Ok(CardDescription {
             holder: HolderName::new(holder)?,
             serial: CardSerial::new(info.serial.clone())?,
             signing_key: info.signing_public,
             soft_card: info.soft,
-        };
-        let share = slot
-            .take()
+        })
+    }
+
+    /// Has `card` sign its proof of possession for `description`.
+    fn prove<C: VerifiedCard + ?Sized>(
+        &self,
+        card: &mut C,
+        description: &CardDescription,
+    ) -> Result<CardSignature, CeremonyError> {
+        let message = enrolment_message(
+            &self.session.binding,
+            &self.ceremony,
+            &self.session.partition,
+            self.kind,
+            self.set_number,
+            description,
+        );
+        let signature = card.sign(&message).map_err(|source| CeremonyError::Proof {
+            card: CardRef::of_description(description),
+            source,
+        })?;
+        Ok(CardSignature {
+            signing_key: description.signing_key,
+            signature,
+        })
+    }
+
+    fn push(&mut self, description: CardDescription, proof: CardSignature) -> Progress {
+        self.cards.push(description);
+        self.proofs.push(proof);
+        self.progress()
+    }
+
+    /// The registration request, once every card has joined.
+    fn request(
+        &self,
+        recovery: Option<RecoveryPublic>,
+        replaces_revoked: Option<CardSerial>,
+        old_shares_left: Vec<CardSerial>,
+    ) -> Result<AdminRequest, CeremonyError> {
+        let progress = self.progress();
+        if !progress.complete() {
+            return Err(CeremonyError::NotEnoughCards {
+                have: progress.have,
+                need: progress.need,
+            });
+        }
+        Ok(AdminRequest::RegisterCardSetInCeremony {
+            ceremony: self.ceremony,
+            set: Box::new(CardSetDescription {
+                kind: self.kind,
+                set_number: self.set_number,
+                threshold: self.threshold,
+                cards: self.cards.clone(),
+            }),
+            recovery: recovery.map(Box::new),
+            replaces_revoked,
+            old_shares_left,
+            proofs: self.proofs.clone(),
+        })
+    }
+
+    /// Sends `request` (from [`Members::request`]); the registered cards.
+    fn register(
+        self,
+        link: &mut (impl Link + ?Sized),
+        request: AdminRequest,
+    ) -> Result<Vec<CardDescription>, CeremonyError> {
+        match link.admin(request)? {
+            AdminResponse::Done => Ok(self.cards),
+            _ => Err(LinkError::Unexpected.into()),
+        }
+    }
+}
+
+/// The shares of a new PSO set, waiting for their cards. The secret itself is not kept: each
+/// share is zeroized when its card has it (or when this is dropped).
+pub(super) struct NewSet {
+    members: Members,
+    shares: Vec<Option<Share>>,
+    commitments: Commitments,
+    backup_public: QuorumBackupPublicKey,
+}
+
+impl NewSet {
+    /// Splits `secret` m-of-n for set `set_number`, whose cards join in ceremony `ceremony`.
+    pub(super) fn split(
+        secret: &RecoverySecret,
+        session: Session,
+        ceremony: [u8; 16],
+        set_number: u32,
+        threshold: u8,
+        n: u8,
+    ) -> Result<NewSet, CeremonyError> {
+        let (shares, commitments) = secret::split(secret, usize::from(threshold), usize::from(n))?;
+        let (_, backup_public) = QuorumBackupKey::derive(secret);
+        Ok(NewSet {
+            members: Members::new(
+                session,
+                ceremony,
+                CardSetKind::Pso,
+                set_number,
+                threshold,
+                n,
+            ),
+            shares: shares.into_iter().map(Some).collect(),
+            commitments,
+            backup_public,
+        })
+    }
+
+    pub(super) fn progress(&self) -> Progress {
+        self.members.progress()
+    }
+
+    pub(super) fn cards(&self) -> &[CardDescription] {
+        &self.members.cards
+    }
+
+    pub(super) fn backup_public(&self) -> &QuorumBackupPublicKey {
+        &self.backup_public
+    }
+
+    /// Seals the next share to `card`, stores it, reads it back through the card and checks it
+    /// against the commitments, and has the card sign its proof of possession. On any failure
+    /// the share stays for the next card.
+    pub(super) fn add<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<Progress, CeremonyError> {
+        let description = self.members.describe(card)?;
+        let position = self.members.cards.len();
+        let share = self
+            .shares
+            .get_mut(position)
+            .and_then(Option::take)
             .ok_or(CeremonyError::Step("the share was already given out"))?;
         let ctx = ShareContext {
-            partition: self.partition.clone(),
-            set_number: self.set_number,
+            partition: self.members.session.partition.clone(),
+            set_number: self.members.set_number,
             share_index: share.index(),
-            card_serial: info.serial.clone(),
+            card_serial: description.serial.to_string(),
         };
         let stored = card
             .store_share(&ctx, &share)
             .map_err(|source| CeremonyError::BadShare {
-                card: CardRef::of(&info),
+                card: CardRef::of_description(&description),
                 source,
             })
-            .and_then(|()| read_checked(card, &ctx, &self.commitments));
+            .and_then(|()| read_checked(card, &ctx, &self.commitments))
+            .and_then(|_back| self.members.prove(card, &description));
         match stored {
-            Ok(_back) => {
-                self.cards.push(description);
-                Ok(self.progress())
-            }
+            Ok(proof) => Ok(self.members.push(description, proof)),
             Err(e) => {
                 self.shares[position] = Some(share);
                 Err(e)
@@ -150,49 +275,39 @@ impl NewSet {
         replaces_revoked: Option<CardSerial>,
         old_shares_left: Vec<CardSerial>,
     ) -> Result<AdminRequest, CeremonyError> {
-        let progress = self.progress();
-        if !progress.complete() {
-            return Err(CeremonyError::NotEnoughCards {
-                have: progress.have,
-                need: progress.need,
-            });
+        let recovery = RecoveryPublic {
+            backup_public_key: self.backup_public.as_bytes().to_vec(),
+            commitments: self.commitments.to_bytes(),
+        };
+        let mut request =
+            self.members
+                .request(Some(recovery), replaces_revoked, old_shares_left)?;
+        if let AdminRequest::RegisterCardSetInCeremony { ceremony: id, .. } = &mut request {
+            *id = ceremony;
         }
-        Ok(AdminRequest::RegisterCardSetInCeremony {
-            ceremony,
-            set: Box::new(CardSetDescription {
-                kind: CardSetKind::Pso,
-                set_number: self.set_number,
-                threshold: self.threshold,
-                cards: self.cards.clone(),
-            }),
-            recovery: Some(Box::new(RecoveryPublic {
-                backup_public_key: self.backup_public.as_bytes().to_vec(),
-                commitments: self.commitments.to_bytes(),
-            })),
-            replaces_revoked,
-            old_shares_left,
-        })
+        Ok(request)
     }
 
     /// Registers the set; what was registered.
     pub(super) fn register(
         self,
         link: &mut (impl Link + ?Sized),
-        ceremony: [u8; 16],
         replaces_revoked: Option<CardSerial>,
         old_shares_left: Vec<CardSerial>,
     ) -> Result<Registered, CeremonyError> {
-        let request = self.request(ceremony, replaces_revoked, old_shares_left)?;
-        match link.admin(request)? {
-            AdminResponse::Done => Ok(Registered {
-                ceremony,
-                set_number: self.set_number,
-                threshold: self.threshold,
-                cards: self.cards,
-                backup_public: self.backup_public,
-            }),
-            _ => Err(LinkError::Unexpected.into()),
-        }
+        let request = self.request(self.members.ceremony, replaces_revoked, old_shares_left)?;
+        let (ceremony, set_number, threshold) = (
+            self.members.ceremony,
+            self.members.set_number,
+            self.members.threshold,
+        );
+        Ok(Registered {
+            ceremony,
+            set_number,
+            threshold,
+            cards: self.members.register(link, request)?,
+            backup_public: self.backup_public,
+        })
     }
 }
 
@@ -263,7 +378,7 @@ impl Enrolment {
         let id = begin(link, CeremonyKind::Enrol)?;
         let set_number = ActiveSet::fetch(link)?.map_or(1, |s| s.set_number + 1);
         let secret = RecoverySecret::generate()?;
-        let new = NewSet::split(&secret, link.partition(), set_number, threshold, n)?;
+        let new = NewSet::split(&secret, Session::of(link), id, set_number, threshold, n)?;
         drop(secret);
         Ok(Enrolment { id, new })
     }
@@ -284,7 +399,7 @@ impl Enrolment {
     }
 
     /// Seals the next share to `card` (which must carry its holder's name), stores it, reads it
-    /// back and checks it.
+    /// back and checks it; the card then signs its proof of possession for this ceremony.
     pub fn add_card<C: VerifiedCard + ?Sized>(
         &mut self,
         card: &mut C,
@@ -294,7 +409,7 @@ impl Enrolment {
 
     /// Registers the set, once every card's share is read back and checked.
     pub fn finish(self, link: &mut (impl Link + ?Sized)) -> Result<Registered, CeremonyError> {
-        self.new.register(link, self.id, None, Vec::new())
+        self.new.register(link, None, Vec::new())
     }
 
     /// The registration request, with another ceremony id (for tests of the HSM's refusal).
@@ -366,7 +481,8 @@ impl Revocation {
         let secret = RecoverySecret::generate()?;
         let new = NewSet::split(
             &secret,
-            link.partition(),
+            Session::of(link),
+            id,
             current.set_number + 1,
             threshold,
             n,
@@ -425,9 +541,9 @@ impl Revocation {
             left.iter().map(|c| CardRef::of_description(c)).collect();
         let serials = left.iter().map(|c| c.serial.clone()).collect();
         let revoked = CardRef::of_description(&self.revoked);
-        let registered =
-            self.new
-                .register(link, self.id, Some(self.revoked.serial.clone()), serials)?;
+        let registered = self
+            .new
+            .register(link, Some(self.revoked.serial.clone()), serials)?;
         Ok(RevocationDone {
             registered,
             revoked,
@@ -441,6 +557,104 @@ impl std::fmt::Debug for Revocation {
         f.debug_struct("Revocation")
             .field("id", &super::ceremony_id_text(&self.id))
             .field("revoked", &self.revoked.serial)
+            .field("progress", &self.progress())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Enrolling a partition's auditor set: n cards with their holders, threshold m; no share and
+/// no secret (only the PSO set carries the recovery secret). Each card, verified with its PIN,
+/// signs its proof of possession for this ceremony, so the HSM registers only keys that are on
+/// the cards presented. The caller is logged in as PSO.
+///
+/// The set replaces the active auditor set, if any (its number follows the active one's).
+pub struct AuditorEnrolment {
+    members: Members,
+}
+
+/// An auditor set the HSM registered.
+#[derive(Clone, Debug)]
+pub struct AuditorsRegistered {
+    /// The ceremony that registered it.
+    pub ceremony: [u8; 16],
+    /// The set's number.
+    pub set_number: u32,
+    /// m.
+    pub threshold: u8,
+    /// The cards.
+    pub cards: Vec<CardDescription>,
+}
+
+impl AuditorEnrolment {
+    /// Opens an auditor enrolment ceremony at the HSM for an m-of-n set.
+    pub fn begin(
+        link: &mut (impl Link + ?Sized),
+        threshold: u8,
+        n: u8,
+    ) -> Result<AuditorEnrolment, CeremonyError> {
+        check_size(threshold, n)?;
+        let id = begin(link, CeremonyKind::EnrolAuditors)?;
+        let set_number = match link.admin(AdminRequest::GetCardSets)? {
+            AdminResponse::CardSets { auditor, .. } => auditor.map_or(1, |s| s.set_number + 1),
+            _ => return Err(LinkError::Unexpected.into()),
+        };
+        Ok(AuditorEnrolment {
+            members: Members::new(
+                Session::of(link),
+                id,
+                CardSetKind::Auditor,
+                set_number,
+                threshold,
+                n,
+            ),
+        })
+    }
+
+    /// The ceremony's id (show it: the HSM logs it).
+    pub fn id(&self) -> [u8; 16] {
+        self.members.ceremony
+    }
+
+    /// Cards enrolled, of n.
+    pub fn progress(&self) -> Progress {
+        self.members.progress()
+    }
+
+    /// Takes the next card (which must carry its holder's name): it signs its proof of
+    /// possession. A card presented twice is refused and named.
+    pub fn add_card<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<Progress, CeremonyError> {
+        let description = self.members.describe(card)?;
+        let proof = self.members.prove(card, &description)?;
+        Ok(self.members.push(description, proof))
+    }
+
+    /// Registers the set, once every card joined.
+    pub fn finish(
+        self,
+        link: &mut (impl Link + ?Sized),
+    ) -> Result<AuditorsRegistered, CeremonyError> {
+        let request = self.members.request(None, None, Vec::new())?;
+        let (ceremony, set_number, threshold) = (
+            self.members.ceremony,
+            self.members.set_number,
+            self.members.threshold,
+        );
+        Ok(AuditorsRegistered {
+            ceremony,
+            set_number,
+            threshold,
+            cards: self.members.register(link, request)?,
+        })
+    }
+}
+
+impl std::fmt::Debug for AuditorEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditorEnrolment")
+            .field("id", &super::ceremony_id_text(&self.members.ceremony))
             .field("progress", &self.progress())
             .finish_non_exhaustive()
     }

@@ -4,7 +4,9 @@ use hsm_link::domain::{CardDescription, CardSerial, PartitionId};
 use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind};
 
 use super::new_set::{NewSet, Registered};
-use super::{ActiveSet, CardRef, CeremonyError, Link, LinkError, Progress, begin, read_checked};
+use super::{
+    ActiveSet, CardRef, CeremonyError, Link, LinkError, Progress, Session, begin, read_checked,
+};
 use crate::card::VerifiedCard;
 use crate::secret::{self, QuorumBackupKey, RecoverySecret, Share};
 
@@ -63,9 +65,9 @@ impl Collector {
     }
 
     /// Combines the shares (refusing fewer than m) and checks the backup key it gives against
-    /// the HSM's.
+    /// the HSM's. Each share passed its Feldman check in [`Collector::present`].
     fn combine(&self) -> Result<RecoverySecret, CeremonyError> {
-        let secret = secret::combine(
+        let secret = secret::combine_checked(
             &self.set.commitments,
             usize::from(self.set.threshold),
             &self.shares,
@@ -197,6 +199,7 @@ impl std::fmt::Debug for Recovery {
 /// [`ReshareWipe::wipe`] each old card present that is not in the new set.
 pub struct Reshare {
     id: [u8; 16],
+    session: Session,
     collector: Collector,
     new: Option<NewSet>,
 }
@@ -208,6 +211,7 @@ impl Reshare {
         let set = ActiveSet::fetch(link)?.ok_or(CeremonyError::NoActiveSet)?;
         Ok(Reshare {
             id,
+            session: Session::of(link),
             collector: Collector::new(link.partition(), set),
             new: None,
         })
@@ -251,7 +255,8 @@ impl Reshare {
         let secret = self.collector.combine()?;
         let new = NewSet::split(
             &secret,
-            &self.collector.partition,
+            self.session.clone(),
+            self.id,
             self.collector.set.set_number + 1,
             threshold,
             n,
@@ -301,7 +306,7 @@ impl Reshare {
             .collect();
         let old_shares_left = left.iter().map(|c| CardRef::of_description(c)).collect();
         let serials: Vec<CardSerial> = left.iter().map(|c| c.serial.clone()).collect();
-        let registered = new.register(link, self.id, None, serials)?;
+        let registered = new.register(link, None, serials)?;
         Ok(ReshareWipe {
             registered,
             old_shares_left,

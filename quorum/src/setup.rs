@@ -1,0 +1,270 @@
+//! Setting an OpenPGP card up for enrolment, UI-free: the steps the enrol ceremony asks of each
+//! card before it takes a share, in an order that leaves a card whose set-up failed part-way
+//! still reachable with the admin PIN it came with.
+//!
+//! 1. The holder chooses a user PIN and enters it twice ([`NewPin::confirm`]); so does the
+//!    keeper of the admin PIN. Two entries that differ, or a PIN the card would refuse, are
+//!    refused here, before the card is touched.
+//! 2. With the card's current admin PIN (the factory default on a new card): the ECC algorithm
+//!    attributes, both keys generated **on the card**, the holder's name, the holder's user
+//!    PIN (its retry counter full), and last the new admin PIN: the factory default never
+//!    stays, since it would let a thief reset the user PIN and escape its retry counter.
+//! 3. The result names who keeps the admin PIN, for the terminal to say so.
+//!
+//! The card then goes to [`crate::ceremony::Enrolment::add_card`] (after [`crate::Card::verify`]
+//! with the holder's new PIN) or to an auditor enrolment.
+
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+
+use crate::card::{Card, Pin, check_holder};
+use crate::error::{CardError, QuorumError};
+use crate::pcsc::{
+    FACTORY_ADMIN_PIN, GeneratedKeys, MIN_ADMIN_PIN_LEN, MIN_USER_PIN_LEN, PcscCard,
+};
+
+/// Which PIN a holder is choosing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinRole {
+    /// The user PIN (PW1), which the holder enters at every ceremony.
+    User,
+    /// The admin PIN (PW3), which unblocks the user PIN.
+    Admin,
+}
+
+impl PinRole {
+    fn min_len(self) -> usize {
+        match self {
+            PinRole::User => MIN_USER_PIN_LEN,
+            PinRole::Admin => MIN_ADMIN_PIN_LEN,
+        }
+    }
+}
+
+impl fmt::Display for PinRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PinRole::User => "user PIN",
+            PinRole::Admin => "admin PIN",
+        })
+    }
+}
+
+/// Why a chosen PIN is not taken. Nothing was sent to the card.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PinChoiceError {
+    /// The two entries differ.
+    #[error("the two entries of the new {0} differ: enter it twice again")]
+    Mismatch(PinRole),
+    /// Too short for the card.
+    #[error("the new {role} needs at least {min} characters")]
+    TooShort {
+        /// Which PIN.
+        role: PinRole,
+        /// The least length.
+        min: usize,
+    },
+    /// Not UTF-8 text, or longer than [`crate::card::MAX_PIN_LEN`].
+    #[error("the new {0} must be text of at most 1024 bytes")]
+    Format(PinRole),
+    /// The admin PIN chosen is the factory default.
+    #[error("the new admin PIN is the factory default: choose another")]
+    FactoryDefault,
+}
+
+/// A PIN a holder chose and entered twice. Not `Clone`; its `Debug` shows nothing.
+pub struct NewPin {
+    role: PinRole,
+    pin: Pin,
+}
+
+impl NewPin {
+    /// Takes a new PIN entered twice: refuses entries that differ (compared in constant time),
+    /// a PIN too short for its role, one that is not text or too long, and the factory admin
+    /// PIN. Both entries are wiped when this returns.
+    pub fn confirm(role: PinRole, first: Pin, second: Pin) -> Result<NewPin, PinChoiceError> {
+        if !bool::from(first.expose().ct_eq(second.expose())) {
+            return Err(PinChoiceError::Mismatch(role));
+        }
+        drop(second);
+        let text = std::str::from_utf8(first.expose()).map_err(|_| PinChoiceError::Format(role))?;
+        if text.len() > crate::card::MAX_PIN_LEN {
+            return Err(PinChoiceError::Format(role));
+        }
+        if text.chars().count() < role.min_len() {
+            return Err(PinChoiceError::TooShort {
+                role,
+                min: role.min_len(),
+            });
+        }
+        if role == PinRole::Admin && first.expose() == FACTORY_ADMIN_PIN {
+            return Err(PinChoiceError::FactoryDefault);
+        }
+        Ok(NewPin { role, pin: first })
+    }
+
+    /// Which PIN this is.
+    pub fn role(&self) -> PinRole {
+        self.role
+    }
+}
+
+impl fmt::Debug for NewPin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NewPin({}, ..)", self.role)
+    }
+}
+
+/// What a card's set-up needs: the holder, the holder's new user PIN, the new admin PIN and
+/// who keeps it.
+#[derive(Debug)]
+pub struct CardSetup {
+    /// The holder's name, written to the card (printable ASCII, 1 to 39 characters).
+    pub holder: String,
+    /// The holder's new user PIN ([`PinRole::User`]).
+    pub user_pin: NewPin,
+    /// The new admin PIN ([`PinRole::Admin`]).
+    pub admin_pin: NewPin,
+    /// Who keeps the admin PIN (shown by the terminal; not written to the card).
+    pub admin_pin_keeper: String,
+}
+
+/// A card set up for enrolment.
+pub struct PreparedCard {
+    /// The card, unverified: verify it with the holder's new user PIN.
+    pub card: PcscCard,
+    /// The keys generated on it.
+    pub keys: GeneratedKeys,
+    /// Who keeps its admin PIN.
+    pub admin_pin_keeper: String,
+}
+
+impl fmt::Debug for PreparedCard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedCard")
+            .field("card", &Card::info(&self.card))
+            .field("admin_pin_keeper", &self.admin_pin_keeper)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a card's set-up stopped, and the card if it could be had back.
+#[derive(Debug)]
+pub struct SetupFailed {
+    /// The card, unverified (none if it could not be reopened after the failure).
+    pub card: Option<PcscCard>,
+    /// What went wrong.
+    pub error: QuorumError,
+}
+
+impl SetupFailed {
+    fn new(card: Option<PcscCard>, error: impl Into<QuorumError>) -> Box<SetupFailed> {
+        Box::new(SetupFailed {
+            card,
+            error: error.into(),
+        })
+    }
+}
+
+/// Sets `card` up as [`CardSetup`] says, with its current admin PIN `admin_pin` (the factory
+/// default on a new card). Refuses a setup whose PINs have the wrong roles or whose holder the
+/// card cannot store before touching the card. A wrong admin PIN hands the card back with the
+/// tries left (as [`PcscCard::admin`] does); a failure after that leaves the card's admin PIN
+/// as it was, since the admin PIN changes last.
+pub fn prepare(
+    card: PcscCard,
+    admin_pin: &Pin,
+    setup: CardSetup,
+) -> Result<PreparedCard, Box<SetupFailed>> {
+    if setup.user_pin.role != PinRole::User || setup.admin_pin.role != PinRole::Admin {
+        return Err(SetupFailed::new(
+            Some(card),
+            CardError::PinFormat {
+                reason: "the set-up's user and admin PINs are swapped",
+            },
+        ));
+    }
+    if let Err(e) = check_holder(&setup.holder) {
+        return Err(SetupFailed::new(Some(card), e));
+    }
+    let mut admin = card
+        .admin(admin_pin)
+        .map_err(|(card, e)| SetupFailed::new(Some(card), e))?;
+    let steps = (|| -> Result<GeneratedKeys, QuorumError> {
+        let keys = admin.generate_keys()?;
+        admin.set_holder(&setup.holder)?;
+        admin.set_user_pin(&setup.user_pin.pin)?;
+        admin.change_admin_pin(&setup.admin_pin.pin)?;
+        Ok(keys)
+    })();
+    match steps {
+        Ok(keys) => {
+            let card = admin.finish().map_err(|e| SetupFailed::new(None, e))?;
+            Ok(PreparedCard {
+                card,
+                keys,
+                admin_pin_keeper: setup.admin_pin_keeper,
+            })
+        }
+        Err(e) => Err(SetupFailed::new(admin.finish().ok(), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin(bytes: &[u8]) -> Pin {
+        Pin::from_slice(bytes)
+    }
+
+    #[test]
+    fn a_new_pin_is_taken_only_when_both_entries_agree_and_the_card_would_take_it() {
+        let user = NewPin::confirm(PinRole::User, pin(b"246810"), pin(b"246810")).unwrap();
+        assert_eq!(user.role(), PinRole::User);
+        assert_eq!(format!("{user:?}"), "NewPin(user PIN, ..)");
+        assert_eq!(
+            NewPin::confirm(PinRole::User, pin(b"246810"), pin(b"246811")).unwrap_err(),
+            PinChoiceError::Mismatch(PinRole::User)
+        );
+        assert_eq!(
+            NewPin::confirm(PinRole::User, pin(b"12345"), pin(b"12345")).unwrap_err(),
+            PinChoiceError::TooShort {
+                role: PinRole::User,
+                min: 6
+            }
+        );
+        assert_eq!(
+            NewPin::confirm(PinRole::Admin, pin(b"1234567"), pin(b"1234567")).unwrap_err(),
+            PinChoiceError::TooShort {
+                role: PinRole::Admin,
+                min: 8
+            }
+        );
+        assert_eq!(
+            NewPin::confirm(
+                PinRole::Admin,
+                pin(FACTORY_ADMIN_PIN),
+                pin(FACTORY_ADMIN_PIN)
+            )
+            .unwrap_err(),
+            PinChoiceError::FactoryDefault
+        );
+        assert_eq!(
+            NewPin::confirm(
+                PinRole::User,
+                pin(b"\xff\xfe123456"),
+                pin(b"\xff\xfe123456")
+            )
+            .unwrap_err(),
+            PinChoiceError::Format(PinRole::User)
+        );
+        let message = PinChoiceError::Mismatch(PinRole::Admin).to_string();
+        assert!(
+            message.contains("admin PIN") && message.contains("twice"),
+            "{message}"
+        );
+    }
+}
