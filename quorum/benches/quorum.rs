@@ -350,8 +350,9 @@ fn recovery_breakdown() {
         (start.elapsed(), Duration::ZERO)
     });
     println!(
-        "  recovery steps alone: Feldman check of one share {check:.1?}, combine 3 shares \
-         {combined:.1?}, X-Wing key derivation {derive:.1?}"
+        "  recovery steps alone: Feldman check of one share {check:.1?}, public `combine` of 3 \
+         shares {combined:.1?} (it checks each share again; the ceremony's combine does not), \
+         X-Wing key derivation {derive:.1?}"
     );
 }
 

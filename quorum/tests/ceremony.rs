@@ -552,6 +552,12 @@ fn revoke_a_card_and_its_signature_is_refused() {
     assert_eq!(done.registered.set_number, 2);
     assert!(done.old_shares_left.is_empty());
     assert_ne!(done.registered.backup_public, before.backup_public);
+    // The terminal says what becomes of older backups, and offers a fresh one.
+    let notice = done.backup_notice();
+    assert!(
+        notice.contains("old set 1") && notice.contains("C-3") && notice.contains("fresh backup"),
+        "{notice}"
+    );
 
     // The revoked card's signature is refused by the HSM at once.
     let mut session = f.session();

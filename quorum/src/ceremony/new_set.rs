@@ -452,6 +452,25 @@ pub struct RevocationDone {
     pub old_shares_left: Vec<CardRef>,
 }
 
+impl RevocationDone {
+    /// What the terminal says about backups once a revocation is done: backups made before it
+    /// stay restorable on this HSM (its own backup key unwraps them), but onto another HSM
+    /// only with shares of the old set, which the revoked card and any old card listed still
+    /// hold; hence the offer of a fresh backup, wrapped to the new set's key.
+    pub fn backup_notice(&self) -> String {
+        let old_set = self.registered.set_number - 1;
+        let mut holders = vec![self.revoked.to_string()];
+        holders.extend(self.old_shares_left.iter().map(ToString::to_string));
+        format!(
+            "Backups made before this revocation stay restorable on this HSM. Onto another HSM \
+             they open only with shares of the old set {old_set}, still held by {}. Make a fresh \
+             backup now: it is wrapped to set {}'s new quorum backup key.",
+            holders.join(", "),
+            self.registered.set_number
+        )
+    }
+}
+
 impl Revocation {
     /// Opens a revoke ceremony for the card with serial `revoked_serial`, and makes a fresh
     /// secret split m'-of-n' for the new set.
