@@ -34,6 +34,13 @@ fn log(t: &mut common::Terminal) -> String {
     }
 }
 
+/// The log's last card-set registration line (or refusal).
+fn last_registration(text: &str) -> &str {
+    text.lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .expect("a cardset.register entry")
+}
+
 fn in_ceremony(
     t: &common::Terminal,
     ceremony: [u8; 16],
@@ -190,10 +197,7 @@ fn a_reshare_keeps_the_backup_key_and_logs_the_old_shares_left() {
     t.admin(in_ceremony(&t, id, set, recovery_for(2), None, &["C-3"]))
         .unwrap();
     let text = log(&mut t);
-    let line = text
-        .lines()
-        .rfind(|l| l.contains("cardset.register"))
-        .unwrap();
+    let line = last_registration(&text);
     assert!(
         line.contains("old-shares-left") && line.contains("C-3") && line.contains("reshare"),
         "{line}"
@@ -239,10 +243,7 @@ fn a_revocation_leaves_the_card_out_and_its_signature_is_refused() {
     }
     s.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
     let text = log(&mut s);
-    let line = text
-        .lines()
-        .rfind(|l| l.contains("cardset.register"))
-        .unwrap();
+    let line = last_registration(&text);
     assert!(line.contains("revoked") && line.contains("C-3"), "{line}");
 }
 
@@ -365,10 +366,7 @@ fn every_card_of_a_set_proves_its_key_for_this_session_and_this_ceremony() {
     // Each refusal kept the ceremony open; the proven set registers and is logged with the id.
     t.admin(register(good)).unwrap();
     let text = log(&mut t);
-    let line = text
-        .lines()
-        .rfind(|l| l.contains("cardset.register"))
-        .unwrap();
+    let line = last_registration(&text);
     assert!(
         line.contains(&hex(&id)) && line.contains("enrol-auditors") && line.contains("Emil Frei"),
         "{line}"

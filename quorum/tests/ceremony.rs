@@ -109,9 +109,13 @@ impl Fixture {
     }
 
     fn new_card(&self, holder: &str, serial: &str) {
+        self.new_card_of(Some(holder), serial);
+    }
+
+    fn new_card_of(&self, holder: Option<&str>, serial: &str) {
         SoftCard::create(
             &self.cards.path().join(serial),
-            Some(holder),
+            holder,
             serial,
             &Pin::from_slice(PASSPHRASE),
             Argon2Params::insecure_for_tests(),
@@ -638,15 +642,7 @@ fn one_of_two_enrols_logs_in_and_recovers_with_one_card() {
     let mut conn = f.pair();
     f.new_card("Alice Meier", "A-1");
     f.new_card("Bruno Rossi", "B-2");
-    SoftCard::create(
-        &f.cards.path().join("N-0"),
-        None,
-        "N-0",
-        &Pin::from_slice(PASSPHRASE),
-        Argon2Params::insecure_for_tests(),
-        quorum::CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
+    f.new_card_of(None, "N-0");
     let mut enrolment = Enrolment::begin(&mut conn, 1, 2).unwrap();
     assert!(matches!(
         enrolment.add_card(&mut f.card("N-0")),
@@ -894,15 +890,7 @@ fn auditors_are_enrolled_in_a_ceremony_with_their_keys_only() {
     login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
     f.new_card("Dora Keller", "D-4");
     f.new_card("Emil Frei", "E-5");
-    SoftCard::create(
-        &f.cards.path().join("N-0"),
-        None,
-        "N-0",
-        &Pin::from_slice(PASSPHRASE),
-        Argon2Params::insecure_for_tests(),
-        quorum::CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
+    f.new_card_of(None, "N-0");
 
     let mut enrolment = AuditorEnrolment::begin(&mut conn, 2, 2).unwrap();
     enrolment.add_card(&mut f.card("D-4")).unwrap();
