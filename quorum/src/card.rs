@@ -194,7 +194,14 @@ impl ShareObject {
         }
         let bytes = match self.entries.as_slice() {
             [] => Vec::new(),
-            [only] if only.set_number == SET_NUMBER_NOT_RECORDED => only.envelope.clone(),
+            // Bare only if the bytes read back as a bare envelope; anything else (a corrupt
+            // card's entry) stays in a container, so the encoding always parses back.
+            [only]
+                if only.set_number == SET_NUMBER_NOT_RECORDED
+                    && only.envelope.starts_with(&ENVELOPE_MAGIC) =>
+            {
+                only.envelope.clone()
+            }
             entries => {
                 let mut out = Vec::with_capacity(MAX_SHARE_OBJECT_LEN);
                 out.extend_from_slice(&SHARE_CONTAINER_MAGIC);

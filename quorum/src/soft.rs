@@ -317,6 +317,40 @@ impl Header {
     }
 }
 
+/// The soft card header fuzz target's body (see [`crate::fuzzing::soft_card_header`]): parses
+/// arbitrary bytes as a soft card file's header and checks what comes out. Must never panic on
+/// its own; panics only when an invariant breaks. Returns whether the bytes hold a header.
+pub(crate) fn fuzz_header(data: &[u8]) -> bool {
+    match Header::parse(data) {
+        Ok((header, len)) => {
+            assert!(len <= data.len(), "header length {len} beyond the input");
+            // The encoding is canonical: every header has exactly one encoding, and the bytes
+            // parsed are it (they are the AES-GCM associated data, re-made with `encode`).
+            let encoded = header.encode();
+            assert_eq!(
+                encoded,
+                data[..len],
+                "the header's encoding is not canonical"
+            );
+            // What follows the header (the ciphertext) does not change the header.
+            let (again, again_len) = Header::parse(&encoded).expect("an encoded header parses");
+            assert_eq!((&again, again_len), (&header, len));
+            assert!(Header::parse(&data[..len - 1]).is_err());
+            // The labels the header carries are the ones creation accepts.
+            assert!(check_serial(&header.serial).is_ok());
+            if let Some(holder) = &header.holder {
+                assert!(check_holder(holder).is_ok());
+            }
+            assert!(header.info().soft);
+            true
+        }
+        Err(reason) => {
+            assert!(!reason.is_empty(), "a refusal without a reason");
+            false
+        }
+    }
+}
+
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,

@@ -20,3 +20,5 @@
 pub mod cards;
 pub mod config;
 pub mod embedded;
+#[doc(hidden)]
+pub mod fuzzing;
