@@ -4,8 +4,6 @@
 //! The seeds are made by `write_seed_corpus` below (ignored; run it with `--ignored` to
 //! regenerate them after a format change).
 
-use std::path::PathBuf;
-
 use quorum::envelope::{
     ENVELOPE_LEN_V1, EnvelopeHeader, MAX_ENVELOPE_LEN, ShareContext, seal_share,
 };
@@ -13,46 +11,22 @@ use quorum::fuzzing::{DUMMY_CARD_SECRET, dummy_context, envelope_parser};
 use quorum::secret::{RecoverySecret, split};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/share_envelope")
-}
+#[path = "../../fuzz/corpus_support.rs"]
+mod corpus_support;
 
-fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
+use corpus_support::{corpus, corpus_dir, run_corpus, xorshift};
+
+const TARGET: &str = "share_envelope";
 
 #[test]
 fn the_share_envelope_target_survives_its_corpus() {
-    let files = corpus();
-    assert!(
-        files.len() >= 10,
-        "the corpus shrank to {} files",
-        files.len()
-    );
-    let mut opened = 0;
-    for (path, bytes) in &files {
-        // A panic here names the input that broke the parser.
-        let result = std::panic::catch_unwind(|| envelope_parser(bytes));
-        assert!(result.is_ok(), "input {} panicked", path.display());
-        opened += usize::from(result.unwrap_or(false));
-    }
     // The valid seeds still open with the dummy card, so the corpus reaches past the parser.
-    assert!(opened >= 2, "only {opened} corpus envelopes open");
+    run_corpus(TARGET, envelope_parser, 10, 2);
 }
 
 #[test]
 fn truncations_and_bit_flips_of_the_seeds_are_survived() {
-    for (path, bytes) in corpus() {
+    for (path, bytes) in corpus(TARGET) {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if !name.starts_with("seed-") {
             continue;
@@ -78,13 +52,7 @@ fn truncations_and_bit_flips_of_the_seeds_are_survived() {
 fn pseudo_random_inputs_are_survived() {
     // A fixed xorshift stream: reproducible, and broader than the hand-made seeds. Half the
     // inputs carry the right magic and version, so they reach the cryptography.
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for round in 0..2_000 {
         let len = if round % 2 == 0 {
             ENVELOPE_LEN_V1
@@ -102,7 +70,7 @@ fn pseudo_random_inputs_are_survived() {
 #[test]
 #[ignore = "writes the seed corpus; run with --ignored after a format change"]
 fn write_seed_corpus() {
-    let dir = corpus_dir();
+    let dir = corpus_dir(TARGET);
     std::fs::create_dir_all(&dir).unwrap();
     let card_public = PublicKey::from(&StaticSecret::from(DUMMY_CARD_SECRET)).to_bytes();
     let secret = RecoverySecret::generate().unwrap();

@@ -4,66 +4,23 @@
 //! The seeds are made by `write_seed_corpus` below (ignored; run it with `--ignored` to
 //! regenerate them after a format change).
 
-use std::path::PathBuf;
-
 use terminal_app::fuzzing::terminal_config;
 
-fn corpus_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/terminal_config")
-}
+#[path = "../../fuzz/corpus_support.rs"]
+mod corpus_support;
 
-fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
+use corpus_support::{corpus_dir, mutate_seeds, run_corpus, xorshift};
+
+const TARGET: &str = "terminal_config";
 
 #[test]
 fn the_terminal_config_target_survives_its_corpus() {
-    let files = corpus();
-    assert!(
-        files.len() >= 200,
-        "the corpus shrank to {} files",
-        files.len()
-    );
-    let mut parsed = 0;
-    for (path, bytes) in &files {
-        // A panic here names the input that broke the parser.
-        let result = std::panic::catch_unwind(|| terminal_config(bytes));
-        assert!(result.is_ok(), "input {} panicked", path.display());
-        parsed += usize::from(result.unwrap_or(false));
-    }
-    assert!(parsed >= 8, "only {parsed} corpus configurations parse");
+    run_corpus(TARGET, terminal_config, 200, 8);
 }
 
 #[test]
 fn truncations_and_bit_flips_of_the_seeds_are_survived() {
-    let mut seen = 0;
-    for (path, bytes) in corpus() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if !name.starts_with("seed-") {
-            continue;
-        }
-        seen += 1;
-        terminal_config(&bytes);
-        for cut in 0..bytes.len() {
-            terminal_config(&bytes[..cut]);
-        }
-        for bit in 0..bytes.len().min(512) * 8 {
-            let mut flipped = bytes.clone();
-            flipped[bit / 8] ^= 1 << (bit % 8);
-            terminal_config(&flipped);
-        }
-    }
-    assert!(seen >= 15, "{seen} seeds");
+    mutate_seeds(TARGET, terminal_config, 512, 15);
 }
 
 #[test]
@@ -71,13 +28,7 @@ fn pseudo_random_texts_are_survived() {
     // A fixed xorshift stream over TOML's own characters, so the texts reach the parser and
     // often the keys.
     const ALPHABET: &[u8] = b"version=1 \n[cards]allow_soft_cards=true\"'#.{},-+_0x";
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3_000 {
         let len = (next() % 80) as usize;
         let mut text = b"version = 1\n".to_vec();
@@ -90,7 +41,7 @@ fn pseudo_random_texts_are_survived() {
 #[test]
 #[ignore = "writes the seed corpus; run with --ignored after a format change"]
 fn write_seed_corpus() {
-    let dir = corpus_dir();
+    let dir = corpus_dir(TARGET);
     std::fs::create_dir_all(&dir).unwrap();
     let seeds: &[(&str, &[u8])] = &[
         // Valid.
