@@ -1,7 +1,10 @@
 //! The administration side: one handler per link session, holding that session's login.
 //!
 //! Every request is checked against the role/permission table and the partition's device-SO
-//! access switch ([`crate::policy::admin_check`]); every refusal is logged like a success.
+//! access switch ([`crate::policy::admin_check`]); every refusal is logged like a success, except
+//! beyond the ration of entries a partition takes for sessions without a login
+//! ([`UNAUTHENTICATED_ENTRIES_PER_WINDOW`]: counted, and the next entry says how many) and a
+//! login challenge refused while logins are throttled.
 
 use std::sync::Arc;
 
@@ -36,10 +39,13 @@ pub const THROTTLE_FAILURES: usize = 100;
 pub const THROTTLE_WINDOW_S: u64 = 300;
 /// How long a lock-out lasts.
 pub const THROTTLE_LOCKOUT_S: u64 = 300;
-/// Drill reports a partition takes without a login within [`THROTTLE_WINDOW_S`]: twice the
-/// largest set, so every holder can drill, and a drill can be repeated, in one sitting. Each
-/// report is a log entry; this keeps any paired terminal from filling the log with them.
-pub const DRILL_REPORTS_PER_WINDOW: usize = 32;
+/// Log entries a partition takes for sessions without an officer login (share drills and
+/// refusals) within [`THROTTLE_WINDOW_S`]: twice the largest set, so every holder can drill, and
+/// a drill can be repeated, in one sitting. Beyond it a drill report is refused and a refusal
+/// is answered without an entry; the next entry admitted says how many were not logged. This
+/// keeps a paired terminal without cards from filling the log (failed logins have their own
+/// throttle).
+pub const UNAUTHENTICATED_ENTRIES_PER_WINDOW: usize = 32;
 /// How long a new setup password stays valid (seed 002: 72 hours).
 pub const SETUP_PASSWORD_LIFETIME_S: u64 = 72 * 3600;
 
@@ -114,6 +120,15 @@ struct CeremonyStep {
     proofs: Vec<CardSignature>,
 }
 
+/// `event`, saying how many entries without a login were not logged before it (if any).
+fn with_unlogged(event: Event, unlogged: u64) -> Event {
+    if unlogged == 0 {
+        event
+    } else {
+        event.detail("unlogged-before", unlogged.to_string())
+    }
+}
+
 /// A ceremony id as the log shows it.
 fn ceremony_text(id: &[u8; 16]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
@@ -152,12 +167,37 @@ impl AdminSession {
         self.login.as_ref().map(|l| l.role.role())
     }
 
+    /// Admits one log entry for this session if it has no login (see
+    /// [`UNAUTHENTICATED_ENTRIES_PER_WINDOW`]): how many entries were not logged before it, or
+    /// the seconds until one is admitted again. A logged-in session is not rationed.
+    fn admit_unauthenticated(&self, ctx: &SessionContext) -> Result<u64, u64> {
+        if self.login.is_some() {
+            return Ok(0);
+        }
+        self.hsm.admit_unauthenticated_entry(
+            &ctx.partition,
+            UNAUTHENTICATED_ENTRIES_PER_WINDOW,
+            THROTTLE_WINDOW_S,
+        )
+    }
+
+    /// Logs a refusal. Without a login, within the partition's ration of such entries: beyond
+    /// it the refusal is still answered, but not logged, and the next entry admitted counts it.
+    fn log_refused(&self, ctx: &SessionContext, event: Event) -> Result<(), ServiceError> {
+        match self.admit_unauthenticated(ctx) {
+            Ok(unlogged) => self
+                .hsm
+                .log_refusal(&ctx.partition, with_unlogged(event, unlogged)),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Checks `action`; a refusal is logged and returned.
     fn check(&self, ctx: &SessionContext, action: Action) -> Result<PartitionRecord, ServiceError> {
         let record = self.hsm.partition(&ctx.partition)?;
         if let Err(refusal) = admin_check(self.role(), action, &record.config) {
             let event = Event::new(self.actor(), operation_of(action)).refused(&refusal);
-            self.hsm.log_refusal(&ctx.partition, event)?;
+            self.log_refused(ctx, event)?;
             return Err(refusal.into());
         }
         Ok(record)
@@ -180,7 +220,7 @@ impl AdminSession {
         }
         if role == OfficerRole::DeviceSo && !record.config.device_so_access {
             let event = Event::new(self.actor(), "login").refused(AdminError::DeviceSoAccessOff);
-            self.hsm.log_refusal(&ctx.partition, event)?;
+            self.log_refused(ctx, event)?;
             return Err(AdminError::DeviceSoAccessOff.into());
         }
         let set = self
@@ -253,6 +293,9 @@ impl AdminSession {
                 })?;
                 // Only a login that is on record ends the other management session.
                 let generation = self.hsm.take_over(&ctx.partition);
+                // A ceremony belongs to the login that opened it (or to no login): a new quorum
+                // begins its own.
+                self.ceremony = None;
                 self.login = Some(Login {
                     role,
                     holders: holders.clone(),
@@ -359,7 +402,7 @@ impl AdminSession {
             Ok(revision) => Ok(AdminResponse::ConfigChanged { revision }),
             Err(ServiceError::Admin(refusal)) => {
                 let event = Event::new(actor, "config.change").refused(&refusal);
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                self.log_refused(ctx, event)?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -439,7 +482,7 @@ impl AdminSession {
                 let event = Event::new(actor, operation)
                     .object(format!("key {}", id.0))
                     .refused(&refusal);
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                self.log_refused(ctx, event)?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -497,7 +540,7 @@ impl AdminSession {
                 let event = Event::new(actor, "ceremony.begin")
                     .refused(&refusal)
                     .detail("kind", kind.as_str());
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                self.log_refused(ctx, event)?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -516,7 +559,7 @@ impl AdminSession {
                 let event = Event::new(self.actor(), "cardset.register")
                     .refused(AdminError::CeremonyMismatch)
                     .detail("ceremony", ceremony_text(&registration.ceremony));
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                self.log_refused(ctx, event)?;
                 return Err(AdminError::CeremonyMismatch.into());
             }
         };
@@ -561,16 +604,14 @@ impl AdminSession {
         ok: bool,
     ) -> Result<AdminResponse, ServiceError> {
         let actor = self.actor();
-        // Throttled refusals are not logged either: that would fill the log all the same.
-        if self.login.is_none()
-            && let Err(retry_after_secs) = self.hsm.admit_drill_report(
-                &ctx.partition,
-                DRILL_REPORTS_PER_WINDOW,
-                THROTTLE_WINDOW_S,
-            )
-        {
-            return Err(AdminError::DrillsThrottled { retry_after_secs }.into());
-        }
+        // Without a login the report is rationed; a throttled one is not logged either, since
+        // that would fill the log all the same.
+        let unlogged = match self.admit_unauthenticated(ctx) {
+            Ok(n) => n,
+            Err(retry_after_secs) => {
+                return Err(AdminError::DrillsThrottled { retry_after_secs }.into());
+            }
+        };
         let result = self.hsm.modify(&ctx.partition, |hsm, tx, record| {
             let Some(pso) = &record.pso else {
                 return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
@@ -587,7 +628,7 @@ impl AdminSession {
             } else {
                 event.failed("the card's share did not open or failed its check")
             };
-            hsm.append(tx, record, event)
+            hsm.append(tx, record, with_unlogged(event, unlogged))
         });
         match result {
             Ok(()) => Ok(AdminResponse::Done),
@@ -595,7 +636,9 @@ impl AdminSession {
                 let event = Event::new(actor, "quorum.drill")
                     .object(format!("card {serial}"))
                     .refused(&refusal);
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                // Admitted above: this entry is the report's.
+                self.hsm
+                    .log_refusal(&ctx.partition, with_unlogged(event, unlogged))?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -686,7 +729,7 @@ impl AdminSession {
                 let event = Event::new(actor, "cardset.register")
                     .refused(&refusal)
                     .detail("ceremony", ceremony_text(&step.ceremony.id));
-                self.hsm.log_refusal(&ctx.partition, event)?;
+                self.log_refused(ctx, event)?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -765,10 +808,7 @@ impl AdminSession {
         match result {
             Ok(()) => Ok(AdminResponse::Done),
             Err(ServiceError::Admin(refusal)) => {
-                self.hsm.log_refusal(
-                    &ctx.partition,
-                    Event::new(actor, "log.confirm").refused(&refusal),
-                )?;
+                self.log_refused(ctx, Event::new(actor, "log.confirm").refused(&refusal))?;
                 Err(refusal.into())
             }
             Err(e) => Err(e),
@@ -784,12 +824,14 @@ impl Handler for AdminSession {
             && !self.hsm.is_current(&ctx.partition, login.generation)
         {
             self.login = None;
+            self.ceremony = None;
         }
         let result = match request {
             AdminRequest::LoginChallenge { role } => self.challenge(ctx, role),
             AdminRequest::Login { role, signatures } => self.login(ctx, role, &signatures),
             AdminRequest::Logout => {
                 self.login = None;
+                self.ceremony = None;
                 Ok(AdminResponse::Done)
             }
             AdminRequest::GetConfig => self
@@ -821,9 +863,7 @@ impl Handler for AdminSession {
             AdminRequest::RegisterCardSet { .. } => {
                 let refusal = AdminError::CardSet(CardSetProblem::NeedsCeremony);
                 let event = Event::new(self.actor(), "cardset.register").refused(&refusal);
-                self.hsm
-                    .log_refusal(&ctx.partition, event)
-                    .and(Err(refusal.into()))
+                self.log_refused(ctx, event).and(Err(refusal.into()))
             }
             AdminRequest::BeginCeremony { kind } => self.begin_ceremony(ctx, kind),
             AdminRequest::RegisterCardSetInCeremony {
@@ -1044,6 +1084,15 @@ fn fits_ceremony(
         return false;
     }
     let current = record.pso.as_ref();
+    // Old shares are left only by a re-share or a revocation, and only on cards of the active
+    // set that are not in the new one (the log names them, so they must be real).
+    let left_ok = step.old_shares_left.iter().all(|serial| {
+        current.is_some_and(|c| c.set.cards.iter().any(|card| &card.serial == serial))
+            && !set.cards.iter().any(|card| &card.serial == serial)
+    });
+    if !left_ok || (step.ceremony.kind == CeremonyKind::Enrol && !step.old_shares_left.is_empty()) {
+        return false;
+    }
     let current_recovery = current.and_then(|c| c.recovery.as_ref());
     let current_key = current_recovery.map(|r| &r.backup_public_key);
     let new_key = recovery.map(|r| &r.backup_public_key);

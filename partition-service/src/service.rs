@@ -188,9 +188,17 @@ pub struct Hsm {
     /// The current management session of each partition: a newer login supersedes it.
     sessions: Mutex<HashMap<PartitionId, u64>>,
     next_session: AtomicU64,
-    /// Times (seconds) of the drill reports each partition took without a login, within the
-    /// drill window (see [`Hsm::admit_drill_report`]).
-    drill_reports: Mutex<HashMap<PartitionId, Vec<u64>>>,
+    /// Each partition's ration of log entries written without an officer login (see
+    /// [`Hsm::admit_unauthenticated_entry`]).
+    unauthenticated: Mutex<HashMap<PartitionId, Ration>>,
+}
+
+/// A partition's ration of entries written without a login: the times of those admitted within
+/// the window, and how many were refused since the last one admitted.
+#[derive(Default)]
+struct Ration {
+    times: Vec<u64>,
+    unlogged: u64,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -241,7 +249,7 @@ impl Hsm {
             clock,
             checkpoints: CheckpointPolicy::default(),
             sessions: Mutex::default(),
-            drill_reports: Mutex::default(),
+            unauthenticated: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -404,10 +412,23 @@ impl Hsm {
     }
 
     /// Allows or refuses soft cards in card sets registered from now on (the demo and test
-    /// HSMs allow them; a production HSM should not).
+    /// HSMs allow them; a production HSM should not). A change is logged in every partition's
+    /// log, in the transaction that makes it, as the HSM owner's (`hsm.soft-cards`): if a
+    /// partition's log cannot take the entry, nothing changes.
     pub fn set_soft_cards_allowed(&self, allowed: bool) -> Result<(), ServiceError> {
-        self.store
-            .write(|tx| Ok(tx.put_soft_cards_allowed(allowed)?))
+        self.store.write(|tx| {
+            if tx.soft_cards_allowed()? == allowed {
+                return Ok(());
+            }
+            tx.put_soft_cards_allowed(allowed)?;
+            for mut record in tx.partitions()? {
+                let event = Event::new(genesis(), "hsm.soft-cards")
+                    .detail("soft-cards", if allowed { "allowed" } else { "refused" });
+                self.append(tx, &mut record, event)?;
+                tx.put_partition(&record)?;
+            }
+            Ok(())
+        })
     }
 
     /// The SO registry as a card set, for logins.
@@ -664,25 +685,30 @@ impl Hsm {
         generation
     }
 
-    /// Admits one drill report made without a login, if the partition took fewer than `limit`
-    /// in the last `window_s` seconds; otherwise the seconds until one is admitted again. Kept
-    /// in memory: a restart forgets the count, as it forgets open sessions.
-    pub(crate) fn admit_drill_report(
+    /// Admits one log entry written for a session without an officer login (a share drill,
+    /// a refusal), if the partition took fewer than `limit` such entries in the last
+    /// `window_s` seconds: `Ok(n)`, where n entries were refused since the last one admitted
+    /// (for the entry to say so). Otherwise the entry is counted as unlogged and the answer is
+    /// the seconds until one is admitted again. Failed logins are not rationed here: they have
+    /// their own throttle, and each is logged. Kept in memory: a restart forgets the count, as
+    /// it forgets open sessions.
+    pub(crate) fn admit_unauthenticated_entry(
         &self,
         id: &PartitionId,
         limit: usize,
         window_s: u64,
-    ) -> Result<(), u64> {
+    ) -> Result<u64, u64> {
         let now = self.clock.now_s();
-        let mut table = self.drill_reports.lock().expect("drill table lock");
-        let times = table.entry(id.clone()).or_default();
-        times.retain(|&t| t + window_s > now);
-        if times.len() >= limit {
-            let oldest = times.iter().min().copied().unwrap_or(now);
+        let mut table = self.unauthenticated.lock().expect("ration table lock");
+        let ration = table.entry(id.clone()).or_default();
+        ration.times.retain(|&t| t + window_s > now);
+        if ration.times.len() >= limit {
+            ration.unlogged += 1;
+            let oldest = ration.times.iter().min().copied().unwrap_or(now);
             return Err((oldest + window_s).saturating_sub(now).max(1));
         }
-        times.push(now);
-        Ok(())
+        ration.times.push(now);
+        Ok(std::mem::take(&mut ration.unlogged))
     }
 
     /// Whether `generation` is still the current management session of `id`.

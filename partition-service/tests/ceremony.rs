@@ -194,6 +194,21 @@ fn a_reshare_keeps_the_backup_key_and_logs_the_old_shares_left() {
         )),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
     );
+    // The old cards said to keep a share must be of the active set and not in the new one.
+    for left in [["Z-9"], ["A-1"]] {
+        assert_eq!(
+            t.refused(in_ceremony(
+                &t,
+                id,
+                set.clone(),
+                recovery_for(2),
+                None,
+                &left
+            )),
+            AdminError::CardSet(CardSetProblem::NotForCeremony),
+            "{left:?}"
+        );
+    }
     t.admin(in_ceremony(&t, id, set, recovery_for(2), None, &["C-3"]))
         .unwrap();
     let text = log(&mut t);
@@ -273,8 +288,8 @@ fn drills_are_logged_without_a_login_for_cards_of_the_set_only() {
 }
 
 #[test]
-fn drill_reports_without_a_login_are_rationed_and_the_excess_is_not_logged() {
-    use partition_service::admin::{DRILL_REPORTS_PER_WINDOW, THROTTLE_WINDOW_S};
+fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
+    use partition_service::admin::{THROTTLE_WINDOW_S, UNAUTHENTICATED_ENTRIES_PER_WINDOW};
     use std::sync::atomic::Ordering;
 
     let (f, mut t, cards) = with_psos(ServiceTier::Economy);
@@ -283,26 +298,61 @@ fn drill_reports_without_a_login_are_rationed_and_the_excess_is_not_logged() {
         card_serial: CardSerial::new("B-2").unwrap(),
         ok: true,
     };
-    for _ in 0..DRILL_REPORTS_PER_WINDOW {
-        holder.admin(drill()).unwrap();
+    // Drills and refusals without a login share one ration.
+    for i in 0..UNAUTHENTICATED_ENTRIES_PER_WINDOW {
+        if i % 2 == 0 {
+            holder.admin(drill()).unwrap();
+        } else {
+            assert!(matches!(
+                holder.refused(AdminRequest::GetConfig),
+                AdminError::NotLoggedIn { .. }
+            ));
+        }
     }
-    // The next one without a login is refused, says when to come back, and leaves no entry.
+    // Beyond it: a drill is refused and says when to come back; a refusal is still answered.
     match holder.refused(drill()) {
         AdminError::DrillsThrottled { retry_after_secs } => {
             assert!(retry_after_secs > 0 && retry_after_secs <= THROTTLE_WINDOW_S)
         }
         other => panic!("{other:?}"),
     }
+    for _ in 0..5 {
+        assert!(matches!(
+            holder.refused(AdminRequest::GetConfig),
+            AdminError::NotLoggedIn { .. }
+        ));
+    }
+    assert!(matches!(
+        holder.refused(AdminRequest::RegisterCardSet {
+            set: Box::new(card_set(CardSetKind::Auditor, 1, 1, &[&cards[0]])),
+            recovery: None,
+        }),
+        AdminError::CardSet(CardSetProblem::NeedsCeremony)
+    ));
     // Logged-in officers are not rationed.
     t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
     t.admin(drill()).unwrap();
     let text = log(&mut t);
-    let drills = text.lines().filter(|l| l.contains("quorum.drill")).count();
-    assert_eq!(drills, DRILL_REPORTS_PER_WINDOW + 1, "{text}");
-    // After the window, reports without a login are taken again.
+    let unauthenticated = text
+        .lines()
+        .filter(|l| l.contains("\"role\":\"unauthenticated\""))
+        .filter(|l| l.contains("quorum.drill") || l.contains("\"result\":\"refused\""))
+        .count();
+    assert_eq!(
+        unauthenticated, UNAUTHENTICATED_ENTRIES_PER_WINDOW,
+        "{text}"
+    );
+    assert!(!text.contains("NeedsCeremony") && !text.contains("card sets are registered in"));
+    // After the window, the next entry counts the 7 that were not logged.
     f.clock_offset
         .fetch_add(THROTTLE_WINDOW_S, Ordering::SeqCst);
     holder.admin(drill()).unwrap();
+    let text = log(&mut t);
+    let last = text.lines().rfind(|l| l.contains("quorum.drill")).unwrap();
+    assert!(
+        last.contains("unlogged-before") && last.contains("7"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -441,4 +491,52 @@ fn an_hsm_that_refuses_soft_cards_registers_sets_of_smartcards_only() {
     t.register(CeremonyKind::EnrolAuditors, set, None).unwrap();
     // The PSO set registered while soft cards were allowed still logs in.
     t.login(OfficerRole::Pso, &[&cards[0], &cards[2]]).unwrap();
+    // The owner's change is in the partition's log, once (setting it again changes nothing).
+    f.hsm.set_soft_cards_allowed(false).unwrap();
+    let text = log(&mut t);
+    let changes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("hsm.soft-cards"))
+        .collect();
+    assert_eq!(changes.len(), 1, "{text}");
+    assert!(
+        changes[0].contains("genesis") && changes[0].contains("refused"),
+        "{}",
+        changes[0]
+    );
+}
+
+#[test]
+fn a_ceremony_ends_with_the_login_that_opened_it() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let auditor = Card::new("Dora Keller", "D-4");
+    let set = card_set(CardSetKind::Auditor, 1, 1, &[&auditor]);
+    // Logged out: the ceremony is gone, whatever the next login.
+    let id = begin(&mut t, CeremonyKind::EnrolAuditors);
+    t.admin(AdminRequest::Logout).unwrap();
+    t.login(OfficerRole::Pso, &[&cards[1], &cards[2]]).unwrap();
+    let request = t.in_ceremony(id, set.clone(), None, None, &[]);
+    assert_eq!(t.refused(request), AdminError::CeremonyMismatch);
+    // A new login in the same session ends the ceremony the last one opened.
+    let id = begin(&mut t, CeremonyKind::EnrolAuditors);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[2]]).unwrap();
+    let request = t.in_ceremony(id, set.clone(), None, None, &[]);
+    assert_eq!(t.refused(request), AdminError::CeremonyMismatch);
+    // Superseded by another terminal's login: the session serves no ceremony step either.
+    let id = begin(&mut t, CeremonyKind::EnrolAuditors);
+    let mut other = f.pair();
+    other
+        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let request = t.in_ceremony(id, set.clone(), None, None, &[]);
+    assert!(t.admin(request).is_err());
+    // An enrolment leaves no old shares.
+    let id = begin(&mut other, CeremonyKind::Enrol);
+    let pso = card_set(CardSetKind::Pso, 2, 2, &[&cards[0], &cards[1]]);
+    let request = other.in_ceremony(id, pso, Some(recovery_for(2)), None, &["C-3"]);
+    assert_eq!(
+        other.refused(request),
+        AdminError::CardSet(CardSetProblem::NotForCeremony)
+    );
 }

@@ -275,6 +275,11 @@ impl ShareObject {
     pub fn retain(&mut self, set_number: u32) {
         self.entries.retain(|e| e.set_number == set_number);
     }
+
+    /// Removes the envelope of set `set_number`, keeping any other.
+    pub fn remove(&mut self, set_number: u32) {
+        self.entries.retain(|e| e.set_number != set_number);
+    }
 }
 
 /// The longest card serial, in bytes.
@@ -454,6 +459,22 @@ pub trait VerifiedCard {
         let mut object = ShareObject::parse(&bytes)?;
         let before = object.entries().len();
         object.retain(set_number);
+        if object.entries().len() == before {
+            return Ok(false);
+        }
+        self.write_share_object(&object.encode()?)?;
+        Ok(true)
+    }
+
+    /// Removes the envelope of set `set_number` from the card, keeping any other (a new set's
+    /// share written to a card that then failed its read-back). Whether anything was removed.
+    fn remove_share(&mut self, set_number: u32) -> Result<bool, QuorumError> {
+        let Some(bytes) = self.read_share_object()? else {
+            return Ok(false);
+        };
+        let mut object = ShareObject::parse(&bytes)?;
+        let before = object.entries().len();
+        object.remove(set_number);
         if object.entries().len() == before {
             return Ok(false);
         }

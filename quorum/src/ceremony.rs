@@ -29,9 +29,10 @@
 //! another ceremony (against the "bait-and-switch" of a step slipped in from elsewhere). Each
 //! card joining a set signs a proof of possession
 //! ([`hsm_link::message::enrolment_message`]: this session, this ceremony, this set, and the
-//! card as registered); the HSM registers the set only if every card's proof verifies, so a key
-//! that is not on a card presented, or a card described under another holder, never enters a
-//! set. Until
+//! card as registered); the HSM registers the set only if every card's proof verifies: nobody
+//! enrols another person's public key without that person's card, and no card is registered
+//! under another holder than it signed for. (The proof shows that a key was held in this
+//! session, not that it lives on a smartcard.) Until
 //! the registration the HSM's active set is untouched: dropping a ceremony at any step
 //! registers nothing.
 //!
@@ -244,7 +245,10 @@ pub enum CeremonyError {
         card: CardRef,
     },
     /// A card that could not sign its proof of possession.
-    #[error("{card} could not sign its enrolment: {source}")]
+    #[error(
+        "{card} could not sign its enrolment: {source}; check that it is still in its reader \
+         and present it again"
+    )]
     Proof {
         /// The card.
         card: CardRef,

@@ -76,7 +76,11 @@ pub fn share_object(data: &[u8]) -> bool {
     for set in [SET_NUMBER_NOT_RECORDED, 1, u32::MAX] {
         assert_eq!(object.envelope_for(set).is_some(), !object.is_empty());
     }
-    if let Ok(encoded) = object.encode() {
+    // Whatever parsed encodes: a parsed object is within every bound encoding checks.
+    {
+        let encoded = object
+            .encode()
+            .unwrap_or_else(|e| panic!("a parsed share object does not encode: {e}"));
         assert!(encoded.len() <= MAX_SHARE_OBJECT_LEN);
         let reparsed = ShareObject::parse(&encoded)
             .unwrap_or_else(|e| panic!("an encoded share object does not parse: {e}"));

@@ -325,6 +325,14 @@ impl PcscCard {
         self.state.has_signing_key && self.state.has_decryption_key
     }
 
+    /// The longest user PIN and admin PIN this card accepts, in bytes.
+    pub fn pin_max_lens(&self) -> (usize, usize) {
+        (
+            usize::from(self.state.pw1_max_len),
+            usize::from(self.state.pw3_max_len),
+        )
+    }
+
     /// Admin PIN tries left before the admin PIN blocks (then only a factory reset helps).
     pub fn admin_pin_retries_left(&self) -> u8 {
         self.state.pw3_retries_left
@@ -873,6 +881,47 @@ impl fmt::Debug for PcscAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_proof_of_possession_fits_what_a_card_signs() {
+        use hsm_link::domain::{
+            CardDescription, CardSerial, CardSetKind, HolderName, MAX_PARTITION_ID_LEN,
+        };
+        // The longest partition id, a holder as long as a card stores, and an OpenPGP serial.
+        let partition =
+            hsm_link::domain::PartitionId::new("p".repeat(MAX_PARTITION_ID_LEN)).unwrap();
+        let card = CardDescription {
+            holder: HolderName::new("h".repeat(MAX_CARD_HOLDER_LEN)).unwrap(),
+            serial: CardSerial::new("FFFF:FFFFFFFF").unwrap(),
+            signing_key: [0; 32],
+            soft_card: false,
+        };
+        let message = hsm_link::message::enrolment_message(
+            &[0; 32],
+            &[0; 16],
+            &partition,
+            CardSetKind::Auditor,
+            u32::MAX,
+            &card,
+        );
+        assert!(
+            message.len() <= MAX_SIGNED_MESSAGE_LEN,
+            "{} bytes",
+            message.len()
+        );
+        // And the login message, for the same partition.
+        let login = hsm_link::message::login_message(
+            &[0; 32],
+            &[0; 32],
+            &partition,
+            hsm_link::message::OfficerRole::DeviceSo,
+        );
+        assert!(
+            login.len() <= MAX_SIGNED_MESSAGE_LEN,
+            "{} bytes",
+            login.len()
+        );
+    }
 
     #[test]
     fn pins_are_checked_before_the_card_sees_them() {

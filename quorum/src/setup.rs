@@ -3,8 +3,9 @@
 //! still reachable with the admin PIN it came with.
 //!
 //! 1. The holder chooses a user PIN and enters it twice ([`NewPin::confirm`]); so does the
-//!    keeper of the admin PIN. Two entries that differ, or a PIN the card would refuse, are
-//!    refused here, before the card is touched.
+//!    keeper of the admin PIN. Two entries that differ, a PIN too short, the factory default,
+//!    or a user PIN equal to the admin PIN are refused before the card is touched; so is a PIN
+//!    longer than this card accepts ([`prepare`] asks the card first).
 //! 2. With the card's current admin PIN (the factory default on a new card): the ECC algorithm
 //!    attributes, both keys generated **on the card**, the holder's name, the holder's user
 //!    PIN (its retry counter full), and last the new admin PIN: the factory default never
@@ -21,7 +22,8 @@ use subtle::ConstantTimeEq;
 use crate::card::{Card, Pin, check_holder};
 use crate::error::{CardError, QuorumError};
 use crate::pcsc::{
-    FACTORY_ADMIN_PIN, GeneratedKeys, MIN_ADMIN_PIN_LEN, MIN_USER_PIN_LEN, PcscCard,
+    FACTORY_ADMIN_PIN, FACTORY_USER_PIN, GeneratedKeys, MIN_ADMIN_PIN_LEN, MIN_USER_PIN_LEN,
+    PcscCard,
 };
 
 /// Which PIN a holder is choosing.
@@ -69,9 +71,21 @@ pub enum PinChoiceError {
     /// Not UTF-8 text, or longer than [`crate::card::MAX_PIN_LEN`].
     #[error("the new {0} must be text of at most 1024 bytes")]
     Format(PinRole),
-    /// The admin PIN chosen is the factory default.
-    #[error("the new admin PIN is the factory default: choose another")]
-    FactoryDefault,
+    /// The PIN chosen is the factory default of its role.
+    #[error("the new {0} is the factory default: choose another")]
+    FactoryDefault(PinRole),
+    /// Longer than the card accepts.
+    #[error("the new {role} is longer than this card accepts ({max} bytes at most)")]
+    TooLong {
+        /// Which PIN.
+        role: PinRole,
+        /// The card's limit.
+        max: usize,
+    },
+    /// The user PIN and the admin PIN are the same: whoever knows the one could unblock the
+    /// other.
+    #[error("the new user PIN and admin PIN are the same: choose two different PINs")]
+    SameAsAdmin,
 }
 
 /// A PIN a holder chose and entered twice. Not `Clone`; its `Debug` shows nothing.
@@ -99,8 +113,12 @@ impl NewPin {
                 min: role.min_len(),
             });
         }
-        if role == PinRole::Admin && first.expose() == FACTORY_ADMIN_PIN {
-            return Err(PinChoiceError::FactoryDefault);
+        let factory = match role {
+            PinRole::User => FACTORY_USER_PIN,
+            PinRole::Admin => FACTORY_ADMIN_PIN,
+        };
+        if first.expose() == factory {
+            return Err(PinChoiceError::FactoryDefault(role));
         }
         Ok(NewPin { role, pin: first })
     }
@@ -150,6 +168,43 @@ impl fmt::Debug for PreparedCard {
     }
 }
 
+/// The set-up's PINs against each other and against the card's limits (`(user, admin)` bytes).
+fn check_pins(
+    setup: &CardSetup,
+    (user_max, admin_max): (usize, usize),
+) -> Result<(), PinChoiceError> {
+    let user = setup.user_pin.pin.expose();
+    if bool::from(user.ct_eq(setup.admin_pin.pin.expose())) {
+        return Err(PinChoiceError::SameAsAdmin);
+    }
+    for (pin, max) in [(&setup.user_pin, user_max), (&setup.admin_pin, admin_max)] {
+        if pin.pin.expose().len() > max {
+            return Err(PinChoiceError::TooLong {
+                role: pin.role,
+                max,
+            });
+        }
+    }
+    Ok(())
+}
+
+impl PinChoiceError {
+    /// A fixed text for [`CardError::PinFormat`].
+    fn reason(&self) -> &'static str {
+        match self {
+            PinChoiceError::SameAsAdmin => {
+                "the new user PIN and admin PIN are the same: choose two different PINs"
+            }
+            PinChoiceError::TooLong {
+                role: PinRole::User,
+                ..
+            } => "the new user PIN is longer than this card accepts",
+            PinChoiceError::TooLong { .. } => "the new admin PIN is longer than this card accepts",
+            _ => "the new PIN is not one this card takes",
+        }
+    }
+}
+
 /// Why a card's set-up stopped, and the card if it could be had back.
 #[derive(Debug)]
 pub struct SetupFailed {
@@ -188,6 +243,12 @@ pub fn prepare(
     }
     if let Err(e) = check_holder(&setup.holder) {
         return Err(SetupFailed::new(Some(card), e));
+    }
+    if let Err(e) = check_pins(&setup, card.pin_max_lens()) {
+        return Err(SetupFailed::new(
+            Some(card),
+            CardError::PinFormat { reason: e.reason() },
+        ));
     }
     let mut admin = card
         .admin(admin_pin)
@@ -250,7 +311,12 @@ mod tests {
                 pin(FACTORY_ADMIN_PIN)
             )
             .unwrap_err(),
-            PinChoiceError::FactoryDefault
+            PinChoiceError::FactoryDefault(PinRole::Admin)
+        );
+        assert_eq!(
+            NewPin::confirm(PinRole::User, pin(FACTORY_USER_PIN), pin(FACTORY_USER_PIN))
+                .unwrap_err(),
+            PinChoiceError::FactoryDefault(PinRole::User)
         );
         assert_eq!(
             NewPin::confirm(
@@ -260,6 +326,35 @@ mod tests {
             )
             .unwrap_err(),
             PinChoiceError::Format(PinRole::User)
+        );
+        // Against each other and the card's limits.
+        let setup = |user: &[u8], admin: &[u8]| CardSetup {
+            holder: "Ada".to_owned(),
+            user_pin: NewPin::confirm(PinRole::User, pin(user), pin(user)).unwrap(),
+            admin_pin: NewPin::confirm(PinRole::Admin, pin(admin), pin(admin)).unwrap(),
+            admin_pin_keeper: "Ben".to_owned(),
+        };
+        assert_eq!(
+            check_pins(&setup(b"24681012", b"24681012"), (127, 127)),
+            Err(PinChoiceError::SameAsAdmin)
+        );
+        assert_eq!(
+            check_pins(&setup(b"2468101214", b"tessera-admin"), (8, 127)),
+            Err(PinChoiceError::TooLong {
+                role: PinRole::User,
+                max: 8
+            })
+        );
+        assert_eq!(
+            check_pins(&setup(b"246810", b"tessera-admin"), (127, 8)),
+            Err(PinChoiceError::TooLong {
+                role: PinRole::Admin,
+                max: 8
+            })
+        );
+        assert_eq!(
+            check_pins(&setup(b"246810", b"tessera-admin"), (127, 127)),
+            Ok(())
         );
         let message = PinChoiceError::Mismatch(PinRole::Admin).to_string();
         assert!(

@@ -342,7 +342,7 @@ fn drill_a_card_without_a_login() {
     let mut holder_session = f.session();
     let drill = Drill::begin(&mut holder_session).unwrap();
     let outcome = drill.run(&mut holder_session, &mut f.card("B-2")).unwrap();
-    assert!(outcome.ok(), "{outcome:?}");
+    assert!(outcome.ok() && outcome.reported, "{outcome:?}");
     assert_eq!(outcome.card.holder.as_deref(), Some("Bruno Rossi"));
 
     // A card whose share is damaged: the drill says so, names it, and the HSM logs it.
@@ -365,10 +365,24 @@ fn drill_a_card_without_a_login() {
         other => panic!("{other:?}"),
     }
 
+    // Drill reports without a login are rationed: past the ration, the holder still learns
+    // the result, which is not on record.
+    let ration = partition_service::admin::UNAUTHENTICATED_ENTRIES_PER_WINDOW;
+    let mut rationed = None;
+    for _ in 0..ration {
+        let outcome = drill.run(&mut holder_session, &mut f.card("A-1")).unwrap();
+        assert!(outcome.ok());
+        if !outcome.reported {
+            rationed = Some(outcome);
+            break;
+        }
+    }
+    assert!(rationed.is_some(), "no drill report was rationed");
+
     login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
     let log = log_text(&mut conn);
     let drills: Vec<&str> = log.lines().filter(|l| l.contains("quorum.drill")).collect();
-    assert_eq!(drills.len(), 2, "{log}");
+    assert_eq!(drills.len(), ration, "{log}");
     assert!(drills[0].contains("B-2") && drills[0].contains("unauthenticated"));
     assert!(drills[1].contains("C-3") && drills[1].contains("failed"));
 }
@@ -933,4 +947,61 @@ fn auditors_are_enrolled_in_a_ceremony_with_their_keys_only() {
     ceremony.present(&mut f.card("D-4")).unwrap();
     let holders = ceremony.submit(&mut session).unwrap();
     assert_eq!(holders.len(), 2);
+}
+
+/// A card whose storage returns its share object altered (a fault no real card produces on
+/// demand): the read-back after a write fails its checks.
+struct CorruptingReads<C> {
+    card: C,
+}
+
+impl<C: VerifiedCard> VerifiedCard for CorruptingReads<C> {
+    fn info(&self) -> CardInfo {
+        self.card.info()
+    }
+    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
+        self.card.sign(message)
+    }
+    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
+        self.card.decipher(e)
+    }
+    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        Ok(self.card.read_share_object()?.map(|mut bytes| {
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 1;
+            }
+            bytes
+        }))
+    }
+    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
+        self.card.write_share_object(object)
+    }
+}
+
+#[test]
+fn a_card_that_fails_its_read_back_keeps_no_share_and_the_share_goes_to_the_next() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    for (holder, serial) in OLD {
+        f.new_card(holder, serial);
+    }
+    f.new_card("Zoe Faulty", "Z-9");
+    let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    let mut faulty = CorruptingReads {
+        card: f.card("Z-9"),
+    };
+    match enrolment.add_card(&mut faulty) {
+        Err(CeremonyError::BadShare { card, .. }) => assert_eq!(card.serial, "Z-9"),
+        other => panic!("{other:?}"),
+    }
+    // The envelope written to it was removed again: the card holds no share of the new set.
+    assert!(f.card("Z-9").read_share_object().unwrap().is_none());
+    // Its share went to the next card; the set completes with the others.
+    let progress = enrolment.add_card(&mut f.card("B-2")).unwrap();
+    assert_eq!((progress.have, progress.need), (2, 3));
+    enrolment.add_card(&mut f.card("C-3")).unwrap();
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert!(!registered.cards.iter().any(|c| c.serial.as_str() == "Z-9"));
+    login(&f, &mut conn, &["B-2", "C-3"]).unwrap();
 }

@@ -48,12 +48,13 @@ impl OfficerRole {
     }
 }
 
-/// One card's signature over a login challenge.
+/// One card's signature: over [`login_message`] in a login, over [`enrolment_message`] as a
+/// proof of possession in a card-set registration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardSignature {
     /// The card's Ed25519 signing public key (it names the card).
     pub signing_key: [u8; 32],
-    /// The Ed25519 signature over [`login_message`].
+    /// The Ed25519 signature.
     #[serde(with = "serde_bytes")]
     pub signature: [u8; 64],
 }
@@ -85,8 +86,12 @@ pub fn login_message(
 /// a label, the channel binding of this session, the ceremony's id, the partition, the set's
 /// kind and number, and the card as it will be registered (holder, serial, signing key, soft
 /// or not). The HSM registers a set only when every card signed this for the registration's
-/// own ceremony, so a key that is not on a card present, or a card described under another
-/// name, never enters a set, and a proof made for one ceremony does not serve another.
+/// own ceremony: whoever registers a set held each of its private keys in this session, for
+/// this ceremony and this set. So nobody enrols another person's public key without that
+/// person's card, no card is registered under another holder or serial than it signed, and a
+/// proof made for one session, ceremony, partition or set does not serve another. (A terminal
+/// can still make a key in software and sign for it: the proof says a key was held, not that
+/// it lives on a smartcard.)
 pub fn enrolment_message(
     channel_binding: &[u8; 32],
     ceremony: &[u8; 16],
@@ -313,7 +318,8 @@ pub enum AdminRequest {
         /// Last sequence number confirmed.
         up_to_seq: u64,
     },
-    /// Open a card-set ceremony (enrol, re-share, revoke): the HSM answers with a fresh id,
+    /// Open a card-set ceremony (enrol, re-share, revoke, enrol auditors): the HSM answers with
+    /// a fresh id,
     /// logs it, and remembers it as this session's one open ceremony (a new one replaces it).
     /// Every later step names the id, so a step of another ceremony cannot be slipped in.
     BeginCeremony {
@@ -349,7 +355,9 @@ pub enum AdminRequest {
     /// view card sets.
     GetRecoveryPublic,
     /// The result of a share drill: a holder's card yielded a share that did (or did not) pass
-    /// its check against the commitments. Needs no login; logged as `quorum.drill`.
+    /// its check against the commitments. Needs no login; logged as `quorum.drill`. Without a
+    /// login, reports are rationed with the partition's other entries written without one
+    /// ([`AdminError::DrillsThrottled`] beyond the ration).
     ReportDrill {
         /// The drilled card; it must be in the active PSO set.
         card_serial: CardSerial,
@@ -713,24 +721,31 @@ pub enum CardSetProblem {
     /// quorum backup key; a revocation names a card of the active set, leaves it out, and
     /// changes the backup key; an enrolment revokes nothing.
     #[error(
-        "the set does not fit its ceremony (re-share keeps the backup key; revoke leaves the named card out)"
+        "the set does not fit its ceremony (enrol and enrol auditors: a PSO or an auditor set, \
+         nothing revoked, no old shares; re-share keeps the backup key; revoke leaves the named \
+         card out and changes the key; old shares only on cards of the active set that leave \
+         it)"
     )]
     NotForCeremony,
     /// A card of the set gave no valid proof that it holds its key for this ceremony.
     #[error(
-        "card {index} of the set did not prove it holds its key for this ceremony: present it \
-         again, or begin the ceremony again"
+        "a card of the set (position {index}, counting from 0) did not prove it holds its key \
+         for this ceremony: begin the ceremony again and present every card anew"
     )]
     NoProof {
         /// The card's position in the set (from 0).
         index: u8,
     },
     /// A card set registered outside a ceremony ([`AdminRequest::RegisterCardSet`], retired).
-    #[error("card sets are registered in a ceremony: begin one (enrol, re-share, revoke)")]
+    #[error(
+        "card sets are registered in a ceremony: begin one (enrol, enrol auditors, re-share, \
+         revoke)"
+    )]
     NeedsCeremony,
     /// A soft card in a set, on an HSM whose owner does not allow soft cards.
     #[error(
-        "card {index} of the set is a soft card, and this HSM does not accept soft cards \
+        "a card of the set (position {index}, counting from 0) is a soft card, and this HSM \
+         does not accept soft cards \
          (its owner allows them with `tessera-hsm soft-cards allow`): use smartcards"
     )]
     SoftCardsRefused {

@@ -231,14 +231,17 @@ impl NewSet {
         &self.backup_public
     }
 
-    /// Seals the next share to `card`, stores it, reads it back through the card and checks it
-    /// against the commitments, and has the card sign its proof of possession. On any failure
-    /// the share stays for the next card.
+    /// Has `card` sign its proof of possession, then seals the next share to it, stores it,
+    /// reads it back through the card and checks it against the commitments. The proof comes
+    /// first, so that a card that cannot sign never receives a share. On any later failure the
+    /// new envelope is removed from the card again (as far as the card allows) and the share
+    /// stays for the next card.
     pub(super) fn add<C: VerifiedCard + ?Sized>(
         &mut self,
         card: &mut C,
     ) -> Result<Progress, CeremonyError> {
         let description = self.members.describe(card)?;
+        let proof = self.members.prove(card, &description)?;
         let position = self.members.cards.len();
         let share = self
             .shares
@@ -257,11 +260,12 @@ impl NewSet {
                 card: CardRef::of_description(&description),
                 source,
             })
-            .and_then(|()| read_checked(card, &ctx, &self.commitments))
-            .and_then(|_back| self.members.prove(card, &description));
+            .and_then(|()| read_checked(card, &ctx, &self.commitments));
         match stored {
-            Ok(proof) => Ok(self.members.push(description, proof)),
+            Ok(_back) => Ok(self.members.push(description, proof)),
             Err(e) => {
+                // Best effort: the card failed already, and the error to report is that one.
+                let _ = card.remove_share(ctx.set_number);
                 self.shares[position] = Some(share);
                 Err(e)
             }

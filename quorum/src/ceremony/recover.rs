@@ -1,7 +1,7 @@
 //! Ceremonies that read the active set's shares: drill, recovery and re-share.
 
 use hsm_link::domain::{CardDescription, CardSerial, PartitionId};
-use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind};
+use hsm_link::message::{AdminError, AdminRequest, AdminResponse, CeremonyKind};
 
 use super::new_set::{NewSet, Registered};
 use super::{
@@ -95,6 +95,10 @@ pub struct DrillOutcome {
     pub card: CardRef,
     /// Why its share is not usable, if it is not (the HSM logged the drill as failed).
     pub problem: Option<CeremonyError>,
+    /// Whether the HSM took the report and logged it. False when it rationed drill reports
+    /// made without a login ([`AdminError::DrillsThrottled`]): the result above still holds,
+    /// but is not on record; report it again later, or drill while logged in.
+    pub reported: bool,
 }
 
 impl DrillOutcome {
@@ -132,15 +136,21 @@ impl Drill {
         let ctx = self.set.context(&self.partition, position);
         let problem = read_checked(card, &ctx, &self.set.commitments).err();
         let ok = problem.is_none();
+        let outcome = |reported| DrillOutcome {
+            card: CardRef::of_description(registered),
+            problem,
+            reported,
+        };
         match link.admin(AdminRequest::ReportDrill {
             card_serial: registered.serial.clone(),
             ok,
-        })? {
-            AdminResponse::Done => Ok(DrillOutcome {
-                card: CardRef::of_description(registered),
-                problem,
-            }),
-            _ => Err(LinkError::Unexpected.into()),
+        }) {
+            Ok(AdminResponse::Done) => Ok(outcome(true)),
+            Ok(_) => Err(LinkError::Unexpected.into()),
+            Err(e) if matches!(e.admin_error(), Some(AdminError::DrillsThrottled { .. })) => {
+                Ok(outcome(false))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 }
