@@ -13,7 +13,7 @@ pub use admin::{
     ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS,
     MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
     MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
-    enrolment_message, login_message,
+    drill_message, enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;
@@ -332,6 +332,7 @@ mod tests {
             body: Request::Admin(AdminRequest::ReportDrill {
                 card_serial: CardSerial::new("B-2").unwrap(),
                 ok: true,
+                signature: [3; 64],
             }),
         };
         assert_eq!(Packet::decode(&drill.encode()).unwrap(), drill);

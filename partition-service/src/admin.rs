@@ -17,7 +17,8 @@ use hsm_link::message::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
     CloseReason, ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal,
     MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, NewCredentials, OfficerRole,
-    OutcomeFilter, RecoveryPublic, RemoteError, Response, enrolment_message, login_message,
+    OutcomeFilter, RecoveryPublic, RemoteError, Response, drill_message, enrolment_message,
+    login_message,
 };
 use hsm_link::server::{AdminService, Handler, Reply, ReplyStream, SessionContext};
 
@@ -602,6 +603,7 @@ impl AdminSession {
         ctx: &SessionContext,
         serial: CardSerial,
         ok: bool,
+        signature: &[u8; 64],
     ) -> Result<AdminResponse, ServiceError> {
         let actor = self.actor();
         // Without a login the report is rationed; a throttled one is not logged either, since
@@ -619,6 +621,22 @@ impl AdminSession {
             let Some(card) = pso.set.cards.iter().find(|c| c.serial == serial) else {
                 return Err(AdminError::CardNotInSet.into());
             };
+            let message = drill_message(
+                &ctx.channel_binding,
+                &ctx.partition,
+                pso.set.set_number,
+                &serial,
+                ok,
+            );
+            let signed = VerifyingKey::from_bytes(&card.signing_key)
+                .ok()
+                .is_some_and(|key| {
+                    key.verify_strict(&message, &Signature::from_bytes(signature))
+                        .is_ok()
+                });
+            if !signed {
+                return Err(AdminError::DrillNotSigned.into());
+            }
             let mut event = Event::new(actor.clone(), "quorum.drill")
                 .object(format!("card {serial}"))
                 .detail("holder", card.holder.as_str())
@@ -885,9 +903,11 @@ impl Handler for AdminSession {
                 },
             ),
             AdminRequest::GetRecoveryPublic => self.recovery_public(ctx),
-            AdminRequest::ReportDrill { card_serial, ok } => {
-                self.report_drill(ctx, card_serial, ok)
-            }
+            AdminRequest::ReportDrill {
+                card_serial,
+                ok,
+                signature,
+            } => self.report_drill(ctx, card_serial, ok, &signature),
             AdminRequest::ReadLog { query } => self.read_log(ctx, &query),
             AdminRequest::ExportLog { query } => {
                 return match self.check(ctx, Action::ExportLog) {

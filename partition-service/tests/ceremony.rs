@@ -263,16 +263,36 @@ fn a_revocation_leaves_the_card_out_and_its_signature_is_refused() {
 }
 
 #[test]
-fn drills_are_logged_without_a_login_for_cards_of_the_set_only() {
+fn drills_are_logged_without_a_login_for_cards_of_the_set_only_signed_by_the_card() {
     let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     let mut holder = f.pair();
-    let drill = |serial: &str, ok: bool| AdminRequest::ReportDrill {
-        card_serial: CardSerial::new(serial).unwrap(),
-        ok,
-    };
-    holder.admin(drill("B-2", true)).unwrap();
-    holder.admin(drill("C-3", false)).unwrap();
-    assert_eq!(holder.refused(drill("Z-9", true)), AdminError::CardNotInSet);
+    let request = holder.drill(&cards[1], "B-2", 1, true);
+    holder.admin(request).unwrap();
+    let request = holder.drill(&cards[2], "C-3", 1, false);
+    holder.admin(request).unwrap();
+    let stranger = Card::new("Zed Stranger", "Z-9");
+    let request = holder.drill(&stranger, "Z-9", 1, true);
+    assert_eq!(holder.refused(request), AdminError::CardNotInSet);
+    // Signed by another card of the set, for another set, for another result, in another
+    // session, or not at all: refused, nothing logged but the refusal.
+    let forged = [
+        holder.drill(&cards[0], "B-2", 1, true),
+        holder.drill(&cards[1], "B-2", 2, true),
+        f.pair().drill(&cards[1], "B-2", 1, true),
+        AdminRequest::ReportDrill {
+            card_serial: CardSerial::new("B-2").unwrap(),
+            ok: true,
+            signature: [0; 64],
+        },
+    ];
+    for request in forged {
+        assert_eq!(holder.refused(request), AdminError::DrillNotSigned);
+    }
+    let mut other_result = holder.drill(&cards[1], "B-2", 1, false);
+    if let AdminRequest::ReportDrill { ok, .. } = &mut other_result {
+        *ok = true;
+    }
+    assert_eq!(holder.refused(other_result), AdminError::DrillNotSigned);
 
     t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
     let text = log(&mut t);
@@ -280,11 +300,17 @@ fn drills_are_logged_without_a_login_for_cards_of_the_set_only() {
         .lines()
         .filter(|l| l.contains("quorum.drill"))
         .collect();
-    assert_eq!(drills.len(), 3, "{text}");
+    assert_eq!(drills.len(), 8, "{text}");
     assert!(drills[0].contains("B-2") && drills[0].contains("unauthenticated"));
     assert!(drills[0].contains("Bruno Rossi"));
     assert!(drills[1].contains("C-3") && drills[1].contains("failed"));
     assert!(drills[2].contains("Z-9") && drills[2].contains("refused"));
+    assert!(
+        drills[3..]
+            .iter()
+            .all(|l| l.contains("refused") && l.contains("not signed by the card")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -294,14 +320,11 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
 
     let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     let mut holder = f.pair();
-    let drill = || AdminRequest::ReportDrill {
-        card_serial: CardSerial::new("B-2").unwrap(),
-        ok: true,
-    };
+    let drill = |t: &common::Terminal| t.drill(&cards[1], "B-2", 1, true);
     // Drills and refusals without a login share one ration.
     for i in 0..UNAUTHENTICATED_ENTRIES_PER_WINDOW {
         if i % 2 == 0 {
-            holder.admin(drill()).unwrap();
+            holder.admin(drill(&holder)).unwrap();
         } else {
             assert!(matches!(
                 holder.refused(AdminRequest::GetConfig),
@@ -310,7 +333,7 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
         }
     }
     // Beyond it: a drill is refused and says when to come back; a refusal is still answered.
-    match holder.refused(drill()) {
+    match holder.refused(drill(&holder)) {
         AdminError::DrillsThrottled { retry_after_secs } => {
             assert!(retry_after_secs > 0 && retry_after_secs <= THROTTLE_WINDOW_S)
         }
@@ -331,7 +354,7 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
     ));
     // Logged-in officers are not rationed.
     t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
-    t.admin(drill()).unwrap();
+    t.admin(drill(&t)).unwrap();
     let text = log(&mut t);
     let unauthenticated = text
         .lines()
@@ -346,7 +369,7 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
     // After the window, the next entry counts the 7 that were not logged.
     f.clock_offset
         .fetch_add(THROTTLE_WINDOW_S, Ordering::SeqCst);
-    holder.admin(drill()).unwrap();
+    holder.admin(drill(&holder)).unwrap();
     let text = log(&mut t);
     let last = text.lines().rfind(|l| l.contains("quorum.drill")).unwrap();
     assert!(

@@ -246,8 +246,8 @@ pub enum CeremonyError {
     },
     /// A card that could not sign its proof of possession.
     #[error(
-        "{card} could not sign its enrolment: {source}; check that it is still in its reader \
-         and present it again"
+        "{card} could not sign: {source}; check that it is still in its reader and present it \
+         again"
     )]
     Proof {
         /// The card.

@@ -123,6 +123,29 @@ pub fn enrolment_message(
     m
 }
 
+/// The bytes a card signs to report its own share drill: a label, the channel binding of this
+/// session, the partition, the set's number, the card's serial and the result. The HSM logs a
+/// drill only with the signature of the card it names, so a report speaks for a card that was
+/// present with its PIN, not for the terminal's word about it.
+pub fn drill_message(
+    channel_binding: &[u8; 32],
+    partition: &crate::domain::PartitionId,
+    set_number: u32,
+    card_serial: &CardSerial,
+    ok: bool,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(160);
+    m.extend_from_slice(b"tessera share drill v1\0");
+    m.extend_from_slice(channel_binding);
+    for field in [partition.as_str(), card_serial.as_str()] {
+        m.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        m.extend_from_slice(field.as_bytes());
+    }
+    m.extend_from_slice(&set_number.to_be_bytes());
+    m.push(u8::from(ok));
+    m
+}
+
 /// Which keys a listing shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyFilter {
@@ -363,6 +386,10 @@ pub enum AdminRequest {
         card_serial: CardSerial,
         /// Whether the share opened and passed its Feldman check.
         ok: bool,
+        /// The card's signature over [`drill_message`] for this session, the active set, the
+        /// card and the result.
+        #[serde(with = "serde_bytes")]
+        signature: [u8; 64],
     },
 }
 
@@ -666,6 +693,13 @@ pub enum AdminError {
         /// Seconds until a drill report without a login is accepted again.
         retry_after_secs: u64,
     },
+    /// A drill report that is not signed by the card it names (for this session, set and
+    /// result): nothing was logged but the refusal.
+    #[error(
+        "the drill report is not signed by the card it names: drill with that card in the \
+         reader, after its PIN"
+    )]
+    DrillNotSigned,
 }
 
 /// What is wrong with a configuration.

@@ -18,7 +18,8 @@ use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::message::{
     AdminError, AdminRequest, AdminResponse, CardSignature, CeremonyKind, OfficerRole,
-    RecoveryPublic, RemoteError, Request, Response, enrolment_message, login_message,
+    RecoveryPublic, RemoteError, Request, Response, drill_message, enrolment_message,
+    login_message,
 };
 use hsm_link::server::{self, ServeOptions, SessionSummary};
 use hsm_link::transport::memory::{self, MemoryTransport};
@@ -299,6 +300,24 @@ impl Terminal {
             recovery: recovery.map(Box::new),
             replaces_revoked: revoked.map(|s| CardSerial::new(s).unwrap()),
             old_shares_left: left.iter().map(|s| CardSerial::new(*s).unwrap()).collect(),
+        }
+    }
+
+    /// A share drill report for the card with `serial` in PSO set `set_number`, signed by
+    /// `card` over this session.
+    pub fn drill(&self, card: &Card, serial: &str, set_number: u32, ok: bool) -> AdminRequest {
+        let card_serial = CardSerial::new(serial).unwrap();
+        let message = drill_message(
+            self.conn.session().channel_binding(),
+            &self.partition,
+            set_number,
+            &card_serial,
+            ok,
+        );
+        AdminRequest::ReportDrill {
+            card_serial,
+            ok,
+            signature: card.key.sign(&message).to_bytes(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! Ceremonies that read the active set's shares: drill, recovery and re-share.
 
 use hsm_link::domain::{CardDescription, CardSerial, PartitionId};
-use hsm_link::message::{AdminError, AdminRequest, AdminResponse, CeremonyKind};
+use hsm_link::message::{AdminError, AdminRequest, AdminResponse, CeremonyKind, drill_message};
 
 use super::new_set::{NewSet, Registered};
 use super::{
@@ -136,6 +136,18 @@ impl Drill {
         let ctx = self.set.context(&self.partition, position);
         let problem = read_checked(card, &ctx, &self.set.commitments).err();
         let ok = problem.is_none();
+        // The card signs its own report: the HSM logs it as the card's, not the terminal's.
+        let message = drill_message(
+            &link.channel_binding(),
+            &self.partition,
+            self.set.set_number,
+            &registered.serial,
+            ok,
+        );
+        let signature = card.sign(&message).map_err(|source| CeremonyError::Proof {
+            card: CardRef::of_description(registered),
+            source,
+        })?;
         let outcome = |reported| DrillOutcome {
             card: CardRef::of_description(registered),
             problem,
@@ -144,6 +156,7 @@ impl Drill {
         match link.admin(AdminRequest::ReportDrill {
             card_serial: registered.serial.clone(),
             ok,
+            signature,
         }) {
             Ok(AdminResponse::Done) => Ok(outcome(true)),
             Ok(_) => Err(LinkError::Unexpected.into()),
