@@ -2,6 +2,8 @@
 //! link on TCP and on a serial line (a socat pseudo-terminal pair), reached by a terminal-side
 //! client that pairs over TCP and resumes over the serial line with the pinned keys.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -146,6 +148,22 @@ fn init_create_and_serve_over_tcp_and_a_serial_line() {
     let check = run(&["--data", data, "check"]);
     assert!(check.contains("store consistent: 1 partitions"), "{check}");
     assert!(check.contains("log entries verified"));
+}
+
+#[test]
+fn soft_cards_show_names_the_sets_that_still_hold_soft_cards() {
+    // A partition whose PSO set (test cards, labelled soft) was registered while allowed.
+    let (f, t, _cards) = common::with_psos(hsm_link::domain::ServiceTier::Economy);
+    t.close();
+    let common::Fixture { dir, hsm, .. } = f;
+    drop(hsm);
+    let data = dir.path().to_str().unwrap();
+    let shown = run(&["--data", data, "soft-cards", "refuse"]);
+    assert!(shown.contains("soft cards refused"), "{shown}");
+    assert!(
+        shown.contains("partition bank-1: Pso set 1 holds soft cards A-1, B-2, C-3"),
+        "{shown}"
+    );
 }
 
 #[test]

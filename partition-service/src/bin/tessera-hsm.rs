@@ -279,6 +279,27 @@ fn main() -> anyhow::Result<()> {
             } else {
                 println!("soft cards refused in card sets registered from now on");
             }
+            // Sets registered before keep their soft cards: name them, so they can be replaced.
+            for record in hsm.partitions()? {
+                for set in [&record.pso, &record.auditor].into_iter().flatten() {
+                    let soft: Vec<&str> = set
+                        .set
+                        .cards
+                        .iter()
+                        .filter(|c| c.soft_card)
+                        .map(|c| c.serial.as_str())
+                        .collect();
+                    if !soft.is_empty() {
+                        println!(
+                            "  partition {}: {:?} set {} holds soft cards {}",
+                            record.id,
+                            set.set.kind,
+                            set.set.set_number,
+                            soft.join(", ")
+                        );
+                    }
+                }
+            }
         }
         Command::PairingCode { partition } => {
             let code = hsm.issue_pairing_code(&partition, genesis())?;
