@@ -722,14 +722,9 @@ impl AdminSession {
                     step.old_shares_left.iter().map(|s| s.to_string()).collect();
                 event = event.detail("old-shares-left", left.join(", "));
             }
-            let soft: Vec<&str> = set
-                .cards
-                .iter()
-                .filter(|c| c.soft_card)
-                .map(|c| c.serial.as_str())
-                .collect();
+            let soft = set.soft_serials();
             if !soft.is_empty() {
-                event = event.detail("soft-cards", soft.join(", "));
+                event = event.detail("soft-cards", soft);
             }
             let entry = CardSetRecord {
                 set: set.clone(),

@@ -453,34 +453,33 @@ pub trait VerifiedCard {
     /// set's, once the HSM registered the new one); with none for that set, the card is left
     /// without a share. Whether anything was removed.
     fn retain_share(&mut self, set_number: u32) -> Result<bool, QuorumError> {
-        let Some(bytes) = self.read_share_object()? else {
-            return Ok(false);
-        };
-        let mut object = ShareObject::parse(&bytes)?;
-        let before = object.entries().len();
-        object.retain(set_number);
-        if object.entries().len() == before {
-            return Ok(false);
-        }
-        self.write_share_object(&object.encode()?)?;
-        Ok(true)
+        drop_entries(self, |object| object.retain(set_number))
     }
 
     /// Removes the envelope of set `set_number` from the card, keeping any other (a new set's
     /// share written to a card that then failed its read-back). Whether anything was removed.
     fn remove_share(&mut self, set_number: u32) -> Result<bool, QuorumError> {
-        let Some(bytes) = self.read_share_object()? else {
-            return Ok(false);
-        };
-        let mut object = ShareObject::parse(&bytes)?;
-        let before = object.entries().len();
-        object.remove(set_number);
-        if object.entries().len() == before {
-            return Ok(false);
-        }
-        self.write_share_object(&object.encode()?)?;
-        Ok(true)
+        drop_entries(self, |object| object.remove(set_number))
     }
+}
+
+/// Reads `card`'s share object, lets `drop` remove entries, and writes it back if any went:
+/// whether any did.
+fn drop_entries<C: VerifiedCard + ?Sized>(
+    card: &mut C,
+    drop: impl FnOnce(&mut ShareObject),
+) -> Result<bool, QuorumError> {
+    let Some(bytes) = card.read_share_object()? else {
+        return Ok(false);
+    };
+    let mut object = ShareObject::parse(&bytes)?;
+    let before = object.entries().len();
+    drop(&mut object);
+    if object.entries().len() == before {
+        return Ok(false);
+    }
+    card.write_share_object(&object.encode()?)?;
+    Ok(true)
 }
 
 fn check_context_names(ctx: &ShareContext, info: &CardInfo) -> Result<(), QuorumError> {

@@ -203,6 +203,17 @@ fn deserialize_cards<'de, D: Deserializer<'de>>(
 }
 
 impl CardSetDescription {
+    /// The serials of the set's soft cards, comma-separated; empty if it has none.
+    pub fn soft_serials(&self) -> String {
+        let soft: Vec<&str> = self
+            .cards
+            .iter()
+            .filter(|c| c.soft_card)
+            .map(|c| c.serial.as_str())
+            .collect();
+        soft.join(", ")
+    }
+
     /// Checks the set: 1 to [`MAX_CARDS_PER_SET`] cards, a threshold m with 1 ≤ m ≤ n, no serial
     /// and no signing key twice. A device-SO set must also keep four eyes possible: m ≥ 2, and
     /// cards of at least two different holders (compared with [`HolderName::same_person_as`]).

@@ -282,20 +282,11 @@ fn main() -> anyhow::Result<()> {
             // Sets registered before keep their soft cards: name them, so they can be replaced.
             for record in hsm.partitions()? {
                 for set in [&record.pso, &record.auditor].into_iter().flatten() {
-                    let soft: Vec<&str> = set
-                        .set
-                        .cards
-                        .iter()
-                        .filter(|c| c.soft_card)
-                        .map(|c| c.serial.as_str())
-                        .collect();
+                    let soft = set.set.soft_serials();
                     if !soft.is_empty() {
                         println!(
-                            "  partition {}: {:?} set {} holds soft cards {}",
-                            record.id,
-                            set.set.kind,
-                            set.set.set_number,
-                            soft.join(", ")
+                            "  partition {}: {:?} set {} holds soft cards {soft}",
+                            record.id, set.set.kind, set.set.set_number,
                         );
                     }
                 }
