@@ -15,6 +15,11 @@
 //!   card operation is timed; the lock `target/pcsc/lock` is held meanwhile, as the PC/SC tests
 //!   do. Without the stack this part is skipped with a note.
 
+#[path = "../tests/support/timed_card.rs"]
+mod timed_card;
+
+use timed_card::Timed;
+
 #[path = "../tests/support/pcsc_stack.rs"]
 mod pcsc_stack;
 
@@ -36,14 +41,12 @@ use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
-use quorum::CardError;
 use quorum::card::{Card, CardInfo, Pin, VerifiedCard};
 use quorum::ceremony::{Challenge, Enrolment, Link, LinkError, LoginCeremony, Recovery};
 use quorum::envelope::ShareContext;
 use quorum::pcsc::{FACTORY_ADMIN_PIN, FACTORY_USER_PIN, PcscCard};
 use quorum::secret::{QuorumBackupKey, RecoverySecret, combine, split, verify_share};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
-use zeroize::Zeroizing;
 
 const PASSPHRASE: &[u8] = b"correct horse battery";
 const HOLDERS: [&str; 5] = [
@@ -59,39 +62,6 @@ const ROUNDS: u32 = 200;
 const CARD_ROUNDS: u32 = 20;
 /// The card of the PC/SC stack the benchmark takes.
 const CARD: usize = 5;
-
-/// A verified card whose every operation is timed into `spent` (card time, to exclude).
-struct Timed<'a, C> {
-    card: &'a mut C,
-    spent: &'a Cell<Duration>,
-}
-
-impl<C: VerifiedCard> Timed<'_, C> {
-    fn time<T>(&mut self, f: impl FnOnce(&mut C) -> T) -> T {
-        let start = Instant::now();
-        let out = f(self.card);
-        self.spent.set(self.spent.get() + start.elapsed());
-        out
-    }
-}
-
-impl<C: VerifiedCard> VerifiedCard for Timed<'_, C> {
-    fn info(&self) -> CardInfo {
-        self.card.info()
-    }
-    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
-        self.time(|c| c.sign(message))
-    }
-    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
-        self.time(|c| c.decipher(e))
-    }
-    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
-        self.time(|c| c.read_share_object())
-    }
-    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
-        self.time(|c| c.write_share_object(object))
-    }
-}
 
 /// The HSM's recovery parts, replayed from memory: a recovery without a link round trip.
 struct Replay {

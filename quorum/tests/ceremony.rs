@@ -2,6 +2,11 @@
 //! in-memory link: enrol, log in, drill, re-share, revoke, recover, and the ceremony id's
 //! protection against a step slipped in from another ceremony.
 
+#[path = "support/timed_card.rs"]
+mod timed_card;
+
+use timed_card::Timed;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
@@ -387,39 +392,6 @@ fn drill_a_card_without_a_login() {
     assert!(drills[1].contains("C-3") && drills[1].contains("failed"));
 }
 
-/// A card that counts the time spent inside it, so the terminal's own cost can be printed.
-struct Timed<'a, C> {
-    card: C,
-    spent: &'a std::cell::Cell<Duration>,
-}
-
-impl<C: VerifiedCard> Timed<'_, C> {
-    fn time<T>(&mut self, f: impl FnOnce(&mut C) -> T) -> T {
-        let start = Instant::now();
-        let out = f(&mut self.card);
-        self.spent.set(self.spent.get() + start.elapsed());
-        out
-    }
-}
-
-impl<C: VerifiedCard> VerifiedCard for Timed<'_, C> {
-    fn info(&self) -> CardInfo {
-        self.card.info()
-    }
-    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
-        self.time(|c| c.sign(message))
-    }
-    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
-        self.time(|c| c.decipher(e))
-    }
-    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
-        self.time(|c| c.read_share_object())
-    }
-    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
-        self.time(|c| c.write_share_object(object))
-    }
-}
-
 const NEW: [(&str, &str); 4] = [
     ("Dario Neri", "D-4"),
     ("Elena Conti", "E-5"),
@@ -488,10 +460,12 @@ fn reshare_to_three_of_five_and_recover_with_the_new_set() {
         ceremony.present(&mut f.card("A-1")),
         Err(CeremonyError::NotInSet { .. })
     ));
-    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = ["D-4", "F-6", "G-7"]
-        .iter()
-        .map(|s| Timed {
-            card: f.card(s),
+    let mut owned: Vec<VerifiedSoftCard> =
+        ["D-4", "F-6", "G-7"].iter().map(|s| f.card(s)).collect();
+    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = owned
+        .iter_mut()
+        .map(|card| Timed {
+            card,
             spent: &spent,
         })
         .collect();
@@ -519,10 +493,12 @@ fn reshare_to_three_of_five_and_recover_with_the_new_set() {
     let registered = active(&mut session);
     let wrapped = wrap_to(&registered.backup_public, &[0x42; 32]).unwrap();
     let spent = std::cell::Cell::new(Duration::ZERO);
-    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = ["E-5", "B-2", "G-7"]
-        .iter()
-        .map(|s| Timed {
-            card: f.card(s),
+    let mut owned: Vec<VerifiedSoftCard> =
+        ["E-5", "B-2", "G-7"].iter().map(|s| f.card(s)).collect();
+    let mut cards: Vec<Timed<'_, VerifiedSoftCard>> = owned
+        .iter_mut()
+        .map(|card| Timed {
+            card,
             spent: &spent,
         })
         .collect();
