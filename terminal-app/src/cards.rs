@@ -25,9 +25,10 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use quorum::card::Card as _;
 use quorum::{CardError, CardPolicy, PcscCard, SoftCard};
+
+use crate::error::Error;
 
 /// The header row of `tessera card list`.
 pub const LIST_HEADER: [&str; 7] = [
@@ -71,7 +72,7 @@ impl Listing {
 /// A reader whose card cannot be read gets a row that says why. If PC/SC itself is unavailable
 /// (no pcscd), that is an error, unless soft cards were named: then it is a note and the soft
 /// cards are listed.
-pub fn list_cards(soft: &[PathBuf], policy: CardPolicy) -> anyhow::Result<Listing> {
+pub fn list_cards(soft: &[PathBuf], policy: CardPolicy) -> Result<Listing, Error> {
     let mut soft_rows = Vec::new();
     for path in soft {
         let card = SoftCard::open(path, policy)?;
@@ -96,7 +97,7 @@ pub fn list_cards(soft: &[PathBuf], policy: CardPolicy) -> anyhow::Result<Listin
         Err(e) if !soft.is_empty() => listing
             .notes
             .push(format!("no smartcard readers listed: {e}")),
-        Err(e) => return Err(e).context("listing the card readers"),
+        Err(e) => return Err(Error::ListReaders(e)),
     }
     listing.rows.extend(soft_rows);
     Ok(listing)
@@ -223,35 +224,32 @@ fn shell_quote(text: &str) -> String {
 /// Opens the card in `reader` and writes its Ed25519 signing public key to `out`, a new file:
 /// an existing file is refused, before the card is opened and again when the file is created.
 /// A card without keys is refused.
-pub fn export_key(reader: &str, out: &Path) -> anyhow::Result<ExportedKey> {
-    let exists = || {
-        anyhow::anyhow!(
-            "{} already exists; refusing to overwrite it: choose another --out, or remove the \
-             file first",
-            out.display()
-        )
+pub fn export_key(reader: &str, out: &Path) -> Result<ExportedKey, Error> {
+    let exists = || Error::FileExists {
+        path: out.to_owned(),
     };
     if out
         .try_exists()
-        .with_context(|| format!("checking {}", out.display()))?
+        .map_err(|e| Error::io("checking", out, e))?
     {
         return Err(exists());
     }
-    let card = PcscCard::open(reader)
-        .with_context(|| format!("opening the card in reader \"{}\"", clean(reader)))?;
+    let card = PcscCard::open(reader).map_err(|source| Error::OpenReader {
+        reader: clean(reader),
+        source,
+    })?;
     let info = card.info();
     if !card.has_keys() {
-        bail!(
-            "the {info} in reader \"{}\" has no keys yet, so no signing key to export: enrol \
-             the card first (generate its keys on the card)",
-            clean(reader)
-        );
+        return Err(Error::CardWithoutKeys {
+            card: info.to_string(),
+            reader: clean(reader),
+        });
     }
     write_new(out, key_file_text(&info.signing_public).as_bytes()).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             exists()
         } else {
-            anyhow::Error::new(e).context(format!("writing {}", out.display()))
+            Error::io("writing the key file", out, e)
         }
     })?;
     Ok(ExportedKey {

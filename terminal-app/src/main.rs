@@ -1,17 +1,19 @@
 //! `tessera`: the partition administration terminal.
 //!
-//! Without a subcommand it runs the embedded default (until the TUI arrives): an in-process HSM
-//! (the reference partition service, its store in memory), a terminal paired with it over the
-//! in-memory link, three demo soft cards enrolled as a 2-of-3 PSO set, a login with two of
-//! them, and a report of what an operator would see. `tessera card …` are scriptable card
-//! commands (the library's [`terminal_app::cards`]).
+//! `tessera demo` (and, until the TUI arrives, `tessera` without a subcommand) runs the
+//! embedded default: an in-process HSM (the reference partition service, its store in memory),
+//! a terminal paired with it over the in-memory link, three demo soft cards enrolled as a
+//! 2-of-3 PSO set, a login with two of them, a share drill, a verified log export, and a
+//! report of what an operator would see. A build without the `embedded` feature says that the
+//! embedded default is not in it. `tessera card …` are scriptable card commands (the library's
+//! [`terminal_app::cards`]).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use terminal_app::cards;
 use terminal_app::config::{self, TerminalConfig};
-use terminal_app::{cards, embedded};
 
 /// Tessera: administer an HSM partition. Without a command: the embedded demo.
 #[derive(Parser, Debug)]
@@ -22,7 +24,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Bytes to move through the link's throughput check after pairing (the embedded demo).
-    #[arg(long, default_value_t = 4 << 20)]
+    #[arg(long, global = true, default_value_t = 4 << 20)]
     link_test_bytes: u64,
     #[command(subcommand)]
     command: Option<Command>,
@@ -30,6 +32,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The embedded default: an in-process HSM simulator with demo soft cards, walked through
+    /// pairing, enrolment, a PSO login, the configuration, a share drill and a verified log
+    /// export, printed as a transcript. Not in builds without the `embedded` feature.
+    Demo {
+        /// Print the walk-through as text (what this build does in any case until the TUI).
+        #[arg(long)]
+        transcript: bool,
+    },
     /// Officer cards: list them, export a card's signing key.
     #[command(subcommand)]
     Card(CardCommand),
@@ -65,14 +75,7 @@ fn main() -> anyhow::Result<()> {
         std::env::var_os(config::CONFIG_ENV),
     ))?;
     match cli.command {
-        None => {
-            let report = embedded::run_demo(
-                cli.link_test_bytes,
-                quorum::Argon2Params::production(),
-                false,
-            )?;
-            print!("{report}");
-        }
+        None | Some(Command::Demo { .. }) => print!("{}", demo(cli.link_test_bytes)?),
         Some(Command::Card(CardCommand::List { soft })) => {
             let listing = cards::list_cards(&soft, loaded.config.card_policy())?;
             for note in &listing.notes {
@@ -85,6 +88,24 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The embedded demo's transcript.
+#[cfg(feature = "embedded")]
+fn demo(link_test_bytes: u64) -> Result<String, terminal_app::Error> {
+    use terminal_app::embedded::{DemoOptions, run_demo};
+    let report = run_demo(DemoOptions {
+        link_test_bytes,
+        params: quorum::Argon2Params::production(),
+        test_cards: false,
+    })?;
+    Ok(report.transcript)
+}
+
+/// This build has no embedded default.
+#[cfg(not(feature = "embedded"))]
+fn demo(_link_test_bytes: u64) -> Result<String, terminal_app::Error> {
+    Err(terminal_app::Error::EmbeddedNotBuilt)
 }
 
 /// The terminal holds secrets (its link key, later PINs and shares): keep them out of core
