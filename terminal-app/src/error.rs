@@ -14,11 +14,14 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use hsm_link::domain::PartitionId;
 use hsm_link::message::{AdminError, CloseReason, LoginRefusal, RemoteError};
+use hsm_link::pairing::PairingCodeError;
 use quorum::ceremony::{CardRef, CeremonyError, LinkError};
 use quorum::{CardError, QuorumError};
 
 use crate::config::ConfigError;
+use crate::state::StateError;
 
 /// A card as an error names it: `soft card SOFT:0001 (Ada Demo)`, or `the card` when the
 /// failing step did not know which.
@@ -204,6 +207,81 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(getrandom::Error),
+    /// The terminal's state directory or a file in it cannot be used.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A pairing code that was mistyped (caught by its check symbols, before it was spent).
+    #[error("{0}; type the code again, as `tessera-hsm pairing-code` printed it")]
+    PairingCode(#[from] PairingCodeError),
+    /// The HSM's address could not be reached.
+    #[error("cannot reach the HSM at {address}: {source}")]
+    Connect {
+        /// The address.
+        address: String,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A name this terminal already uses for another partition or address.
+    #[error(
+        "the name {name:?} is this terminal's name for partition {partition} at {address}: \
+         choose another with --name"
+    )]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The address it names.
+        address: String,
+        /// The partition it names.
+        partition: PartitionId,
+    },
+    /// The pairing could not be stored (the list is full, the name is not valid).
+    #[error("the pairing with {name:?} cannot be stored: {problem}")]
+    CannotStore {
+        /// The name.
+        name: String,
+        /// Why.
+        problem: String,
+    },
+    /// The operator did not confirm the HSM's fingerprint: nothing was pinned.
+    #[error(
+        "the HSM's fingerprint was not confirmed, so this terminal pinned nothing. The code is \
+         spent and the HSM pinned this terminal: if the fingerprints differ, something between \
+         you and the HSM answered; tell the HSM's owner, who issues a new code"
+    )]
+    NotConfirmed,
+    /// No paired partition of that name.
+    #[error(
+        "no paired partition is named {name:?}: `tessera` lists them; pair with `tessera pair`"
+    )]
+    NotPaired {
+        /// The name asked for.
+        name: String,
+    },
+    /// No partition paired yet.
+    #[error(
+        "this terminal is paired with no partition yet: pair with `tessera pair --tcp HOST:PORT \
+         --partition ID`, or try the demo with `tessera demo`"
+    )]
+    NothingPaired,
+    /// More than one partition paired and none chosen.
+    #[error("this terminal is paired with several partitions ({names}): choose one with --name")]
+    WhichPartition {
+        /// The names, comma-separated.
+        names: String,
+    },
+    /// Reading from the terminal (a code, a PIN, a confirmation) failed or ended.
+    #[error("reading {what} from the terminal: {source}")]
+    Prompt {
+        /// What was asked for.
+        what: &'static str,
+        /// What failed.
+        #[source]
+        source: io::Error,
+    },
+    /// Something a command was given that it cannot use.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Error {
@@ -222,6 +300,34 @@ impl Error {
             what,
             path: path.into(),
             source,
+        }
+    }
+
+    /// The process exit status for this error ([`crate::cli::exit`]).
+    pub fn exit_code(&self) -> u8 {
+        use crate::cli::exit;
+        match self {
+            Error::WrongPin { .. }
+            | Error::Blocked { .. }
+            | Error::WrongCard { .. }
+            | Error::SameCardTwice { .. }
+            | Error::Card { .. } => exit::CARD,
+            Error::Throttled { .. } => exit::THROTTLED,
+            Error::StaleRevision { .. } | Error::Refused(_) => exit::REFUSED,
+            Error::Superseded
+            | Error::Link(_)
+            | Error::Connect { .. }
+            | Error::UnexpectedAnswer { .. } => exit::LINK,
+            Error::NotPaired { .. }
+            | Error::NothingPaired
+            | Error::WhichPartition { .. }
+            | Error::NameTaken { .. } => exit::NOT_PAIRED,
+            Error::NotConfirmed => exit::NOT_CONFIRMED,
+            Error::Config(_) | Error::State(_) | Error::Usage(_) | Error::PairingCode(_) => {
+                exit::SETUP
+            }
+            Error::EmbeddedNotBuilt => exit::NOT_IN_BUILD,
+            _ => exit::FAILURE,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Bodies of the terminal's fuzz targets, shared by `cargo fuzz` (in `fuzz/`) and the ordinary
-//! corpus test `terminal-app/tests/fuzz_corpus.rs`, so that CI exercises them on the stable
-//! toolchain.
+//! corpus tests `terminal-app/tests/fuzz_corpus.rs` and `fuzz_corpus_paired.rs`, so that CI
+//! exercises them on the stable toolchain.
 
 use std::path::Path;
 
@@ -43,6 +43,34 @@ pub fn terminal_config(data: &[u8]) -> bool {
                 "the refusal does not name the file: {message}"
             );
             assert!(message.contains("--config"), "{message}");
+            false
+        }
+    }
+}
+
+/// The file name every paired-partitions list the fuzz target parses goes by.
+pub const FUZZ_PAIRED_PATH: &str = "fuzz-paired.toml";
+
+/// Parses arbitrary bytes as the state directory's `paired.toml`. A refusal must name the file;
+/// a list that parses must write a file that parses back to the same list, and stay within its
+/// bounds. Must never panic. Returns whether the bytes parsed.
+pub fn paired_list(data: &[u8]) -> bool {
+    use crate::state::paired::{MAX_PAIRED, PairedList};
+    match PairedList::parse_bytes(data, Path::new(FUZZ_PAIRED_PATH)) {
+        Ok(list) => {
+            assert!(list.partitions().len() <= MAX_PAIRED);
+            let text = list.to_toml();
+            let again = PairedList::parse_bytes(text.as_bytes(), Path::new(FUZZ_PAIRED_PATH))
+                .unwrap_or_else(|e| panic!("a list written does not parse back: {e}\n{text}"));
+            assert_eq!(again, list);
+            true
+        }
+        Err(error) => {
+            let message = error.to_string();
+            assert!(
+                message.contains(FUZZ_PAIRED_PATH),
+                "the refusal does not name the file: {message}"
+            );
             false
         }
     }

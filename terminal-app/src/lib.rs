@@ -1,5 +1,6 @@
 //! The Tessera terminal's own logic, behind the thin `tessera` binary: the terminal
-//! configuration, the scriptable card commands, and the embedded demo.
+//! configuration, its state (identity key, paired partitions), pairing, the scriptable
+//! commands, and the embedded demo.
 //!
 //! ```
 //! use terminal_app::config::TerminalConfig;
@@ -16,17 +17,26 @@
 //! - `embedded` (with the `embedded` feature, on by default): the embedded default, a demo
 //!   against an in-process HSM simulator running the real flows. Without the feature the
 //!   simulator (and its store) is not in the build, and [`Error::EmbeddedNotBuilt`] says so.
+//! - [`state`]: the terminal's state directory (XDG state dir or `--state-dir`): its identity
+//!   key and the paired partitions, private and written atomically.
+//! - [`pair`]: `tessera pair` with a one-time code, and pinned sessions with paired partitions.
+//! - [`cli`]: the scriptable commands (`status`, `config show`, `keys list`, `bin list`,
+//!   `log show`, the list of paired partitions), their logins and prompts, and the exit
+//!   statuses.
 //! - [`error`]: the one error type, with the cases a screen acts on typed ([`Error`]).
 //!
 //! Nothing here prints or exits: each command returns what the binary shows.
 
 pub mod cards;
+pub mod cli;
 pub mod config;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod pair;
+pub mod state;
 
 pub use error::{CardName, Error, Throttle};
 

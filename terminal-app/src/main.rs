@@ -1,31 +1,42 @@
 //! `tessera`: the partition administration terminal.
 //!
-//! `tessera demo` (and, until the TUI arrives, `tessera` without a subcommand) runs the
-//! embedded default: an in-process HSM (the reference partition service, its store in memory),
-//! a terminal paired with it over the in-memory link, three demo soft cards enrolled as a
-//! 2-of-3 PSO set, a login with two of them, a share drill, a verified log export, and a
-//! report of what an operator would see. A build without the `embedded` feature says that the
-//! embedded default is not in it. `tessera card …` are scriptable card commands (the library's
-//! [`terminal_app::cards`]).
+//! `tessera demo` runs the embedded default: an in-process HSM (the reference partition
+//! service, its store in memory), a terminal paired with it over the in-memory link, three demo
+//! soft cards enrolled as a 2-of-3 PSO set, a login with two of them, a share drill, a verified
+//! log export, and a report of what an operator would see. A build without the `embedded`
+//! feature says that the embedded default is not in it. `tessera pair` pairs with a real HSM's
+//! partition; `tessera` without a subcommand lists the paired partitions (or says how to pair);
+//! `status`, `config show`, `keys list`, `bin list` and `log show` read a paired partition;
+//! `tessera card …` are scriptable card commands. The logic is the library's
+//! ([`terminal_app`]); this file parses arguments, asks on the terminal, prints, and exits with
+//! the documented status ([`terminal_app::cli::exit`]).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use terminal_app::cards;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hsm_link::domain::PartitionId;
+use hsm_link::message::OfficerRole;
+use hsm_link::pairing::PairingCode;
+use terminal_app::cli::{self, exit, login::CardChoice, prompt, reads::LogFilter};
 use terminal_app::config::{self, TerminalConfig};
+use terminal_app::pair::{self, AnyConnection};
+use terminal_app::state::{self, Address, PairedPartition, StateDir};
+use terminal_app::{Error, cards};
 
-/// Tessera: administer an HSM partition. Without a command: the embedded demo.
+/// Tessera: administer an HSM partition. Without a command: the paired partitions.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, after_help = exit::EXIT_CODES_HELP)]
 struct Cli {
     /// The terminal configuration file (TOML, `version = 1`). Without it, the file
     /// $TESSERA_CONFIG names; without either, the defaults (hardware cards only).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Bytes to move through the link's throughput check after pairing (the embedded demo).
-    #[arg(long, global = true, default_value_t = 4 << 20)]
-    link_test_bytes: u64,
+    /// The terminal's state directory (its identity key, the paired partitions). Default:
+    /// $XDG_STATE_HOME/tessera, else ~/.local/state/tessera.
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -39,10 +50,138 @@ enum Command {
         /// Print the walk-through as text (what this build does in any case until the TUI).
         #[arg(long)]
         transcript: bool,
+        /// Bytes to move through the link's throughput check at the end.
+        #[arg(long, default_value_t = 4 << 20)]
+        link_test_bytes: u64,
     },
+    /// Pairs with a partition of a running `tessera-hsm serve`, with the one-time code its
+    /// owner issued (`tessera-hsm pairing-code`), asked for on the terminal (no echo), then
+    /// shows the HSM's fingerprint to compare with the one `tessera-hsm` printed.
+    Pair {
+        #[command(flatten)]
+        address: AddressArgs,
+        /// The partition's id.
+        #[arg(long)]
+        partition: PartitionId,
+        /// This terminal's name for it (default: the partition's id).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Lists the paired partitions (what `tessera` alone shows without the TUI).
+    List {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A pinned session with a paired partition: the link, the HSM's fingerprint and the PSO
+    /// card set (no login needed).
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// The partition's configuration (needs an officer login).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The partition's keys (needs an officer login).
+    #[command(subcommand)]
+    Keys(ListCommand),
+    /// The bin of invalidated keys (needs an officer login).
+    #[command(subcommand)]
+    Bin(ListCommand),
+    /// The partition's log (needs an officer login).
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Officer cards: list them, export a card's signing key.
     #[command(subcommand)]
     Card(CardCommand),
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct AddressArgs {
+    /// The HSM's admin link over TCP.
+    #[arg(long, value_name = "HOST:PORT")]
+    tcp: Option<String>,
+    /// The HSM's admin link over a serial line.
+    #[arg(long, value_name = "DEVICE")]
+    serial: Option<PathBuf>,
+}
+
+/// Which paired partition, and how to show the result.
+#[derive(Args, Debug)]
+struct Target {
+    /// The paired partition's name (see `tessera list`); optional when only one is paired.
+    #[arg(long)]
+    name: Option<String>,
+    /// As JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The officer login of a read: the role and the cards, whose PINs are asked on the terminal.
+#[derive(Args, Debug)]
+struct Officer {
+    #[command(flatten)]
+    target: Target,
+    /// The role to log in as.
+    #[arg(long, value_enum, default_value_t = RoleArg::Pso)]
+    role: RoleArg,
+    /// A PC/SC reader holding one of the set's cards (repeatable; `tessera card list`).
+    #[arg(long = "card", value_name = "READER")]
+    readers: Vec<String>,
+    /// A soft card file of the set (repeatable; needs `allow_soft_cards` in the configuration).
+    #[arg(long, value_name = "FILE")]
+    soft: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    Pso,
+    Auditor,
+    DeviceSo,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Every parameter with its value, and the configuration's revision.
+    Show(Officer),
+}
+
+#[derive(Subcommand, Debug)]
+enum ListCommand {
+    /// One line per key (id, label, type, size, created, flags or when it went to the bin).
+    List(Officer),
+}
+
+#[derive(Subcommand, Debug)]
+enum LogCommand {
+    /// Entries (and checkpoints) in sequence order; with --json, the canonical JSON lines.
+    Show {
+        #[command(flatten)]
+        officer: Officer,
+        /// From this sequence number.
+        #[arg(long)]
+        from: Option<u64>,
+        /// Up to this sequence number.
+        #[arg(long)]
+        to: Option<u64>,
+        /// Only entries of this role (pso, auditor, device-so, technical-user, genesis,
+        /// unauthenticated).
+        #[arg(long = "actor-role", value_name = "ROLE")]
+        actor_role: Option<String>,
+        /// Only operations starting with this (e.g. `config.`).
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only entries in which this holder took part.
+        #[arg(long)]
+        holder: Option<String>,
+        /// Only `ok`, `refused` or `failed`.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// At most this many lines.
+        #[arg(long)]
+        limit: Option<u64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,23 +206,206 @@ enum CardCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
-    harden_process().context("could not disable core dumps for this process")?;
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("tessera: {e:#}");
+            ExitCode::from(
+                e.downcast_ref::<Error>()
+                    .map_or(exit::FAILURE, Error::exit_code),
+            )
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    harden_process().context("could not disable core dumps for this process")?;
     let loaded = TerminalConfig::load(config::config_path(
         cli.config,
         std::env::var_os(config::CONFIG_ENV),
-    ))?;
+    ))
+    .map_err(Error::from)?;
+    let policy = loaded.config.card_policy();
+    let state_dir = cli.state_dir;
+    let state = || -> Result<StateDir, Error> {
+        let path = state::state_dir_path(
+            state_dir.clone(),
+            std::env::var_os("XDG_STATE_HOME"),
+            std::env::var_os("HOME"),
+        )?;
+        Ok(StateDir::open(path)?)
+    };
     match cli.command {
-        None | Some(Command::Demo { .. }) => print!("{}", demo(cli.link_test_bytes)?),
-        Some(Command::Card(CardCommand::List { soft })) => {
-            let listing = cards::list_cards(&soft, loaded.config.card_policy())?;
+        None => print!("{}", cli::list::paired(&state()?.paired()?).render(false)),
+        Some(Command::List { json }) => {
+            print!("{}", cli::list::paired(&state()?.paired()?).render(json));
+        }
+        Some(Command::Demo {
+            link_test_bytes, ..
+        }) => print!("{}", demo(link_test_bytes)?),
+        Some(Command::Pair {
+            address,
+            partition,
+            name,
+        }) => pair_command(&state()?, address, partition, name)?,
+        Some(Command::Status { target }) => {
+            let state = state()?;
+            let (mut conn, entry) = session(&state, &target)?;
+            let shown = cli::status::status(&mut conn, &entry)?;
+            let _ = conn.close();
+            print!("{}", shown.render(target.json));
+        }
+        Some(Command::Card(command)) => card_command(command, policy)?,
+        Some(command) => read_command(&state()?, command, policy)?,
+    }
+    Ok(())
+}
+
+/// `tessera pair`: the code from the terminal, the pairing, the fingerprint confirmed, the pin
+/// stored.
+fn pair_command(
+    state: &StateDir,
+    address: AddressArgs,
+    partition: PartitionId,
+    name: Option<String>,
+) -> Result<(), Error> {
+    let address = match (address.tcp, address.serial) {
+        (Some(tcp), _) => format!("tcp:{tcp}"),
+        (None, Some(serial)) => format!("serial:{}", serial.display()),
+        (None, None) => unreachable!("clap requires --tcp or --serial"),
+    };
+    let address: Address = address.parse().map_err(Error::Usage)?;
+    let typed = prompt::secret(
+        &format!("One-time pairing code for {partition} (as tessera-hsm printed it): "),
+        "the pairing code",
+    )?;
+    let typed = std::str::from_utf8(&typed)
+        .map_err(|_| Error::Usage("the pairing code is letters, digits and dashes".to_owned()))?;
+    let code = PairingCode::parse(typed)?;
+    let pending = pair::pair(state, address, partition, name, code, pair::now_unix())?;
+    let entry = pending.entry();
+    println!(
+        "The HSM at {} accepted the code for partition {}.",
+        entry.address, entry.partition
+    );
+    println!("  HSM key fingerprint: {}", pending.fingerprint());
+    println!("Compare it with the fingerprint tessera-hsm printed beside the code.");
+    if !prompt::confirm("Is it the same?")? {
+        return Err(Error::NotConfirmed);
+    }
+    let stored = pending.confirm(state)?;
+    println!(
+        "Paired: {} is partition {} at {} (state in {}).",
+        stored.name,
+        stored.partition,
+        stored.address,
+        state.path().display()
+    );
+    Ok(())
+}
+
+/// The paired partition `target` names (or the only one), in a pinned session.
+fn session(state: &StateDir, target: &Target) -> Result<(AnyConnection, PairedPartition), Error> {
+    let list = state.paired()?;
+    let entry = match (&target.name, list.partitions()) {
+        (Some(name), _) => list
+            .get(name)
+            .ok_or_else(|| Error::NotPaired { name: name.clone() })?,
+        (None, []) => return Err(Error::NothingPaired),
+        (None, [only]) => only,
+        (None, all) => {
+            let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+            return Err(Error::WhichPartition {
+                names: names.join(", "),
+            });
+        }
+    };
+    let conn = pair::connect_pinned(state, entry, pair::now_unix())?;
+    Ok((conn, entry.clone()))
+}
+
+/// The reads that need an officer login.
+fn read_command(
+    state: &StateDir,
+    command: Command,
+    policy: quorum::CardPolicy,
+) -> Result<(), Error> {
+    let (officer, what) = match &command {
+        Command::Config(ConfigCommand::Show(o)) => (o, "config"),
+        Command::Keys(ListCommand::List(o)) => (o, "keys"),
+        Command::Bin(ListCommand::List(o)) => (o, "bin"),
+        Command::Log(LogCommand::Show { officer, .. }) => (officer, "log"),
+        _ => unreachable!("run() dispatches the other commands"),
+    };
+    let (mut conn, _) = session(state, &officer.target)?;
+    let role = match officer.role {
+        RoleArg::Pso => OfficerRole::Pso,
+        RoleArg::Auditor => OfficerRole::Auditor,
+        RoleArg::DeviceSo => OfficerRole::DeviceSo,
+    };
+    let choice = CardChoice {
+        readers: officer.readers.clone(),
+        soft: officer.soft.clone(),
+    };
+    let mut ask = |question: &str| prompt::secret(question, "a PIN");
+    let holders = cli::login::login(
+        &mut conn,
+        role,
+        &choice,
+        policy,
+        &mut ask,
+        &mut std::io::stderr(),
+    )?;
+    eprintln!("login: logged in ({})", holders.join(", "));
+    let json = officer.target.json;
+    let out = match (what, command) {
+        ("config", _) => cli::reads::config_show(&mut conn)?.render(json),
+        ("keys", _) => cli::reads::keys(&mut conn, false)?.render(json),
+        ("bin", _) => cli::reads::keys(&mut conn, true)?.render(json),
+        (
+            _,
+            Command::Log(LogCommand::Show {
+                from,
+                to,
+                actor_role,
+                operation,
+                holder,
+                outcome,
+                limit,
+                ..
+            }),
+        ) => {
+            let filter = LogFilter {
+                from_seq: from,
+                to_seq: to,
+                role: actor_role,
+                operation,
+                holder,
+                outcome,
+                limit,
+            };
+            let (text, lines) = cli::reads::log_show(&mut conn, &filter)?;
+            if json { lines } else { text }
+        }
+        _ => unreachable!("matched above"),
+    };
+    let _ = conn.close();
+    print!("{out}");
+    Ok(())
+}
+
+fn card_command(command: CardCommand, policy: quorum::CardPolicy) -> Result<(), Error> {
+    match command {
+        CardCommand::List { soft } => {
+            let listing = cards::list_cards(&soft, policy)?;
             for note in &listing.notes {
                 eprintln!("tessera: {note}");
             }
             print!("{}", listing.to_tsv());
         }
-        Some(Command::Card(CardCommand::ExportKey { reader, out })) => {
+        CardCommand::ExportKey { reader, out } => {
             print!("{}", cards::export_key(&reader, &out)?.report());
         }
     }
@@ -92,7 +414,7 @@ fn main() -> anyhow::Result<()> {
 
 /// The embedded demo's transcript.
 #[cfg(feature = "embedded")]
-fn demo(link_test_bytes: u64) -> Result<String, terminal_app::Error> {
+fn demo(link_test_bytes: u64) -> Result<String, Error> {
     use terminal_app::embedded::{DemoOptions, run_demo};
     let report = run_demo(DemoOptions {
         link_test_bytes,
@@ -104,12 +426,12 @@ fn demo(link_test_bytes: u64) -> Result<String, terminal_app::Error> {
 
 /// This build has no embedded default.
 #[cfg(not(feature = "embedded"))]
-fn demo(_link_test_bytes: u64) -> Result<String, terminal_app::Error> {
-    Err(terminal_app::Error::EmbeddedNotBuilt)
+fn demo(_link_test_bytes: u64) -> Result<String, Error> {
+    Err(Error::EmbeddedNotBuilt)
 }
 
-/// The terminal holds secrets (its link key, later PINs and shares): keep them out of core
-/// dumps and away from ptrace by other users.
+/// The terminal holds secrets (its link key, PINs, shares): keep them out of core dumps and
+/// away from ptrace by other users.
 fn harden_process() -> std::io::Result<()> {
     use rustix::process::{Resource, Rlimit, setrlimit};
     setrlimit(
@@ -121,4 +443,15 @@ fn harden_process() -> std::io::Result<()> {
     )?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -1,0 +1,172 @@
+//! Pairing with an HSM partition (`tessera pair`), and pinned sessions with paired ones.
+//!
+//! Pairing connects with the one-time management pairing code (Noise XXpsk3, the code's PSK);
+//! success means the HSM proved it knew the code, and the HSM has pinned this terminal's key.
+//! The terminal pins the HSM's key only after the operator confirmed that the fingerprint the
+//! HSM printed is the one shown here ([`PendingPairing::confirm`]): a code that leaked to a
+//! machine in the middle would pair with that machine, whose fingerprint differs. Later
+//! sessions use Noise KK with the pinned keys ([`connect_pinned`]).
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use hsm_link::client::{self, ConnectOptions, Connection};
+use hsm_link::domain::PartitionId;
+use hsm_link::handshake::client::ClientMode;
+use hsm_link::keys::{Fingerprint, PublicKey};
+use hsm_link::pairing::PairingCode;
+use hsm_link::transport::{FrameTransport, StreamTransport};
+
+use crate::error::Error;
+use crate::state::{Address, PairedPartition, StateDir};
+
+/// The serial line's speed (what `tessera-hsm serve --serial` uses by default).
+pub const SERIAL_BAUD: u32 = 115_200;
+
+/// How long a TCP connection may take to open.
+pub const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to a partition over whatever transport its address names.
+pub type AnyConnection = Connection<Box<dyn FrameTransport>>;
+
+/// Opens the transport to `address`.
+pub fn open_transport(address: &Address) -> Result<Box<dyn FrameTransport>, Error> {
+    let failed = |source| Error::Connect {
+        address: address.to_string(),
+        source,
+    };
+    match address {
+        Address::Tcp(host_port) => {
+            let mut last = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the host name resolves to no address",
+            );
+            for addr in host_port.to_socket_addrs().map_err(failed)? {
+                match TcpStream::connect_timeout(&addr, TCP_CONNECT_TIMEOUT) {
+                    Ok(stream) => {
+                        return Ok(Box::new(StreamTransport::tcp(stream).map_err(failed)?));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Err(failed(last))
+        }
+        Address::Serial(device) => {
+            let path = device.to_str().ok_or_else(|| {
+                failed(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the device path is not UTF-8",
+                ))
+            })?;
+            let line = StreamTransport::open_serial(path, SERIAL_BAUD)
+                .map_err(|e| failed(std::io::Error::other(e)))?;
+            Ok(Box::new(line))
+        }
+    }
+}
+
+/// A pairing the HSM accepted, waiting for the operator to confirm the HSM's fingerprint.
+#[derive(Debug)]
+pub struct PendingPairing {
+    entry: PairedPartition,
+}
+
+impl PendingPairing {
+    /// The HSM key's fingerprint to compare with the one `tessera-hsm` printed.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.entry.fingerprint()
+    }
+
+    /// The partition as it will be stored.
+    pub fn entry(&self) -> &PairedPartition {
+        &self.entry
+    }
+
+    /// The operator confirmed the fingerprint: pins the HSM's key in the state directory.
+    pub fn confirm(self, state: &StateDir) -> Result<PairedPartition, Error> {
+        let mut list = state.paired()?;
+        list.upsert(self.entry.clone())
+            .map_err(|problem| Error::CannotStore {
+                name: self.entry.name.clone(),
+                problem,
+            })?;
+        state.save_paired(&list)?;
+        Ok(self.entry)
+    }
+}
+
+/// Pairs this terminal (its key from `state`) with `partition` at `address` using `code`.
+/// `name` defaults to the partition's id; a name already used for another partition or
+/// address is refused before the code is spent. Nothing is stored until
+/// [`PendingPairing::confirm`].
+pub fn pair(
+    state: &StateDir,
+    address: Address,
+    partition: PartitionId,
+    name: Option<String>,
+    code: PairingCode,
+    now_unix: u64,
+) -> Result<PendingPairing, Error> {
+    let name = name.unwrap_or_else(|| partition.as_str().to_owned());
+    if let Some(known) = state.paired()?.get(&name)
+        && (known.address != address || known.partition != partition)
+    {
+        return Err(Error::NameTaken {
+            name,
+            address: known.address.to_string(),
+            partition: known.partition.clone(),
+        });
+    }
+    let identity = state.identity()?;
+    let transport = open_transport(&address)?;
+    let conn = client::connect(
+        transport,
+        &identity,
+        partition.clone(),
+        ClientMode::Pairing(code),
+        ConnectOptions::default(),
+    )?;
+    let hsm_key: PublicKey = conn.session().remote_key();
+    // The pairing is complete at the HSM; this session has nothing more to do.
+    let _ = conn.close();
+    Ok(PendingPairing {
+        entry: PairedPartition {
+            name,
+            address,
+            partition,
+            hsm_key,
+            audit_key: None,
+            paired_unix: now_unix,
+            last_seen_unix: Some(now_unix),
+        },
+    })
+}
+
+/// A pinned session (Noise KK) with a paired partition; notes when it was last seen.
+pub fn connect_pinned(
+    state: &StateDir,
+    entry: &PairedPartition,
+    now_unix: u64,
+) -> Result<AnyConnection, Error> {
+    let identity = state.identity()?;
+    let transport = open_transport(&entry.address)?;
+    let conn = client::connect(
+        transport,
+        &identity,
+        entry.partition.clone(),
+        ClientMode::Pinned { hsm: entry.hsm_key },
+        ConnectOptions::default(),
+    )?;
+    let mut list = state.paired()?;
+    if list.seen(&entry.name, now_unix) {
+        state.save_paired(&list)?;
+    }
+    Ok(conn)
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,333 @@
+//! `tessera pair` and the reads of a paired partition, end to end: the real `tessera` binary
+//! against the real `tessera-hsm serve` over loopback TCP. The pairing code goes in on
+//! standard input (not a terminal here, so it is read as a line), as do the confirmation and
+//! the soft card's passphrase; nothing secret is in an argument or the environment.
+//!
+//! `tessera-hsm` is the binary of the same build (`target/<profile>/tessera-hsm`); when it is
+//! missing (`cargo test -p terminal-app` alone builds only this package's binaries) the test
+//! builds it first.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use hsm_link::message::OfficerRole;
+use quorum::ceremony::{Enrolment, LoginCeremony};
+use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
+use terminal_app::cli::exit;
+use terminal_app::pair;
+use terminal_app::state::StateDir;
+
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+const PASSPHRASE: &str = "a passphrase for the pairing test";
+
+/// The `tessera-hsm` binary of this build, built if missing.
+fn tessera_hsm() -> PathBuf {
+    let bin = Path::new(TESSERA).with_file_name("tessera-hsm");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "-p", "partition-service", "--bin", "tessera-hsm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building tessera-hsm failed");
+    }
+    bin
+}
+
+fn hsm(bin: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tessera-hsm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Stops `tessera-hsm serve` (by its own pid) when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `tessera` with `args` (and the state directory and configuration), `stdin` as its
+/// input.
+fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(TESSERA)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("TESSERA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// An HSM with partition p1 (soft cards allowed), serving on loopback TCP; the pairing code
+/// and the fingerprint `tessera-hsm` printed.
+fn serve_hsm(dir: &Path) -> (Serving, String, String, String) {
+    let bin = tessera_hsm();
+    let data = dir.join("hsm");
+    let data = data.to_str().unwrap();
+    hsm(&bin, &["init", data]);
+    hsm(
+        &bin,
+        &[
+            "--data",
+            data,
+            "partition",
+            "create",
+            "p1",
+            "--name",
+            "Payments",
+            "--tier",
+            "economy",
+        ],
+    );
+    hsm(&bin, &["--data", data, "soft-cards", "allow"]);
+    let issued = hsm(&bin, &["--data", data, "pairing-code", "p1"]);
+    let code = issued.lines().nth(1).unwrap().trim().to_owned();
+    let fingerprint = issued
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HSM key fingerprint: "))
+        .unwrap()
+        .to_owned();
+    let mut child = Command::new(&bin)
+        .args(["--data", data, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serving = Serving(child);
+    let address = BufReader::new(stdout)
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
+        .expect("tessera-hsm reports its listener");
+    (serving, code, fingerprint, address)
+}
+
+/// Enrols a 1-of-1 PSO set on a new soft card through the terminal's own identity (the first
+/// terminal paired may enrol the first set); the card's file.
+fn enrol(state: &Path, dir: &Path) -> PathBuf {
+    let state = StateDir::open(state).unwrap();
+    let entry = state.paired().unwrap().get("pay").unwrap().clone();
+    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
+    let path = dir.join("ada.card");
+    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
+    let card = SoftCard::create(
+        &path,
+        Some("Ada Test"),
+        "SOFT:0101",
+        &pin,
+        Argon2Params::production(),
+        CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
+    enrolment.add_card(&mut verified).unwrap();
+    enrolment.finish(&mut conn).unwrap();
+    // The login works from the library too (the CLI's path is the same ceremony).
+    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
+    login.present(&mut verified).unwrap();
+    login.submit(&mut conn).unwrap();
+    conn.close().unwrap();
+    path
+}
+
+#[test]
+fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serving, code, fingerprint, address) = serve_hsm(dir.path());
+    let state = dir.path().join("state/tessera");
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "version = 1\n[cards]\nallow_soft_cards = true\n").unwrap();
+    let pair_args = [
+        "pair",
+        "--tcp",
+        address.as_str(),
+        "--partition",
+        "p1",
+        "--name",
+        "pay",
+    ];
+
+    // Nothing paired yet: `tessera` says how to pair or try the demo.
+    let out = tessera(&state, &config, &[], "");
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("tessera pair --tcp HOST:PORT"));
+    assert!(text(&out.stdout).contains("tessera demo"));
+
+    // A mistyped code is caught by its check symbols: nothing is spent or stored.
+    let mut typo = code.clone().into_bytes();
+    typo[0] = if typo[0] == b'A' { b'B' } else { b'A' };
+    let out = tessera(&state, &config, &pair_args, &format!("{}\n", text(&typo)));
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit::SETUP)),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("mistyped"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The real code, and the fingerprint confirmed: the pin is stored.
+    let out = tessera(&state, &config, &pair_args, &format!("{code}\nyes\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!("HSM key fingerprint: {fingerprint}")),
+        "{shown}"
+    );
+    assert!(shown.contains("Paired: pay is partition p1"), "{shown}");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("terminal.key")), 0o600);
+    assert_eq!(mode(&state.join("paired.toml")), 0o600);
+
+    // The code is spent: a second pairing with it fails at the HSM.
+    let again = [&pair_args[..6], &["again"]].concat();
+    let out = tessera(&state, &config, &again, &format!("{code}\nyes\n"));
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit::LINK)),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `tessera` lists it; `tessera list --json` too.
+    let out = tessera(&state, &config, &[], "");
+    let listed = text(&out.stdout);
+    let row = listed.lines().nth(1).unwrap();
+    assert!(row.starts_with("pay "), "{listed}");
+    assert!(row.contains(&format!("tcp:{address}")), "{listed}");
+    assert!(row.contains(&fingerprint), "{listed}");
+    let out = tessera(&state, &config, &["list", "--json"], "");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["partitions"][0]["hsm_fingerprint"],
+        fingerprint.as_str()
+    );
+    assert_eq!(json["partitions"].as_array().unwrap().len(), 1);
+
+    // Status over a pinned session, no login needed.
+    let out = tessera(&state, &config, &["status", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["link"]["mode"], "pinned");
+    assert_eq!(json["hsm_fingerprint"], fingerprint.as_str());
+    assert_eq!(json["pso_set"], serde_json::Value::Null);
+
+    reads_after_a_login(&state, &config, dir.path());
+}
+
+/// With a PSO set enrolled: status shows it; the reads log in with the soft card, its
+/// passphrase typed on standard input; a wrong passphrase is a card error.
+fn reads_after_a_login(state: &Path, config: &Path, dir: &Path) {
+    let card = enrol(state, dir);
+    let card = card.to_str().unwrap();
+    let out = tessera(state, config, &["status"], "");
+    let shown = text(&out.stdout);
+    assert!(shown.contains("set 1: 1 of 1 cards"), "{shown}");
+    assert!(shown.contains("soft card SOFT:0101 (Ada Test)"), "{shown}");
+
+    let typed = format!("{PASSPHRASE}\n");
+    let out = tessera(
+        state,
+        config,
+        &["config", "show", "--json", "--soft", card],
+        &typed,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["parameters"]["Key export"], "wrapped only");
+    assert!(text(&out.stderr).contains("logged in (Ada Test)"));
+
+    for (what, args) in [("keys", ["keys", "list"]), ("bin", ["bin", "list"])] {
+        let out = tessera(
+            state,
+            config,
+            &[args[0], args[1], "--json", "--soft", card],
+            &typed,
+        );
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["keys"], serde_json::json!([]), "{what}");
+    }
+
+    let out = tessera(
+        state,
+        config,
+        &["log", "show", "--operation", "pairing.", "--soft", card],
+        &typed,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stdout);
+    assert!(log.contains("pairing.complete"), "{log}");
+    assert!(!log.contains("quorum."), "filtered: {log}");
+    let out = tessera(
+        state,
+        config,
+        &["log", "show", "--json", "--limit", "3", "--soft", card],
+        &typed,
+    );
+    let lines = text(&out.stdout);
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+    for line in lines.lines() {
+        audit_log::LogLine::from_canonical(line.as_bytes()).unwrap();
+    }
+
+    let out = tessera(
+        state,
+        config,
+        &["keys", "list", "--soft", card],
+        "not the passphrase\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit::CARD)),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("wrong PIN or passphrase"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Without a card named, the read says how to log in.
+    let out = tessera(state, config, &["keys", "list"], "");
+    assert_eq!(out.status.code(), Some(i32::from(exit::SETUP)));
+    assert!(
+        text(&out.stderr).contains("--soft FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
