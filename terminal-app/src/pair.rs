@@ -84,13 +84,13 @@ impl PendingPairing {
 
     /// The operator confirmed the fingerprint: pins the HSM's key in the state directory.
     pub fn confirm(self, state: &StateDir) -> Result<PairedPartition, Error> {
-        let mut list = state.paired()?;
-        list.upsert(self.entry.clone())
+        let entry = self.entry.clone();
+        state
+            .update_paired(|list| list.upsert(entry).map(|()| ((), true)))?
             .map_err(|problem| Error::CannotStore {
                 name: self.entry.name.clone(),
                 problem,
             })?;
-        state.save_paired(&list)?;
         Ok(self.entry)
     }
 }
@@ -157,10 +157,8 @@ pub fn connect_pinned(
         ClientMode::Pinned { hsm: entry.hsm_key },
         ConnectOptions::default(),
     )?;
-    let mut list = state.paired()?;
-    if list.seen(&entry.name, now_unix) {
-        state.save_paired(&list)?;
-    }
+    // Only a note: a partition forgotten meanwhile stays forgotten.
+    let _ = state.update_paired(|list| Ok(((), list.seen(&entry.name, now_unix))))?;
     Ok(conn)
 }
 

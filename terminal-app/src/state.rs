@@ -17,8 +17,12 @@ mod files;
 pub mod paired;
 
 use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
 
 use hsm_link::keys::StaticKeypair;
 use zeroize::Zeroizing;
@@ -33,6 +37,8 @@ pub const STATE_DIR_NAME: &str = "tessera";
 pub const IDENTITY_FILE: &str = "terminal.key";
 /// The paired partitions' file.
 pub const PAIRED_FILE: &str = "paired.toml";
+/// The lock file that serialises changes to the paired partitions.
+pub const LOCK_FILE: &str = ".lock";
 /// The identity key file's first bytes.
 pub const IDENTITY_MAGIC: &[u8; 4] = b"TSTK";
 /// The identity key file's format version.
@@ -225,14 +231,44 @@ impl StateDir {
         }
     }
 
-    /// Writes the paired partitions (atomically).
-    pub fn save_paired(&self, list: &PairedList) -> Result<(), StateError> {
-        write_atomically(
-            &self.path,
-            PAIRED_FILE,
-            list.to_toml().as_bytes(),
-            Replace::Allowed,
-        )
+    /// Reads the paired partitions, lets `change` edit them, and writes them back
+    /// (atomically) if it returns `true`, all under the directory's lock, so that two
+    /// `tessera` processes (a pairing and a status noting when it last saw a partition) never
+    /// lose each other's change.
+    pub fn update_paired<T>(
+        &self,
+        change: impl FnOnce(&mut PairedList) -> Result<(T, bool), String>,
+    ) -> Result<Result<T, String>, StateError> {
+        let _lock = self.lock()?;
+        let mut list = self.paired()?;
+        let (value, write) = match change(&mut list) {
+            Ok(done) => done,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        if write {
+            write_atomically(
+                &self.path,
+                PAIRED_FILE,
+                list.to_toml().as_bytes(),
+                Replace::Allowed,
+            )?;
+        }
+        Ok(Ok(value))
+    }
+
+    /// The directory's lock (`.lock`, an exclusive `flock`), held until dropped.
+    fn lock(&self) -> Result<File, StateError> {
+        let path = self.path.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StateError::io("opening", &path, e))?;
+        rustix::fs::flock(&file, FlockOperation::LockExclusive)
+            .map_err(|e| StateError::io("locking", &path, e.into()))?;
+        Ok(file)
     }
 }
 
@@ -294,6 +330,47 @@ mod tests {
         assert_eq!(&bytes[..5], b"TSTK\x01");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn concurrent_updates_of_the_paired_list_lose_nothing() {
+        use hsm_link::domain::PartitionId;
+        use hsm_link::keys::PublicKey;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tessera");
+        StateDir::open(&path).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = path.clone();
+                s.spawn(move || {
+                    let state = StateDir::open(path).unwrap();
+                    for i in 0..10 {
+                        let entry = PairedPartition {
+                            name: format!("t{t}-{i}"),
+                            address: "tcp:127.0.0.1:1".parse().unwrap(),
+                            partition: PartitionId::new("p").unwrap(),
+                            hsm_key: PublicKey([t; 32]),
+                            audit_key: None,
+                            paired_unix: 1,
+                            last_seen_unix: None,
+                        };
+                        state
+                            .update_paired(|list| list.upsert(entry).map(|()| ((), true)))
+                            .unwrap()
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let state = StateDir::open(&path).unwrap();
+        assert_eq!(state.paired().unwrap().partitions().len(), 40);
+        // A change that declines writes nothing; one that fails says why.
+        let before = std::fs::read(path.join(PAIRED_FILE)).unwrap();
+        let value = state.update_paired(|list| Ok((list.seen("nobody", 5), false)));
+        assert!(!value.unwrap().unwrap());
+        let refused = state.update_paired(|_| Err::<((), bool), _>("no".to_owned()));
+        assert_eq!(refused.unwrap(), Err("no".to_owned()));
+        assert_eq!(std::fs::read(path.join(PAIRED_FILE)).unwrap(), before);
     }
 
     #[test]

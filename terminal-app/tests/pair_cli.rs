@@ -89,6 +89,12 @@ fn text(bytes: &[u8]) -> String {
 /// An HSM with partition p1 (soft cards allowed), serving on loopback TCP; the pairing code
 /// and the fingerprint `tessera-hsm` printed.
 fn serve_hsm(dir: &Path) -> (Serving, String, String, String) {
+    serve_hsm_on(dir, &["--listen", "127.0.0.1:0"], "admin link on ")
+}
+
+/// The same, serving `listen` (tessera-hsm's arguments); the rest of the line that starts with
+/// `ready` once it listens.
+fn serve_hsm_on(dir: &Path, listen: &[&str], ready: &str) -> (Serving, String, String, String) {
     let bin = tessera_hsm();
     let data = dir.join("hsm");
     let data = data.to_str().unwrap();
@@ -116,7 +122,8 @@ fn serve_hsm(dir: &Path) -> (Serving, String, String, String) {
         .unwrap()
         .to_owned();
     let mut child = Command::new(&bin)
-        .args(["--data", data, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--data", data, "serve"])
+        .args(listen)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -126,7 +133,7 @@ fn serve_hsm(dir: &Path) -> (Serving, String, String, String) {
     let address = BufReader::new(stdout)
         .lines()
         .map(Result::unwrap)
-        .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
+        .find_map(|l| l.strip_prefix(ready).map(str::to_owned))
         .expect("tessera-hsm reports its listener");
     (serving, code, fingerprint, address)
 }
@@ -330,4 +337,44 @@ fn reads_after_a_login(state: &Path, config: &Path, dir: &Path) {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn pair_and_status_over_a_serial_line() {
+    let line = tessera_tests::SocatPair::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_serving, code, fingerprint, device) = serve_hsm_on(
+        dir.path(),
+        &["--serial", line.b_str()],
+        "admin link on serial line ",
+    );
+    assert_eq!(device, line.b_str());
+    let state = dir.path().join("state");
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "version = 1\n").unwrap();
+    let out = tessera(
+        &state,
+        &config,
+        &["pair", "--serial", line.a_str(), "--partition", "p1"],
+        &format!("{code}\nyes\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&fingerprint),
+        "{}",
+        text(&out.stdout)
+    );
+    // The name defaults to the partition's id; the session resumes on the same line (KK).
+    let out = tessera(&state, &config, &["status", "--name", "p1"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!("serial:{}", line.a_str())),
+        "{shown}"
+    );
+    assert!(shown.contains("Noise KK with the pinned key"), "{shown}");
+    assert!(shown.contains(&fingerprint), "{shown}");
+    // Another name, not paired: its own exit status.
+    let out = tessera(&state, &config, &["status", "--name", "nope"], "");
+    assert_eq!(out.status.code(), Some(i32::from(exit::NOT_PAIRED)));
 }
