@@ -356,6 +356,7 @@ fn read_command(
         &choice,
         policy,
         &mut ask,
+        std::io::IsTerminal::is_terminal(&std::io::stdin()),
         &mut std::io::stderr(),
     )?;
     eprintln!("login: logged in ({})", holders.join(", "));

@@ -1,15 +1,17 @@
 //! An officer login from the command line, through `quorum`'s login ceremony: the cards are
 //! named in arguments (`--card READER`, `--soft FILE`: not secrets), and each card's PIN or
 //! passphrase is asked for as the card's turn comes, never taken from arguments or the
-//! environment. A wrong PIN ends the command with the tries left ([`Error::WrongPin`]); run it
-//! again.
+//! environment. A wrong PIN is asked again while the card has tries left when `retry` is set
+//! (an operator at a terminal); otherwise it ends the command with the tries left
+//! ([`Error::WrongPin`]). A blocked card, a card of another set and the same card twice end it
+//! with their own typed errors.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use hsm_link::message::OfficerRole;
 use quorum::ceremony::{CardRef, LoginCeremony};
-use quorum::{Card as _, CardPolicy, PcscCard, Pin, SoftCard};
+use quorum::{CardPolicy, PcscCard, Pin, SoftCard, VerifiedCard as _};
 use zeroize::Zeroizing;
 
 use crate::error::{CardName, Error};
@@ -35,6 +37,7 @@ pub fn login(
     choice: &CardChoice,
     policy: CardPolicy,
     ask: &mut AskPin<'_>,
+    retry: bool,
     progress: &mut dyn Write,
 ) -> Result<Vec<String>, Error> {
     if choice.readers.is_empty() && choice.soft.is_empty() {
@@ -56,27 +59,49 @@ pub fn login(
             reader: super::printable(reader),
             source,
         })?;
-        let info = card.info();
-        let name = CardName::of(card_ref(&info));
-        let tries = info
-            .pin_retries_left
-            .map_or_else(String::new, |n| format!(" ({n} tries left)"));
-        let pin = Pin::from_slice(&ask(&format!("PIN of {info}{tries}: "))?);
-        let mut verified = card.verify(&pin).map_err(|(_, e)| Error::card(name, e))?;
+        let mut verified = verify(card, "PIN", ask, retry, progress)?;
         let step = login.present(&mut verified)?;
-        let _ = writeln!(progress, "login: {info} signed — {step}");
+        let _ = writeln!(progress, "login: {} signed — {step}", verified.info());
     }
     for path in &choice.soft {
         let card = SoftCard::open(path, policy)?;
-        let info = card.info();
-        let name = CardName::of(card_ref(&info));
-        let pin = Pin::from_slice(&ask(&format!("passphrase of {info}: "))?);
-        let mut verified = card.verify(&pin).map_err(|(_, e)| Error::card(name, e))?;
+        let mut verified = verify(card, "passphrase", ask, retry, progress)?;
         let step = login.present(&mut verified)?;
-        let _ = writeln!(progress, "login: {info} signed — {step}");
+        let _ = writeln!(progress, "login: {} signed — {step}", verified.info());
     }
     let holders = login.submit(conn)?;
     Ok(holders.iter().map(|h| h.as_str().to_owned()).collect())
+}
+
+/// Asks for `card`'s PIN (`secret` names it: PIN or passphrase) and checks it; with `retry`,
+/// asks again after a wrong one while the card has tries left.
+fn verify<C: quorum::Card>(
+    mut card: C,
+    secret: &str,
+    ask: &mut AskPin<'_>,
+    retry: bool,
+    progress: &mut dyn Write,
+) -> Result<C::Verified, Error> {
+    loop {
+        let info = card.info();
+        let tries = info
+            .pin_retries_left
+            .map_or_else(String::new, |n| format!(" ({n} tries left)"));
+        let pin = Pin::from_slice(&ask(&format!("{secret} of {info}{tries}: "))?);
+        match card.verify(&pin) {
+            Ok(verified) => return Ok(verified),
+            Err((back, e)) => {
+                let e = Error::card(CardName::of(card_ref(&info)), e);
+                let again =
+                    matches!(e, Error::WrongPin { retries_left, .. } if retries_left != Some(0));
+                if !(retry && again) {
+                    return Err(e);
+                }
+                let _ = writeln!(progress, "login: {e}");
+                card = back;
+            }
+        }
+    }
 }
 
 fn card_ref(info: &quorum::CardInfo) -> CardRef {
@@ -84,5 +109,174 @@ fn card_ref(info: &quorum::CardInfo) -> CardRef {
         holder: info.holder.clone(),
         serial: info.serial.clone(),
         soft: info.soft,
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use hsm_link::client::{self, ConnectOptions};
+    use hsm_link::domain::{PartitionId, ServiceTier};
+    use hsm_link::handshake::client::ClientMode;
+    use hsm_link::keys::StaticKeypair;
+    use hsm_link::server::{self, ServeOptions};
+    use hsm_link::transport::{FrameTransport, memory};
+    use partition_service::admin::AdminLink;
+    use partition_service::crypto::HsmKeys;
+    use partition_service::service::{Clock, Hsm, genesis};
+    use partition_service::store::Store;
+    use quorum::ceremony::Enrolment;
+    use quorum::{Argon2Params, Card as _};
+
+    use super::*;
+
+    const POLICY: CardPolicy = CardPolicy::allowed_by_configuration();
+
+    /// A paired session with an in-process HSM whose partition has a 2-of-3 PSO set on soft
+    /// cards `a`, `b`, `c` (passphrase: the holder's name, repeated); and a fourth card `d` in no
+    /// set.
+    fn enrolled(dir: &Path) -> AnyConnection {
+        let hsm = Arc::new(Hsm::with_parts(
+            HsmKeys::generate().unwrap(),
+            Store::in_memory().unwrap(),
+            Clock::system(),
+        ));
+        let partition = PartitionId::new("p").unwrap();
+        hsm.create_partition(partition.clone(), "P", ServiceTier::Economy)
+            .unwrap();
+        hsm.set_soft_cards_allowed(true).unwrap();
+        let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
+        let (near, mut far) = memory::pair();
+        std::thread::spawn(move || {
+            let admin = AdminLink::new(Arc::clone(&hsm));
+            let options = ServeOptions::default();
+            server::serve_connection(&mut far, hsm.keys().identity(), &options, &*hsm, &admin)
+        });
+        let near: Box<dyn FrameTransport> = Box::new(near);
+        let terminal = StaticKeypair::generate().unwrap();
+        let mode = ClientMode::Pairing(code);
+        let mut conn =
+            client::connect(near, &terminal, partition, mode, ConnectOptions::default()).unwrap();
+        let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
+        for name in ["a", "b", "c", "d"] {
+            let pin = Pin::from_slice(name.repeat(12).as_bytes());
+            let path = dir.join(name);
+            let serial = format!("SOFT:{name}");
+            let params = Argon2Params::production();
+            let card = SoftCard::create(&path, Some(name), &serial, &pin, params, POLICY).unwrap();
+            if name != "d" {
+                let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
+                enrolment.add_card(&mut verified).unwrap();
+            }
+        }
+        enrolment.finish(&mut conn).unwrap();
+        conn
+    }
+
+    fn choice(dir: &Path, names: &[&str]) -> CardChoice {
+        CardChoice {
+            readers: Vec::new(),
+            soft: names.iter().map(|n| dir.join(n)).collect(),
+        }
+    }
+
+    #[test]
+    fn login_asks_each_pin_retries_a_wrong_one_and_types_the_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = enrolled(dir.path());
+        let mut asked = Vec::new();
+        // Card a: a wrong passphrase first, then the right one; card b at once.
+        let mut answers = vec!["wrong".repeat(3), "a".repeat(12), "b".repeat(12)].into_iter();
+        let mut ask = |q: &str| {
+            asked.push(q.to_owned());
+            Ok(Zeroizing::new(answers.next().unwrap().into_bytes()))
+        };
+        let mut progress = Vec::new();
+        let cards = choice(dir.path(), &["a", "b"]);
+        let holders = login(
+            &mut conn,
+            OfficerRole::Pso,
+            &cards,
+            POLICY,
+            &mut ask,
+            true,
+            &mut progress,
+        )
+        .unwrap();
+        assert_eq!(holders, ["a", "b"]);
+        assert_eq!(asked.len(), 3, "{asked:?}");
+        assert!(
+            asked[0].starts_with("passphrase of soft card SOFT:a (a)"),
+            "{asked:?}"
+        );
+        let progress = String::from_utf8(progress).unwrap();
+        assert!(progress.contains("wrong PIN or passphrase"), "{progress}");
+        assert!(progress.contains("2 of 2 — complete"), "{progress}");
+
+        let pin = |p: &'static str| move |_: &str| Ok(Zeroizing::new(p.as_bytes().to_vec()));
+        // Without retries a wrong passphrase ends the login, typed.
+        let e = login(
+            &mut conn,
+            OfficerRole::Pso,
+            &choice(dir.path(), &["a"]),
+            POLICY,
+            &mut pin("nope nope nope"),
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::WrongPin {
+                    retries_left: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // A card of no set, and the same card twice.
+        let mut d = |_: &str| Ok(Zeroizing::new("d".repeat(12).into_bytes()));
+        let e = login(
+            &mut conn,
+            OfficerRole::Pso,
+            &choice(dir.path(), &["d"]),
+            POLICY,
+            &mut d,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::WrongCard { card } if card.to_string().contains("SOFT:d")),
+            "{e:?}"
+        );
+        let mut c = |_: &str| Ok(Zeroizing::new("c".repeat(12).into_bytes()));
+        let e = login(
+            &mut conn,
+            OfficerRole::Pso,
+            &choice(dir.path(), &["c", "c"]),
+            POLICY,
+            &mut c,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::SameCardTwice { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), crate::cli::exit::CARD);
+        // No card named: says how to name them.
+        let e = login(
+            &mut conn,
+            OfficerRole::Pso,
+            &CardChoice::default(),
+            POLICY,
+            &mut c,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("--card READER"), "{e}");
     }
 }
