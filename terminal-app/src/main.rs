@@ -309,19 +309,7 @@ fn pair_command(
 /// The paired partition `target` names (or the only one), in a pinned session.
 fn session(state: &StateDir, target: &Target) -> Result<(AnyConnection, PairedPartition), Error> {
     let list = state.paired()?;
-    let entry = match (&target.name, list.partitions()) {
-        (Some(name), _) => list
-            .get(name)
-            .ok_or_else(|| Error::NotPaired { name: name.clone() })?,
-        (None, []) => return Err(Error::NothingPaired),
-        (None, [only]) => only,
-        (None, all) => {
-            let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
-            return Err(Error::WhichPartition {
-                names: names.join(", "),
-            });
-        }
-    };
+    let entry = pair::choose(&list, target.name.as_deref())?;
     let conn = pair::connect_pinned(state, entry, pair::now_unix())?;
     Ok((conn, entry.clone()))
 }

@@ -18,7 +18,7 @@ use hsm_link::pairing::PairingCode;
 use hsm_link::transport::{FrameTransport, StreamTransport};
 
 use crate::error::Error;
-use crate::state::{Address, PairedPartition, StateDir};
+use crate::state::{Address, PairedList, PairedPartition, StateDir};
 
 /// The serial line's speed (what `tessera-hsm serve --serial` uses by default).
 pub const SERIAL_BAUD: u32 = 115_200;
@@ -142,6 +142,23 @@ pub fn pair(
     })
 }
 
+/// The paired partition `name` names, or the only one when no name is given.
+pub fn choose<'a>(list: &'a PairedList, name: Option<&str>) -> Result<&'a PairedPartition, Error> {
+    match (name, list.partitions()) {
+        (Some(name), _) => list.get(name).ok_or_else(|| Error::NotPaired {
+            name: name.to_owned(),
+        }),
+        (None, []) => Err(Error::NothingPaired),
+        (None, [only]) => Ok(only),
+        (None, all) => {
+            let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+            Err(Error::WhichPartition {
+                names: names.join(", "),
+            })
+        }
+    }
+}
+
 /// A pinned session (Noise KK) with a paired partition; notes when it was last seen.
 pub fn connect_pinned(
     state: &StateDir,
@@ -167,4 +184,57 @@ pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::exit;
+
+    fn entry(name: &str) -> PairedPartition {
+        PairedPartition {
+            name: name.to_owned(),
+            address: "tcp:127.0.0.1:1".parse().unwrap(),
+            partition: PartitionId::new("p").unwrap(),
+            hsm_key: PublicKey([1; 32]),
+            audit_key: None,
+            paired_unix: 1,
+            last_seen_unix: None,
+        }
+    }
+
+    #[test]
+    fn a_partition_is_chosen_by_name_or_as_the_only_one() {
+        let mut list = PairedList::default();
+        let e = choose(&list, None).unwrap_err();
+        assert!(matches!(e, Error::NothingPaired), "{e:?}");
+        assert!(e.to_string().contains("tessera demo"), "{e}");
+        assert_eq!(e.exit_code(), exit::NOT_PAIRED);
+        list.upsert(entry("a")).unwrap();
+        assert_eq!(choose(&list, None).unwrap().name, "a");
+        list.upsert(entry("b")).unwrap();
+        let e = choose(&list, None).unwrap_err();
+        assert!(
+            matches!(&e, Error::WhichPartition { names } if names == "a, b"),
+            "{e:?}"
+        );
+        assert_eq!(choose(&list, Some("b")).unwrap().name, "b");
+        let e = choose(&list, Some("c")).unwrap_err();
+        assert!(matches!(e, Error::NotPaired { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn nothing_listens_is_a_link_error_naming_the_address() {
+        // A port just released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address: Address = format!("tcp:127.0.0.1:{port}").parse().unwrap();
+        let e = open_transport(&address).err().unwrap();
+        assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+        assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
+        assert_eq!(e.exit_code(), exit::LINK);
+    }
 }
