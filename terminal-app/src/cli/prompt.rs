@@ -43,13 +43,14 @@ pub fn read_line(
 pub fn secret(question: &str, what: &'static str) -> Result<Zeroizing<Vec<u8>>, Error> {
     let stdin = io::stdin();
     let mut err = io::stderr();
-    let _ = write!(err, "{question}");
-    let _ = err.flush();
+    // The echo goes off before the question shows, so nothing typed after it is echoed.
     let _echo = if stdin.is_terminal() {
         Some(EchoOff::new(&stdin).map_err(|source| Error::Prompt { what, source })?)
     } else {
         None
     };
+    let _ = write!(err, "{question}");
+    let _ = err.flush();
     let line = read_line(&mut stdin.lock(), what);
     if _echo.is_some() {
         let _ = writeln!(err);
