@@ -14,6 +14,8 @@ pub mod login;
 pub mod prompt;
 pub mod reads;
 pub mod status;
+#[cfg(all(test, feature = "embedded"))]
+mod testing;
 
 /// A result as text for people or as a JSON value for scripts.
 #[derive(Clone, Debug, PartialEq)]

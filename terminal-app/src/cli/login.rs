@@ -10,12 +10,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use hsm_link::message::OfficerRole;
-use quorum::ceremony::{CardRef, LoginCeremony};
+use quorum::ceremony::{CardRef, Link, LoginCeremony};
 use quorum::{CardPolicy, PcscCard, Pin, SoftCard, VerifiedCard as _};
 use zeroize::Zeroizing;
 
 use crate::error::{CardName, Error};
-use crate::pair::AnyConnection;
 
 /// The cards to log in with, in the order they are presented.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub type AskPin<'a> = dyn FnMut(&str) -> Result<Zeroizing<Vec<u8>>, Error> + 'a;
 /// Logs in as `role` with the cards of `choice`, asking each one's PIN with `ask` and telling
 /// the progress on `progress`; the holders the HSM logged in.
 pub fn login(
-    conn: &mut AnyConnection,
+    conn: &mut (impl Link + ?Sized),
     role: OfficerRole,
     choice: &CardChoice,
     policy: CardPolicy,
@@ -115,65 +114,9 @@ fn card_ref(info: &quorum::CardInfo) -> CardRef {
 #[cfg(all(test, feature = "embedded"))]
 mod tests {
     use std::path::Path;
-    use std::sync::Arc;
-
-    use hsm_link::client::{self, ConnectOptions};
-    use hsm_link::domain::{PartitionId, ServiceTier};
-    use hsm_link::handshake::client::ClientMode;
-    use hsm_link::keys::StaticKeypair;
-    use hsm_link::server::{self, ServeOptions};
-    use hsm_link::transport::{FrameTransport, memory};
-    use partition_service::admin::AdminLink;
-    use partition_service::crypto::HsmKeys;
-    use partition_service::service::{Clock, Hsm, genesis};
-    use partition_service::store::Store;
-    use quorum::ceremony::Enrolment;
-    use quorum::{Argon2Params, Card as _};
 
     use super::*;
-
-    const POLICY: CardPolicy = CardPolicy::allowed_by_configuration();
-
-    /// A paired session with an in-process HSM whose partition has a 2-of-3 PSO set on soft
-    /// cards `a`, `b`, `c` (passphrase: the holder's name, repeated); and a fourth card `d` in no
-    /// set.
-    fn enrolled(dir: &Path) -> AnyConnection {
-        let hsm = Arc::new(Hsm::with_parts(
-            HsmKeys::generate().unwrap(),
-            Store::in_memory().unwrap(),
-            Clock::system(),
-        ));
-        let partition = PartitionId::new("p").unwrap();
-        hsm.create_partition(partition.clone(), "P", ServiceTier::Economy)
-            .unwrap();
-        hsm.set_soft_cards_allowed(true).unwrap();
-        let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
-        let (near, mut far) = memory::pair();
-        std::thread::spawn(move || {
-            let admin = AdminLink::new(Arc::clone(&hsm));
-            let options = ServeOptions::default();
-            server::serve_connection(&mut far, hsm.keys().identity(), &options, &*hsm, &admin)
-        });
-        let near: Box<dyn FrameTransport> = Box::new(near);
-        let terminal = StaticKeypair::generate().unwrap();
-        let mode = ClientMode::Pairing(code);
-        let mut conn =
-            client::connect(near, &terminal, partition, mode, ConnectOptions::default()).unwrap();
-        let mut enrolment = Enrolment::begin(&mut conn, 2, 3).unwrap();
-        for name in ["a", "b", "c", "d"] {
-            let pin = Pin::from_slice(name.repeat(12).as_bytes());
-            let path = dir.join(name);
-            let serial = format!("SOFT:{name}");
-            let params = Argon2Params::production();
-            let card = SoftCard::create(&path, Some(name), &serial, &pin, params, POLICY).unwrap();
-            if name != "d" {
-                let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
-                enrolment.add_card(&mut verified).unwrap();
-            }
-        }
-        enrolment.finish(&mut conn).unwrap();
-        conn
-    }
+    use crate::cli::testing::{POLICY, enrolled};
 
     fn choice(dir: &Path, names: &[&str]) -> CardChoice {
         CardChoice {
@@ -185,7 +128,7 @@ mod tests {
     #[test]
     fn login_asks_each_pin_retries_a_wrong_one_and_types_the_refusals() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = enrolled(dir.path());
+        let mut conn = enrolled(dir.path(), 2, &["a", "b", "c"], &["d"]);
         let mut asked = Vec::new();
         // Card a: a wrong passphrase first, then the right one; card b at once.
         let mut answers = vec!["wrong".repeat(3), "a".repeat(12), "b".repeat(12)].into_iter();

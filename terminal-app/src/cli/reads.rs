@@ -8,16 +8,15 @@ use hsm_link::message::{
     AdminRequest, AdminResponse, KeyFilter, LogQuery, MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE,
     OutcomeFilter,
 };
-use quorum::ceremony::Link as _;
+use quorum::ceremony::Link;
 use serde_json::json;
 
 use super::list::utc;
 use super::{Shown, printable};
 use crate::error::Error;
-use crate::pair::AnyConnection;
 
 /// `tessera config show`: every parameter with its value, and the revision.
-pub fn config_show(conn: &mut AnyConnection) -> Result<Shown, Error> {
+pub fn config_show(conn: &mut (impl Link + ?Sized)) -> Result<Shown, Error> {
     let AdminResponse::Config(config) = conn.admin(AdminRequest::GetConfig)? else {
         return Err(Error::UnexpectedAnswer {
             request: "GetConfig",
@@ -35,7 +34,7 @@ pub fn config_show(conn: &mut AnyConnection) -> Result<Shown, Error> {
 }
 
 /// `tessera keys list` (`bin = false`) or `tessera bin list` (`bin = true`).
-pub fn keys(conn: &mut AnyConnection, bin: bool) -> Result<Shown, Error> {
+pub fn keys(conn: &mut (impl Link + ?Sized), bin: bool) -> Result<Shown, Error> {
     let filter = if bin {
         KeyFilter::Invalidated
     } else {
@@ -182,7 +181,10 @@ impl LogFilter {
 
 /// `tessera log show`: the log's entries (and checkpoints) that pass `filter`, page by page.
 /// JSON is the canonical lines themselves (JSON Lines, as exported).
-pub fn log_show(conn: &mut AnyConnection, filter: &LogFilter) -> Result<(String, String), Error> {
+pub fn log_show(
+    conn: &mut (impl Link + ?Sized),
+    filter: &LogFilter,
+) -> Result<(String, String), Error> {
     let mut query = filter.query()?;
     let limit = filter.limit.unwrap_or(u64::MAX);
     let (mut text, mut lines, mut count) = (String::new(), String::new(), 0u64);
@@ -229,5 +231,126 @@ fn entry_text(line: &str) -> String {
         ),
         Ok(LogLine::Checkpoint(c)) => format!("        checkpoint after entry {}\n", c.seq),
         Err(e) => format!("        (a line that does not parse: {e})\n"),
+    }
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use hsm_link::message::OfficerRole;
+    use zeroize::Zeroizing;
+
+    use super::*;
+    use crate::cli::login::{CardChoice, login};
+    use crate::cli::testing::{POLICY, enrolled, passphrase};
+
+    fn entries(lines: &str) -> Vec<audit_log::Entry> {
+        lines
+            .lines()
+            .filter_map(|l| match LogLine::from_canonical(l.as_bytes()).unwrap() {
+                LogLine::Entry(e) => Some(e),
+                LogLine::Checkpoint(_) => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_need_a_login_then_show_config_keys_and_a_filtered_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = enrolled(dir.path(), 1, &["ada"], &[]);
+        // Before a login the HSM refuses, typed (and logs the refusal).
+        let e = config_show(&mut conn).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Refused(hsm_link::message::RemoteError::Admin(
+                    hsm_link::message::AdminError::NotLoggedIn { .. }
+                ))
+            ),
+            "{e:?}"
+        );
+        let choice = CardChoice {
+            readers: Vec::new(),
+            soft: vec![dir.path().join("ada")],
+        };
+        let mut ask = |_: &str| Ok(Zeroizing::new(passphrase("ada").into_bytes()));
+        login(
+            &mut conn,
+            OfficerRole::Pso,
+            &choice,
+            POLICY,
+            &mut ask,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
+
+        let shown = config_show(&mut conn).unwrap();
+        assert_eq!(shown.json["revision"], 0);
+        assert_eq!(shown.json["parameters"]["Key export"], "wrapped only");
+        assert_eq!(
+            shown.json["parameters"].as_object().unwrap().len(),
+            Parameter::ALL.len()
+        );
+        assert!(
+            shown.text.starts_with("configuration revision 0\n"),
+            "{}",
+            shown.text
+        );
+        for bin in [false, true] {
+            let shown = keys(&mut conn, bin).unwrap();
+            assert_eq!(shown.json["keys"], json!([]));
+            assert!(shown.text.ends_with(if bin {
+                "0 keys in the bin\n"
+            } else {
+                "0 keys\n"
+            }));
+        }
+
+        let (_, all) = log_show(&mut conn, &LogFilter::default()).unwrap();
+        let all = entries(&all);
+        assert!(
+            all.iter().any(|e| e.operation().as_str() == "login"),
+            "{all:?}"
+        );
+        let refused = LogFilter {
+            outcome: Some("refused".to_owned()),
+            ..LogFilter::default()
+        };
+        let (text, lines) = log_show(&mut conn, &refused).unwrap();
+        let refused = entries(&lines);
+        assert!(!refused.is_empty(), "the refused read is logged");
+        assert!(
+            refused
+                .iter()
+                .all(|e| e.outcome().result_name() == "refused"),
+            "{lines}"
+        );
+        assert!(text.contains("refused: "), "{text}");
+        let pso = LogFilter {
+            role: Some("pso".to_owned()),
+            limit: Some(1),
+            ..LogFilter::default()
+        };
+        let (_, lines) = log_show(&mut conn, &pso).unwrap();
+        assert_eq!(lines.lines().count(), 1, "{lines}");
+        assert!(
+            entries(&lines).iter().all(|e| e.actor().role == Role::Pso),
+            "{lines}"
+        );
+
+        for bad in [
+            LogFilter {
+                role: Some("admin".to_owned()),
+                ..LogFilter::default()
+            },
+            LogFilter {
+                outcome: Some("maybe".to_owned()),
+                ..LogFilter::default()
+            },
+        ] {
+            let e = log_show(&mut conn, &bad).unwrap_err();
+            assert!(matches!(e, Error::Usage(_)), "{e:?}");
+            assert_eq!(e.exit_code(), crate::cli::exit::SETUP);
+        }
     }
 }
