@@ -13,10 +13,10 @@ use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, ServiceTier};
 use hsm_link::message::{
     AdminError, AdminRequest, AdminResponse, LogQuery, OfficerRole, Request, Response,
 };
-use partition_service::app::{AppAuth, AppClient, AppClientError, AppError, AppServer};
+use partition_service::access::ApiProvider;
+use partition_service::app_link::{AppAuth, AppClient, AppClientError, AppError, AppServer};
 use partition_service::application::HsmApplications;
 use partition_service::model::LogFullPolicy;
-use partition_service::policy::ApiProvider;
 
 const ATTRS: KeyAttributes = KeyAttributes {
     extractable: false,
