@@ -660,16 +660,33 @@ impl Hsm {
             return Ok(());
         }
         if log.full_policy == LogFullPolicy::PruneConfirmed
-            && let Some(confirmed) = log.confirmed_up_to
+            && self.prune_confirmed(tx, record)?
+            && record.log.stored() < limit
+        {
+            return Ok(());
+        }
+        Err(AdminError::LogFull.into())
+    }
+
+    /// Drops the entries confirmed as exported, up to the last signed checkpoint at or below
+    /// the confirmation (kept: it anchors what is left, so the stored log still verifies).
+    /// Whether anything was dropped. Under [`LogFullPolicy::Refuse`] a confirmation does this
+    /// at once (the officers' export and confirm is what frees a full log); under
+    /// [`LogFullPolicy::PruneConfirmed`] it waits until room is needed.
+    pub(crate) fn prune_confirmed(
+        &self,
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+    ) -> Result<bool, ServiceError> {
+        let log = &mut record.log;
+        if let Some(confirmed) = log.confirmed_up_to
             && confirmed >= log.first_seq
             && let Some(first) = tx.prune_log(&record.id, confirmed)?
         {
             log.first_seq = first;
-            if log.stored() < limit {
-                return Ok(());
-            }
+            return Ok(true);
         }
-        Err(AdminError::LogFull.into())
+        Ok(false)
     }
 
     /// Starts a management session for `id`, ending any other (the other learns it at its next

@@ -11,6 +11,7 @@ use hsm_link::server::{Reply, ReplyStream, SessionContext};
 
 use super::log_query::{is_unfiltered, matches_query};
 use super::session::{AdminSession, Ration, remote};
+use crate::model::LogFullPolicy;
 use crate::service::{Event, Hsm, ServiceError};
 
 impl AdminSession {
@@ -51,9 +52,15 @@ impl AdminSession {
                 }
                 let confirmed = record.log.confirmed_up_to.unwrap_or(0).max(up_to_seq);
                 record.log.confirmed_up_to = Some(confirmed);
+                // The confirmation's own entry is appended before anything is dropped (it may
+                // use the reserve); then, under the refuse policy, the confirmed entries go.
                 let event = Event::new(actor.clone(), KnownOperation::LogConfirm)
                     .detail("up-to", confirmed.to_string());
-                hsm.append(tx, record, event)
+                hsm.append(tx, record, event)?;
+                if record.log.full_policy == LogFullPolicy::Refuse {
+                    hsm.prune_confirmed(tx, record)?;
+                }
+                Ok(())
             },
             || Event::new(self.actor(), KnownOperation::LogConfirm),
         )?;
