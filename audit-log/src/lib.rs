@@ -116,6 +116,7 @@ mod entry;
 mod error;
 mod hash;
 mod keys;
+mod operation;
 mod verify;
 
 pub use actor::{Actor, Role};
@@ -134,4 +135,5 @@ pub use hash::{HASH_HEX_LEN, Hash};
 pub use keys::{
     AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN, FINGERPRINT_SHOWN_LEN,
 };
+pub use operation::KnownOperation;
 pub use verify::{Report, UnsignedTail, Verifier, verify_log};

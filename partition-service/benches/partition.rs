@@ -34,11 +34,11 @@ use hsm_link::message::{
 };
 use hsm_link::server::{self, ServeOptions, SessionSummary};
 use hsm_link::transport::memory::{self, MemoryTransport};
+use partition_service::access::ApiProvider;
 use partition_service::admin::{AdminLink, MAX_SCANNED_PER_PAGE};
-use partition_service::app::AppConnection;
-use partition_service::app::{AppError, AppRequest, AppResponse, SecretBytes};
+use partition_service::app_link::AppConnection;
+use partition_service::app_link::{AppError, AppRequest, AppResponse, SecretBytes};
 use partition_service::crypto::HsmKeys;
-use partition_service::policy::ApiProvider;
 use partition_service::service::{Clock, DEFAULT_LOG_CAPACITY, Hsm, genesis};
 use partition_service::store::Store;
 

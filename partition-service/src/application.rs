@@ -5,18 +5,19 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use audit_log::{Actor, Role};
+use audit_log::{Actor, KnownOperation, Role};
 use hsm_link::domain::{
-    KeyAttributes, KeyId, KeyKind, KeyLabel, KeyObjectSummary, KeyState, Parameter, PartitionId,
+    KeyAttributes, KeyId, KeyKind, KeyLabel, KeyObjectSummary, KeyState, Parameter,
+    PartitionConfig, PartitionId,
 };
 use hsm_link::message::AdminError;
 
-use crate::app::{
+use crate::access::{ApiProvider, AppOperation, app_check, delete_goes_to_bin, provider_check};
+use crate::app_link::{
     AppAuth, AppBackend, AppConnection, AppError, AppRequest, AppResponse, SecretBytes, SecretText,
 };
 use crate::crypto::{self, CryptoError, KeyMaterial};
 use crate::model::{KeyRecord, PartitionRecord};
-use crate::policy::{ApiProvider, AppOperation, app_check, delete_goes_to_bin, provider_check};
 use crate::service::{Event, Hsm, ServiceError};
 
 /// Session objects one connection may hold (they are not stored, so the partition's quota does
@@ -68,6 +69,52 @@ impl Refusal {
     }
 }
 
+/// One application request as it is checked and logged: its partition, its operation's log
+/// name, and the configuration read for it.
+struct Call<'a> {
+    partition: &'a PartitionId,
+    operation: KnownOperation,
+    config: &'a PartitionConfig,
+}
+
+impl<'a> Call<'a> {
+    fn new(
+        partition: &'a PartitionId,
+        operation: KnownOperation,
+        config: &'a PartitionConfig,
+    ) -> Self {
+        Call {
+            partition,
+            operation,
+            config,
+        }
+    }
+}
+
+/// A stored key to be made: what the request says about it.
+struct NewKey {
+    kind: KeyKind,
+    label: KeyLabel,
+    attributes: KeyAttributes,
+}
+
+impl NewKey {
+    fn new(kind: KeyKind, label: KeyLabel, attributes: KeyAttributes) -> Self {
+        NewKey {
+            kind,
+            label,
+            attributes,
+        }
+    }
+}
+
+/// Where a new stored key's material comes from.
+enum Source {
+    Generate,
+    Import(SecretBytes),
+    Unwrap { wrapping: KeyId, blob: Vec<u8> },
+}
+
 impl Hsm {
     /// The application's checks common to the hello and every request: the partition exists,
     /// the peer is allowed, the provider is on.
@@ -76,7 +123,7 @@ impl Hsm {
         peer: IpAddr,
         partition: &PartitionId,
         provider: ApiProvider,
-        operation: &'static str,
+        operation: KnownOperation,
     ) -> Result<PartitionRecord, AppError> {
         let record = self.partition(partition).map_err(app_error)?;
         let refusal = if !record.config.ip_allow_list.allows(peer) {
@@ -107,7 +154,7 @@ impl Hsm {
     fn app_refuse(
         &self,
         partition: &PartitionId,
-        operation: &'static str,
+        operation: KnownOperation,
         object: Option<String>,
         refusal: Refusal,
     ) -> AppError {
@@ -131,7 +178,7 @@ impl Hsm {
         provider: ApiProvider,
         auth: &AppAuth,
     ) -> Result<Option<SecretText>, AppError> {
-        let record = self.app_gate(peer, partition, provider, "app.connect")?;
+        let record = self.app_gate(peer, partition, provider, KnownOperation::AppConnect)?;
         let now = self.clock().now_s();
         let credentials = &record.credentials;
         match auth {
@@ -140,7 +187,7 @@ impl Hsm {
                     if now > expires {
                         return Err(self.app_refuse(
                             partition,
-                            "app.connect",
+                            KnownOperation::AppConnect,
                             None,
                             Refusal {
                                 error: AppError::SetupPasswordExpired,
@@ -148,35 +195,12 @@ impl Hsm {
                             },
                         ));
                     }
-                    let secret = crate::credentials::new_permanent_secret()
-                        .map_err(|e| app_error(e.into()))?;
-                    let stored = crate::credentials::hash(&secret);
-                    let traded = self
-                        .modify(partition, |hsm, tx, record| {
-                            // Re-checked inside the transaction: a reset racing this trade wins.
-                            if record.credentials.setup.map(|(h, _)| h) != Some(hash) {
-                                return Ok(None);
-                            }
-                            record.credentials.setup = None;
-                            record.credentials.permanent = Some(stored);
-                            record.credentials.epoch += 1;
-                            let event = Event::new(technical_user(), "credentials.trade")
-                                .detail("peer", peer.to_string());
-                            hsm.append(tx, record, event)?;
-                            Ok(Some(record.credentials.epoch))
-                        })
-                        .map_err(app_error)?;
-                    let Some(epoch) = traded else {
-                        return Err(AppError::BadCredentials);
-                    };
-                    connection.credentials_epoch = epoch;
-                    let secret =
-                        SecretText::new(secret.to_string()).map_err(|_| AppError::Internal)?;
-                    Ok(Some(secret))
+                    self.trade_setup_password(connection, peer, partition, hash)
+                        .map(Some)
                 }
                 _ => Err(self.app_refuse(
                     partition,
-                    "app.connect",
+                    KnownOperation::AppConnect,
                     None,
                     Refusal {
                         error: AppError::BadCredentials,
@@ -188,7 +212,7 @@ impl Hsm {
                 Some(hash) if crate::credentials::matches(secret, &hash) => {
                     connection.credentials_epoch = credentials.epoch;
                     self.modify(partition, |hsm, tx, record| {
-                        let event = Event::new(technical_user(), "app.connect")
+                        let event = Event::new(technical_user(), KnownOperation::AppConnect)
                             .detail("peer", peer.to_string())
                             .detail("provider", format!("{provider:?}"))
                             .application();
@@ -199,7 +223,7 @@ impl Hsm {
                 }
                 _ => Err(self.app_refuse(
                     partition,
-                    "app.connect",
+                    KnownOperation::AppConnect,
                     None,
                     Refusal {
                         error: AppError::BadCredentials,
@@ -208,6 +232,39 @@ impl Hsm {
                 )),
             },
         }
+    }
+
+    /// Trades the valid, unexpired setup password whose hash is `hash` for a new permanent
+    /// secret, returned once.
+    fn trade_setup_password(
+        &self,
+        connection: &mut AppConnection,
+        peer: IpAddr,
+        partition: &PartitionId,
+        hash: [u8; 32],
+    ) -> Result<SecretText, AppError> {
+        let secret = crate::credentials::new_permanent_secret().map_err(|e| app_error(e.into()))?;
+        let stored = crate::credentials::hash(&secret);
+        let traded = self
+            .modify(partition, |hsm, tx, record| {
+                // Re-checked inside the transaction: a reset racing this trade wins.
+                if record.credentials.setup.map(|(h, _)| h) != Some(hash) {
+                    return Ok(None);
+                }
+                record.credentials.setup = None;
+                record.credentials.permanent = Some(stored);
+                record.credentials.epoch += 1;
+                let event = Event::new(technical_user(), KnownOperation::CredentialsTrade)
+                    .detail("peer", peer.to_string());
+                hsm.append(tx, record, event)?;
+                Ok(Some(record.credentials.epoch))
+            })
+            .map_err(app_error)?;
+        let Some(epoch) = traded else {
+            return Err(AppError::BadCredentials);
+        };
+        connection.credentials_epoch = epoch;
+        SecretText::new(secret.to_string()).map_err(|_| AppError::Internal)
     }
 
     /// Runs one request of an authenticated application connection.
@@ -224,14 +281,8 @@ impl Hsm {
         if record.credentials.epoch != connection.credentials_epoch {
             return Err(AppError::CredentialsReset);
         }
+        let call = Call::new(partition, operation, &record.config);
         let session = &mut connection.session_objects;
-        let config = &record.config;
-        let check = |op: AppOperation, attrs: Option<&KeyAttributes>| {
-            app_check(config, op, attrs).map_err(Refusal::policy)
-        };
-        let refuse = |object: Option<String>, r: Refusal| {
-            Err(self.app_refuse(partition, operation, object, r))
-        };
         match request {
             AppRequest::Hello { .. } => Err(AppError::HelloFirst),
             AppRequest::Generate {
@@ -239,53 +290,15 @@ impl Hsm {
                 label,
                 attributes,
                 session: true,
-            } => {
-                if let Err(r) = check(AppOperation::Generate { session: true }, None) {
-                    return refuse(None, r);
-                }
-                if session.keys.len() >= MAX_SESSION_OBJECTS {
-                    return refuse(
-                        None,
-                        Refusal {
-                            error: AppError::QuotaExceeded,
-                            reason: format!(
-                                "a connection holds at most {MAX_SESSION_OBJECTS} session objects"
-                            ),
-                        },
-                    );
-                }
-                let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
-                session.next += 1;
-                let id = KeyId(SESSION_OBJECT_BIT | session.next);
-                let summary = KeyObjectSummary {
-                    id,
-                    label,
-                    kind,
-                    attributes,
-                    created_unix: self.clock().now_s(),
-                    size_bytes: 0,
-                    state: KeyState::Active,
-                };
-                session.keys.insert(id.0, (summary.clone(), material));
-                self.app_log(
-                    partition,
-                    Event::new(technical_user(), "key.generate")
-                        .object(key_object(id))
-                        .detail("session-object", "yes"),
-                )?;
-                Ok(AppResponse::Key(summary))
-            }
+            } => self.generate_session_object(&call, session, kind, label, attributes),
             AppRequest::Generate {
                 kind,
                 label,
                 attributes,
                 session: false,
             } => {
-                if let Err(r) = check(AppOperation::Generate { session: false }, None) {
-                    return refuse(None, r);
-                }
-                let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
-                self.store_new_key(partition, operation, kind, label, attributes, &material)
+                let new = NewKey::new(kind, label, attributes);
+                self.new_stored_key(&call, session, new, Source::Generate)
             }
             AppRequest::ImportPlain {
                 kind,
@@ -293,12 +306,8 @@ impl Hsm {
                 attributes,
                 material,
             } => {
-                if let Err(r) = check(AppOperation::ImportPlain, None) {
-                    return refuse(None, r);
-                }
-                let material = crypto::import_plain(kind, material.expose())
-                    .map_err(|e| app_error(e.into()))?;
-                self.store_new_key(partition, operation, kind, label, attributes, &material)
+                let new = NewKey::new(kind, label, attributes);
+                self.new_stored_key(&call, session, new, Source::Import(material))
             }
             AppRequest::Unwrap {
                 wrapping,
@@ -307,32 +316,10 @@ impl Hsm {
                 attributes,
                 blob,
             } => {
-                if let Err(r) = check(AppOperation::Unwrap, None) {
-                    return refuse(None, r);
-                }
-                let (_, kek) = self.usable_key(session, partition, wrapping)?;
-                let material =
-                    crypto::unwrap(&kek, kind, &blob).map_err(|e| app_error(e.into()))?;
-                self.store_new_key(partition, operation, kind, label, attributes, &material)
+                let new = NewKey::new(kind, label, attributes);
+                self.new_stored_key(&call, session, new, Source::Unwrap { wrapping, blob })
             }
-            AppRequest::List => {
-                let mut keys = self
-                    .store()
-                    .read(|tx| {
-                        tx.keys(partition, None, crate::app::MAX_APP_LIST, |k| {
-                            !k.summary.state.is_invalidated()
-                        })
-                        .map_err(ServiceError::from)
-                    })
-                    .map_err(app_error)?
-                    .0
-                    .into_iter()
-                    .map(|k| k.summary)
-                    .collect::<Vec<_>>();
-                keys.extend(session.keys.values().map(|(s, _)| s.clone()));
-                keys.truncate(crate::app::MAX_APP_LIST);
-                Ok(AppResponse::Keys(keys))
-            }
+            AppRequest::List => self.list_for_application(session, partition),
             AppRequest::Sign { id, message } => {
                 self.use_key(session, partition, operation, id, |m| {
                     crypto::sign(m, &message).map(AppResponse::Signature)
@@ -356,49 +343,194 @@ impl Hsm {
                         .map(|p| AppResponse::Plaintext(SecretBytes::from_slice(&p)))
                 })
             }
-            AppRequest::Wrap { wrapping, target } => {
-                let (summary, material) = self.usable_key(session, partition, target)?;
-                if let Err(r) = check(AppOperation::Wrap, Some(&summary.attributes)) {
-                    return refuse(Some(key_object(target)), r);
-                }
-                let (_, kek) = self.usable_key(session, partition, wrapping)?;
-                let blob = crypto::wrap(&kek, &material).map_err(|e| app_error(e.into()))?;
-                self.app_log(
-                    partition,
-                    Event::new(technical_user(), operation)
-                        .object(key_object(target))
-                        .detail("wrapping-key", wrapping.0.to_string()),
-                )?;
-                Ok(AppResponse::Wrapped(blob))
+            AppRequest::Wrap { wrapping, target } => self.wrap(&call, session, wrapping, target),
+            AppRequest::ExportPlain { id } => self.export_plain(&call, session, id),
+            AppRequest::Delete { id } => self.app_delete(&call, session, id),
+        }
+    }
+
+    /// Checks `op` against the request's configuration; a refusal is logged (naming `object`)
+    /// and returned.
+    fn permit(
+        &self,
+        call: &Call<'_>,
+        op: AppOperation,
+        attributes: Option<&KeyAttributes>,
+        object: Option<String>,
+    ) -> Result<(), AppError> {
+        app_check(call.config, op, attributes).map_err(|parameter| {
+            self.app_refuse(
+                call.partition,
+                call.operation,
+                object,
+                Refusal::policy(parameter),
+            )
+        })
+    }
+
+    /// A key stored in the partition, its material from `source`.
+    fn new_stored_key(
+        &self,
+        call: &Call<'_>,
+        session: &SessionObjects,
+        new: NewKey,
+        source: Source,
+    ) -> Result<AppResponse, AppError> {
+        let material = match source {
+            Source::Generate => {
+                self.permit(call, AppOperation::Generate { session: false }, None, None)?;
+                KeyMaterial::generate(new.kind)
             }
-            AppRequest::ExportPlain { id } => {
-                let (summary, material) = self.usable_key(session, partition, id)?;
-                if let Err(r) = check(AppOperation::ExportPlain, Some(&summary.attributes)) {
-                    return refuse(Some(key_object(id)), r);
-                }
-                let plain = crypto::export_plain(&material);
-                self.app_log(
-                    partition,
-                    Event::new(technical_user(), operation).object(key_object(id)),
-                )?;
-                Ok(AppResponse::Material(SecretBytes::from_slice(&plain)))
+            Source::Import(material) => {
+                self.permit(call, AppOperation::ImportPlain, None, None)?;
+                crypto::import_plain(new.kind, material.expose())
             }
-            AppRequest::Delete { id } => {
-                if let Err(r) = check(AppOperation::Delete, None) {
-                    return refuse(Some(key_object(id)), r);
-                }
-                if session.keys.remove(&id.0).is_some() {
-                    self.app_log(
-                        partition,
-                        Event::new(technical_user(), operation)
-                            .object(key_object(id))
-                            .detail("session-object", "yes"),
-                    )?;
-                    return Ok(AppResponse::Deleted { to_bin: false });
-                }
-                self.delete_key(partition, id)
+            Source::Unwrap { wrapping, blob } => {
+                self.permit(call, AppOperation::Unwrap, None, None)?;
+                let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
+                crypto::unwrap(&kek, new.kind, &blob)
             }
         }
+        .map_err(|e| app_error(e.into()))?;
+        let NewKey {
+            kind,
+            label,
+            attributes,
+        } = new;
+        self.store_new_key(
+            call.partition,
+            call.operation,
+            kind,
+            label,
+            attributes,
+            &material,
+        )
+    }
+
+    /// A key that lives only as long as this connection.
+    fn generate_session_object(
+        &self,
+        call: &Call<'_>,
+        session: &mut SessionObjects,
+        kind: KeyKind,
+        label: KeyLabel,
+        attributes: KeyAttributes,
+    ) -> Result<AppResponse, AppError> {
+        self.permit(call, AppOperation::Generate { session: true }, None, None)?;
+        if session.keys.len() >= MAX_SESSION_OBJECTS {
+            let refusal = Refusal {
+                error: AppError::QuotaExceeded,
+                reason: format!("a connection holds at most {MAX_SESSION_OBJECTS} session objects"),
+            };
+            return Err(self.app_refuse(call.partition, call.operation, None, refusal));
+        }
+        let material = KeyMaterial::generate(kind).map_err(|e| app_error(e.into()))?;
+        session.next += 1;
+        let id = KeyId(SESSION_OBJECT_BIT | session.next);
+        let summary = KeyObjectSummary {
+            id,
+            label,
+            kind,
+            attributes,
+            created_unix: self.clock().now_s(),
+            size_bytes: 0,
+            state: KeyState::Active,
+        };
+        session.keys.insert(id.0, (summary.clone(), material));
+        self.app_log(
+            call.partition,
+            Event::new(technical_user(), KnownOperation::KeyGenerate)
+                .object(key_object(id))
+                .detail("session-object", "yes"),
+        )?;
+        Ok(AppResponse::Key(summary))
+    }
+
+    /// The active stored keys and this connection's session objects, up to the list's bound.
+    fn list_for_application(
+        &self,
+        session: &SessionObjects,
+        partition: &PartitionId,
+    ) -> Result<AppResponse, AppError> {
+        let mut keys = self
+            .store()
+            .read(|tx| {
+                tx.keys(partition, None, crate::app_link::MAX_APP_LIST, |k| {
+                    !k.summary.state.is_invalidated()
+                })
+                .map_err(ServiceError::from)
+            })
+            .map_err(app_error)?
+            .0
+            .into_iter()
+            .map(|k| k.summary)
+            .collect::<Vec<_>>();
+        keys.extend(session.keys.values().map(|(s, _)| s.clone()));
+        keys.truncate(crate::app_link::MAX_APP_LIST);
+        Ok(AppResponse::Keys(keys))
+    }
+
+    fn wrap(
+        &self,
+        call: &Call<'_>,
+        session: &SessionObjects,
+        wrapping: KeyId,
+        target: KeyId,
+    ) -> Result<AppResponse, AppError> {
+        let (summary, material) = self.usable_key(session, call.partition, target)?;
+        let object = Some(key_object(target));
+        self.permit(call, AppOperation::Wrap, Some(&summary.attributes), object)?;
+        let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
+        let blob = crypto::wrap(&kek, &material).map_err(|e| app_error(e.into()))?;
+        self.app_log(
+            call.partition,
+            Event::new(technical_user(), call.operation)
+                .object(key_object(target))
+                .detail("wrapping-key", wrapping.0.to_string()),
+        )?;
+        Ok(AppResponse::Wrapped(blob))
+    }
+
+    fn export_plain(
+        &self,
+        call: &Call<'_>,
+        session: &SessionObjects,
+        id: KeyId,
+    ) -> Result<AppResponse, AppError> {
+        let (summary, material) = self.usable_key(session, call.partition, id)?;
+        let object = Some(key_object(id));
+        self.permit(
+            call,
+            AppOperation::ExportPlain,
+            Some(&summary.attributes),
+            object,
+        )?;
+        let plain = crypto::export_plain(&material);
+        self.app_log(
+            call.partition,
+            Event::new(technical_user(), call.operation).object(key_object(id)),
+        )?;
+        Ok(AppResponse::Material(SecretBytes::from_slice(&plain)))
+    }
+
+    /// Deletes a session object, or a stored key (to the bin or gone, as configured).
+    fn app_delete(
+        &self,
+        call: &Call<'_>,
+        session: &mut SessionObjects,
+        id: KeyId,
+    ) -> Result<AppResponse, AppError> {
+        self.permit(call, AppOperation::Delete, None, Some(key_object(id)))?;
+        if session.keys.remove(&id.0).is_some() {
+            self.app_log(
+                call.partition,
+                Event::new(technical_user(), call.operation)
+                    .object(key_object(id))
+                    .detail("session-object", "yes"),
+            )?;
+            return Ok(AppResponse::Deleted { to_bin: false });
+        }
+        self.delete_key(call.partition, id)
     }
 
     fn app_log(&self, partition: &PartitionId, event: Event) -> Result<(), AppError> {
@@ -439,7 +571,7 @@ impl Hsm {
         &self,
         session: &SessionObjects,
         partition: &PartitionId,
-        operation: &'static str,
+        operation: KnownOperation,
         id: KeyId,
         f: impl FnOnce(&KeyMaterial) -> Result<AppResponse, CryptoError>,
     ) -> Result<AppResponse, AppError> {
@@ -465,7 +597,7 @@ impl Hsm {
     fn store_new_key(
         &self,
         partition: &PartitionId,
-        operation: &'static str,
+        operation: KnownOperation,
         kind: KeyKind,
         label: KeyLabel,
         attributes: KeyAttributes,
@@ -544,7 +676,7 @@ impl Hsm {
                 record.usage.bytes_used -= key.summary.size_bytes;
                 record.usage.objects_used -= 1;
             }
-            let event = Event::new(technical_user(), "key.delete")
+            let event = Event::new(technical_user(), KnownOperation::KeyDelete)
                 .object(key_object(id))
                 .detail("to", if to_bin { "bin" } else { "destroyed" });
             hsm.append(tx, record, event.application())?;
@@ -566,20 +698,20 @@ fn key_object(id: KeyId) -> String {
     }
 }
 
-fn operation_name(request: &AppRequest) -> &'static str {
+fn operation_name(request: &AppRequest) -> KnownOperation {
     match request {
-        AppRequest::Hello { .. } => "app.connect",
-        AppRequest::Generate { .. } => "key.generate",
-        AppRequest::List => "key.list",
-        AppRequest::Sign { .. } => "key.sign",
-        AppRequest::Verify { .. } => "key.verify",
-        AppRequest::Encrypt { .. } => "key.encrypt",
-        AppRequest::Decrypt { .. } => "key.decrypt",
-        AppRequest::Wrap { .. } => "key.wrap",
-        AppRequest::Unwrap { .. } => "key.unwrap",
-        AppRequest::ExportPlain { .. } => "key.export",
-        AppRequest::ImportPlain { .. } => "key.import",
-        AppRequest::Delete { .. } => "key.delete",
+        AppRequest::Hello { .. } => KnownOperation::AppConnect,
+        AppRequest::Generate { .. } => KnownOperation::KeyGenerate,
+        AppRequest::List => KnownOperation::KeyList,
+        AppRequest::Sign { .. } => KnownOperation::KeySign,
+        AppRequest::Verify { .. } => KnownOperation::KeyVerify,
+        AppRequest::Encrypt { .. } => KnownOperation::KeyEncrypt,
+        AppRequest::Decrypt { .. } => KnownOperation::KeyDecrypt,
+        AppRequest::Wrap { .. } => KnownOperation::KeyWrap,
+        AppRequest::Unwrap { .. } => KnownOperation::KeyUnwrap,
+        AppRequest::ExportPlain { .. } => KnownOperation::KeyExport,
+        AppRequest::ImportPlain { .. } => KnownOperation::KeyImport,
+        AppRequest::Delete { .. } => KnownOperation::KeyDelete,
     }
 }
 

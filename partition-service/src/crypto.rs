@@ -55,7 +55,6 @@ pub use sealed::{
 
 /// An operation on a key object, as named in [`CryptoError::WrongKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum KeyOperation {
     /// Making a signature.
     Sign,
@@ -106,7 +105,6 @@ impl fmt::Display for KeyOperation {
 /// what to do. A cryptographic failure stays opaque ([`CryptoError::AuthenticationFailed`]): it
 /// never says whether the key, the associated data, the nonce or the ciphertext was wrong.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CryptoError {
     /// Sealed data, a ciphertext or a wrapped key did not authenticate: a wrong key, wrong
     /// associated data (another partition or key id), or tampering.

@@ -12,13 +12,18 @@
 //!
 //! It does not draw anything on a screen, talk to smartcards, or write to removable drives:
 //! those are the terminal's jobs.
+//!
+//! Only the types that face code outside this workspace are `#[non_exhaustive]`: the crate's
+//! error ([`service::ServiceError`]) and what a business application's client sees
+//! ([`app_link::AppError`], [`app_link::AppClientError`], [`app_link::WireError`]). Everything
+//! else is matched exhaustively here, so a new case is named wherever it matters.
 
+pub mod access;
 pub mod admin;
-pub mod app;
+pub mod app_link;
 pub mod application;
 pub mod credentials;
 pub mod crypto;
 pub mod model;
-pub mod policy;
 pub mod service;
 pub mod store;

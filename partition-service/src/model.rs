@@ -17,10 +17,13 @@ pub const RECORD_FORMAT: u8 = 1;
 /// What the partition does when its log is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogFullPolicy {
-    /// Refuse every operation that would be logged, except export and its confirmation (the
-    /// default: nothing is lost, the application stops until an officer exports).
+    /// Refuse every operation that would be logged, except an export, its confirmation and a
+    /// quorum login (they use the reserve). The default: nothing is lost, and logged
+    /// operations stop until an officer exports and confirms; the confirmation frees the
+    /// confirmed entries at once, behind a signed checkpoint that stays as the log's anchor.
     Refuse,
-    /// Prune entries already confirmed as exported to make room; if none are, refuse.
+    /// Keep entries confirmed as exported while there is room; when room is needed, prune them
+    /// (behind a signed checkpoint, as above); if none are confirmed, refuse.
     PruneConfirmed,
 }
 
@@ -42,7 +45,7 @@ pub struct LogState {
     pub confirmed_up_to: Option<u64>,
     /// Most entries kept.
     pub capacity: u64,
-    /// Entries kept back for the export that frees space (and its confirmation).
+    /// Entries kept back for the export that frees space, its confirmation and a quorum login.
     pub reserve: u64,
     /// What happens when the log is full.
     pub full_policy: LogFullPolicy,

@@ -2,13 +2,13 @@
 //! that changes anything is one store transaction that also appends its log entry, so the log
 //! and the state never disagree.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use audit_log::{
-    Actor, AuditKey, Chain, CheckpointPolicy, EntryDraft, Hash, Operation, Outcome, Role,
+    Actor, AuditKey, Chain, CheckpointPolicy, EntryDraft, Hash, KnownOperation, Outcome, Role,
 };
 use hsm_link::domain::{
     CardDescription, CardSetKind, DomainError, PartitionConfig, PartitionId, PartitionUsage,
@@ -114,7 +114,7 @@ impl std::fmt::Debug for Clock {
 /// One logged event, before it is chained.
 pub(crate) struct Event {
     pub(crate) actor: Actor,
-    pub(crate) operation: &'static str,
+    pub(crate) operation: KnownOperation,
     pub(crate) object: Option<String>,
     pub(crate) outcome: Outcome,
     pub(crate) details: Vec<(&'static str, String)>,
@@ -123,7 +123,7 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    pub(crate) fn new(actor: Actor, operation: &'static str) -> Self {
+    pub(crate) fn new(actor: Actor, operation: KnownOperation) -> Self {
         Event {
             actor,
             operation,
@@ -304,7 +304,7 @@ impl Hsm {
                 usage: PartitionUsage::default(),
                 throttle: Throttle::default(),
             };
-            let event = Event::new(genesis(), "partition.create")
+            let event = Event::new(genesis(), KnownOperation::PartitionCreate)
                 .object(id.as_str())
                 .detail("tier", tier.as_str());
             self.append(tx, &mut record, event)?;
@@ -422,7 +422,7 @@ impl Hsm {
             }
             tx.put_soft_cards_allowed(allowed)?;
             for mut record in tx.partitions()? {
-                let event = Event::new(genesis(), "hsm.soft-cards")
+                let event = Event::new(genesis(), KnownOperation::HsmSoftCards)
                     .detail("soft-cards", if allowed { "allowed" } else { "refused" });
                 self.append(tx, &mut record, event)?;
                 tx.put_partition(&record)?;
@@ -462,7 +462,7 @@ impl Hsm {
             hsm.append(
                 tx,
                 record,
-                Event::new(actor, "pairing.issue").object(id.as_str()),
+                Event::new(actor, KnownOperation::PairingIssue).object(id.as_str()),
             )?;
             Ok(())
         })?;
@@ -485,7 +485,7 @@ impl Hsm {
             config.crypto_currency.licensed = crypto_currency;
             config.crypto_currency.enabled &= crypto_currency;
             config.revision += 1;
-            let event = Event::new(genesis(), "config.licences")
+            let event = Event::new(genesis(), KnownOperation::ConfigLicences)
                 .detail(
                     "smart-key-attributes",
                     if ska { "licensed" } else { "not licensed" },
@@ -521,7 +521,7 @@ impl Hsm {
             }
             record.log.capacity = capacity;
             record.log.full_policy = full_policy;
-            let event = Event::new(genesis(), "log.policy")
+            let event = Event::new(genesis(), KnownOperation::LogPolicy)
                 .detail("capacity", capacity.to_string())
                 .detail(
                     "when-full",
@@ -549,8 +549,8 @@ impl Hsm {
             record.credentials.setup = Some((hash, expires));
             record.credentials.permanent = None;
             record.credentials.epoch += 1;
-            let event =
-                Event::new(actor, "credentials.reset").detail("expires", expires.to_string());
+            let event = Event::new(actor, KnownOperation::CredentialsReset)
+                .detail("expires", expires.to_string());
             hsm.append(tx, record, event)
         })?;
         Ok((password, expires))
@@ -588,18 +588,16 @@ impl Hsm {
         record: &mut PartitionRecord,
         event: Event,
     ) -> Result<(), ServiceError> {
-        let exempt = matches!(event.operation, "log.export" | "log.confirm" | "log.policy")
+        let exempt = matches!(
+            event.operation,
+            KnownOperation::LogExport | KnownOperation::LogConfirm | KnownOperation::LogPolicy
+        )
             // An officer who logs in may be the one who exports: a successful login uses the
             // reserve too (it needs a quorum, so it cannot be used to exhaust it).
-            || (event.operation == "login" && event.outcome == Outcome::Ok);
+            || (event.operation == KnownOperation::Login && event.outcome == Outcome::Ok);
         self.make_room(tx, record, exempt)?;
         let now = self.clock.now_ms();
-        let mut draft = EntryDraft::new(
-            now,
-            event.actor,
-            Operation::new(event.operation)?,
-            event.outcome,
-        );
+        let mut draft = EntryDraft::new(now, event.actor, event.operation.into(), event.outcome);
         if let Some(object) = event.object {
             draft = draft.with_object(object);
         }
@@ -662,16 +660,33 @@ impl Hsm {
             return Ok(());
         }
         if log.full_policy == LogFullPolicy::PruneConfirmed
-            && let Some(confirmed) = log.confirmed_up_to
+            && self.prune_confirmed(tx, record)?
+            && record.log.stored() < limit
+        {
+            return Ok(());
+        }
+        Err(AdminError::LogFull.into())
+    }
+
+    /// Drops the entries confirmed as exported, up to the last signed checkpoint at or below
+    /// the confirmation (kept: it anchors what is left, so the stored log still verifies).
+    /// Whether anything was dropped. Under [`LogFullPolicy::Refuse`] a confirmation does this
+    /// at once (the officers' export and confirm is what frees a full log); under
+    /// [`LogFullPolicy::PruneConfirmed`] it waits until room is needed.
+    pub(crate) fn prune_confirmed(
+        &self,
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+    ) -> Result<bool, ServiceError> {
+        let log = &mut record.log;
+        if let Some(confirmed) = log.confirmed_up_to
             && confirmed >= log.first_seq
             && let Some(first) = tx.prune_log(&record.id, confirmed)?
         {
             log.first_seq = first;
-            if log.stored() < limit {
-                return Ok(());
-            }
+            return Ok(true);
         }
-        Err(AdminError::LogFull.into())
+        Ok(false)
     }
 
     /// Starts a management session for `id`, ending any other (the other learns it at its next
@@ -776,7 +791,7 @@ impl TrustStore for Hsm {
             let left = PAIRING_FAILURES.saturating_sub(*failures);
             let mut event = Event::new(
                 Actor::new(Role::Unauthenticated, Vec::<String>::new()),
-                "pairing.attempt",
+                KnownOperation::PairingAttempt,
             )
             .object(partition.as_str())
             .refused("the pairing code did not match")
@@ -802,7 +817,7 @@ impl TrustStore for Hsm {
             record.pairing.first_terminal.get_or_insert(terminal);
             let event = Event::new(
                 Actor::new(Role::Unauthenticated, Vec::<String>::new()),
-                "pairing.complete",
+                KnownOperation::PairingComplete,
             )
             .object(partition.as_str())
             .detail("terminal", fingerprint_text(&terminal));
@@ -863,32 +878,65 @@ impl Hsm {
 
     fn check_partition(&self, record: &PartitionRecord) -> Result<PartitionCheck, CheckError> {
         let id = &record.id;
-        let fail = |what: String| CheckError::Inconsistent {
+        let anchor = self.log_anchor(record)?;
+        let mut verifier = audit_log::Verifier::new(self.audit_key(), Some(anchor));
+        let (alive, last_seq) = self.verify_log_lines(record, &mut verifier)?;
+        let report = verifier
+            .finish()
+            .map_err(|e| inconsistent(id, format!("log: {e}")))?;
+        if record.log.next_seq != last_seq + 1 {
+            return Err(inconsistent(
+                id,
+                format!(
+                    "the record says the next log entry is {}, the log ends at {last_seq}",
+                    record.log.next_seq
+                ),
+            ));
+        }
+        let keys = self.check_keys(record, &alive)?;
+        Ok(PartitionCheck {
             partition: id.clone(),
-            what,
-        };
-        let anchor = if record.log.first_seq > 1 {
-            let seq = record.log.first_seq - 1;
-            let line = self
-                .store
-                .read(|tx| Ok::<_, ServiceError>(tx.checkpoint_at(id, seq)?))
-                .map_err(CheckError::Service)?
-                .ok_or_else(|| {
-                    fail(format!(
-                        "the pruned log has no anchoring checkpoint at {seq}"
-                    ))
-                })?;
-            let checkpoint = audit_log::Checkpoint::from_canonical(&line)
-                .map_err(|e| fail(format!("the anchoring checkpoint: {e}")))?;
-            checkpoint
-                .verify(&self.audit_key())
-                .map_err(|e| fail(format!("the anchoring checkpoint: {e}")))?;
-            Some((checkpoint.seq, checkpoint.hash))
-        } else {
-            Some((0, audit_log::genesis_hash(id.as_str())))
-        };
-        let mut verifier = audit_log::Verifier::new(self.audit_key(), anchor);
-        let mut alive: std::collections::BTreeSet<u64> = Default::default();
+            entries: report.entries(),
+            unsigned_tail: report.unsigned_tail().map_or(0, |t| t.entries),
+            keys,
+        })
+    }
+
+    /// Where the stored log starts: the genesis hash, or the signed checkpoint that anchors a
+    /// pruned log.
+    fn log_anchor(&self, record: &PartitionRecord) -> Result<(u64, audit_log::Hash), CheckError> {
+        let id = &record.id;
+        if record.log.first_seq <= 1 {
+            return Ok((0, audit_log::genesis_hash(id.as_str())));
+        }
+        let seq = record.log.first_seq - 1;
+        let line = self
+            .store
+            .read(|tx| Ok::<_, ServiceError>(tx.checkpoint_at(id, seq)?))
+            .map_err(CheckError::Service)?
+            .ok_or_else(|| {
+                inconsistent(
+                    id,
+                    format!("the pruned log has no anchoring checkpoint at {seq}"),
+                )
+            })?;
+        let checkpoint = audit_log::Checkpoint::from_canonical(&line)
+            .map_err(|e| inconsistent(id, format!("the anchoring checkpoint: {e}")))?;
+        checkpoint
+            .verify(&self.audit_key())
+            .map_err(|e| inconsistent(id, format!("the anchoring checkpoint: {e}")))?;
+        Ok((checkpoint.seq, checkpoint.hash))
+    }
+
+    /// Pushes every stored line through `verifier`: the keys the log says exist, and the last
+    /// sequence number stored.
+    fn verify_log_lines(
+        &self,
+        record: &PartitionRecord,
+        verifier: &mut audit_log::Verifier,
+    ) -> Result<(BTreeSet<u64>, u64), CheckError> {
+        let id = &record.id;
+        let mut alive = BTreeSet::new();
         let mut problem = None;
         let mut last_seq = record.log.first_seq - 1;
         self.store
@@ -905,44 +953,27 @@ impl Hsm {
                         problem = Some(format!("checkpoint after {seq}: {e}"));
                         return false;
                     }
-                    if let Ok(audit_log::LogLine::Entry(entry)) =
-                        audit_log::LogLine::from_canonical(line)
-                        && entry.outcome() == &Outcome::Ok
-                        && let Some(key) = entry.object().and_then(|o| o.strip_prefix("key "))
-                        && let Ok(key) = key.parse::<u64>()
-                    {
-                        match entry.operation().as_str() {
-                            "key.generate" | "key.import" | "key.unwrap" => {
-                                alive.insert(key);
-                            }
-                            "key.purge" => {
-                                alive.remove(&key);
-                            }
-                            "key.delete"
-                                if entry.details().get("to").map(String::as_str)
-                                    == Some("destroyed") =>
-                            {
-                                alive.remove(&key);
-                            }
-                            _ => {}
-                        }
-                    }
+                    track_key(&mut alive, line);
                     true
                 })?;
                 Ok::<_, ServiceError>(())
             })
             .map_err(CheckError::Service)?;
-        if let Some(problem) = problem {
-            return Err(fail(problem));
+        match problem {
+            Some(problem) => Err(inconsistent(id, problem)),
+            None => Ok((alive, last_seq)),
         }
-        let report = verifier.finish().map_err(|e| fail(format!("log: {e}")))?;
-        if record.log.next_seq != last_seq + 1 {
-            return Err(fail(format!(
-                "the record says the next log entry is {}, the log ends at {last_seq}",
-                record.log.next_seq
-            )));
-        }
-        let mut stored = std::collections::BTreeSet::new();
+    }
+
+    /// Compares the stored keys with those the log created (when the log is whole) and the
+    /// recorded usage with what is stored: how many keys are stored.
+    fn check_keys(
+        &self,
+        record: &PartitionRecord,
+        alive: &BTreeSet<u64>,
+    ) -> Result<u64, CheckError> {
+        let id = &record.id;
+        let mut stored = BTreeSet::new();
         self.store
             .read(|tx| {
                 tx.for_each_key(id, |k| {
@@ -951,32 +982,74 @@ impl Hsm {
                 .map_err(ServiceError::from)
             })
             .map_err(CheckError::Service)?;
-        if record.log.first_seq == 1 && stored != alive {
-            return Err(fail(format!(
-                "stored keys {:?} differ from the keys the log created {:?}",
-                stored
-                    .symmetric_difference(&alive)
-                    .take(5)
-                    .collect::<Vec<_>>(),
-                alive.len()
-            )));
+        if record.log.first_seq == 1 && &stored != alive {
+            return Err(inconsistent(
+                id,
+                format!(
+                    "stored keys {:?} differ from the keys the log created {:?}",
+                    stored
+                        .symmetric_difference(alive)
+                        .take(5)
+                        .collect::<Vec<_>>(),
+                    alive.len()
+                ),
+            ));
         }
         let computed = self.usage(id).map_err(CheckError::Service)?;
         if computed != record.usage {
-            return Err(fail(format!(
-                "the recorded usage {:?} differs from what is stored {computed:?}",
-                record.usage
-            )));
+            return Err(inconsistent(
+                id,
+                format!(
+                    "the recorded usage {:?} differs from what is stored {computed:?}",
+                    record.usage
+                ),
+            ));
         }
         if stored.iter().any(|&k| k >= record.next_key_id) {
-            return Err(fail("a stored key id is not below the next key id".into()));
+            return Err(inconsistent(
+                id,
+                "a stored key id is not below the next key id".into(),
+            ));
         }
-        Ok(PartitionCheck {
-            partition: id.clone(),
-            entries: report.entries(),
-            unsigned_tail: report.unsigned_tail().map_or(0, |t| t.entries),
-            keys: stored.len() as u64,
-        })
+        Ok(stored.len() as u64)
+    }
+}
+
+fn inconsistent(partition: &PartitionId, what: String) -> CheckError {
+    CheckError::Inconsistent {
+        partition: partition.clone(),
+        what,
+    }
+}
+
+/// Follows one log line's effect on which keys exist: created by a generate, an import or an
+/// unwrap; gone after a purge or a destroying delete.
+fn track_key(alive: &mut BTreeSet<u64>, line: &[u8]) {
+    let Ok(audit_log::LogLine::Entry(entry)) = audit_log::LogLine::from_canonical(line) else {
+        return;
+    };
+    let key = entry
+        .object()
+        .and_then(|o| o.strip_prefix("key "))
+        .and_then(|k| k.parse::<u64>().ok());
+    let Some(key) = key.filter(|_| entry.outcome() == &Outcome::Ok) else {
+        return;
+    };
+    match KnownOperation::from_name(entry.operation().as_str()) {
+        Some(
+            KnownOperation::KeyGenerate | KnownOperation::KeyImport | KnownOperation::KeyUnwrap,
+        ) => {
+            alive.insert(key);
+        }
+        Some(KnownOperation::KeyPurge) => {
+            alive.remove(&key);
+        }
+        Some(KnownOperation::KeyDelete)
+            if entry.details().get("to").map(String::as_str) == Some("destroyed") =>
+        {
+            alive.remove(&key);
+        }
+        _ => {}
     }
 }
 

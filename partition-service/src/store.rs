@@ -26,7 +26,6 @@ const STORE_FORMAT_VERSION: &[u8] = b"1";
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum StoreError {
     /// The database failed (I/O, corruption, lock).
     #[error("the HSM store failed: {0}")]

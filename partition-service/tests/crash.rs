@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, PartitionId};
-use partition_service::app::{AppAuth, AppClient, SecretText};
-use partition_service::policy::ApiProvider;
+use partition_service::access::ApiProvider;
+use partition_service::app_link::{AppAuth, AppClient, SecretText};
 use partition_service::service::{Clock, Hsm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera-hsm");

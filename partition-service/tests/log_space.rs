@@ -13,10 +13,10 @@ use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, ServiceTier};
 use hsm_link::message::{
     AdminError, AdminRequest, AdminResponse, LogQuery, OfficerRole, Request, Response,
 };
-use partition_service::app::{AppAuth, AppClient, AppClientError, AppError, AppServer};
+use partition_service::access::ApiProvider;
+use partition_service::app_link::{AppAuth, AppClient, AppClientError, AppError, AppServer};
 use partition_service::application::HsmApplications;
 use partition_service::model::LogFullPolicy;
-use partition_service::policy::ApiProvider;
 
 const ATTRS: KeyAttributes = KeyAttributes {
     extractable: false,
@@ -42,7 +42,7 @@ fn export(t: &mut common::Terminal) -> (String, u64) {
 }
 
 #[test]
-fn a_full_log_refuses_until_exported_and_prunes_only_what_was_confirmed() {
+fn a_full_log_refuses_until_officers_export_and_confirm_and_prunes_only_what_was_confirmed() {
     let (f, mut pso, cards) = with_psos(ServiceTier::Platinum);
     pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
         .unwrap();
@@ -119,29 +119,52 @@ fn a_full_log_refuses_until_exported_and_prunes_only_what_was_confirmed() {
         }
         other => panic!("{other:?}"),
     }
-    // The export that frees space always works, and so does its confirmation.
+    // The export that frees space always works, and so does its confirmation, which under
+    // the default policy frees the confirmed entries at once: below the confirmation only,
+    // anchored by a signed checkpoint, and the store still verifies.
     let (text, last) = export(&mut pso);
     assert!(text.lines().count() >= 44);
     pso.admin(AdminRequest::ConfirmExport { up_to_seq: last })
         .unwrap();
-    // Under the default policy nothing is pruned: still full.
-    assert!(matches!(
-        app.generate(
-            KeyKind::Aes256,
-            KeyLabel::new("more").unwrap(),
-            ATTRS,
-            false
-        ),
-        Err(AppClientError::Refused(AppError::LogFull))
-    ));
-    let before = f.hsm.partition(&f.partition).unwrap().log;
-    assert_eq!(before.first_seq, 1);
+    let freed = f.hsm.partition(&f.partition).unwrap().log;
+    assert!(
+        freed.first_seq > 1 && freed.first_seq <= last + 1,
+        "pruned to {}",
+        freed.first_seq
+    );
+    app.generate(
+        KeyKind::Aes256,
+        KeyLabel::new("after-confirm").unwrap(),
+        ATTRS,
+        false,
+    )
+    .unwrap();
+    made += 1;
+    assert_eq!(f.hsm.check().unwrap()[0].keys, made);
 
-    // The owner switches to pruning confirmed entries: space comes back, only below the
-    // confirmation, anchored by a signed checkpoint, and the store still verifies.
+    // Under prune-confirmed, confirmed entries stay until room is needed: fill the log again,
+    // export and confirm; nothing goes until the next entry needs the room.
     f.hsm
         .set_log_policy(&f.partition, 60, LogFullPolicy::PruneConfirmed)
         .unwrap();
+    loop {
+        match app.generate(
+            KeyKind::Aes256,
+            KeyLabel::new(format!("k{made}")).unwrap(),
+            ATTRS,
+            false,
+        ) {
+            Ok(_) => made += 1,
+            Err(AppClientError::Refused(AppError::LogFull)) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+        assert!(made < 200, "the log never filled again");
+    }
+    let (_, last) = export(&mut pso);
+    pso.admin(AdminRequest::ConfirmExport { up_to_seq: last })
+        .unwrap();
+    let before = f.hsm.partition(&f.partition).unwrap().log;
+    assert_eq!(before.first_seq, freed.first_seq, "kept until needed");
     app.generate(
         KeyKind::Aes256,
         KeyLabel::new("after-prune").unwrap(),
@@ -151,7 +174,7 @@ fn a_full_log_refuses_until_exported_and_prunes_only_what_was_confirmed() {
     .unwrap();
     let after = f.hsm.partition(&f.partition).unwrap().log;
     assert!(
-        after.first_seq > 1 && after.first_seq <= last + 1,
+        after.first_seq > before.first_seq && after.first_seq <= last + 1,
         "pruned to {}",
         after.first_seq
     );

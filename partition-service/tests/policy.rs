@@ -15,11 +15,11 @@ use hsm_link::domain::{
 use hsm_link::message::{
     AdminRequest, AdminResponse, KeyFilter, LogQuery, OfficerRole, Request, Response,
 };
-use partition_service::app::{
+use partition_service::access::ApiProvider;
+use partition_service::app_link::{
     AppAuth, AppClient, AppClientError, AppError, AppServer, SecretBytes, SecretText,
 };
 use partition_service::application::HsmApplications;
-use partition_service::policy::ApiProvider;
 
 const OPEN: KeyAttributes = KeyAttributes {
     extractable: true,

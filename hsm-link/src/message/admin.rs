@@ -264,8 +264,10 @@ impl std::fmt::Debug for NewCredentials {
 }
 
 /// Administration requests.
+///
+/// Not `#[non_exhaustive]`: both ends live in this workspace, and the HSM's dispatch names every
+/// request, so a new one must not compile until the HSM answers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum AdminRequest {
     /// Ask for a login challenge for a role.
     LoginChallenge {
@@ -502,8 +504,9 @@ pub enum AdminResponse {
 }
 
 /// Operations, as the role/permission table names them.
+///
+/// Not `#[non_exhaustive]`: the HSM's table and its tests name every action ([`Action::ALL`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Action {
     /// Read the configuration.
     ViewConfig,
@@ -532,6 +535,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action, so that a role table and its tests cover each one.
+    pub const ALL: [Action; 12] = [
+        Action::ViewConfig,
+        Action::ChangeConfig,
+        Action::ViewUsage,
+        Action::ListKeys,
+        Action::RestoreKey,
+        Action::PurgeKey,
+        Action::ResetCredentials,
+        Action::ViewCardSets,
+        Action::RegisterCardSet,
+        Action::ReadLog,
+        Action::ExportLog,
+        Action::ConfirmExport,
+    ];
+
     /// The action's name in logs and messages.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -550,6 +569,32 @@ impl Action {
         }
     }
 }
+
+// A new action does not compile until it has its place in `Action::ALL`: `place` names every
+// variant, and each must sit at its place.
+const _: () = {
+    const fn place(action: Action) -> usize {
+        match action {
+            Action::ViewConfig => 0,
+            Action::ChangeConfig => 1,
+            Action::ViewUsage => 2,
+            Action::ListKeys => 3,
+            Action::RestoreKey => 4,
+            Action::PurgeKey => 5,
+            Action::ResetCredentials => 6,
+            Action::ViewCardSets => 7,
+            Action::RegisterCardSet => 8,
+            Action::ReadLog => 9,
+            Action::ExportLog => 10,
+            Action::ConfirmExport => 11,
+        }
+    }
+    let mut i = 0;
+    while i < Action::ALL.len() {
+        assert!(place(Action::ALL[i]) == i, "Action::ALL out of order");
+        i += 1;
+    }
+};
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

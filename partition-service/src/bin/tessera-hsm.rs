@@ -16,7 +16,7 @@ use hsm_link::domain::{
 use hsm_link::server::{ServeOptions, TcpServer};
 use hsm_link::transport::{StreamTransport, TransportError};
 use partition_service::admin::AdminLink;
-use partition_service::app::AppServer;
+use partition_service::app_link::AppServer;
 use partition_service::application::HsmApplications;
 use partition_service::model::LogFullPolicy;
 use partition_service::service::{Clock, Hsm, describe, genesis};
@@ -182,14 +182,7 @@ fn main() -> anyhow::Result<()> {
     harden_process()?;
     let cli = Cli::parse();
     if let Command::Init { data_dir } = &cli.command {
-        let report = Hsm::init(data_dir)
-            .with_context(|| format!("initialising the HSM in {}", data_dir.display()))?;
-        println!("HSM initialised in {}", data_dir.display());
-        println!("  HSM id                    {}", report.hsm_id);
-        println!("  audit key fingerprint     {}", report.audit_fingerprint);
-        println!("  link key fingerprint      {}", report.link_fingerprint);
-        println!("This is a software simulator with real cryptography, not a certified HSM.");
-        return Ok(());
+        return init(data_dir);
     }
     let Some(dir) = cli.data.as_deref() else {
         bail!("no data directory: pass --data DIR or set TESSERA_HSM_DATA");
@@ -197,101 +190,9 @@ fn main() -> anyhow::Result<()> {
     let hsm = Arc::new(open(dir)?);
     match cli.command {
         Command::Init { .. } => unreachable!("handled above"),
-        Command::Partition(PartitionCommand::Create { id, name, tier }) => {
-            let record = hsm.create_partition(id, &name, tier)?;
-            println!("partition {} created ({})", record.id, tier.as_str());
-        }
-        Command::Partition(PartitionCommand::List) => {
-            for record in hsm.partitions()? {
-                let usage = hsm.usage(&record.id)?;
-                println!("{}", describe(&record, &usage));
-            }
-        }
-        Command::Partition(PartitionCommand::Show { id }) => show(&hsm, &id)?,
-        Command::Partition(PartitionCommand::Licences {
-            id,
-            ska,
-            crypto_currency,
-        }) => {
-            let config = hsm.set_licences(&id, ska, crypto_currency)?;
-            println!(
-                "licences of {id}: Smart Key Attributes {}, crypto currency {}",
-                config.ska.as_str(),
-                config.crypto_currency.as_str()
-            );
-        }
-        Command::Partition(PartitionCommand::Log {
-            id,
-            capacity,
-            when_full,
-        }) => {
-            let log = hsm.set_log_policy(&id, capacity, when_full)?;
-            println!(
-                "log of {id}: {} entries kept, {:?} when full",
-                log.capacity, log.full_policy
-            );
-        }
-        Command::So(SoCommand::Add {
-            holder,
-            serial,
-            key,
-        }) => {
-            let signing_key = read_key(&key)?;
-            let registry = hsm.add_so_card(CardDescription {
-                holder: HolderName::new(holder)?,
-                serial: CardSerial::new(serial)?,
-                signing_key,
-                soft_card: false,
-            })?;
-            println!(
-                "SO card registered; {} cards, an SO session needs {}",
-                registry.cards.len(),
-                registry.threshold
-            );
-        }
-        Command::So(SoCommand::Threshold { threshold }) => {
-            let registry = hsm.set_so_threshold(threshold)?;
-            println!(
-                "an SO session now needs {} cards of at least two people",
-                registry.threshold
-            );
-        }
-        Command::So(SoCommand::List) => {
-            let registry = hsm.so_registry()?;
-            for card in &registry.cards {
-                println!(
-                    "{:<24} {:<16} {}",
-                    card.holder.as_str(),
-                    card.serial.as_str(),
-                    hex(&card.signing_key[..8])
-                );
-            }
-            println!("threshold {}", registry.threshold);
-        }
-        Command::SoftCards { choice } => {
-            if choice != "show" {
-                hsm.set_soft_cards_allowed(choice == "allow")?;
-            }
-            if hsm.soft_cards_allowed()? {
-                println!(
-                    "soft cards allowed in card sets registered from now on (not for production)"
-                );
-            } else {
-                println!("soft cards refused in card sets registered from now on");
-            }
-            // Sets registered before keep their soft cards: name them, so they can be replaced.
-            for record in hsm.partitions()? {
-                for set in [&record.pso, &record.auditor].into_iter().flatten() {
-                    let soft = set.set.soft_serials();
-                    if !soft.is_empty() {
-                        println!(
-                            "  partition {}: {:?} set {} holds soft cards {soft}",
-                            record.id, set.set.kind, set.set.set_number,
-                        );
-                    }
-                }
-            }
-        }
+        Command::Partition(command) => partition(&hsm, command)?,
+        Command::So(command) => so(&hsm, command)?,
+        Command::SoftCards { choice } => soft_cards(&hsm, &choice)?,
         Command::PairingCode { partition } => {
             let code = hsm.issue_pairing_code(&partition, genesis())?;
             println!("One-time management pairing code for {partition} (shown once):");
@@ -307,16 +208,7 @@ fn main() -> anyhow::Result<()> {
             println!("  {}", &*password);
             println!("  valid until {expires} (Unix time) unless traded for a permanent secret");
         }
-        Command::Check => {
-            let checks = hsm.check()?;
-            for c in &checks {
-                println!(
-                    "{}: {} log entries verified ({} after the last checkpoint), {} keys consistent",
-                    c.partition, c.entries, c.unsigned_tail, c.keys
-                );
-            }
-            println!("store consistent: {} partitions", checks.len());
-        }
+        Command::Check => check(&hsm)?,
         Command::Serve {
             listen,
             serial,
@@ -324,6 +216,136 @@ fn main() -> anyhow::Result<()> {
             app_listen,
         } => serve(hsm, listen, serial, baud, app_listen)?,
     }
+    Ok(())
+}
+
+fn init(data_dir: &Path) -> anyhow::Result<()> {
+    let report = Hsm::init(data_dir)
+        .with_context(|| format!("initialising the HSM in {}", data_dir.display()))?;
+    println!("HSM initialised in {}", data_dir.display());
+    println!("  HSM id                    {}", report.hsm_id);
+    println!("  audit key fingerprint     {}", report.audit_fingerprint);
+    println!("  link key fingerprint      {}", report.link_fingerprint);
+    println!("This is a software simulator with real cryptography, not a certified HSM.");
+    Ok(())
+}
+
+fn partition(hsm: &Hsm, command: PartitionCommand) -> anyhow::Result<()> {
+    match command {
+        PartitionCommand::Create { id, name, tier } => {
+            let record = hsm.create_partition(id, &name, tier)?;
+            println!("partition {} created ({})", record.id, tier.as_str());
+        }
+        PartitionCommand::List => {
+            for record in hsm.partitions()? {
+                let usage = hsm.usage(&record.id)?;
+                println!("{}", describe(&record, &usage));
+            }
+        }
+        PartitionCommand::Show { id } => show(hsm, &id)?,
+        PartitionCommand::Licences {
+            id,
+            ska,
+            crypto_currency,
+        } => {
+            let config = hsm.set_licences(&id, ska, crypto_currency)?;
+            println!(
+                "licences of {id}: Smart Key Attributes {}, crypto currency {}",
+                config.ska.as_str(),
+                config.crypto_currency.as_str()
+            );
+        }
+        PartitionCommand::Log {
+            id,
+            capacity,
+            when_full,
+        } => {
+            let log = hsm.set_log_policy(&id, capacity, when_full)?;
+            println!(
+                "log of {id}: {} entries kept, {:?} when full",
+                log.capacity, log.full_policy
+            );
+        }
+    }
+    Ok(())
+}
+
+fn so(hsm: &Hsm, command: SoCommand) -> anyhow::Result<()> {
+    match command {
+        SoCommand::Add {
+            holder,
+            serial,
+            key,
+        } => {
+            let signing_key = read_key(&key)?;
+            let registry = hsm.add_so_card(CardDescription {
+                holder: HolderName::new(holder)?,
+                serial: CardSerial::new(serial)?,
+                signing_key,
+                soft_card: false,
+            })?;
+            println!(
+                "SO card registered; {} cards, an SO session needs {}",
+                registry.cards.len(),
+                registry.threshold
+            );
+        }
+        SoCommand::Threshold { threshold } => {
+            let registry = hsm.set_so_threshold(threshold)?;
+            println!(
+                "an SO session now needs {} cards of at least two people",
+                registry.threshold
+            );
+        }
+        SoCommand::List => {
+            let registry = hsm.so_registry()?;
+            for card in &registry.cards {
+                println!(
+                    "{:<24} {:<16} {}",
+                    card.holder.as_str(),
+                    card.serial.as_str(),
+                    hex(&card.signing_key[..8])
+                );
+            }
+            println!("threshold {}", registry.threshold);
+        }
+    }
+    Ok(())
+}
+
+fn soft_cards(hsm: &Hsm, choice: &str) -> anyhow::Result<()> {
+    if choice != "show" {
+        hsm.set_soft_cards_allowed(choice == "allow")?;
+    }
+    if hsm.soft_cards_allowed()? {
+        println!("soft cards allowed in card sets registered from now on (not for production)");
+    } else {
+        println!("soft cards refused in card sets registered from now on");
+    }
+    // Sets registered before keep their soft cards: name them, so they can be replaced.
+    for record in hsm.partitions()? {
+        for set in [&record.pso, &record.auditor].into_iter().flatten() {
+            let soft = set.set.soft_serials();
+            if !soft.is_empty() {
+                println!(
+                    "  partition {}: {:?} set {} holds soft cards {soft}",
+                    record.id, set.set.kind, set.set.set_number,
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check(hsm: &Hsm) -> anyhow::Result<()> {
+    let checks = hsm.check()?;
+    for c in &checks {
+        println!(
+            "{}: {} log entries verified ({} after the last checkpoint), {} keys consistent",
+            c.partition, c.entries, c.unsigned_tail, c.keys
+        );
+    }
+    println!("store consistent: {} partitions", checks.len());
     Ok(())
 }
 

@@ -58,7 +58,6 @@ const KIND_EC_P256: u8 = 3;
 /// The secret material of a key object. Every value is a valid key of its kind: construction
 /// checks it. Zeroized on drop (by `zeroize`, `ed25519-dalek` and `ecdsa`), not `Clone`, and
 /// its `Debug` shows the kind only.
-#[non_exhaustive]
 pub enum KeyMaterial {
     /// An AES-256 key.
     Aes256(Zeroizing<[u8; 32]>),

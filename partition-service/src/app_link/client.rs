@@ -9,7 +9,7 @@ use super::protocol::{AppError, AppReply, AppRequest, AppResponse};
 use super::secret::{AppAuth, SecretBytes, SecretText};
 use super::wire::{self, WireError};
 use super::{APP_CLIENT_TIMEOUT, APP_CONNECT_TIMEOUT, APP_PROTOCOL_VERSION, PREAMBLE_LEN};
-use crate::policy::ApiProvider;
+use crate::access::ApiProvider;
 
 /// Why an application request did not succeed.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use hsm_link::domain::{
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::policy::ApiProvider;
+use crate::access::ApiProvider;
 
 const SETUP_PASSWORD: &str = "setup-7Hq2-ZkP9";
 const PERMANENT_SECRET: &str = "perm-secret-4f1c9a";

@@ -15,7 +15,7 @@ use super::protocol::{AppError, AppReply, AppRequest, AppResponse};
 use super::secret::{AppAuth, SecretText};
 use super::wire::{self, WireError};
 use super::{APP_IDLE_TIMEOUT, APP_PROTOCOL_VERSION, MAX_APP_CONNECTIONS};
-use crate::policy::ApiProvider;
+use crate::access::ApiProvider;
 
 /// What the application listener asks of the partition. The backend checks everything that
 /// depends on the partition (IP allow-list, API provider switch, credentials, configuration,
@@ -47,7 +47,6 @@ pub trait AppBackend: Send + Sync {
 
 /// Why the listener ended a connection (other than the client closing it cleanly).
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum ServeError {
     /// The bytes on the link were wrong: no preamble, another version, an oversize, truncated
     /// or undecodable frame, or the socket failed.

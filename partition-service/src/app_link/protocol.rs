@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::bounds;
 use super::secret::{AppAuth, SecretBytes, SecretText};
 use super::{MAX_APP_LIST, MAX_APP_MESSAGE};
-use crate::policy::ApiProvider;
+use crate::access::ApiProvider;
 
 /// A request from the technical user. [`Hello`](AppRequest::Hello) comes first on every
 /// connection and only there; every other request is answered by the backend.
