@@ -55,7 +55,6 @@ impl fmt::Display for PinRole {
 
 /// Why a chosen PIN is not taken. Nothing was sent to the card.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum PinChoiceError {
     /// The two entries differ.
     #[error("the two entries of the new {0} differ: enter it twice again")]

@@ -43,7 +43,7 @@
 //! Soft cards enter the terminal only through [`SoftCard::open`] and [`SoftCard::create`], and
 //! both take the terminal's [`CardPolicy`]: outside the embedded demo a soft card is refused
 //! ([`QuorumError::SoftCardRefused`]) unless the terminal configuration allows soft cards
-//! ([`crate::policy::ALLOW_SOFT_CARDS_KEY`]).
+//! ([`crate::card_policy::ALLOW_SOFT_CARDS_KEY`]).
 //!
 //! The header's Argon2 parameters are authoritative, within bounds: [`SoftCard::open`] refuses
 //! parameters below the production floor, and any file flagged as a test card;
@@ -67,9 +67,9 @@ use crate::card::{
     Card, CardInfo, MAX_PIN_LEN, MAX_SHARE_OBJECT_LEN, Pin, VerifiedCard, check_holder,
     check_serial,
 };
+use crate::card_policy::CardPolicy;
 use crate::envelope::x25519;
 use crate::error::{CardError, QuorumError};
-use crate::policy::CardPolicy;
 
 /// The file's first four bytes.
 pub const SOFT_CARD_MAGIC: [u8; 4] = *b"TSSC";

@@ -410,14 +410,13 @@ fn reshare_to_three_of_five_and_recover_with_the_new_set() {
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     // Fewer than m old shares are never combined.
     reshare.present_old(&mut f.card("A-1")).unwrap();
+    let (mut reshare, refused) = reshare.split(3, 5).unwrap_err();
     assert!(matches!(
-        reshare.split(3, 5),
-        Err(CeremonyError::Quorum(
-            quorum::QuorumError::NotEnoughShares { got: 1, needed: 2 }
-        ))
+        refused,
+        CeremonyError::Quorum(quorum::QuorumError::NotEnoughShares { got: 1, needed: 2 })
     ));
     assert!(reshare.present_old(&mut f.card("B-2")).unwrap().complete());
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     // B-2 stays in the new set; A-1 leaves it; C-3 is absent.
     for serial in ["B-2", "D-4", "E-5", "F-6", "G-7"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
@@ -693,7 +692,7 @@ fn an_aborted_reshare_leaves_the_old_set_whole_and_a_completed_one_cleans_up() {
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     reshare.present_old(&mut f.card("A-1")).unwrap();
     reshare.present_old(&mut f.card("B-2")).unwrap();
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     for serial in ["B-2", "C-3", "D-4"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
     }
@@ -749,7 +748,7 @@ fn an_aborted_reshare_leaves_the_old_set_whole_and_a_completed_one_cleans_up() {
     let mut reshare = Reshare::begin(&mut session).unwrap();
     reshare.present_old(&mut f.card("A-1")).unwrap();
     reshare.present_old(&mut f.card("B-2")).unwrap();
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     for serial in ["B-2", "C-3", "D-4", "E-5", "F-6"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
     }
