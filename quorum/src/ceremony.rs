@@ -1,8 +1,8 @@
 //! Ceremonies: UI-free state machines that take officer cards one at a time and speak the
 //! administration link's requests.
 //!
-//! Each ceremony takes cards through the [`VerifiedCard`](crate::card::VerifiedCard) trait, so soft cards and OpenPGP cards
-//! over PC/SC work alike, and talks to the HSM through [`Link`] (implemented here for
+//! Each ceremony takes cards through the [`VerifiedCard`](crate::card::VerifiedCard) trait, so
+//! soft cards and OpenPGP cards over PC/SC work alike, and talks to the HSM through [`Link`] (implemented here for
 //! [`hsm_link::client::Connection`]). None of them prompts, prints or draws anything: a caller
 //! (the TUI, a test) asks for the next card, verifies it with its PIN, hands the verified card
 //! to the ceremony, and shows the [`Progress`] it gets back ("2 of 3 — insert the next card").
@@ -267,6 +267,15 @@ pub enum CeremonyError {
          again"
     )]
     Proof {
+        /// The card.
+        card: CardRef,
+        /// What went wrong.
+        #[source]
+        source: CardError,
+    },
+    /// A card whose share could not be wiped.
+    #[error("{card} could not be wiped: {source}; present it again")]
+    Wipe {
         /// The card.
         card: CardRef,
         /// What went wrong.

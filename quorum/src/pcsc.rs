@@ -71,8 +71,9 @@
 //! - Secrets pass through `openpgp-card`'s and the PC/SC library's own buffers (the PIN in the
 //!   VERIFY command, the shared secret in the response), which do not zeroize; the copies this
 //!   module owns do.
-//! - Card removal is recognised from the PC/SC error names (`RemovedCard`, `NoSmartcard`, …)
-//!   that `card-backend-pcsc` passes on as text.
+//! - Card removal is recognised from the PC/SC error names (`RemovedCard`, `NoSmartcard`,
+//!   `NotTransacted` for a card that left mid-transaction, …) that `card-backend-pcsc` passes
+//!   on as text or as its own `NotTransacted`.
 //! - PIN pads are not used: the PIN comes from the terminal.
 
 mod fingerprint;
@@ -831,15 +832,18 @@ fn card_error(e: openpgp_card::Error) -> CardError {
 }
 
 fn smartcard_error(e: &SmartcardError) -> CardError {
-    const GONE: [&str; 5] = [
+    // `NotTransacted` (SCARD_E_NOT_TRANSACTED) is what the reader answers when the card left in
+    // the middle of a transaction.
+    const GONE: [&str; 6] = [
         "RemovedCard",
         "NoSmartcard",
         "ReaderUnavailable",
         "UnknownReader",
         "UnpoweredCard",
+        "NotTransacted",
     ];
     match e {
-        SmartcardError::CardNotFound(_) => CardError::Removed,
+        SmartcardError::CardNotFound(_) | SmartcardError::NotTransacted => CardError::Removed,
         SmartcardError::Error(text) if GONE.iter().any(|gone| text.contains(gone)) => {
             CardError::Removed
         }
@@ -881,6 +885,31 @@ impl fmt::Debug for PcscAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_leaving_mid_transaction_is_a_removed_card() {
+        // As card-backend-pcsc reports it from a transmit, and as text from a transaction.
+        for e in [
+            SmartcardError::NotTransacted,
+            SmartcardError::Error("Error: NotTransacted".to_owned()),
+            SmartcardError::Error("Transmit failed: NotTransacted".to_owned()),
+        ] {
+            assert!(matches!(smartcard_error(&e), CardError::Removed), "{e:?}");
+        }
+        assert!(matches!(
+            card_error(openpgp_card::Error::Smartcard(
+                SmartcardError::NotTransacted
+            )),
+            CardError::Removed
+        ));
+        // Other faults are not taken for a removal.
+        assert!(matches!(
+            smartcard_error(&SmartcardError::Error(
+                "Transmit failed: Timeout".to_owned()
+            )),
+            CardError::Backend(_)
+        ));
+    }
 
     #[test]
     fn the_longest_proof_of_possession_fits_what_a_card_signs() {

@@ -980,3 +980,73 @@ fn a_card_that_fails_its_read_back_keeps_no_share_and_the_share_goes_to_the_next
     assert!(!registered.cards.iter().any(|c| c.serial.as_str() == "Z-9"));
     login(&f, &mut conn, &["B-2", "C-3"]).unwrap();
 }
+
+/// A card pulled from its reader after `writes_left` more share-object writes (at once with
+/// 0): from then on every operation fails as a card that left its reader does.
+struct Pulled {
+    card: VerifiedSoftCard,
+    writes_left: usize,
+}
+
+impl Pulled {
+    fn after_writes(card: VerifiedSoftCard, writes_left: usize) -> Pulled {
+        Pulled { card, writes_left }
+    }
+
+    fn present(&self) -> Result<(), CardError> {
+        if self.writes_left == 0 {
+            Err(CardError::Removed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl VerifiedCard for Pulled {
+    fn info(&self) -> CardInfo {
+        self.card.info()
+    }
+    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
+        self.present()?;
+        self.card.sign(message)
+    }
+    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
+        self.present()?;
+        self.card.decipher(e)
+    }
+    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        self.present()?;
+        self.card.read_share_object()
+    }
+    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
+        self.present()?;
+        self.writes_left -= 1;
+        self.card.write_share_object(object)
+    }
+}
+
+#[test]
+fn a_card_pulled_during_a_login_is_named() {
+    let (f, mut conn) = enrolled();
+    let mut ceremony = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
+    let error = ceremony
+        .present(&mut Pulled::after_writes(f.card("B-2"), 0))
+        .unwrap_err();
+    assert!(matches!(
+        &error,
+        CeremonyError::Proof {
+            source: CardError::Removed,
+            ..
+        }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "soft card B-2 (Bruno Rossi) could not sign: the card was removed; insert it again; \
+         check that it is still in its reader and present it again"
+    );
+    // The ceremony is unchanged: the card, inserted again, signs.
+    assert_eq!(ceremony.progress().have, 0);
+    ceremony.present(&mut f.card("B-2")).unwrap();
+    ceremony.present(&mut f.card("A-1")).unwrap();
+    ceremony.submit(&mut conn).unwrap();
+}

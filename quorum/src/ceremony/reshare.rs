@@ -216,7 +216,11 @@ impl ReshareWipe {
                 card: CardRef::of(&info),
             });
         };
-        card.write_share_object(&[])?;
+        card.write_share_object(&[])
+            .map_err(|source| CeremonyError::Wipe {
+                card: CardRef::of_description(&self.to_wipe[position]),
+                source,
+            })?;
         self.to_wipe.remove(position);
         Ok(self.to_wipe.len())
     }
