@@ -255,6 +255,18 @@ pub enum CeremonyError {
         /// The card.
         card: CardRef,
     },
+    /// A card (its own key) that carries the serial of another card of this ceremony: a serial
+    /// names one card, in the set and in the log.
+    #[error(
+        "{card} carries the same serial as {other}, already named in this ceremony: a serial must \
+         name one card; set it aside"
+    )]
+    TwinSerial {
+        /// The card presented.
+        card: CardRef,
+        /// The card whose serial it carries.
+        other: CardRef,
+    },
     /// The card being revoked takes no part in its revocation.
     #[error("{card} is the card being revoked: it cannot join the new set")]
     RevokedCard {

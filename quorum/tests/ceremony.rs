@@ -1050,3 +1050,64 @@ fn a_card_pulled_during_a_login_is_named() {
     ceremony.present(&mut f.card("A-1")).unwrap();
     ceremony.submit(&mut conn).unwrap();
 }
+
+/// A soft card with the serial of another and a holder of its own, in the file `file`.
+fn twin_card(f: &Fixture, file: &str, holder: &str, serial: &str) -> VerifiedSoftCard {
+    SoftCard::create(
+        &f.cards.path().join(file),
+        Some(holder),
+        serial,
+        &Pin::from_slice(PASSPHRASE),
+        Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    open(f.cards.path(), file)
+}
+
+#[test]
+fn a_card_twice_and_a_twin_serial_are_named_for_what_they_are() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    f.new_card("Alice Meier", "A-1");
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 2).unwrap();
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    // The same card again: named as it joined.
+    assert_eq!(
+        enrolment
+            .add_card(&mut f.card("A-1"))
+            .unwrap_err()
+            .to_string(),
+        "soft card A-1 (Alice Meier) was already presented in this ceremony: each card counts once"
+    );
+    // Another card with the same serial was never presented: it is named, and so is the card
+    // whose serial it carries.
+    let mut twin = twin_card(&f, "A-1-twin", "Eve Twin", "A-1");
+    assert_eq!(
+        enrolment.add_card(&mut twin).unwrap_err().to_string(),
+        "soft card A-1 (Eve Twin) carries the same serial as soft card A-1 (Alice Meier), already \
+         named in this ceremony: a serial must name one card; set it aside"
+    );
+    assert_eq!(enrolment.progress().have, 1);
+}
+
+#[test]
+fn a_twin_of_the_revoked_card_is_not_taken_for_it() {
+    let (f, mut conn) = enrolled();
+    login(&f, &mut conn, &["A-1", "C-3"]).unwrap();
+    let mut revocation = Revocation::begin(&mut conn, "C-3", 2, 2).unwrap();
+    assert_eq!(
+        revocation
+            .add_card(&mut f.card("C-3"))
+            .unwrap_err()
+            .to_string(),
+        "soft card C-3 (Chiara Bianchi) is the card being revoked: it cannot join the new set"
+    );
+    let mut twin = twin_card(&f, "C-3-twin", "Eve Twin", "C-3");
+    assert_eq!(
+        revocation.add_card(&mut twin).unwrap_err().to_string(),
+        "soft card C-3 (Eve Twin) carries the same serial as soft card C-3 (Chiara Bianchi), \
+         already named in this ceremony: a serial must name one card; set it aside"
+    );
+    assert_eq!(revocation.progress().have, 0);
+}

@@ -80,20 +80,28 @@ impl Members {
         }
     }
 
-    /// The registered description of the next card: refuses a card already in the set, a
-    /// card without a holder name, and a card beyond n.
+    /// The registered description of the next card: refuses a card already in the set (named
+    /// as it joined), a card with the serial of one already in it (both named), a card without
+    /// a holder name, and a card beyond n.
     pub(super) fn describe<C: VerifiedCard + ?Sized>(
         &self,
         card: &C,
     ) -> Result<CardDescription, CeremonyError> {
         let info = card.info();
-        if self
+        if let Some(joined) = self
             .cards
             .iter()
-            .any(|c| c.signing_key == info.signing_public || c.serial.as_str() == info.serial)
+            .find(|c| c.signing_key == info.signing_public)
         {
             return Err(CeremonyError::SameCardTwice {
+                card: CardRef::of_description(joined),
+            });
+        }
+        if let Some(joined) = self.cards.iter().find(|c| c.serial.as_str() == info.serial) {
+            // Another card (its own key) with a serial already taken: name both.
+            return Err(CeremonyError::TwinSerial {
                 card: CardRef::of(&info),
+                other: CardRef::of_description(joined),
             });
         }
         if self.progress().complete() {

@@ -105,17 +105,23 @@ impl Revocation {
         self.new.progress()
     }
 
-    /// Seals the next new share to `card`; the revoked card is refused and named.
+    /// Seals the next new share to `card`; the revoked card is refused and named, and so is a
+    /// card that carries its serial.
     pub fn add_card<C: VerifiedCard + ?Sized>(
         &mut self,
         card: &mut C,
     ) -> Result<Progress, CeremonyError> {
         let info = card.info();
-        if info.signing_public == self.revoked.signing_key
-            || info.serial == self.revoked.serial.as_str()
-        {
+        if info.signing_public == self.revoked.signing_key {
             return Err(CeremonyError::RevokedCard {
                 card: CardRef::of_description(&self.revoked),
+            });
+        }
+        if info.serial == self.revoked.serial.as_str() {
+            // Not the revoked card (another key), but its serial: name both.
+            return Err(CeremonyError::TwinSerial {
+                card: CardRef::of(&info),
+                other: CardRef::of_description(&self.revoked),
             });
         }
         self.new.add(card)
