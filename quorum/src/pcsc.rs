@@ -769,7 +769,9 @@ fn generate_keys(
 }
 
 /// The PIN as `openpgp-card` takes it (a zeroizing string), after the checks that spare the
-/// card a try: UTF-8, and `min..=max` bytes.
+/// card a try: UTF-8, at least the least length in characters (as [`crate::setup`] counts
+/// them when the PIN is chosen, both on the NFC form [`Pin`] keeps), and at most the card's
+/// limit in bytes (the card counts bytes).
 fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, CardError> {
     let text = std::str::from_utf8(pin.expose()).map_err(|_| CardError::PinFormat {
         reason: "an OpenPGP card PIN must be UTF-8 text",
@@ -781,7 +783,7 @@ fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, Car
             "an admin PIN needs at least 8 characters",
         ),
     };
-    if text.len() < min_len {
+    if text.chars().count() < min_len {
         return Err(CardError::PinFormat { reason: too_short });
     }
     if text.len() > usize::from(max_len) {
@@ -885,6 +887,42 @@ impl fmt::Debug for PcscAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pin_is_counted_in_characters_as_at_set_up_and_its_bytes_against_the_card() {
+        // "ééé": 6 bytes but 3 characters, refused at set-up: refused here too, costing no try.
+        let short = Pin::from_slice("\u{e9}\u{e9}\u{e9}".as_bytes());
+        assert!(matches!(
+            pin_secret(&short, PinKind::User, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        assert!(
+            crate::setup::NewPin::confirm(
+                crate::setup::PinRole::User,
+                Pin::from_slice(short.expose()),
+                Pin::from_slice(short.expose()),
+            )
+            .is_err()
+        );
+        // Six characters pass both, typed composed or decomposed.
+        let composed = "\u{e9}".repeat(6);
+        let decomposed = "e\u{301}".repeat(6);
+        for typed in [&composed, &decomposed] {
+            let pin = Pin::from_slice(typed.as_bytes());
+            assert!(pin_secret(&pin, PinKind::User, 127).is_ok());
+            crate::setup::NewPin::confirm(
+                crate::setup::PinRole::User,
+                Pin::from_slice(composed.as_bytes()),
+                Pin::from_slice(typed.as_bytes()),
+            )
+            .unwrap();
+        }
+        // The card's limit is in bytes: six 2-byte characters do not fit in 11.
+        assert!(matches!(
+            pin_secret(&Pin::from_slice(composed.as_bytes()), PinKind::User, 11),
+            Err(CardError::PinFormat { .. })
+        ));
+    }
 
     #[test]
     fn a_card_leaving_mid_transaction_is_a_removed_card() {

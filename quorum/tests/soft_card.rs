@@ -403,3 +403,28 @@ fn a_two_of_three_quorum_on_soft_cards() {
         Err(QuorumError::EnvelopeOpen)
     ));
 }
+
+#[test]
+fn a_passphrase_opens_its_card_whichever_unicode_form_it_is_typed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zoe.tssc");
+    // "Zoë's café clé" with every accent typed as a combining character (NFD).
+    let decomposed = "Zoe\u{308}'s cafe\u{301} cle\u{301}";
+    let composed = "Zo\u{eb}'s caf\u{e9} cl\u{e9}";
+    SoftCard::create(
+        &path,
+        Some("Zoe Example"),
+        "SOFT-NFC",
+        &Pin::from_slice(decomposed.as_bytes()),
+        Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    let card = SoftCard::open_test_card(&path).unwrap();
+    let card = card
+        .verify(&Pin::from_slice(composed.as_bytes()))
+        .unwrap_or_else(|(_, e)| panic!("the composed form is the same passphrase: {e}"));
+    drop(card);
+    let card = SoftCard::open_test_card(&path).unwrap();
+    assert!(card.verify(&Pin::from_slice(decomposed.as_bytes())).is_ok());
+}
