@@ -293,17 +293,23 @@ pub const MAX_PIN_LEN: usize = 1024;
 
 /// A PIN or a soft card's passphrase. Zeroized when dropped, never a `String`, not `Clone`, and
 /// its `Debug` shows nothing.
+///
+/// A PIN that is UTF-8 text is kept in Unicode Normalization Form C (NFC), whichever form it
+/// was typed in: "é" typed as one character or as "e" and a combining accent is the same PIN,
+/// the same bytes for a smartcard, for Argon2 and for the set-up's checks, and its length in
+/// characters ([`Pin::char_count`]) is the same everywhere (set-up, login, soft cards). Bytes
+/// that are not UTF-8 are kept as they are (and a smartcard refuses them).
 pub struct Pin(Zeroizing<Vec<u8>>);
 
 impl Pin {
-    /// Takes ownership of the bytes (no copy is left behind by this call).
+    /// Takes ownership of the bytes (no copy is left behind by this call), normalised to NFC.
     pub fn new(bytes: Vec<u8>) -> Pin {
-        Pin(Zeroizing::new(bytes))
+        Pin::from(Zeroizing::new(bytes))
     }
 
-    /// Copies the bytes; wiping the source is the caller's business.
+    /// Copies the bytes (normalised to NFC); wiping the source is the caller's business.
     pub fn from_slice(bytes: &[u8]) -> Pin {
-        Pin(Zeroizing::new(bytes.to_vec()))
+        Pin::new(bytes.to_vec())
     }
 
     /// The PIN's bytes, to hand to the card.
@@ -311,15 +317,35 @@ impl Pin {
         &self.0
     }
 
-    /// Length in characters if the PIN is UTF-8, otherwise in bytes.
+    /// Length in characters (of the NFC form) if the PIN is UTF-8, otherwise in bytes.
     pub fn char_count(&self) -> usize {
         std::str::from_utf8(&self.0).map_or(self.0.len(), |s| s.chars().count())
     }
 }
 
+/// `bytes` in NFC when they are UTF-8 text that is not NFC already; `None` otherwise. The
+/// normalised text is written into a buffer large enough for any NFC form (at most three
+/// times the input's bytes), so it never reallocates and leaves no unzeroized copy behind.
+fn nfc(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    let text = std::str::from_utf8(bytes).ok()?;
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        return None;
+    }
+    let mut out = Zeroizing::new(String::with_capacity(3 * text.len()));
+    for c in text.nfc() {
+        out.push(c);
+    }
+    if out.as_bytes() == bytes {
+        return None;
+    }
+    Some(Zeroizing::new(std::mem::take(&mut *out).into_bytes()))
+}
+
 impl From<Zeroizing<Vec<u8>>> for Pin {
     fn from(bytes: Zeroizing<Vec<u8>>) -> Self {
-        Pin(bytes)
+        // The bytes given are zeroized when dropped here if a normalised copy replaces them.
+        Pin(nfc(&bytes).unwrap_or(bytes))
     }
 }
 
@@ -555,6 +581,26 @@ mod tests {
         assert_eq!(format!("{pin:?}"), "Pin(<redacted>)");
         assert_eq!(pin.char_count(), 6);
         assert_eq!(Pin::new("päss".as_bytes().to_vec()).char_count(), 4);
+    }
+
+    #[test]
+    fn a_pin_is_kept_in_nfc_whichever_form_it_was_typed_in() {
+        let composed = "\u{e9}\u{e9}\u{e9}"; // "ééé", three precomposed characters
+        let decomposed = "e\u{301}e\u{301}e\u{301}"; // "e" + combining acute accent, three times
+        let a = Pin::from_slice(composed.as_bytes());
+        let b = Pin::from_slice(decomposed.as_bytes());
+        assert_eq!(a.expose(), composed.as_bytes());
+        assert_eq!(b.expose(), composed.as_bytes());
+        assert_eq!((a.char_count(), b.char_count()), (3, 3));
+        // Text already in NFC and bytes that are not text stay as they are.
+        assert_eq!(Pin::from_slice(b"123456").expose(), b"123456");
+        assert_eq!(Pin::from_slice(&[0xff, 0x65]).expose(), [0xff, 0x65]);
+        // A form that grows under NFC (a composition exclusion) is kept whole.
+        let devanagari_qa = "\u{958}".repeat(4);
+        assert_eq!(
+            Pin::from_slice(devanagari_qa.as_bytes()).expose(),
+            "\u{915}\u{93c}".repeat(4).as_bytes()
+        );
     }
 
     #[test]

@@ -1,27 +1,39 @@
 //! Ceremonies: UI-free state machines that take officer cards one at a time and speak the
 //! administration link's requests.
 //!
-//! Each ceremony takes cards through the [`VerifiedCard`] trait, so soft cards and OpenPGP cards
-//! over PC/SC work alike, and talks to the HSM through [`Link`] (implemented here for
+//! Each ceremony takes cards through the [`VerifiedCard`](crate::card::VerifiedCard) trait, so
+//! soft cards and OpenPGP cards over PC/SC work alike, and talks to the HSM through [`Link`] (implemented here for
 //! [`hsm_link::client::Connection`]). None of them prompts, prints or draws anything: a caller
 //! (the TUI, a test) asks for the next card, verifies it with its PIN, hands the verified card
 //! to the ceremony, and shows the [`Progress`] it gets back ("2 of 3 — insert the next card").
 //!
-//! - [`LoginCeremony`]: the HSM's challenge, bound to this session's channel, signed by m
-//!   distinct cards of the active set; a card not in the set, or the same card twice, is
-//!   refused and named.
-//! - [`Enrolment`]: a fresh recovery secret split m-of-n; a share sealed to each card, read back
-//!   from every card and checked against the commitments before the set is registered.
-//! - [`Drill`]: one holder's card yields its share, which is checked against the commitments the
-//!   HSM holds; the result is reported to the HSM and logged. Nothing is combined.
-//! - [`Recovery`]: m shares checked one by one, combined, and the quorum backup key derived.
-//! - [`AuditorEnrolment`]: an auditor set (card keys only: no share, no secret).
-//! - [`Reshare`]: the same secret moved from m cards of the active set to a new set; the old
-//!   share is wiped from every old card present and removed beside the new one on every card
-//!   in both sets; old cards that were not present are reported
-//!   (and logged by the HSM).
-//! - [`Revocation`]: a fresh secret for a new set without the revoked card, whose login
-//!   signatures the HSM refuses from then on.
+//! One flow, one file:
+//!
+//! - `login.rs`, [`LoginCeremony`]: the HSM's challenge, bound to this session's channel,
+//!   signed by m distinct cards of the active set; a card not in the set, or the same card
+//!   twice, is refused and named.
+//! - `enrol.rs`, [`Enrolment`]: a fresh recovery secret split m-of-n; a share sealed to each
+//!   card, read back from every card and checked against the commitments before the set is
+//!   registered.
+//! - `auditors.rs`, [`AuditorEnrolment`]: an auditor set (card keys only: no share, no secret).
+//! - `reshare.rs`, [`Reshare`] → [`ReshareNewSet`] → [`ReshareWipe`]: the same secret moved
+//!   from m cards of the active set to a new set; the old share is wiped from every old card
+//!   present and removed beside the new one on every card in both sets; old cards that were not
+//!   present are reported (and logged by the HSM). Each step is its own type: after the split
+//!   only new cards are taken.
+//! - `revoke.rs`, [`Revocation`]: a fresh secret for a new set without the revoked card, whose
+//!   login signatures the HSM refuses from then on.
+//! - `drill.rs`, [`Drill`]: one holder's card yields its share, which is checked against the
+//!   commitments the HSM holds; the result is signed by the card, reported to the HSM and
+//!   logged. Nothing is combined.
+//! - `recover.rs`, [`Recovery`]: m shares checked one by one, combined, and the quorum backup
+//!   key derived.
+//!
+//! Shared by several flows: `members.rs` (the cards joining a new set with their proofs of
+//! possession, a new PSO set's shares waiting for their cards, [`Registered`]) and
+//! `active_set.rs` ([`ActiveSet`] as the HSM describes it, and the collection of its shares
+//! that the drill, the recovery and the re-share read). This file holds what every ceremony
+//! speaks: [`Link`], [`CardRef`], [`Progress`] and [`CeremonyError`].
 //!
 //! Enrolment, auditor enrolment, re-share and revocation each open a ceremony at the HSM
 //! ([`AdminRequest::BeginCeremony`]) and register the new set with that ceremony's id
@@ -52,30 +64,37 @@
 //! [`CardError::WrongPin`]: crate::error::CardError::WrongPin
 //! [`CardError::Blocked`]: crate::error::CardError::Blocked
 
+mod active_set;
+mod auditors;
+mod drill;
+mod enrol;
 mod login;
-mod new_set;
+mod members;
 mod recover;
+mod reshare;
+mod revoke;
 
 use std::fmt;
 
 use hsm_link::client::Connection;
 use hsm_link::domain::{CardDescription, DomainError, PartitionId};
 use hsm_link::message::{
-    AdminError, AdminRequest, AdminResponse, CeremonyKind, LoginRefusal, RemoteError, Request,
-    Response,
+    AdminError, AdminRequest, AdminResponse, CeremonyKind, RemoteError, Request, Response,
 };
 use hsm_link::transport::FrameTransport;
 
-use crate::card::{CardInfo, VerifiedCard};
-use crate::envelope::ShareContext;
+use crate::card::CardInfo;
 use crate::error::{CardError, QuorumError};
-use crate::secret::{Commitments, QuorumBackupPublicKey};
 
+pub use active_set::ActiveSet;
+pub use auditors::{AuditorEnrolment, AuditorsRegistered};
+pub use drill::{Drill, DrillOutcome};
+pub use enrol::Enrolment;
 pub use login::{Challenge, LoginCeremony};
-pub use new_set::{
-    AuditorEnrolment, AuditorsRegistered, Enrolment, Registered, Revocation, RevocationDone,
-};
-pub use recover::{Drill, DrillOutcome, Recovery, Reshare, ReshareWipe};
+pub use members::Registered;
+pub use recover::Recovery;
+pub use reshare::{Reshare, ReshareNewSet, ReshareWipe};
+pub use revoke::{Revocation, RevocationDone};
 
 /// The administration link as a ceremony needs it.
 pub trait Link {
@@ -91,7 +110,6 @@ pub trait Link {
 
 /// Why a request over the [`Link`] did not get the answer it wanted.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum LinkError {
     /// The HSM refused the request (typed).
     #[error("the HSM refused: {0}")]
@@ -224,7 +242,6 @@ impl fmt::Display for Progress {
 
 /// Why a ceremony step failed. Every failure that concerns a card names it.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CeremonyError {
     /// A card that is not in the set this step needs.
     #[error("{card} is not in this partition's active card set: set it aside")]
@@ -238,6 +255,18 @@ pub enum CeremonyError {
         /// The card.
         card: CardRef,
     },
+    /// A card (its own key) that carries the serial of another card of this ceremony: a serial
+    /// names one card, in the set and in the log.
+    #[error(
+        "{card} carries the same serial as {other}, already named in this ceremony: a serial must \
+         name one card; set it aside"
+    )]
+    TwinSerial {
+        /// The card presented.
+        card: CardRef,
+        /// The card whose serial it carries.
+        other: CardRef,
+    },
     /// The card being revoked takes no part in its revocation.
     #[error("{card} is the card being revoked: it cannot join the new set")]
     RevokedCard {
@@ -250,6 +279,15 @@ pub enum CeremonyError {
          again"
     )]
     Proof {
+        /// The card.
+        card: CardRef,
+        /// What went wrong.
+        #[source]
+        source: CardError,
+    },
+    /// A card whose share could not be wiped.
+    #[error("{card} could not be wiped: {source}; present it again")]
+    Wipe {
         /// The card.
         card: CardRef,
         /// What went wrong.
@@ -279,9 +317,14 @@ pub enum CeremonyError {
         /// Cards needed.
         need: usize,
     },
-    /// A step taken out of order (a programming error of the caller).
-    #[error("this ceremony is not at that step: {0}")]
-    Step(&'static str),
+    /// A card beyond the n the new set was split for.
+    #[error("the new set already has its {n} cards: {card} is not needed; set it aside")]
+    SetComplete {
+        /// The card.
+        card: CardRef,
+        /// The set's number of cards.
+        n: usize,
+    },
     /// The partition has no PSO set with recovery parts.
     #[error("this partition has no PSO card set yet: enrol one first")]
     NoActiveSet,
@@ -302,111 +345,12 @@ pub enum CeremonyError {
     Link(#[from] LinkError),
 }
 
-/// The active PSO set as the HSM describes it ([`AdminRequest::GetRecoveryPublic`]): the card
-/// at position i holds share i + 1.
-#[derive(Clone, Debug)]
-pub struct ActiveSet {
-    /// The set's number.
-    pub set_number: u32,
-    /// m.
-    pub threshold: u8,
-    /// The cards, in share order.
-    pub cards: Vec<CardDescription>,
-    /// The Feldman commitments.
-    pub commitments: Commitments,
-    /// The quorum backup public key.
-    pub backup_public: QuorumBackupPublicKey,
-}
-
-impl ActiveSet {
-    /// Asks the HSM; `None` if the partition has no PSO set yet.
-    pub fn fetch(link: &mut (impl Link + ?Sized)) -> Result<Option<ActiveSet>, CeremonyError> {
-        match link.admin(AdminRequest::GetRecoveryPublic) {
-            Ok(AdminResponse::RecoveryPublic {
-                set_number,
-                threshold,
-                cards,
-                recovery,
-            }) => {
-                let commitments = Commitments::from_bytes(&recovery.commitments)?;
-                if commitments.threshold() != usize::from(threshold) {
-                    return Err(QuorumError::ThresholdMismatch {
-                        given: usize::from(threshold),
-                        stored: commitments.threshold(),
-                    }
-                    .into());
-                }
-                let backup_public = QuorumBackupPublicKey::from_bytes(&recovery.backup_public_key)?;
-                Ok(Some(ActiveSet {
-                    set_number,
-                    threshold,
-                    cards,
-                    commitments,
-                    backup_public,
-                }))
-            }
-            Ok(_) => Err(LinkError::Unexpected.into()),
-            Err(e) if e.admin_error() == Some(&AdminError::Login(LoginRefusal::NoCardSet)) => {
-                Ok(None)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The share a card holds in this set (1 to n), if the card is in it, by its signing key:
-    /// for card management's "which set is this card in" and before a drill.
-    pub fn share_index_of(&self, info: &CardInfo) -> Option<u8> {
-        // Sets hold at most MAX_CARDS_PER_SET (16) cards.
-        self.position_of(info).map(|p| (p + 1) as u8)
-    }
-
-    /// The position of a card in the set (by its signing key).
-    fn position_of(&self, info: &CardInfo) -> Option<usize> {
-        self.cards
-            .iter()
-            .position(|c| c.signing_key == info.signing_public)
-    }
-
-    /// The share context of the card at `position`.
-    fn context(&self, partition: &PartitionId, position: usize) -> ShareContext {
-        ShareContext {
-            partition: partition.clone(),
-            set_number: self.set_number,
-            // Positions are below MAX_CARDS_PER_SET (16).
-            share_index: (position + 1) as u8,
-            card_serial: self.cards[position].serial.to_string(),
-        }
-    }
-}
-
 /// Opens a ceremony of `kind` at the HSM; its id.
 fn begin(link: &mut (impl Link + ?Sized), kind: CeremonyKind) -> Result<[u8; 16], CeremonyError> {
     match link.admin(AdminRequest::BeginCeremony { kind })? {
         AdminResponse::Ceremony { id } => Ok(id),
         _ => Err(LinkError::Unexpected.into()),
     }
-}
-
-/// Reads a card's share under `ctx` and checks it against `commitments` and the expected
-/// index; any failure names the card.
-fn read_checked<C: VerifiedCard + ?Sized>(
-    card: &mut C,
-    ctx: &ShareContext,
-    commitments: &Commitments,
-) -> Result<crate::secret::Share, CeremonyError> {
-    let name = CardRef::of(&card.info());
-    let bad = |source| CeremonyError::BadShare {
-        card: name.clone(),
-        source,
-    };
-    let share = card.read_share(ctx).map_err(bad)?;
-    if share.index() != ctx.share_index {
-        return Err(bad(QuorumError::ShareMismatch {
-            index: share.index(),
-        }));
-    }
-    crate::secret::verify_share(commitments, &share).map_err(bad)?;
-    Ok(share)
 }
 
 /// A ceremony id as shown on screen and in the log.

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 /// Everything that can go wrong while splitting, sealing, checking or combining the recovery
 /// secret, or while talking to a card.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum QuorumError {
     /// The quorum's size is outside what this crate supports.
     #[error(
@@ -136,14 +135,14 @@ pub enum QuorumError {
         /// The file.
         path: PathBuf,
     },
-    /// A soft card refused by the card policy ([`crate::policy::CardPolicy`]): outside the
+    /// A soft card refused by the card policy ([`crate::card_policy::CardPolicy`]): outside the
     /// embedded demo, soft cards need the terminal configuration to allow them.
     #[error(
         "soft card file {path} refused: this terminal accepts hardware cards only. Soft cards \
          are refused by default because a copied soft card file meets no PIN retry counter: \
          only its passphrase stands between a copy and the card's keys. To allow them anyway, \
          set `allow_soft_cards = true` in the `[cards]` section of the terminal configuration \
-         ({key}), or use a smartcard", key = crate::policy::ALLOW_SOFT_CARDS_KEY
+         ({key}), or use a smartcard", key = crate::card_policy::ALLOW_SOFT_CARDS_KEY
     )]
     SoftCardRefused {
         /// The file.
@@ -202,7 +201,6 @@ pub enum QuorumError {
 
 /// A share envelope's structural faults, found before any cryptography.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum EnvelopeError {
     /// Fewer bytes than the fixed part of an envelope.
     #[error("{len} bytes is shorter than the {min} bytes of the smallest envelope (truncated?)")]
@@ -239,7 +237,6 @@ pub enum EnvelopeError {
 /// Failures of a card operation, by cause. A soft card reports the same cases as a smartcard,
 /// so a ceremony handles both alike.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum CardError {
     /// The PIN (or a soft card's passphrase) was wrong. `retries_left` is `None` when the card
     /// has no retry counter (a soft card) or did not say.

@@ -76,38 +76,53 @@ pub fn share_object(data: &[u8]) -> bool {
     for set in [SET_NUMBER_NOT_RECORDED, 1, u32::MAX] {
         assert_eq!(object.envelope_for(set).is_some(), !object.is_empty());
     }
-    // Whatever parsed encodes: a parsed object is within every bound encoding checks.
-    {
-        let encoded = object
-            .encode()
-            .unwrap_or_else(|e| panic!("a parsed share object does not encode: {e}"));
-        assert!(encoded.len() <= MAX_SHARE_OBJECT_LEN);
-        let reparsed = ShareObject::parse(&encoded)
-            .unwrap_or_else(|e| panic!("an encoded share object does not parse: {e}"));
-        assert_eq!(reparsed, object, "the encoding does not round-trip");
-        // The encoding is a fixed point: encoding again gives the same bytes.
-        assert_eq!(reparsed.encode().ok().as_deref(), Some(encoded.as_slice()));
-        // Every input is exactly its encoding, except a container of one envelope whose set is
-        // not recorded: that one is written as the bare envelope.
-        let rewritten_bare = data.starts_with(&SHARE_CONTAINER_MAGIC)
-            && matches!(entries, [only] if only.set_number == SET_NUMBER_NOT_RECORDED
-                && only.envelope.starts_with(&ENVELOPE_MAGIC));
-        if !rewritten_bare {
-            assert_eq!(
-                encoded, data,
-                "a canonical share object re-encodes differently"
-            );
-        }
+    check_encoding(data, &object);
+    check_next_set(&object);
+    true
+}
+
+/// Whatever parsed encodes (a parsed object is within every bound encoding checks), and the
+/// encoding round-trips.
+fn check_encoding(data: &[u8], object: &ShareObject) {
+    let entries = object.entries();
+    let encoded = object
+        .encode()
+        .unwrap_or_else(|e| panic!("a parsed share object does not encode: {e}"));
+    assert!(encoded.len() <= MAX_SHARE_OBJECT_LEN);
+    let reparsed = ShareObject::parse(&encoded)
+        .unwrap_or_else(|e| panic!("an encoded share object does not parse: {e}"));
+    assert_eq!(&reparsed, object, "the encoding does not round-trip");
+    // The encoding is a fixed point: encoding again gives the same bytes.
+    assert_eq!(reparsed.encode().ok().as_deref(), Some(encoded.as_slice()));
+    // Every input is exactly its encoding, except a container of one envelope whose set is
+    // not recorded: that one is written as the bare envelope.
+    let rewritten_bare = data.starts_with(&SHARE_CONTAINER_MAGIC)
+        && matches!(entries, [only] if only.set_number == SET_NUMBER_NOT_RECORDED
+            && only.envelope.starts_with(&ENVELOPE_MAGIC));
+    if !rewritten_bare {
+        assert_eq!(
+            encoded, data,
+            "a canonical share object re-encodes differently"
+        );
     }
-    // Adding the next set's envelope, as `store_share` does, keeps the bounds and the new
-    // envelope is the one read for that set.
-    let next = entries.iter().map(|e| e.set_number).max().unwrap_or(0);
+}
+
+/// Adding the next set's envelope, as `store_share` does, keeps the bounds, and the new envelope
+/// is the one read for that set.
+fn check_next_set(object: &ShareObject) {
+    let next = object
+        .entries()
+        .iter()
+        .map(|e| e.set_number)
+        .max()
+        .unwrap_or(0);
     if let Some(next) = next.checked_add(1) {
         let mut updated = object.clone();
         let mut envelope = ENVELOPE_MAGIC.to_vec();
         envelope.resize(98, 0x5a);
         updated.insert(next, envelope.clone());
         assert!(updated.entries().len() <= MAX_SHARE_ENTRIES);
+        // The new envelope is the one read for that set.
         assert_eq!(updated.envelope_for(next), Some(envelope.as_slice()));
         // Two entries are always written as a container; it fits unless the kept envelope is
         // longer than any envelope this build seals.
@@ -127,7 +142,6 @@ pub fn share_object(data: &[u8]) -> bool {
         updated.retain(next);
         assert_eq!(updated.entries().len(), 1);
     }
-    true
 }
 
 /// Parses arbitrary bytes as a soft card file's header (the part before the ciphertext, see

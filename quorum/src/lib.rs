@@ -61,6 +61,8 @@
 //!   partition, card set number, share index and card serial.
 //! - [`card`]: the [`Card`] → [`VerifiedCard`] typestate; only a verified card signs or yields
 //!   its share.
+//! - [`card_policy`]: [`CardPolicy`], which decides whether soft cards are accepted (hardware
+//!   cards only by default).
 //! - [`soft`]: [`SoftCard`], a passphrase-sealed file (Argon2id + AES-256-GCM) for the demo and
 //!   for laptops without a reader, labelled "soft card" everywhere.
 //! - [`pcsc`]: [`PcscCard`], an OpenPGP card (v3.x) reached through PC/SC: keys generated on the
@@ -77,26 +79,36 @@
 //! redacted `Debug`, and this crate never logs them or writes them to disk (a soft card writes
 //! its keys sealed under its passphrase, and a share only inside its envelope).
 //!
+//! The error enums ([`QuorumError`], [`CardError`], [`EnvelopeError`],
+//! [`ceremony::CeremonyError`], [`ceremony::LinkError`], [`setup::PinChoiceError`]) are not
+//! `#[non_exhaustive]`: the crate is not published (the workspace sets `publish = false`), every
+//! caller is in this workspace, and a new case should make each exhaustive `match` on it (the
+//! terminal's) fail to compile until it says what to do.
+//!
 //! This crate never decides whether a smartcard's PIN is right — each card checks its own, with
 //! its own retry counter — and never prints, prompts or draws anything.
 
 pub mod card;
+pub mod card_policy;
 pub mod ceremony;
 pub mod envelope;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod pcsc;
-pub mod policy;
 pub mod secret;
 pub mod setup;
 pub mod soft;
 
 pub use card::{Card, CardInfo, Pin, VerifiedCard};
+/// The card policy's module under its earlier name, so that paths written before the rename
+/// (`quorum::policy::ALLOW_SOFT_CARDS_KEY`) still compile.
+#[doc(hidden)]
+pub use card_policy as policy;
+pub use card_policy::CardPolicy;
 pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
 pub use error::{CardError, EnvelopeError, QuorumError};
 pub use pcsc::{GeneratedKeys, PcscAdmin, PcscCard, VerifiedPcscCard};
-pub use policy::CardPolicy;
 pub use secret::{
     Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share, combine, split,
     unwrap_with, verify_share, wrap_to,

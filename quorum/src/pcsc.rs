@@ -71,8 +71,9 @@
 //! - Secrets pass through `openpgp-card`'s and the PC/SC library's own buffers (the PIN in the
 //!   VERIFY command, the shared secret in the response), which do not zeroize; the copies this
 //!   module owns do.
-//! - Card removal is recognised from the PC/SC error names (`RemovedCard`, `NoSmartcard`, …)
-//!   that `card-backend-pcsc` passes on as text.
+//! - Card removal is recognised from the PC/SC error names (`RemovedCard`, `NoSmartcard`,
+//!   `NotTransacted` for a card that left mid-transaction, …) that `card-backend-pcsc` passes
+//!   on as text or as its own `NotTransacted`.
 //! - PIN pads are not used: the PIN comes from the terminal.
 
 mod fingerprint;
@@ -768,7 +769,9 @@ fn generate_keys(
 }
 
 /// The PIN as `openpgp-card` takes it (a zeroizing string), after the checks that spare the
-/// card a try: UTF-8, and `min..=max` bytes.
+/// card a try: UTF-8, at least the least length in characters (as [`crate::setup`] counts
+/// them when the PIN is chosen, both on the NFC form [`Pin`] keeps), and at most the card's
+/// limit in bytes (the card counts bytes).
 fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, CardError> {
     let text = std::str::from_utf8(pin.expose()).map_err(|_| CardError::PinFormat {
         reason: "an OpenPGP card PIN must be UTF-8 text",
@@ -780,7 +783,7 @@ fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, Car
             "an admin PIN needs at least 8 characters",
         ),
     };
-    if text.len() < min_len {
+    if text.chars().count() < min_len {
         return Err(CardError::PinFormat { reason: too_short });
     }
     if text.len() > usize::from(max_len) {
@@ -831,15 +834,18 @@ fn card_error(e: openpgp_card::Error) -> CardError {
 }
 
 fn smartcard_error(e: &SmartcardError) -> CardError {
-    const GONE: [&str; 5] = [
+    // `NotTransacted` (SCARD_E_NOT_TRANSACTED) is what the reader answers when the card left in
+    // the middle of a transaction.
+    const GONE: [&str; 6] = [
         "RemovedCard",
         "NoSmartcard",
         "ReaderUnavailable",
         "UnknownReader",
         "UnpoweredCard",
+        "NotTransacted",
     ];
     match e {
-        SmartcardError::CardNotFound(_) => CardError::Removed,
+        SmartcardError::CardNotFound(_) | SmartcardError::NotTransacted => CardError::Removed,
         SmartcardError::Error(text) if GONE.iter().any(|gone| text.contains(gone)) => {
             CardError::Removed
         }
@@ -881,6 +887,67 @@ impl fmt::Debug for PcscAdmin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pin_is_counted_in_characters_as_at_set_up_and_its_bytes_against_the_card() {
+        // "ééé": 6 bytes but 3 characters, refused at set-up: refused here too, costing no try.
+        let short = Pin::from_slice("\u{e9}\u{e9}\u{e9}".as_bytes());
+        assert!(matches!(
+            pin_secret(&short, PinKind::User, 127),
+            Err(CardError::PinFormat { .. })
+        ));
+        assert!(
+            crate::setup::NewPin::confirm(
+                crate::setup::PinRole::User,
+                Pin::from_slice(short.expose()),
+                Pin::from_slice(short.expose()),
+            )
+            .is_err()
+        );
+        // Six characters pass both, typed composed or decomposed.
+        let composed = "\u{e9}".repeat(6);
+        let decomposed = "e\u{301}".repeat(6);
+        for typed in [&composed, &decomposed] {
+            let pin = Pin::from_slice(typed.as_bytes());
+            assert!(pin_secret(&pin, PinKind::User, 127).is_ok());
+            crate::setup::NewPin::confirm(
+                crate::setup::PinRole::User,
+                Pin::from_slice(composed.as_bytes()),
+                Pin::from_slice(typed.as_bytes()),
+            )
+            .unwrap();
+        }
+        // The card's limit is in bytes: six 2-byte characters do not fit in 11.
+        assert!(matches!(
+            pin_secret(&Pin::from_slice(composed.as_bytes()), PinKind::User, 11),
+            Err(CardError::PinFormat { .. })
+        ));
+    }
+
+    #[test]
+    fn a_card_leaving_mid_transaction_is_a_removed_card() {
+        // As card-backend-pcsc reports it from a transmit, and as text from a transaction.
+        for e in [
+            SmartcardError::NotTransacted,
+            SmartcardError::Error("Error: NotTransacted".to_owned()),
+            SmartcardError::Error("Transmit failed: NotTransacted".to_owned()),
+        ] {
+            assert!(matches!(smartcard_error(&e), CardError::Removed), "{e:?}");
+        }
+        assert!(matches!(
+            card_error(openpgp_card::Error::Smartcard(
+                SmartcardError::NotTransacted
+            )),
+            CardError::Removed
+        ));
+        // Other faults are not taken for a removal.
+        assert!(matches!(
+            smartcard_error(&SmartcardError::Error(
+                "Transmit failed: Timeout".to_owned()
+            )),
+            CardError::Backend(_)
+        ));
+    }
 
     #[test]
     fn the_longest_proof_of_possession_fits_what_a_card_signs() {

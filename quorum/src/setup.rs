@@ -55,7 +55,6 @@ impl fmt::Display for PinRole {
 
 /// Why a chosen PIN is not taken. Nothing was sent to the card.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum PinChoiceError {
     /// The two entries differ.
     #[error("the two entries of the new {0} differ: enter it twice again")]
@@ -96,8 +95,9 @@ pub struct NewPin {
 
 impl NewPin {
     /// Takes a new PIN entered twice: refuses entries that differ (compared in constant time),
-    /// a PIN too short for its role, one that is not text or too long, and the factory admin
-    /// PIN. Both entries are wiped when this returns.
+    /// a PIN too short for its role (in characters, as the login counts them), one that is not
+    /// text or too long, and the factory admin PIN. Both entries are in NFC already ([`Pin`]),
+    /// so one typed composed and one typed decomposed agree. Both are wiped when this returns.
     pub fn confirm(role: PinRole, first: Pin, second: Pin) -> Result<NewPin, PinChoiceError> {
         if !bool::from(first.expose().ct_eq(second.expose())) {
             return Err(PinChoiceError::Mismatch(role));

@@ -43,13 +43,15 @@
 //! Soft cards enter the terminal only through [`SoftCard::open`] and [`SoftCard::create`], and
 //! both take the terminal's [`CardPolicy`]: outside the embedded demo a soft card is refused
 //! ([`QuorumError::SoftCardRefused`]) unless the terminal configuration allows soft cards
-//! ([`crate::policy::ALLOW_SOFT_CARDS_KEY`]).
+//! ([`crate::card_policy::ALLOW_SOFT_CARDS_KEY`]).
 //!
 //! The header's Argon2 parameters are authoritative, within bounds: [`SoftCard::open`] refuses
 //! parameters below the production floor, and any file flagged as a test card;
 //! [`SoftCard::open_test_card`] (tests only) accepts both. Parameters above
-//! [`MAX_M_COST_KIB`], [`MAX_T_COST`] or [`MAX_P_COST`] are always refused, so a hostile file
-//! cannot make the terminal allocate without bound.
+//! [`MAX_M_COST_KIB`] (256 MiB), [`MAX_T_COST`] (8 passes) or [`MAX_P_COST`] (4 lanes) are
+//! always refused, before Argon2 runs and with an error naming the parameter: what a small
+//! terminal can run in a few seconds, so a hostile or careless file can make a terminal neither
+//! allocate without bound nor spend minutes on a try that then fails like a wrong passphrase.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -67,9 +69,9 @@ use crate::card::{
     Card, CardInfo, MAX_PIN_LEN, MAX_SHARE_OBJECT_LEN, Pin, VerifiedCard, check_holder,
     check_serial,
 };
+use crate::card_policy::CardPolicy;
 use crate::envelope::x25519;
 use crate::error::{CardError, QuorumError};
-use crate::policy::CardPolicy;
 
 /// The file's first four bytes.
 pub const SOFT_CARD_MAGIC: [u8; 4] = *b"TSSC";
@@ -96,12 +98,16 @@ pub const MAX_SOFT_CARD_LEN: usize = 4096;
 pub const MIN_M_COST_KIB: u32 = 64 * 1024;
 /// Production floor and default: Argon2id passes.
 pub const MIN_T_COST: u32 = 3;
-/// Largest memory cost accepted from a file, KiB (2 GiB).
-pub const MAX_M_COST_KIB: u32 = 2 * 1024 * 1024;
-/// Most passes accepted from a file.
-pub const MAX_T_COST: u32 = 64;
-/// Most lanes accepted from a file.
-pub const MAX_P_COST: u32 = 16;
+/// Largest memory cost a terminal accepts, KiB (256 MiB): four times the default, and what a
+/// small terminal (1 GiB of memory, four slow cores) can spare for one try. Beyond the
+/// bounds, a file could make a try last minutes and run the terminal out of memory, which
+/// Argon2 would only report as a failure indistinguishable from a wrong passphrase.
+pub const MAX_M_COST_KIB: u32 = 256 * 1024;
+/// Most passes a terminal accepts (with [`MAX_M_COST_KIB`], a few seconds a try on a small
+/// terminal).
+pub const MAX_T_COST: u32 = 8;
+/// Most lanes a terminal accepts (a small terminal's cores).
+pub const MAX_P_COST: u32 = 4;
 
 const TAG_LEN: usize = 16;
 const FIXED_HEADER_LEN: usize = 46;
@@ -174,12 +180,16 @@ impl Argon2Params {
 
     fn check(&self, allow_test: bool) -> Result<(), QuorumError> {
         let refuse = |reason: String| Err(QuorumError::Argon2Params { reason });
-        if self.m_cost_kib > MAX_M_COST_KIB || self.t_cost > MAX_T_COST || self.p_cost > MAX_P_COST
-        {
+        let above = [
+            ("memory cost", self.m_cost_kib, MAX_M_COST_KIB, " KiB"),
+            ("passes", self.t_cost, MAX_T_COST, ""),
+            ("lanes", self.p_cost, MAX_P_COST, ""),
+        ];
+        if let Some((name, value, max, unit)) = above.into_iter().find(|(_, v, max, _)| v > max) {
             return refuse(format!(
-                "{} KiB, {} passes, {} lanes is above the bounds of {MAX_M_COST_KIB} KiB, \
-                 {MAX_T_COST} passes, {MAX_P_COST} lanes",
-                self.m_cost_kib, self.t_cost, self.p_cost
+                "Argon2id {name} {value}{unit} is above the {max}{unit} a terminal accepts \
+                 (bounds: {MAX_M_COST_KIB} KiB, {MAX_T_COST} passes, {MAX_P_COST} lanes); \
+                 create the soft card again with smaller parameters"
             ));
         }
         if self.p_cost == 0 || self.t_cost == 0 || self.m_cost_kib < 8 * self.p_cost {

@@ -410,14 +410,13 @@ fn reshare_to_three_of_five_and_recover_with_the_new_set() {
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     // Fewer than m old shares are never combined.
     reshare.present_old(&mut f.card("A-1")).unwrap();
+    let (mut reshare, refused) = reshare.split(3, 5).unwrap_err();
     assert!(matches!(
-        reshare.split(3, 5),
-        Err(CeremonyError::Quorum(
-            quorum::QuorumError::NotEnoughShares { got: 1, needed: 2 }
-        ))
+        refused,
+        CeremonyError::Quorum(quorum::QuorumError::NotEnoughShares { got: 1, needed: 2 })
     ));
     assert!(reshare.present_old(&mut f.card("B-2")).unwrap().complete());
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     // B-2 stays in the new set; A-1 leaves it; C-3 is absent.
     for serial in ["B-2", "D-4", "E-5", "F-6", "G-7"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
@@ -693,7 +692,7 @@ fn an_aborted_reshare_leaves_the_old_set_whole_and_a_completed_one_cleans_up() {
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     reshare.present_old(&mut f.card("A-1")).unwrap();
     reshare.present_old(&mut f.card("B-2")).unwrap();
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     for serial in ["B-2", "C-3", "D-4"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
     }
@@ -749,7 +748,7 @@ fn an_aborted_reshare_leaves_the_old_set_whole_and_a_completed_one_cleans_up() {
     let mut reshare = Reshare::begin(&mut session).unwrap();
     reshare.present_old(&mut f.card("A-1")).unwrap();
     reshare.present_old(&mut f.card("B-2")).unwrap();
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     for serial in ["B-2", "C-3", "D-4", "E-5", "F-6"] {
         reshare.add_card(&mut f.card(serial)).unwrap();
     }
@@ -980,4 +979,135 @@ fn a_card_that_fails_its_read_back_keeps_no_share_and_the_share_goes_to_the_next
     let registered = enrolment.finish(&mut conn).unwrap();
     assert!(!registered.cards.iter().any(|c| c.serial.as_str() == "Z-9"));
     login(&f, &mut conn, &["B-2", "C-3"]).unwrap();
+}
+
+/// A card pulled from its reader after `writes_left` more share-object writes (at once with
+/// 0): from then on every operation fails as a card that left its reader does.
+struct Pulled {
+    card: VerifiedSoftCard,
+    writes_left: usize,
+}
+
+impl Pulled {
+    fn after_writes(card: VerifiedSoftCard, writes_left: usize) -> Pulled {
+        Pulled { card, writes_left }
+    }
+
+    fn present(&self) -> Result<(), CardError> {
+        if self.writes_left == 0 {
+            Err(CardError::Removed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl VerifiedCard for Pulled {
+    fn info(&self) -> CardInfo {
+        self.card.info()
+    }
+    fn sign(&mut self, message: &[u8]) -> Result<[u8; 64], CardError> {
+        self.present()?;
+        self.card.sign(message)
+    }
+    fn decipher(&mut self, e: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>, CardError> {
+        self.present()?;
+        self.card.decipher(e)
+    }
+    fn read_share_object(&mut self) -> Result<Option<Vec<u8>>, CardError> {
+        self.present()?;
+        self.card.read_share_object()
+    }
+    fn write_share_object(&mut self, object: &[u8]) -> Result<(), CardError> {
+        self.present()?;
+        self.writes_left -= 1;
+        self.card.write_share_object(object)
+    }
+}
+
+#[test]
+fn a_card_pulled_during_a_login_is_named() {
+    let (f, mut conn) = enrolled();
+    let mut ceremony = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
+    let error = ceremony
+        .present(&mut Pulled::after_writes(f.card("B-2"), 0))
+        .unwrap_err();
+    assert!(matches!(
+        &error,
+        CeremonyError::Proof {
+            source: CardError::Removed,
+            ..
+        }
+    ));
+    assert_eq!(
+        error.to_string(),
+        "soft card B-2 (Bruno Rossi) could not sign: the card was removed; insert it again; \
+         check that it is still in its reader and present it again"
+    );
+    // The ceremony is unchanged: the card, inserted again, signs.
+    assert_eq!(ceremony.progress().have, 0);
+    ceremony.present(&mut f.card("B-2")).unwrap();
+    ceremony.present(&mut f.card("A-1")).unwrap();
+    ceremony.submit(&mut conn).unwrap();
+}
+
+/// A soft card with the serial of another and a holder of its own, in the file `file`.
+fn twin_card(f: &Fixture, file: &str, holder: &str, serial: &str) -> VerifiedSoftCard {
+    SoftCard::create(
+        &f.cards.path().join(file),
+        Some(holder),
+        serial,
+        &Pin::from_slice(PASSPHRASE),
+        Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    open(f.cards.path(), file)
+}
+
+#[test]
+fn a_card_twice_and_a_twin_serial_are_named_for_what_they_are() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    f.new_card("Alice Meier", "A-1");
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 2).unwrap();
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    // The same card again: named as it joined.
+    assert_eq!(
+        enrolment
+            .add_card(&mut f.card("A-1"))
+            .unwrap_err()
+            .to_string(),
+        "soft card A-1 (Alice Meier) was already presented in this ceremony: each card counts once"
+    );
+    // Another card with the same serial was never presented: it is named, and so is the card
+    // whose serial it carries.
+    let mut twin = twin_card(&f, "A-1-twin", "Eve Twin", "A-1");
+    assert_eq!(
+        enrolment.add_card(&mut twin).unwrap_err().to_string(),
+        "soft card A-1 (Eve Twin) carries the same serial as soft card A-1 (Alice Meier), already \
+         named in this ceremony: a serial must name one card; set it aside"
+    );
+    assert_eq!(enrolment.progress().have, 1);
+}
+
+#[test]
+fn a_twin_of_the_revoked_card_is_not_taken_for_it() {
+    let (f, mut conn) = enrolled();
+    login(&f, &mut conn, &["A-1", "C-3"]).unwrap();
+    let mut revocation = Revocation::begin(&mut conn, "C-3", 2, 2).unwrap();
+    assert_eq!(
+        revocation
+            .add_card(&mut f.card("C-3"))
+            .unwrap_err()
+            .to_string(),
+        "soft card C-3 (Chiara Bianchi) is the card being revoked: it cannot join the new set"
+    );
+    let mut twin = twin_card(&f, "C-3-twin", "Eve Twin", "C-3");
+    assert_eq!(
+        revocation.add_card(&mut twin).unwrap_err().to_string(),
+        "soft card C-3 (Eve Twin) carries the same serial as soft card C-3 (Chiara Bianchi), \
+         already named in this ceremony: a serial must name one card; set it aside"
+    );
+    assert_eq!(revocation.progress().have, 0);
 }

@@ -241,6 +241,12 @@ fn a_wrong_pin_counts_down_and_the_right_pin_resets_the_counter() {
     let (card, e) = card.verify(&pin(b"123")).unwrap_err();
     assert!(matches!(e, CardError::PinFormat { .. }), "{e:?}");
     assert_eq!(card.info().pin_retries_left, Some(2));
+    // So is a PIN of six bytes but three characters ("ééé"), which set-up refuses.
+    let (card, e) = card
+        .verify(&pin("\u{e9}\u{e9}\u{e9}".as_bytes()))
+        .unwrap_err();
+    assert!(matches!(e, CardError::PinFormat { .. }), "{e:?}");
+    assert_eq!(card.info().pin_retries_left, Some(2));
 
     let (card, e) = card.verify(&pin(b"111111")).unwrap_err();
     assert!(

@@ -560,7 +560,7 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
     let mut aborted = Reshare::begin(&mut conn).unwrap();
     aborted.present_old(&mut verified(cards.reader(0))).unwrap();
     aborted.present_old(&mut verified(cards.reader(2))).unwrap();
-    aborted.split(3, 5).unwrap();
+    let mut aborted = aborted.split(3, 5).unwrap();
     for index in 0..3 {
         aborted
             .add_card(&mut verified(cards.reader(index)))
@@ -579,12 +579,10 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
     let mut reshare = Reshare::begin(&mut conn).unwrap();
     reshare.present_old(&mut verified(cards.reader(1))).unwrap();
     // Fewer than m old shares are never combined.
+    let (mut reshare, refused) = reshare.split(3, 5).unwrap_err();
     assert!(matches!(
-        reshare.split(3, 5),
-        Err(CeremonyError::Quorum(QuorumError::NotEnoughShares {
-            got: 1,
-            needed: 2
-        }))
+        refused,
+        CeremonyError::Quorum(QuorumError::NotEnoughShares { got: 1, needed: 2 })
     ));
     assert!(
         reshare
@@ -592,7 +590,7 @@ fn reshare_to_three_of_five_revoke_a_card_and_recover_with_the_new_set() {
             .unwrap()
             .complete()
     );
-    reshare.split(3, 5).unwrap();
+    let mut reshare = reshare.split(3, 5).unwrap();
     for index in [3, 4] {
         drop(prepare(cards.reader(index), HOLDERS[index]));
     }

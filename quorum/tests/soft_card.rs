@@ -403,3 +403,82 @@ fn a_two_of_three_quorum_on_soft_cards() {
         Err(QuorumError::EnvelopeOpen)
     ));
 }
+
+#[test]
+fn a_passphrase_opens_its_card_whichever_unicode_form_it_is_typed_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zoe.tssc");
+    // "Zoë's café clé" with every accent typed as a combining character (NFD).
+    let decomposed = "Zoe\u{308}'s cafe\u{301} cle\u{301}";
+    let composed = "Zo\u{eb}'s caf\u{e9} cl\u{e9}";
+    SoftCard::create(
+        &path,
+        Some("Zoe Example"),
+        "SOFT-NFC",
+        &Pin::from_slice(decomposed.as_bytes()),
+        Argon2Params::insecure_for_tests(),
+        quorum::CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    let card = SoftCard::open_test_card(&path).unwrap();
+    let card = card
+        .verify(&Pin::from_slice(composed.as_bytes()))
+        .unwrap_or_else(|(_, e)| panic!("the composed form is the same passphrase: {e}"));
+    drop(card);
+    let card = SoftCard::open_test_card(&path).unwrap();
+    assert!(card.verify(&Pin::from_slice(decomposed.as_bytes())).is_ok());
+}
+
+#[test]
+fn a_file_asking_more_argon2_than_a_small_terminal_runs_is_refused_naming_the_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_card(dir.path(), "TSC-0009");
+    let with = |name: &str, m: u32, t: u32, p: u32| {
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[5] = 0; // not a test card: as a terminal would meet it
+        bytes[6..10].copy_from_slice(&m.to_be_bytes());
+        bytes[10..14].copy_from_slice(&t.to_be_bytes());
+        bytes[14..18].copy_from_slice(&p.to_be_bytes());
+        let file = dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        SoftCard::open(&file, quorum::CardPolicy::allowed_by_configuration())
+    };
+    // 2 GiB, 64 passes, 16 lanes: 8 to 110 s and 2 GiB a try, then "wrong PIN" when memory ran
+    // out. Refused when the file is opened, before any passphrase, naming the parameter.
+    let cases = [
+        (
+            "memory",
+            2 * 1024 * 1024,
+            64,
+            16,
+            "Argon2id memory cost 2097152 KiB is above the 262144 KiB",
+        ),
+        (
+            "passes",
+            64 * 1024,
+            64,
+            1,
+            "Argon2id passes 64 is above the 8 a terminal accepts",
+        ),
+        (
+            "lanes",
+            64 * 1024,
+            3,
+            16,
+            "Argon2id lanes 16 is above the 4 a terminal accepts",
+        ),
+    ];
+    for (name, m, t, p, expected) in cases {
+        let error = with(name, m, t, p).unwrap_err();
+        assert!(
+            matches!(error, QuorumError::Argon2Params { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(expected), "{error}");
+    }
+    // At the bounds, the file opens (its passphrase is then checked as usual).
+    let at_bounds = with("bounds", 256 * 1024, 8, 4).unwrap();
+    assert!(!at_bounds.is_test_card());
+    assert!(Argon2Params::new(256 * 1024, 8, 4).is_ok());
+    assert!(Argon2Params::new(256 * 1024 + 1, 8, 4).is_err());
+}

@@ -130,13 +130,18 @@ impl LoginCeremony {
                 card: CardRef::of(&registered_name(registered, &info)),
             });
         }
-        let signature = card.sign(&self.message)?;
+        let name = CardRef::of(&registered_name(registered, &info));
+        let signature = card
+            .sign(&self.message)
+            .map_err(|source| CeremonyError::Proof {
+                card: name.clone(),
+                source,
+            })?;
         self.signatures.push(CardSignature {
             signing_key: info.signing_public,
             signature,
         });
-        self.signed
-            .push(CardRef::of(&registered_name(registered, &info)));
+        self.signed.push(name);
         Ok(self.progress())
     }
 

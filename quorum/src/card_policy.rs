@@ -12,7 +12,7 @@
 //! the file and the configuration key. Smartcards are always accepted.
 //!
 //! ```
-//! use quorum::policy::CardPolicy;
+//! use quorum::card_policy::CardPolicy;
 //!
 //! assert!(!CardPolicy::default().allows_soft_cards());
 //! assert!(CardPolicy::allowed_by_configuration().allows_soft_cards());
