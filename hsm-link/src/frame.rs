@@ -51,7 +51,6 @@ mod kind {
 
 /// A frame that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum FrameError {
     /// A length prefix larger than the protocol allows.
     #[error("frame length {len} exceeds the limit of {max} bytes")]

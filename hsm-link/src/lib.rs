@@ -61,6 +61,7 @@ pub mod handshake;
 pub mod hello;
 pub mod keys;
 pub mod limits;
+pub mod listener;
 pub mod message;
 pub mod pairing;
 pub mod server;

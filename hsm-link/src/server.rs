@@ -5,19 +5,19 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::domain::PartitionId;
-use crate::error::Error;
+use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::server::{
     self as hs, Rejection, ServerOptions, ServerProgress, ServerSession,
 };
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, MAX_PLAINTEXT, STREAM_WINDOW};
+use crate::listener::AcceptLoop;
 use crate::message::{
     AdminRequest, CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo,
 };
@@ -298,9 +298,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                 Packet::KeepAliveAck | Packet::Credit { .. } => {}
                 Packet::Close(reason) => return Ok(self.summary(SessionEnd::Closed(reason))),
                 _ => {
-                    return Err(
-                        self.violation(Error::Protocol("unexpected packet from the terminal"))
-                    );
+                    return Err(self.violation(PeerMisbehaved::UnexpectedPacketFromTerminal.into()));
                 }
             }
         }
@@ -401,7 +399,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                 Ok(0)
             }
             Ok(Packet::Close(reason)) => Err(Error::Closed(reason)),
-            Ok(_) => Err(self.violation(Error::Protocol("unexpected packet during a transfer"))),
+            Ok(_) => Err(self.violation(PeerMisbehaved::UnexpectedPacketDuringTransfer.into())),
             Err(e) => Err(self.violation(e)),
         }
     }
@@ -440,11 +438,9 @@ impl ReplyStream for LinkTestStream {
 pub const MAX_TCP_CONNECTIONS: usize = 32;
 
 /// A TCP listener serving sessions, one thread per connection (at most
-/// [`MAX_TCP_CONNECTIONS`]), until it is stopped.
+/// [`MAX_TCP_CONNECTIONS`]), until it is dropped.
 pub struct TcpServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    accept: AcceptLoop,
 }
 
 impl TcpServer {
@@ -457,62 +453,61 @@ impl TcpServer {
         admin: Arc<dyn AdminService>,
         on_session: impl Fn(Result<SessionSummary, Error>) + Send + Sync + 'static,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let on_session = Arc::new(on_session);
+        let served = Arc::new(Served {
+            identity,
+            options,
+            trust,
+            admin,
+            on_session: Box::new(on_session),
+        });
         let active = Arc::new(AtomicUsize::new(0));
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop_flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
+        let accept = AcceptLoop::spawn(TcpListener::bind(addr)?, "tessera-link-accept", {
+            move |stream| {
                 if active.fetch_add(1, Ordering::SeqCst) >= MAX_TCP_CONNECTIONS {
                     active.fetch_sub(1, Ordering::SeqCst);
-                    drop(stream);
-                    continue;
+                    return; // dropping the stream closes it
                 }
-                let active = Arc::clone(&active);
-                let (identity, options, trust, admin, on_session) = (
-                    Arc::clone(&identity),
-                    options.clone(),
-                    Arc::clone(&trust),
-                    Arc::clone(&admin),
-                    Arc::clone(&on_session),
-                );
-                std::thread::spawn(move || {
-                    let result = StreamTransport::tcp(stream)
-                        .map_err(|e| Error::Transport(e.into()))
-                        .and_then(|mut t| {
-                            serve_connection(&mut t, &identity, &options, &*trust, &*admin)
-                        });
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    on_session(result);
-                });
+                let (served, active) = (Arc::clone(&served), Arc::clone(&active));
+                let gone = Arc::clone(&active);
+                let spawned = std::thread::Builder::new()
+                    .name("tessera-link-conn".into())
+                    .spawn(move || {
+                        let result = served.serve(stream);
+                        active.fetch_sub(1, Ordering::SeqCst);
+                        (served.on_session)(result);
+                    });
+                if spawned.is_err() {
+                    gone.fetch_sub(1, Ordering::SeqCst);
+                }
             }
-        });
-        Ok(TcpServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
+        })?;
+        Ok(TcpServer { accept })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.accept.local_addr()
     }
 }
 
-impl Drop for TcpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+/// What every connection of a [`TcpServer`] is served with.
+struct Served {
+    identity: Arc<StaticKeypair>,
+    options: ServeOptions,
+    trust: Arc<dyn TrustStore>,
+    admin: Arc<dyn AdminService>,
+    on_session: Box<dyn Fn(Result<SessionSummary, Error>) + Send + Sync>,
+}
+
+impl Served {
+    fn serve(&self, stream: TcpStream) -> Result<SessionSummary, Error> {
+        let mut transport = StreamTransport::tcp(stream).map_err(TransportError::from)?;
+        serve_connection(
+            &mut transport,
+            &self.identity,
+            &self.options,
+            &*self.trust,
+            &*self.admin,
+        )
     }
 }

@@ -917,7 +917,6 @@ impl Handler for AdminSession {
                 };
             }
             AdminRequest::ConfirmExport { up_to_seq } => self.confirm_export(ctx, up_to_seq),
-            _ => return Reply::Response(Err(RemoteError::NoAdministration)),
         };
         respond(result)
     }
@@ -1178,7 +1177,6 @@ fn operation_of(action: Action) -> &'static str {
         Action::ReadLog => "log.read",
         Action::ExportLog => "log.export",
         Action::ConfirmExport => "log.confirm",
-        _ => "admin",
     }
 }
 

@@ -477,7 +477,6 @@ fn request_for(
             query: LogQuery::from(1, 0),
         },
         Action::ConfirmExport => AdminRequest::ConfirmExport { up_to_seq: 0 },
-        _ => unreachable!("every action is listed"),
     }
 }
 

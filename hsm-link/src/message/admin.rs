@@ -265,7 +265,6 @@ impl std::fmt::Debug for NewCredentials {
 
 /// Administration requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum AdminRequest {
     /// Ask for a login challenge for a role.
     LoginChallenge {
@@ -420,7 +419,6 @@ impl CeremonyKind {
 
 /// Administration responses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum AdminResponse {
     /// A login challenge and the set whose cards may answer it.
     Challenge {
@@ -503,7 +501,6 @@ pub enum AdminResponse {
 
 /// Operations, as the role/permission table names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Action {
     /// Read the configuration.
     ViewConfig,
@@ -559,7 +556,6 @@ impl std::fmt::Display for Action {
 
 /// Why a login was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum LoginRefusal {
     /// No card set is registered for the role.
     #[error("no card set is registered for this role: enrol one first")]
@@ -606,7 +602,6 @@ pub enum LoginRefusal {
 
 /// Typed administration errors (carried in [`super::RemoteError`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum AdminError {
     /// The action needs a login.
     #[error("{action} needs an officer login")]
@@ -704,7 +699,6 @@ pub enum AdminError {
 
 /// What is wrong with a configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConfigProblem {
     /// An option enabled without its licence.
     #[error("{} is enabled but not licensed", .0.label())]
@@ -722,7 +716,6 @@ pub enum ConfigProblem {
 
 /// Why a card set cannot be registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum CardSetProblem {
     /// The set fails validation (threshold, duplicates, size).
     #[error("the set is not valid (threshold, size or duplicate cards)")]

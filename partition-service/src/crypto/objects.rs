@@ -93,7 +93,6 @@ impl KeyMaterial {
                 }
                 Err(CryptoError::Rng(getrandom::Error::UNEXPECTED))
             }
-            kind => Err(CryptoError::UnsupportedKind { kind }),
         }
     }
 
@@ -328,7 +327,6 @@ pub fn import_plain(kind: KeyKind, bytes: &[u8]) -> Result<KeyMaterial, CryptoEr
         KeyKind::EcP256 => p256::ecdsa::SigningKey::from_bytes(bytes.into())
             .map(KeyMaterial::EcP256)
             .map_err(|_| CryptoError::InvalidKey { kind }),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 
@@ -362,7 +360,6 @@ fn wrong_kind(operation: KeyOperation, material: &KeyMaterial) -> CryptoError {
 fn material_len(kind: KeyKind) -> Result<usize, CryptoError> {
     match kind {
         KeyKind::Aes256 | KeyKind::Ed25519 | KeyKind::EcP256 => Ok(MATERIAL_LEN),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 
@@ -376,7 +373,6 @@ fn kind_code(kind: KeyKind) -> Result<u8, CryptoError> {
         KeyKind::Aes256 => Ok(KIND_AES256),
         KeyKind::Ed25519 => Ok(KIND_ED25519),
         KeyKind::EcP256 => Ok(KIND_EC_P256),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 
