@@ -1,13 +1,19 @@
-//! The TCP edge the HSM's listeners share: an accept loop on its own thread that stops, and is
-//! woken to see that it must, when it is dropped.
+//! The TCP edge the HSM's listeners share.
 //!
-//! A thread blocked in `accept` does not look at a flag; stopping sets the flag and then opens
-//! one connection to the listener itself, so that `accept` returns and the loop sees the flag
-//! before it hands that connection to anyone.
+//! - [`AcceptLoop`]: an accept loop on its own thread that stops, and is woken to see that it
+//!   must, when it is dropped. A thread blocked in `accept` does not look at a flag; stopping
+//!   sets the flag and then opens one connection to the listener itself, so that `accept`
+//!   returns and the loop sees the flag before it hands that connection to anyone.
+//! - [`Connections`]: the connections a listener serves at once, a slot each. A slot is given
+//!   back when its guard drops, also when the thread serving it panics. Nobody can take every
+//!   slot by connecting and saying nothing: each source address has a cap, and when all slots
+//!   are taken a new connection sheds the oldest one that has not finished its handshake (or
+//!   hello) yet, so only connections that authenticated are never pushed out.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -81,6 +87,150 @@ impl Drop for AcceptLoop {
     }
 }
 
+/// How many connections a listener serves at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections at once, from everyone.
+    pub max_connections: usize,
+    /// Connections at once from one source address.
+    pub max_per_source: usize,
+}
+
+/// Why a connection got no slot (it is closed at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its source address already holds [`ConnectionLimits::max_per_source`] connections.
+    SourceFull,
+    /// Every slot is held by a connection that finished its handshake.
+    AllEstablished,
+    /// The socket failed before it could be admitted (its peer already gone, say).
+    Socket,
+}
+
+/// The connections a listener serves, one slot each, within [`ConnectionLimits`].
+pub struct Connections {
+    limits: ConnectionLimits,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// By admission order: the smallest id is the oldest connection.
+    open: BTreeMap<u64, Entry>,
+    next_id: u64,
+}
+
+struct Entry {
+    source: IpAddr,
+    /// A second handle to the socket, to cut it when it is shed or the listener stops.
+    socket: TcpStream,
+    established: bool,
+}
+
+impl Connections {
+    /// An empty table.
+    pub fn new(limits: ConnectionLimits) -> Arc<Connections> {
+        Arc::new(Connections {
+            limits,
+            table: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic while the table was locked leaves it consistent (every change is one
+        // insert or remove), so a poisoned lock is still usable.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a slot for `stream`. When every slot is taken, the oldest connection that has not
+    /// finished its handshake is cut (its socket shut down, its slot freed at once) to make
+    /// room; only when every slot is established is the new connection refused.
+    pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Result<Slot, Refused> {
+        let source = stream.peer_addr().map_err(|_| Refused::Socket)?.ip();
+        // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d: one source either way.
+        let source = source.to_canonical();
+        let socket = stream.try_clone().map_err(|_| Refused::Socket)?;
+        let mut table = self.lock();
+        let from_source = table.open.values().filter(|e| e.source == source).count();
+        if from_source >= self.limits.max_per_source {
+            return Err(Refused::SourceFull);
+        }
+        if table.open.len() >= self.limits.max_connections {
+            let oldest = table
+                .open
+                .iter()
+                .find(|(_, e)| !e.established)
+                .map(|(id, _)| *id)
+                .ok_or(Refused::AllEstablished)?;
+            if let Some(shed) = table.open.remove(&oldest) {
+                let _ = shed.socket.shutdown(Shutdown::Both);
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        table.open.insert(
+            id,
+            Entry {
+                source,
+                socket,
+                established: false,
+            },
+        );
+        Ok(Slot {
+            id,
+            source,
+            connections: Arc::clone(self),
+        })
+    }
+
+    /// Connections holding a slot now.
+    pub fn len(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    /// Whether no connection holds a slot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shuts every open connection down (when the listener stops); their threads see the
+    /// socket closed and end.
+    pub fn shutdown_all(&self) {
+        for entry in self.lock().open.values() {
+            let _ = entry.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A connection's slot, given back when dropped: also when the thread serving the connection
+/// panics, so that no panic can leak a slot.
+pub struct Slot {
+    id: u64,
+    source: IpAddr,
+    connections: Arc<Connections>,
+}
+
+impl Slot {
+    /// The connection's source address.
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+
+    /// The connection finished its handshake (or hello): it is never shed to make room. A
+    /// connection already shed stays shed.
+    pub fn established(&self) {
+        if let Some(entry) = self.connections.lock().open.get_mut(&self.id) {
+            entry.established = true;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.connections.lock().open.remove(&self.id);
+    }
+}
+
 /// Where to connect to reach a listener bound to `addr`: an unspecified address is reached on
 /// the loopback address of its family.
 fn wake_addr(addr: SocketAddr) -> SocketAddr {
@@ -117,6 +267,102 @@ mod tests {
             Err(mpsc::RecvTimeoutError::Disconnected)
         ));
         accept.stop();
+    }
+
+    /// A connected pair on loopback: (the client's end, the server's accepted end).
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    fn is_cut(client: &mut TcpStream) -> bool {
+        use std::io::{ErrorKind, Read};
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        match client.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+
+    fn is_open(client: &mut TcpStream) -> bool {
+        use std::io::{ErrorKind, Read};
+        client
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        matches!(client.read(&mut [0u8; 1]), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+    }
+
+    #[test]
+    fn a_full_table_sheds_the_oldest_unestablished_connection_and_keeps_established_ones() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 3,
+            max_per_source: 10,
+        });
+        let (mut c0, s0) = pair(&listener);
+        let (mut c1, s1) = pair(&listener);
+        let (mut c2, s2) = pair(&listener);
+        let slot0 = table.admit(&s0).unwrap();
+        let slot1 = table.admit(&s1).unwrap();
+        let slot2 = table.admit(&s2).unwrap();
+        slot0.established();
+        // Full: the oldest connection still in its handshake (1) makes room, not 0.
+        let (mut c3, s3) = pair(&listener);
+        let slot3 = table.admit(&s3).unwrap();
+        assert_eq!(table.len(), 3);
+        assert!(
+            is_cut(&mut c1),
+            "the oldest unestablished connection is cut"
+        );
+        assert!(is_open(&mut c0) && is_open(&mut c2) && is_open(&mut c3));
+        // Its guard dropping later frees nothing twice.
+        drop(slot1);
+        assert_eq!(table.len(), 3);
+        slot2.established();
+        slot3.established();
+        let (_c4, s4) = pair(&listener);
+        assert_eq!(table.admit(&s4).err(), Some(Refused::AllEstablished));
+        drop(slot0);
+        assert_eq!(table.len(), 2);
+        assert!(table.admit(&s4).is_ok());
+    }
+
+    #[test]
+    fn one_source_is_capped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 10,
+            max_per_source: 2,
+        });
+        let (_c0, s0) = pair(&listener);
+        let (_c1, s1) = pair(&listener);
+        let (_c2, s2) = pair(&listener);
+        let _slots = (table.admit(&s0).unwrap(), table.admit(&s1).unwrap());
+        assert_eq!(table.admit(&s2).err(), Some(Refused::SourceFull));
+        assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn a_panicking_holder_gives_its_slot_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 1,
+            max_per_source: 1,
+        });
+        let (_c0, s0) = pair(&listener);
+        let slot = table.admit(&s0).unwrap();
+        slot.established();
+        let held = std::thread::spawn(move || {
+            let _slot = slot;
+            panic!("a handler bug");
+        });
+        assert!(held.join().is_err());
+        assert!(table.is_empty());
+        let (_c1, s1) = pair(&listener);
+        assert!(table.admit(&s1).is_ok());
     }
 
     #[test]
