@@ -162,6 +162,9 @@ pub trait Framing: Send {
     fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError>;
     /// Whether the decoder resynchronises after an error (a serial line) or not (TCP).
     fn recoverable(&self) -> bool;
+    /// Bytes the decoder holds allocated. It grows only with bytes pushed, never with a length
+    /// a peer announces.
+    fn capacity(&self) -> usize;
 }
 
 #[cfg(test)]

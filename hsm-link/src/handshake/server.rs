@@ -10,7 +10,7 @@ use crate::error::{Error, NoiseStep, PeerMisbehaved};
 use crate::frame::LinkFrame;
 use crate::hello::{ClientHello, Refusal, ServerHello, SessionMode, VersionRange, prologue};
 use crate::keys::{Fingerprint, PublicKey, StaticKeypair};
-use crate::limits::{DEFAULT_REKEY_INTERVAL, MAX_NOISE_MESSAGE, PROTOCOL_VERSIONS};
+use crate::limits::{DEFAULT_REKEY_INTERVAL, PROTOCOL_VERSIONS};
 use crate::message::Packet;
 use crate::session::Session;
 use crate::trust::{PairingOffer, TrustStore};
@@ -174,6 +174,16 @@ fn responder(
         .map_err(|_| Rejection::silent(NoiseStep::SetUp.into()))
 }
 
+/// Room for the server's own handshake messages (they carry no payload: 96 bytes at most).
+const HANDSHAKE_REPLY_ROOM: usize = 256;
+
+/// A buffer for reading `msg` (its payload is never longer than it) and writing the reply:
+/// sized by the bytes that arrived, not by the largest Noise message, so that a peer before its
+/// handshake cannot make the HSM allocate more than it sent.
+fn handshake_buffer(msg: &[u8]) -> Vec<u8> {
+    vec![0u8; msg.len().max(HANDSHAKE_REPLY_ROOM)]
+}
+
 fn handshake_message(frame: &[u8]) -> Result<&[u8], Rejection> {
     match LinkFrame::parse(frame) {
         Ok(LinkFrame::Handshake(msg)) => Ok(msg),
@@ -209,7 +219,7 @@ impl AwaitFirstMessage {
     /// Takes the terminal's first handshake message.
     pub fn handle(mut self, frame: &[u8]) -> Result<ServerProgress, Rejection> {
         let msg = handshake_message(frame)?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut buf = handshake_buffer(msg);
         let payload = match self.noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) if self.pairing => {
@@ -293,7 +303,7 @@ impl AwaitFinalMessage {
             ..
         } = self.inner;
         let msg = handshake_message(frame)?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut buf = handshake_buffer(msg);
         let payload = match noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) => {
@@ -343,6 +353,7 @@ impl AwaitFinalMessage {
 mod tests {
     use super::*;
     use crate::handshake::client::{self as c, ClientMode, ClientOptions};
+    use crate::limits::MAX_NOISE_MESSAGE;
     use crate::trust::MemoryTrustStore;
 
     /// A terminal that does not follow the rules: its own Noise initiator, built from the two
