@@ -92,7 +92,8 @@ impl Drop for AcceptLoop {
 pub struct ConnectionLimits {
     /// Connections at once, from everyone.
     pub max_connections: usize,
-    /// Connections at once from one source address.
+    /// Connections at once from one source: one IPv4 address, or one IPv6 /64 (a single host
+    /// commonly holds a whole /64).
     pub max_per_source: usize,
 }
 
@@ -151,7 +152,12 @@ impl Connections {
         let source = source.to_canonical();
         let socket = stream.try_clone().map_err(|_| Refused::Socket)?;
         let mut table = self.lock();
-        let from_source = table.open.values().filter(|e| e.source == source).count();
+        let key = source_key(source);
+        let from_source = table
+            .open
+            .values()
+            .filter(|e| source_key(e.source) == key)
+            .count();
         if from_source >= self.limits.max_per_source {
             return Err(Refused::SourceFull);
         }
@@ -228,6 +234,15 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.connections.lock().open.remove(&self.id);
+    }
+}
+
+/// What counts as one source for [`ConnectionLimits::max_per_source`]: an IPv4 address, or
+/// the /64 prefix of an IPv6 address.
+fn source_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(_) => source,
+        IpAddr::V6(ip) => IpAddr::V6(Ipv6Addr::from_bits(ip.to_bits() & !u128::from(u64::MAX))),
     }
 }
 
@@ -343,6 +358,18 @@ mod tests {
         let _slots = (table.admit(&s0).unwrap(), table.admit(&s1).unwrap());
         assert_eq!(table.admit(&s2).err(), Some(Refused::SourceFull));
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_one_source_across_its_slash_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source_key(a), source_key(b));
+        assert_ne!(source_key(a), source_key(c));
+        let (v4a, v4b): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        assert_ne!(source_key(v4a), source_key(v4b));
     }
 
     #[test]
