@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::domain::PartitionId;
-use crate::error::Error;
+use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::client::{self as hs, ClientMode, ClientOptions, ClientProgress};
 use crate::keys::StaticKeypair;
 use crate::limits::STREAM_WINDOW;
@@ -164,7 +164,7 @@ impl<T: FrameTransport> Connection<T> {
         let id = self.start(request)?;
         match self.next_packet(id)? {
             Packet::Response { id: got, body } if got == id => Ok(body?),
-            _ => Err(self.violation("expected the response to the request")),
+            _ => Err(self.violation(PeerMisbehaved::ExpectedResponse)),
         }
     }
 
@@ -186,7 +186,7 @@ impl<T: FrameTransport> Connection<T> {
                     bytes,
                 } if got == id => {
                     if seq != expected_seq {
-                        return Err(self.violation("bulk transfer chunk out of sequence"));
+                        return Err(self.violation(PeerMisbehaved::ChunkOutOfSequence));
                     }
                     expected_seq = expected_seq.wrapping_add(1);
                     sink.write_all(&bytes).map_err(Error::Sink)?;
@@ -200,14 +200,14 @@ impl<T: FrameTransport> Connection<T> {
                     }
                 }
                 Packet::Response { id: got, body } if got == id => return Ok(body?),
-                _ => return Err(self.violation("unexpected packet during a bulk transfer")),
+                _ => return Err(self.violation(PeerMisbehaved::UnexpectedPacketDuringBulkTransfer)),
             }
         }
     }
 
-    fn violation(&mut self, what: &'static str) -> Error {
+    fn violation(&mut self, fault: PeerMisbehaved) -> Error {
         let _ = self.send(&Packet::Close(CloseReason::ProtocolViolation));
-        Error::Protocol(what)
+        Error::PeerMisbehaved(fault)
     }
 
     /// Asks the HSM to stream `bytes` bytes and checks their digest: a throughput check.
@@ -239,7 +239,7 @@ impl<T: FrameTransport> Connection<T> {
                     elapsed: started.elapsed(),
                 })
             }
-            _ => Err(self.violation("expected the end of the link test")),
+            _ => Err(self.violation(PeerMisbehaved::ExpectedLinkTestEnd)),
         }
     }
 
@@ -260,7 +260,7 @@ impl<T: FrameTransport> Connection<T> {
                 Packet::KeepAliveAck => return Ok(()),
                 Packet::KeepAlive => self.send(&Packet::KeepAliveAck)?,
                 Packet::Close(reason) => return Err(close_error(reason)),
-                _ => return Err(self.violation("unexpected packet while idle")),
+                _ => return Err(self.violation(PeerMisbehaved::UnexpectedPacketWhileIdle)),
             }
         }
     }

@@ -36,7 +36,6 @@ use std::net::IpAddr;
 
 /// A domain value that failed validation. Each message says what was wrong and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum DomainError {
     /// A partition id must be 1 to 64 bytes long.
     #[error("partition id is {len} bytes long: use 1 to 64 characters")]

@@ -11,7 +11,6 @@ use crate::transport::TransportError;
 /// Everything that can go wrong on the link, by cause. A cryptographic failure stays opaque
 /// ([`Error::Authentication`]): it never says which check failed.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The transport failed (I/O, closed, line fault).
     #[error(transparent)]
@@ -60,7 +59,19 @@ pub enum Error {
     },
     /// The peer sent a frame or packet that does not belong at this point.
     #[error("protocol violation: {0}")]
-    Protocol(&'static str),
+    PeerMisbehaved(PeerMisbehaved),
+    /// This end's own Noise state failed at a step that cannot fail for a correct build: a
+    /// fault here, not the peer's.
+    #[error("{0}")]
+    Noise(NoiseStep),
+    /// A packet too large for one Noise message was about to be sent.
+    #[error("packet of {len} bytes is larger than one Noise message ({limit} bytes)")]
+    PacketTooLarge {
+        /// The packet's encoded length.
+        len: usize,
+        /// The largest plaintext one transport frame carries.
+        limit: usize,
+    },
     /// A decrypted packet that does not decode.
     #[error("malformed packet: {0}")]
     Packet(#[from] postcard::Error),
@@ -105,6 +116,100 @@ pub enum Error {
     /// The message counter would wrap (after 2^63 messages).
     #[error("message counter exhausted; reconnect")]
     CounterExhausted,
+}
+
+/// How the peer broke the protocol: every fault has its own name, so that tests and callers
+/// match on the fault, never on its text (in the manner of rustls's `PeerMisbehaved`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PeerMisbehaved {
+    /// The terminal's first frame after its hello was not the HSM's hello or a refusal.
+    #[error("expected the HSM's hello")]
+    ExpectedServerHello,
+    /// The HSM accepted with a version outside the range the terminal offered.
+    #[error("the HSM chose version {chosen}, which this terminal did not offer")]
+    UnofferedVersion {
+        /// The version the HSM chose.
+        chosen: u16,
+    },
+    /// A handshake step received another kind of frame.
+    #[error("expected a handshake message")]
+    ExpectedHandshakeMessage,
+    /// The Noise handshake finished without the peer's static key.
+    #[error("the peer sent no static key")]
+    NoStaticKey,
+    /// The terminal's first handshake message carried a payload: no request may travel before
+    /// the handshake completes.
+    #[error("payload in the first handshake message")]
+    PayloadInFirstHandshakeMessage,
+    /// The terminal's final pairing message carried a payload.
+    #[error("payload in the final handshake message")]
+    PayloadInFinalHandshakeMessage,
+    /// The HSM confirmed a pairing with another partition than the one asked for.
+    #[error("paired with another partition")]
+    PairedWithAnotherPartition,
+    /// The HSM's first transport message after a pairing was not the confirmation.
+    #[error("expected the pairing confirmation")]
+    ExpectedPairingConfirmation,
+    /// A plaintext refusal arrived inside an established session.
+    #[error("refusal inside a session")]
+    RefusalInsideSession,
+    /// A hello or handshake frame arrived inside an established session.
+    #[error("handshake frame inside a session")]
+    HandshakeFrameInsideSession,
+    /// The terminal sent a packet only the HSM sends (a response, data, a pairing
+    /// confirmation).
+    #[error("unexpected packet from the terminal")]
+    UnexpectedPacketFromTerminal,
+    /// A packet other than credit, a keep-alive or a close arrived while the HSM streamed.
+    #[error("unexpected packet during a transfer")]
+    UnexpectedPacketDuringTransfer,
+    /// Something other than the answer to the request came back.
+    #[error("expected the response to the request")]
+    ExpectedResponse,
+    /// A bulk transfer chunk skipped or repeated a sequence number.
+    #[error("bulk transfer chunk out of sequence")]
+    ChunkOutOfSequence,
+    /// Something other than a chunk or the final response came during a bulk transfer.
+    #[error("unexpected packet during a bulk transfer")]
+    UnexpectedPacketDuringBulkTransfer,
+    /// A link test ended with another response than its summary.
+    #[error("expected the end of the link test")]
+    ExpectedLinkTestEnd,
+    /// Something other than a keep-alive answer came while the terminal was idle.
+    #[error("unexpected packet while idle")]
+    UnexpectedPacketWhileIdle,
+}
+
+/// A step of this end's own Noise state (set-up, writing a message, entering transport mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoiseStep {
+    /// Building the handshake state.
+    #[error("Noise set-up failed")]
+    SetUp,
+    /// Writing the terminal's first handshake message.
+    #[error("Noise first message failed")]
+    FirstMessage,
+    /// Writing the HSM's handshake reply.
+    #[error("Noise reply failed")]
+    Reply,
+    /// Writing the terminal's final pairing message.
+    #[error("Noise final message failed")]
+    FinalMessage,
+    /// Entering transport mode.
+    #[error("handshake not finished")]
+    Finish,
+}
+
+impl From<PeerMisbehaved> for Error {
+    fn from(fault: PeerMisbehaved) -> Self {
+        Error::PeerMisbehaved(fault)
+    }
+}
+
+impl From<NoiseStep> for Error {
+    fn from(step: NoiseStep) -> Self {
+        Error::Noise(step)
+    }
 }
 
 impl From<getrandom::Error> for Error {

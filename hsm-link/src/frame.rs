@@ -51,7 +51,6 @@ mod kind {
 
 /// A frame that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum FrameError {
     /// A length prefix larger than the protocol allows.
     #[error("frame length {len} exceeds the limit of {max} bytes")]
@@ -163,6 +162,9 @@ pub trait Framing: Send {
     fn next_frame(&mut self) -> Result<Option<Vec<u8>>, FrameError>;
     /// Whether the decoder resynchronises after an error (a serial line) or not (TCP).
     fn recoverable(&self) -> bool;
+    /// Bytes the decoder holds allocated. It grows only with bytes pushed, never with a length
+    /// a peer announces.
+    fn capacity(&self) -> usize;
 }
 
 #[cfg(test)]

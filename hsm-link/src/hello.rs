@@ -88,7 +88,6 @@ pub enum ServerHello {
 /// Why the server refused a connection. Sent in plaintext, so it is advice to the operator,
 /// never a basis for trust.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum Refusal {
     /// No protocol version in common.
     #[error(
@@ -142,7 +141,6 @@ pub enum Refusal {
 
 /// A hello that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum HelloError {
     /// Not a Tessera hello at all.
     #[error("not a Tessera link hello (bad magic): is this the right port or line?")]

@@ -45,7 +45,8 @@
 //! - **Domain types** ([`domain`]): the partition configuration and other plain data both ends
 //!   share.
 //! - **Transports** ([`transport`]): in-memory pair, TCP, serial line; the blocking drivers
-//!   [`client`] and [`server`] sit at this edge.
+//!   [`client`] and [`server`] sit at this edge, and [`listener`] holds what a TCP listener
+//!   needs to stop cleanly and to keep unauthenticated connections from taking every slot.
 //!
 //! The state machines in [`handshake`] and [`session`] are sans-IO: they take and give bytes.
 //! This crate does not store anything: pinned keys and pairing codes live behind
@@ -61,6 +62,7 @@ pub mod handshake;
 pub mod hello;
 pub mod keys;
 pub mod limits;
+pub mod listener;
 pub mod message;
 pub mod pairing;
 pub mod server;

@@ -70,7 +70,6 @@ pub enum Packet {
 
 /// Requests of protocol version 1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Request {
     /// Answered with [`Response::Pong`]; measures round trips.
     Ping,
@@ -88,7 +87,6 @@ pub enum Request {
 
 /// Responses of protocol version 1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Response {
     /// Answer to [`Request::Ping`].
     Pong,
@@ -121,7 +119,6 @@ pub struct SessionInfo {
 /// A typed error in a response: what was wrong with the request. It carries no free text, so
 /// a hostile peer cannot put arbitrary characters on the operator's screen through it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum RemoteError {
     /// A size or count above what the HSM allows.
     #[error("{what} of {requested} exceeds the limit of {limit}: ask for less")]
@@ -146,7 +143,6 @@ pub enum RemoteError {
 
 /// Quantities that requests ask for and the HSM bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum Quantity {
     /// Bytes of a link test.
     LinkTestBytes,
@@ -165,7 +161,6 @@ impl std::fmt::Display for Quantity {
 
 /// Why a session ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum CloseReason {
     /// The terminal said goodbye.
     Goodbye,

@@ -29,7 +29,6 @@ pub struct PairingCode {
 
 /// Why a typed pairing code was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum PairingCodeError {
     /// A character that is not part of the code's alphabet.
     #[error(

@@ -3,48 +3,58 @@
 //! Link requests (ping, session info, link test) are answered here; administration requests go
 //! to a [`Handler`] that the partition service provides, one per session.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
+mod tcp;
+
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use crate::domain::PartitionId;
-use crate::error::Error;
+use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::server::{
     self as hs, Rejection, ServerOptions, ServerProgress, ServerSession,
 };
 use crate::keys::{PublicKey, StaticKeypair};
 use crate::limits::{CHUNK_SIZE, MAX_LINK_TEST_BYTES, MAX_PLAINTEXT, STREAM_WINDOW};
+use crate::listener::ConnectionLimits;
 use crate::message::{
     AdminRequest, CloseReason, Packet, Quantity, RemoteError, Request, Response, SessionInfo,
 };
-use crate::transport::{FrameTransport, StreamTransport, TransportError};
+use crate::transport::{FrameTransport, TransportError};
 use crate::trust::TrustStore;
+
+pub use tcp::{MAX_TCP_CONNECTIONS, MAX_TCP_CONNECTIONS_PER_SOURCE, TcpServer};
 
 /// Timeouts and handshake options of the server.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// Versions and rekeying.
     pub handshake: ServerOptions,
-    /// How long each handshake step may take (including the wait for the hello).
+    /// How long the hello and the whole handshake may take together: one deadline, however
+    /// the peer spreads its bytes. A [`TcpServer`] counts it from the moment it accepts the
+    /// connection; [`serve_connection`] (a line that is always there) waits this long for a
+    /// hello and counts it from the hello's arrival.
     pub handshake_timeout: Duration,
     /// A session with no request for this long is closed, and told so.
     pub idle_timeout: Duration,
     /// A session from which nothing at all (not even a keep-alive) arrives for this long is
     /// dropped as lost.
     pub dead_after: Duration,
+    /// How many connections a [`TcpServer`] serves at once, in all and per source address.
+    pub tcp_limits: ConnectionLimits,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             handshake: ServerOptions::default(),
-            handshake_timeout: Duration::from_secs(10),
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             idle_timeout: Duration::from_secs(15 * 60),
             dead_after: Duration::from_secs(20 * 60),
+            tcp_limits: ConnectionLimits {
+                max_connections: MAX_TCP_CONNECTIONS,
+                max_per_source: MAX_TCP_CONNECTIONS_PER_SOURCE,
+            },
         }
     }
 }
@@ -144,8 +154,14 @@ pub struct SessionSummary {
     pub end: SessionEnd,
 }
 
+/// The default [`ServeOptions::handshake_timeout`]: a real terminal needs a fraction of it
+/// (the pairing code is typed before it connects), and a peer that says nothing holds a
+/// connection no longer.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Serves one connection on `transport`: hello, handshake, then requests until the session
-/// ends. Refusals are sent to the terminal before the error is returned.
+/// ends. Refusals are sent to the terminal before the error is returned. The wait for the hello
+/// and the handshake after it are each bounded by [`ServeOptions::handshake_timeout`].
 pub fn serve_connection<T: FrameTransport + ?Sized>(
     transport: &mut T,
     identity: &StaticKeypair,
@@ -153,26 +169,65 @@ pub fn serve_connection<T: FrameTransport + ?Sized>(
     trust: &dyn TrustStore,
     admin: &dyn AdminService,
 ) -> Result<SessionSummary, Error> {
-    let server = handshake(transport, identity, options, trust)?;
-    let ctx = SessionContext {
-        partition: server.partition.clone(),
-        terminal: server.terminal,
-        channel_binding: *server.session.channel_binding(),
-        paired_now: server.paired_now,
-        version: server.session.version(),
-    };
-    let mut handler = admin.session(&ctx);
-    let result = Driver {
-        transport,
+    let peer = Peer {
+        identity,
         options,
-        requests: 0,
-        server,
-        handler: &mut *handler,
-        ctx: &ctx,
+        trust,
+        admin,
+    };
+    peer.serve(transport, HandshakeClock::FromHello, &|| {})
+}
+
+/// What a session is served with.
+struct Peer<'a> {
+    identity: &'a StaticKeypair,
+    options: &'a ServeOptions,
+    trust: &'a dyn TrustStore,
+    admin: &'a dyn AdminService,
+}
+
+/// When the hello and handshake must be over.
+#[derive(Clone, Copy, Debug)]
+enum HandshakeClock {
+    /// A line that is always there: the hello may take the timeout to come, and the handshake
+    /// after it must end within the timeout of its arrival.
+    FromHello,
+    /// A connection accepted at this instant: hello and handshake end within the timeout of
+    /// it, together.
+    Since(Instant),
+}
+
+impl Peer<'_> {
+    /// Serves one session; `established` is called once the handshake is done.
+    fn serve<T: FrameTransport + ?Sized>(
+        &self,
+        transport: &mut T,
+        clock: HandshakeClock,
+        established: &dyn Fn(),
+    ) -> Result<SessionSummary, Error> {
+        let options = self.options;
+        let server = handshake(transport, self.identity, options, self.trust, clock)?;
+        established();
+        let ctx = SessionContext {
+            partition: server.partition.clone(),
+            terminal: server.terminal,
+            channel_binding: *server.session.channel_binding(),
+            paired_now: server.paired_now,
+            version: server.session.version(),
+        };
+        let mut handler = self.admin.session(&ctx);
+        let result = Driver {
+            transport,
+            options,
+            requests: 0,
+            server,
+            handler: &mut *handler,
+            ctx: &ctx,
+        }
+        .run();
+        handler.ended(&ctx);
+        result
     }
-    .run();
-    handler.ended(&ctx);
-    result
 }
 
 /// How often a session wakes to ask its handler whether to end.
@@ -183,21 +238,30 @@ fn handshake<T: FrameTransport + ?Sized>(
     identity: &StaticKeypair,
     options: &ServeOptions,
     trust: &dyn TrustStore,
+    clock: HandshakeClock,
 ) -> Result<ServerSession, Error> {
-    let wait = options.handshake_timeout;
+    let timeout = options.handshake_timeout;
     let reject = |transport: &mut T, r: Rejection| -> Error {
         if let Some(reply) = r.reply {
             let _ = transport.send(&reply);
         }
         r.error
     };
-    let hello = transport.recv(wait)?;
+    let (hello, deadline) = match clock {
+        HandshakeClock::FromHello => {
+            let hello = transport.recv(timeout)?;
+            (hello, Instant::now() + timeout)
+        }
+        HandshakeClock::Since(accepted) => {
+            (recv_by(transport, accepted + timeout)?, accepted + timeout)
+        }
+    };
     let (state, reply) = match hs::accept(identity, &options.handshake, trust, &hello) {
         Ok(ok) => ok,
         Err(r) => return Err(reject(transport, r)),
     };
     transport.send(&reply)?;
-    let first = transport.recv(wait)?;
+    let first = recv_by(transport, deadline)?;
     match state.handle(&first) {
         Err(r) => Err(reject(transport, r)),
         Ok(ServerProgress::Established(session, reply)) => {
@@ -206,7 +270,7 @@ fn handshake<T: FrameTransport + ?Sized>(
         }
         Ok(ServerProgress::AwaitFinal(state, reply)) => {
             transport.send(&reply)?;
-            let last = transport.recv(wait)?;
+            let last = recv_by(transport, deadline)?;
             match state.handle(&last, trust) {
                 Err(r) => Err(reject(transport, r)),
                 Ok((session, confirm)) => {
@@ -216,6 +280,14 @@ fn handshake<T: FrameTransport + ?Sized>(
             }
         }
     }
+}
+
+/// The next frame, if it arrives by `deadline`.
+fn recv_by<T: FrameTransport + ?Sized>(
+    transport: &mut T,
+    deadline: Instant,
+) -> Result<Vec<u8>, TransportError> {
+    transport.recv(deadline.saturating_duration_since(Instant::now()))
 }
 
 struct Driver<'a, T: ?Sized> {
@@ -298,9 +370,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                 Packet::KeepAliveAck | Packet::Credit { .. } => {}
                 Packet::Close(reason) => return Ok(self.summary(SessionEnd::Closed(reason))),
                 _ => {
-                    return Err(
-                        self.violation(Error::Protocol("unexpected packet from the terminal"))
-                    );
+                    return Err(self.violation(PeerMisbehaved::UnexpectedPacketFromTerminal.into()));
                 }
             }
         }
@@ -401,7 +471,7 @@ impl<T: FrameTransport + ?Sized> Driver<'_, T> {
                 Ok(0)
             }
             Ok(Packet::Close(reason)) => Err(Error::Closed(reason)),
-            Ok(_) => Err(self.violation(Error::Protocol("unexpected packet during a transfer"))),
+            Ok(_) => Err(self.violation(PeerMisbehaved::UnexpectedPacketDuringTransfer.into())),
             Err(e) => Err(self.violation(e)),
         }
     }
@@ -432,87 +502,5 @@ impl ReplyStream for LinkTestStream {
             bytes: self.total,
             sha256: self.digest.finalize().into(),
         })
-    }
-}
-
-/// Connections a [`TcpServer`] serves at once; more are closed at once, so that a flood of
-/// connections cannot exhaust the HSM's threads.
-pub const MAX_TCP_CONNECTIONS: usize = 32;
-
-/// A TCP listener serving sessions, one thread per connection (at most
-/// [`MAX_TCP_CONNECTIONS`]), until it is stopped.
-pub struct TcpServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TcpServer {
-    /// Binds `addr` and serves in the background. `on_session` hears how each connection ended.
-    pub fn spawn(
-        addr: SocketAddr,
-        identity: Arc<StaticKeypair>,
-        options: ServeOptions,
-        trust: Arc<dyn TrustStore>,
-        admin: Arc<dyn AdminService>,
-        on_session: impl Fn(Result<SessionSummary, Error>) + Send + Sync + 'static,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = Arc::clone(&stop);
-        let on_session = Arc::new(on_session);
-        let active = Arc::new(AtomicUsize::new(0));
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop_flag.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                if active.fetch_add(1, Ordering::SeqCst) >= MAX_TCP_CONNECTIONS {
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    drop(stream);
-                    continue;
-                }
-                let active = Arc::clone(&active);
-                let (identity, options, trust, admin, on_session) = (
-                    Arc::clone(&identity),
-                    options.clone(),
-                    Arc::clone(&trust),
-                    Arc::clone(&admin),
-                    Arc::clone(&on_session),
-                );
-                std::thread::spawn(move || {
-                    let result = StreamTransport::tcp(stream)
-                        .map_err(|e| Error::Transport(e.into()))
-                        .and_then(|mut t| {
-                            serve_connection(&mut t, &identity, &options, &*trust, &*admin)
-                        });
-                    active.fetch_sub(1, Ordering::SeqCst);
-                    on_session(result);
-                });
-            }
-        });
-        Ok(TcpServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// The address actually bound (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-}
-
-impl Drop for TcpServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

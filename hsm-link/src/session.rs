@@ -8,7 +8,7 @@
 
 use snow::StatelessTransportState;
 
-use crate::error::Error;
+use crate::error::{Error, PeerMisbehaved};
 use crate::frame::LinkFrame;
 use crate::keys::PublicKey;
 use crate::limits::{MAX_NOISE_MESSAGE, MAX_PLAINTEXT};
@@ -93,7 +93,10 @@ impl Session {
 
     fn seal_bytes(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
         if plaintext.len() > MAX_PLAINTEXT {
-            return Err(Error::Protocol("packet larger than one Noise message"));
+            return Err(Error::PacketTooLarge {
+                len: plaintext.len(),
+                limit: MAX_PLAINTEXT,
+            });
         }
         if self.send_counter >= COUNTER_LIMIT {
             return Err(Error::CounterExhausted);
@@ -104,7 +107,10 @@ impl Session {
         let n = self
             .noise
             .write_message(self.send_counter, plaintext, &mut self.buf)
-            .map_err(|_| Error::Protocol("packet larger than one Noise message"))?;
+            .map_err(|_| Error::PacketTooLarge {
+                len: plaintext.len(),
+                limit: MAX_PLAINTEXT,
+            })?;
         let frame = LinkFrame::Transport {
             counter: self.send_counter,
             ciphertext: &self.buf[..n],
@@ -133,8 +139,8 @@ impl Session {
                 counter,
                 ciphertext,
             } => (counter, ciphertext),
-            LinkFrame::Refusal(_) => return Err(Error::Protocol("refusal inside a session")),
-            _ => return Err(Error::Protocol("handshake frame inside a session")),
+            LinkFrame::Refusal(_) => return Err(PeerMisbehaved::RefusalInsideSession.into()),
+            _ => return Err(PeerMisbehaved::HandshakeFrameInsideSession.into()),
         };
         let expected = self.recv_counter;
         if counter < expected {
@@ -208,6 +214,35 @@ mod tests {
         // The failed side can still say goodbye.
         let close = server.seal(&Packet::KeepAliveAck).unwrap();
         assert_eq!(client.open(&close).unwrap(), Packet::KeepAliveAck);
+    }
+
+    #[test]
+    fn plaintext_frames_inside_a_session_are_named_faults() {
+        use crate::error::PeerMisbehaved;
+        use crate::hello::Refusal;
+        let refusal = LinkFrame::Refusal(&Refusal::MalformedHello.encode()).to_vec();
+        let handshake = LinkFrame::Handshake(&[0; 48]).to_vec();
+        for (frame, fault) in [
+            (refusal, PeerMisbehaved::RefusalInsideSession),
+            (handshake, PeerMisbehaved::HandshakeFrameInsideSession),
+        ] {
+            let (_, mut server) = sessions();
+            match server.open(&frame) {
+                Err(Error::PeerMisbehaved(got)) => assert_eq!(got, fault),
+                other => panic!("expected {fault:?}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_packet_too_large_for_one_message_is_refused_before_sealing() {
+        let (mut client, _) = sessions();
+        let err = client.seal_bytes(&vec![0; MAX_PLAINTEXT + 1]).unwrap_err();
+        assert!(
+            matches!(err, Error::PacketTooLarge { len, limit: MAX_PLAINTEXT } if len == MAX_PLAINTEXT + 1),
+            "{err}"
+        );
+        assert_eq!(client.sent(), 0, "nothing was counted as sent");
     }
 
     #[test]

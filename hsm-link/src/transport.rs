@@ -40,7 +40,6 @@ impl<T: FrameTransport + ?Sized> FrameTransport for Box<T> {
 
 /// A transport failure.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum TransportError {
     /// Nothing arrived in time.
     #[error("timed out waiting for the peer")]

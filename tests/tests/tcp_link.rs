@@ -1,20 +1,24 @@
 //! The admin link over real TCP on loopback.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hsm_link::Error;
 use hsm_link::client::{self, ConnectOptions};
 use hsm_link::domain::PartitionId;
 use hsm_link::frame::FrameError;
-use hsm_link::handshake::client::ClientMode;
+use hsm_link::handshake::client::{ClientMode, ClientOptions};
 use hsm_link::hello::Refusal;
 use hsm_link::keys::StaticKeypair;
-use hsm_link::message::{Request, Response};
+use hsm_link::listener::ConnectionLimits;
+use hsm_link::message::{AdminRequest, Request, Response};
 use hsm_link::pairing::PairingCode;
-use hsm_link::server::{ServeOptions, SessionSummary, TcpServer};
+use hsm_link::server::{
+    AdminService, Handler, MAX_TCP_CONNECTIONS, MAX_TCP_CONNECTIONS_PER_SOURCE, NoAdministration,
+    Reply, ServeOptions, SessionContext, SessionSummary, TcpServer,
+};
 use hsm_link::transport::{StreamTransport, TransportError};
 use hsm_link::trust::MemoryTrustStore;
 
@@ -27,6 +31,16 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(
+        ServeOptions {
+            handshake_timeout: Duration::from_secs(5),
+            ..ServeOptions::default()
+        },
+        Arc::new(NoAdministration),
+    )
+}
+
+fn fixture_with(options: ServeOptions, admin: Arc<dyn AdminService>) -> Fixture {
     let partition = PartitionId::new("tcp-p").unwrap();
     let trust = Arc::new(MemoryTrustStore::default());
     trust.add_partition(partition.clone());
@@ -36,12 +50,9 @@ fn fixture() -> Fixture {
     let server = TcpServer::spawn(
         "127.0.0.1:0".parse().unwrap(),
         Arc::clone(&hsm),
-        ServeOptions {
-            handshake_timeout: Duration::from_secs(5),
-            ..ServeOptions::default()
-        },
+        options,
         trust.clone(),
-        Arc::new(hsm_link::server::NoAdministration),
+        admin,
         move |r| {
             let _ = tx.lock().unwrap().send(r);
         },
@@ -169,31 +180,257 @@ fn a_truncated_frame_then_hang_up_is_reported_not_waited_on() {
     ));
 }
 
-#[test]
-fn a_flood_of_idle_connections_is_capped() {
-    use hsm_link::server::MAX_TCP_CONNECTIONS;
-    let f = fixture();
-    let idle: Vec<TcpStream> = (0..MAX_TCP_CONNECTIONS)
-        .map(|_| TcpStream::connect(f.server.local_addr()).unwrap())
-        .collect();
-    // Wait until the server has taken all of them (each waits for a hello).
-    std::thread::sleep(Duration::from_millis(200));
-    let mut extra = TcpStream::connect(f.server.local_addr()).unwrap();
-    extra
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    let mut buf = [0u8; 1];
-    assert!(
-        matches!(extra.read(&mut buf), Ok(0)),
-        "the connection over the cap is closed at once"
-    );
-    drop(idle);
-    // Once the idle ones are gone, a terminal is served again.
-    for _ in 0..MAX_TCP_CONNECTIONS {
-        assert!(f.next_end().is_err());
+// --- Held connections: nothing a peer without credentials holds keeps a terminal out. ---
+
+/// A connection to `to` from the loopback address `source` (any of 127.0.0.0/8 reaches a
+/// listener on 127.0.0.1), so that one test can play several hosts.
+fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    bind(&fd, &SocketAddr::from((source, 0))).unwrap();
+    connect(&fd, &to).unwrap();
+    TcpStream::from(fd)
+}
+
+/// Whether the server closed `stream` (rather than leaving it open for `within`).
+fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    match stream.read(&mut [0u8; 1]) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == ErrorKind::ConnectionReset,
     }
+}
+
+/// Waits (at most five seconds) until the server holds `n` connections.
+fn wait_for_open(f: &Fixture, n: usize) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while f.server.open_connections() != n {
+        assert!(
+            Instant::now() < until,
+            "the server holds {} connections, not {n}",
+            f.server.open_connections()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Options under which only the limits act: the handshake deadline is far away.
+fn patient() -> ServeOptions {
+    ServeOptions {
+        handshake_timeout: Duration::from_secs(60),
+        ..ServeOptions::default()
+    }
+}
+
+fn pair_and_ping(f: &Fixture) -> StaticKeypair {
     let terminal = StaticKeypair::generate().unwrap();
     let code = f.trust.issue_pairing_code(&f.partition).unwrap();
     let mut conn = f.connect(&terminal, ClientMode::Pairing(code)).unwrap();
+    assert!(conn.paired_now());
+    assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+    conn.close().unwrap();
+    terminal
+}
+
+#[test]
+fn idle_sockets_in_every_slot_do_not_keep_a_terminal_from_pairing() {
+    let f = fixture_with(patient(), Arc::new(NoAdministration));
+    let addr = f.server.local_addr();
+    // Four hosts, each at its cap, fill every slot and say nothing.
+    let mut idle: Vec<TcpStream> = (0..MAX_TCP_CONNECTIONS)
+        .map(|i| {
+            connect_from(
+                [127, 0, 0, 2 + (i / MAX_TCP_CONNECTIONS_PER_SOURCE) as u8],
+                addr,
+            )
+        })
+        .collect();
+    wait_for_open(&f, MAX_TCP_CONNECTIONS);
+    // A terminal still pairs, and then connects with its pinned key...
+    let terminal = pair_and_ping(&f);
+    let mut conn = f
+        .connect(
+            &terminal,
+            ClientMode::Pinned {
+                hsm: f.hsm.public(),
+            },
+        )
+        .unwrap();
+    assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+    // ...because the oldest connection that had not finished a handshake made room (the
+    // pinned connection took the pairing's freed slot, or shed the next oldest).
+    assert!(closed_by_server(&mut idle[0], Duration::from_secs(5)));
+    let newest = idle.last_mut().unwrap();
+    assert!(!closed_by_server(newest, Duration::from_millis(100)));
+    conn.close().unwrap();
+}
+
+#[test]
+fn sessions_that_finished_their_handshake_are_never_shed() {
+    let options = ServeOptions {
+        tcp_limits: ConnectionLimits {
+            max_connections: 2,
+            max_per_source: 8,
+        },
+        ..patient()
+    };
+    let f = fixture_with(options, Arc::new(NoAdministration));
+    let terminal = pair_and_ping(&f);
+    let pinned = || ClientMode::Pinned {
+        hsm: f.hsm.public(),
+    };
+    let mut a = f.connect(&terminal, pinned()).unwrap();
+    let mut b = f.connect(&terminal, pinned()).unwrap();
+    wait_for_open(&f, 2);
+    // Every slot holds an authenticated session: a new connection is refused, not them.
+    let mut extra = connect_from([127, 0, 0, 2], f.server.local_addr());
+    assert!(closed_by_server(&mut extra, Duration::from_secs(5)));
+    assert_eq!(a.call(Request::Ping).unwrap(), Response::Pong);
+    assert_eq!(b.call(Request::Ping).unwrap(), Response::Pong);
+}
+
+#[test]
+fn one_source_is_capped_and_another_still_gets_in() {
+    let f = fixture_with(patient(), Arc::new(NoAdministration));
+    let addr = f.server.local_addr();
+    let _held: Vec<TcpStream> = (0..MAX_TCP_CONNECTIONS_PER_SOURCE)
+        .map(|_| connect_from([127, 0, 0, 2], addr))
+        .collect();
+    wait_for_open(&f, MAX_TCP_CONNECTIONS_PER_SOURCE);
+    let mut over = connect_from([127, 0, 0, 2], addr);
+    assert!(
+        closed_by_server(&mut over, Duration::from_secs(5)),
+        "a connection over its source's cap is closed at once"
+    );
+    assert_eq!(f.server.open_connections(), MAX_TCP_CONNECTIONS_PER_SOURCE);
+    // Another host is not held back by that one.
+    let stream = connect_from([127, 0, 0, 3], addr);
+    let terminal = StaticKeypair::generate().unwrap();
+    let code = f.trust.issue_pairing_code(&f.partition).unwrap();
+    let mut conn = client::connect(
+        StreamTransport::tcp(stream).unwrap(),
+        &terminal,
+        f.partition.clone(),
+        ClientMode::Pairing(code),
+        ConnectOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+}
+
+#[test]
+fn a_slowloris_is_cut_at_the_handshake_deadline_not_per_step() {
+    let deadline = Duration::from_secs(2);
+    let f = fixture_with(
+        ServeOptions {
+            handshake_timeout: deadline,
+            ..ServeOptions::default()
+        },
+        Arc::new(NoAdministration),
+    );
+    f.trust.issue_pairing_code(&f.partition).unwrap();
+    let terminal = StaticKeypair::generate().unwrap();
+    // A valid pairing hello, so that the server moves on to the handshake.
+    let code = PairingCode::generate().unwrap();
+    let (_, hello) = hsm_link::handshake::client::start(
+        &terminal,
+        f.partition.clone(),
+        ClientMode::Pairing(code),
+        ClientOptions::default(),
+    );
+    let mut wire = (hello.len() as u32).to_be_bytes().to_vec();
+    wire.extend_from_slice(&hello);
+    let mut stream = TcpStream::connect(f.server.local_addr()).unwrap();
+    let started = Instant::now();
+    let reader = {
+        let mut stream = stream.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 256];
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+            started.elapsed()
+        })
+    };
+    // The hello trickles in over three quarters of the deadline (each piece well inside any
+    // per-read timeout), then the first handshake message trickles a byte at a time.
+    let pieces = wire.chunks(wire.len().div_ceil(15));
+    let pause = deadline * 3 / 4 / 15;
+    let handshake_start = [0, 0, 0, 49, 0x03];
+    for piece in pieces
+        .chain(handshake_start.chunks(1))
+        .chain([[0u8].as_slice(); 40])
+    {
+        if reader.is_finished() || stream.write_all(piece).is_err() {
+            break;
+        }
+        std::thread::sleep(pause);
+    }
+    let cut_after = reader.join().unwrap();
+    assert!(
+        cut_after >= deadline,
+        "cut before the deadline: {cut_after:?}"
+    );
+    // With a timeout per step it would have run to 1.5 + 2 seconds.
+    assert!(
+        cut_after < deadline + Duration::from_secs(1),
+        "cut only after {cut_after:?}"
+    );
+    assert!(matches!(
+        f.next_end(),
+        Err(Error::Transport(TransportError::Timeout))
+    ));
+}
+
+/// Administration that crashes: a bug in a handler must not cost the listener a slot.
+struct Panicking;
+
+impl AdminService for Panicking {
+    fn session(&self, _ctx: &SessionContext) -> Box<dyn Handler> {
+        Box::new(Panicking)
+    }
+}
+
+impl Handler for Panicking {
+    fn handle(&mut self, _ctx: &SessionContext, _request: AdminRequest) -> Reply {
+        panic!("a handler bug (this panic is the test's, not a failure)");
+    }
+}
+
+#[test]
+fn a_panicking_handler_does_not_leak_its_slot() {
+    let limits = ConnectionLimits {
+        max_connections: 2,
+        max_per_source: 2,
+    };
+    let f = fixture_with(
+        ServeOptions {
+            tcp_limits: limits,
+            ..ServeOptions::default()
+        },
+        Arc::new(Panicking),
+    );
+    let terminal = pair_and_ping(&f);
+    for _ in 0..2 * limits.max_connections {
+        let mut conn = f
+            .connect(
+                &terminal,
+                ClientMode::Pinned {
+                    hsm: f.hsm.public(),
+                },
+            )
+            .unwrap();
+        assert!(conn.call(Request::Admin(AdminRequest::GetConfig)).is_err());
+        wait_for_open(&f, 0);
+    }
+    let mut conn = f
+        .connect(
+            &terminal,
+            ClientMode::Pinned {
+                hsm: f.hsm.public(),
+            },
+        )
+        .unwrap();
     assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
 }

@@ -75,7 +75,6 @@ impl fmt::Display for KeyLabel {
 
 /// The kind of a key object. More kinds will follow; match with a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum KeyKind {
     /// AES with a 256-bit key.
     Aes256,

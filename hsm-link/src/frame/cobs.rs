@@ -92,6 +92,15 @@ impl Framing for Cobs {
     fn recoverable(&self) -> bool {
         true
     }
+
+    fn capacity(&self) -> usize {
+        let ready: usize = self
+            .ready
+            .iter()
+            .map(|r| r.as_ref().map_or(0, Vec::capacity))
+            .sum();
+        self.raw.capacity() + ready
+    }
 }
 
 #[cfg(test)]

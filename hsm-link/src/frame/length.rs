@@ -69,6 +69,10 @@ impl Framing for LengthPrefixed {
     fn recoverable(&self) -> bool {
         false
     }
+
+    fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +114,14 @@ mod tests {
         let mut dec = LengthPrefixed::new();
         dec.push(&[0, 0, 0, 0]);
         assert_eq!(dec.next_frame(), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn a_largest_length_alone_allocates_only_what_arrived() {
+        let mut dec = LengthPrefixed::new();
+        dec.push(&(MAX_FRAME as u32).to_be_bytes());
+        dec.push(&[0x03, 1, 2]);
+        assert_eq!(dec.next_frame(), Ok(None));
+        assert!(dec.capacity() < 64, "{} bytes held", dec.capacity());
     }
 }

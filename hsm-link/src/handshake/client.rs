@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use super::{PAIRING_PATTERN, PINNED_PATTERN, binding, params};
 use crate::domain::PartitionId;
-use crate::error::Error;
+use crate::error::{Error, NoiseStep, PeerMisbehaved};
 use crate::frame::LinkFrame;
 use crate::hello::{ClientHello, Refusal, ServerHello, SessionMode, VersionRange, prologue};
 use crate::keys::{Fingerprint, PublicKey, StaticKeypair};
@@ -100,16 +100,14 @@ impl AwaitServerHello {
         let body = match LinkFrame::parse(frame)? {
             LinkFrame::ServerHello(body) => body,
             LinkFrame::Refusal(body) => return Err(refusal(body)),
-            _ => return Err(Error::Protocol("expected the HSM's hello")),
+            _ => return Err(PeerMisbehaved::ExpectedServerHello.into()),
         };
         let (version, hsm) = match ServerHello::decode(body)? {
             ServerHello::Refuse(r) => return Err(Error::Refused(r)),
             ServerHello::Accept { version, hsm } => (version, hsm),
         };
         if version < self.options.versions.min || version > self.options.versions.max {
-            return Err(Error::Protocol(
-                "the HSM chose a version this terminal did not offer",
-            ));
+            return Err(PeerMisbehaved::UnofferedVersion { chosen: version }.into());
         }
         let prologue = prologue(&self.hello, body);
         let noise = match &self.credential {
@@ -132,11 +130,11 @@ impl AwaitServerHello {
                     .and_then(|b| b.build_initiator())
             }
         };
-        let mut noise = noise.map_err(|_| Error::Protocol("Noise set-up failed"))?;
+        let mut noise = noise.map_err(|_| NoiseStep::SetUp)?;
         let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
         let n = noise
             .write_message(&[], &mut buf)
-            .map_err(|_| Error::Protocol("Noise first message failed"))?;
+            .map_err(|_| NoiseStep::FirstMessage)?;
         let frame = LinkFrame::Handshake(&buf[..n]).to_vec();
         Ok((
             AwaitHandshake {
@@ -176,7 +174,7 @@ impl AwaitHandshake {
         let msg = match LinkFrame::parse(frame)? {
             LinkFrame::Handshake(msg) => msg,
             LinkFrame::Refusal(body) => return Err(refusal(body)),
-            _ => return Err(Error::Protocol("expected a handshake message")),
+            _ => return Err(PeerMisbehaved::ExpectedHandshakeMessage.into()),
         };
         let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
         self.noise
@@ -195,7 +193,7 @@ impl AwaitHandshake {
             let n = self
                 .noise
                 .write_message(&[], &mut buf)
-                .map_err(|_| Error::Protocol("Noise final message failed"))?;
+                .map_err(|_| NoiseStep::FinalMessage)?;
             Some(LinkFrame::Handshake(&buf[..n]).to_vec())
         } else {
             None
@@ -204,7 +202,7 @@ impl AwaitHandshake {
         let noise = self
             .noise
             .into_stateless_transport_mode()
-            .map_err(|_| Error::Protocol("handshake not finished"))?;
+            .map_err(|_| NoiseStep::Finish)?;
         let session = Session::new(noise, hash, self.version, remote, self.rekey_interval);
         Ok(match final_frame {
             Some(frame) => ClientProgress::Pairing(
@@ -223,7 +221,7 @@ pub(crate) fn remote_static(noise: &HandshakeState) -> Result<PublicKey, Error> 
     let key: [u8; 32] = noise
         .get_remote_static()
         .and_then(|k| k.try_into().ok())
-        .ok_or(Error::Protocol("the peer sent no static key"))?;
+        .ok_or(PeerMisbehaved::NoStaticKey)?;
     Ok(PublicKey(key))
 }
 
@@ -241,9 +239,9 @@ impl AwaitPairingConfirmation {
         }
         match self.session.open(frame)? {
             Packet::Paired { partition } if partition == self.partition => Ok(self.session),
-            Packet::Paired { .. } => Err(Error::Protocol("paired with another partition")),
+            Packet::Paired { .. } => Err(PeerMisbehaved::PairedWithAnotherPartition.into()),
             Packet::Close(reason) => Err(Error::Closed(reason)),
-            _ => Err(Error::Protocol("expected the pairing confirmation")),
+            _ => Err(PeerMisbehaved::ExpectedPairingConfirmation.into()),
         }
     }
 }

@@ -6,11 +6,11 @@ use zeroize::Zeroizing;
 use super::client::remote_static;
 use super::{PAIRING_PATTERN, PINNED_PATTERN, binding, params};
 use crate::domain::PartitionId;
-use crate::error::Error;
+use crate::error::{Error, NoiseStep, PeerMisbehaved};
 use crate::frame::LinkFrame;
 use crate::hello::{ClientHello, Refusal, ServerHello, SessionMode, VersionRange, prologue};
 use crate::keys::{Fingerprint, PublicKey, StaticKeypair};
-use crate::limits::{DEFAULT_REKEY_INTERVAL, MAX_NOISE_MESSAGE, PROTOCOL_VERSIONS};
+use crate::limits::{DEFAULT_REKEY_INTERVAL, PROTOCOL_VERSIONS};
 use crate::message::Packet;
 use crate::session::Session;
 use crate::trust::{PairingOffer, TrustStore};
@@ -55,6 +55,11 @@ impl Rejection {
         }
     }
 
+    /// A refusal in place of the server hello.
+    fn hello(refusal: Refusal) -> Self {
+        Rejection::refuse(refusal, true)
+    }
+
     fn silent(error: Error) -> Self {
         Rejection { error, reply: None }
     }
@@ -84,93 +89,107 @@ pub fn accept(
 ) -> Result<(AwaitFirstMessage, Vec<u8>), Rejection> {
     let body = match LinkFrame::parse(frame) {
         Ok(LinkFrame::ClientHello(body)) => body,
-        Ok(_) => return Err(Rejection::refuse(Refusal::MalformedHello, true)),
+        Ok(_) => return Err(Rejection::hello(Refusal::MalformedHello)),
         Err(e) => return Err(Rejection::silent(e.into())),
     };
-    let hello = match ClientHello::decode(body) {
-        Ok(hello) => hello,
-        Err(_) => return Err(Rejection::refuse(Refusal::MalformedHello, true)),
-    };
-    let Some(version) = options.versions.highest_common(&hello.versions) else {
-        return Err(Rejection::refuse(
-            Refusal::VersionMismatch {
+    let hello = ClientHello::decode(body).map_err(|_| Rejection::hello(Refusal::MalformedHello))?;
+    let version = options
+        .versions
+        .highest_common(&hello.versions)
+        .ok_or_else(|| {
+            Rejection::hello(Refusal::VersionMismatch {
                 supported: options.versions,
                 offered: hello.versions,
-            },
-            true,
-        ));
-    };
-    if !trust.partition_exists(&hello.partition) {
-        return Err(Rejection::refuse(
-            Refusal::UnknownPartition {
-                partition: hello.partition,
-            },
-            true,
-        ));
-    }
-    let credential = match hello.mode {
-        SessionMode::Pairing => match trust.pairing_offer(&hello.partition) {
-            PairingOffer::Open(psk) => Ok(psk),
-            PairingOffer::None => {
-                return Err(Rejection::refuse(
-                    Refusal::NoPairingCode {
-                        partition: hello.partition,
-                    },
-                    true,
-                ));
-            }
-        },
-        SessionMode::Pinned => match trust.pinned_terminal(&hello.partition, &hello.terminal) {
-            Some(key) => Err(key),
-            None => {
-                return Err(Rejection::refuse(
-                    Refusal::UnknownTerminal {
-                        terminal: hello.terminal,
-                        partition: hello.partition,
-                    },
-                    true,
-                ));
-            }
-        },
-    };
+            })
+        })?;
+    let credential = credential(trust, &hello)?;
     let reply = ServerHello::Accept {
         version,
         hsm: identity.public().fingerprint(),
     }
     .encode();
-    let prologue = prologue(body, &reply);
-    let noise = match &credential {
-        Ok(psk) => Builder::new(params(PAIRING_PATTERN))
-            .local_private_key(identity.secret_bytes())
-            .and_then(|b| b.psk(3, psk))
-            .and_then(|b| b.prologue(&prologue))
-            .and_then(|b| b.build_responder()),
-        Err(terminal) => Builder::new(params(PINNED_PATTERN))
-            .local_private_key(identity.secret_bytes())
-            .and_then(|b| b.remote_public_key(&terminal.0))
-            .and_then(|b| b.prologue(&prologue))
-            .and_then(|b| b.build_responder()),
-    }
-    .map_err(|_| Rejection::silent(Error::Protocol("Noise set-up failed")))?;
+    let noise = responder(identity, &credential, &prologue(body, &reply))?;
     let state = AwaitFirstMessage {
         noise,
         hsm: identity.public(),
-        pairing: credential.is_ok(),
+        pairing: matches!(credential, Credential::Psk(_)),
         terminal: hello.terminal,
         partition: hello.partition,
         version,
         rekey_interval: options.rekey_interval,
-        _psk: credential.ok(),
+        _credential: credential,
     };
     Ok((state, LinkFrame::ServerHello(&reply).to_vec()))
+}
+
+/// What the terminal must prove in the handshake: the pairing code, or its pinned key.
+enum Credential {
+    Psk(Zeroizing<[u8; 32]>),
+    Pinned(PublicKey),
+}
+
+/// Looks up the hello's partition and what its mode needs; refuses clearly when either is
+/// missing, before any cryptography runs.
+fn credential(trust: &dyn TrustStore, hello: &ClientHello) -> Result<Credential, Rejection> {
+    let partition = &hello.partition;
+    if !trust.partition_exists(partition) {
+        return Err(Rejection::hello(Refusal::UnknownPartition {
+            partition: partition.clone(),
+        }));
+    }
+    match hello.mode {
+        SessionMode::Pairing => match trust.pairing_offer(partition) {
+            PairingOffer::Open(psk) => Ok(Credential::Psk(psk)),
+            PairingOffer::None => Err(Rejection::hello(Refusal::NoPairingCode {
+                partition: partition.clone(),
+            })),
+        },
+        SessionMode::Pinned => match trust.pinned_terminal(partition, &hello.terminal) {
+            Some(key) => Ok(Credential::Pinned(key)),
+            None => Err(Rejection::hello(Refusal::UnknownTerminal {
+                terminal: hello.terminal,
+                partition: partition.clone(),
+            })),
+        },
+    }
+}
+
+/// The Noise responder for `credential`, with both hellos in its prologue.
+fn responder(
+    identity: &StaticKeypair,
+    credential: &Credential,
+    prologue: &[u8],
+) -> Result<HandshakeState, Rejection> {
+    let builder = match credential {
+        Credential::Psk(psk) => Builder::new(params(PAIRING_PATTERN))
+            .local_private_key(identity.secret_bytes())
+            .and_then(|b| b.psk(3, psk)),
+        Credential::Pinned(terminal) => Builder::new(params(PINNED_PATTERN))
+            .local_private_key(identity.secret_bytes())
+            .and_then(|b| b.remote_public_key(&terminal.0)),
+    };
+    builder
+        .and_then(|b| b.prologue(prologue))
+        .and_then(|b| b.build_responder())
+        .map_err(|_| Rejection::silent(NoiseStep::SetUp.into()))
+}
+
+/// Room for the server's own handshake messages (they carry no payload: 96 bytes at most).
+const HANDSHAKE_REPLY_ROOM: usize = 256;
+
+/// A buffer for reading `msg` (its payload is never longer than it) and writing the reply:
+/// sized by the bytes that arrived, not by the largest Noise message, so that a peer before its
+/// handshake cannot make the HSM allocate more than it sent.
+fn handshake_buffer(msg: &[u8]) -> Vec<u8> {
+    vec![0u8; msg.len().max(HANDSHAKE_REPLY_ROOM)]
 }
 
 fn handshake_message(frame: &[u8]) -> Result<&[u8], Rejection> {
     match LinkFrame::parse(frame) {
         Ok(LinkFrame::Handshake(msg)) => Ok(msg),
-        Ok(_) => Err(Rejection::silent(Error::Protocol(
-            "expected a handshake message",
-        ))),
+        Ok(_) => Err(Rejection::silent(
+            PeerMisbehaved::ExpectedHandshakeMessage.into(),
+        )),
         Err(e) => Err(Rejection::silent(e.into())),
     }
 }
@@ -184,7 +203,8 @@ pub struct AwaitFirstMessage {
     partition: PartitionId,
     version: u16,
     rekey_interval: u64,
-    _psk: Option<Zeroizing<[u8; 32]>>,
+    /// Kept (and zeroized on drop) until the handshake ends.
+    _credential: Credential,
 }
 
 /// Where the server handshake goes after the terminal's first message.
@@ -199,7 +219,7 @@ impl AwaitFirstMessage {
     /// Takes the terminal's first handshake message.
     pub fn handle(mut self, frame: &[u8]) -> Result<ServerProgress, Rejection> {
         let msg = handshake_message(frame)?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut buf = handshake_buffer(msg);
         let payload = match self.noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) if self.pairing => {
@@ -217,14 +237,14 @@ impl AwaitFirstMessage {
         };
         if payload != 0 {
             // No request travels before the handshake completes.
-            return Err(Rejection::silent(Error::Protocol(
-                "payload in the first handshake message",
-            )));
+            return Err(Rejection::silent(
+                PeerMisbehaved::PayloadInFirstHandshakeMessage.into(),
+            ));
         }
         let n = self
             .noise
             .write_message(&[], &mut buf)
-            .map_err(|_| Rejection::silent(Error::Protocol("Noise reply failed")))?;
+            .map_err(|_| Rejection::silent(NoiseStep::Reply.into()))?;
         let reply = LinkFrame::Handshake(&buf[..n]).to_vec();
         if self.pairing {
             return Ok(ServerProgress::AwaitFinal(
@@ -256,7 +276,7 @@ fn finish(
     let hash = binding(noise.get_handshake_hash());
     let noise = noise
         .into_stateless_transport_mode()
-        .map_err(|_| Rejection::silent(Error::Protocol("handshake not finished")))?;
+        .map_err(|_| Rejection::silent(NoiseStep::Finish.into()))?;
     Ok(Session::new(noise, hash, version, remote, rekey_interval))
 }
 
@@ -283,7 +303,7 @@ impl AwaitFinalMessage {
             ..
         } = self.inner;
         let msg = handshake_message(frame)?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut buf = handshake_buffer(msg);
         let payload = match noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) => {
@@ -294,9 +314,9 @@ impl AwaitFinalMessage {
             }
         };
         if payload != 0 {
-            return Err(Rejection::silent(Error::Protocol(
-                "payload in the final handshake message",
-            )));
+            return Err(Rejection::silent(
+                PeerMisbehaved::PayloadInFinalHandshakeMessage.into(),
+            ));
         }
         let key = remote_static(&noise).map_err(Rejection::silent)?;
         if key.fingerprint() != terminal {
@@ -326,5 +346,144 @@ impl AwaitFinalMessage {
             },
             confirm,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handshake::client::{self as c, ClientMode, ClientOptions};
+    use crate::limits::MAX_NOISE_MESSAGE;
+    use crate::trust::MemoryTrustStore;
+
+    /// A terminal that does not follow the rules: its own Noise initiator, built from the two
+    /// hellos exactly as the real terminal builds it, so that only the payload differs.
+    fn rogue_initiator(
+        terminal: &StaticKeypair,
+        pattern: &str,
+        credential: &Credential,
+        hello: &[u8],
+        reply: &[u8],
+    ) -> HandshakeState {
+        let (LinkFrame::ClientHello(hello), LinkFrame::ServerHello(reply)) = (
+            LinkFrame::parse(hello).unwrap(),
+            LinkFrame::parse(reply).unwrap(),
+        ) else {
+            panic!("hellos expected");
+        };
+        let prologue = prologue(hello, reply);
+        let builder = Builder::new(params(pattern)).local_private_key(terminal.secret_bytes());
+        let builder = match credential {
+            Credential::Psk(psk) => builder.and_then(|b| b.psk(3, psk)),
+            Credential::Pinned(hsm) => builder.and_then(|b| b.remote_public_key(&hsm.0)),
+        };
+        builder
+            .and_then(|b| b.prologue(&prologue))
+            .and_then(|b| b.build_initiator())
+            .unwrap()
+    }
+
+    struct Setup {
+        trust: MemoryTrustStore,
+        partition: PartitionId,
+        hsm: StaticKeypair,
+        terminal: StaticKeypair,
+    }
+
+    fn setup() -> Setup {
+        let partition = PartitionId::new("p").unwrap();
+        let trust = MemoryTrustStore::default();
+        trust.add_partition(partition.clone());
+        Setup {
+            trust,
+            partition,
+            hsm: StaticKeypair::generate().unwrap(),
+            terminal: StaticKeypair::generate().unwrap(),
+        }
+    }
+
+    fn peer_fault(rejection: Rejection) -> PeerMisbehaved {
+        assert!(rejection.reply.is_none(), "a protocol fault gets no answer");
+        match rejection.error {
+            Error::PeerMisbehaved(fault) => fault,
+            other => panic!("expected a peer fault, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_hidden_in_the_first_handshake_message_is_named() {
+        let s = setup();
+        s.trust.issue_pairing_code(&s.partition).unwrap();
+        assert!(s.trust.pairing_succeeded(&s.partition, s.terminal.public()));
+        let mode = ClientMode::Pinned {
+            hsm: s.hsm.public(),
+        };
+        let (_, hello) = c::start(&s.terminal, s.partition, mode, ClientOptions::default());
+        let (state, reply) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let credential = Credential::Pinned(s.hsm.public());
+        let mut rogue = rogue_initiator(&s.terminal, PINNED_PATTERN, &credential, &hello, &reply);
+        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let n = rogue.write_message(b"early request", &mut buf).unwrap();
+        let Err(rejection) = state.handle(&LinkFrame::Handshake(&buf[..n]).to_vec()) else {
+            panic!("a payload in the first message was accepted");
+        };
+        assert_eq!(
+            peer_fault(rejection),
+            PeerMisbehaved::PayloadInFirstHandshakeMessage
+        );
+    }
+
+    #[test]
+    fn a_payload_in_the_final_pairing_message_is_named_and_pins_nothing() {
+        let s = setup();
+        let code = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let psk = code.psk(&s.partition);
+        let mode = ClientMode::Pairing(code);
+        let (_, hello) = c::start(
+            &s.terminal,
+            s.partition.clone(),
+            mode,
+            ClientOptions::default(),
+        );
+        let (state, reply) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let credential = Credential::Psk(psk);
+        let mut rogue = rogue_initiator(&s.terminal, PAIRING_PATTERN, &credential, &hello, &reply);
+        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let n = rogue.write_message(&[], &mut buf).unwrap();
+        let Ok(ServerProgress::AwaitFinal(state, second)) =
+            state.handle(&LinkFrame::Handshake(&buf[..n]).to_vec())
+        else {
+            panic!("pairing expected");
+        };
+        let LinkFrame::Handshake(second) = LinkFrame::parse(&second).unwrap() else {
+            panic!("handshake frame expected");
+        };
+        rogue.read_message(second, &mut buf).unwrap();
+        let n = rogue.write_message(b"early request", &mut buf).unwrap();
+        let Err(rejection) = state.handle(&LinkFrame::Handshake(&buf[..n]).to_vec(), &s.trust)
+        else {
+            panic!("a payload in the final message was accepted");
+        };
+        assert_eq!(
+            peer_fault(rejection),
+            PeerMisbehaved::PayloadInFinalHandshakeMessage
+        );
+        assert!(s.trust.pinned_terminals(&s.partition).is_empty());
+    }
+
+    #[test]
+    fn a_frame_other_than_a_handshake_message_is_named() {
+        let s = setup();
+        let code = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let mode = ClientMode::Pairing(code);
+        let (_, hello) = c::start(&s.terminal, s.partition, mode, ClientOptions::default());
+        let (state, _) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let Err(rejection) = state.handle(&hello) else {
+            panic!("a second hello was taken for a handshake message");
+        };
+        assert_eq!(
+            peer_fault(rejection),
+            PeerMisbehaved::ExpectedHandshakeMessage
+        );
     }
 }

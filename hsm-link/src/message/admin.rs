@@ -422,7 +422,6 @@ impl CeremonyKind {
 
 /// Administration responses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
 pub enum AdminResponse {
     /// A login challenge and the set whose cards may answer it.
     Challenge {
@@ -604,7 +603,6 @@ impl std::fmt::Display for Action {
 
 /// Why a login was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum LoginRefusal {
     /// No card set is registered for the role.
     #[error("no card set is registered for this role: enrol one first")]
@@ -651,7 +649,6 @@ pub enum LoginRefusal {
 
 /// Typed administration errors (carried in [`super::RemoteError`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum AdminError {
     /// The action needs a login.
     #[error("{action} needs an officer login")]
@@ -749,7 +746,6 @@ pub enum AdminError {
 
 /// What is wrong with a configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum ConfigProblem {
     /// An option enabled without its licence.
     #[error("{} is enabled but not licensed", .0.label())]
@@ -767,7 +763,6 @@ pub enum ConfigProblem {
 
 /// Why a card set cannot be registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[non_exhaustive]
 pub enum CardSetProblem {
     /// The set fails validation (threshold, duplicates, size).
     #[error("the set is not valid (threshold, size or duplicate cards)")]

@@ -26,11 +26,19 @@ impl ReadTimeout for Box<dyn serialport::SerialPort> {
     }
 }
 
+/// The read buffer a transport starts with: a hello or a handshake message fits.
+const FIRST_READ_BUF: usize = 1024;
+/// The read buffer grows (doubling each time a read fills it) up to this.
+const MAX_READ_BUF: usize = 64 * 1024;
+
 /// Link frames over a byte stream, in a given framing.
+///
+/// Its buffers grow only as bytes arrive, never on what a peer announces: a peer that opens a
+/// connection and sends a length prefix costs a kilobyte, not a frame.
 pub struct StreamTransport<S, F> {
     stream: S,
     framing: F,
-    read_buf: Box<[u8]>,
+    read_buf: Vec<u8>,
     write_buf: Vec<u8>,
 }
 
@@ -40,9 +48,26 @@ impl<S: ReadTimeout, F: Framing> StreamTransport<S, F> {
         StreamTransport {
             stream,
             framing,
-            read_buf: vec![0; 64 * 1024].into_boxed_slice(),
-            write_buf: Vec::with_capacity(70 * 1024),
+            read_buf: vec![0; FIRST_READ_BUF],
+            write_buf: Vec::new(),
         }
+    }
+
+    /// Bytes this transport holds allocated for buffering (its read and write buffers and its
+    /// decoder's): what a peer's bytes have made it allocate.
+    pub fn buffered_capacity(&self) -> usize {
+        self.read_buf.capacity() + self.write_buf.capacity() + self.framing.capacity()
+    }
+
+    /// Reads what is there into the read buffer and feeds it to the decoder; a read that fills
+    /// the buffer doubles it for the next one.
+    fn read_some(&mut self) -> std::io::Result<usize> {
+        let n = self.stream.read(&mut self.read_buf)?;
+        self.framing.push(&self.read_buf[..n]);
+        if n == self.read_buf.len() && n < MAX_READ_BUF {
+            self.read_buf.resize((2 * n).min(MAX_READ_BUF), 0);
+        }
+        Ok(n)
     }
 
     /// The underlying stream.
@@ -119,9 +144,9 @@ impl<S: ReadTimeout, F: Framing> FrameTransport for StreamTransport<S, F> {
                 return Err(TransportError::Timeout);
             }
             self.stream.set_read_timeout(left)?;
-            match self.stream.read(&mut self.read_buf) {
+            match self.read_some() {
                 Ok(0) => return Err(TransportError::Closed),
-                Ok(n) => self.framing.push(&self.read_buf[..n]),
+                Ok(_) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_closed(&e) => return Err(TransportError::Closed),
@@ -140,4 +165,36 @@ fn is_closed(e: &std::io::Error) -> bool {
         e.kind(),
         ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::limits::MAX_FRAME;
+
+    #[test]
+    fn a_bare_length_prefix_does_not_allocate_the_frame() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut transport = StreamTransport::tcp(listener.accept().unwrap().0).unwrap();
+        // The largest frame announced, and one byte of it.
+        peer.write_all(&(MAX_FRAME as u32).to_be_bytes()).unwrap();
+        peer.write_all(&[0x03]).unwrap();
+        assert!(matches!(
+            transport.recv(Duration::from_millis(100)),
+            Err(TransportError::Timeout)
+        ));
+        let held = transport.buffered_capacity();
+        assert!(
+            held <= 2 * FIRST_READ_BUF,
+            "{held} bytes held for 5 received"
+        );
+        // The frame itself still arrives whole once its bytes do.
+        peer.write_all(&vec![7; MAX_FRAME - 1]).unwrap();
+        let frame = transport.recv(Duration::from_secs(5)).unwrap();
+        assert_eq!(frame.len(), MAX_FRAME);
+        assert!(transport.buffered_capacity() >= MAX_FRAME);
+    }
 }

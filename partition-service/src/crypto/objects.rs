@@ -92,7 +92,6 @@ impl KeyMaterial {
                 }
                 Err(CryptoError::Rng(getrandom::Error::UNEXPECTED))
             }
-            kind => Err(CryptoError::UnsupportedKind { kind }),
         }
     }
 
@@ -327,7 +326,6 @@ pub fn import_plain(kind: KeyKind, bytes: &[u8]) -> Result<KeyMaterial, CryptoEr
         KeyKind::EcP256 => p256::ecdsa::SigningKey::from_bytes(bytes.into())
             .map(KeyMaterial::EcP256)
             .map_err(|_| CryptoError::InvalidKey { kind }),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 
@@ -361,7 +359,6 @@ fn wrong_kind(operation: KeyOperation, material: &KeyMaterial) -> CryptoError {
 fn material_len(kind: KeyKind) -> Result<usize, CryptoError> {
     match kind {
         KeyKind::Aes256 | KeyKind::Ed25519 | KeyKind::EcP256 => Ok(MATERIAL_LEN),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 
@@ -375,7 +372,6 @@ fn kind_code(kind: KeyKind) -> Result<u8, CryptoError> {
         KeyKind::Aes256 => Ok(KIND_AES256),
         KeyKind::Ed25519 => Ok(KIND_ED25519),
         KeyKind::EcP256 => Ok(KIND_EC_P256),
-        kind => Err(CryptoError::UnsupportedKind { kind }),
     }
 }
 

@@ -1,0 +1,406 @@
+//! The TCP edge the HSM's listeners share.
+//!
+//! - [`AcceptLoop`]: an accept loop on its own thread that stops, and is woken to see that it
+//!   must, when it is dropped. A thread blocked in `accept` does not look at a flag; stopping
+//!   sets the flag and then opens one connection to the listener itself, so that `accept`
+//!   returns and the loop sees the flag before it hands that connection to anyone.
+//! - [`Connections`]: the connections a listener serves at once, a slot each. A slot is given
+//!   back when its guard drops, also when the thread serving it panics. Nobody can take every
+//!   slot by connecting and saying nothing: each source address has a cap, and when all slots
+//!   are taken a new connection sheds the oldest one that has not finished its handshake (or
+//!   hello) yet, so only connections that authenticated are never pushed out.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long stopping waits to reach its own listener (it is local: this is generous).
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// After a failed `accept` (out of file descriptors, say), the loop pauses this long instead of
+/// spinning.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(10);
+
+/// A listener's accept loop, running on its own thread until [`stop`](AcceptLoop::stop) or
+/// drop. It only accepts; what happens to each connection is the caller's `on_accept`.
+pub struct AcceptLoop {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AcceptLoop {
+    /// Hands every connection accepted on `listener` to `on_accept`, on a thread named
+    /// `name`. `on_accept` runs on that thread: it should admit or drop the stream and return
+    /// quickly (serve the connection on a thread of its own).
+    pub fn spawn(
+        listener: TcpListener,
+        name: &str,
+        mut on_accept: impl FnMut(TcpStream) + Send + 'static,
+    ) -> std::io::Result<AcceptLoop> {
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    if stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match stream {
+                        Ok(stream) => on_accept(stream),
+                        Err(_) => std::thread::sleep(ACCEPT_ERROR_PAUSE),
+                    }
+                }
+            })?;
+        Ok(AcceptLoop {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting: sets the flag, wakes the loop and waits for its thread. Connections
+    /// already handed out are the caller's to end. Calling it again does nothing.
+    pub fn stop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&wake_addr(self.addr), WAKE_TIMEOUT);
+        let _ = thread.join();
+    }
+}
+
+impl Drop for AcceptLoop {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How many connections a listener serves at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections at once, from everyone.
+    pub max_connections: usize,
+    /// Connections at once from one source: one IPv4 address, or one IPv6 /64 (a single host
+    /// commonly holds a whole /64).
+    pub max_per_source: usize,
+}
+
+/// Why a connection got no slot (it is closed at once).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// Its source address already holds [`ConnectionLimits::max_per_source`] connections.
+    SourceFull,
+    /// Every slot is held by a connection that finished its handshake.
+    AllEstablished,
+    /// The socket failed before it could be admitted (its peer already gone, say).
+    Socket,
+}
+
+/// The connections a listener serves, one slot each, within [`ConnectionLimits`].
+pub struct Connections {
+    limits: ConnectionLimits,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// By admission order: the smallest id is the oldest connection.
+    open: BTreeMap<u64, Entry>,
+    next_id: u64,
+}
+
+struct Entry {
+    source: IpAddr,
+    /// A second handle to the socket, to cut it when it is shed or the listener stops.
+    socket: TcpStream,
+    established: bool,
+}
+
+impl Connections {
+    /// An empty table.
+    pub fn new(limits: ConnectionLimits) -> Arc<Connections> {
+        Arc::new(Connections {
+            limits,
+            table: Mutex::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        // A panic while the table was locked leaves it consistent (every change is one
+        // insert or remove), so a poisoned lock is still usable.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a slot for `stream`. When every slot is taken, the oldest connection that has not
+    /// finished its handshake is cut (its socket shut down, its slot freed at once) to make
+    /// room; only when every slot is established is the new connection refused.
+    pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Result<Slot, Refused> {
+        let source = stream.peer_addr().map_err(|_| Refused::Socket)?.ip();
+        // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d: one source either way.
+        let source = source.to_canonical();
+        let socket = stream.try_clone().map_err(|_| Refused::Socket)?;
+        let mut table = self.lock();
+        let key = source_key(source);
+        let from_source = table
+            .open
+            .values()
+            .filter(|e| source_key(e.source) == key)
+            .count();
+        if from_source >= self.limits.max_per_source {
+            return Err(Refused::SourceFull);
+        }
+        if table.open.len() >= self.limits.max_connections {
+            let oldest = table
+                .open
+                .iter()
+                .find(|(_, e)| !e.established)
+                .map(|(id, _)| *id)
+                .ok_or(Refused::AllEstablished)?;
+            if let Some(shed) = table.open.remove(&oldest) {
+                let _ = shed.socket.shutdown(Shutdown::Both);
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        table.open.insert(
+            id,
+            Entry {
+                source,
+                socket,
+                established: false,
+            },
+        );
+        Ok(Slot {
+            id,
+            source,
+            connections: Arc::clone(self),
+        })
+    }
+
+    /// Connections holding a slot now.
+    pub fn len(&self) -> usize {
+        self.lock().open.len()
+    }
+
+    /// Whether no connection holds a slot.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shuts every open connection down (when the listener stops); their threads see the
+    /// socket closed and end.
+    pub fn shutdown_all(&self) {
+        for entry in self.lock().open.values() {
+            let _ = entry.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A connection's slot, given back when dropped: also when the thread serving the connection
+/// panics, so that no panic can leak a slot.
+pub struct Slot {
+    id: u64,
+    source: IpAddr,
+    connections: Arc<Connections>,
+}
+
+impl Slot {
+    /// The connection's source address.
+    pub fn source(&self) -> IpAddr {
+        self.source
+    }
+
+    /// The connection finished its handshake (or hello): it is never shed to make room. A
+    /// connection already shed stays shed.
+    pub fn established(&self) {
+        if let Some(entry) = self.connections.lock().open.get_mut(&self.id) {
+            entry.established = true;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.connections.lock().open.remove(&self.id);
+    }
+}
+
+/// What counts as one source for [`ConnectionLimits::max_per_source`]: an IPv4 address, or
+/// the /64 prefix of an IPv6 address.
+fn source_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(_) => source,
+        IpAddr::V6(ip) => IpAddr::V6(Ipv6Addr::from_bits(ip.to_bits() & !u128::from(u64::MAX))),
+    }
+}
+
+/// Where to connect to reach a listener bound to `addr`: an unspecified address is reached on
+/// the loopback address of its family.
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn connections_reach_the_callback_until_the_loop_is_stopped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut accept = AcceptLoop::spawn(listener, "test-accept", move |stream| {
+            let _ = tx.send(stream.peer_addr().unwrap());
+        })
+        .unwrap();
+        let addr = accept.local_addr();
+        let client = TcpStream::connect(addr).unwrap();
+        let seen = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(seen, client.local_addr().unwrap());
+        accept.stop();
+        // The wake-up connection was not handed out, and the thread (with the callback and its
+        // sender) is gone.
+        assert!(matches!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        ));
+        accept.stop();
+    }
+
+    /// A connected pair on loopback: (the client's end, the server's accepted end).
+    fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (client, server)
+    }
+
+    fn is_cut(client: &mut TcpStream) -> bool {
+        use std::io::{ErrorKind, Read};
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        match client.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == ErrorKind::ConnectionReset,
+        }
+    }
+
+    fn is_open(client: &mut TcpStream) -> bool {
+        use std::io::{ErrorKind, Read};
+        client
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        matches!(client.read(&mut [0u8; 1]), Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+    }
+
+    #[test]
+    fn a_full_table_sheds_the_oldest_unestablished_connection_and_keeps_established_ones() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 3,
+            max_per_source: 10,
+        });
+        let (mut c0, s0) = pair(&listener);
+        let (mut c1, s1) = pair(&listener);
+        let (mut c2, s2) = pair(&listener);
+        let slot0 = table.admit(&s0).unwrap();
+        let slot1 = table.admit(&s1).unwrap();
+        let slot2 = table.admit(&s2).unwrap();
+        slot0.established();
+        // Full: the oldest connection still in its handshake (1) makes room, not 0.
+        let (mut c3, s3) = pair(&listener);
+        let slot3 = table.admit(&s3).unwrap();
+        assert_eq!(table.len(), 3);
+        assert!(
+            is_cut(&mut c1),
+            "the oldest unestablished connection is cut"
+        );
+        assert!(is_open(&mut c0) && is_open(&mut c2) && is_open(&mut c3));
+        // Its guard dropping later frees nothing twice.
+        drop(slot1);
+        assert_eq!(table.len(), 3);
+        slot2.established();
+        slot3.established();
+        let (_c4, s4) = pair(&listener);
+        assert_eq!(table.admit(&s4).err(), Some(Refused::AllEstablished));
+        drop(slot0);
+        assert_eq!(table.len(), 2);
+        assert!(table.admit(&s4).is_ok());
+    }
+
+    #[test]
+    fn one_source_is_capped() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 10,
+            max_per_source: 2,
+        });
+        let (_c0, s0) = pair(&listener);
+        let (_c1, s1) = pair(&listener);
+        let (_c2, s2) = pair(&listener);
+        let _slots = (table.admit(&s0).unwrap(), table.admit(&s1).unwrap());
+        assert_eq!(table.admit(&s2).err(), Some(Refused::SourceFull));
+        assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_one_source_across_its_slash_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source_key(a), source_key(b));
+        assert_ne!(source_key(a), source_key(c));
+        let (v4a, v4b): (IpAddr, IpAddr) =
+            ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
+        assert_ne!(source_key(v4a), source_key(v4b));
+    }
+
+    #[test]
+    fn a_panicking_holder_gives_its_slot_back() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let table = Connections::new(ConnectionLimits {
+            max_connections: 1,
+            max_per_source: 1,
+        });
+        let (_c0, s0) = pair(&listener);
+        let slot = table.admit(&s0).unwrap();
+        slot.established();
+        let held = std::thread::spawn(move || {
+            let _slot = slot;
+            panic!("a handler bug");
+        });
+        assert!(held.join().is_err());
+        assert!(table.is_empty());
+        let (_c1, s1) = pair(&listener);
+        assert!(table.admit(&s1).is_ok());
+    }
+
+    #[test]
+    fn a_listener_on_the_unspecified_address_is_woken_on_loopback() {
+        let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+        let accept = AcceptLoop::spawn(listener, "test-accept", drop).unwrap();
+        assert_eq!(
+            wake_addr(accept.local_addr()).ip(),
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        );
+        // Dropping returns: the loop was woken and joined.
+        drop(accept);
+    }
+}
