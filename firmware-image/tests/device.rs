@@ -266,21 +266,3 @@ fn an_install_interrupted_at_any_step_leaves_the_active_slot_bootable() {
         fs::remove_dir_all(&root).unwrap();
     }
 }
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        let meta = fs::symlink_metadata(entry.path()).unwrap();
-        if meta.is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

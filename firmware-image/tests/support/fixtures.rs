@@ -130,3 +130,22 @@ pub(crate) fn parts(image: &Path) -> (Manifest, Vec<u8>) {
     let payload = bytes[start..start + manifest.payload_size as usize].to_vec();
     (manifest, payload)
 }
+
+/// Copies a directory tree (files keep their mode).
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
