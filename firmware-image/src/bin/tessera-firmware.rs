@@ -340,10 +340,20 @@ fn sign(image: &Path, args: &CardArgs, out: &Path) -> anyhow::Result<()> {
         manifest_digest: digest,
         signature,
     };
-    if out.exists() {
-        bail!("{} exists; refusing to overwrite it", out.display());
-    }
-    std::fs::write(out, detached.encode()).with_context(|| format!("writing {}", out.display()))?;
+    // A new file only: an officer's earlier signature is never overwritten.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(out)
+        .with_context(|| {
+            format!(
+                "creating {} (an existing file is not overwritten)",
+                out.display()
+            )
+        })?;
+    file.write_all(&detached.encode())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", out.display()))?;
     println!(
         "signed by release key {}; signature in {}",
         short(&detached.signature.key),

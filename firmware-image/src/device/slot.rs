@@ -50,7 +50,36 @@ pub(crate) fn write_slot(
     let files_dir = dir.join(SLOT_FILES);
     faults.step().map_err(io_err("creating"))?;
     fs::create_dir(&files_dir).map_err(io_err("creating"))?;
+    let dirs = write_files(&files_dir, image, verified, faults, progress)?;
+    (|| {
+        for d in dirs.iter().rev() {
+            sync_dir(faults, d)?;
+        }
+        sync_dir(faults, &files_dir)?;
+        faults.step()?;
+        let mut m = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(dir.join(SLOT_MANIFEST))?;
+        faults.write(&mut m, verified.manifest_bytes())?;
+        faults.step()?;
+        m.sync_all()?;
+        sync_dir(faults, dir)?;
+        sync_dir(faults, dir.parent().expect("a slot is under the root"))
+    })()
+    .map_err(io_err("writing"))
+}
 
+/// Streams the image's payload into `files_dir`, one fsync'd file per manifest entry, each
+/// hashed again as it is written. The directories created, to be synced.
+fn write_files(
+    files_dir: &Path,
+    image: &Path,
+    verified: &VerifiedImage,
+    faults: &mut Faults,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BTreeSet<PathBuf>, FirmwareError> {
     let source = File::open(image).map_err(FirmwareError::io("opening", image))?;
     let mut r = BufReader::with_capacity(1 << 16, source);
     let head = read_head(&mut r).map_err(|e| match e {
@@ -62,8 +91,7 @@ pub(crate) fn write_slot(
     }
     let manifest = verified.manifest();
     let mut dirs = BTreeSet::new();
-    let total = manifest.payload_size;
-    let mut done = 0u64;
+    let (total, mut done) = (manifest.payload_size, 0u64);
     let mut current: Option<File> = None;
     let streamed = payload::stream(
         &mut r,
@@ -86,7 +114,6 @@ pub(crate) fn write_slot(
                             .write(true)
                             .create_new(true)
                             .mode(mode)
-                            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                             .open(&path)?,
                     );
                 }
@@ -111,30 +138,13 @@ pub(crate) fn write_slot(
         if e.get_ref().is_some_and(|inner| inner.is::<Differs>()) {
             changed(image)
         } else {
-            FirmwareError::io("writing", dir)(e)
+            FirmwareError::io("writing", files_dir)(e)
         }
     })?;
     if streamed.truncated || streamed.first_mismatch.is_some() {
         return Err(changed(image));
     }
-    (|| {
-        for d in dirs.iter().rev() {
-            sync_dir(faults, d)?;
-        }
-        sync_dir(faults, &files_dir)?;
-        faults.step()?;
-        let mut m = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(dir.join(SLOT_MANIFEST))?;
-        faults.write(&mut m, verified.manifest_bytes())?;
-        faults.step()?;
-        m.sync_all()?;
-        sync_dir(faults, dir)?;
-        sync_dir(faults, dir.parent().expect("a slot is under the root"))
-    })()
-    .map_err(io_err("writing"))
+    Ok(dirs)
 }
 
 /// A file of the image hashed differently while it was written than when it was verified.

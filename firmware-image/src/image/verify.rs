@@ -242,32 +242,7 @@ pub fn verify_reader<R: Read>(mut r: R, trust: &Trust) -> io::Result<Verificatio
         }
     };
 
-    results.push((
-        Check::Structure,
-        match &signatures {
-            Ok(s) => Outcome::Passed(format!(
-                "format {}, manifest {} bytes, payload {} bytes, {} signature(s)",
-                super::IMAGE_VERSION,
-                head.manifest.len(),
-                head.payload_len,
-                s.len()
-            )),
-            Err(refusal) => Outcome::Failed(refusal.clone()),
-        },
-    ));
-    results.push((
-        Check::Manifest,
-        match &manifest {
-            Ok(m) => Outcome::Passed(format!(
-                "{} {} for {}, {} file(s)",
-                m.product,
-                m.version,
-                m.hardware_id,
-                m.files.len()
-            )),
-            Err(refusal) => Outcome::Failed(refusal.clone()),
-        },
-    ));
+    results.extend(format_outcomes(&head, &manifest, &signatures));
     results.push((
         Check::Signatures,
         signature_outcome(trust, &digest, &signatures),
@@ -291,6 +266,34 @@ pub fn verify_reader<R: Read>(mut r: R, trust: &Trust) -> io::Result<Verificatio
         _ => None,
     };
     Ok(Verification { report, verified })
+}
+
+fn format_outcomes(
+    head: &super::Head,
+    manifest: &Result<Manifest, Refusal>,
+    signatures: &Result<Vec<ReleaseSignature>, Refusal>,
+) -> [(Check, Outcome); 2] {
+    let structure = match signatures {
+        Ok(s) => Outcome::Passed(format!(
+            "format {}, manifest {} bytes, payload {} bytes, {} signature(s)",
+            super::IMAGE_VERSION,
+            head.manifest.len(),
+            head.payload_len,
+            s.len()
+        )),
+        Err(refusal) => Outcome::Failed(refusal.clone()),
+    };
+    let manifest = match manifest {
+        Ok(m) => Outcome::Passed(format!(
+            "{} {} for {}, {} file(s)",
+            m.product,
+            m.version,
+            m.hardware_id,
+            m.files.len()
+        )),
+        Err(refusal) => Outcome::Failed(refusal.clone()),
+    };
+    [(Check::Structure, structure), (Check::Manifest, manifest)]
 }
 
 fn signature_outcome(
