@@ -1,5 +1,11 @@
 //! Adversarial images, each named by its attack, each refused with that reason named — by the
 //! verifier, and by the installer without touching the device.
+//!
+//! The images are committed in `tests/data/attacks/<attack>.tsfw` (with `good.tsfw`, which
+//! passes); they are made by `attacks` below from fixed keys and a fixed build time, so
+//! `the_committed_fixtures_are_what_the_generator_makes` checks them byte for byte, and
+//! `write_fixtures` (ignored) writes them again after a format change. Trust: release keys from
+//! the seeds in `support/fixtures.rs` (2 of keys 1, 2, 3), hardware id `tessera-t1`, floor 2.
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
@@ -155,10 +161,47 @@ fn attacks(work: &Path) -> Vec<(&'static str, PathBuf, &'static str)> {
     list
 }
 
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/attacks")
+}
+
+/// The committed fixtures: (attack, path, the refusal's name).
+fn committed() -> Vec<(&'static str, PathBuf, &'static str)> {
+    let work = tempfile::tempdir().unwrap();
+    attacks(work.path())
+        .into_iter()
+        .map(|(attack, _, reason)| (attack, data_dir().join(format!("{attack}.tsfw")), reason))
+        .collect()
+}
+
+#[test]
+#[ignore = "writes tests/data/attacks; run with --ignored after a format change"]
+fn write_fixtures() {
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir_all(data_dir()).unwrap();
+    for (attack, image, _) in attacks(work.path()) {
+        fs::copy(&image, data_dir().join(format!("{attack}.tsfw"))).unwrap();
+    }
+}
+
+#[test]
+fn the_committed_fixtures_are_what_the_generator_makes() {
+    let work = tempfile::tempdir().unwrap();
+    let made = attacks(work.path());
+    assert!(made.len() >= 14);
+    for (attack, image, _) in made {
+        let committed = fs::read(data_dir().join(format!("{attack}.tsfw")))
+            .unwrap_or_else(|e| panic!("{attack}: {e}; run write_fixtures"));
+        assert!(
+            committed == fs::read(&image).unwrap(),
+            "{attack} differs: run write_fixtures"
+        );
+    }
+}
+
 #[test]
 fn each_attack_is_refused_with_its_reason_named() {
-    let work = tempfile::tempdir().unwrap();
-    for (attack, image, reason) in attacks(work.path()) {
+    for (attack, image, reason) in committed() {
         let verification = verify_file(&image, &trust(2)).unwrap();
         if reason.is_empty() {
             assert!(
@@ -181,7 +224,7 @@ fn each_attack_is_refused_with_its_reason_named() {
 #[test]
 fn the_report_names_each_failure_and_still_runs_the_other_checks() {
     let work = tempfile::tempdir().unwrap();
-    let all = attacks(work.path());
+    let all = committed();
     let image = &all.iter().find(|a| a.0 == "wrong-hardware-id").unwrap().1;
     let report = verify_file(image, &trust(2)).unwrap().report;
     assert!(matches!(
@@ -243,7 +286,7 @@ fn the_installer_refuses_every_attack_and_leaves_the_device_as_it_was() {
     device.start().unwrap();
     device.confirm().unwrap();
     let before = fs::read(root.join("state")).unwrap();
-    for (attack, image, reason) in attacks(work.path()) {
+    for (attack, image, reason) in committed() {
         if reason.is_empty() {
             continue;
         }

@@ -46,7 +46,7 @@ pub(crate) fn make_root(dir: &Path, tag: &str) {
     fs::create_dir_all(dir.join("assets/help")).unwrap();
     fs::create_dir_all(dir.join("etc")).unwrap();
     let bin = dir.join("bin/tessera");
-    fs::write(&bin, format!("#!/bin/sh\necho tessera {tag}\n").repeat(300)).unwrap();
+    fs::write(&bin, format!("#!/bin/sh\necho tessera {tag}\n").repeat(8)).unwrap();
     fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(dir.join("assets/help/en.txt"), format!("help for {tag}\n")).unwrap();
     fs::write(dir.join("etc/tessera.toml"), "version = 1\n").unwrap();
