@@ -272,6 +272,17 @@ fn officers_sign_separately_and_the_merged_image_verifies_and_installs() {
     assert!(status.contains("rollback_floor\t1\n"), "{status}");
     let started = ok(&["start", "--root", p(&device)], "");
     assert!(started.starts_with("B\t1.1.0\t"), "{started}");
+    // The launcher runs the slot's program, and only a listed executable.
+    let ran = ok(
+        &["start", "--root", p(&device), "--exec", "bin/tessera"],
+        "",
+    );
+    assert!(ran.starts_with("tessera 1.1.0\n"), "{ran}");
+    let refused = run(
+        &["start", "--root", p(&device), "--exec", "etc/tessera.toml"],
+        "",
+    );
+    assert!(!refused.status.success());
     ok(&["confirm", "--root", p(&device)], "");
     let status = ok(&["status", "--root", p(&device)], "");
     assert!(status.contains("active\tB\npending\t-\n"), "{status}");

@@ -102,11 +102,19 @@ enum Command {
         image: PathBuf,
     },
     /// The launcher: picks the slot to start, counts a trial start, checks the slot's files,
-    /// and prints the directory to start from.
+    /// and prints the directory to start from, or runs a program from it (`--exec`).
     Start {
         /// The device's root directory.
         #[arg(long)]
         root: PathBuf,
+        /// Replace this process with this file of the slot (a path in its manifest, e.g.
+        /// `bin/tessera`), with TESSERA_FIRMWARE_SLOT and TESSERA_FIRMWARE_TRIAL (1: confirm
+        /// once healthy) set.
+        #[arg(long, value_name = "PATH")]
+        exec: Option<String>,
+        /// Arguments for the program.
+        #[arg(last = true)]
+        args: Vec<String>,
     },
     /// Confirms the pending slot after a healthy start (the floor rises now).
     Confirm {
@@ -222,7 +230,7 @@ fn run() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Install { root, image } => install(&root, &image),
-        Command::Start { root } => start(&root),
+        Command::Start { root, exec, args } => start(&root, exec.as_deref(), &args),
         Command::Confirm { root } => {
             let c = Device::open(&root)?.confirm()?;
             println!(
@@ -481,7 +489,7 @@ fn install(root: &Path, image: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start(root: &Path) -> anyhow::Result<()> {
+fn start(root: &Path, exec: Option<&str>, args: &[String]) -> anyhow::Result<()> {
     let boot = Device::open(root)?.start()?;
     if let Some((slot, why)) = &boot.fell_back {
         eprintln!("tessera-firmware: fell back from slot {slot}: {why}");
@@ -492,13 +500,29 @@ fn start(root: &Path) -> anyhow::Result<()> {
             boot.slot, boot.attempt
         );
     }
-    println!(
-        "{}\t{}\t{}",
-        boot.slot,
-        boot.manifest.version,
-        boot.files.display()
-    );
-    Ok(())
+    let Some(program) = exec else {
+        println!(
+            "{}\t{}\t{}",
+            boot.slot,
+            boot.manifest.version,
+            boot.files.display()
+        );
+        return Ok(());
+    };
+    // Only a file the verified manifest lists, and only an executable one.
+    match boot.manifest.file(program) {
+        Some(entry) if entry.executable => {}
+        Some(_) => bail!("{program} is not executable in slot {}", boot.slot),
+        None => bail!("slot {}'s manifest lists no file {program}", boot.slot),
+    }
+    use std::os::unix::process::CommandExt as _;
+    let e = std::process::Command::new(boot.files.join(program))
+        .args(args)
+        .current_dir(&boot.files)
+        .env("TESSERA_FIRMWARE_SLOT", boot.slot.to_string())
+        .env("TESSERA_FIRMWARE_TRIAL", if boot.trial { "1" } else { "0" })
+        .exec();
+    Err(anyhow::Error::new(e).context(format!("starting {program} from slot {}", boot.slot)))
 }
 
 /// A PIN or passphrase: from the terminal without echo, else one line of standard input.
