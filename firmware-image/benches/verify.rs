@@ -1,0 +1,134 @@
+//! Verify time for a 64 MiB image against `sha512sum` over the same file, in the same run.
+//! Budget (DESIGN.md): verifying an image is no slower than `sha512sum` hashing it, although
+//! verification hashes every byte twice (the payload's SHA-512 and each file's, on two
+//! threads) and checks the signatures. Prints the ratio; asserts nothing about time.
+//!
+//! `cargo bench -p firmware-image --bench verify`
+
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use firmware_image::image::build::build_image;
+use firmware_image::image::verify::verify_file;
+use sha2::{Digest, Sha512};
+
+const IMAGE_MIB: usize = 64;
+const FILES: usize = 16;
+const RUNS: usize = 7;
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn make_root(dir: &Path) {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..FILES {
+        let sub = dir.join(format!("part{}", i % 4));
+        fs::create_dir_all(&sub).unwrap();
+        let mut bytes = vec![0u8; (IMAGE_MIB / FILES) << 20];
+        for chunk in bytes.chunks_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+        }
+        fs::write(sub.join(format!("file{i}.bin")), bytes).unwrap();
+    }
+}
+
+fn main() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    make_root(&root);
+    let template = work.path().join("template.toml");
+    fs::write(
+        &template,
+        format!(
+            "product = \"tessera-terminal\"\nhardware_id = \"{}\"\nversion = \"1.0.0\"\n\
+             rollback_index = 1\n",
+            fixtures::HARDWARE_ID
+        ),
+    )
+    .unwrap();
+    let unsigned = work.path().join("bench.unsigned.tsfw");
+    build_image(&root, &template, 0, &unsigned).unwrap();
+    let image = fixtures::sign(&unsigned, &[1, 2]);
+    let len = fs::metadata(&image).unwrap().len();
+    let trust = fixtures::trust(0);
+
+    // Warm the page cache and check that the image verifies.
+    assert!(verify_file(&image, &trust).unwrap().report.passed());
+    let sha512sum = |path: &Path| {
+        let out = Command::new("sha512sum")
+            .arg(path)
+            .output()
+            .expect("run sha512sum");
+        assert!(out.status.success());
+    };
+    sha512sum(&image);
+
+    let mut verify = Vec::new();
+    let mut coreutils = Vec::new();
+    // Interleaved, so that both meet the same load on a shared machine.
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        assert!(verify_file(&image, &trust).unwrap().report.passed());
+        verify.push(start.elapsed());
+        let start = Instant::now();
+        sha512sum(&image);
+        coreutils.push(start.elapsed());
+    }
+    let bytes = fs::read(&image).unwrap();
+    let start = Instant::now();
+    let _ = Sha512::digest(&bytes);
+    let one_pass = start.elapsed();
+
+    let key = fixtures::key(1);
+    let message = [7u8; 93];
+    let signature: Signature = key.sign(&message);
+    let public: VerifyingKey = key.verifying_key();
+    let start = Instant::now();
+    for _ in 0..1000 {
+        public.verify_strict(&message, &signature).unwrap();
+    }
+    let per_signature = start.elapsed() / 1000;
+
+    let (v, s) = (median(verify), median(coreutils));
+    let rate = |d: Duration| len as f64 / d.as_secs_f64() / 1e9;
+    println!("image: {len} bytes ({FILES} files), {RUNS} interleaved runs, medians");
+    println!(
+        "firmware verify     {:>8.1} ms  {:.3} GB/s",
+        v.as_secs_f64() * 1e3,
+        rate(v)
+    );
+    println!(
+        "sha512sum           {:>8.1} ms  {:.3} GB/s",
+        s.as_secs_f64() * 1e3,
+        rate(s)
+    );
+    println!(
+        "sha2 SHA-512 (one pass in memory, one thread) {:>8.1} ms  {:.3} GB/s",
+        one_pass.as_secs_f64() * 1e3,
+        rate(one_pass)
+    );
+    println!(
+        "Ed25519 verify_strict  {:>8.1} µs per signature",
+        per_signature.as_secs_f64() * 1e6
+    );
+    println!(
+        "verify / sha512sum = {:.2} (budget: <= 1.00, no slower than sha512sum) {}",
+        v.as_secs_f64() / s.as_secs_f64(),
+        if v <= s {
+            "within budget"
+        } else {
+            "OVER BUDGET"
+        }
+    );
+}
