@@ -129,9 +129,20 @@ pub use entry::{
     MAX_DETAILS, MAX_HOLDER_LEN, MAX_HOLDERS, MAX_OBJECT_LEN, MAX_OPERATION_LEN, MAX_REASON_LEN,
     Operation, Outcome, genesis_hash,
 };
-pub use error::{Fault, LogError};
+pub use error::{Fault, FaultKind, LogError};
 pub use hash::{HASH_HEX_LEN, Hash};
 pub use keys::{
     AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN, FINGERPRINT_SHOWN_LEN,
 };
 pub use verify::{Report, UnsignedTail, Verifier, verify_log};
+
+// The export file, its verification, and the SIEM formats (the log-audit issue).
+mod export;
+#[doc(hidden)]
+pub mod testkit;
+
+pub use export::{
+    EXPORT_END_DOMAIN, EXPORT_END_LINE_PREFIX, EXPORT_MAGIC, EXPORT_VERSION, ExportEnd,
+    ExportHeader, ExportId, ExportReport, ExportVerifier, ExportWriter, KEY_FILE_LABEL, KeyPin,
+    Link, MAX_NAME_LEN, Previous, Start, verify_export,
+};
