@@ -14,6 +14,7 @@
 //!   the card policy it asks for.
 //! - [`cards`]: `tessera card list` and `tessera card export-key`.
 //! - [`embedded`]: the embedded default, a demo against an in-process HSM simulator.
+//! - [`log_verify`]: `tessera log verify`, an exported log checked offline.
 //!
 //! Nothing here prints: each command returns what the binary shows.
 
@@ -22,3 +23,4 @@ pub mod config;
 pub mod embedded;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_verify;

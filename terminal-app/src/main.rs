@@ -33,6 +33,9 @@ enum Command {
     /// Officer cards: list them, export a card's signing key.
     #[command(subcommand)]
     Card(CardCommand),
+    /// Exported logs: verify one offline (exit 0 verified, 1 tampered, 2 unreadable or wrong key).
+    #[command(subcommand)]
+    Log(terminal_app::log_verify::LogCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -60,6 +63,14 @@ enum CardCommand {
 fn main() -> anyhow::Result<()> {
     harden_process().context("could not disable core dumps for this process")?;
     let cli = Cli::parse();
+    // Before the configuration: a log check needs none, and its exit code must be its own.
+    if let Some(Command::Log(command)) = &cli.command {
+        use terminal_app::log_verify::{NoPinnedKeys, run};
+        let out = run(command, &NoPinnedKeys);
+        print!("{}", out.stdout);
+        eprint!("{}", out.stderr);
+        std::process::exit(out.code);
+    }
     let loaded = TerminalConfig::load(config::config_path(
         cli.config,
         std::env::var_os(config::CONFIG_ENV),
@@ -83,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Card(CardCommand::ExportKey { reader, out })) => {
             print!("{}", cards::export_key(&reader, &out)?.report());
         }
+        Some(Command::Log(_)) => {} // handled above
     }
     Ok(())
 }
