@@ -138,6 +138,7 @@ pub use verify::{Report, UnsignedTail, Verifier, verify_log};
 
 // The export file, its verification, and the SIEM formats (the log-audit issue).
 mod export;
+mod siem;
 #[doc(hidden)]
 pub mod testkit;
 
@@ -146,3 +147,4 @@ pub use export::{
     ExportHeader, ExportId, ExportReport, ExportVerifier, ExportWriter, KEY_FILE_LABEL, KeyPin,
     Link, MAX_NAME_LEN, Previous, Start, verify_export,
 };
+pub use siem::{SYSLOG_DETAILS_SD_ID, SYSLOG_SD_ID, SiemFormat, convert_export, to_cef, to_syslog};
