@@ -138,6 +138,8 @@ pub use verify::{Report, UnsignedTail, Verifier, verify_log};
 
 // The export file, its verification, and the SIEM formats (the log-audit issue).
 mod export;
+#[doc(hidden)]
+pub mod fuzzing;
 mod siem;
 #[doc(hidden)]
 pub mod testkit;
