@@ -56,7 +56,9 @@ pub struct ExportEnd {
 }
 
 impl ExportEnd {
-    /// The bytes the signature covers (see the [module docs](self)).
+    /// The bytes the signature covers: [`EXPORT_END_DOMAIN`], the export id (16 bytes), `from`,
+    /// `to` (8 bytes each, big-endian), `hash` (32 bytes), `time` (8 bytes, big-endian), then
+    /// the HSM id and the partition id, each after one byte giving its length.
     pub fn message(&self) -> Vec<u8> {
         let mut m = Vec::with_capacity(EXPORT_END_DOMAIN.len() + 72 + 2 + 128);
         m.extend_from_slice(EXPORT_END_DOMAIN);
