@@ -11,7 +11,8 @@
 //! checkpoints by the default policy), then times, three times each, [`verify_export`] over the
 //! open file (what `tessera log verify` runs) and `sha256sum` over the same file. Both read
 //! through the page cache: the file was just written. `TESSERA_BENCH_LOG_ENTRIES` changes the
-//! entry count.
+//! entry count; `TESSERA_BIN=target/release/tessera` also times the `tessera log verify` binary
+//! on the same file (build it first: `cargo build --release -p terminal-app`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -44,6 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut verify = Vec::new();
     let mut sha = Vec::new();
     let mut in_memory = Vec::new();
+    let mut cli = Vec::new();
+    let tessera = std::env::var_os("TESSERA_BIN");
+    let fingerprint = signer.public().fingerprint().to_string();
     let bytes = std::fs::read(&path)?;
     let body = log_lines(&bytes);
     for _ in 0..RUNS {
@@ -63,6 +67,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
         verify.push(start.elapsed());
         assert_eq!(report.entries(), entries);
+
+        if let Some(bin) = &tessera {
+            let start = Instant::now();
+            let out = Command::new(bin)
+                .args(["log", "verify"])
+                .arg(&path)
+                .args(["--key", &fingerprint])
+                .output()?;
+            cli.push(start.elapsed());
+            assert!(out.status.success(), "tessera log verify failed");
+        }
 
         let start = Instant::now();
         let out = Command::new("sha256sum").arg(&path).output()?;

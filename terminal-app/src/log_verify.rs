@@ -1,6 +1,7 @@
 //! `tessera log verify FILE [--after PREVIOUS_EXPORT] [--key AUDIT_KEY] [--json]`: proves an
 //! exported log complete, unaltered and the HSM's, with no HSM and no network, or names the
-//! first bad line and why.
+//! first bad line and why. `tessera log convert … --format syslog|cef --out FILE` verifies the
+//! same way, then writes the entries as SIEM records.
 //!
 //! The audit key is the caller's, never the file's: `--key` gives its fingerprint (as the HSM
 //! showed it, the eight groups of four hex digits or all 64) or an audit key file; without
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use audit_log::{
     ExportHeader, ExportReport, ExportVerifier, FaultKind, KeyPin, Link, LogError, MAX_LINE_LEN,
-    Start, verify_export,
+    SiemFormat, Start, convert_export, verify_export,
 };
 use serde::Serialize;
 
@@ -40,6 +41,23 @@ pub enum LogCommand {
     /// Verifies an exported log file against the HSM's audit key, offline. Exit codes: 0
     /// verified, 1 tampered, 2 unreadable or wrong key.
     Verify(VerifyArgs),
+    /// Verifies an exported log like `verify`, then writes one syslog (RFC 5424) or CEF record
+    /// per entry to a new file, for a SIEM. The records carry no proof: keep the export.
+    Convert(ConvertArgs),
+}
+
+/// The arguments of `tessera log convert`.
+#[derive(clap::Args, Debug)]
+pub struct ConvertArgs {
+    /// What to verify, and with which key.
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    /// `syslog` (RFC 5424) or `cef`.
+    #[arg(long, value_name = "FORMAT", value_parser = ["syslog", "cef"])]
+    pub format: String,
+    /// The file to create (an existing file is never overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 /// The arguments of `tessera log verify`.
@@ -93,6 +111,57 @@ pub struct CommandOutput {
 pub fn run(command: &LogCommand, pinned: &dyn PinnedAuditKeys) -> CommandOutput {
     match command {
         LogCommand::Verify(args) => verify(args, pinned),
+        LogCommand::Convert(args) => convert(args, pinned),
+    }
+}
+
+/// Verifies, then converts: records only of an export that verified.
+fn convert(args: &ConvertArgs, pinned: &dyn PinnedAuditKeys) -> CommandOutput {
+    let report = match verify_files(&args.verify, pinned) {
+        Ok((_, report)) => report,
+        Err(failure) => return failed_output(&args.verify, &failure),
+    };
+    let format = match args.format.as_str() {
+        "cef" => SiemFormat::Cef,
+        _ => SiemFormat::Syslog,
+    };
+    let written = open(&args.verify.file).and_then(|input| {
+        let output = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&args.out)
+            .map_err(|e| LogError::Write {
+                problem: format!("{}: {e}", args.out.display()),
+            })?;
+        let mut output = std::io::BufWriter::with_capacity(1 << 20, output);
+        let n = convert_export(
+            BufReader::with_capacity(1 << 20, input),
+            format,
+            &mut output,
+        )?;
+        std::io::Write::flush(&mut output).map_err(|e| LogError::Write {
+            problem: format!("{}: {e}", args.out.display()),
+        })?;
+        Ok(n)
+    });
+    match written {
+        Ok(n) => CommandOutput {
+            code: EXIT_VERIFIED,
+            stdout: format!(
+                "verified {} (entries {} to {}); wrote {n} {} records to {}\n",
+                args.verify.file.display(),
+                report.header().from,
+                report.header().to,
+                args.format,
+                args.out.display()
+            ),
+            stderr: String::new(),
+        },
+        Err(error) => CommandOutput {
+            code: EXIT_UNVERIFIABLE,
+            stdout: String::new(),
+            stderr: format!("tessera: {error}\n"),
+        },
     }
 }
 

@@ -193,3 +193,50 @@ fn after_links_consecutive_exports_and_refuses_another_partitions() {
         "{err}"
     );
 }
+
+#[test]
+fn convert_writes_siem_records_only_of_a_verified_export() {
+    let mut f = Files::new();
+    f.log.append(30);
+    let bytes = f.log.export(1, 30, 1);
+    let file = f.write("export.jsonl", &bytes);
+    let convert = |format: &str, out: &Path, file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(["log", "convert"])
+            .arg(file)
+            .args(["--key", &f.fingerprint(), "--format", format, "--out"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    for format in ["syslog", "cef"] {
+        let out = f.dir.path().join(format!("records.{format}"));
+        let run = convert(format, &out, &file);
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+        let records = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(records.lines().count(), 30);
+        let prefix = if format == "cef" {
+            "CEF:0|Tessera|"
+        } else {
+            "<"
+        };
+        assert!(records.lines().all(|l| l.starts_with(prefix)), "{records}");
+        // Never over an existing file.
+        assert_eq!(convert(format, &out, &file).status.code(), Some(2));
+    }
+    let mut cut = bytes.clone();
+    cut.truncate(bytes.len() - 10);
+    let cut = f.write("cut.jsonl", &cut);
+    let out = f.dir.path().join("cut.cef");
+    let run = convert("cef", &out, &cut);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        text(&run.stderr).contains("[cut-short]"),
+        "{}",
+        text(&run.stderr)
+    );
+    assert!(
+        !out.exists(),
+        "no records of an export that does not verify"
+    );
+}
