@@ -1,7 +1,7 @@
 //! The corpus side of the fuzz targets, shared by the stable corpus tests
 //! (`hsm-link/tests/fuzz_corpus.rs`, `quorum/tests/fuzz_corpus.rs`,
 //! `quorum/tests/fuzz_corpus_objects.rs`, `terminal-app/tests/fuzz_corpus.rs`,
-//! `firmware-image/tests/fuzz_corpus.rs`), which include
+//! `firmware-image/tests/fuzz_corpus.rs`, `audit-log/tests/fuzz_corpus.rs`), which include
 //! it with `#[path]`: reading a target's corpus, running a body over it, mutating its seeds, and
 //! a fixed pseudo-random stream. Paths are relative to the including crate, one level below the
 //! repository's root.

@@ -33,7 +33,7 @@ use crate::entry::{Entry, EntryDraft, MAX_DETAILS, MAX_HOLDERS, Operation, Outco
 use crate::error::{Fault, LogError};
 use crate::hash::{Hash, encode_hex};
 
-mod reader;
+pub(crate) mod reader;
 
 use reader::{Reader, fail_at};
 
@@ -237,7 +237,7 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[start..]);
 }
 
-fn write_hash(out: &mut Vec<u8>, hash: &Hash) {
+pub(crate) fn write_hash(out: &mut Vec<u8>, hash: &Hash) {
     let mut hex = [0u8; 64];
     encode_hex(&hash.0, &mut hex);
     out.push(b'"');
@@ -245,7 +245,7 @@ fn write_hash(out: &mut Vec<u8>, hash: &Hash) {
     out.push(b'"');
 }
 
-fn check_len(line: &[u8]) -> Result<(), LogError> {
+pub(crate) fn check_len(line: &[u8]) -> Result<(), LogError> {
     if line.len() > MAX_LINE_LEN {
         return Err(LogError::Rejected(Fault::TooLong {
             len: line.len(),
@@ -260,7 +260,7 @@ fn field_problem(e: LogError) -> LogError {
 }
 
 /// Requires `line` to be exactly the re-encoding `canonical`.
-fn require_same(line: &[u8], canonical: &[u8]) -> Result<(), LogError> {
+pub(crate) fn require_same(line: &[u8], canonical: &[u8]) -> Result<(), LogError> {
     if line == canonical {
         return Ok(());
     }

@@ -32,6 +32,24 @@ pub enum LogError {
     /// One line, checked on its own, was rejected.
     #[error("{0}")]
     Rejected(Fault),
+    /// An export file could not be read (an I/O error, not a fault of its contents).
+    #[error("reading the export: {problem}")]
+    Read {
+        /// What the system said.
+        problem: String,
+    },
+    /// An export file could not be written.
+    #[error("writing the export: {problem}")]
+    Write {
+        /// What went wrong.
+        problem: String,
+    },
+    /// A key pin (a fingerprint or a key file) could not be read.
+    #[error("the audit key given: {problem}")]
+    BadPin {
+        /// What is wrong with it, and what to give instead.
+        problem: String,
+    },
     /// Verification of a log stopped at its first bad line (lines counted from 1).
     #[error("line {line}: {fault}")]
     Verification {
@@ -57,6 +75,15 @@ impl LogError {
         match self {
             LogError::Verification { line, .. } => Some(*line),
             _ => None,
+        }
+    }
+
+    /// What kind of problem this is, for people and for exit codes.
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            LogError::Rejected(fault) | LogError::Verification { fault, .. } => fault.kind(),
+            LogError::BadPin { .. } | LogError::InvalidAuditKey => FaultKind::UnknownKey,
+            _ => FaultKind::Unreadable,
         }
     }
 
@@ -142,6 +169,190 @@ pub enum Fault {
     /// The log has no checkpoint at all.
     #[error("no checkpoint: nothing in the log is signed")]
     NoCheckpoint,
+    /// The input is not a Tessera log export (it does not open with an export header).
+    #[error("not a Tessera log export: {problem}")]
+    NotAnExport {
+        /// What was found instead.
+        problem: String,
+    },
+    /// An export in a format version this verifier does not read.
+    #[error(
+        "export format version {version} is not supported: this verifier reads version {supported}"
+    )]
+    UnsupportedVersion {
+        /// The file's version.
+        version: u64,
+        /// The version this verifier reads.
+        supported: u64,
+    },
+    /// The export's header is not canonical or contradicts the export it heads.
+    #[error("the export header was altered: {problem}")]
+    BadHeader {
+        /// What does not fit.
+        problem: String,
+    },
+    /// The file names an audit key other than the pinned one.
+    #[error(
+        "the export names audit key {found}, which is not the pinned key {pinned}: \
+         verify with the key of the HSM that wrote it"
+    )]
+    UnknownKey {
+        /// The fingerprint the file names.
+        found: crate::keys::AuditKeyFingerprint,
+        /// The pinned key or fingerprint, as shown to people.
+        pinned: String,
+    },
+    /// The export's closing checkpoint does not verify with the pinned key.
+    #[error("the closing checkpoint's signature does not verify with the pinned audit key")]
+    BadClosingSignature,
+    /// The closing checkpoint names another export, range or last entry than the file holds.
+    #[error("the closing checkpoint {problem}")]
+    ClosingMismatch {
+        /// What differs.
+        problem: String,
+    },
+    /// The file ends before the export's closing checkpoint.
+    #[error("the export is cut short: {problem}")]
+    CutShort {
+        /// Where it ends.
+        problem: String,
+    },
+    /// A line follows the export's closing checkpoint.
+    #[error("a line was added after the export's closing checkpoint")]
+    AfterEnd,
+    /// The first entry does not open the named partition's log.
+    #[error(
+        "entry 1 does not open the log of partition {partition}: this is another partition's log"
+    )]
+    NotPartitionLog {
+        /// The partition the header names.
+        partition: String,
+    },
+    /// The export given as the previous one is of another HSM or partition.
+    #[error(
+        "the previous export is the log of {previous}, this one the log of {this}: another partition's log"
+    )]
+    OtherLog {
+        /// HSM and partition of the previous export.
+        previous: String,
+        /// HSM and partition of this one.
+        this: String,
+    },
+    /// Entries between the previous export and this one are in neither.
+    #[error("entries {first} to {last} are in neither export: the previous export ends at {}, this one starts at {}", first - 1, last + 1)]
+    GapAfterPrevious {
+        /// The first entry in neither export.
+        first: u64,
+        /// The last entry in neither export.
+        last: u64,
+    },
+    /// The export given as the previous one does not come before this one.
+    #[error(
+        "the previous export (entries {previous_from} to {previous_to}) does not come before this one (entries {from} to {to})"
+    )]
+    NotAfterPrevious {
+        /// The previous export's first entry.
+        previous_from: u64,
+        /// Its last entry.
+        previous_to: u64,
+        /// This export's first entry.
+        from: u64,
+        /// Its last entry.
+        to: u64,
+    },
+    /// An entry both exports hold has another hash in each.
+    #[error("entry {seq} differs between this export and the previous one")]
+    DisagreesWithPrevious {
+        /// The entry.
+        seq: u64,
+    },
+}
+
+/// The kinds of problem a verification names, as the issue and the `tessera log verify` report
+/// put them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// A line was changed (an edited field, a replaced entry, an altered header).
+    Edited,
+    /// Entries are missing (a removed line, a gap between exports).
+    Removed,
+    /// Lines are out of order (swapped, moved, exports given in the wrong order).
+    Reordered,
+    /// A line was added (a repeated entry, a line after the closing checkpoint).
+    Inserted,
+    /// A signature does not verify with the pinned key.
+    Signature,
+    /// The file names another audit key than the pinned one, or the key given is unusable.
+    UnknownKey,
+    /// The file ends early (no closing checkpoint, a truncated last line, unsigned entries).
+    CutShort,
+    /// The log of another partition or HSM.
+    OtherLog,
+    /// Not an export this verifier reads, or not readable at all.
+    Unreadable,
+}
+
+impl FaultKind {
+    /// A short name: `edited`, `removed`, `reordered`, `inserted`, `signature`, `unknown-key`,
+    /// `cut-short`, `other-log`, `unreadable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Edited => "edited",
+            FaultKind::Removed => "removed",
+            FaultKind::Reordered => "reordered",
+            FaultKind::Inserted => "inserted",
+            FaultKind::Signature => "signature",
+            FaultKind::UnknownKey => "unknown-key",
+            FaultKind::CutShort => "cut-short",
+            FaultKind::OtherLog => "other-log",
+            FaultKind::Unreadable => "unreadable",
+        }
+    }
+
+    /// Whether this says the evidence was tampered with (rather than that it could not be
+    /// checked: unreadable, or not under the pinned key).
+    pub fn is_tampering(self) -> bool {
+        !matches!(self, FaultKind::Unreadable | FaultKind::UnknownKey)
+    }
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Fault {
+    /// What kind of problem this is.
+    pub fn kind(&self) -> FaultKind {
+        use std::cmp::Ordering;
+        match self {
+            Fault::TooLong { .. }
+            | Fault::NonCanonical { .. }
+            | Fault::EditedEntry { .. }
+            | Fault::BrokenChain { .. }
+            | Fault::BadHeader { .. }
+            | Fault::ClosingMismatch { .. }
+            | Fault::DisagreesWithPrevious { .. } => FaultKind::Edited,
+            Fault::Gap { .. } | Fault::GapAfterPrevious { .. } => FaultKind::Removed,
+            Fault::OutOfOrder { expected, found } if found < expected => FaultKind::Inserted,
+            Fault::OutOfOrder { .. } | Fault::NotAfterPrevious { .. } => FaultKind::Reordered,
+            Fault::CheckpointMismatch { seq, last_seq } => match seq.cmp(last_seq) {
+                Ordering::Greater => FaultKind::Removed,
+                Ordering::Less => FaultKind::Reordered,
+                Ordering::Equal => FaultKind::Edited,
+            },
+            Fault::BadCheckpoint { .. } | Fault::BadClosingSignature => FaultKind::Signature,
+            Fault::UnsignedTail { .. } | Fault::NoCheckpoint | Fault::CutShort { .. } => {
+                FaultKind::CutShort
+            }
+            Fault::AfterEnd => FaultKind::Inserted,
+            Fault::UnknownKey { .. } => FaultKind::UnknownKey,
+            Fault::NotPartitionLog { .. } | Fault::OtherLog { .. } => FaultKind::OtherLog,
+            Fault::NotAnExport { .. } | Fault::UnsupportedVersion { .. } => FaultKind::Unreadable,
+        }
+    }
 }
 
 fn checkpoint_mismatch(seq: u64, last_seq: u64) -> String {

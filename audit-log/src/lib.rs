@@ -60,9 +60,17 @@
 //!   no checkpoint covers). [`verify_log`] does the same for a log in memory, on parallel
 //!   threads when it is large.
 //!
-//! It does no I/O: storing entries is the partition service's job, reading and writing files
-//! the terminal's. The export formats (JSON Lines files, syslog, CEF) come with the log-audit
-//! issue; the canonical lines here are already the JSON Lines records.
+//! * The export file ([`ExportHeader`], the log lines as stored, the closing [`ExportEnd`] that
+//!   names the export), written by [`ExportWriter`] and checked by [`verify_export`] from any
+//!   reader against a [`KeyPin`] (streamed in large reads, parts on parallel threads) or by
+//!   [`ExportVerifier`] line by line; [`FaultKind`] sorts what it finds (edited, removed,
+//!   reordered, inserted, signature, unknown key, cut short, another partition's log).
+//!   Consecutive exports chain ([`ExportVerifier::after`]). [`export`] gives the exact lines.
+//! * [`to_syslog`] (RFC 5424) and [`to_cef`] records of entries, and [`convert_export`], for
+//!   SIEMs; they carry no proof ([`siem`] maps the fields).
+//!
+//! It opens no files and no sockets: storing entries is the partition service's job, opening
+//! files and drives the terminal's; the verifier reads from the reader it is handed.
 //!
 //! # The format
 //!
@@ -130,10 +138,25 @@ pub use entry::{
     MAX_DETAILS, MAX_HOLDER_LEN, MAX_HOLDERS, MAX_OBJECT_LEN, MAX_OPERATION_LEN, MAX_REASON_LEN,
     Operation, Outcome, genesis_hash,
 };
-pub use error::{Fault, LogError};
+pub use error::{Fault, FaultKind, LogError};
 pub use hash::{HASH_HEX_LEN, Hash};
 pub use keys::{
     AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN, FINGERPRINT_SHOWN_LEN,
 };
 pub use operation::KnownOperation;
 pub use verify::{Report, UnsignedTail, Verifier, verify_log};
+
+// The export file, its verification, and the SIEM formats (the log-audit issue).
+pub mod export;
+#[doc(hidden)]
+pub mod fuzzing;
+pub mod siem;
+#[doc(hidden)]
+pub mod testkit;
+
+pub use export::{
+    EXPORT_END_DOMAIN, EXPORT_END_LINE_PREFIX, EXPORT_MAGIC, EXPORT_VERSION, ExportEnd,
+    ExportHeader, ExportId, ExportReport, ExportVerifier, ExportWriter, KEY_FILE_LABEL, KeyPin,
+    Link, MAX_NAME_LEN, Previous, Start, verify_export,
+};
+pub use siem::{SYSLOG_DETAILS_SD_ID, SYSLOG_SD_ID, SiemFormat, convert_export, to_cef, to_syslog};

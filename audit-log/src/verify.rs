@@ -197,6 +197,56 @@ impl Verifier {
         self.lines
     }
 
+    /// The last entry verified so far, by sequence number and hash (the anchor's before any).
+    pub fn position(&self) -> (u64, Hash) {
+        (self.last_seq, self.last_hash)
+    }
+
+    /// Takes in `part`, the report of the lines that follow, verified by another verifier that
+    /// started at `anchor`: the state is then that of this verifier fed those lines. Refuses
+    /// (returning `false`, changing nothing) unless this verifier stands exactly at `anchor`,
+    /// with nothing pending and nothing failed; the caller then feeds the lines itself.
+    pub(crate) fn absorb(&mut self, anchor: (u64, Hash), part: &Report) -> bool {
+        if self.failed.is_some() || self.pending_gap.is_some() || self.position() != anchor {
+            return false;
+        }
+        let whole = self.snapshot().followed_by(part.clone());
+        self.lines = whole.lines;
+        self.entries = whole.entries;
+        self.checkpoints = whole.checkpoints;
+        self.last_seq = whole.last_seq;
+        self.last_hash = whole.last_hash;
+        self.last_checkpoint_seq = whole.last_checkpoint_seq;
+        self.unsigned_tail = whole.unsigned_tail;
+        true
+    }
+
+    /// The report so far, as [`finish`](Self::finish) would give it, leaving the verifier
+    /// failed if it fails (an entry that jumped forward with no line after it is a gap).
+    pub(crate) fn settle(&mut self) -> Result<Report, LogError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(g) = self.pending_gap.take() {
+            let e = g.gap();
+            self.failed = Some(e.clone());
+            return Err(e);
+        }
+        Ok(self.snapshot())
+    }
+
+    fn snapshot(&self) -> Report {
+        Report {
+            lines: self.lines,
+            entries: self.entries,
+            checkpoints: self.checkpoints,
+            last_seq: self.last_seq,
+            last_hash: self.last_hash,
+            last_checkpoint_seq: self.last_checkpoint_seq,
+            unsigned_tail: self.unsigned_tail,
+        }
+    }
+
     /// Ends verification: the report, or the first bad line.
     pub fn finish(self) -> Result<Report, LogError> {
         if let Some(e) = self.failed {
@@ -205,15 +255,7 @@ impl Verifier {
         if let Some(g) = self.pending_gap {
             return Err(g.gap());
         }
-        Ok(Report {
-            lines: self.lines,
-            entries: self.entries,
-            checkpoints: self.checkpoints,
-            last_seq: self.last_seq,
-            last_hash: self.last_hash,
-            last_checkpoint_seq: self.last_checkpoint_seq,
-            unsigned_tail: self.unsigned_tail,
-        })
+        Ok(self.snapshot())
     }
 
     fn check(&mut self, line: &[u8]) -> Result<(), LogError> {

@@ -384,7 +384,6 @@ impl From<LinkError> for Error {
             LinkError::Unexpected => Error::UnexpectedAnswer {
                 request: "an administration request",
             },
-            e => Error::Ceremony(CeremonyError::Link(e)),
         }
     }
 }

@@ -24,6 +24,8 @@
 //!   `log show`, the list of paired partitions), their logins and prompts, and the exit
 //!   statuses.
 //! - [`error`]: the one error type, with the cases a screen acts on typed ([`Error`]).
+//! - [`log_verify`]: `tessera log verify` and `tessera log convert`, an exported log checked
+//!   offline (and turned into syslog or CEF records).
 //!
 //! Nothing here prints or exits: each command returns what the binary shows.
 
@@ -35,6 +37,7 @@ pub mod embedded;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod log_verify;
 pub mod pair;
 pub mod state;
 

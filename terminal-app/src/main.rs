@@ -23,7 +23,7 @@ use terminal_app::cli::{self, exit, login::CardChoice, prompt, reads::LogFilter}
 use terminal_app::config::{self, TerminalConfig};
 use terminal_app::pair::{self, AnyConnection};
 use terminal_app::state::{self, Address, PairedPartition, StateDir};
-use terminal_app::{Error, cards};
+use terminal_app::{Error, cards, log_verify};
 
 /// Tessera: administer an HSM partition. Without a command: the paired partitions.
 #[derive(Parser, Debug)]
@@ -88,7 +88,8 @@ enum Command {
     /// The bin of invalidated keys (needs an officer login).
     #[command(subcommand)]
     Bin(ListCommand),
-    /// The partition's log (needs an officer login).
+    /// The partition's log (`show` needs an officer login), and exported logs checked offline
+    /// (`verify`, `convert`: exit 0 verified, 1 tampered, 2 unreadable or wrong key).
     #[command(subcommand)]
     Log(LogCommand),
     /// Officer cards: list them, export a card's signing key.
@@ -155,6 +156,12 @@ enum ListCommand {
 
 #[derive(Subcommand, Debug)]
 enum LogCommand {
+    /// Verifies an exported log file against the HSM's audit key, offline. Exit codes: 0
+    /// verified, 1 tampered, 2 unreadable or wrong key.
+    Verify(log_verify::VerifyArgs),
+    /// Verifies an exported log like `verify`, then writes one syslog (RFC 5424) or CEF record
+    /// per entry to a new file, for a SIEM. The records carry no proof: keep the export.
+    Convert(log_verify::ConvertArgs),
     /// Entries (and checkpoints) in sequence order; with --json, the canonical JSON lines.
     Show {
         #[command(flatten)]
@@ -208,6 +215,21 @@ enum CardCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before the configuration: a log check needs none, and its exit code must be its own.
+    if let Some(Command::Log(LogCommand::Verify(_) | LogCommand::Convert(_))) = &cli.command {
+        let Some(Command::Log(command)) = cli.command else {
+            unreachable!("matched above")
+        };
+        let command = match command {
+            LogCommand::Verify(args) => log_verify::LogCommand::Verify(args),
+            LogCommand::Convert(args) => log_verify::LogCommand::Convert(args),
+            LogCommand::Show { .. } => unreachable!("matched above"),
+        };
+        let out = log_verify::run(&command, &log_verify::NoPinnedKeys);
+        print!("{}", out.stdout);
+        eprint!("{}", out.stderr);
+        return ExitCode::from(u8::try_from(out.code).unwrap_or(exit::FAILURE));
+    }
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {

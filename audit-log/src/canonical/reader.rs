@@ -15,13 +15,13 @@ use super::STOP;
 use crate::error::LogError;
 use crate::hash::{Hash, NIBBLE, decode_hex};
 
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     text: &'a str,
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(line: &'a [u8]) -> Result<Reader<'a>, LogError> {
+    pub(crate) fn new(line: &'a [u8]) -> Result<Reader<'a>, LogError> {
         let text = std::str::from_utf8(line).map_err(|e| {
             LogError::non_canonical(format!("not UTF-8 at byte {}", e.valid_up_to()))
         })?;
@@ -33,17 +33,17 @@ impl<'a> Reader<'a> {
     }
 
     /// Where the reader is, as a byte offset.
-    pub(super) fn pos(&self) -> usize {
+    pub(crate) fn pos(&self) -> usize {
         self.pos
     }
 
     /// A non-canonical error at the reader's position.
-    pub(super) fn fail(&self, what: &str) -> LogError {
+    pub(crate) fn fail(&self, what: &str) -> LogError {
         fail_at(what, self.pos)
     }
 
     /// Whether the next bytes are `lit`; if so, reads them.
-    pub(super) fn eat(&mut self, lit: &[u8]) -> bool {
+    pub(crate) fn eat(&mut self, lit: &[u8]) -> bool {
         let found = self.bytes()[self.pos..].starts_with(lit);
         if found {
             self.pos += lit.len();
@@ -52,7 +52,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `lit`, or fails.
-    pub(super) fn expect(&mut self, lit: &'static str) -> Result<(), LogError> {
+    pub(crate) fn expect(&mut self, lit: &'static str) -> Result<(), LogError> {
         if self.eat(lit.as_bytes()) {
             Ok(())
         } else {
@@ -61,7 +61,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Requires the end of the line.
-    pub(super) fn end(&self) -> Result<(), LogError> {
+    pub(crate) fn end(&self) -> Result<(), LogError> {
         if self.pos == self.bytes().len() {
             Ok(())
         } else {
@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unsigned integer: decimal digits, no leading zero (except `0` itself), no overflow.
-    pub(super) fn uint(&mut self) -> Result<u64, LogError> {
+    pub(crate) fn uint(&mut self) -> Result<u64, LogError> {
         let digits = self.bytes()[self.pos..]
             .iter()
             .take_while(|b| b.is_ascii_digit())
@@ -93,7 +93,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string with only the canonical escapes; borrowed when it has none.
-    pub(super) fn string(&mut self) -> Result<Cow<'a, str>, LogError> {
+    pub(crate) fn string(&mut self) -> Result<Cow<'a, str>, LogError> {
         self.expect("\"")?;
         let bytes = self.bytes();
         let start = self.pos;
@@ -136,7 +136,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `null`, or a string.
-    pub(super) fn nullable_string(&mut self) -> Result<Option<Cow<'a, str>>, LogError> {
+    pub(crate) fn nullable_string(&mut self) -> Result<Option<Cow<'a, str>>, LogError> {
         if self.eat(b"null") {
             Ok(None)
         } else {
@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string of exactly `out.len() * 2` lowercase hex digits.
-    pub(super) fn hex(&mut self, out: &mut [u8]) -> Result<(), LogError> {
+    pub(crate) fn hex(&mut self, out: &mut [u8]) -> Result<(), LogError> {
         let at = self.pos;
         let digits = self
             .bytes()
@@ -165,7 +165,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A hash: 64 lowercase hex digits.
-    pub(super) fn hash(&mut self) -> Result<Hash, LogError> {
+    pub(crate) fn hash(&mut self) -> Result<Hash, LogError> {
         let mut h = [0u8; 32];
         self.hex(&mut h)?;
         Ok(Hash(h))
@@ -210,7 +210,7 @@ impl<'a> Reader<'a> {
 }
 
 /// A non-canonical error at byte `pos`.
-pub(super) fn fail_at(what: &str, pos: usize) -> LogError {
+pub(crate) fn fail_at(what: &str, pos: usize) -> LogError {
     LogError::non_canonical(format!("{what} at byte {pos}"))
 }
 
