@@ -7,7 +7,9 @@
 //! - seal + write + fsync ([`seal_pipelined`] into a file, then fsync);
 //! - seal + write + read-back verify (laptop mode: `.partial`, fsync, rename, fsync of the
 //!   directory, cached pages dropped, the file read back and verified);
-//! - `age` encrypting the same bytes to a recipient, then fsync, where the `age` binary exists;
+//! - for comparison, the single-thread read → seal → write loop ([`BackupWriter`]);
+//! - `age` encrypting the same bytes to a recipient (its encrypt speed, the budget's measure),
+//!   and again followed by an fsync of its output, where the `age` binary exists;
 //! - the ratios against the budgets (seal + write ≥ 80 % of the lower ceiling, ≥ 1.5 × age) and
 //!   the process's peak memory (VmHWM, budget < 32 MiB).
 //!
@@ -23,7 +25,7 @@ use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use usb_backup::drive::{BackupName, DirTarget, write_backup};
 use usb_backup::fuzzing::TestHsm;
-use usb_backup::{DEFAULT_CHUNK_SIZE, seal_pipelined};
+use usb_backup::{BackupWriter, DEFAULT_CHUNK_SIZE, seal_pipelined};
 
 const MIB: usize = 1 << 20;
 
@@ -45,28 +47,52 @@ fn main() {
         dir.display()
     );
 
-    let aes = rate(bytes, aes_in_memory(bytes));
-    let copy = rate(bytes, fsynced_copy(&plain, &dir.join("copy.bin")));
-    let _ = std::fs::remove_file(dir.join("copy.bin"));
     let hsm = TestHsm::new(1);
-    let seal = rate(
-        bytes,
-        seal_write_fsync(&hsm, &plain, &dir.join("sealed.tsbk"), bytes),
-    );
+    let scratch = |name: &str| {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        path
+    };
+    // Best of two: the machine is shared, and one slow pass says more about the neighbours.
+    let aes = best_of(bytes, || aes_in_memory(bytes));
+    let copy = best_of(bytes, || fsynced_copy(&plain, &scratch("copy.bin")));
+    let _ = std::fs::remove_file(dir.join("copy.bin"));
+    let single = best_of(bytes, || {
+        single_thread_seal(&hsm, &plain, &scratch("single.tsbk"), bytes)
+    });
+    let _ = std::fs::remove_file(dir.join("single.tsbk"));
+    let seal = best_of(bytes, || {
+        seal_write_fsync(&hsm, &plain, &scratch("sealed.tsbk"), bytes)
+    });
     let _ = std::fs::remove_file(dir.join("sealed.tsbk"));
-    let verified = rate(bytes, seal_write_verify(&hsm, &plain, &dir, bytes));
-    let age = age_encrypt(&plain, &dir).map(|s| rate(bytes, s));
+    let verified = best_of(bytes, || seal_write_verify(&hsm, &plain, &dir, bytes));
+    let age = age_encrypt(&plain, &dir, false).map(|_| {
+        best_of(bytes, || {
+            age_encrypt(&plain, &dir, false).unwrap_or(f64::INFINITY)
+        })
+    });
+    let age_fsync = age.map(|_| {
+        best_of(bytes, || {
+            age_encrypt(&plain, &dir, true).unwrap_or(f64::INFINITY)
+        })
+    });
     let peak = peak_memory_kib();
 
     println!("ceiling  AES-256-GCM in memory         {aes:8.0} MB/s");
     println!("ceiling  fsync'd copy, same directory  {copy:8.0} MB/s");
-    println!("seal + write + fsync                   {seal:8.0} MB/s");
-    println!("seal + write + read-back verify        {verified:8.0} MB/s");
-    match age {
-        Some(a) => println!("age -r (then fsync)                    {a:8.0} MB/s"),
-        None => {
-            println!("age                                    not installed (Debian package age)")
+    println!(
+        "single-thread read/seal/write + fsync  {single:8.0} MB/s  (BackupWriter, for comparison)"
+    );
+    println!("seal + write + fsync                   {seal:8.0} MB/s  (seal_pipelined)");
+    println!(
+        "seal + write + read-back verify        {verified:8.0} MB/s  (laptop mode, whole path)"
+    );
+    match (age, age_fsync) {
+        (Some(a), Some(f)) => {
+            println!("age -r                                 {a:8.0} MB/s");
+            println!("age -r, then fsync                     {f:8.0} MB/s");
         }
+        _ => println!("age                                    not installed (Debian package age)"),
     }
     let lower = aes.min(copy);
     let share = seal / lower;
@@ -75,11 +101,15 @@ fn main() {
         share,
         verdict(share >= 0.8)
     );
-    if let Some(a) = age {
+    if let (Some(a), Some(f)) = (age, age_fsync) {
         let r = seal / a;
         println!(
             "ratio    seal+write / age              {r:8.2}   budget >= 1.50  {}",
             verdict(r >= 1.5)
+        );
+        let r = seal / f;
+        println!(
+            "ratio    seal+write / age then fsync   {r:8.2}   (same work: both end on the disk)"
         );
     }
     println!(
@@ -92,6 +122,12 @@ fn main() {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISSED" }
+}
+
+/// The better of two runs of `run` (seconds), as MB/s.
+fn best_of(bytes: u64, mut run: impl FnMut() -> f64) -> f64 {
+    let seconds = run().min(run());
+    rate(bytes, seconds)
 }
 
 /// MB/s (10^6 bytes) for `bytes` in `seconds`.
@@ -158,6 +194,26 @@ fn fsynced_copy(from: &Path, to: &Path) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+fn single_thread_seal(hsm: &TestHsm, plain: &Path, out: &Path, bytes: u64) -> f64 {
+    let start = Instant::now();
+    let mut src = File::open(plain).expect("open plaintext");
+    let dst = File::create(out).expect("create backup");
+    let facts = hsm.facts(bytes, DEFAULT_CHUNK_SIZE);
+    let mut writer =
+        BackupWriter::new(dst, facts, &hsm.recipients(), &hsm.signing).expect("writer");
+    let mut buf = vec![0u8; MIB];
+    loop {
+        let n = src.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        writer.write_plaintext(&buf[..n]).expect("seal");
+    }
+    let (dst, _) = writer.finish().expect("finish");
+    dst.sync_all().expect("fsync backup");
+    start.elapsed().as_secs_f64()
+}
+
 fn seal_write_fsync(hsm: &TestHsm, plain: &Path, out: &Path, bytes: u64) -> f64 {
     let start = Instant::now();
     let src = File::open(plain).expect("open plaintext");
@@ -184,9 +240,10 @@ fn seal_write_verify(hsm: &TestHsm, plain: &Path, dir: &Path, bytes: u64) -> f64
     elapsed
 }
 
-/// `age` to a fresh recipient, then fsync of its output; `None` without the binary.
-fn age_encrypt(plain: &Path, dir: &Path) -> Option<f64> {
+/// `age` to a fresh recipient (and fsync of its output when asked); `None` without the binary.
+fn age_encrypt(plain: &Path, dir: &Path, fsync: bool) -> Option<f64> {
     let key = dir.join("age-key.txt");
+    let _ = std::fs::remove_file(&key);
     let made = Command::new("age-keygen")
         .arg("-o")
         .arg(&key)
@@ -202,6 +259,7 @@ fn age_encrypt(plain: &Path, dir: &Path) -> Option<f64> {
         .ok()?;
     let recipient = String::from_utf8(recipient.stdout).ok()?.trim().to_owned();
     let out = dir.join("partition.age");
+    let _ = std::fs::remove_file(&out);
     let start = Instant::now();
     let status = Command::new("age")
         .args(["-r", &recipient, "-o"])
@@ -212,7 +270,9 @@ fn age_encrypt(plain: &Path, dir: &Path) -> Option<f64> {
     if !status.success() {
         return None;
     }
-    File::open(&out).and_then(|f| f.sync_all()).ok()?;
+    if fsync {
+        File::open(&out).and_then(|f| f.sync_all()).ok()?;
+    }
     let elapsed = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(out);
     Some(elapsed)

@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use ed25519_dalek::SigningKey;
+use zeroize::Zeroizing;
 
 use crate::container::{
     BackupFacts, ChunkChain, Layout, Recipients, Sealer, TAG_LEN, WrittenBackup,
@@ -20,7 +21,10 @@ use crate::error::BackupError;
 /// and one waiting.
 pub const PIPELINE_DEPTH: usize = 6;
 
-type Chunk = Result<Vec<u8>, BackupError>;
+/// A chunk buffer: plaintext until sealed, so wiped when dropped on any path.
+type Buffer = Zeroizing<Vec<u8>>;
+
+type Chunk = Result<Buffer, BackupError>;
 
 /// Seals exactly `facts.plaintext_len` bytes from `source` into `sink` (header, chunks, signed
 /// trailer) with reading, sealing and writing overlapped. Does not fsync: the caller owns the
@@ -36,9 +40,9 @@ pub fn seal_pipelined<R: Read + Send, W: Write>(
     sink.write_all(&header.encode())
         .map_err(|e| BackupError::io("write", "backup header", e))?;
     let layout = sealer.layout();
-    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
+    let (free_tx, free_rx) = sync_channel::<Buffer>(PIPELINE_DEPTH);
     for _ in 0..PIPELINE_DEPTH {
-        let buf = Vec::with_capacity(layout.chunk_size as usize + TAG_LEN);
+        let buf = Zeroizing::new(Vec::with_capacity(layout.chunk_size as usize + TAG_LEN));
         free_tx.send(buf).map_err(|_| stopped("sealing"))?;
     }
     let (plain_tx, plain_rx) = sync_channel::<Chunk>(PIPELINE_DEPTH);
@@ -75,7 +79,7 @@ fn stopped(stage: &'static str) -> BackupError {
 fn read_stage<R: Read>(
     mut source: R,
     layout: Layout,
-    free: &Receiver<Vec<u8>>,
+    free: &Receiver<Buffer>,
     out: &SyncSender<Chunk>,
 ) -> Result<(), BackupError> {
     let mut given = 0u64;
@@ -151,7 +155,7 @@ fn write_stage<W: Write>(
     mut sink: W,
     mut chain: ChunkChain,
     input: &Receiver<Chunk>,
-    free: &SyncSender<Vec<u8>>,
+    free: &SyncSender<Buffer>,
 ) -> Result<(W, ChunkChain), BackupError> {
     while let Ok(chunk) = input.recv() {
         let buf = chunk?;

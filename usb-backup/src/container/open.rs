@@ -11,6 +11,7 @@ use std::io::Read;
 use aead_stream::{DecryptorBE32, StreamBE32};
 use aes_gcm::Aes256Gcm;
 use ed25519_dalek::VerifyingKey;
+use zeroize::Zeroizing;
 
 use super::header::{Header, Layout, read_full};
 use super::keys::DataKey;
@@ -60,7 +61,8 @@ impl<R: Read> BackupReader<R> {
         let layout = self.header.layout();
         Ok(DecryptingReader {
             chain: Chain::new(&self.header.backup_id()),
-            buf: Vec::with_capacity(layout.chunk_size as usize + TAG_LEN),
+            // Plaintext: wiped when the reader goes; sized once, so never reallocated.
+            buf: Zeroizing::new(Vec::with_capacity(layout.chunk_size as usize + TAG_LEN)),
             stream: Some(stream),
             input: self.input,
             header: self.header,
@@ -82,7 +84,7 @@ pub struct DecryptingReader<R: Read> {
     layout: Layout,
     stream: Option<DecryptorBE32<Aes256Gcm>>,
     chain: Chain,
-    buf: Vec<u8>,
+    buf: Zeroizing<Vec<u8>>,
     next: u64,
     verified: Option<Verified>,
     /// Plaintext of the current chunk already handed out through `Read`.
@@ -147,10 +149,10 @@ impl<R: Read> DecryptingReader<R> {
         let failed = || Rejection::ChunkAuthentication { index: i };
         let result = if i + 1 == self.layout.chunks {
             let stream = self.stream.take().ok_or_else(failed)?;
-            stream.decrypt_last_in_place(&aad, &mut self.buf)
+            stream.decrypt_last_in_place(&aad, &mut *self.buf)
         } else {
             let stream = self.stream.as_mut().ok_or_else(failed)?;
-            stream.decrypt_next_in_place(&aad, &mut self.buf)
+            stream.decrypt_next_in_place(&aad, &mut *self.buf)
         };
         result.map_err(|_| failed())?;
         self.next += 1;

@@ -6,6 +6,7 @@ use std::io::Write;
 use aead_stream::{EncryptorBE32, StreamBE32};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use zeroize::Zeroizing;
 
 use super::header::{BackupFacts, Header, Layout};
 use super::keys::{DataKey, Recipients};
@@ -169,7 +170,8 @@ pub struct BackupWriter<'k, W: Write> {
     chain: ChunkChain,
     header: Header,
     signer: &'k SigningKey,
-    buf: Vec<u8>,
+    /// Plaintext until sealed: wiped if the writer is dropped.
+    buf: Zeroizing<Vec<u8>>,
     given: u64,
 }
 
@@ -200,7 +202,7 @@ impl<'k, W: Write> BackupWriter<'k, W> {
             sealer,
             header,
             signer,
-            buf: Vec::with_capacity(capacity),
+            buf: Zeroizing::new(Vec::with_capacity(capacity)),
             given: 0,
         })
     }
