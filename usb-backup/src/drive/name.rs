@@ -1,0 +1,159 @@
+//! File names a person can read: `PARTITION_YYYY-MM-DDTHHMMSSZ_seqNNNNNN.tsbk` (UTC, no colons,
+//! which FAT forbids). A file being written carries `.partial` after that; a file that failed
+//! its read-back check carries `.failed`.
+
+use crate::container::{BackupFacts, MAX_PARTITION_ID_LEN};
+use crate::error::BackupError;
+
+/// The extension of a finished backup file.
+pub const BACKUP_EXTENSION: &str = ".tsbk";
+
+/// Appended to a backup's name while it is being written.
+pub const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Appended to a backup's name when its read-back check failed.
+pub const FAILED_SUFFIX: &str = ".failed";
+
+/// The facts a backup file's name carries.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BackupName {
+    /// The partition's id.
+    pub partition_id: String,
+    /// Creation time, Unix seconds, UTC.
+    pub created: u64,
+    /// The backup's sequence number.
+    pub sequence: u64,
+}
+
+impl BackupName {
+    /// The name of the backup with these facts.
+    pub fn of(facts: &BackupFacts) -> BackupName {
+        BackupName {
+            partition_id: facts.partition_id.clone(),
+            created: facts.created,
+            sequence: facts.sequence,
+        }
+    }
+
+    /// The file name.
+    pub fn file_name(&self) -> String {
+        let (y, mo, d, h, mi, s) = civil(self.created);
+        format!(
+            "{}_{y:04}-{mo:02}-{d:02}T{h:02}{mi:02}{s:02}Z_seq{:06}{BACKUP_EXTENSION}",
+            self.partition_id, self.sequence
+        )
+    }
+
+    /// The name while being written.
+    pub fn partial_name(&self) -> String {
+        format!("{}{PARTIAL_SUFFIX}", self.file_name())
+    }
+
+    /// The name after a failed read-back check.
+    pub fn failed_name(&self) -> String {
+        format!("{}{FAILED_SUFFIX}", self.file_name())
+    }
+
+    /// Parses a finished backup's file name.
+    pub fn parse(name: &str) -> Result<BackupName, BackupError> {
+        let bad = |problem| BackupError::BadName {
+            name: name.to_owned(),
+            problem,
+        };
+        let stem = name
+            .strip_suffix(BACKUP_EXTENSION)
+            .ok_or_else(|| bad("it does not end in .tsbk"))?;
+        let (rest, seq) = stem
+            .rsplit_once("_seq")
+            .ok_or_else(|| bad("no _seq part"))?;
+        let (partition_id, time) = rest.rsplit_once('_').ok_or_else(|| bad("no time part"))?;
+        if partition_id.is_empty() || partition_id.len() > MAX_PARTITION_ID_LEN {
+            return Err(bad("the partition id is not 1 to 64 characters"));
+        }
+        let sequence = seq
+            .parse()
+            .map_err(|_| bad("the sequence number is not a number"))?;
+        let created = parse_time(time).ok_or_else(|| bad("the time is not YYYY-MM-DDTHHMMSSZ"))?;
+        let parsed = BackupName {
+            partition_id: partition_id.to_owned(),
+            created,
+            sequence,
+        };
+        if parsed.file_name() != name {
+            return Err(bad("it is not in canonical form"));
+        }
+        Ok(parsed)
+    }
+}
+
+fn parse_time(t: &str) -> Option<u64> {
+    let b = t.as_bytes();
+    if b.len() != 18 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[17] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(13..15)?, num(15..17)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 59 || y < 1970
+    {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Unix seconds to (year, month, day, hour, minute, second), UTC (Howard Hinnant's
+/// `civil_from_days`, for days since 1970-01-01).
+fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_utc_and_parse_back() {
+        let name = BackupName {
+            partition_id: "payments".into(),
+            created: 1_796_376_645, // 2026-12-04 09:30:45 UTC
+            sequence: 42,
+        };
+        assert_eq!(
+            name.file_name(),
+            "payments_2026-12-04T093045Z_seq000042.tsbk"
+        );
+        assert_eq!(BackupName::parse(&name.file_name()).unwrap(), name);
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(civil(951_782_400), (2000, 2, 29, 0, 0, 0));
+        for bad in [
+            "payments_2026-12-04T093045Z_seq000042.tsbk.partial",
+            "payments_2026-13-04T093045Z_seq000042.tsbk",
+            "payments_2026-12-04T09:30:45Z_seq000042.tsbk",
+            "_2026-12-04T093045Z_seq1.tsbk",
+            "payments_2026-12-04T093045Z_seq42.tsbk",
+        ] {
+            assert!(BackupName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
