@@ -249,6 +249,19 @@ pub enum CeremonyError {
         /// The card.
         card: CardRef,
     },
+    /// A card not in the active set that still holds share envelopes no registered set counts
+    /// on (see [`ActiveSet::leftover_envelopes`]).
+    #[error(
+        "{card} is not in this partition's active card set but still holds a share envelope of \
+         set {}, left by an earlier ceremony: wipe it before the card is used again",
+        set_list(sets)
+    )]
+    LeftoverShare {
+        /// The card.
+        card: CardRef,
+        /// The set numbers of its envelopes.
+        sets: Vec<u32>,
+    },
     /// A card presented twice.
     #[error("{card} was already presented in this ceremony: each card counts once")]
     SameCardTwice {
@@ -343,6 +356,12 @@ pub enum CeremonyError {
     /// The HSM refused, or the link failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+}
+
+/// "3" or "2, 3" (set numbers; 0 for an envelope whose set was not recorded).
+fn set_list(sets: &[u32]) -> String {
+    let sets: Vec<String> = sets.iter().map(u32::to_string).collect();
+    sets.join(", ")
 }
 
 /// Opens a ceremony of `kind` at the HSM; its id.
