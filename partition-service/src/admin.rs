@@ -110,6 +110,7 @@ struct Registration {
     recovery: Option<RecoveryPublic>,
     replaces_revoked: Option<CardSerial>,
     old_shares_left: Vec<CardSerial>,
+    leftover_shares: Vec<CardSerial>,
     proofs: Vec<CardSignature>,
 }
 
@@ -118,6 +119,7 @@ struct CeremonyStep {
     ceremony: OpenCeremony,
     replaces_revoked: Option<CardSerial>,
     old_shares_left: Vec<CardSerial>,
+    leftover_shares: Vec<CardSerial>,
     proofs: Vec<CardSignature>,
 }
 
@@ -568,6 +570,7 @@ impl AdminSession {
             ceremony: open,
             replaces_revoked: registration.replaces_revoked,
             old_shares_left: registration.old_shares_left,
+            leftover_shares: registration.leftover_shares,
             proofs: registration.proofs,
         };
         let response = self.register_set(ctx, registration.set, registration.recovery, step)?;
@@ -721,6 +724,11 @@ impl AdminSession {
                 let left: Vec<String> =
                     step.old_shares_left.iter().map(|s| s.to_string()).collect();
                 event = event.detail("old-shares-left", left.join(", "));
+            }
+            if !step.leftover_shares.is_empty() {
+                let left: Vec<String> =
+                    step.leftover_shares.iter().map(|s| s.to_string()).collect();
+                event = event.detail("leftover-shares", left.join(", "));
             }
             let soft = set.soft_serials();
             if !soft.is_empty() {
@@ -885,6 +893,7 @@ impl Handler for AdminSession {
                 recovery,
                 replaces_revoked,
                 old_shares_left,
+                leftover_shares,
                 proofs,
             } => self.register_in_ceremony(
                 ctx,
@@ -894,6 +903,7 @@ impl Handler for AdminSession {
                     recovery: recovery.map(|r| *r),
                     replaces_revoked,
                     old_shares_left,
+                    leftover_shares,
                     proofs,
                 },
             ),
@@ -1089,11 +1099,21 @@ fn fits_ceremony(
     recovery: Option<&RecoveryPublic>,
     step: &CeremonyStep,
 ) -> bool {
+    // A card said to hold a leftover share of the set is not in it, and only a set with shares
+    // leaves any.
+    if step
+        .leftover_shares
+        .iter()
+        .any(|serial| set.cards.iter().any(|card| &card.serial == serial))
+    {
+        return false;
+    }
     if step.ceremony.kind == CeremonyKind::EnrolAuditors {
         return set.kind == CardSetKind::Auditor
             && recovery.is_none()
             && step.replaces_revoked.is_none()
-            && step.old_shares_left.is_empty();
+            && step.old_shares_left.is_empty()
+            && step.leftover_shares.is_empty();
     }
     if set.kind != CardSetKind::Pso {
         return false;

@@ -1143,12 +1143,38 @@ fn a_card_pulled_before_its_read_back_is_named_and_a_later_drill_wipes_its_share
     let mut enrolment = enrolment_with_a_card_pulled(&mut f, &mut conn);
     enrolment.add_card(&mut f.card("B-2")).unwrap();
     enrolment.add_card(&mut f.card("C-3")).unwrap();
+    // The HSM refuses a registration that says a card of the set holds a leftover share.
+    let mut contradictory = enrolment.request_with_id(enrolment.id()).unwrap();
+    if let AdminRequest::RegisterCardSetInCeremony {
+        leftover_shares, ..
+    } = &mut contradictory
+    {
+        assert_eq!(leftover_shares.len(), 1);
+        leftover_shares.push(hsm_link::domain::CardSerial::new("B-2").unwrap());
+    }
+    assert!(matches!(
+        conn.admin(contradictory),
+        Err(LinkError::Refused(RemoteError::Admin(AdminError::CardSet(
+            _
+        ))))
+    ));
     let registered = enrolment.finish(&mut conn).unwrap();
     // The result names the card that holds a share of the set without being in it.
     assert_eq!(serials(&registered.leftover_shares), ["Z-9"]);
     assert_eq!(
         registered.leftover_shares[0].holder.as_deref(),
         Some("Zoe Pulled")
+    );
+    // And so does the HSM's log entry of the registration.
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let log = log_text(&mut conn);
+    let register = log
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        register.contains("leftover-shares") && register.contains("Z-9"),
+        "{register}"
     );
 
     // A later ceremony recognises the leftover envelope and offers to wipe it.

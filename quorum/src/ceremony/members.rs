@@ -183,6 +183,8 @@ impl Members {
             recovery: recovery.map(Box::new),
             replaces_revoked,
             old_shares_left,
+            // Only a set with shares leaves any: NewSet::request names them.
+            leftover_shares: Vec::new(),
             proofs: self.proofs.clone(),
         })
     }
@@ -348,8 +350,15 @@ impl NewSet {
         let mut request =
             self.members
                 .request(Some(recovery), replaces_revoked, old_shares_left)?;
-        if let AdminRequest::RegisterCardSetInCeremony { ceremony: id, .. } = &mut request {
+        if let AdminRequest::RegisterCardSetInCeremony {
+            ceremony: id,
+            leftover_shares,
+            ..
+        } = &mut request
+        {
             *id = ceremony;
+            // The log names the cards that hold a share of the set without being in it.
+            *leftover_shares = self.leftovers.iter().map(|c| c.serial.clone()).collect();
         }
         Ok(request)
     }
@@ -393,7 +402,8 @@ pub struct Registered {
     /// The quorum backup public key registered with it.
     pub backup_public: QuorumBackupPublicKey,
     /// Cards that are not in the set but may hold an envelope of it (a share of its secret):
-    /// each was pulled after its share was written, before the envelope could be removed.
+    /// each was pulled after its share was written, before the envelope could be removed. The
+    /// HSM logged them with the registration (`leftover-shares`).
     /// Wipe each: [`ActiveSet::wipe_leftovers`](super::ActiveSet::wipe_leftovers) (a drill
     /// offers it, [`Drill::wipe_leftovers`](super::Drill::wipe_leftovers)).
     pub leftover_shares: Vec<CardRef>,
