@@ -61,6 +61,13 @@
 //! [`Registered::drop_old_share`] removes the old envelope from each such card (keeping the new
 //! one), and [`ReshareWipe::wipe`] empties the old cards present that left the set.
 //!
+//! **Cards pulled mid-ceremony.** A card that fails after its new share was written is asked
+//! to remove it again; one that cannot (pulled from its reader) is listed as a leftover, wiped
+//! by the ceremony if it comes back (`wipe_leftover`), else named in [`Registered`] and in the
+//! HSM's log entry of the registration. A later drill recognises such an envelope
+//! ([`ActiveSet::leftover_envelopes`], [`CeremonyError::LeftoverShare`]) and offers to wipe it
+//! ([`Drill::wipe_leftovers`]).
+//!
 //! [`CardError::WrongPin`]: crate::error::CardError::WrongPin
 //! [`CardError::Blocked`]: crate::error::CardError::Blocked
 
