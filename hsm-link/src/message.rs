@@ -315,6 +315,7 @@ mod tests {
                 recovery: None,
                 replaces_revoked: Some(CardSerial::new("C-3").unwrap()),
                 old_shares_left: vec![CardSerial::new("A-1").unwrap(); left],
+                leftover_shares: vec![CardSerial::new("Z-9").unwrap(); left],
                 proofs: vec![proof.clone(); proofs],
             }),
         };

@@ -562,6 +562,7 @@ fn main() {
         })),
         replaces_revoked: None,
         old_shares_left: Vec::new(),
+        leftover_shares: Vec::new(),
         proofs,
     })
     .expect("register the PSO set");

@@ -395,6 +395,7 @@ fn every_card_of_a_set_proves_its_key_for_this_session_and_this_ceremony() {
             recovery: None,
             replaces_revoked: None,
             old_shares_left: Vec::new(),
+            leftover_shares: Vec::new(),
             proofs,
         };
     let good = t.proofs(&id, &set);

@@ -323,16 +323,21 @@ impl Pin {
     }
 }
 
-/// `bytes` in NFC when they are UTF-8 text that is not NFC already; `None` otherwise. The
-/// normalised text is written into a buffer large enough for any NFC form (at most three
-/// times the input's bytes), so it never reallocates and leaves no unzeroized copy behind.
+/// `bytes` in NFC when they are UTF-8 text that is not NFC already; `None` otherwise (and for
+/// more than [`MAX_PIN_LEN`] bytes, which every check refuses anyway). The normalised text is
+/// measured first and written into a buffer of exactly its length, so the buffer never
+/// reallocates and leaves no unzeroized copy behind.
 fn nfc(bytes: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    if bytes.len() > MAX_PIN_LEN {
+        return None;
+    }
     let text = std::str::from_utf8(bytes).ok()?;
     if is_nfc_quick(text.chars()) == IsNormalized::Yes {
         return None;
     }
-    let mut out = Zeroizing::new(String::with_capacity(3 * text.len()));
+    let len = text.nfc().map(char::len_utf8).sum();
+    let mut out = Zeroizing::new(String::with_capacity(len));
     for c in text.nfc() {
         out.push(c);
     }

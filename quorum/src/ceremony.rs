@@ -61,6 +61,13 @@
 //! [`Registered::drop_old_share`] removes the old envelope from each such card (keeping the new
 //! one), and [`ReshareWipe::wipe`] empties the old cards present that left the set.
 //!
+//! **Cards pulled mid-ceremony.** A card that fails after its new share was written is asked
+//! to remove it again; one that cannot (pulled from its reader) is listed as a leftover, wiped
+//! by the ceremony if it comes back (`wipe_leftover`), else named in [`Registered`] and in the
+//! HSM's log entry of the registration. A later drill recognises such an envelope
+//! ([`ActiveSet::leftover_envelopes`], [`CeremonyError::LeftoverShare`]) and offers to wipe it
+//! ([`Drill::wipe_leftovers`]).
+//!
 //! [`CardError::WrongPin`]: crate::error::CardError::WrongPin
 //! [`CardError::Blocked`]: crate::error::CardError::Blocked
 
@@ -249,6 +256,19 @@ pub enum CeremonyError {
         /// The card.
         card: CardRef,
     },
+    /// A card not in the active set that still holds share envelopes no registered set counts
+    /// on (see [`ActiveSet::leftover_envelopes`]).
+    #[error(
+        "{card} is not in this partition's active card set but still holds a share envelope of \
+         set {}, left by an earlier ceremony: wipe it before the card is used again",
+        set_list(sets)
+    )]
+    LeftoverShare {
+        /// The card.
+        card: CardRef,
+        /// The set numbers of its envelopes.
+        sets: Vec<u32>,
+    },
     /// A card presented twice.
     #[error("{card} was already presented in this ceremony: each card counts once")]
     SameCardTwice {
@@ -343,6 +363,12 @@ pub enum CeremonyError {
     /// The HSM refused, or the link failed.
     #[error(transparent)]
     Link(#[from] LinkError),
+}
+
+/// "3" or "2, 3" (set numbers; 0 for an envelope whose set was not recorded).
+fn set_list(sets: &[u32]) -> String {
+    let sets: Vec<String> = sets.iter().map(u32::to_string).collect();
+    sets.join(", ")
 }
 
 /// Opens a ceremony of `kind` at the HSM; its id.

@@ -1111,3 +1111,132 @@ fn a_twin_of_the_revoked_card_is_not_taken_for_it() {
     );
     assert_eq!(revocation.progress().have, 0);
 }
+
+fn serials(cards: &[quorum::ceremony::CardRef]) -> Vec<&str> {
+    cards.iter().map(|c| c.serial.as_str()).collect()
+}
+
+/// An enrolment of A-1, B-2, C-3 in which Z-9 is pulled from its reader right after its share
+/// was written, before the read-back: neither the read-back nor the removal reaches it.
+fn enrolment_with_a_card_pulled(f: &mut Fixture, conn: &mut Conn) -> Enrolment {
+    for (holder, serial) in OLD {
+        f.new_card(holder, serial);
+    }
+    f.new_card("Zoe Pulled", "Z-9");
+    let mut enrolment = Enrolment::begin(conn, 2, 3).unwrap();
+    enrolment.add_card(&mut f.card("A-1")).unwrap();
+    let mut pulled = Pulled::after_writes(f.card("Z-9"), 1);
+    match enrolment.add_card(&mut pulled) {
+        Err(CeremonyError::BadShare { card, .. }) => assert_eq!(card.serial, "Z-9"),
+        other => panic!("{other:?}"),
+    }
+    // It keeps the envelope of set 1: a live share, the one the next card gets.
+    assert_eq!(envelope_sets(&mut f.card("Z-9")), [1]);
+    assert_eq!(serials(&enrolment.leftovers()), ["Z-9"]);
+    enrolment
+}
+
+#[test]
+fn a_card_pulled_before_its_read_back_is_named_and_a_later_drill_wipes_its_share() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    let mut enrolment = enrolment_with_a_card_pulled(&mut f, &mut conn);
+    enrolment.add_card(&mut f.card("B-2")).unwrap();
+    enrolment.add_card(&mut f.card("C-3")).unwrap();
+    // The HSM refuses a registration that says a card of the set holds a leftover share.
+    let mut contradictory = enrolment.request_with_id(enrolment.id()).unwrap();
+    if let AdminRequest::RegisterCardSetInCeremony {
+        leftover_shares, ..
+    } = &mut contradictory
+    {
+        assert_eq!(leftover_shares.len(), 1);
+        leftover_shares.push(hsm_link::domain::CardSerial::new("B-2").unwrap());
+    }
+    assert!(matches!(
+        conn.admin(contradictory),
+        Err(LinkError::Refused(RemoteError::Admin(AdminError::CardSet(
+            _
+        ))))
+    ));
+    let registered = enrolment.finish(&mut conn).unwrap();
+    // The result names the card that holds a share of the set without being in it.
+    assert_eq!(serials(&registered.leftover_shares), ["Z-9"]);
+    assert_eq!(
+        registered.leftover_shares[0].holder.as_deref(),
+        Some("Zoe Pulled")
+    );
+    // And so does the HSM's log entry of the registration.
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let log = log_text(&mut conn);
+    let register = log
+        .lines()
+        .rfind(|l| l.contains("cardset.register"))
+        .unwrap();
+    assert!(
+        register.contains("leftover-shares") && register.contains("Z-9"),
+        "{register}"
+    );
+
+    // A later ceremony recognises the leftover envelope and offers to wipe it.
+    let drill = Drill::begin(&mut conn).unwrap();
+    let error = drill.run(&mut conn, &mut f.card("Z-9")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "soft card Z-9 (Zoe Pulled) is not in this partition's active card set but still holds a \
+         share envelope of set 1, left by an earlier ceremony: wipe it before the card is used \
+         again"
+    );
+    assert_eq!(
+        active(&mut conn)
+            .leftover_envelopes(&f.partition, &mut f.card("Z-9"))
+            .unwrap(),
+        [1]
+    );
+    assert_eq!(drill.wipe_leftovers(&mut f.card("Z-9")).unwrap(), [1]);
+    assert!(envelope_sets(&mut f.card("Z-9")).is_empty());
+    // Now it is only a card outside the set.
+    assert!(matches!(
+        drill.run(&mut conn, &mut f.card("Z-9")),
+        Err(CeremonyError::NotInSet { .. })
+    ));
+    // The members hold nothing left over, and wiping leftovers keeps a member's own share.
+    let outcome = drill.run(&mut conn, &mut f.card("B-2")).unwrap();
+    assert!(
+        outcome.ok() && outcome.leftover_sets.is_empty(),
+        "{outcome:?}"
+    );
+    assert!(drill.wipe_leftovers(&mut f.card("B-2")).unwrap().is_empty());
+    assert_eq!(envelope_sets(&mut f.card("B-2")), [1]);
+
+    // An enrolment abandoned after writing A-1's envelope of set 2 (never registered): the
+    // drill of A-1 lists it, and wiping keeps A-1's share of the active set.
+    login(&f, &mut conn, &["A-1", "B-2"]).unwrap();
+    let mut abandoned = Enrolment::begin(&mut conn, 1, 1).unwrap();
+    abandoned.add_card(&mut f.card("A-1")).unwrap();
+    drop(abandoned);
+    let outcome = drill.run(&mut conn, &mut f.card("A-1")).unwrap();
+    assert!(outcome.ok());
+    assert_eq!(outcome.leftover_sets, [2]);
+    assert_eq!(drill.wipe_leftovers(&mut f.card("A-1")).unwrap(), [2]);
+    assert_eq!(envelope_sets(&mut f.card("A-1")), [1]);
+    assert!(drill.run(&mut conn, &mut f.card("A-1")).unwrap().ok());
+}
+
+#[test]
+fn a_pulled_card_inserted_again_before_the_registration_is_wiped_by_the_ceremony() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    let mut enrolment = enrolment_with_a_card_pulled(&mut f, &mut conn);
+    // Any other card is not a leftover.
+    assert!(matches!(
+        enrolment.wipe_leftover(&mut f.card("B-2")),
+        Err(CeremonyError::NotInSet { .. })
+    ));
+    assert_eq!(enrolment.wipe_leftover(&mut f.card("Z-9")).unwrap(), 0);
+    assert!(envelope_sets(&mut f.card("Z-9")).is_empty());
+    assert!(enrolment.leftovers().is_empty());
+    enrolment.add_card(&mut f.card("B-2")).unwrap();
+    enrolment.add_card(&mut f.card("C-3")).unwrap();
+    let registered = enrolment.finish(&mut conn).unwrap();
+    assert!(registered.leftover_shares.is_empty());
+}

@@ -369,6 +369,12 @@ pub enum AdminRequest {
         /// set (re-share) — logged with the registration.
         #[serde(deserialize_with = "de_serials")]
         old_shares_left: Vec<CardSerial>,
+        /// Cards not in the set that may hold an envelope of it: each failed after its share
+        /// was written and could not have it removed (pulled from its reader) — logged with
+        /// the registration, so that the log says which cards hold a share to wipe. The
+        /// terminal's report: the HSM checks only that none is in the set.
+        #[serde(deserialize_with = "de_serials")]
+        leftover_shares: Vec<CardSerial>,
         /// One proof per card of the set, in the set's order: the card's signature over
         /// [`enrolment_message`] for this session, this ceremony and this set.
         #[serde(deserialize_with = "de_signatures")]

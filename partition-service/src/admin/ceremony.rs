@@ -31,6 +31,7 @@ pub(super) struct Registration {
     pub(super) recovery: Option<RecoveryPublic>,
     pub(super) replaces_revoked: Option<CardSerial>,
     pub(super) old_shares_left: Vec<CardSerial>,
+    pub(super) leftover_shares: Vec<CardSerial>,
     pub(super) proofs: Vec<CardSignature>,
 }
 
@@ -39,6 +40,7 @@ struct CeremonyStep {
     ceremony: OpenCeremony,
     replaces_revoked: Option<CardSerial>,
     old_shares_left: Vec<CardSerial>,
+    leftover_shares: Vec<CardSerial>,
     proofs: Vec<CardSignature>,
 }
 
@@ -129,6 +131,7 @@ impl AdminSession {
             ceremony: open,
             replaces_revoked: registration.replaces_revoked,
             old_shares_left: registration.old_shares_left,
+            leftover_shares: registration.leftover_shares,
             proofs: registration.proofs,
         };
         let response = self.register_set(ctx, registration.set, registration.recovery, step)?;
@@ -247,6 +250,10 @@ fn registration_event(
         let left: Vec<String> = step.old_shares_left.iter().map(|s| s.to_string()).collect();
         event = event.detail("old-shares-left", left.join(", "));
     }
+    if !step.leftover_shares.is_empty() {
+        let left: Vec<String> = step.leftover_shares.iter().map(|s| s.to_string()).collect();
+        event = event.detail("leftover-shares", left.join(", "));
+    }
     let soft = set.soft_serials();
     if !soft.is_empty() {
         event = event.detail("soft-cards", soft);
@@ -332,11 +339,21 @@ fn fits_ceremony(
     recovery: Option<&RecoveryPublic>,
     step: &CeremonyStep,
 ) -> bool {
+    // A card said to hold a leftover share of the set is not in it, and only a set with shares
+    // leaves any.
+    if step
+        .leftover_shares
+        .iter()
+        .any(|serial| set.cards.iter().any(|card| &card.serial == serial))
+    {
+        return false;
+    }
     if step.ceremony.kind == CeremonyKind::EnrolAuditors {
         return set.kind == CardSetKind::Auditor
             && recovery.is_none()
             && step.replaces_revoked.is_none()
-            && step.old_shares_left.is_empty();
+            && step.old_shares_left.is_empty()
+            && step.leftover_shares.is_empty();
     }
     if set.kind != CardSetKind::Pso {
         return false;

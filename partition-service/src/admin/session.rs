@@ -241,6 +241,7 @@ impl AdminSession {
                 recovery,
                 replaces_revoked,
                 old_shares_left,
+                leftover_shares,
                 proofs,
             } => self.register_in_ceremony(
                 ctx,
@@ -250,6 +251,7 @@ impl AdminSession {
                     recovery: recovery.map(|r| *r),
                     replaces_revoked,
                     old_shares_left,
+                    leftover_shares,
                     proofs,
                 },
             ),

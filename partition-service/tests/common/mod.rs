@@ -300,6 +300,7 @@ impl Terminal {
             recovery: recovery.map(Box::new),
             replaces_revoked: revoked.map(|s| CardSerial::new(s).unwrap()),
             old_shares_left: left.iter().map(|s| CardSerial::new(*s).unwrap()).collect(),
+            leftover_shares: Vec::new(),
         }
     }
 

@@ -5,8 +5,8 @@ use hsm_link::domain::{CardDescription, PartitionId};
 use hsm_link::message::{AdminError, AdminRequest, AdminResponse, LoginRefusal};
 
 use super::{CardRef, CeremonyError, Link, LinkError, Progress};
-use crate::card::{CardInfo, VerifiedCard};
-use crate::envelope::ShareContext;
+use crate::card::{CardInfo, SET_NUMBER_NOT_RECORDED, ShareEntry, ShareObject, VerifiedCard};
+use crate::envelope::{EnvelopeHeader, ShareContext, open_share};
 use crate::error::QuorumError;
 use crate::secret::{
     self, Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share,
@@ -87,6 +87,132 @@ impl ActiveSet {
             card_serial: self.cards[position].serial.to_string(),
         }
     }
+}
+
+impl ActiveSet {
+    /// The set numbers of the envelopes on `card`, sealed for `partition`, that this set does
+    /// not account for: every such envelope on a card that is not in the set, and on a card in
+    /// it every such envelope but the set's own. Each is a share that no registered set counts
+    /// on (an old set's not yet dropped, or one of a set never registered: a ceremony
+    /// abandoned, or a card pulled after its share was written, before the envelope could be
+    /// removed): wipe it with [`ActiveSet::wipe_leftovers`].
+    ///
+    /// Whether an envelope was sealed for `partition` is found by opening it (one ECDH on the
+    /// card per envelope, the share zeroized at once): a card may carry another partition's
+    /// share, which is not this partition's to wipe. One of this set's number counts only if
+    /// its share is one of this set's secret (checked against the commitments); one of another
+    /// set's number is judged by the partition alone (the HSM keeps no other set's
+    /// commitments). An envelope whose set was not recorded (written by an earlier build) is
+    /// not judged, except as a member's own.
+    pub fn leftover_envelopes<C: VerifiedCard + ?Sized>(
+        &self,
+        partition: &PartitionId,
+        card: &mut C,
+    ) -> Result<Vec<u32>, CeremonyError> {
+        let object = share_object(card)?;
+        self.leftovers_in(partition, card, &object)
+    }
+
+    /// Removes the envelopes [`ActiveSet::leftover_envelopes`] finds from `card`, keeping a
+    /// member's own share and any other partition's; the set numbers removed (none: the card
+    /// is left untouched).
+    pub fn wipe_leftovers<C: VerifiedCard + ?Sized>(
+        &self,
+        partition: &PartitionId,
+        card: &mut C,
+    ) -> Result<Vec<u32>, CeremonyError> {
+        let mut object = share_object(card)?;
+        let sets = self.leftovers_in(partition, card, &object)?;
+        if sets.is_empty() {
+            return Ok(sets);
+        }
+        for set in &sets {
+            object.remove(*set);
+        }
+        card.write_share_object(&object.encode()?)
+            .map_err(|source| CeremonyError::Wipe {
+                card: CardRef::of(&card.info()),
+                source,
+            })?;
+        Ok(sets)
+    }
+
+    fn leftovers_in<C: VerifiedCard + ?Sized>(
+        &self,
+        partition: &PartitionId,
+        card: &mut C,
+        object: &ShareObject,
+    ) -> Result<Vec<u32>, CeremonyError> {
+        let info = card.info();
+        let member = self.position_of(&info).is_some();
+        let entries = object.entries();
+        let own_recorded = entries.iter().any(|e| e.set_number == self.set_number);
+        // A member's envelope from a build that did not record its set counts as its own.
+        let own = |set: u32| {
+            member && (set == self.set_number || (!own_recorded && set == SET_NUMBER_NOT_RECORDED))
+        };
+        let mut sets = Vec::new();
+        for entry in entries {
+            let set = entry.set_number;
+            if own(set) || set == SET_NUMBER_NOT_RECORDED {
+                continue;
+            }
+            let Some(share) = opened(card, &info, partition, entry)? else {
+                continue;
+            };
+            // Of this set's number, it must be a share of this set's secret: a card of another
+            // HSM's partition of the same name is not this partition's to wipe.
+            if set != self.set_number || secret::verify_share(&self.commitments, &share).is_ok() {
+                sets.push(set);
+            }
+        }
+        Ok(sets)
+    }
+}
+
+/// The share in `entry` if it opens on `card` as an envelope of `partition` (of its set, with
+/// any index): one ECDH on the card; the caller drops the share (zeroized) at once. A
+/// malformed envelope holds no share.
+fn opened<C: VerifiedCard + ?Sized>(
+    card: &mut C,
+    info: &CardInfo,
+    partition: &PartitionId,
+    entry: &ShareEntry,
+) -> Result<Option<Share>, CeremonyError> {
+    let Ok(header) = EnvelopeHeader::parse(&entry.envelope) else {
+        return Ok(None);
+    };
+    let shared =
+        card.decipher(header.ephemeral_public())
+            .map_err(|source| CeremonyError::BadShare {
+                card: CardRef::of(info),
+                source: source.into(),
+            })?;
+    // Indices are 1 to MAX_CARDS (16).
+    Ok((1..=secret::MAX_CARDS as u8).find_map(|share_index| {
+        let ctx = ShareContext {
+            partition: partition.clone(),
+            set_number: entry.set_number,
+            share_index,
+            card_serial: info.serial.clone(),
+        };
+        let ecdh = |_: &[u8; 32]| Ok::<_, QuorumError>(shared.clone());
+        open_share(&header, &info.decryption_public, ecdh, &ctx).ok()
+    }))
+}
+
+/// The card's share object, parsed (empty when it has none); a failure names the card.
+fn share_object<C: VerifiedCard + ?Sized>(card: &mut C) -> Result<ShareObject, CeremonyError> {
+    let name = CardRef::of(&card.info());
+    let bad = |source: QuorumError| CeremonyError::BadShare {
+        card: name.clone(),
+        source,
+    };
+    let bytes = card
+        .read_share_object()
+        .map_err(|e| bad(e.into()))?
+        .unwrap_or_default();
+    ShareObject::parse(&bytes).map_err(bad)
 }
 
 /// Reads a card's share under `ctx` and checks it against `commitments` and the expected

@@ -27,6 +27,9 @@ pub struct DrillOutcome {
     /// made without a login ([`AdminError::DrillsThrottled`]): the result above still holds,
     /// but is not on record; report it again later, or drill while logged in.
     pub reported: bool,
+    /// Envelopes of other sets the card holds beside its own (an old set's not yet dropped, or
+    /// one of a set never registered): offer [`Drill::wipe_leftovers`].
+    pub leftover_sets: Vec<u32>,
 }
 
 impl DrillOutcome {
@@ -46,23 +49,46 @@ impl Drill {
         })
     }
 
+    /// Removes from `card` every envelope the active set does not account for (see
+    /// [`ActiveSet::leftover_envelopes`]), keeping a member's own share: what a drill offers
+    /// for a card refused with [`CeremonyError::LeftoverShare`] or whose outcome lists
+    /// leftover sets. The set numbers removed.
+    pub fn wipe_leftovers<C: VerifiedCard + ?Sized>(
+        &self,
+        card: &mut C,
+    ) -> Result<Vec<u32>, CeremonyError> {
+        self.set.wipe_leftovers(&self.partition, card)
+    }
+
     /// Checks `card`'s share and reports the result to the HSM. A card that is not in the
-    /// active set is refused (named) and not reported.
+    /// active set is refused (named) and not reported: with [`CeremonyError::LeftoverShare`]
+    /// if it still holds a share envelope, else with [`CeremonyError::NotInSet`].
     pub fn run<C: VerifiedCard + ?Sized>(
         &self,
         link: &mut (impl Link + ?Sized),
         card: &mut C,
     ) -> Result<DrillOutcome, CeremonyError> {
         let info = card.info();
-        let position = self
-            .set
-            .position_of(&info)
-            .ok_or_else(|| CeremonyError::NotInSet {
-                card: CardRef::of(&info),
-            })?;
+        let Some(position) = self.set.position_of(&info) else {
+            // A card outside the set that still holds a share is a ceremony's leftover.
+            return Err(match self.set.leftover_envelopes(&self.partition, card) {
+                Ok(sets) if !sets.is_empty() => CeremonyError::LeftoverShare {
+                    card: CardRef::of(&info),
+                    sets,
+                },
+                _ => CeremonyError::NotInSet {
+                    card: CardRef::of(&info),
+                },
+            });
+        };
         let registered = &self.set.cards[position];
         let ctx = self.set.context(&self.partition, position);
         let problem = read_checked(card, &ctx, &self.set.commitments).err();
+        // Other envelopes beside its own (a failed read leaves nothing more to say).
+        let leftover_sets = self
+            .set
+            .leftover_envelopes(&self.partition, card)
+            .unwrap_or_default();
         let ok = problem.is_none();
         // The card signs its own report: the HSM logs it as the card's, not the terminal's.
         let message = drill_message(
@@ -80,6 +106,7 @@ impl Drill {
             card: CardRef::of_description(registered),
             problem,
             reported,
+            leftover_sets,
         };
         match link.admin(AdminRequest::ReportDrill {
             card_serial: registered.serial.clone(),

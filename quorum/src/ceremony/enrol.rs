@@ -4,7 +4,7 @@
 use hsm_link::message::{AdminRequest, CeremonyKind};
 
 use super::members::{NewSet, Registered, check_size};
-use super::{ActiveSet, CeremonyError, Link, Progress, Session, begin};
+use super::{ActiveSet, CardRef, CeremonyError, Link, Progress, Session, begin};
 use crate::card::VerifiedCard;
 use crate::secret::{QuorumBackupPublicKey, RecoverySecret};
 
@@ -58,6 +58,22 @@ impl Enrolment {
         card: &mut C,
     ) -> Result<Progress, CeremonyError> {
         self.new.add(card)
+    }
+
+    /// Cards that failed after their share was written and could not have it removed (pulled
+    /// from the reader): insert each again and [`Enrolment::wipe_leftover`] it; any left are named
+    /// in the result as holding a share to wipe.
+    pub fn leftovers(&self) -> Vec<CardRef> {
+        self.new.leftovers()
+    }
+
+    /// Removes this ceremony's envelope from a card of [`Enrolment::leftovers`]; how many such
+    /// cards are left.
+    pub fn wipe_leftover<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<usize, CeremonyError> {
+        self.new.wipe_leftover(card)
     }
 
     /// Registers the set, once every card's share is read back and checked.

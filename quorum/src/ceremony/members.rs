@@ -183,6 +183,8 @@ impl Members {
             recovery: recovery.map(Box::new),
             replaces_revoked,
             old_shares_left,
+            // Only a set with shares leaves any: NewSet::request names them.
+            leftover_shares: Vec::new(),
             proofs: self.proofs.clone(),
         })
     }
@@ -207,6 +209,9 @@ pub(super) struct NewSet {
     /// The shares not yet given out, the next one last (share i + 1 goes to the card at
     /// position i).
     waiting: Vec<Share>,
+    /// Cards that failed after their share was written and could not have it removed (pulled
+    /// from the reader): they may hold an envelope of this set without being in it.
+    leftovers: Vec<CardDescription>,
     commitments: Commitments,
     backup_public: QuorumBackupPublicKey,
 }
@@ -233,6 +238,7 @@ impl NewSet {
                 n,
             ),
             waiting: shares.into_iter().rev().collect(),
+            leftovers: Vec::new(),
             commitments,
             backup_public,
         })
@@ -253,8 +259,9 @@ impl NewSet {
     /// Has `card` sign its proof of possession, then seals the next share to it, stores it,
     /// reads it back through the card and checks it against the commitments. The proof comes
     /// first, so that a card that cannot sign never receives a share. On any later failure the
-    /// new envelope is removed from the card again (as far as the card allows) and the share
-    /// stays for the next card.
+    /// new envelope is removed from the card again and the share stays for the next card; a
+    /// card that cannot have it removed (pulled from its reader) is kept in
+    /// [`NewSet::leftovers`] until it is wiped or joins after all, and is named in the result.
     pub(super) fn add<C: VerifiedCard + ?Sized>(
         &mut self,
         card: &mut C,
@@ -278,15 +285,55 @@ impl NewSet {
                 source,
             })
             .and_then(|()| read_checked(card, &ctx, &self.commitments));
+        self.forget_leftover(&description);
         match stored {
+            // Its envelope of this set, if it had a leftover one, is replaced by this one.
             Ok(_back) => Ok(self.members.push(description, proof)),
             Err(e) => {
-                // Best effort: the card failed already, and the error to report is that one.
-                let _ = card.remove_share(ctx.set_number);
+                // The error to report is the card's first failure; one that also keeps its
+                // envelope is remembered, to be wiped.
+                if card.remove_share(ctx.set_number).is_err() {
+                    self.leftovers.push(description);
+                }
                 self.waiting.push(share);
                 Err(e)
             }
         }
+    }
+
+    fn forget_leftover(&mut self, card: &CardDescription) {
+        self.leftovers.retain(|c| c.signing_key != card.signing_key);
+    }
+
+    /// Cards that may hold an envelope of this set without being in it: each failed after its
+    /// share was written, and the envelope could not be removed.
+    pub(super) fn leftovers(&self) -> Vec<CardRef> {
+        self.leftovers.iter().map(CardRef::of_description).collect()
+    }
+
+    /// Removes this set's envelope from a card of [`NewSet::leftovers`] (inserted again);
+    /// how many such cards are left. Any other card is refused and named.
+    pub(super) fn wipe_leftover<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<usize, CeremonyError> {
+        let info = card.info();
+        let Some(position) = self
+            .leftovers
+            .iter()
+            .position(|c| c.signing_key == info.signing_public)
+        else {
+            return Err(CeremonyError::NotInSet {
+                card: CardRef::of(&info),
+            });
+        };
+        card.remove_share(self.members.set_number)
+            .map_err(|source| CeremonyError::BadShare {
+                card: CardRef::of_description(&self.leftovers[position]),
+                source,
+            })?;
+        self.leftovers.remove(position);
+        Ok(self.leftovers.len())
     }
 
     /// The registration request, once every card has its share.
@@ -303,8 +350,15 @@ impl NewSet {
         let mut request =
             self.members
                 .request(Some(recovery), replaces_revoked, old_shares_left)?;
-        if let AdminRequest::RegisterCardSetInCeremony { ceremony: id, .. } = &mut request {
+        if let AdminRequest::RegisterCardSetInCeremony {
+            ceremony: id,
+            leftover_shares,
+            ..
+        } = &mut request
+        {
             *id = ceremony;
+            // The log names the cards that hold a share of the set without being in it.
+            *leftover_shares = self.leftovers.iter().map(|c| c.serial.clone()).collect();
         }
         Ok(request)
     }
@@ -322,12 +376,14 @@ impl NewSet {
             self.members.set_number,
             self.members.threshold,
         );
+        let leftover_shares = self.leftovers();
         Ok(Registered {
             ceremony,
             set_number,
             threshold,
             cards: self.members.register(link, request)?,
             backup_public: self.backup_public,
+            leftover_shares,
         })
     }
 }
@@ -345,6 +401,12 @@ pub struct Registered {
     pub cards: Vec<CardDescription>,
     /// The quorum backup public key registered with it.
     pub backup_public: QuorumBackupPublicKey,
+    /// Cards that are not in the set but may hold an envelope of it (a share of its secret):
+    /// each was pulled after its share was written, before the envelope could be removed. The
+    /// HSM logged them with the registration (`leftover-shares`).
+    /// Wipe each: [`ActiveSet::wipe_leftovers`](super::ActiveSet::wipe_leftovers) (a drill
+    /// offers it, [`Drill::wipe_leftovers`](super::Drill::wipe_leftovers)).
+    pub leftover_shares: Vec<CardRef>,
 }
 
 impl Registered {

@@ -142,6 +142,22 @@ impl ReshareNewSet {
         self.new.add(card)
     }
 
+    /// Cards that failed after their share was written and could not have it removed (pulled
+    /// from the reader): insert each again and [`ReshareNewSet::wipe_leftover`] it; any left are named
+    /// in the result as holding a share to wipe.
+    pub fn leftovers(&self) -> Vec<CardRef> {
+        self.new.leftovers()
+    }
+
+    /// Removes this ceremony's envelope from a card of [`ReshareNewSet::leftovers`]; how many such
+    /// cards are left.
+    pub fn wipe_leftover<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<usize, CeremonyError> {
+        self.new.wipe_leftover(card)
+    }
+
     /// Registers the new set. The old cards that were not present and are not in the new set
     /// still hold an old share: they are logged by the HSM and listed in the answer, which then
     /// wipes the old cards present.

@@ -127,6 +127,22 @@ impl Revocation {
         self.new.add(card)
     }
 
+    /// Cards that failed after their share was written and could not have it removed (pulled
+    /// from the reader): insert each again and [`Revocation::wipe_leftover`] it; any left are named
+    /// in the result as holding a share to wipe.
+    pub fn leftovers(&self) -> Vec<CardRef> {
+        self.new.leftovers()
+    }
+
+    /// Removes this ceremony's envelope from a card of [`Revocation::leftovers`]; how many such
+    /// cards are left.
+    pub fn wipe_leftover<C: VerifiedCard + ?Sized>(
+        &mut self,
+        card: &mut C,
+    ) -> Result<usize, CeremonyError> {
+        self.new.wipe_leftover(card)
+    }
+
     /// Registers the new set with the revocation.
     pub fn finish(self, link: &mut (impl Link + ?Sized)) -> Result<RevocationDone, CeremonyError> {
         let left: Vec<&CardDescription> = self
