@@ -800,8 +800,12 @@ impl TrustStore for Hsm {
                 record.pairing.sealed_psk = None;
                 event = event.detail("code", "burned");
             }
-            hsm.append(tx, record, event)?;
-            Ok(left)
+            // The count is kept even when the log is full and cannot take the entry: a code
+            // is burned after three failures, always.
+            match hsm.append(tx, record, event) {
+                Err(ServiceError::Admin(AdminError::LogFull)) => Ok(left),
+                other => other.map(|()| left),
+            }
         });
         result.unwrap_or(0)
     }
