@@ -261,6 +261,69 @@ fn roles_and_four_eyes() {
 }
 
 #[test]
+fn an_so_quorum_cannot_log_in_or_supersede_after_access_was_switched_off() {
+    let (f, mut pso, cards) = with_psos(ServiceTier::Economy);
+    let so = [Card::new("Sam Ops", "S-1"), Card::new("Tina Ops", "S-2")];
+    for c in &so {
+        f.hsm.add_so_card(c.description()).unwrap();
+    }
+    // The SOs take a challenge while their access is on...
+    let mut s = f.pair();
+    let AdminResponse::Challenge { nonce, .. } = s
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::DeviceSo,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    // ...the PSOs switch it off...
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let mut c = config(&mut pso);
+    c.device_so_access = false;
+    pso.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c),
+    })
+    .unwrap();
+    // ...and the SOs' valid answer is refused: no login, and the PSOs' session goes on.
+    use ed25519_dalek::Signer;
+    let message = hsm_link::message::login_message(
+        s.conn.session().channel_binding(),
+        &nonce,
+        &s.partition,
+        OfficerRole::DeviceSo,
+    );
+    let signatures = so
+        .iter()
+        .map(|c| hsm_link::message::CardSignature {
+            signing_key: c.key.verifying_key().to_bytes(),
+            signature: c.key.sign(&message).to_bytes(),
+        })
+        .collect();
+    assert_eq!(
+        s.refused(AdminRequest::Login {
+            role: OfficerRole::DeviceSo,
+            signatures,
+        }),
+        AdminError::DeviceSoAccessOff
+    );
+    assert_eq!(
+        s.refused(AdminRequest::GetConfig),
+        AdminError::NotLoggedIn {
+            action: Action::ViewConfig
+        }
+    );
+    assert!(
+        !config(&mut pso).device_so_access,
+        "the PSOs still hold the session"
+    );
+    s.close();
+    pso.close();
+}
+
+#[test]
 fn a_configuration_change_applies_only_to_the_revision_it_was_staged_against() {
     let (f, mut one, cards) = with_psos(ServiceTier::Economy);
     one.login(OfficerRole::Pso, &[&cards[0], &cards[1]])

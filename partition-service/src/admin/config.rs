@@ -7,6 +7,7 @@ use hsm_link::message::{Action, AdminError, AdminResponse, ConfigProblem};
 use hsm_link::server::SessionContext;
 
 use super::session::{AdminSession, Ration};
+use crate::access::admin_check;
 use crate::model::PartitionRecord;
 use crate::service::{Event, Hsm, ServiceError};
 use crate::store::WriteTxn;
@@ -32,9 +33,12 @@ impl AdminSession {
         expected_revision: u64,
         mut new: PartitionConfig,
     ) -> Result<AdminResponse, ServiceError> {
-        self.check(ctx, Action::ChangeConfig)?;
         let actor = self.actor();
+        let role = self.role();
         let change = |hsm: &Hsm, tx: &mut WriteTxn<'_>, record: &mut PartitionRecord| {
+            // Checked against the record this transaction writes: a role or device-SO access
+            // switched off a moment ago is seen here.
+            admin_check(role, Action::ChangeConfig, &record.config)?;
             let old = &record.config;
             if old.revision != expected_revision {
                 return Err(AdminError::StaleRevision {

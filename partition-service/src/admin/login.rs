@@ -12,7 +12,7 @@ use hsm_link::message::{
 use hsm_link::server::SessionContext;
 
 use super::log_read::log_warning;
-use super::session::AdminSession;
+use super::session::{AdminSession, Ration};
 use crate::model::PartitionRecord;
 use crate::service::{Event, ServiceError};
 
@@ -126,33 +126,7 @@ impl AdminSession {
             return self.login_failed(ctx, role, LoginRefusal::NoCardSet, Vec::new());
         };
         match verify_quorum(&set, role, ctx, &challenge.nonce, signatures) {
-            Ok(holders) => {
-                let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
-                self.hsm.modify(&ctx.partition, |hsm, tx, record| {
-                    hsm.append(
-                        tx,
-                        record,
-                        Event::new(actor, KnownOperation::Login)
-                            .detail("set", set.set_number.to_string()),
-                    )
-                })?;
-                // Only a login that is on record ends the other management session.
-                let generation = self.hsm.take_over(&ctx.partition);
-                // A ceremony belongs to the login that opened it (or to no login): a new quorum
-                // begins its own.
-                self.ceremony = None;
-                self.login = Some(Login {
-                    role,
-                    holders: holders.clone(),
-                    generation,
-                });
-                let record = self.hsm.partition(&ctx.partition)?;
-                Ok(AdminResponse::LoggedIn {
-                    role,
-                    holders,
-                    log_warning: log_warning(&record),
-                })
-            }
+            Ok(holders) => self.logged_in(ctx, role, set.set_number, holders),
             Err((refusal, claimed)) => {
                 let index = match refusal {
                     LoginRefusal::UnknownCard { index }
@@ -166,6 +140,48 @@ impl AdminSession {
                 self.login_failed(ctx, role, refusal, claimed)
             }
         }
+    }
+
+    /// A verified quorum logs in: on record first, and only if its role may still log in (the
+    /// device-SO access switch is read in the same transaction, so a quorum cannot log in, nor
+    /// supersede the session that switched it off, after access was switched off).
+    fn logged_in(
+        &mut self,
+        ctx: &SessionContext,
+        role: OfficerRole,
+        set_number: u32,
+        holders: Vec<HolderName>,
+    ) -> Result<AdminResponse, ServiceError> {
+        let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
+        self.change(
+            ctx,
+            Ration::Take,
+            |hsm, tx, record| {
+                if role == OfficerRole::DeviceSo && !record.config.device_so_access {
+                    return Err(AdminError::DeviceSoAccessOff.into());
+                }
+                let event = Event::new(actor.clone(), KnownOperation::Login)
+                    .detail("set", set_number.to_string());
+                hsm.append(tx, record, event)
+            },
+            || Event::new(actor.clone(), KnownOperation::Login),
+        )?;
+        // Only a login that is on record ends the other management session.
+        let generation = self.hsm.take_over(&ctx.partition);
+        // A ceremony belongs to the login that opened it (or to no login): a new quorum begins
+        // its own.
+        self.ceremony = None;
+        self.login = Some(Login {
+            role,
+            holders: holders.clone(),
+            generation,
+        });
+        let record = self.hsm.partition(&ctx.partition)?;
+        Ok(AdminResponse::LoggedIn {
+            role,
+            holders,
+            log_warning: log_warning(&record),
+        })
     }
 
     fn login_failed(
