@@ -102,10 +102,13 @@ fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_
 
 #[test]
 fn a_signature_from_another_session_does_not_log_in() {
-    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
-    // Sign this session's challenge, but present it in another session: the channel binding
-    // differs, so the signatures do not verify there.
-    let AdminResponse::Challenge { nonce, .. } = t
+    let (f, t, cards) = with_psos(ServiceTier::Economy);
+    // The other session's own challenge, signed over this session's channel binding: only the
+    // binding is wrong, so this fails only because the login message binds the channel.
+    let key =
+        hsm_link::keys::StaticKeypair::from_secret(zeroize::Zeroizing::new(*t.key.secret_bytes()));
+    let mut other = f.reconnect(key);
+    let AdminResponse::Challenge { nonce, .. } = other
         .admin(AdminRequest::LoginChallenge {
             role: OfficerRole::Pso,
         })
@@ -113,36 +116,59 @@ fn a_signature_from_another_session_does_not_log_in() {
     else {
         panic!()
     };
-    use ed25519_dalek::Signer;
-    let message = hsm_link::message::login_message(
+    assert_ne!(
         t.conn.session().channel_binding(),
-        &nonce,
+        other.conn.session().channel_binding()
+    );
+    use ed25519_dalek::Signer;
+    let sign = |binding: &[u8; 32]| -> Vec<_> {
+        let message =
+            hsm_link::message::login_message(binding, &nonce, &t.partition, OfficerRole::Pso);
+        cards[..2]
+            .iter()
+            .map(|c| hsm_link::message::CardSignature {
+                signing_key: c.key.verifying_key().to_bytes(),
+                signature: c.key.sign(&message).to_bytes(),
+            })
+            .collect()
+    };
+    let err = other.refused(AdminRequest::Login {
+        role: OfficerRole::Pso,
+        signatures: sign(t.conn.session().channel_binding()),
+    });
+    assert_eq!(
+        err,
+        AdminError::Login(LoginRefusal::BadSignature { index: 0 })
+    );
+    // Signed over this session's own binding, the same cards log in (with a fresh challenge:
+    // the refused login spent the first one).
+    let AdminResponse::Challenge { nonce: fresh, .. } = other
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let message = hsm_link::message::login_message(
+        other.conn.session().channel_binding(),
+        &fresh,
         &t.partition,
         OfficerRole::Pso,
     );
-    let signatures: Vec<_> = cards[..2]
+    let signatures = cards[..2]
         .iter()
         .map(|c| hsm_link::message::CardSignature {
             signing_key: c.key.verifying_key().to_bytes(),
             signature: c.key.sign(&message).to_bytes(),
         })
         .collect();
-    let key =
-        hsm_link::keys::StaticKeypair::from_secret(zeroize::Zeroizing::new(*t.key.secret_bytes()));
-    let mut other = f.reconnect(key);
     other
-        .admin(AdminRequest::LoginChallenge {
+        .admin(AdminRequest::Login {
             role: OfficerRole::Pso,
+            signatures,
         })
         .unwrap();
-    let err = other.refused(AdminRequest::Login {
-        role: OfficerRole::Pso,
-        signatures,
-    });
-    assert_eq!(
-        err,
-        AdminError::Login(LoginRefusal::BadSignature { index: 0 })
-    );
     other.close();
     t.close();
 }
