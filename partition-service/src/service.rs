@@ -191,6 +191,15 @@ pub struct Hsm {
     /// Each partition's ration of log entries written without an officer login (see
     /// [`Hsm::admit_unauthenticated_entry`]).
     unauthenticated: Mutex<HashMap<PartitionId, Ration>>,
+    /// Each pinned terminal's failed logins (see [`Hsm::terminal_login_failed`]).
+    terminal_failures: Mutex<HashMap<(PartitionId, Fingerprint), TerminalFailures>>,
+}
+
+/// One terminal's failed logins within the window, and until when it is locked out.
+#[derive(Default)]
+struct TerminalFailures {
+    times: Vec<u64>,
+    locked_until: Option<u64>,
 }
 
 /// A partition's ration of entries written without a login: the times of those admitted within
@@ -250,6 +259,7 @@ impl Hsm {
             checkpoints: CheckpointPolicy::default(),
             sessions: Mutex::default(),
             unauthenticated: Mutex::default(),
+            terminal_failures: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -724,6 +734,41 @@ impl Hsm {
         }
         ration.times.push(now);
         Ok(std::mem::take(&mut ration.unlogged))
+    }
+
+    /// The seconds until `terminal` may try to log in to `id` again, if it is locked out.
+    pub(crate) fn terminal_locked(&self, id: &PartitionId, terminal: &Fingerprint) -> Option<u64> {
+        let now = self.clock.now_s();
+        let table = self.terminal_failures.lock().expect("terminal table lock");
+        let until = table.get(&(id.clone(), *terminal))?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a failed login from `terminal` (a pinned key: only paired terminals reach a
+    /// login, so the table stays small). At `limit` failures within `window_s` seconds the
+    /// terminal alone is locked out for `lockout_s`, so that one terminal cannot use up the
+    /// partition's own limit ([`PartitionRecord::throttle`]) and lock every officer out.
+    /// Returns whether it is now locked out. Kept in memory: a restart forgets it, the
+    /// partition's count is stored.
+    pub(crate) fn terminal_login_failed(
+        &self,
+        id: &PartitionId,
+        terminal: Fingerprint,
+        limit: usize,
+        window_s: u64,
+        lockout_s: u64,
+    ) -> bool {
+        let now = self.clock.now_s();
+        let mut table = self.terminal_failures.lock().expect("terminal table lock");
+        let entry = table.entry((id.clone(), terminal)).or_default();
+        entry.times.retain(|&t| t + window_s > now);
+        entry.times.push(now);
+        if entry.times.len() < limit {
+            return false;
+        }
+        entry.times.clear();
+        entry.locked_until = Some(now + lockout_s);
+        true
     }
 
     /// Whether `generation` is still the current management session of `id`.

@@ -433,24 +433,70 @@ fn a_new_login_ends_the_other_management_session_after_saying_so() {
 
 #[test]
 fn failed_logins_are_throttled_and_logged() {
-    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    use partition_service::admin::{THROTTLE_FAILURES, THROTTLE_FAILURES_PER_TERMINAL};
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     let stranger = Card::new("Mallory", "M-9");
-    for _ in 0..partition_service::admin::THROTTLE_FAILURES {
-        assert!(t.login(OfficerRole::Pso, &[&stranger]).is_err());
-    }
-    // Locked out now, even with the right cards.
-    match t.admin(AdminRequest::LoginChallenge {
+    let throttled = |t: &mut common::Terminal| match t.admin(AdminRequest::LoginChallenge {
         role: OfficerRole::Pso,
     }) {
         Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
             LoginRefusal::Throttled { retry_after_secs },
-        ))) => {
-            assert!(retry_after_secs > 290 && retry_after_secs <= 300)
+        ))) => retry_after_secs,
+        other => panic!("{other:?}"),
+    };
+    // One terminal's failures lock out that terminal; the others go on.
+    for _ in 0..THROTTLE_FAILURES_PER_TERMINAL {
+        assert!(t.login(OfficerRole::Pso, &[&stranger]).is_err());
+    }
+    let retry = throttled(&mut t);
+    assert!(retry > 290 && retry <= 300, "{retry}");
+    // Enough terminals failing lock out the partition's logins for every terminal, even with
+    // the right cards.
+    let mut failed = THROTTLE_FAILURES_PER_TERMINAL;
+    while failed < THROTTLE_FAILURES {
+        let mut other = f.pair();
+        for _ in 0..THROTTLE_FAILURES_PER_TERMINAL.min(THROTTLE_FAILURES - failed) {
+            assert!(other.login(OfficerRole::Pso, &[&stranger]).is_err());
+            failed += 1;
         }
+        other.close();
+    }
+    let mut fresh = f.pair();
+    let retry = throttled(&mut fresh);
+    assert!(retry > 290 && retry <= 300, "{retry}");
+    match fresh.login(OfficerRole::Pso, &[&cards[0], &cards[1]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::Throttled { .. },
+        ))) => {}
         other => panic!("{other:?}"),
     }
-    drop(cards);
+    fresh.close();
     t.close();
+}
+
+#[test]
+fn one_terminal_cannot_lock_out_the_others() {
+    let (f, mut mallory, cards) = with_psos(ServiceTier::Economy);
+    let stranger = Card::new("Mallory", "M-9");
+    // A pinned terminal fails as often as the partition's whole limit allows...
+    let mut refused = 0;
+    for _ in 0..partition_service::admin::THROTTLE_FAILURES {
+        match mallory.login(OfficerRole::Pso, &[&stranger]) {
+            Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+                LoginRefusal::Throttled { .. },
+            ))) => refused += 1,
+            Err(_) => {}
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(refused > 0, "the terminal was never throttled");
+    // ...and the officers at another terminal still log in.
+    let mut officer = f.pair();
+    officer
+        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    officer.close();
+    mallory.close();
 }
 
 #[test]

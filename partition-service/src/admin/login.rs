@@ -20,6 +20,11 @@ use crate::service::{Event, ServiceError};
 pub const CHALLENGE_LIFETIME_MS: u64 = 5 * 60 * 1000;
 /// Failed logins within [`THROTTLE_WINDOW_S`] that lock logins out (as Decanus: 100 in 300 s).
 pub const THROTTLE_FAILURES: usize = 100;
+/// Failed logins from one terminal (by its pinned key) within [`THROTTLE_WINDOW_S`] that lock
+/// that terminal alone out for [`THROTTLE_LOCKOUT_S`]: a tenth of the partition's limit, so
+/// that one terminal cannot lock out every officer (each failure is still logged, and counts
+/// towards the partition's limit too).
+pub const THROTTLE_FAILURES_PER_TERMINAL: usize = 10;
 /// The throttling window.
 pub const THROTTLE_WINDOW_S: u64 = 300;
 /// How long a lock-out lasts.
@@ -52,15 +57,7 @@ impl AdminSession {
         role: OfficerRole,
     ) -> Result<AdminResponse, ServiceError> {
         let record = self.hsm.partition(&ctx.partition)?;
-        let now = self.hsm.clock().now_s();
-        if let Some(until) = record.throttle.locked_until
-            && until > now
-        {
-            return Err(AdminError::Login(LoginRefusal::Throttled {
-                retry_after_secs: until - now,
-            })
-            .into());
-        }
+        self.refuse_if_throttled(ctx, &record)?;
         if role == OfficerRole::DeviceSo && !record.config.device_so_access {
             let event = Event::new(self.actor(), KnownOperation::Login)
                 .refused(AdminError::DeviceSoAccessOff);
@@ -103,15 +100,8 @@ impl AdminSession {
         signatures: &[CardSignature],
     ) -> Result<AdminResponse, ServiceError> {
         let record = self.hsm.partition(&ctx.partition)?;
+        self.refuse_if_throttled(ctx, &record)?;
         let now_ms = self.hsm.clock().now_ms();
-        if let Some(until) = record.throttle.locked_until
-            && until > now_ms / 1000
-        {
-            return Err(AdminError::Login(LoginRefusal::Throttled {
-                retry_after_secs: until - now_ms / 1000,
-            })
-            .into());
-        }
         // A challenge answers once, for its role, within its lifetime.
         let challenge = match self.challenge.take() {
             Some(c)
@@ -184,6 +174,30 @@ impl AdminSession {
         })
     }
 
+    /// Refuses a challenge or a login while the partition's logins, or this terminal's, are
+    /// locked out (not logged: a locked-out terminal must not fill the log either).
+    fn refuse_if_throttled(
+        &self,
+        ctx: &SessionContext,
+        record: &PartitionRecord,
+    ) -> Result<(), ServiceError> {
+        let now = self.hsm.clock().now_s();
+        let partition = record
+            .throttle
+            .locked_until
+            .filter(|&until| until > now)
+            .map(|until| until - now);
+        let terminal = self
+            .hsm
+            .terminal_locked(&ctx.partition, &ctx.terminal.fingerprint());
+        match partition.max(terminal) {
+            Some(retry_after_secs) => {
+                Err(AdminError::Login(LoginRefusal::Throttled { retry_after_secs }).into())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn login_failed(
         &mut self,
         ctx: &SessionContext,
@@ -193,6 +207,13 @@ impl AdminSession {
     ) -> Result<AdminResponse, ServiceError> {
         let now = self.hsm.clock().now_s();
         let refused_card = self.refused_card.take();
+        let terminal_locked = self.hsm.terminal_login_failed(
+            &ctx.partition,
+            ctx.terminal.fingerprint(),
+            THROTTLE_FAILURES_PER_TERMINAL,
+            THROTTLE_WINDOW_S,
+            THROTTLE_LOCKOUT_S,
+        );
         let actor = Actor::new(
             Role::Unauthenticated,
             claimed.iter().map(|h| h.as_str().to_string()),
@@ -206,6 +227,9 @@ impl AdminSession {
                 .detail("role", role.role().as_str());
             if let Some(card) = refused_card {
                 event = event.detail("card-key", card);
+            }
+            if terminal_locked {
+                event = event.detail("terminal-lockout-seconds", THROTTLE_LOCKOUT_S.to_string());
             }
             if throttle.failures.len() >= THROTTLE_FAILURES {
                 throttle.failures.clear();
