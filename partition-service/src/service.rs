@@ -1117,3 +1117,49 @@ pub enum CheckError {
         what: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_log::EntryDraft;
+
+    #[test]
+    fn the_check_follows_which_keys_the_log_created_and_removed() {
+        let mut chain = audit_log::Chain::new();
+        let mut line = |op: KnownOperation, key: u64, outcome: Outcome, to: Option<&str>| {
+            let mut draft = EntryDraft::new(1, technical(), op.into(), outcome)
+                .with_object(format!("key {key}"));
+            if let Some(to) = to {
+                draft = draft.with_detail("to", to);
+            }
+            chain.append(draft).unwrap().to_canonical()
+        };
+        let mut alive = BTreeSet::new();
+        for l in [
+            line(KnownOperation::KeyGenerate, 1, Outcome::Ok, None),
+            line(KnownOperation::KeyImport, 2, Outcome::Ok, None),
+            line(KnownOperation::KeyUnwrap, 3, Outcome::Ok, None),
+            // Refused: nothing was made.
+            line(
+                KnownOperation::KeyGenerate,
+                4,
+                Outcome::refused("quota"),
+                None,
+            ),
+            // To the bin: still stored.
+            line(KnownOperation::KeyDelete, 1, Outcome::Ok, Some("bin")),
+            line(KnownOperation::KeyDelete, 2, Outcome::Ok, Some("destroyed")),
+            line(KnownOperation::KeyPurge, 3, Outcome::Ok, None),
+            // Not a key's creation.
+            line(KnownOperation::KeySign, 5, Outcome::Ok, None),
+        ] {
+            track_key(&mut alive, &l);
+        }
+        track_key(&mut alive, b"not a log line");
+        assert_eq!(alive, BTreeSet::from([1]));
+    }
+
+    fn technical() -> Actor {
+        Actor::new(Role::TechnicalUser, Vec::<String>::new())
+    }
+}
