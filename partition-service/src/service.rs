@@ -191,6 +191,15 @@ pub struct Hsm {
     /// Each partition's ration of log entries written without an officer login (see
     /// [`Hsm::admit_unauthenticated_entry`]).
     unauthenticated: Mutex<HashMap<PartitionId, Ration>>,
+    /// Each pinned terminal's failed logins (see [`Hsm::terminal_login_failed`]).
+    terminal_failures: Mutex<HashMap<(PartitionId, Fingerprint), TerminalFailures>>,
+}
+
+/// One terminal's failed logins within the window, and until when it is locked out.
+#[derive(Default)]
+struct TerminalFailures {
+    times: Vec<u64>,
+    locked_until: Option<u64>,
 }
 
 /// A partition's ration of entries written without a login: the times of those admitted within
@@ -250,6 +259,7 @@ impl Hsm {
             checkpoints: CheckpointPolicy::default(),
             sessions: Mutex::default(),
             unauthenticated: Mutex::default(),
+            terminal_failures: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -726,6 +736,41 @@ impl Hsm {
         Ok(std::mem::take(&mut ration.unlogged))
     }
 
+    /// The seconds until `terminal` may try to log in to `id` again, if it is locked out.
+    pub(crate) fn terminal_locked(&self, id: &PartitionId, terminal: &Fingerprint) -> Option<u64> {
+        let now = self.clock.now_s();
+        let table = self.terminal_failures.lock().expect("terminal table lock");
+        let until = table.get(&(id.clone(), *terminal))?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a failed login from `terminal` (a pinned key: only paired terminals reach a
+    /// login, so the table stays small). At `limit` failures within `window_s` seconds the
+    /// terminal alone is locked out for `lockout_s`, so that one terminal cannot use up the
+    /// partition's own limit ([`PartitionRecord::throttle`]) and lock every officer out.
+    /// Returns whether it is now locked out. Kept in memory: a restart forgets it, the
+    /// partition's count is stored.
+    pub(crate) fn terminal_login_failed(
+        &self,
+        id: &PartitionId,
+        terminal: Fingerprint,
+        limit: usize,
+        window_s: u64,
+        lockout_s: u64,
+    ) -> bool {
+        let now = self.clock.now_s();
+        let mut table = self.terminal_failures.lock().expect("terminal table lock");
+        let entry = table.entry((id.clone(), terminal)).or_default();
+        entry.times.retain(|&t| t + window_s > now);
+        entry.times.push(now);
+        if entry.times.len() < limit {
+            return false;
+        }
+        entry.times.clear();
+        entry.locked_until = Some(now + lockout_s);
+        true
+    }
+
     /// Whether `generation` is still the current management session of `id`.
     pub(crate) fn is_current(&self, id: &PartitionId, generation: u64) -> bool {
         self.sessions
@@ -800,8 +845,12 @@ impl TrustStore for Hsm {
                 record.pairing.sealed_psk = None;
                 event = event.detail("code", "burned");
             }
-            hsm.append(tx, record, event)?;
-            Ok(left)
+            // The count is kept even when the log is full and cannot take the entry: a code
+            // is burned after three failures, always.
+            match hsm.append(tx, record, event) {
+                Err(ServiceError::Admin(AdminError::LogFull)) => Ok(left),
+                other => other.map(|()| left),
+            }
         });
         result.unwrap_or(0)
     }
@@ -1067,4 +1116,50 @@ pub enum CheckError {
         /// What disagrees.
         what: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_log::EntryDraft;
+
+    #[test]
+    fn the_check_follows_which_keys_the_log_created_and_removed() {
+        let mut chain = audit_log::Chain::new();
+        let mut line = |op: KnownOperation, key: u64, outcome: Outcome, to: Option<&str>| {
+            let mut draft = EntryDraft::new(1, technical(), op.into(), outcome)
+                .with_object(format!("key {key}"));
+            if let Some(to) = to {
+                draft = draft.with_detail("to", to);
+            }
+            chain.append(draft).unwrap().to_canonical()
+        };
+        let mut alive = BTreeSet::new();
+        for l in [
+            line(KnownOperation::KeyGenerate, 1, Outcome::Ok, None),
+            line(KnownOperation::KeyImport, 2, Outcome::Ok, None),
+            line(KnownOperation::KeyUnwrap, 3, Outcome::Ok, None),
+            // Refused: nothing was made.
+            line(
+                KnownOperation::KeyGenerate,
+                4,
+                Outcome::refused("quota"),
+                None,
+            ),
+            // To the bin: still stored.
+            line(KnownOperation::KeyDelete, 1, Outcome::Ok, Some("bin")),
+            line(KnownOperation::KeyDelete, 2, Outcome::Ok, Some("destroyed")),
+            line(KnownOperation::KeyPurge, 3, Outcome::Ok, None),
+            // Not a key's creation.
+            line(KnownOperation::KeySign, 5, Outcome::Ok, None),
+        ] {
+            track_key(&mut alive, &l);
+        }
+        track_key(&mut alive, b"not a log line");
+        assert_eq!(alive, BTreeSet::from([1]));
+    }
+
+    fn technical() -> Actor {
+        Actor::new(Role::TechnicalUser, Vec::<String>::new())
+    }
 }

@@ -63,9 +63,14 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (or creates) the store file in `dir`. Every commit is durable (fsync'd) before
-    /// it returns.
+    /// it returns ([`Store::durability`]), and the directory is fsync'd after the open, so that
+    /// a store file just created survives a power cut too, not only the file's contents.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::init(Database::create(dir.join(STORE_FILE))?, true)
+        let db = Database::create(dir.join(STORE_FILE))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(redb::Error::from)?;
+        Self::init(db, true)
     }
 
     /// A store in memory, gone with the process: the terminal's embedded demo.
@@ -109,16 +114,25 @@ impl Store {
         f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut txn = self.db.begin_write().map_err(StoreError::from)?;
-        if !self.durable {
-            txn.set_durability(redb::Durability::None)
-                .map_err(StoreError::from)?;
-        }
+        // Set on every transaction, so the mode `durability` reports is the mode used.
+        txn.set_durability(self.durability())
+            .map_err(StoreError::from)?;
         let value = {
             let mut w = WriteTxn { txn: &txn };
             f(&mut w)?
         };
         txn.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// How commits reach the disk: [`redb::Durability::Immediate`] (fsync'd before `commit`
+    /// returns) except in a store opened for benchmarks.
+    pub fn durability(&self) -> redb::Durability {
+        if self.durable {
+            redb::Durability::Immediate
+        } else {
+            redb::Durability::None
+        }
     }
 
     /// Runs `f` on a consistent snapshot.
@@ -403,5 +417,21 @@ impl WriteTxn<'_> {
         let mut table = self.txn.open_table(META)?;
         table.insert(SOFT_CARDS, [u8::from(allowed)].as_slice())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_hsm_store_commits_durably_and_only_the_benchmark_store_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(matches!(store.durability(), redb::Durability::Immediate));
+        store.write(|_| Ok::<_, StoreError>(())).unwrap();
+        drop(store);
+        let fast = Store::open_fast_for_benchmarks(dir.path()).unwrap();
+        assert!(matches!(fast.durability(), redb::Durability::None));
     }
 }

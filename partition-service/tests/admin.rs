@@ -102,10 +102,13 @@ fn only_the_first_terminal_registers_the_first_pso_set_and_psos_log_in_with_two_
 
 #[test]
 fn a_signature_from_another_session_does_not_log_in() {
-    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
-    // Sign this session's challenge, but present it in another session: the channel binding
-    // differs, so the signatures do not verify there.
-    let AdminResponse::Challenge { nonce, .. } = t
+    let (f, t, cards) = with_psos(ServiceTier::Economy);
+    // The other session's own challenge, signed over this session's channel binding: only the
+    // binding is wrong, so this fails only because the login message binds the channel.
+    let key =
+        hsm_link::keys::StaticKeypair::from_secret(zeroize::Zeroizing::new(*t.key.secret_bytes()));
+    let mut other = f.reconnect(key);
+    let AdminResponse::Challenge { nonce, .. } = other
         .admin(AdminRequest::LoginChallenge {
             role: OfficerRole::Pso,
         })
@@ -113,36 +116,59 @@ fn a_signature_from_another_session_does_not_log_in() {
     else {
         panic!()
     };
-    use ed25519_dalek::Signer;
-    let message = hsm_link::message::login_message(
+    assert_ne!(
         t.conn.session().channel_binding(),
-        &nonce,
+        other.conn.session().channel_binding()
+    );
+    use ed25519_dalek::Signer;
+    let sign = |binding: &[u8; 32]| -> Vec<_> {
+        let message =
+            hsm_link::message::login_message(binding, &nonce, &t.partition, OfficerRole::Pso);
+        cards[..2]
+            .iter()
+            .map(|c| hsm_link::message::CardSignature {
+                signing_key: c.key.verifying_key().to_bytes(),
+                signature: c.key.sign(&message).to_bytes(),
+            })
+            .collect()
+    };
+    let err = other.refused(AdminRequest::Login {
+        role: OfficerRole::Pso,
+        signatures: sign(t.conn.session().channel_binding()),
+    });
+    assert_eq!(
+        err,
+        AdminError::Login(LoginRefusal::BadSignature { index: 0 })
+    );
+    // Signed over this session's own binding, the same cards log in (with a fresh challenge:
+    // the refused login spent the first one).
+    let AdminResponse::Challenge { nonce: fresh, .. } = other
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::Pso,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    let message = hsm_link::message::login_message(
+        other.conn.session().channel_binding(),
+        &fresh,
         &t.partition,
         OfficerRole::Pso,
     );
-    let signatures: Vec<_> = cards[..2]
+    let signatures = cards[..2]
         .iter()
         .map(|c| hsm_link::message::CardSignature {
             signing_key: c.key.verifying_key().to_bytes(),
             signature: c.key.sign(&message).to_bytes(),
         })
         .collect();
-    let key =
-        hsm_link::keys::StaticKeypair::from_secret(zeroize::Zeroizing::new(*t.key.secret_bytes()));
-    let mut other = f.reconnect(key);
     other
-        .admin(AdminRequest::LoginChallenge {
+        .admin(AdminRequest::Login {
             role: OfficerRole::Pso,
+            signatures,
         })
         .unwrap();
-    let err = other.refused(AdminRequest::Login {
-        role: OfficerRole::Pso,
-        signatures,
-    });
-    assert_eq!(
-        err,
-        AdminError::Login(LoginRefusal::BadSignature { index: 0 })
-    );
     other.close();
     t.close();
 }
@@ -261,6 +287,69 @@ fn roles_and_four_eyes() {
 }
 
 #[test]
+fn an_so_quorum_cannot_log_in_or_supersede_after_access_was_switched_off() {
+    let (f, mut pso, cards) = with_psos(ServiceTier::Economy);
+    let so = [Card::new("Sam Ops", "S-1"), Card::new("Tina Ops", "S-2")];
+    for c in &so {
+        f.hsm.add_so_card(c.description()).unwrap();
+    }
+    // The SOs take a challenge while their access is on...
+    let mut s = f.pair();
+    let AdminResponse::Challenge { nonce, .. } = s
+        .admin(AdminRequest::LoginChallenge {
+            role: OfficerRole::DeviceSo,
+        })
+        .unwrap()
+    else {
+        panic!()
+    };
+    // ...the PSOs switch it off...
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    let mut c = config(&mut pso);
+    c.device_so_access = false;
+    pso.admin(AdminRequest::ChangeConfig {
+        expected_revision: c.revision,
+        config: Box::new(c),
+    })
+    .unwrap();
+    // ...and the SOs' valid answer is refused: no login, and the PSOs' session goes on.
+    use ed25519_dalek::Signer;
+    let message = hsm_link::message::login_message(
+        s.conn.session().channel_binding(),
+        &nonce,
+        &s.partition,
+        OfficerRole::DeviceSo,
+    );
+    let signatures = so
+        .iter()
+        .map(|c| hsm_link::message::CardSignature {
+            signing_key: c.key.verifying_key().to_bytes(),
+            signature: c.key.sign(&message).to_bytes(),
+        })
+        .collect();
+    assert_eq!(
+        s.refused(AdminRequest::Login {
+            role: OfficerRole::DeviceSo,
+            signatures,
+        }),
+        AdminError::DeviceSoAccessOff
+    );
+    assert_eq!(
+        s.refused(AdminRequest::GetConfig),
+        AdminError::NotLoggedIn {
+            action: Action::ViewConfig
+        }
+    );
+    assert!(
+        !config(&mut pso).device_so_access,
+        "the PSOs still hold the session"
+    );
+    s.close();
+    pso.close();
+}
+
+#[test]
 fn a_configuration_change_applies_only_to_the_revision_it_was_staged_against() {
     let (f, mut one, cards) = with_psos(ServiceTier::Economy);
     one.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
@@ -344,24 +433,70 @@ fn a_new_login_ends_the_other_management_session_after_saying_so() {
 
 #[test]
 fn failed_logins_are_throttled_and_logged() {
-    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+    use partition_service::admin::{THROTTLE_FAILURES, THROTTLE_FAILURES_PER_TERMINAL};
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     let stranger = Card::new("Mallory", "M-9");
-    for _ in 0..partition_service::admin::THROTTLE_FAILURES {
-        assert!(t.login(OfficerRole::Pso, &[&stranger]).is_err());
-    }
-    // Locked out now, even with the right cards.
-    match t.admin(AdminRequest::LoginChallenge {
+    let throttled = |t: &mut common::Terminal| match t.admin(AdminRequest::LoginChallenge {
         role: OfficerRole::Pso,
     }) {
         Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
             LoginRefusal::Throttled { retry_after_secs },
-        ))) => {
-            assert!(retry_after_secs > 290 && retry_after_secs <= 300)
+        ))) => retry_after_secs,
+        other => panic!("{other:?}"),
+    };
+    // One terminal's failures lock out that terminal; the others go on.
+    for _ in 0..THROTTLE_FAILURES_PER_TERMINAL {
+        assert!(t.login(OfficerRole::Pso, &[&stranger]).is_err());
+    }
+    let retry = throttled(&mut t);
+    assert!(retry > 290 && retry <= 300, "{retry}");
+    // Enough terminals failing lock out the partition's logins for every terminal, even with
+    // the right cards.
+    let mut failed = THROTTLE_FAILURES_PER_TERMINAL;
+    while failed < THROTTLE_FAILURES {
+        let mut other = f.pair();
+        for _ in 0..THROTTLE_FAILURES_PER_TERMINAL.min(THROTTLE_FAILURES - failed) {
+            assert!(other.login(OfficerRole::Pso, &[&stranger]).is_err());
+            failed += 1;
         }
+        other.close();
+    }
+    let mut fresh = f.pair();
+    let retry = throttled(&mut fresh);
+    assert!(retry > 290 && retry <= 300, "{retry}");
+    match fresh.login(OfficerRole::Pso, &[&cards[0], &cards[1]]) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+            LoginRefusal::Throttled { .. },
+        ))) => {}
         other => panic!("{other:?}"),
     }
-    drop(cards);
+    fresh.close();
     t.close();
+}
+
+#[test]
+fn one_terminal_cannot_lock_out_the_others() {
+    let (f, mut mallory, cards) = with_psos(ServiceTier::Economy);
+    let stranger = Card::new("Mallory", "M-9");
+    // A pinned terminal fails as often as the partition's whole limit allows...
+    let mut refused = 0;
+    for _ in 0..partition_service::admin::THROTTLE_FAILURES {
+        match mallory.login(OfficerRole::Pso, &[&stranger]) {
+            Err(hsm_link::message::RemoteError::Admin(AdminError::Login(
+                LoginRefusal::Throttled { .. },
+            ))) => refused += 1,
+            Err(_) => {}
+            Ok(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(refused > 0, "the terminal was never throttled");
+    // ...and the officers at another terminal still log in.
+    let mut officer = f.pair();
+    officer
+        .login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .unwrap();
+    officer.close();
+    mallory.close();
 }
 
 #[test]

@@ -278,3 +278,34 @@ fn a_credentials_reset_ends_connections_opened_with_the_old_ones() {
     ));
     pso.close();
 }
+
+#[test]
+fn a_pairing_code_is_burned_after_three_failures_even_when_the_log_is_full() {
+    use hsm_link::trust::{PairingOffer, TrustStore};
+    let f = common::Fixture::new(ServiceTier::Economy);
+    f.hsm
+        .set_log_policy(&f.partition, 40, LogFullPolicy::Refuse)
+        .unwrap();
+    // Fill the log with reissued codes until it refuses; the last code issued stays open.
+    let mut issued = 0;
+    while f
+        .hsm
+        .issue_pairing_code(&f.partition, partition_service::service::genesis())
+        .is_ok()
+    {
+        issued += 1;
+        assert!(issued < 100, "the log never filled");
+    }
+    assert!(matches!(
+        f.hsm.pairing_offer(&f.partition),
+        PairingOffer::Open(_)
+    ));
+    // Three wrong attempts: the log cannot take their entries, but the count holds.
+    assert_eq!(f.hsm.pairing_failed(&f.partition), 2);
+    assert_eq!(f.hsm.pairing_failed(&f.partition), 1);
+    assert_eq!(f.hsm.pairing_failed(&f.partition), 0);
+    assert!(
+        matches!(f.hsm.pairing_offer(&f.partition), PairingOffer::None),
+        "the code must be burned"
+    );
+}

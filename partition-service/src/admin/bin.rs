@@ -9,6 +9,7 @@ use hsm_link::message::{
 use hsm_link::server::SessionContext;
 
 use super::session::{AdminSession, Ration};
+use crate::access::admin_check;
 use crate::service::{Event, ServiceError};
 
 /// Encoded bytes of a key summary besides its label (an upper bound).
@@ -58,12 +59,14 @@ impl AdminSession {
         } else {
             (Action::RestoreKey, KnownOperation::KeyRestore)
         };
-        self.check(ctx, action)?;
         let actor = self.actor();
+        let role = self.role();
         self.change(
             ctx,
             Ration::Take,
             |hsm, tx, record| {
+                // Checked against the record this transaction writes (see `change_config`).
+                admin_check(role, action, &record.config)?;
                 let mut key = match tx.key(&ctx.partition, id)? {
                     Some(k) if k.summary.state.is_invalidated() => k,
                     _ => return Err(AdminError::NoSuchKey { id, in_bin: true }.into()),

@@ -423,3 +423,40 @@ fn recovery_well_formed(recovery: &RecoveryPublic, threshold: u8) -> bool {
             .chunks(COMMITMENT_POINT_LEN)
             .all(|p| matches!(p[0], 0x02 | 0x03))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Recovery parts of the shape the quorum crate writes, for threshold `m`.
+    fn recovery(m: u8) -> RecoveryPublic {
+        let mut commitments = vec![1, m];
+        for i in 0..m {
+            commitments.push(if i % 2 == 0 { 0x02 } else { 0x03 });
+            commitments.extend([i; COMMITMENT_POINT_LEN - 1]);
+        }
+        RecoveryPublic {
+            backup_public_key: vec![7; XWING_PUBLIC_KEY_LEN],
+            commitments,
+        }
+    }
+
+    #[test]
+    fn recovery_parts_must_have_the_shapes_the_quorum_crate_writes() {
+        assert!(recovery_well_formed(&recovery(3), 3));
+        // For another threshold than the set's.
+        assert!(!recovery_well_formed(&recovery(3), 2));
+        let mut short_key = recovery(2);
+        short_key.backup_public_key.pop();
+        assert!(!recovery_well_formed(&short_key, 2));
+        let mut format = recovery(2);
+        format.commitments[0] = 2;
+        assert!(!recovery_well_formed(&format, 2));
+        let mut point = recovery(2);
+        point.commitments[2 + COMMITMENT_POINT_LEN] = 0x04;
+        assert!(!recovery_well_formed(&point, 2));
+        let mut truncated = recovery(2);
+        truncated.commitments.pop();
+        assert!(!recovery_well_formed(&truncated, 2));
+    }
+}

@@ -7,6 +7,7 @@ use hsm_link::message::{Action, AdminError, AdminResponse, ConfigProblem};
 use hsm_link::server::SessionContext;
 
 use super::session::{AdminSession, Ration};
+use crate::access::admin_check;
 use crate::model::PartitionRecord;
 use crate::service::{Event, Hsm, ServiceError};
 use crate::store::WriteTxn;
@@ -32,9 +33,12 @@ impl AdminSession {
         expected_revision: u64,
         mut new: PartitionConfig,
     ) -> Result<AdminResponse, ServiceError> {
-        self.check(ctx, Action::ChangeConfig)?;
         let actor = self.actor();
+        let role = self.role();
         let change = |hsm: &Hsm, tx: &mut WriteTxn<'_>, record: &mut PartitionRecord| {
+            // Checked against the record this transaction writes: a role or device-SO access
+            // switched off a moment ago is seen here.
+            admin_check(role, Action::ChangeConfig, &record.config)?;
             let old = &record.config;
             if old.revision != expected_revision {
                 return Err(AdminError::StaleRevision {
@@ -101,4 +105,83 @@ fn config_problem(old: &PartitionConfig, new: &PartitionConfig) -> Option<Config
         return Some(ConfigProblem::Unlicensed(Parameter::CryptoCurrency));
     }
     new.validate().err().map(|_| ConfigProblem::Inconsistent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit_log::{Actor, Role};
+    use hsm_link::domain::ServiceTier;
+
+    fn licensed() -> PartitionConfig {
+        let mut c = PartitionConfig::for_tier(ServiceTier::Platinum);
+        c.ska.licensed = true;
+        c
+    }
+
+    #[test]
+    fn a_pso_may_change_what_the_table_allows_and_nothing_the_operator_set() {
+        let old = licensed();
+        let mut ok = old.clone();
+        ok.read_only = !old.read_only;
+        ok.ska.enabled = true;
+        assert_eq!(config_problem(&old, &ok), None);
+
+        let mut licence = old.clone();
+        licence.crypto_currency.licensed = true;
+        assert_eq!(
+            config_problem(&old, &licence),
+            Some(ConfigProblem::LicenceChanged(Parameter::CryptoCurrency))
+        );
+        let mut quota = old.clone();
+        quota.quota.size_bytes += 1;
+        assert_eq!(
+            config_problem(&old, &quota),
+            Some(ConfigProblem::TierParameter(Parameter::QuotaSize))
+        );
+        let mut limit = old.clone();
+        limit.quota.object_limit = Some(1);
+        assert_eq!(
+            config_problem(&old, &limit),
+            Some(ConfigProblem::TierParameter(Parameter::ObjectLimit))
+        );
+        let mut unlicensed = old.clone();
+        unlicensed.crypto_currency.enabled = true;
+        assert_eq!(
+            config_problem(&old, &unlicensed),
+            Some(ConfigProblem::Unlicensed(Parameter::CryptoCurrency))
+        );
+    }
+
+    #[test]
+    fn a_change_entry_names_each_change_up_to_its_limit_then_counts_the_rest() {
+        let actor = || Actor::new(Role::Pso, ["Alice Meier"]);
+        let old = licensed();
+        let mut one = old.clone();
+        one.read_only = !old.read_only;
+        let event = change_event(actor(), &old, &one, 8);
+        assert_eq!(event.operation, KnownOperation::ConfigChange);
+        assert!(event.details.contains(&("revision", "8".to_string())));
+        assert_eq!(event.details.len(), 2, "{:?}", event.details);
+
+        let mut many = old.clone();
+        many.read_only = !old.read_only;
+        many.key_import = !old.key_import;
+        many.key_invalidation = !old.key_invalidation;
+        many.session_objects = !old.session_objects;
+        many.object_destruction = !old.object_destruction;
+        many.object_usage = !old.object_usage;
+        many.device_so_access = !old.device_so_access;
+        many.ska.enabled = true;
+        let changes = old.diff(&many).len();
+        assert!(changes > CHANGES_LOGGED);
+        let event = change_event(actor(), &old, &many, 9);
+        // The revision, the first changes, and how many more.
+        assert_eq!(event.details.len(), 1 + CHANGES_LOGGED + 1);
+        assert!(
+            event
+                .details
+                .contains(&("more-changes", (changes - CHANGES_LOGGED).to_string()))
+        );
+    }
 }

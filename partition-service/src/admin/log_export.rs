@@ -159,8 +159,8 @@ impl Export {
         Ok(())
     }
 
-    /// The end of the read: sign a checkpoint over everything stored, record how far the export
-    /// went, and log the export.
+    /// The end of the read: sign a checkpoint over everything stored and log the export. How
+    /// far the export went is recorded only by [`ReplyStream::finish`], once every chunk is out.
     fn finish_read(&mut self) -> Result<(), ServiceError> {
         let last_seq = self.last_seq;
         let last_hash = match LogLine::from_canonical(&self.last_line) {
@@ -176,12 +176,6 @@ impl Export {
                 (Some(seq), Some(hash)) => Some(hsm.checkpoint_at(tx, record, seq, hash)?),
                 _ => None,
             };
-            if let Some(seq) = last_seq
-                && complete
-            {
-                let exported = record.log.exported_up_to.unwrap_or(0).max(seq);
-                record.log.exported_up_to = Some(exported);
-            }
             let mut event = Event::new(actor, KnownOperation::LogExport);
             if let Some(seq) = last_seq {
                 event = event.detail("up-to", seq.to_string());
@@ -224,11 +218,95 @@ impl ReplyStream for Export {
         }
     }
 
+    /// Called only after the last chunk went out: only now do the entries count as exported
+    /// (and so may be confirmed). A stream dropped before its end leaves the mark where it was.
     fn finish(self: Box<Self>) -> Result<Response, RemoteError> {
+        if let Some(seq) = self.last_seq
+            && self.complete
+        {
+            self.hsm
+                .modify(&self.partition, |_, _, record| {
+                    let exported = record.log.exported_up_to.unwrap_or(0).max(seq);
+                    record.log.exported_up_to = Some(exported);
+                    Ok(())
+                })
+                .map_err(remote)?;
+        }
         Ok(Response::Admin(AdminResponse::ExportDone {
             lines: self.lines,
             last_seq: self.last_seq,
             checkpoint: self.checkpoint.unwrap_or_default(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::{Clock, genesis};
+    use hsm_link::domain::ServiceTier;
+
+    fn hsm() -> (tempfile::TempDir, Arc<Hsm>, PartitionId) {
+        let dir = tempfile::tempdir().unwrap();
+        Hsm::init(dir.path()).unwrap();
+        let hsm = Arc::new(Hsm::open(dir.path(), Clock::system()).unwrap());
+        let id = PartitionId::new("p1").unwrap();
+        hsm.create_partition(id.clone(), "Payments", ServiceTier::Economy)
+            .unwrap();
+        // A few entries to export.
+        for _ in 0..3 {
+            hsm.issue_pairing_code(&id, genesis()).unwrap();
+        }
+        (dir, hsm, id)
+    }
+
+    fn export(hsm: &Arc<Hsm>, id: &PartitionId) -> Box<Export> {
+        let first_seq = hsm.partition(id).unwrap().log.first_seq;
+        Box::new(Export::new(
+            Arc::clone(hsm),
+            id.clone(),
+            LogQuery::from(1, 0),
+            genesis(),
+            first_seq,
+        ))
+    }
+
+    /// Reads the stream to its end in chunks of one line at most (a chunk always has room
+    /// for a whole line): everything is read from the store and handed out, as the link does
+    /// before `finish`.
+    fn drain(export: &mut Export) -> usize {
+        let mut total = 0;
+        loop {
+            let mut chunk = Vec::new();
+            let more = export
+                .fill(&mut chunk, audit_log::MAX_LINE_LEN + 1)
+                .unwrap();
+            total += chunk.len();
+            if !more {
+                return total;
+            }
+        }
+    }
+
+    #[test]
+    fn entries_count_as_exported_only_when_the_stream_finishes() {
+        let (_dir, hsm, id) = hsm();
+        // Every page read and every chunk produced, then the stream is dropped (the link
+        // failed before the last chunks reached the terminal): nothing counts as exported.
+        let mut dropped = export(&hsm, &id);
+        assert!(drain(&mut dropped) > 0);
+        assert!(dropped.last_seq.is_some());
+        drop(dropped);
+        assert_eq!(hsm.partition(&id).unwrap().log.exported_up_to, None);
+
+        let mut done = export(&hsm, &id);
+        drain(&mut done);
+        let last = done.last_seq.unwrap();
+        let Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = done.finish().unwrap()
+        else {
+            panic!("not an export's end")
+        };
+        assert_eq!(last_seq, Some(last));
+        assert_eq!(hsm.partition(&id).unwrap().log.exported_up_to, Some(last));
     }
 }

@@ -12,7 +12,7 @@ use hsm_link::message::{
 use hsm_link::server::SessionContext;
 
 use super::log_read::log_warning;
-use super::session::AdminSession;
+use super::session::{AdminSession, Ration};
 use crate::model::PartitionRecord;
 use crate::service::{Event, ServiceError};
 
@@ -20,6 +20,11 @@ use crate::service::{Event, ServiceError};
 pub const CHALLENGE_LIFETIME_MS: u64 = 5 * 60 * 1000;
 /// Failed logins within [`THROTTLE_WINDOW_S`] that lock logins out (as Decanus: 100 in 300 s).
 pub const THROTTLE_FAILURES: usize = 100;
+/// Failed logins from one terminal (by its pinned key) within [`THROTTLE_WINDOW_S`] that lock
+/// that terminal alone out for [`THROTTLE_LOCKOUT_S`]: a tenth of the partition's limit, so
+/// that one terminal cannot lock out every officer (each failure is still logged, and counts
+/// towards the partition's limit too).
+pub const THROTTLE_FAILURES_PER_TERMINAL: usize = 10;
 /// The throttling window.
 pub const THROTTLE_WINDOW_S: u64 = 300;
 /// How long a lock-out lasts.
@@ -52,15 +57,7 @@ impl AdminSession {
         role: OfficerRole,
     ) -> Result<AdminResponse, ServiceError> {
         let record = self.hsm.partition(&ctx.partition)?;
-        let now = self.hsm.clock().now_s();
-        if let Some(until) = record.throttle.locked_until
-            && until > now
-        {
-            return Err(AdminError::Login(LoginRefusal::Throttled {
-                retry_after_secs: until - now,
-            })
-            .into());
-        }
+        self.refuse_if_throttled(ctx, &record)?;
         if role == OfficerRole::DeviceSo && !record.config.device_so_access {
             let event = Event::new(self.actor(), KnownOperation::Login)
                 .refused(AdminError::DeviceSoAccessOff);
@@ -103,15 +100,8 @@ impl AdminSession {
         signatures: &[CardSignature],
     ) -> Result<AdminResponse, ServiceError> {
         let record = self.hsm.partition(&ctx.partition)?;
+        self.refuse_if_throttled(ctx, &record)?;
         let now_ms = self.hsm.clock().now_ms();
-        if let Some(until) = record.throttle.locked_until
-            && until > now_ms / 1000
-        {
-            return Err(AdminError::Login(LoginRefusal::Throttled {
-                retry_after_secs: until - now_ms / 1000,
-            })
-            .into());
-        }
         // A challenge answers once, for its role, within its lifetime.
         let challenge = match self.challenge.take() {
             Some(c)
@@ -126,33 +116,7 @@ impl AdminSession {
             return self.login_failed(ctx, role, LoginRefusal::NoCardSet, Vec::new());
         };
         match verify_quorum(&set, role, ctx, &challenge.nonce, signatures) {
-            Ok(holders) => {
-                let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
-                self.hsm.modify(&ctx.partition, |hsm, tx, record| {
-                    hsm.append(
-                        tx,
-                        record,
-                        Event::new(actor, KnownOperation::Login)
-                            .detail("set", set.set_number.to_string()),
-                    )
-                })?;
-                // Only a login that is on record ends the other management session.
-                let generation = self.hsm.take_over(&ctx.partition);
-                // A ceremony belongs to the login that opened it (or to no login): a new quorum
-                // begins its own.
-                self.ceremony = None;
-                self.login = Some(Login {
-                    role,
-                    holders: holders.clone(),
-                    generation,
-                });
-                let record = self.hsm.partition(&ctx.partition)?;
-                Ok(AdminResponse::LoggedIn {
-                    role,
-                    holders,
-                    log_warning: log_warning(&record),
-                })
-            }
+            Ok(holders) => self.logged_in(ctx, role, set.set_number, holders),
             Err((refusal, claimed)) => {
                 let index = match refusal {
                     LoginRefusal::UnknownCard { index }
@@ -168,6 +132,72 @@ impl AdminSession {
         }
     }
 
+    /// A verified quorum logs in: on record first, and only if its role may still log in (the
+    /// device-SO access switch is read in the same transaction, so a quorum cannot log in, nor
+    /// supersede the session that switched it off, after access was switched off).
+    fn logged_in(
+        &mut self,
+        ctx: &SessionContext,
+        role: OfficerRole,
+        set_number: u32,
+        holders: Vec<HolderName>,
+    ) -> Result<AdminResponse, ServiceError> {
+        let actor = Actor::new(role.role(), holders.iter().map(|h| h.as_str().to_string()));
+        self.change(
+            ctx,
+            Ration::Take,
+            |hsm, tx, record| {
+                if role == OfficerRole::DeviceSo && !record.config.device_so_access {
+                    return Err(AdminError::DeviceSoAccessOff.into());
+                }
+                let event = Event::new(actor.clone(), KnownOperation::Login)
+                    .detail("set", set_number.to_string());
+                hsm.append(tx, record, event)
+            },
+            || Event::new(actor.clone(), KnownOperation::Login),
+        )?;
+        // Only a login that is on record ends the other management session.
+        let generation = self.hsm.take_over(&ctx.partition);
+        // A ceremony belongs to the login that opened it (or to no login): a new quorum begins
+        // its own.
+        self.ceremony = None;
+        self.login = Some(Login {
+            role,
+            holders: holders.clone(),
+            generation,
+        });
+        let record = self.hsm.partition(&ctx.partition)?;
+        Ok(AdminResponse::LoggedIn {
+            role,
+            holders,
+            log_warning: log_warning(&record),
+        })
+    }
+
+    /// Refuses a challenge or a login while the partition's logins, or this terminal's, are
+    /// locked out (not logged: a locked-out terminal must not fill the log either).
+    fn refuse_if_throttled(
+        &self,
+        ctx: &SessionContext,
+        record: &PartitionRecord,
+    ) -> Result<(), ServiceError> {
+        let now = self.hsm.clock().now_s();
+        let partition = record
+            .throttle
+            .locked_until
+            .filter(|&until| until > now)
+            .map(|until| until - now);
+        let terminal = self
+            .hsm
+            .terminal_locked(&ctx.partition, &ctx.terminal.fingerprint());
+        match partition.max(terminal) {
+            Some(retry_after_secs) => {
+                Err(AdminError::Login(LoginRefusal::Throttled { retry_after_secs }).into())
+            }
+            None => Ok(()),
+        }
+    }
+
     fn login_failed(
         &mut self,
         ctx: &SessionContext,
@@ -177,6 +207,13 @@ impl AdminSession {
     ) -> Result<AdminResponse, ServiceError> {
         let now = self.hsm.clock().now_s();
         let refused_card = self.refused_card.take();
+        let terminal_locked = self.hsm.terminal_login_failed(
+            &ctx.partition,
+            ctx.terminal.fingerprint(),
+            THROTTLE_FAILURES_PER_TERMINAL,
+            THROTTLE_WINDOW_S,
+            THROTTLE_LOCKOUT_S,
+        );
         let actor = Actor::new(
             Role::Unauthenticated,
             claimed.iter().map(|h| h.as_str().to_string()),
@@ -190,6 +227,9 @@ impl AdminSession {
                 .detail("role", role.role().as_str());
             if let Some(card) = refused_card {
                 event = event.detail("card-key", card);
+            }
+            if terminal_locked {
+                event = event.detail("terminal-lockout-seconds", THROTTLE_LOCKOUT_S.to_string());
             }
             if throttle.failures.len() >= THROTTLE_FAILURES {
                 throttle.failures.clear();
