@@ -7,13 +7,11 @@ use sha2::{Digest, Sha256};
 
 use crate::checkpoint::Checkpoint;
 use crate::error::LogError;
+use crate::fingerprint::Fingerprint;
 use crate::hash::Hash;
 
 /// Domain label of an audit key's fingerprint.
 pub const FINGERPRINT_DOMAIN: &[u8] = b"tessera audit key v1\0";
-
-/// Bytes of a fingerprint that are shown to people (128 bits, eight groups of four hex digits).
-pub const FINGERPRINT_SHOWN_LEN: usize = 16;
 
 /// The public audit key that checkpoints are verified with. Pin it: a log is checked against
 /// the key the verifier already trusts, never against one found in the log.
@@ -41,7 +39,7 @@ impl AuditKey {
         let mut h = Sha256::new();
         h.update(FINGERPRINT_DOMAIN);
         h.update(self.0.as_bytes());
-        AuditKeyFingerprint(h.finalize().into())
+        Fingerprint(h.finalize().into())
     }
 }
 
@@ -51,28 +49,8 @@ impl std::fmt::Debug for AuditKey {
     }
 }
 
-/// The fingerprint of an audit key. `Display` shows its first 128 bits as eight groups of four
-/// lowercase hex digits, the form people compare.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AuditKeyFingerprint(pub [u8; 32]);
-
-impl std::fmt::Display for AuditKeyFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, pair) in self.0[..FINGERPRINT_SHOWN_LEN].chunks(2).enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{:02x}{:02x}", pair[0], pair[1])?;
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for AuditKeyFingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "AuditKeyFingerprint({self})")
-    }
-}
+/// The fingerprint of an audit key: the workspace's one [`Fingerprint`] type.
+pub type AuditKeyFingerprint = Fingerprint;
 
 /// The HSM's audit signing key. Not `Clone`; `Debug` shows only the public key's fingerprint;
 /// the secret is zeroized on drop (by `ed25519-dalek`).

@@ -122,6 +122,7 @@ mod canonical;
 mod checkpoint;
 mod entry;
 mod error;
+mod fingerprint;
 mod hash;
 mod keys;
 mod operation;
@@ -139,10 +140,9 @@ pub use entry::{
     Operation, Outcome, genesis_hash,
 };
 pub use error::{Fault, FaultKind, LogError};
+pub use fingerprint::{FINGERPRINT_SHOWN_LEN, Fingerprint};
 pub use hash::{HASH_HEX_LEN, Hash};
-pub use keys::{
-    AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN, FINGERPRINT_SHOWN_LEN,
-};
+pub use keys::{AuditKey, AuditKeyFingerprint, AuditSigner, FINGERPRINT_DOMAIN};
 pub use operation::KnownOperation;
 pub use verify::{Report, UnsignedTail, Verifier, verify_log};
 

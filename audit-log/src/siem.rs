@@ -353,18 +353,17 @@ pub(crate) fn rfc3339_ms(ms: u64) -> Option<String> {
     ))
 }
 
-/// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's `civil_from_days`).
+/// The calendar date `days` after 1970-01-01 (proleptic Gregorian).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
+    let t = i64::try_from(days * 86_400)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    (
+        u64::try_from(t.year()).unwrap_or(0),
+        u64::from(u8::from(t.month())),
+        u64::from(t.day()),
+    )
 }
 
 #[cfg(test)]

@@ -47,14 +47,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
+pub(crate) use hex::encode as hex;
 
 /// Parses lower- or upper-case hex of exactly `N` bytes.
 pub(crate) fn parse_hex<const N: usize>(text: &str) -> Option<[u8; N]> {

@@ -4,9 +4,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// Bytes of a key fingerprint that are shown to people (128 bits, in eight groups of four hex
-/// digits).
-pub const FINGERPRINT_SHOWN_LEN: usize = 16;
+/// A link key's fingerprint is the workspace's one fingerprint type (audit-log's), shown to
+/// people the same way as the audit key's.
+pub use audit_log::{FINGERPRINT_SHOWN_LEN, Fingerprint};
 
 /// An X25519 public key of a link end.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,29 +25,6 @@ impl PublicKey {
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PublicKey({})", self.fingerprint())
-    }
-}
-
-/// The SHA-256 fingerprint of a link key. `Display` shows the first 128 bits as eight groups of
-/// four hex digits, the form both ends show people to compare.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Fingerprint(pub [u8; 32]);
-
-impl std::fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, pair) in self.0[..FINGERPRINT_SHOWN_LEN].chunks(2).enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{:02x}{:02x}", pair[0], pair[1])?;
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Debug for Fingerprint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fingerprint({self})")
     }
 }
 

@@ -37,6 +37,7 @@ use vsss_rs::{
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::QuorumError;
+use hex::encode as hex;
 
 /// The most cards a quorum may have (and so the largest share index).
 pub const MAX_CARDS: usize = 16;
@@ -739,10 +740,6 @@ fn decode_point(bytes: &[u8]) -> Option<ProjectivePoint> {
     let point: Option<ProjectivePoint> = ProjectivePoint::from_bytes(&repr).into();
     // Only the canonical compressed form: the decoder also takes SEC1's compact form (tag 5).
     point.filter(|p| !bool::from(p.is_identity()) && encode_point(p)[..] == *bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

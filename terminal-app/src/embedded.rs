@@ -30,6 +30,7 @@ use quorum::ceremony::{CardRef, Drill, Enrolment, Link as _, LoginCeremony, cere
 use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard, VerifiedSoftCard};
 
 use crate::error::{CardName, Error};
+use hex::encode as hex;
 
 /// The demo partition's id.
 pub const DEMO_PARTITION: &str = "demo-partition";
@@ -458,10 +459,6 @@ pub fn drill_entries(log: &[u8]) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use firmware_image::device::{Device, MAX_BOOT_ATTEMPTS};
 use firmware_image::image::{build::build_image, read_unverified, write_signed};
 use firmware_image::keys::{DetachedSignature, manifest_digest, short, sign_with_card};
 use firmware_image::{Manifest, ReleaseKeySet, Trust};
+use hex::encode as hex;
 use quorum::card::{Card, Pin, VerifiedCard};
 use quorum::pcsc::{FACTORY_ADMIN_PIN, PcscCard};
 use quorum::{Argon2Params, CardPolicy, SoftCard};
@@ -549,10 +550,6 @@ fn read_secret(prompt: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
         bail!("no PIN or passphrase was given (or one longer than 1024 bytes)");
     }
     Ok(Zeroizing::new(trimmed.as_bytes().to_vec()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The tool holds PINs and passphrases: keep them out of core dumps.

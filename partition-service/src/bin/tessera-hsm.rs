@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use hex::encode as hex;
 use hsm_link::domain::{
     ByokTier, CardDescription, CardSerial, HolderName, PartitionId, ServiceTier,
 };
@@ -421,10 +422,6 @@ fn read_key(path: &Path) -> anyhow::Result<[u8; 32]> {
     ed25519_dalek::VerifyingKey::from_bytes(&key)
         .map_err(|_| anyhow::anyhow!("{} is not a valid Ed25519 public key", path.display()))?;
     Ok(key)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn serve(

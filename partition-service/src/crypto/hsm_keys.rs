@@ -261,7 +261,7 @@ impl HsmKeys {
         let mut h = Sha256::new();
         h.update(audit_log::FINGERPRINT_DOMAIN);
         h.update(self.audit.verifying_key().as_bytes());
-        audit_log::AuditKeyFingerprint(h.finalize().into())
+        audit_log::Fingerprint(h.finalize().into())
     }
 }
 

@@ -118,10 +118,6 @@ fn v4(algorithm: u8, oid: &[u8], point: &[u8; 32], created: u32, trailer: &[u8])
 mod tests {
     use super::*;
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02X}")).collect()
-    }
-
     /// Point 01 02 … 20, created 2020-07-04 04:05:20 UTC (0x5F000000). GnuPG 2.2's
     /// `gpg --list-packets` on the same public key packets reports the key ids 979BEF3329BF0C77
     /// and 9B32F107D9C3CD6F: the low 64 bits of these fingerprints.
@@ -129,11 +125,11 @@ mod tests {
     fn fingerprints_match_gnupg() {
         let point: [u8; 32] = std::array::from_fn(|i| i as u8 + 1);
         assert_eq!(
-            hex(&ed25519(&point, 0x5F00_0000)),
+            hex::encode_upper(ed25519(&point, 0x5F00_0000)),
             "CD262C284C0035AA96671DEC979BEF3329BF0C77"
         );
         assert_eq!(
-            hex(&cv25519(&point, 0x5F00_0000)),
+            hex::encode_upper(cv25519(&point, 0x5F00_0000)),
             "6F912C6E56E7BC697503814D9B32F107D9C3CD6F"
         );
     }

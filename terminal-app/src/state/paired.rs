@@ -23,6 +23,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use hex::encode as hex;
 use hsm_link::domain::PartitionId;
 use hsm_link::keys::{Fingerprint, PublicKey};
 use serde::{Deserialize, Serialize};
@@ -342,10 +343,6 @@ fn key_hex(text: &str, field: &str) -> Result<[u8; 32], String> {
         *k = (digit(pair[0]).unwrap_or(0) * 16 + digit(pair[1]).unwrap_or(0)) as u8;
     }
     Ok(key)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn line_of(before: &[u8]) -> usize {

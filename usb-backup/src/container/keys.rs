@@ -15,6 +15,7 @@ use super::{
     QUORUM_WRAPPED_KEY_LEN,
 };
 use crate::error::{BackupError, Rejection};
+pub(crate) use hex::encode as hex;
 
 type Aead = hpke::aead::AesGcm256;
 type Kdf = hpke::kdf::HkdfSha256;
@@ -259,8 +260,4 @@ fn wrap_failed() -> BackupError {
     BackupError::Crypto {
         op: "wrapping the data key",
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

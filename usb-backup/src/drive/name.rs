@@ -98,34 +98,33 @@ fn parse_time(t: &str) -> Option<u64> {
     {
         return None;
     }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+    Some(days_from_civil(y, mo, d)? * 86_400 + h * 3600 + mi * 60 + s)
 }
 
-/// Unix seconds to (year, month, day, hour, minute, second), UTC (Howard Hinnant's
-/// `civil_from_days`, for days since 1970-01-01).
+/// Unix seconds to (year, month, day, hour, minute, second), UTC.
 fn civil(secs: u64) -> (u64, u64, u64, u64, u64, u64) {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+    let t = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let year = u64::try_from(t.year()).unwrap_or(0);
+    let (h, mi, s) = t.to_hms();
+    (
+        year,
+        u64::from(u8::from(t.month())),
+        u64::from(t.day()),
+        u64::from(h),
+        u64::from(mi),
+        u64::from(s),
+    )
 }
 
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// The Unix day of a calendar date, `None` for a date that does not exist (30 February).
+fn days_from_civil(y: u64, m: u64, d: u64) -> Option<u64> {
+    let month = time::Month::try_from(u8::try_from(m).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(i32::try_from(y).ok()?, month, u8::try_from(d).ok()?)
+        .ok()?;
+    u64::try_from(date.midnight().assume_utc().unix_timestamp() / 86_400).ok()
 }
 
 #[cfg(test)]
