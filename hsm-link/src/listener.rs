@@ -7,10 +7,11 @@
 //! - [`Connections`]: the connections a listener serves at once, a slot each. A slot is given
 //!   back when its guard drops, also when the thread serving it panics. Nobody can take every
 //!   slot by connecting and saying nothing: each source address has a cap, and when all slots
-//!   are taken a new connection sheds the oldest one that has not finished its handshake (or
-//!   hello) yet, so only connections that authenticated are never pushed out.
+//!   are taken a new connection sheds one that has not finished its handshake (or hello) yet,
+//!   the oldest of the source holding the most, so that connections that authenticated are
+//!   never pushed out and a flood sheds itself before it sheds a terminal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -143,9 +144,10 @@ impl Connections {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a slot for `stream`. When every slot is taken, the oldest connection that has not
-    /// finished its handshake is cut (its socket shut down, its slot freed at once) to make
-    /// room; only when every slot is established is the new connection refused.
+    /// Takes a slot for `stream`. When every slot is taken, a connection that has not finished
+    /// its handshake is cut (its socket shut down, its slot freed at once) to make room: the
+    /// oldest of the source that holds the most such connections. Only when every slot is
+    /// established is the new connection refused.
     pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Result<Slot, Refused> {
         let source = stream.peer_addr().map_err(|_| Refused::Socket)?.ip();
         // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d: one source either way.
@@ -162,13 +164,13 @@ impl Connections {
             return Err(Refused::SourceFull);
         }
         if table.open.len() >= self.limits.max_connections {
-            let oldest = table
+            let pending = table
                 .open
                 .iter()
-                .find(|(_, e)| !e.established)
-                .map(|(id, _)| *id)
-                .ok_or(Refused::AllEstablished)?;
-            if let Some(shed) = table.open.remove(&oldest) {
+                .filter(|(_, e)| !e.established)
+                .map(|(id, e)| (*id, source_key(e.source)));
+            let victim = shed_candidate(pending).ok_or(Refused::AllEstablished)?;
+            if let Some(shed) = table.open.remove(&victim) {
                 let _ = shed.socket.shutdown(Shutdown::Both);
             }
         }
@@ -235,6 +237,23 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.connections.lock().open.remove(&self.id);
     }
+}
+
+/// The connection to shed, from the connections still in their handshake (`(id, source)`, in
+/// admission order): the oldest one of the source that holds the most of them. Shedding the
+/// plain oldest would let a few hosts that reconnect quickly shed every terminal's handshake in
+/// turn; this way a flood sheds its own connections first, and a terminal's one handshake is
+/// shed only when no source holds more than one.
+fn shed_candidate(pending: impl Iterator<Item = (u64, IpAddr)>) -> Option<u64> {
+    let mut by_source: HashMap<IpAddr, (usize, u64)> = HashMap::new();
+    for (id, source) in pending {
+        by_source.entry(source).or_insert((0, id)).0 += 1;
+    }
+    by_source
+        .into_values()
+        // Most connections first; among equals, the oldest.
+        .max_by(|(n, id), (m, other)| n.cmp(m).then(other.cmp(id)))
+        .map(|(_, oldest)| oldest)
 }
 
 /// What counts as one source for [`ConnectionLimits::max_per_source`]: an IPv4 address, or
@@ -358,6 +377,18 @@ mod tests {
         let _slots = (table.admit(&s0).unwrap(), table.admit(&s1).unwrap());
         assert_eq!(table.admit(&s2).err(), Some(Refused::SourceFull));
         assert_eq!(table.len(), 2);
+    }
+
+    #[test]
+    fn the_busiest_source_sheds_its_own_oldest_handshake() {
+        let ip = |last: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+        // The terminal (.1) began first, but .2 holds more: .2's oldest goes.
+        let pending = [(1, ip(1)), (2, ip(2)), (3, ip(3)), (4, ip(2)), (5, ip(3))];
+        assert_eq!(shed_candidate(pending.into_iter()), Some(2));
+        // Equal counts: the oldest overall.
+        let pending = [(7, ip(3)), (8, ip(1)), (9, ip(2))];
+        assert_eq!(shed_candidate(pending.into_iter()), Some(7));
+        assert_eq!(shed_candidate(std::iter::empty()), None);
     }
 
     #[test]
