@@ -88,6 +88,64 @@ impl Drop for AcceptLoop {
     }
 }
 
+/// A TCP stream whose reads must all be done by one deadline until it is lifted: how a
+/// listener that reads its hello with plain `Read` (rather than through
+/// [`serve_connection`](crate::server::serve_connection)) bounds the whole hello, not each read,
+/// so that a peer trickling a byte at a time cannot stretch it. After the deadline a read fails
+/// with [`std::io::ErrorKind::TimedOut`]; once lifted, each read waits at most `per_read`.
+pub struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<std::time::Instant>,
+    per_read: Duration,
+}
+
+impl DeadlineStream {
+    /// Reads on `stream` end by `deadline`, and each waits at most `per_read`.
+    pub fn new(stream: TcpStream, deadline: std::time::Instant, per_read: Duration) -> Self {
+        DeadlineStream {
+            stream,
+            deadline: Some(deadline),
+            per_read,
+        }
+    }
+
+    /// The hello is done: from now on only the per-read timeout applies.
+    pub fn lift(&mut self) {
+        self.deadline = None;
+    }
+
+    /// The stream inside.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl std::io::Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let wait = match self.deadline {
+            None => self.per_read,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                left.min(self.per_read)
+            }
+        };
+        self.stream.set_read_timeout(Some(wait))?;
+        self.stream.read(buf)
+    }
+}
+
+impl std::io::Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 /// How many connections a listener serves at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -401,6 +459,39 @@ mod tests {
         let (v4a, v4b): (IpAddr, IpAddr) =
             ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         assert_ne!(source_key(v4a), source_key(v4b));
+    }
+
+    #[test]
+    fn a_deadline_stream_ends_a_trickled_read_at_the_deadline_until_lifted() {
+        use std::io::{ErrorKind, Read, Write};
+        use std::time::Instant;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut peer, server) = pair(&listener);
+        let per_read = Duration::from_millis(400);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut stream = DeadlineStream::new(server, deadline, per_read);
+        // A byte every 100 ms: every read succeeds within its own timeout...
+        let mut got = 0;
+        let err = loop {
+            peer.write_all(&[1]).unwrap();
+            match stream.read(&mut [0u8; 16]) {
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // ...but the reads together end at the deadline.
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::TimedOut | ErrorKind::WouldBlock
+        ));
+        assert!(Instant::now() >= deadline);
+        assert!((1..=5).contains(&got), "{got} bytes before the deadline");
+        stream.lift();
+        peer.write_all(&[2]).unwrap();
+        let mut rest = [0u8; 16];
+        let n = stream.read(&mut rest).unwrap();
+        assert_eq!(rest[n - 1], 2, "reads go on once the deadline is lifted");
     }
 
     #[test]
