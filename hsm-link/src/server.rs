@@ -169,17 +169,17 @@ pub fn serve_connection<T: FrameTransport + ?Sized>(
     trust: &dyn TrustStore,
     admin: &dyn AdminService,
 ) -> Result<SessionSummary, Error> {
-    let peer = Peer {
+    let endpoint = Endpoint {
         identity,
         options,
         trust,
         admin,
     };
-    peer.serve(transport, HandshakeClock::FromHello, &|| {})
+    endpoint.serve(transport, HandshakeClock::FromHello, &|| {})
 }
 
-/// What a session is served with.
-struct Peer<'a> {
+/// The HSM end of a session: what every session is served with.
+struct Endpoint<'a> {
     identity: &'a StaticKeypair,
     options: &'a ServeOptions,
     trust: &'a dyn TrustStore,
@@ -197,7 +197,7 @@ enum HandshakeClock {
     Since(Instant),
 }
 
-impl Peer<'_> {
+impl Endpoint<'_> {
     /// Serves one session; `established` is called once the handshake has authenticated it.
     fn serve<T: FrameTransport + ?Sized>(
         &self,
@@ -237,16 +237,16 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// as a session (a listener never sheds it), even before the terminal has heard so.
 fn handshake<T: FrameTransport + ?Sized>(
     transport: &mut T,
-    peer: &Peer<'_>,
+    endpoint: &Endpoint<'_>,
     clock: HandshakeClock,
     established: &dyn Fn(),
 ) -> Result<ServerSession, Error> {
-    let Peer {
+    let Endpoint {
         identity,
         options,
         trust,
         ..
-    } = *peer;
+    } = *endpoint;
     let timeout = options.handshake_timeout;
     let reject = |transport: &mut T, r: Rejection| -> Error {
         if let Some(reply) = r.reply {
