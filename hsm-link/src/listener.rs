@@ -7,10 +7,11 @@
 //! - [`Connections`]: the connections a listener serves at once, a slot each. A slot is given
 //!   back when its guard drops, also when the thread serving it panics. Nobody can take every
 //!   slot by connecting and saying nothing: each source address has a cap, and when all slots
-//!   are taken a new connection sheds the oldest one that has not finished its handshake (or
-//!   hello) yet, so only connections that authenticated are never pushed out.
+//!   are taken a new connection sheds one that has not finished its handshake (or hello) yet,
+//!   the oldest of the source holding the most, so that connections that authenticated are
+//!   never pushed out and a flood sheds itself before it sheds a terminal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -87,6 +88,64 @@ impl Drop for AcceptLoop {
     }
 }
 
+/// A TCP stream whose reads must all be done by one deadline until it is lifted: how a
+/// listener that reads its hello with plain `Read` (rather than through
+/// [`serve_connection`](crate::server::serve_connection)) bounds the whole hello, not each read,
+/// so that a peer trickling a byte at a time cannot stretch it. After the deadline a read fails
+/// with [`std::io::ErrorKind::TimedOut`]; once lifted, each read waits at most `per_read`.
+pub struct DeadlineStream {
+    stream: TcpStream,
+    deadline: Option<std::time::Instant>,
+    per_read: Duration,
+}
+
+impl DeadlineStream {
+    /// Reads on `stream` end by `deadline`, and each waits at most `per_read`.
+    pub fn new(stream: TcpStream, deadline: std::time::Instant, per_read: Duration) -> Self {
+        DeadlineStream {
+            stream,
+            deadline: Some(deadline),
+            per_read,
+        }
+    }
+
+    /// The hello is done: from now on only the per-read timeout applies.
+    pub fn lift(&mut self) {
+        self.deadline = None;
+    }
+
+    /// The stream inside.
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl std::io::Read for DeadlineStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let wait = match self.deadline {
+            None => self.per_read,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                left.min(self.per_read)
+            }
+        };
+        self.stream.set_read_timeout(Some(wait))?;
+        self.stream.read(buf)
+    }
+}
+
+impl std::io::Write for DeadlineStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 /// How many connections a listener serves at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -143,9 +202,10 @@ impl Connections {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a slot for `stream`. When every slot is taken, the oldest connection that has not
-    /// finished its handshake is cut (its socket shut down, its slot freed at once) to make
-    /// room; only when every slot is established is the new connection refused.
+    /// Takes a slot for `stream`. When every slot is taken, a connection that has not finished
+    /// its handshake is cut (its socket shut down, its slot freed at once) to make room: the
+    /// oldest of the source that holds the most such connections. Only when every slot is
+    /// established is the new connection refused.
     pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Result<Slot, Refused> {
         let source = stream.peer_addr().map_err(|_| Refused::Socket)?.ip();
         // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d: one source either way.
@@ -162,13 +222,13 @@ impl Connections {
             return Err(Refused::SourceFull);
         }
         if table.open.len() >= self.limits.max_connections {
-            let oldest = table
+            let pending = table
                 .open
                 .iter()
-                .find(|(_, e)| !e.established)
-                .map(|(id, _)| *id)
-                .ok_or(Refused::AllEstablished)?;
-            if let Some(shed) = table.open.remove(&oldest) {
+                .filter(|(_, e)| !e.established)
+                .map(|(id, e)| (*id, source_key(e.source)));
+            let victim = shed_candidate(pending).ok_or(Refused::AllEstablished)?;
+            if let Some(shed) = table.open.remove(&victim) {
                 let _ = shed.socket.shutdown(Shutdown::Both);
             }
         }
@@ -235,6 +295,23 @@ impl Drop for Slot {
     fn drop(&mut self) {
         self.connections.lock().open.remove(&self.id);
     }
+}
+
+/// The connection to shed, from the connections still in their handshake (`(id, source)`, in
+/// admission order): the oldest one of the source that holds the most of them. Shedding the
+/// plain oldest would let a few hosts that reconnect quickly shed every terminal's handshake in
+/// turn; this way a flood sheds its own connections first, and a terminal's one handshake is
+/// shed only when no source holds more than one.
+fn shed_candidate(pending: impl Iterator<Item = (u64, IpAddr)>) -> Option<u64> {
+    let mut by_source: HashMap<IpAddr, (usize, u64)> = HashMap::new();
+    for (id, source) in pending {
+        by_source.entry(source).or_insert((0, id)).0 += 1;
+    }
+    by_source
+        .into_values()
+        // Most connections first; among equals, the oldest.
+        .max_by(|(n, id), (m, other)| n.cmp(m).then(other.cmp(id)))
+        .map(|(_, oldest)| oldest)
 }
 
 /// What counts as one source for [`ConnectionLimits::max_per_source`]: an IPv4 address, or
@@ -361,6 +438,18 @@ mod tests {
     }
 
     #[test]
+    fn the_busiest_source_sheds_its_own_oldest_handshake() {
+        let ip = |last: u8| IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+        // The terminal (.1) began first, but .2 holds more: .2's oldest goes.
+        let pending = [(1, ip(1)), (2, ip(2)), (3, ip(3)), (4, ip(2)), (5, ip(3))];
+        assert_eq!(shed_candidate(pending.into_iter()), Some(2));
+        // Equal counts: the oldest overall.
+        let pending = [(7, ip(3)), (8, ip(1)), (9, ip(2))];
+        assert_eq!(shed_candidate(pending.into_iter()), Some(7));
+        assert_eq!(shed_candidate(std::iter::empty()), None);
+    }
+
+    #[test]
     fn an_ipv6_host_counts_as_one_source_across_its_slash_64() {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
@@ -370,6 +459,39 @@ mod tests {
         let (v4a, v4b): (IpAddr, IpAddr) =
             ("127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap());
         assert_ne!(source_key(v4a), source_key(v4b));
+    }
+
+    #[test]
+    fn a_deadline_stream_ends_a_trickled_read_at_the_deadline_until_lifted() {
+        use std::io::{ErrorKind, Read, Write};
+        use std::time::Instant;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut peer, server) = pair(&listener);
+        let per_read = Duration::from_millis(400);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let mut stream = DeadlineStream::new(server, deadline, per_read);
+        // A byte every 100 ms: every read succeeds within its own timeout...
+        let mut got = 0;
+        let err = loop {
+            peer.write_all(&[1]).unwrap();
+            match stream.read(&mut [0u8; 16]) {
+                Ok(n) => got += n,
+                Err(e) => break e,
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        // ...but the reads together end at the deadline.
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::TimedOut | ErrorKind::WouldBlock
+        ));
+        assert!(Instant::now() >= deadline);
+        assert!((1..=5).contains(&got), "{got} bytes before the deadline");
+        stream.lift();
+        peer.write_all(&[2]).unwrap();
+        let mut rest = [0u8; 16];
+        let n = stream.read(&mut rest).unwrap();
+        assert_eq!(rest[n - 1], 2, "reads go on once the deadline is lifted");
     }
 
     #[test]

@@ -169,17 +169,17 @@ pub fn serve_connection<T: FrameTransport + ?Sized>(
     trust: &dyn TrustStore,
     admin: &dyn AdminService,
 ) -> Result<SessionSummary, Error> {
-    let peer = Peer {
+    let endpoint = Endpoint {
         identity,
         options,
         trust,
         admin,
     };
-    peer.serve(transport, HandshakeClock::FromHello, &|| {})
+    endpoint.serve(transport, HandshakeClock::FromHello, &|| {})
 }
 
-/// What a session is served with.
-struct Peer<'a> {
+/// The HSM end of a session: what every session is served with.
+struct Endpoint<'a> {
     identity: &'a StaticKeypair,
     options: &'a ServeOptions,
     trust: &'a dyn TrustStore,
@@ -197,8 +197,8 @@ enum HandshakeClock {
     Since(Instant),
 }
 
-impl Peer<'_> {
-    /// Serves one session; `established` is called once the handshake is done.
+impl Endpoint<'_> {
+    /// Serves one session; `established` is called once the handshake has authenticated it.
     fn serve<T: FrameTransport + ?Sized>(
         &self,
         transport: &mut T,
@@ -206,8 +206,7 @@ impl Peer<'_> {
         established: &dyn Fn(),
     ) -> Result<SessionSummary, Error> {
         let options = self.options;
-        let server = handshake(transport, self.identity, options, self.trust, clock)?;
-        established();
+        let server = handshake(transport, self, clock, established)?;
         let ctx = SessionContext {
             partition: server.partition.clone(),
             terminal: server.terminal,
@@ -233,13 +232,21 @@ impl Peer<'_> {
 /// How often a session wakes to ask its handler whether to end.
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
+/// Runs the hello and handshake. `established` is called as soon as the session is
+/// authenticated, before the last handshake frame goes out: from then on the connection counts
+/// as a session (a listener never sheds it), even before the terminal has heard so.
 fn handshake<T: FrameTransport + ?Sized>(
     transport: &mut T,
-    identity: &StaticKeypair,
-    options: &ServeOptions,
-    trust: &dyn TrustStore,
+    endpoint: &Endpoint<'_>,
     clock: HandshakeClock,
+    established: &dyn Fn(),
 ) -> Result<ServerSession, Error> {
+    let Endpoint {
+        identity,
+        options,
+        trust,
+        ..
+    } = *endpoint;
     let timeout = options.handshake_timeout;
     let reject = |transport: &mut T, r: Rejection| -> Error {
         if let Some(reply) = r.reply {
@@ -265,6 +272,7 @@ fn handshake<T: FrameTransport + ?Sized>(
     match state.handle(&first) {
         Err(r) => Err(reject(transport, r)),
         Ok(ServerProgress::Established(session, reply)) => {
+            established();
             transport.send(&reply)?;
             Ok(*session)
         }
@@ -274,6 +282,7 @@ fn handshake<T: FrameTransport + ?Sized>(
             match state.handle(&last, trust) {
                 Err(r) => Err(reject(transport, r)),
                 Ok((session, confirm)) => {
+                    established();
                     transport.send(&confirm)?;
                     Ok(session)
                 }

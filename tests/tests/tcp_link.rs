@@ -19,7 +19,7 @@ use hsm_link::server::{
     AdminService, Handler, MAX_TCP_CONNECTIONS, MAX_TCP_CONNECTIONS_PER_SOURCE, NoAdministration,
     Reply, ServeOptions, SessionContext, SessionSummary, TcpServer,
 };
-use hsm_link::transport::{StreamTransport, TransportError};
+use hsm_link::transport::{FrameTransport, StreamTransport, TransportError};
 use hsm_link::trust::MemoryTrustStore;
 
 struct Fixture {
@@ -72,7 +72,7 @@ impl Fixture {
         &self,
         terminal: &StaticKeypair,
         mode: ClientMode,
-    ) -> Result<client::Connection<impl hsm_link::transport::FrameTransport>, Error> {
+    ) -> Result<client::Connection<impl FrameTransport + use<>>, Error> {
         let stream = TcpStream::connect(self.server.local_addr()).unwrap();
         let t = StreamTransport::tcp(stream).unwrap();
         client::connect(
@@ -276,6 +276,7 @@ fn sessions_that_finished_their_handshake_are_never_shed() {
     };
     let f = fixture_with(options, Arc::new(NoAdministration));
     let terminal = pair_and_ping(&f);
+    wait_for_open(&f, 0);
     let pinned = || ClientMode::Pinned {
         hsm: f.hsm.public(),
     };
@@ -433,4 +434,115 @@ fn a_panicking_handler_does_not_leak_its_slot() {
         )
         .unwrap();
     assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+}
+
+#[test]
+fn a_terminal_pairs_and_works_through_a_flood_of_idle_and_garbage_connections() {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let f = fixture();
+    let addr = f.server.local_addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(AtomicUsize::new(0));
+    // Eight hosts, each reconnecting every 10 ms: some connections stay idle, some send an
+    // oversize length, some a few garbage bytes. At most 1,000 connections per host.
+    let flood: Vec<_> = (2..10u8)
+        .map(|host| {
+            let (stop, made) = (Arc::clone(&stop), Arc::clone(&made));
+            std::thread::spawn(move || {
+                let mut held = VecDeque::new();
+                for i in 0..1000u32 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let mut s = connect_from([127, 0, 0, host], addr);
+                    made.fetch_add(1, Ordering::SeqCst);
+                    match i % 3 {
+                        0 => held.push_back(s),
+                        1 => drop(s.write_all(&u32::MAX.to_be_bytes())),
+                        _ => drop(s.write_all(&[0, 0, 0, 9, 0x01, 0xde, 0xad])),
+                    }
+                    if held.len() > 12 {
+                        held.pop_front();
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        })
+        .collect();
+    wait_for_open(&f, MAX_TCP_CONNECTIONS);
+
+    let before = made.load(Ordering::SeqCst);
+    let mut sessions = Vec::new();
+    for _ in 0..5 {
+        let terminal = pair_and_ping(&f);
+        let mut conn = f
+            .connect(
+                &terminal,
+                ClientMode::Pinned {
+                    hsm: f.hsm.public(),
+                },
+            )
+            .unwrap();
+        assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+        assert_eq!(conn.link_test(1 << 20).unwrap().bytes, 1 << 20);
+        sessions.push(conn);
+    }
+    let during = made.load(Ordering::SeqCst) - before;
+    stop.store(true, Ordering::SeqCst);
+    for host in flood {
+        host.join().unwrap();
+    }
+    assert!(
+        during >= 8,
+        "the flood went on while the terminals worked ({during} connections)"
+    );
+    // The sessions outlived the flood, and the flood left nothing behind.
+    for mut conn in sessions {
+        assert_eq!(conn.call(Request::Ping).unwrap(), Response::Pong);
+        conn.close().unwrap();
+    }
+    wait_for_open(&f, 0);
+}
+
+#[test]
+fn hosts_that_reconnect_quickly_shed_their_own_handshakes_before_a_terminals() {
+    let f = fixture_with(patient(), Arc::new(NoAdministration));
+    let addr = f.server.local_addr();
+    let terminal = pair_and_ping(&f);
+    wait_for_open(&f, 0);
+    // The terminal starts a pinned handshake: its hello is accepted...
+    let mut line = StreamTransport::tcp(TcpStream::connect(addr).unwrap()).unwrap();
+    let mode = ClientMode::Pinned {
+        hsm: f.hsm.public(),
+    };
+    let (state, hello) = hsm_link::handshake::client::start(
+        &terminal,
+        f.partition.clone(),
+        mode,
+        ClientOptions::default(),
+    );
+    line.send(&hello).unwrap();
+    let wait = Duration::from_secs(5);
+    let (state, first) = state.handle(&line.recv(wait).unwrap()).unwrap();
+    // ...and before it sends its first message, eight hosts fill every other slot and go on
+    // connecting: each new connection sheds one that has not finished a handshake.
+    let sources = |i: usize| [127, 0, 0, 2 + (i % 8) as u8];
+    let mut idle: Vec<TcpStream> = (0..MAX_TCP_CONNECTIONS - 1)
+        .map(|i| connect_from(sources(i), addr))
+        .collect();
+    wait_for_open(&f, MAX_TCP_CONNECTIONS);
+    for i in 0..2 * MAX_TCP_CONNECTIONS {
+        idle.push(connect_from(sources(i), addr));
+    }
+    wait_for_open(&f, MAX_TCP_CONNECTIONS);
+    // The terminal's handshake, the oldest of all, was never the one shed: it completes.
+    line.send(&first).unwrap();
+    let reply = line
+        .recv(wait)
+        .expect("the terminal's connection was not shed");
+    assert!(matches!(
+        state.handle(&reply).unwrap(),
+        hsm_link::handshake::client::ClientProgress::Established(_)
+    ));
 }

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{AdminService, HandshakeClock, Peer, ServeOptions, SessionSummary};
+use super::{AdminService, Endpoint, HandshakeClock, ServeOptions, SessionSummary};
 use crate::error::Error;
 use crate::keys::StaticKeypair;
 use crate::listener::{AcceptLoop, Connections, Slot};
@@ -114,13 +114,13 @@ impl Served {
         slot: &Slot,
     ) -> Result<SessionSummary, Error> {
         let mut transport = StreamTransport::tcp(stream).map_err(TransportError::from)?;
-        let peer = Peer {
+        let endpoint = Endpoint {
             identity: &self.identity,
             options: &self.options,
             trust: &*self.trust,
             admin: &*self.admin,
         };
-        peer.serve(&mut transport, HandshakeClock::Since(accepted), &|| {
+        endpoint.serve(&mut transport, HandshakeClock::Since(accepted), &|| {
             slot.established()
         })
     }
