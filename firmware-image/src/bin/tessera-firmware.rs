@@ -311,7 +311,7 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
         admin.finish()?;
         keys.signing_public
     };
-    println!("release key {}", hex(&key));
+    println!("release key {}", hex(key));
     Ok(())
 }
 
@@ -442,14 +442,14 @@ fn verify(image: &Path, args: &TrustArgs) -> anyhow::Result<()> {
 fn inspect(image: &Path) -> anyhow::Result<()> {
     let u = read_unverified(image)?;
     println!("UNVERIFIED: nothing below is checked against any key");
-    println!("manifest_sha512\t{}", hex(&manifest_digest(&u.manifest)));
+    println!("manifest_sha512\t{}", hex(manifest_digest(&u.manifest)));
     let m = Manifest::parse(&u.manifest)?;
     println!("product\t{}", m.product);
     println!("hardware_id\t{}", m.hardware_id);
     println!("version\t{}", m.version);
     println!("rollback_index\t{}", m.rollback_index);
     println!("build_time\t{}", m.build_time);
-    println!("payload\t{}\t{}", m.payload_size, hex(&m.payload_sha512));
+    println!("payload\t{}\t{}", m.payload_size, hex(m.payload_sha512));
     if let Some(keys) = &m.new_key_set {
         let list: Vec<String> = keys.keys().iter().map(short).collect();
         println!("new_key_set\t{}\t{}", keys.threshold(), list.join(","));
@@ -464,7 +464,7 @@ fn inspect(image: &Path) -> anyhow::Result<()> {
         );
     }
     for s in &u.signatures {
-        println!("signature\t{}", hex(&s.key));
+        println!("signature\t{}", hex(s.key));
     }
     Ok(())
 }

@@ -290,8 +290,8 @@ impl PairedList {
                     name: p.name.clone(),
                     address: p.address.to_string(),
                     partition: p.partition.as_str().to_owned(),
-                    hsm_key: hex(&p.hsm_key.0),
-                    audit_key: p.audit_key.as_ref().map(|k| hex(k)),
+                    hsm_key: hex(p.hsm_key.0),
+                    audit_key: p.audit_key.as_ref().map(hex),
                     paired: p.paired_unix,
                     last_seen: p.last_seen_unix,
                 })
@@ -412,7 +412,7 @@ mod tests {
             ("tcp:127.0.0.1:7700", "tcp:nowhere", "tcp:HOST:PORT"),
             ("tcp:127.0.0.1:7700", "udp:x:1", "serial:/dev/DEVICE"),
             ("\"p1\"", "\"p 1\"", "partition"),
-            (&hex(&[7; 32]), "00", "hsm_key is not 64 hex digits"),
+            (&hex([7; 32]), "00", "hsm_key is not 64 hex digits"),
             ("name = \"a\"", "name = \"\"", "1 to 64 characters"),
         ] {
             let text = good.replacen(from, to, 1);
