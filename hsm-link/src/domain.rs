@@ -25,7 +25,7 @@ pub use config::{
     ApiProviders, BYOK_PARTITION_SIZE, ByokTier, KeyExport, LicensedOption, MB, PartitionConfig,
     Quota, ServiceTier,
 };
-pub use ids::{MAX_PARTITION_ID_LEN, PartitionId};
+pub use ids::{CeremonyId, MAX_PARTITION_ID_LEN, PartitionId};
 pub use keys::{
     KeyAttributes, KeyId, KeyKind, KeyLabel, KeyObjectSummary, KeyState, MAX_KEY_LABEL_LEN,
 };

@@ -283,7 +283,10 @@ mod tests {
             15
         );
         assert_eq!(tag(&AdminRequest::GetRecoveryPublic), 17);
-        let response = postcard::to_stdvec(&AdminResponse::Ceremony { id: [0; 16] }).unwrap();
+        let response = postcard::to_stdvec(&AdminResponse::Ceremony {
+            id: crate::domain::CeremonyId([0; 16]),
+        })
+        .unwrap();
         assert_eq!(response[0], 11);
         assert_eq!(
             postcard::to_stdvec(&AdminError::QuotaExceeded).unwrap()[0],
@@ -305,7 +308,7 @@ mod tests {
         let register = |left: usize, proofs: usize| Packet::Request {
             id: 3,
             body: Request::Admin(AdminRequest::RegisterCardSetInCeremony {
-                ceremony: [7; 16],
+                ceremony: crate::domain::CeremonyId([7; 16]),
                 set: Box::new(crate::domain::CardSetDescription {
                     kind: crate::domain::CardSetKind::Pso,
                     set_number: 2,

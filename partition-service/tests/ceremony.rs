@@ -5,21 +5,18 @@
 mod common;
 
 use common::{Card, Fixture, card_set, recovery, recovery_for, with_psos};
+use hsm_link::domain::CeremonyId;
 use hsm_link::domain::{CardSerial, CardSetKind, ServiceTier};
 use hsm_link::message::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CeremonyKind, LogQuery,
     LoginRefusal, OfficerRole, RecoveryPublic,
 };
 
-fn begin(t: &mut common::Terminal, kind: CeremonyKind) -> [u8; 16] {
+fn begin(t: &mut common::Terminal, kind: CeremonyKind) -> CeremonyId {
     match t.admin(AdminRequest::BeginCeremony { kind }).unwrap() {
         AdminResponse::Ceremony { id } => id,
         other => panic!("{other:?}"),
     }
-}
-
-fn hex(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn log(t: &mut common::Terminal) -> String {
@@ -43,7 +40,7 @@ fn last_registration(text: &str) -> &str {
 
 fn in_ceremony(
     t: &common::Terminal,
-    ceremony: [u8; 16],
+    ceremony: CeremonyId,
     set: hsm_link::domain::CardSetDescription,
     recovery: RecoveryPublic,
     revoked: Option<&str>,
@@ -92,7 +89,7 @@ fn the_first_enrolment_is_a_ceremony_of_the_first_terminal() {
     assert_eq!(
         first.refused(in_ceremony(
             &first,
-            [9; 16],
+            CeremonyId([9; 16]),
             set.clone(),
             recovery(),
             None,
@@ -144,13 +141,14 @@ fn the_first_enrolment_is_a_ceremony_of_the_first_terminal() {
 
     let text = log(&mut first);
     assert!(
-        text.lines()
-            .any(|l| l.contains("ceremony.begin") && l.contains(&hex(&id)) && l.contains("enrol")),
+        text.lines().any(|l| l.contains("ceremony.begin")
+            && l.contains(&id.to_string())
+            && l.contains("enrol")),
         "{text}"
     );
     assert!(
         text.lines().any(|l| l.contains("cardset.register")
-            && l.contains(&hex(&id))
+            && l.contains(&id.to_string())
             && !l.contains("refused")),
         "{text}"
     );
@@ -158,7 +156,12 @@ fn the_first_enrolment_is_a_ceremony_of_the_first_terminal() {
         .lines()
         .filter(|l| l.contains("cardset.register") && l.contains("refused"))
         .collect();
-    assert!(refused.iter().any(|l| l.contains(&hex(&[9; 16]))), "{text}");
+    assert!(
+        refused
+            .iter()
+            .any(|l| l.contains(&CeremonyId([9; 16]).to_string())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -416,7 +419,7 @@ fn every_card_of_a_set_proves_its_key_for_this_session_and_this_ceremony() {
         AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
     );
     // A proof for another ceremony, or made over another session, does not serve.
-    let other_ceremony = t.proofs(&[1; 16], &set);
+    let other_ceremony = t.proofs(&CeremonyId([1; 16]), &set);
     assert_eq!(
         t.refused(register(other_ceremony)),
         AdminError::CardSet(CardSetProblem::NoProof { index: 0 })
@@ -442,7 +445,9 @@ fn every_card_of_a_set_proves_its_key_for_this_session_and_this_ceremony() {
     let text = log(&mut t);
     let line = last_registration(&text);
     assert!(
-        line.contains(&hex(&id)) && line.contains("enrol-auditors") && line.contains("Emil Frei"),
+        line.contains(&id.to_string())
+            && line.contains("enrol-auditors")
+            && line.contains("Emil Frei"),
         "{line}"
     );
     assert!(line.contains("soft-cards"), "{line}");

@@ -81,6 +81,7 @@ mod recover;
 mod reshare;
 mod revoke;
 
+use hsm_link::domain::CeremonyId;
 use std::fmt;
 
 use hsm_link::client::Connection;
@@ -372,14 +373,9 @@ fn set_list(sets: &[u32]) -> String {
 }
 
 /// Opens a ceremony of `kind` at the HSM; its id.
-fn begin(link: &mut (impl Link + ?Sized), kind: CeremonyKind) -> Result<[u8; 16], CeremonyError> {
+fn begin(link: &mut (impl Link + ?Sized), kind: CeremonyKind) -> Result<CeremonyId, CeremonyError> {
     match link.admin(AdminRequest::BeginCeremony { kind })? {
         AdminResponse::Ceremony { id } => Ok(id),
         _ => Err(LinkError::Unexpected.into()),
     }
-}
-
-/// A ceremony id as shown on screen and in the log.
-pub fn ceremony_id_text(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -965,7 +965,7 @@ mod tests {
         };
         let message = hsm_link::message::enrolment_message(
             &[0; 32],
-            &[0; 16],
+            &hsm_link::domain::CeremonyId([0; 16]),
             &partition,
             CardSetKind::Auditor,
             u32::MAX,

@@ -26,7 +26,7 @@ use partition_service::admin::AdminLink;
 use partition_service::crypto::HsmKeys;
 use partition_service::service::{Clock, Hsm, ServiceError, genesis};
 use partition_service::store::Store;
-use quorum::ceremony::{CardRef, Drill, Enrolment, Link as _, LoginCeremony, ceremony_id_text};
+use quorum::ceremony::{CardRef, Drill, Enrolment, Link as _, LoginCeremony};
 use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard, VerifiedSoftCard};
 
 use crate::error::{CardName, Error};
@@ -295,7 +295,7 @@ impl Demo {
         ));
         self.out.line(format_args!(
             "  enrol ceremony             {}",
-            ceremony_id_text(&registered.ceremony)
+            registered.ceremony.to_string()
         ));
         for card in DEMO_CARDS {
             self.out

@@ -98,3 +98,35 @@ mod tests {
         );
     }
 }
+
+/// The id of a ceremony the HSM opened (`BeginCeremony`): 128 random bits that bind every step
+/// of that ceremony, shown on screen and in the log as 32 lowercase hex digits. On the wire it
+/// is exactly its 16 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CeremonyId(pub [u8; 16]);
+
+impl std::fmt::Display for CeremonyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for CeremonyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CeremonyId({self})")
+    }
+}
+
+#[cfg(test)]
+mod ceremony_id_tests {
+    use super::CeremonyId;
+
+    #[test]
+    fn shown_as_hex_and_sent_as_its_sixteen_bytes() {
+        let id = CeremonyId([0xab; 16]);
+        assert_eq!(id.to_string(), "ab".repeat(16));
+        let wire = postcard::to_allocvec(&id).unwrap();
+        assert_eq!(wire, postcard::to_allocvec(&[0xabu8; 16]).unwrap());
+        assert_eq!(postcard::from_bytes::<CeremonyId>(&wire).unwrap(), id);
+    }
+}

@@ -2,6 +2,7 @@
 //! and the bin, credentials, card sets and the log. The link carries it; the partition service
 //! decides and enforces.
 
+use crate::domain::CeremonyId;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
@@ -94,7 +95,7 @@ pub fn login_message(
 /// it lives on a smartcard.)
 pub fn enrolment_message(
     channel_binding: &[u8; 32],
-    ceremony: &[u8; 16],
+    ceremony: &CeremonyId,
     partition: &crate::domain::PartitionId,
     kind: CardSetKind,
     set_number: u32,
@@ -103,7 +104,7 @@ pub fn enrolment_message(
     let mut m = Vec::with_capacity(256);
     m.extend_from_slice(b"tessera card enrolment v1\0");
     m.extend_from_slice(channel_binding);
-    m.extend_from_slice(ceremony);
+    m.extend_from_slice(&ceremony.0);
     for field in [
         partition.as_str(),
         card.holder.as_str(),
@@ -357,7 +358,7 @@ pub enum AdminRequest {
     /// id, and closes the ceremony on success.
     RegisterCardSetInCeremony {
         /// The id [`AdminResponse::Ceremony`] gave.
-        ceremony: [u8; 16],
+        ceremony: CeremonyId,
         /// The set.
         set: Box<CardSetDescription>,
         /// The recovery quorum's public parts.
@@ -492,7 +493,7 @@ pub enum AdminResponse {
     /// A ceremony was opened; its id (show it on screen: the log carries it too).
     Ceremony {
         /// The ceremony's id.
-        id: [u8; 16],
+        id: CeremonyId,
     },
     /// The active PSO set's public recovery parts.
     RecoveryPublic {

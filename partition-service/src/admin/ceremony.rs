@@ -4,6 +4,7 @@
 
 use audit_log::KnownOperation;
 use ed25519_dalek::{Signature, VerifyingKey};
+use hsm_link::domain::CeremonyId;
 use hsm_link::domain::{CardDescription, CardSerial, CardSetDescription, CardSetKind};
 use hsm_link::message::{
     Action, AdminError, AdminResponse, CardSetProblem, CardSignature, CeremonyKind, LoginRefusal,
@@ -20,13 +21,13 @@ use crate::store::WriteTxn;
 /// The ceremony a session has open.
 #[derive(Clone, Copy)]
 pub(super) struct OpenCeremony {
-    id: [u8; 16],
+    id: CeremonyId,
     kind: CeremonyKind,
 }
 
 /// A [`hsm_link::message::AdminRequest::RegisterCardSetInCeremony`] as received.
 pub(super) struct Registration {
-    pub(super) ceremony: [u8; 16],
+    pub(super) ceremony: CeremonyId,
     pub(super) set: CardSetDescription,
     pub(super) recovery: Option<RecoveryPublic>,
     pub(super) replaces_revoked: Option<CardSerial>,
@@ -42,11 +43,6 @@ struct CeremonyStep {
     old_shares_left: Vec<CardSerial>,
     leftover_shares: Vec<CardSerial>,
     proofs: Vec<CardSignature>,
-}
-
-/// A ceremony id as the log shows it.
-fn ceremony_text(id: &[u8; 16]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl AdminSession {
@@ -79,9 +75,9 @@ impl AdminSession {
         let actor = self.actor();
         let role = self.role();
         let logged_in = self.login.is_some();
-        let mut id = [0u8; 16];
-        getrandom::fill(&mut id).map_err(crate::crypto::CryptoError::Rng)?;
-        let replaced = self.ceremony.map(|c| ceremony_text(&c.id));
+        let mut id = CeremonyId([0u8; 16]);
+        getrandom::fill(&mut id.0).map_err(crate::crypto::CryptoError::Rng)?;
+        let replaced = self.ceremony.map(|c| c.id.to_string());
         self.change(
             ctx,
             Ration::Take,
@@ -97,7 +93,7 @@ impl AdminSession {
                     return Err(AdminError::Login(LoginRefusal::NoCardSet).into());
                 }
                 let mut event = Event::new(actor.clone(), KnownOperation::CeremonyBegin)
-                    .object(format!("ceremony {}", ceremony_text(&id)))
+                    .object(format!("ceremony {id}"))
                     .detail("kind", kind.as_str());
                 if let Some(old) = &replaced {
                     event = event.detail("abandons", old.clone());
@@ -123,7 +119,7 @@ impl AdminSession {
             Some(open) if open.id == registration.ceremony => open,
             _ => {
                 let event = Event::new(self.actor(), KnownOperation::CardSetRegister)
-                    .detail("ceremony", ceremony_text(&registration.ceremony));
+                    .detail("ceremony", registration.ceremony.to_string());
                 return self.refuse(ctx, AdminError::CeremonyMismatch, event);
             }
         };
@@ -189,7 +185,7 @@ impl AdminSession {
             },
             || {
                 Event::new(self.actor(), KnownOperation::CardSetRegister)
-                    .detail("ceremony", ceremony_text(&step.ceremony.id))
+                    .detail("ceremony", step.ceremony.id.to_string())
             },
         )?;
         Ok(AdminResponse::Done)
@@ -241,7 +237,7 @@ fn registration_event(
             format!("{} of {}", set.threshold, set.cards.len()),
         )
         .detail("holders", holders.join(", "))
-        .detail("ceremony", ceremony_text(&step.ceremony.id))
+        .detail("ceremony", step.ceremony.id.to_string())
         .detail("kind", step.ceremony.kind.as_str());
     if let Some(revoked) = &step.replaces_revoked {
         event = event.detail("revoked", revoked.to_string());

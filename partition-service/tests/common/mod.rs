@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+use hsm_link::domain::CeremonyId;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -259,7 +260,7 @@ impl Terminal {
     /// The proofs of possession for registering `set` in ceremony `id` over this session, one
     /// per card in the set's order, signed by the test cards the set names (a key no test card
     /// holds gets an all-zero signature).
-    pub fn proofs(&self, id: &[u8; 16], set: &CardSetDescription) -> Vec<CardSignature> {
+    pub fn proofs(&self, id: &CeremonyId, set: &CardSetDescription) -> Vec<CardSignature> {
         let keys = CARD_KEYS.lock().unwrap();
         set.cards
             .iter()
@@ -287,7 +288,7 @@ impl Terminal {
     /// The registration of `set` in ceremony `id`, every card's proof signed.
     pub fn in_ceremony(
         &self,
-        id: [u8; 16],
+        id: CeremonyId,
         set: CardSetDescription,
         recovery: Option<RecoveryPublic>,
         revoked: Option<&str>,
@@ -323,7 +324,7 @@ impl Terminal {
     }
 
     /// Opens a ceremony of `kind`; its id.
-    pub fn begin(&mut self, kind: CeremonyKind) -> Result<[u8; 16], RemoteError> {
+    pub fn begin(&mut self, kind: CeremonyKind) -> Result<CeremonyId, RemoteError> {
         match self.admin(AdminRequest::BeginCeremony { kind })? {
             AdminResponse::Ceremony { id } => Ok(id),
             other => panic!("not a ceremony: {other:?}"),

@@ -1,5 +1,6 @@
 //! Enrolment of an auditor set: the cards' keys and proofs of possession, no share.
 
+use hsm_link::domain::CeremonyId;
 use hsm_link::domain::{CardDescription, CardSetKind};
 use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind};
 
@@ -21,7 +22,7 @@ pub struct AuditorEnrolment {
 #[derive(Clone, Debug)]
 pub struct AuditorsRegistered {
     /// The ceremony that registered it.
-    pub ceremony: [u8; 16],
+    pub ceremony: CeremonyId,
     /// The set's number.
     pub set_number: u32,
     /// m.
@@ -56,7 +57,7 @@ impl AuditorEnrolment {
     }
 
     /// The ceremony's id (show it: the HSM logs it).
-    pub fn id(&self) -> [u8; 16] {
+    pub fn id(&self) -> CeremonyId {
         self.members.ceremony
     }
 
@@ -99,7 +100,7 @@ impl AuditorEnrolment {
 impl std::fmt::Debug for AuditorEnrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditorEnrolment")
-            .field("id", &super::ceremony_id_text(&self.members.ceremony))
+            .field("id", &format_args!("{}", self.members.ceremony))
             .field("progress", &self.progress())
             .finish_non_exhaustive()
     }

@@ -1,6 +1,7 @@
 //! Enrolment of the first (or a fresh) PSO set: a new recovery secret split m-of-n, one share
 //! per card, every share read back and checked before the registration.
 
+use hsm_link::domain::CeremonyId;
 use hsm_link::message::{AdminRequest, CeremonyKind};
 
 use super::members::{NewSet, Registered, check_size};
@@ -15,7 +16,7 @@ use crate::secret::{QuorumBackupPublicKey, RecoverySecret};
 /// derived, and it is zeroized before `begin` returns. Each share is zeroized once its card holds
 /// it; dropping the enrolment at any step zeroizes the rest and registers nothing.
 pub struct Enrolment {
-    id: [u8; 16],
+    id: CeremonyId,
     new: NewSet,
 }
 
@@ -37,7 +38,7 @@ impl Enrolment {
     }
 
     /// The ceremony's id (show it: the HSM logs it).
-    pub fn id(&self) -> [u8; 16] {
+    pub fn id(&self) -> CeremonyId {
         self.id
     }
 
@@ -83,7 +84,7 @@ impl Enrolment {
 
     /// The registration request, with another ceremony id (for tests of the HSM's refusal).
     #[doc(hidden)]
-    pub fn request_with_id(&self, ceremony: [u8; 16]) -> Result<AdminRequest, CeremonyError> {
+    pub fn request_with_id(&self, ceremony: CeremonyId) -> Result<AdminRequest, CeremonyError> {
         self.new.request(ceremony, None, Vec::new())
     }
 }
@@ -91,7 +92,7 @@ impl Enrolment {
 impl std::fmt::Debug for Enrolment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Enrolment")
-            .field("id", &super::ceremony_id_text(&self.id))
+            .field("id", &format_args!("{}", self.id))
             .field("progress", &self.progress())
             .finish_non_exhaustive()
     }

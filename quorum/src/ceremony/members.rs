@@ -11,6 +11,7 @@
 //! card in both sets, and [`ReshareWipe::wipe`](super::ReshareWipe::wipe) empties the old cards
 //! that left.
 
+use hsm_link::domain::CeremonyId;
 use hsm_link::domain::{CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName};
 use hsm_link::message::{
     AdminRequest, AdminResponse, CardSignature, RecoveryPublic, enrolment_message,
@@ -43,7 +44,7 @@ pub(super) fn check_size(threshold: u8, n: u8) -> Result<(), CeremonyError> {
 /// HSM checks before it registers the set.
 pub(super) struct Members {
     session: Session,
-    pub(super) ceremony: [u8; 16],
+    pub(super) ceremony: CeremonyId,
     kind: CardSetKind,
     pub(super) set_number: u32,
     pub(super) threshold: u8,
@@ -55,7 +56,7 @@ pub(super) struct Members {
 impl Members {
     pub(super) fn new(
         session: Session,
-        ceremony: [u8; 16],
+        ceremony: CeremonyId,
         kind: CardSetKind,
         set_number: u32,
         threshold: u8,
@@ -221,7 +222,7 @@ impl NewSet {
     pub(super) fn split(
         secret: &RecoverySecret,
         session: Session,
-        ceremony: [u8; 16],
+        ceremony: CeremonyId,
         set_number: u32,
         threshold: u8,
         n: u8,
@@ -339,7 +340,7 @@ impl NewSet {
     /// The registration request, once every card has its share.
     pub(super) fn request(
         &self,
-        ceremony: [u8; 16],
+        ceremony: CeremonyId,
         replaces_revoked: Option<CardSerial>,
         old_shares_left: Vec<CardSerial>,
     ) -> Result<AdminRequest, CeremonyError> {
@@ -392,7 +393,7 @@ impl NewSet {
 #[derive(Clone, Debug)]
 pub struct Registered {
     /// The ceremony that registered it.
-    pub ceremony: [u8; 16],
+    pub ceremony: CeremonyId,
     /// The set's number.
     pub set_number: u32,
     /// m.

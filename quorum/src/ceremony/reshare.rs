@@ -14,6 +14,7 @@
 //! }
 //! ```
 
+use hsm_link::domain::CeremonyId;
 use hsm_link::domain::{CardDescription, CardSerial};
 use hsm_link::message::CeremonyKind;
 
@@ -31,7 +32,7 @@ use crate::card::VerifiedCard;
 /// [`ReshareNewSet::finish`] registers; then [`ReshareWipe::wipe`] each old card present that
 /// is not in the new set.
 pub struct Reshare {
-    id: [u8; 16],
+    id: CeremonyId,
     session: Session,
     collector: Collector,
 }
@@ -49,7 +50,7 @@ impl Reshare {
     }
 
     /// The ceremony's id.
-    pub fn id(&self) -> [u8; 16] {
+    pub fn id(&self) -> CeremonyId {
         self.id
     }
 
@@ -107,7 +108,7 @@ impl Reshare {
 impl std::fmt::Debug for Reshare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reshare")
-            .field("id", &super::ceremony_id_text(&self.id))
+            .field("id", &format_args!("{}", self.id))
             .field("old", &self.old_progress())
             .finish_non_exhaustive()
     }
@@ -117,7 +118,7 @@ impl std::fmt::Debug for Reshare {
 /// (zeroized by [`Reshare::split`]); what is left of the old set is which of its cards were
 /// present.
 pub struct ReshareNewSet {
-    id: [u8; 16],
+    id: CeremonyId,
     old: Vec<CardDescription>,
     present: Vec<usize>,
     new: NewSet,
@@ -125,7 +126,7 @@ pub struct ReshareNewSet {
 
 impl ReshareNewSet {
     /// The ceremony's id.
-    pub fn id(&self) -> [u8; 16] {
+    pub fn id(&self) -> CeremonyId {
         self.id
     }
 
@@ -193,7 +194,7 @@ impl ReshareNewSet {
 impl std::fmt::Debug for ReshareNewSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReshareNewSet")
-            .field("id", &super::ceremony_id_text(&self.id))
+            .field("id", &format_args!("{}", self.id))
             .field("new", &self.new_progress())
             .finish_non_exhaustive()
     }

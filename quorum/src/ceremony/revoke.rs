@@ -1,6 +1,7 @@
 //! Revocation of a card: a fresh recovery secret for a new PSO set without it.
 
 use hsm_link::domain::CardDescription;
+use hsm_link::domain::CeremonyId;
 use hsm_link::message::CeremonyKind;
 
 use super::members::{NewSet, Registered, check_size};
@@ -14,7 +15,7 @@ use crate::secret::RecoverySecret;
 /// Once registered, the revoked card's signing key is no longer in the active set: the HSM
 /// refuses its login signatures at once.
 pub struct Revocation {
-    id: [u8; 16],
+    id: CeremonyId,
     current: ActiveSet,
     revoked: CardDescription,
     new: NewSet,
@@ -96,7 +97,7 @@ impl Revocation {
     }
 
     /// The ceremony's id.
-    pub fn id(&self) -> [u8; 16] {
+    pub fn id(&self) -> CeremonyId {
         self.id
     }
 
@@ -176,7 +177,7 @@ impl Revocation {
 impl std::fmt::Debug for Revocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Revocation")
-            .field("id", &super::ceremony_id_text(&self.id))
+            .field("id", &format_args!("{}", self.id))
             .field("revoked", &self.revoked.serial)
             .field("progress", &self.progress())
             .finish_non_exhaustive()
