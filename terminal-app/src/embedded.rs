@@ -295,7 +295,7 @@ impl Demo {
         ));
         self.out.line(format_args!(
             "  enrol ceremony             {}",
-            registered.ceremony.to_string()
+            registered.ceremony
         ));
         for card in DEMO_CARDS {
             self.out
