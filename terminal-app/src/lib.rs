@@ -14,11 +14,14 @@
 //!   the card policy it asks for.
 //! - [`cards`]: `tessera card list` and `tessera card export-key`.
 //! - [`embedded`]: the embedded default, a demo against an in-process HSM simulator.
+//! - [`tui`] and [`flows`]: the TUI (`tessera demo`), one file per flow.
 //!
 //! Nothing here prints: each command returns what the binary shows.
 
 pub mod cards;
 pub mod config;
 pub mod embedded;
+pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod tui;

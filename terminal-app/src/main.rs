@@ -30,9 +30,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The TUI against an in-process demo HSM with soft cards (holders and PINs on screen).
+    Demo(DemoArgs),
     /// Officer cards: list them, export a card's signing key.
     #[command(subcommand)]
     Card(CardCommand),
+}
+
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    /// Print the demo's walk-through instead of opening the TUI (works without a terminal).
+    #[arg(long)]
+    transcript: bool,
+    /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    idle_lock: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,7 +77,18 @@ fn main() -> anyhow::Result<()> {
         std::env::var_os(config::CONFIG_ENV),
     ))?;
     match cli.command {
-        None => {
+        Some(Command::Demo(args)) if !args.transcript => {
+            use std::io::IsTerminal;
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "`tessera demo` opens a full-screen TUI and needs a terminal; without one, \
+                     run `tessera demo --transcript` for the printed walk-through"
+                );
+            }
+            terminal_app::tui::run_demo(args.idle_lock, quorum::Argon2Params::production())
+                .context("the TUI failed")?;
+        }
+        None | Some(Command::Demo(_)) => {
             let report = embedded::run_demo(
                 cli.link_test_bytes,
                 quorum::Argon2Params::production(),
