@@ -330,7 +330,7 @@ fn set_list<'a>(flow: &'a LoginFlow, theme: &Theme) -> Paragraph<'a> {
     let mut lines = Vec::new();
     for card in &flow.set_cards {
         let signed = flow.signed.iter().any(|s| s.serial == card.serial.as_str());
-        let mark = if signed { "✓ signed " } else { "  " };
+        let mark = if signed { "✓ " } else { "  " };
         let style = if signed { theme.ok } else { theme.plain };
         let kind = if card.soft_card { " (soft)" } else { "" };
         lines.push(Line::from(vec![
@@ -342,7 +342,7 @@ fn set_list<'a>(flow: &'a LoginFlow, theme: &Theme) -> Paragraph<'a> {
     if lines.is_empty() {
         lines.push(Line::styled("(asking the HSM…)", theme.muted));
     }
-    Paragraph::new(lines).block(view::block("The set's cards", theme))
+    Paragraph::new(lines).block(view::block("The set's cards (✓ signed)", theme))
 }
 
 fn step<'a>(flow: &'a LoginFlow, now_ms: u64, theme: &Theme) -> Paragraph<'a> {
@@ -371,10 +371,13 @@ fn step<'a>(flow: &'a LoginFlow, now_ms: u64, theme: &Theme) -> Paragraph<'a> {
 }
 
 fn slot_list<'a>(flow: &'a LoginFlow, theme: &Theme) -> Paragraph<'a> {
-    let mut lines = vec![Line::from(format!(
-        "{}. Choose the card to insert:",
-        progress_text(flow.signed.len(), flow.threshold)
-    ))];
+    let mut lines = vec![
+        Line::from(format!(
+            "{}.",
+            progress_text(flow.signed.len(), flow.threshold)
+        )),
+        Line::styled("Choose the card to insert:", theme.muted),
+    ];
     for (i, slot) in flow.slots.iter().enumerate() {
         lines.push(view::menu_line(i + 1, &slot.label, i == flow.slot, theme));
     }

@@ -131,8 +131,7 @@ impl Demo {
             hsm_id: self.hsm.keys().hsm_id().to_string(),
             hsm_fingerprint: short(&self.hsm.keys().identity_public().fingerprint().to_string()),
             tier: ServiceTier::Economy.as_str().to_owned(),
-            transport: "in-memory link to the embedded demo HSM (a simulator with real \
-                        cryptography, not a certified HSM)"
+            transport: "in-memory link · embedded demo HSM (a simulator, not a certified HSM)"
                 .to_owned(),
         }
     }

@@ -175,7 +175,7 @@ pub fn menu_line<'a>(number: usize, label: &str, selected: bool, theme: &Theme) 
 fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let t = &model.target;
     let [about, roles, cards] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(7),
         Constraint::Length(5),
         Constraint::Min(3),
     ])

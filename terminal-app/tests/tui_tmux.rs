@@ -1,0 +1,140 @@
+//! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
+//! screens ask for (send-keys) and reads the screen (capture-pane). A PSO login with two soft
+//! cards, the dashboard, a resize to 40×12 mid-flow, and quitting (asked first), with
+//! `NO_COLOR=1`. Skipped, saying so, where tmux is not installed (scripts/setup installs it).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "demo"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "demo"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "demo", "-l", text]);
+    }
+
+    /// Waits until the screen shows `what` (the demo's Argon2 runs take seconds).
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {what:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["list-panes", "-t", "demo", "-F", "#{pane_dead}"])
+            .trim()
+            == "0"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn a_pso_logs_in_with_two_cards_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup installs it)");
+        return;
+    }
+    let tmux = Tmux {
+        socket: format!("tessera-tui-test-{}", std::process::id()),
+    };
+    let binary = env!("CARGO_BIN_EXE_tessera");
+    tmux.run(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "demo",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "env",
+        "NO_COLOR=1",
+        "TERM=xterm-256color",
+        binary,
+        "demo",
+    ]);
+    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
+
+    // The first screen: the cards' holders and PINs, then the link.
+    tmux.wait_for("ada-demo-pin");
+    tmux.wait_for("link: up");
+    tmux.keys(&["1"]);
+    tmux.wait_for("Choose the card to insert");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("PIN");
+    tmux.text("ada-demo-pin");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("1 of 2");
+    // Ben's card is the second in the list.
+    tmux.keys(&["2"]);
+    let screen = tmux.wait_for("Holder  Ben Demo");
+    assert!(screen.contains("PIN"), "{screen}");
+    assert!(screen.contains("✓ Ada Demo"), "{screen}");
+    tmux.text("ben-demo-pin");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Logged in as PSO");
+    assert!(screen.contains("Ada Demo, Ben Demo"), "{screen}");
+    let screen = tmux.wait_for("Objects");
+    assert!(screen.contains("14 used"), "{screen}");
+    assert!(!screen.contains("ben-demo-pin"));
+
+    // Smaller than usable, mid-flow: no panic, and back.
+    tmux.run(&["resize-window", "-t", "demo", "-x", "40", "-y", "12"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(tmux.alive(), "the TUI died at 40x12:\n{}", tmux.screen());
+    tmux.run(&["resize-window", "-t", "demo", "-x", "80", "-y", "24"]);
+    tmux.wait_for("Configuration");
+    tmux.keys(&["Escape"]);
+
+    // Quitting while logged in asks first.
+    tmux.keys(&["q"]);
+    tmux.wait_for("Quit?");
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "the TUI did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
