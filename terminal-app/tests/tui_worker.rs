@@ -247,11 +247,32 @@ fn an_auditor_logs_in_with_one_card_and_may_not_purge() {
 }
 
 #[test]
-fn a_device_so_login_without_so_cards_says_why() {
+fn a_device_so_login_needs_cards_of_two_people() {
     let mut w = worker();
-    let e = one(login(&mut w, LoginCommand::Start(OfficerRole::DeviceSo)));
+    let so = |w: &mut Worker, slots: [usize; 2]| -> Vec<Event> {
+        let e = one(login(w, LoginCommand::Start(OfficerRole::DeviceSo)));
+        assert!(
+            matches!(e, LoginEvent::Started { threshold: 2, .. }),
+            "{e:?}"
+        );
+        let mut events = Vec::new();
+        for slot in slots {
+            login(w, LoginCommand::Insert(slot));
+            events = login(w, pin(DEMO_CARDS[slot].pin));
+        }
+        events
+    };
+    // Both of Finn's cards: one person, refused by the HSM.
+    let events = so(&mut w, [5, 6]);
     assert!(
-        matches!(&e, LoginEvent::Failed { reason, retry_after_secs: None } if reason.contains("no card set")),
-        "{e:?}"
+        matches!(events.last(), Some(Event::Login(LoginEvent::Failed { reason, .. })) if reason.contains("two different people")),
+        "{events:?}"
     );
+    // Finn and Gia: four eyes.
+    let events = so(&mut w, [5, 7]);
+    let Some(Event::Login(LoginEvent::LoggedIn { role, holders, .. })) = events.last() else {
+        panic!("{events:?}")
+    };
+    assert_eq!(*role, OfficerRole::DeviceSo);
+    assert_eq!(holders.len(), 2);
 }

@@ -463,7 +463,7 @@ fn overlay(frame: &mut Frame, area: Rect, flow: &ConfigFlow, partition_id: &str,
             "Review the change"
         }
     };
-    let height = (lines.len() as u16 + 2).min(area.height);
+    let height = (view::wrapped_height(&lines, area.width.saturating_sub(2)) + 2).min(area.height);
     let [_, middle, _] = Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(height),

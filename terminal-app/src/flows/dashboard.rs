@@ -106,8 +106,8 @@ pub fn view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
 fn detail_lines<'a>(model: &'a Model, status: &'a StatusView, theme: &Theme) -> Vec<Line<'a>> {
     let usage = &status.usage;
     let limit = match status.config.quota.object_limit {
-        Some(limit) => format!("{limit}"),
-        None => "no limit".to_owned(),
+        Some(limit) => format!("of {limit}"),
+        None => "(no object limit)".to_owned(),
     };
     let label = |text: &'static str| Span::styled(format!("{text:<12}"), theme.muted);
     let link = match &model.link {
@@ -146,7 +146,7 @@ fn detail_lines<'a>(model: &'a Model, status: &'a StatusView, theme: &Theme) -> 
         Line::from(vec![
             label("Objects"),
             Span::raw(format!(
-                "{} used of {limit} ({} active)",
+                "{} used {limit}, {} active",
                 usage.objects_used,
                 usage.active_objects()
             )),

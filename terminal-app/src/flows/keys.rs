@@ -421,7 +421,7 @@ fn dialog(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
         ),
         _ => return,
     };
-    let height = (lines.len() as u16 + 2).min(area.height);
+    let height = (view::wrapped_height(&lines, area.width.saturating_sub(2)) + 2).min(area.height);
     let [_, middle] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(height)]).areas(area);
     frame.render_widget(Clear, middle);

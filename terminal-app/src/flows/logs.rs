@@ -288,8 +288,8 @@ fn status_paragraph<'a>(flow: &'a LogsFlow, theme: &Theme) -> Paragraph<'a> {
             unsigned_tail,
         }) => Line::styled(
             format!(
-                "✓ verified: chain of {entries} entries from #1, {checkpoints} checkpoints \
-                 signed by the pinned audit key (last #{}), {unsigned_tail} after it unsigned",
+                "✓ chain verified: {entries} entries from #1; {checkpoints} checkpoints signed by \
+                 the pinned audit key, last #{}; {unsigned_tail} unsigned after it",
                 last_checkpoint.map_or("none".to_owned(), |s| s.to_string())
             ),
             theme.ok,
@@ -315,7 +315,7 @@ fn status_paragraph<'a>(flow: &'a LogsFlow, theme: &Theme) -> Paragraph<'a> {
         ),
         None => Line::styled("Log fill below the HSM's warning level.", theme.muted),
     };
-    Paragraph::new(vec![verified, fill])
+    Paragraph::new(vec![verified, fill]).wrap(ratatui::widgets::Wrap { trim: true })
 }
 
 /// The worker's side: a verifier over the whole log, fed in order as it is read.

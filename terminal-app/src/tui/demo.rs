@@ -1,6 +1,6 @@
 //! The TUI's demo fixture: one in-process reference HSM (its store in memory) with a partition,
-//! a 2-of-3 PSO set and a 1-of-2 auditor set on soft cards (holders and PINs on the first
-//! screen), an application that created keys, used them, was refused now and then, and
+//! a 2-of-3 PSO set, a 1-of-2 auditor set and the HSM's SO cards (two of Finn's, one of Gia's:
+//! four eyes need both people) on soft cards (holders and PINs on the first screen), an application that created keys, used them, was refused now and then, and
 //! deleted some into the bin — so every screen has something to show.
 //!
 //! The HSM's keys are made at once (the first frame names the HSM); the slow part (Argon2 for
@@ -38,7 +38,7 @@ pub const DEMO_PARTITION: &str = "demo-partition";
 pub const DEMO_CARD_POLICY: CardPolicy = CardPolicy::embedded_demo();
 
 /// The demo's cards. Their PINs are public: they are demo cards.
-pub const DEMO_CARDS: [DemoCard; 5] = [
+pub const DEMO_CARDS: [DemoCard; 8] = [
     DemoCard {
         set: "PSO",
         holder: "Ada Demo",
@@ -68,6 +68,24 @@ pub const DEMO_CARDS: [DemoCard; 5] = [
         holder: "Eli Audit",
         serial: "SOFT:0102",
         pin: "eli-demo-pin",
+    },
+    DemoCard {
+        set: "SO",
+        holder: "Finn Operator",
+        serial: "SOFT:0201",
+        pin: "finn-demo-pin",
+    },
+    DemoCard {
+        set: "SO",
+        holder: "Finn Operator",
+        serial: "SOFT:0202",
+        pin: "finn-spare-pin",
+    },
+    DemoCard {
+        set: "SO",
+        holder: "Gia Operator",
+        serial: "SOFT:0203",
+        pin: "gia-demo-pin",
     },
 ];
 
@@ -131,8 +149,7 @@ impl Demo {
             hsm_id: self.hsm.keys().hsm_id().to_string(),
             hsm_fingerprint: short(&self.hsm.keys().identity_public().fingerprint().to_string()),
             tier: ServiceTier::Economy.as_str().to_owned(),
-            transport: "in-memory link · embedded demo HSM (a simulator, not a certified HSM)"
-                .to_owned(),
+            transport: "in-memory link · demo HSM (a simulator, not a certified HSM)".to_owned(),
         }
     }
 
@@ -201,11 +218,21 @@ impl Demo {
         }
         login.submit(conn)?;
         let mut auditors = AuditorEnrolment::begin(conn, 1, 2)?;
-        for c in &DEMO_CARDS[3..] {
+        for c in &DEMO_CARDS[3..5] {
             let mut card = self.create_card(dir, c)?;
             auditors.add_card(&mut card)?;
         }
         auditors.finish(conn)?;
+        // The HSM owner registers the SO cards on the HSM itself (`tessera-hsm so add`).
+        for c in &DEMO_CARDS[5..] {
+            let info = quorum::VerifiedCard::info(&self.create_card(dir, c)?);
+            self.hsm.add_so_card(hsm_link::domain::CardDescription {
+                holder: hsm_link::domain::HolderName::new(c.holder)?,
+                serial: hsm_link::domain::CardSerial::new(c.serial)?,
+                signing_key: info.signing_public,
+                soft_card: true,
+            })?;
+        }
         conn.call(hsm_link::message::Request::Admin(AdminRequest::Logout))?;
         Ok(())
     }

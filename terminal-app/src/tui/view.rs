@@ -175,18 +175,18 @@ pub fn menu_line<'a>(number: usize, label: &str, selected: bool, theme: &Theme) 
 fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let t = &model.target;
     let [about, roles, cards] = Layout::vertical([
-        Constraint::Length(7),
+        Constraint::Length(5),
         Constraint::Length(5),
         Constraint::Min(3),
     ])
     .areas(area);
     let link = match &model.link {
-        LinkState::Connecting => Line::styled(
-            "Setting up the demo HSM and its soft cards (a few seconds)…",
+        LinkState::Connecting => Span::styled(
+            "… setting up the demo HSM and its soft cards (a few seconds)",
             theme.muted,
         ),
-        LinkState::Up => Line::styled("✓ connected", theme.ok),
-        LinkState::Lost(why) => Line::styled(format!("✗ link lost: {why}"), theme.error),
+        LinkState::Up => Span::styled("✓ connected", theme.ok),
+        LinkState::Lost(why) => Span::styled(format!("✗ link lost: {why}"), theme.error),
     };
     let about_lines = vec![
         Line::from(format!(
@@ -194,8 +194,10 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             t.partition_name, t.partition_id, t.tier
         )),
         Line::from(format!("HSM {} · key {}", t.hsm_id, t.hsm_fingerprint)),
-        Line::styled(t.transport.clone(), theme.muted),
-        link,
+        Line::from(vec![
+            link,
+            Span::styled(format!(" · {}", t.transport), theme.muted),
+        ]),
     ];
     frame.render_widget(
         Paragraph::new(about_lines)
@@ -215,19 +217,18 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let mut card_lines = Vec::new();
     for c in &model.demo_cards {
         card_lines.push(Line::from(vec![
-            Span::raw(format!("{:<8} {:<10} ", c.set, c.holder)),
+            Span::raw(format!("{:<8} {:<14}", c.set, c.holder)),
             Span::styled(format!("soft card {:<10}", c.serial), theme.soft_card),
             Span::raw(format!(" PIN {}", c.pin)),
         ]));
     }
     if !card_lines.is_empty() {
-        card_lines.push(Line::styled(
-            "Demo soft cards: accepted by this demo only; their PINs are public.",
-            theme.muted,
-        ));
         frame.render_widget(
             Paragraph::new(card_lines)
-                .block(block("Demo cards", theme))
+                .block(block(
+                    "Demo soft cards (this demo only; their PINs are public)",
+                    theme,
+                ))
                 .wrap(Wrap { trim: true }),
             cards,
         );
@@ -245,9 +246,14 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn dialog(frame: &mut Frame, title: &str, lines: &[&str], theme: &Theme) {
-    let area = centered(frame.area(), 60, lines.len() as u16 + 4);
-    frame.render_widget(Clear, area);
     let text: Vec<Line> = lines.iter().map(|l| Line::from(l.to_string())).collect();
+    let width = frame.area().width.min(60);
+    let area = centered(
+        frame.area(),
+        width,
+        wrapped_height(&text, width.saturating_sub(2)) + 2,
+    );
+    frame.render_widget(Clear, area);
     frame.render_widget(
         Paragraph::new(text)
             .block(block(title, theme))
@@ -280,6 +286,13 @@ fn help(frame: &mut Frame, model: &Model, theme: &Theme) {
             .wrap(Wrap { trim: true }),
         area,
     );
+}
+
+/// Rows `lines` take when wrapped at `width` columns (at least one per line).
+pub fn wrapped_height(lines: &[Line], width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    u16::try_from(rows).unwrap_or(u16::MAX)
 }
 
 /// `2026-12-04 09:30` (UTC) for seconds since the Unix epoch.
