@@ -176,6 +176,28 @@ fn config_states() -> Vec<(&'static str, Model)> {
     typed(&mut confirm, "demo-part");
     all.push(("config_confirm_typed", confirm));
 
+    let mut so_off = m.clone();
+    event(
+        &mut so_off,
+        Event::Drills(
+            ["Ada Demo", "Ben Demo", "Cleo Demo"]
+                .iter()
+                .enumerate()
+                .map(|(i, holder)| terminal_app::tui::message::DrillView {
+                    holder: holder.to_string(),
+                    serial: format!("SOFT:000{}", i + 1),
+                    last_passed: (i == 2).then(|| "2026-12-04 09:12".to_string()),
+                })
+                .collect(),
+        ),
+    );
+    for _ in 0..14 {
+        key(&mut so_off, KeyCode::Down);
+    }
+    ch(&mut so_off, ' ');
+    ch(&mut so_off, 'a');
+    all.push(("config_device_so_off_review", so_off));
+
     let mut stale = staged.clone();
     event(
         &mut stale,

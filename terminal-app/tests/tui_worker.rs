@@ -159,9 +159,20 @@ fn a_pso_logs_in_card_by_card_and_every_screen_reads_the_partition() {
     );
 
     // Configuration: applied against the revision read; the same revision again is stale.
-    let Event::Config(config) = only(w.handle(Command::LoadConfig)) else {
-        panic!("no config")
+    let [Event::Config(config), Event::Drills(drills)] =
+        <[Event; 2]>::try_from(w.handle(Command::LoadConfig)).unwrap()
+    else {
+        panic!("no config and drills")
     };
+    // The demo drilled Cleo's card only: the others were never drilled.
+    let last: Vec<_> = drills
+        .iter()
+        .map(|d| (d.holder.as_str(), d.last_passed.is_some()))
+        .collect();
+    assert_eq!(
+        last,
+        [("Ada Demo", false), ("Ben Demo", false), ("Cleo Demo", true)]
+    );
     let mut staged = (*config).clone();
     staged.api_providers.rest = true;
     let apply = |w: &mut Worker| {

@@ -13,7 +13,7 @@ use ratatui::widgets::{Clear, Paragraph, Row, Table, Wrap};
 
 use super::{Outcome, step_selection};
 use crate::tui::keymap::{self, Action, Context};
-use crate::tui::message::{Command, Effect, Event};
+use crate::tui::message::{Command, DrillView, Effect, Event};
 use crate::tui::model::{Level, Model, Notice};
 use crate::tui::theme::Theme;
 use crate::tui::view;
@@ -56,6 +56,8 @@ pub struct ConfigFlow {
     pub notice: Option<Notice>,
     /// A request is under way.
     pub busy: bool,
+    /// When each PSO card last passed a drill (shown before device-SO access goes off).
+    pub drills: Vec<DrillView>,
 }
 
 /// One line on what a parameter does (seed 002 §4.3).
@@ -306,6 +308,10 @@ impl ConfigFlow {
 
     /// Takes the worker's answer.
     pub fn on_event(&mut self, event: Event) -> Vec<Effect> {
+        if let Event::Drills(drills) = event {
+            self.drills = drills;
+            return Vec::new();
+        }
         self.busy = false;
         match event {
             Event::Config(config) => {
@@ -494,11 +500,62 @@ fn review_lines<'a>(flow: &ConfigFlow, lines: &mut Vec<Line<'a>>, theme: &Theme)
     {
         lines.push(Line::styled(
             "Device-SO access off: the HSM operator can no longer reset credentials or help; \
-             if the PSO cards are lost, access is lost for good. Drill the cards first \
-             (the log shows each card's last drill: quorum.drill).",
+             if the PSO cards are lost, access is lost for good. Each PSO card's last passed \
+             share drill:",
             theme.warn,
         ));
+        for d in &flow.drills {
+            let when = d.last_passed.as_deref().unwrap_or("never (drill it first)");
+            lines.push(Line::from(format!("  {} {}: {when}", d.serial, d.holder)));
+        }
     }
+}
+
+/// Most log pages read for the drills.
+const DRILL_PAGES: usize = 20;
+
+/// When each card of the active PSO set last passed a share drill, from the log's
+/// `quorum.drill` entries (on the worker).
+pub(crate) fn drills(link: &mut (dyn Link + Send)) -> Event {
+    let cards = match link.admin(AdminRequest::GetCardSets) {
+        Ok(AdminResponse::CardSets { pso: Some(set), .. }) => set.cards,
+        Ok(_) => Vec::new(),
+        Err(e) => return link_failure(e),
+    };
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    let mut from = 1;
+    for _ in 0..DRILL_PAGES {
+        let query = hsm_link::message::LogQuery {
+            operation_prefix: Some("quorum.drill".into()),
+            outcome: Some(hsm_link::message::OutcomeFilter::Ok),
+            ..hsm_link::message::LogQuery::from(from, 1000)
+        };
+        let Ok(AdminResponse::LogPage(page)) = link.admin(AdminRequest::ReadLog { query }) else {
+            break;
+        };
+        for line in &page.lines {
+            if let Ok(audit_log::LogLine::Entry(e)) =
+                audit_log::LogLine::from_canonical(line.as_bytes())
+                && let Some(serial) = e.object().and_then(|o| o.strip_prefix("card "))
+            {
+                last.insert(serial.to_owned(), view::utc_text(e.time_unix_ms() / 1000));
+            }
+        }
+        match page.next_seq {
+            Some(next) if next > from => from = next,
+            _ => break,
+        }
+    }
+    Event::Drills(
+        cards
+            .iter()
+            .map(|c| DrillView {
+                holder: c.holder.as_str().to_owned(),
+                serial: c.serial.as_str().to_owned(),
+                last_passed: last.get(c.serial.as_str()).cloned(),
+            })
+            .collect(),
+    )
 }
 
 /// Reads or applies the configuration on the worker.

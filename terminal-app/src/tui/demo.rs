@@ -24,7 +24,7 @@ use partition_service::crypto::HsmKeys;
 use partition_service::policy::ApiProvider;
 use partition_service::service::{Clock, Hsm, genesis};
 use partition_service::store::Store;
-use quorum::ceremony::{AuditorEnrolment, Enrolment, LoginCeremony};
+use quorum::ceremony::{AuditorEnrolment, Drill, Enrolment, LoginCeremony};
 use quorum::{Argon2Params, Card, CardPolicy, Pin, SoftCard};
 
 use super::message::SlotView;
@@ -217,6 +217,8 @@ impl Demo {
             login.present(card)?;
         }
         login.submit(conn)?;
+        // Cleo's card was drilled: its share checked against the commitments, and logged.
+        Drill::begin(conn)?.run(conn, &mut cards[2])?;
         let mut auditors = AuditorEnrolment::begin(conn, 1, 2)?;
         for c in &DEMO_CARDS[3..5] {
             let mut card = self.create_card(dir, c)?;

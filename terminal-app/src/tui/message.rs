@@ -161,6 +161,8 @@ pub enum Event {
     Status(Box<StatusView>),
     /// The configuration as read.
     Config(Box<PartitionConfig>),
+    /// When each PSO card last passed a share drill (from the log).
+    Drills(Vec<DrillView>),
     /// The staged configuration was applied: its new revision.
     ConfigApplied {
         /// The new revision.
@@ -208,6 +210,17 @@ pub enum Event {
     Failed(String),
     /// The link is gone.
     LinkLost(String),
+}
+
+/// A PSO card and its last passed share drill.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrillView {
+    /// The holder.
+    pub holder: String,
+    /// The serial.
+    pub serial: String,
+    /// When it last passed (UTC text), if ever (as far as the log read says).
+    pub last_passed: Option<String>,
 }
 
 /// A card slot (a reader, or a demo soft card within reach).

@@ -245,9 +245,10 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             model.dashboard.status = Some(*status);
             Vec::new()
         }
-        event @ (Event::Config(_) | Event::ConfigApplied { .. } | Event::ConfigRefused { .. }) => {
-            model.config.on_event(event)
-        }
+        event @ (Event::Config(_)
+        | Event::Drills(_)
+        | Event::ConfigApplied { .. }
+        | Event::ConfigRefused { .. }) => model.config.on_event(event),
         Event::Keys {
             filter,
             after,

@@ -96,9 +96,11 @@ impl Worker {
                 Err(e) => vec![link_failure(e)],
             },
             Command::Refresh => vec![flows::dashboard::work(self)],
-            Command::LoadConfig | Command::ApplyConfig { .. } => {
-                vec![flows::config::work(&mut *self.link, command)]
-            }
+            Command::LoadConfig => vec![
+                flows::config::work(&mut *self.link, command),
+                flows::config::drills(&mut *self.link),
+            ],
+            Command::ApplyConfig { .. } => vec![flows::config::work(&mut *self.link, command)],
             Command::Keys { .. } | Command::Restore(_) | Command::Purge(_) => {
                 vec![flows::keys::work(&mut *self.link, command)]
             }
