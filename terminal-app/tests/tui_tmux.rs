@@ -31,13 +31,19 @@ impl Tmux {
         self.run(&args);
     }
 
+    /// Escape alone: a key sent right after it would read as Alt+key.
+    fn escape(&self) {
+        self.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
     fn text(&self, text: &str) {
         self.run(&["send-keys", "-t", "demo", "-l", text]);
     }
 
     /// Waits until the screen shows `what` (the demo's Argon2 runs take seconds).
     fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
             if screen.contains(what) {
@@ -125,8 +131,62 @@ fn a_pso_logs_in_with_two_cards_in_a_real_terminal() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(tmux.alive(), "the TUI died at 40x12:\n{}", tmux.screen());
     tmux.run(&["resize-window", "-t", "demo", "-x", "80", "-y", "24"]);
-    tmux.wait_for("Configuration");
-    tmux.keys(&["Escape"]);
+    tmux.wait_for("revision");
+
+    // A loosening configuration change (REST API on): reviewed, the partition id typed,
+    // applied, and visible in the log.
+    tmux.keys(&["j", "j", "j", "Space", "a"]);
+    tmux.wait_for("Review the change");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Type its id");
+    tmux.text("demo-partition");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Applied as revision");
+    tmux.escape();
+    tmux.keys(&["4"]);
+    tmux.wait_for("chain verified");
+    tmux.keys(&["/"]);
+    tmux.text("config.");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("config.change");
+    assert!(screen.contains("✓ ok"), "{screen}");
+
+    // The bin: one key restored, the next purged with its label typed.
+    tmux.escape();
+    tmux.keys(&["3"]);
+    tmux.wait_for("payments-signing-2025");
+    tmux.keys(&["R"]);
+    tmux.wait_for("Restore payments-signing-2025?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Restored payments-signing-2025");
+    tmux.keys(&["P"]);
+    tmux.wait_for("Type the key's label");
+    tmux.text("tls-frontend-old");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Purged tls-frontend-old");
+    assert!(screen.contains("the bin holds 4 keys"), "{screen}");
+
+    // Log out; a device-SO login with one person's two cards is refused, with two people's
+    // cards accepted (four eyes).
+    tmux.escape();
+    tmux.keys(&["o"]);
+    tmux.wait_for("Logged out");
+    let so_login = |cards: [(&str, &str); 2]| {
+        for (slot, pin) in cards {
+            tmux.wait_for("Choose the card to insert");
+            tmux.keys(&[slot]);
+            tmux.wait_for("Holder");
+            tmux.text(pin);
+            tmux.keys(&["Enter"]);
+        }
+    };
+    tmux.keys(&["3"]);
+    so_login([("6", "finn-demo-pin"), ("7", "finn-spare-pin")]);
+    tmux.wait_for("two different people");
+    tmux.keys(&["Enter"]);
+    so_login([("6", "finn-demo-pin"), ("8", "gia-demo-pin")]);
+    let screen = tmux.wait_for("Logged in as device SO");
+    assert!(screen.contains("Finn Operator, Gia Operator"), "{screen}");
 
     // Quitting while logged in asks first.
     tmux.keys(&["q"]);

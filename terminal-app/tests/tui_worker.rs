@@ -171,7 +171,11 @@ fn a_pso_logs_in_card_by_card_and_every_screen_reads_the_partition() {
         .collect();
     assert_eq!(
         last,
-        [("Ada Demo", false), ("Ben Demo", false), ("Cleo Demo", true)]
+        [
+            ("Ada Demo", false),
+            ("Ben Demo", false),
+            ("Cleo Demo", true)
+        ]
     );
     let mut staged = (*config).clone();
     staged.api_providers.rest = true;

@@ -317,6 +317,8 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     let visible = table_area.height.saturating_sub(3) as usize;
     let offset = flow.selected.saturating_sub(visible.saturating_sub(1));
     let bin = flow.is_bin();
+    // On a narrow screen the bin shows when a key was binned rather than when it was made.
+    let created = !bin || area.width >= 100;
     let rows = shown
         .iter()
         .enumerate()
@@ -329,8 +331,10 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
                 k.kind.as_str().to_owned(),
                 format!("{} B", k.size_bytes),
                 flags(k),
-                utc_text(k.created_unix),
             ];
+            if created {
+                cells.push(utc_text(k.created_unix));
+            }
             if let KeyState::Invalidated { invalidated_unix } = k.state {
                 cells.push(utc_text(invalidated_unix));
             }
@@ -341,14 +345,17 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
                 row
             }
         });
-    let mut header = vec!["  Label", "Type", "Size", "Flags", "Created (UTC)"];
+    let mut header = vec!["  Label", "Type", "Size", "Flags"];
     let mut widths = vec![
         Constraint::Min(18),
         Constraint::Length(9),
         Constraint::Length(7),
         Constraint::Length(5),
-        Constraint::Length(16),
     ];
+    if created {
+        header.push("Created (UTC)");
+        widths.push(Constraint::Length(16));
+    }
     if bin {
         header.push("Binned (UTC)");
         widths.push(Constraint::Length(16));

@@ -321,7 +321,7 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &LoginFlow, now_ms: u64, theme:
     };
     frame.render_widget(set_list(flow, theme), set_area);
     frame.render_widget(step(flow, now_ms, theme), step_area);
-    if let Some(notice) = &flow.notice {
+    if let Some(notice) = flow.notice.as_ref().filter(|_| flow.stage != Stage::Failed) {
         frame.render_widget(view::notice_paragraph(notice, theme), foot);
     }
 }
@@ -356,11 +356,16 @@ fn step<'a>(flow: &'a LoginFlow, now_ms: u64, theme: &Theme) -> Paragraph<'a> {
         Stage::Pin => pin_prompt(flow, theme),
         Stage::Failed => {
             let mut lines = vec![Line::styled("✗ Not logged in.", theme.error)];
-            if let Some(until) = flow.throttled_until_ms.filter(|u| *u > now_ms) {
-                lines.push(Line::from(format!(
-                    "The HSM throttles logins: wait {} s.",
+            match (
+                flow.throttled_until_ms.filter(|u| *u > now_ms),
+                &flow.notice,
+            ) {
+                (Some(until), _) => lines.push(Line::from(format!(
+                    "Too many failed logins: the HSM accepts the next try in {} s.",
                     (until - now_ms).div_ceil(1000)
-                )));
+                ))),
+                (None, Some(notice)) => lines.push(Line::from(notice.text.as_str())),
+                (None, None) => {}
             }
             lines.push(Line::styled("Enter: try again · Esc: back", theme.muted));
             Paragraph::new(lines)
