@@ -89,13 +89,26 @@ impl KeysFlow {
         self.filter == KeyFilter::Invalidated
     }
 
-    /// The rows shown: those matching the label filter.
-    pub fn shown(&self) -> Vec<&KeyObjectSummary> {
+    /// The rows shown: those matching the label filter (case-insensitive), lazily, so that a
+    /// frame touches only the rows it draws.
+    pub fn shown_iter(&self) -> impl Iterator<Item = &KeyObjectSummary> {
         let needle = self.search.to_lowercase();
         self.rows
             .iter()
-            .filter(|k| needle.is_empty() || k.label.as_str().to_lowercase().contains(&needle))
-            .collect()
+            .filter(move |k| needle.is_empty() || k.label.as_str().to_lowercase().contains(&needle))
+    }
+
+    /// The rows shown, collected.
+    pub fn shown(&self) -> Vec<&KeyObjectSummary> {
+        self.shown_iter().collect()
+    }
+
+    fn shown_len(&self) -> usize {
+        if self.search.is_empty() {
+            self.rows.len()
+        } else {
+            self.shown_iter().count()
+        }
     }
 
     /// Opens the screen: reads the first page.
@@ -154,14 +167,14 @@ impl KeysFlow {
                     });
                 }
             }
-            _ => self.selected = step_selection(self.selected, self.shown().len(), action, 10),
+            _ => self.selected = step_selection(self.selected, self.shown_len(), action, 10),
         }
         Outcome::Stay(self.prefetch())
     }
 
     /// Asks for the next page when the selection nears the end of what was read.
     fn prefetch(&mut self) -> Vec<Effect> {
-        let shown = self.shown().len();
+        let shown = self.shown_len();
         if !self.more || self.loading || self.selected + PREFETCH < shown {
             return Vec::new();
         }
@@ -291,7 +304,7 @@ impl KeysFlow {
             _ => return Vec::new(),
         };
         self.rows.retain(|k| k.id != id);
-        self.selected = self.selected.min(self.shown().len().saturating_sub(1));
+        self.selected = self.selected.min(self.shown_len().saturating_sub(1));
         self.notice = Some(Notice::new(Level::Ok, text));
         Vec::new()
     }
@@ -313,14 +326,13 @@ fn flags(k: &KeyObjectSummary) -> String {
 pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     let [table_area, foot] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
-    let shown = flow.shown();
     let visible = table_area.height.saturating_sub(3) as usize;
     let offset = flow.selected.saturating_sub(visible.saturating_sub(1));
     let bin = flow.is_bin();
     // On a narrow screen the bin shows when a key was binned rather than when it was made.
     let created = !bin || area.width >= 100;
-    let rows = shown
-        .iter()
+    let rows = flow
+        .shown_iter()
         .enumerate()
         .skip(offset)
         .take(visible.max(1))
@@ -380,7 +392,7 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     frame.render_widget(table, table_area);
     let foot_text = match &flow.notice {
         Some(n) => view::notice_paragraph(n, theme),
-        None if shown.is_empty() && !flow.loading => {
+        None if flow.shown_iter().next().is_none() && !flow.loading => {
             Paragraph::new(Line::styled(format!("{what}: no keys."), theme.muted))
         }
         None => Paragraph::new(Line::styled(
