@@ -36,7 +36,7 @@ pub fn size_text(bytes: u64) -> String {
 /// Draws the dashboard.
 pub fn view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let [menu_area, info_area] = if area.width >= 60 {
-        Layout::horizontal([Constraint::Length(24), Constraint::Min(20)]).areas(area)
+        Layout::horizontal([Constraint::Length(26), Constraint::Min(20)]).areas(area)
     } else {
         Layout::vertical([
             Constraint::Length(MENU.len() as u16 + 2),

@@ -263,27 +263,32 @@ fn dialog(frame: &mut Frame, title: &str, lines: &[&str], theme: &Theme) {
 }
 
 fn help(frame: &mut Frame, model: &Model, theme: &Theme) {
-    let mut lines = Vec::new();
     let screen_context = super::update::screen_context(model);
-    for table in screen_context.tables() {
-        for b in table.iter() {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{:>8}  ", b.label), theme.accent),
-                Span::raw(b.hint),
-            ]));
-        }
-    }
-    lines.push(Line::from(""));
+    let bindings: Vec<_> = screen_context
+        .tables()
+        .iter()
+        .flat_map(|table| table.iter())
+        .collect();
+    // Two bindings a line, so that every key of a screen fits at 80×24.
+    let mut lines: Vec<Line> = bindings
+        .chunks(2)
+        .map(|pair| {
+            let mut spans = Vec::new();
+            for b in pair {
+                spans.push(Span::styled(format!("{:>7} ", b.label), theme.accent));
+                spans.push(Span::raw(format!("{:<18}", b.hint)));
+            }
+            Line::from(spans)
+        })
+        .collect();
     lines.push(Line::styled(
-        "Esc backs out one step; q quits (asking first while logged in).",
+        "Esc backs out; q quits (asking while logged in).",
         theme.muted,
     ));
     let area = centered(frame.area(), 56, lines.len() as u16 + 2);
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(block("Keys on this screen (? or Esc closes)", theme))
-            .wrap(Wrap { trim: true }),
+        Paragraph::new(lines).block(block("Keys here (? or Esc closes)", theme)),
         area,
     );
 }
