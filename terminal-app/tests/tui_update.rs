@@ -403,4 +403,12 @@ fn log_filters_reload_from_the_start() {
         panic!("{effects:?}")
     };
     assert_eq!(query.operation_prefix.as_deref(), Some("config."));
+    ch(&mut m, 'h');
+    typed(&mut m, "Ada Demo");
+    let effects = key(&mut m, KeyCode::Enter);
+    let Effect::Send(Command::Log(query)) = &effects[0] else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(query.holder.as_deref(), Some("Ada Demo"));
+    assert_eq!(query.operation_prefix.as_deref(), Some("config."));
 }

@@ -51,14 +51,25 @@ pub struct LogsFlow {
     pub outcome: Option<OutcomeFilter>,
     /// Only operations starting with this.
     pub operation: String,
-    /// The operation filter being typed.
-    pub editing: Option<String>,
+    /// Only entries in which this holder took part.
+    pub holder: String,
+    /// The filter being typed: which, and the text so far.
+    pub editing: Option<(Field, String)>,
     /// What is verified of what was read.
     pub verification: Option<Verification>,
     /// The log's fill level, when the HSM warned.
     pub space: Option<LogSpace>,
     /// The last notice.
     pub notice: Option<Notice>,
+}
+
+/// A text filter of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    /// Operations starting with the text.
+    Operation,
+    /// Entries a holder took part in.
+    Holder,
 }
 
 fn outcome_name(outcome: Option<OutcomeFilter>) -> &'static str {
@@ -77,6 +88,7 @@ impl LogsFlow {
             role: self.role,
             outcome: self.outcome,
             operation_prefix: (!self.operation.is_empty()).then(|| self.operation.clone()),
+            holder: (!self.holder.is_empty()).then(|| self.holder.clone()),
             ..LogQuery::from(from_seq, PAGE)
         }
     }
@@ -101,27 +113,34 @@ impl LogsFlow {
 
     /// Answers a key.
     pub fn on_action(&mut self, action: Action) -> Outcome {
-        if let Some(mut text) = self.editing.take() {
+        if let Some((field, mut text)) = self.editing.take() {
             match action {
                 Action::Input(c) if text.len() < hsm_link::message::MAX_FILTER_TEXT => text.push(c),
                 Action::Erase => {
                     text.pop();
                 }
                 Action::Select => {
-                    self.operation = text;
+                    match field {
+                        Field::Operation => self.operation = text,
+                        Field::Holder => self.holder = text,
+                    }
                     return Outcome::Stay(self.open());
                 }
                 Action::Back => return Outcome::none(),
                 _ => {}
             }
-            self.editing = Some(text);
+            self.editing = Some((field, text));
             return Outcome::none();
         }
         match action {
             Action::Back => Outcome::Leave(Vec::new()),
             Action::Reload => Outcome::Stay(self.open()),
             Action::Filter => {
-                self.editing = Some(self.operation.clone());
+                self.editing = Some((Field::Operation, self.operation.clone()));
+                Outcome::none()
+            }
+            Action::FilterHolder => {
+                self.editing = Some((Field::Holder, self.holder.clone()));
                 Outcome::none()
             }
             Action::CycleRole => {
@@ -180,7 +199,7 @@ impl LogsFlow {
 }
 
 /// Draws the log.
-pub fn view(frame: &mut Frame, area: Rect, flow: &LogsFlow, theme: &Theme) {
+pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme) {
     let [table_area, status] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
     let visible = table_area.height.saturating_sub(3) as usize;
@@ -238,16 +257,14 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &LogsFlow, theme: &Theme) {
     } else {
         ""
     };
+    let any = |text: &'a str| if text.is_empty() { "any" } else { text };
     let title = format!(
-        "Log · {} lines{more} · role {} · outcome {} · op {}",
+        "Log · {} lines{more} · role {} · outcome {} · op {} · holder {}",
         flow.rows.len(),
         flow.role.map_or("any", |r| r.as_str()),
         outcome_name(flow.outcome),
-        if flow.operation.is_empty() {
-            "any"
-        } else {
-            flow.operation.as_str()
-        }
+        any(&flow.operation),
+        any(&flow.holder),
     );
     frame.render_widget(
         Table::new(rows, widths)
@@ -256,7 +273,11 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &LogsFlow, theme: &Theme) {
         table_area,
     );
     frame.render_widget(status_paragraph(flow, theme), status);
-    if let Some(text) = &flow.editing {
+    if let Some((field, text)) = &flow.editing {
+        let title = match field {
+            Field::Operation => "Operation starts with (e.g. config., login)",
+            Field::Holder => "Holder took part (e.g. Ada Demo)",
+        };
         let [_, line] =
             Layout::vertical([Constraint::Min(0), Constraint::Length(3)]).areas(table_area);
         frame.render_widget(Clear, line);
@@ -266,10 +287,7 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &LogsFlow, theme: &Theme) {
                 Span::raw(text.as_str()),
                 Span::styled("▏", theme.accent),
             ]))
-            .block(view::block(
-                "Operation starts with (e.g. config., login)",
-                theme,
-            )),
+            .block(view::block(title, theme)),
             line,
         );
     }

@@ -43,6 +43,8 @@ pub enum Action {
     Purge,
     /// Edit a filter.
     Filter,
+    /// Edit the holder filter (logs).
+    FilterHolder,
     /// Cycle the role filter (logs).
     CycleRole,
     /// Cycle the outcome filter (logs).
@@ -197,7 +199,14 @@ pub const LOGS: &[Binding] = &[
         &[KeyCode::Char('/')],
         "/",
         Action::Filter,
-        "operation filter",
+        "operation",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('h')],
+        "h",
+        Action::FilterHolder,
+        "holder",
         true,
     ),
     bind(&[KeyCode::Char('o')], "o", Action::CycleRole, "role", true),
