@@ -53,7 +53,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
     if let Some(n) = &model.notice {
         frame.render_widget(notice_paragraph(n, theme), notice);
     }
-    frame.render_widget(footer_line(context(model), theme), footer);
+    frame.render_widget(footer_line(context(model), footer.width, theme), footer);
     match &model.overlay {
         None => {}
         Some(Overlay::Help) => help(frame, model, theme),
@@ -119,9 +119,27 @@ pub fn duration_text(secs: u64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
-fn footer_line(context: Context, theme: &Theme) -> Line<'static> {
+/// The footer's hints; when they do not fit, the screen's own hints give way from the right,
+/// so that help, back and quit always show.
+fn footer_line(context: Context, width: u16, theme: &Theme) -> Line<'static> {
+    let mut hints = keymap::footer_hints(context);
+    let global: Vec<_> = keymap::footer_hints(Context::Tables(&[keymap::GLOBAL]));
+    let len = |hints: &[(&str, &str)]| -> usize {
+        hints
+            .iter()
+            .map(|(k, h)| k.chars().count() + h.chars().count() + 3)
+            .sum()
+    };
+    while len(&hints) > usize::from(width) {
+        match hints.iter().rposition(|h| !global.contains(h)) {
+            Some(i) => {
+                hints.remove(i);
+            }
+            None => break,
+        }
+    }
     let mut spans = Vec::new();
-    for (keys, hint) in keymap::footer_hints(context) {
+    for (keys, hint) in hints {
         spans.push(Span::styled(format!(" {keys}"), theme.accent));
         spans.push(Span::styled(format!(" {hint} "), theme.muted));
     }
