@@ -412,3 +412,25 @@ fn log_filters_reload_from_the_start() {
     assert_eq!(query.holder.as_deref(), Some("Ada Demo"));
     assert_eq!(query.operation_prefix.as_deref(), Some("config."));
 }
+
+#[test]
+fn sorting_keeps_paging_after_the_highest_id_read() {
+    let mut m = logged_in();
+    ch(&mut m, '2');
+    event(&mut m, keys_page(KeyFilter::Active, 100, true));
+    // Newest first: the key created last (id 100) on top.
+    for _ in 0..3 {
+        ch(&mut m, 's');
+    }
+    assert_eq!(m.keys.rows[0].id, KeyId(100));
+    assert_eq!(m.keys.selected, 0);
+    let effects = ch(&mut m, 'G');
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Keys {
+            filter: KeyFilter::Active,
+            after: Some(KeyId(100)),
+            limit: terminal_app::flows::keys::PAGE
+        })]
+    );
+}

@@ -25,6 +25,49 @@ pub const PAGE: u32 = 100;
 /// Rows before the end of what was read at which the next page is asked for.
 pub const PREFETCH: usize = 20;
 
+/// The order of the keys read so far (the HSM pages them in id order).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    /// By id: the order they were created in.
+    #[default]
+    Id,
+    /// By label.
+    Label,
+    /// Largest first.
+    Size,
+    /// Newest first.
+    Created,
+}
+
+impl Sort {
+    fn next(self) -> Sort {
+        match self {
+            Sort::Id => Sort::Label,
+            Sort::Label => Sort::Size,
+            Sort::Size => Sort::Created,
+            Sort::Created => Sort::Id,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Sort::Id => "id",
+            Sort::Label => "label",
+            Sort::Size => "size",
+            Sort::Created => "newest",
+        }
+    }
+
+    fn apply(self, rows: &mut [KeyObjectSummary]) {
+        match self {
+            Sort::Id => rows.sort_by_key(|k| k.id.0),
+            Sort::Label => rows.sort_by(|a, b| a.label.as_str().cmp(b.label.as_str())),
+            Sort::Size => rows.sort_by_key(|k| (std::cmp::Reverse(k.size_bytes), k.id.0)),
+            Sort::Created => rows.sort_by_key(|k| (std::cmp::Reverse(k.created_unix), k.id.0)),
+        }
+    }
+}
+
 /// A question about the selected key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Confirm {
@@ -51,8 +94,12 @@ pub enum Confirm {
 pub struct KeysFlow {
     /// Which keys.
     pub filter: KeyFilter,
-    /// The keys read so far, in id order.
+    /// The keys read so far, in the order of `sort`.
     pub rows: Vec<KeyObjectSummary>,
+    /// The order shown.
+    pub sort: Sort,
+    /// The highest id read: the next page starts after it.
+    pub last_id: Option<KeyId>,
     /// Whether the HSM has more.
     pub more: bool,
     /// A page is being read.
@@ -75,6 +122,8 @@ impl KeysFlow {
         KeysFlow {
             filter,
             rows: Vec::new(),
+            sort: Sort::Id,
+            last_id: None,
             more: false,
             loading: false,
             selected: 0,
@@ -115,6 +164,7 @@ impl KeysFlow {
     pub fn open(&mut self) -> Vec<Effect> {
         *self = KeysFlow {
             search: std::mem::take(&mut self.search),
+            sort: self.sort,
             ..KeysFlow::new(self.filter)
         };
         self.loading = true;
@@ -153,6 +203,11 @@ impl KeysFlow {
             Action::Back => return Outcome::Leave(Vec::new()),
             Action::Reload => return Outcome::Stay(self.open()),
             Action::Filter => self.editing = Some(self.search.clone()),
+            Action::Sort => {
+                self.sort = self.sort.next();
+                self.sort.apply(&mut self.rows);
+                self.selected = 0;
+            }
             Action::Restore if self.is_bin() => {
                 if let Some((id, label)) = selected {
                     self.confirm = Some(Confirm::Restore { id, label });
@@ -181,7 +236,7 @@ impl KeysFlow {
         self.loading = true;
         vec![Effect::Send(Command::Keys {
             filter: self.filter,
-            after: self.rows.last().map(|k| k.id),
+            after: self.last_id,
             limit: PAGE,
         })]
     }
@@ -260,10 +315,16 @@ impl KeysFlow {
         keys: Vec<KeyObjectSummary>,
         more: bool,
     ) -> Vec<Effect> {
+        if let Some(last) = keys.last() {
+            self.last_id = Some(last.id);
+        }
         if after.is_none() {
             self.rows = keys;
         } else {
             self.rows.extend(keys);
+        }
+        if self.sort != Sort::Id {
+            self.sort.apply(&mut self.rows);
         }
         self.more = more;
         self.loading = false;
@@ -385,7 +446,11 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     } else {
         format!(" · label contains \"{}\"", flow.search)
     };
-    let title = format!("{what} · {} read{more}{search}", flow.rows.len());
+    let sort = match flow.sort {
+        Sort::Id => String::new(),
+        other => format!(" · by {} (of those read)", other.name()),
+    };
+    let title = format!("{what} · {} read{more}{search}{sort}", flow.rows.len());
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.muted))
         .block(view::block(&title, theme));

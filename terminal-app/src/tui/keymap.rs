@@ -45,6 +45,8 @@ pub enum Action {
     Filter,
     /// Edit the holder filter (logs).
     FilterHolder,
+    /// The next sort order (keys).
+    Sort,
     /// Cycle the role filter (logs).
     CycleRole,
     /// Cycle the outcome filter (logs).
@@ -182,6 +184,7 @@ pub const CONFIGURATION: &[Binding] = &[
 /// The key list.
 pub const KEYS: &[Binding] = &[
     bind(&[KeyCode::Char('/')], "/", Action::Filter, "filter", true),
+    bind(&[KeyCode::Char('s')], "s", Action::Sort, "sort", true),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
 
@@ -190,6 +193,7 @@ pub const BIN: &[Binding] = &[
     bind(&[KeyCode::Char('R')], "R", Action::Restore, "restore", true),
     bind(&[KeyCode::Char('P')], "P", Action::Purge, "purge", true),
     bind(&[KeyCode::Char('/')], "/", Action::Filter, "filter", false),
+    bind(&[KeyCode::Char('s')], "s", Action::Sort, "sort", false),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
 
