@@ -383,6 +383,28 @@ fn flags(k: &KeyObjectSummary) -> String {
     .collect()
 }
 
+fn key_row<'a>(k: &KeyObjectSummary, selected: bool, created: bool, theme: &Theme) -> Row<'a> {
+    let marker = if selected { "›" } else { " " };
+    let mut cells = vec![
+        format!("{marker} {}", k.label),
+        k.kind.as_str().to_owned(),
+        format!("{} B", k.size_bytes),
+        flags(k),
+    ];
+    if created {
+        cells.push(utc_text(k.created_unix));
+    }
+    if let KeyState::Invalidated { invalidated_unix } = k.state {
+        cells.push(utc_text(invalidated_unix));
+    }
+    let row = Row::new(cells);
+    if selected {
+        row.style(theme.selection)
+    } else {
+        row
+    }
+}
+
 /// Draws the key list or the bin: only the rows that fit are built.
 pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     let [table_area, foot] =
@@ -397,27 +419,7 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
         .enumerate()
         .skip(offset)
         .take(visible.max(1))
-        .map(|(i, k)| {
-            let marker = if i == flow.selected { "›" } else { " " };
-            let mut cells = vec![
-                format!("{marker} {}", k.label),
-                k.kind.as_str().to_owned(),
-                format!("{} B", k.size_bytes),
-                flags(k),
-            ];
-            if created {
-                cells.push(utc_text(k.created_unix));
-            }
-            if let KeyState::Invalidated { invalidated_unix } = k.state {
-                cells.push(utc_text(invalidated_unix));
-            }
-            let row = Row::new(cells);
-            if i == flow.selected {
-                row.style(theme.selection)
-            } else {
-                row
-            }
-        });
+        .map(|(i, k)| key_row(k, i == flow.selected, created, theme));
     let mut header = vec!["  Label", "Type", "Size", "Flags"];
     let mut widths = vec![
         Constraint::Min(18),

@@ -211,32 +211,7 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
         .enumerate()
         .skip(offset)
         .take(visible.max(1))
-        .map(|(i, r)| {
-            let outcome = match r.outcome.as_str() {
-                "ok" => "✓ ok".to_owned(),
-                "" => String::new(),
-                other => format!("✗ {other}"),
-            };
-            let mut cells = vec![
-                format!("{}{}", if i == flow.selected { "›" } else { " " }, r.seq),
-                r.time.clone(),
-                r.role.clone(),
-                r.operation.clone(),
-                outcome,
-            ];
-            if wide {
-                cells.push(r.holders.clone());
-                cells.push(format!("{} {}", r.object, r.reason).trim().to_owned());
-            }
-            let row = Row::new(cells);
-            if i == flow.selected {
-                row.style(theme.selection)
-            } else if r.outcome != "ok" && !r.outcome.is_empty() {
-                row.style(theme.warn)
-            } else {
-                row
-            }
-        });
+        .map(|(i, r)| log_row(r, i == flow.selected, wide, theme));
     let mut widths = vec![
         Constraint::Length(7),
         Constraint::Length(16),
@@ -273,13 +248,43 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
         table_area,
     );
     frame.render_widget(status_paragraph(flow, theme), status);
+    editor(frame, table_area, flow, theme);
+}
+
+fn log_row<'a>(r: &LogRow, selected: bool, wide: bool, theme: &Theme) -> Row<'a> {
+    let outcome = match r.outcome.as_str() {
+        "ok" => "✓ ok".to_owned(),
+        "" => String::new(),
+        other => format!("✗ {other}"),
+    };
+    let mut cells = vec![
+        format!("{}{}", if selected { "›" } else { " " }, r.seq),
+        r.time.clone(),
+        r.role.clone(),
+        r.operation.clone(),
+        outcome,
+    ];
+    if wide {
+        cells.push(r.holders.clone());
+        cells.push(format!("{} {}", r.object, r.reason).trim().to_owned());
+    }
+    let row = Row::new(cells);
+    if selected {
+        row.style(theme.selection)
+    } else if r.outcome != "ok" && !r.outcome.is_empty() {
+        row.style(theme.warn)
+    } else {
+        row
+    }
+}
+
+fn editor(frame: &mut Frame, area: Rect, flow: &LogsFlow, theme: &Theme) {
     if let Some((field, text)) = &flow.editing {
         let title = match field {
             Field::Operation => "Operation starts with (e.g. config., login)",
             Field::Holder => "Holder took part (e.g. Ada Demo)",
         };
-        let [_, line] =
-            Layout::vertical([Constraint::Min(0), Constraint::Length(3)]).areas(table_area);
+        let [_, line] = Layout::vertical([Constraint::Min(0), Constraint::Length(3)]).areas(area);
         frame.render_widget(Clear, line);
         frame.render_widget(
             Paragraph::new(Line::from(vec![
