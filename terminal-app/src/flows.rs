@@ -8,11 +8,13 @@
 //! - [`config`]: the configuration: staged, reviewed old → new, applied against the revision
 //!   read.
 //! - [`keys`]: the key list and the bin (restore, purge), pages fetched as the user scrolls.
+//! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 
 use crate::tui::message::Effect;
 
 pub mod config;
+pub mod credentials;
 pub mod dashboard;
 pub mod keys;
 pub mod login;

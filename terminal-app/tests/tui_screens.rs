@@ -139,6 +139,22 @@ fn states() -> Vec<(&'static str, Model)> {
     all.extend(key_states());
     all.extend(log_states());
 
+    let mut creds = logged_in();
+    ch(&mut creds, '9');
+    ch(&mut creds, 'R');
+    all.push(("credentials_confirm", creds.clone()));
+    ch(&mut creds, 'y');
+    event(
+        &mut creds,
+        Event::Credentials {
+            password: terminal_app::flows::credentials::ShownOnce::new(
+                "K7QF-2M9X-PA4T-8WZC-3HJD-V6NB".into(),
+            ),
+            expires_unix: 1_796_635_800,
+        },
+    );
+    all.push(("credentials_shown", creds));
+
     let mut later = logged_in();
     ch(&mut later, '5');
     all.push(("later_backup", later));

@@ -434,3 +434,34 @@ fn sorting_keeps_paging_after_the_highest_id_read() {
         })]
     );
 }
+
+#[test]
+fn credentials_reset_after_a_yes_are_shown_once_and_wiped_on_leaving() {
+    let mut m = logged_in();
+    ch(&mut m, '9');
+    assert_eq!(m.screen, Screen::Credentials);
+    assert!(ch(&mut m, 'R').is_empty());
+    assert!(m.credentials.confirm);
+    assert_eq!(
+        ch(&mut m, 'y'),
+        vec![Effect::Send(Command::ResetCredentials)]
+    );
+    event(
+        &mut m,
+        Event::Credentials {
+            password: terminal_app::flows::credentials::ShownOnce::new("ABCD-EFGH".into()),
+            expires_unix: 1_796_400_000,
+        },
+    );
+    assert_eq!(
+        m.credentials.shown.as_ref().unwrap().0.expose(),
+        "ABCD-EFGH"
+    );
+    assert!(
+        !format!("{m:?}").contains("ABCD-EFGH"),
+        "Debug never shows it"
+    );
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(m.screen, Screen::Dashboard);
+    assert!(m.credentials.shown.is_none(), "leaving wipes it");
+}

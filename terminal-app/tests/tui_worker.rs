@@ -222,6 +222,21 @@ fn a_pso_logs_in_card_by_card_and_every_screen_reads_the_partition() {
         Verification::EntriesOnly { .. }
     ));
 
+    // Credentials: a new setup password, valid for 72 hours.
+    let Event::Credentials {
+        password,
+        expires_unix,
+    } = only(w.handle(Command::ResetCredentials))
+    else {
+        panic!("no credentials")
+    };
+    assert!(password.expose().len() >= 20, "a long password");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(expires_unix > now + 71 * 3600 && expires_unix <= now + 72 * 3600 + 60);
+
     assert_eq!(w.handle(Command::Logout), vec![Event::LoggedOut]);
 }
 
@@ -257,6 +272,11 @@ fn an_auditor_logs_in_with_one_card_and_may_not_purge() {
     let events = w.handle(Command::Purge(hsm_link::domain::KeyId(2)));
     assert!(
         matches!(&events[..], [Event::KeyActionFailed(r)] if r.contains("may not")),
+        "{events:?}"
+    );
+    let events = w.handle(Command::ResetCredentials);
+    assert!(
+        matches!(&events[..], [Event::CredentialsRefused(r)] if r.contains("may not")),
         "{events:?}"
     );
 }

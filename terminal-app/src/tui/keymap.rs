@@ -47,6 +47,8 @@ pub enum Action {
     FilterHolder,
     /// The next sort order (keys).
     Sort,
+    /// Reset (the application's credentials).
+    Reset,
     /// Cycle the role filter (logs).
     CycleRole,
     /// Cycle the outcome filter (logs).
@@ -196,6 +198,15 @@ pub const BIN: &[Binding] = &[
     bind(&[KeyCode::Char('s')], "s", Action::Sort, "sort", false),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
+
+/// The credentials screen.
+pub const CREDENTIALS: &[Binding] = &[bind(
+    &[KeyCode::Char('R')],
+    "R",
+    Action::Reset,
+    "reset setup password",
+    true,
+)];
 
 /// The log.
 pub const LOGS: &[Binding] = &[

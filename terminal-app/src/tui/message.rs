@@ -75,6 +75,8 @@ pub enum Command {
     Purge(KeyId),
     /// A page of the log.
     Log(LogQuery),
+    /// Reset the application's credentials.
+    ResetCredentials,
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -82,7 +84,10 @@ impl PartialEq for Command {
     fn eq(&self, other: &Self) -> bool {
         use Command::*;
         match (self, other) {
-            (Refresh, Refresh) | (Logout, Logout) | (LoadConfig, LoadConfig) => true,
+            (Refresh, Refresh)
+            | (Logout, Logout)
+            | (LoadConfig, LoadConfig)
+            | (ResetCredentials, ResetCredentials) => true,
             (Login(a), Login(b)) => a == b,
             (
                 ApplyConfig {
@@ -206,6 +211,15 @@ pub enum Event {
     KeyActionFailed(String),
     /// A page of the log, parsed, with the verification of what was read so far.
     Log(Box<LogPageView>),
+    /// New application credentials, to show once.
+    Credentials {
+        /// The setup password (wiped when dropped).
+        password: crate::flows::credentials::ShownOnce,
+        /// When it expires, seconds since the epoch.
+        expires_unix: u64,
+    },
+    /// The HSM refused the reset: why.
+    CredentialsRefused(String),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

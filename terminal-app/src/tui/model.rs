@@ -30,6 +30,8 @@ pub enum Screen {
     Bin,
     /// The partition log.
     Logs,
+    /// The application's credentials.
+    Credentials,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -45,8 +47,6 @@ pub enum Later {
     Firmware,
     /// Card ceremonies.
     Cards,
-    /// Credentials and paired terminals.
-    Credentials,
 }
 
 impl Later {
@@ -57,7 +57,6 @@ impl Later {
             Later::LogExport => "Log export",
             Later::Firmware => "Firmware",
             Later::Cards => "Cards",
-            Later::Credentials => "Credentials",
         }
     }
 
@@ -79,10 +78,6 @@ impl Later {
             Later::Cards => {
                 "Enrol, re-share, revoke, drill, change or unblock a PIN: comes with the card \
                  ceremony screens (the quorum crate already runs them)."
-            }
-            Later::Credentials => {
-                "Reset the application's setup password, list and revoke paired terminals, \
-                 issue a pairing code: comes with the credentials screen."
             }
         }
     }
@@ -132,7 +127,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Cards",
     },
     MenuEntry {
-        screen: Screen::Later(Later::Credentials),
+        screen: Screen::Credentials,
         title: "Credentials",
     },
 ];
@@ -296,6 +291,8 @@ pub struct Model {
     pub bin: KeysFlow,
     /// The log.
     pub logs: LogsFlow,
+    /// The credentials screen.
+    pub credentials: crate::flows::credentials::CredentialsFlow,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -321,6 +318,7 @@ impl Model {
             keys: KeysFlow::new(hsm_link::message::KeyFilter::Active),
             bin: KeysFlow::new(hsm_link::message::KeyFilter::Invalidated),
             logs: LogsFlow::default(),
+            credentials: Default::default(),
             quitting: false,
         }
     }

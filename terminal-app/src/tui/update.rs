@@ -32,6 +32,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Keys => model.keys.context(),
         Screen::Bin => model.bin.context(),
         Screen::Logs => model.logs.context(),
+        Screen::Credentials => model.credentials.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -72,6 +73,7 @@ fn end_session(model: &mut Model) {
     model.keys = crate::flows::keys::KeysFlow::new(model.keys.filter);
     model.bin = crate::flows::keys::KeysFlow::new(model.bin.filter);
     model.logs = Default::default();
+    model.credentials = Default::default();
 }
 
 fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
@@ -121,6 +123,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Keys => model.keys.on_action(action),
         Screen::Bin => model.bin.on_action(action),
         Screen::Logs => model.logs.on_action(action),
+        Screen::Credentials => model.credentials.on_action(action),
         Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
         Screen::Later(_) => Outcome::none(),
     };
@@ -268,5 +271,9 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             effects
         }
         Event::Log(page) => model.logs.on_page(*page),
+        event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
+            model.credentials.on_event(event);
+            Vec::new()
+        }
     }
 }

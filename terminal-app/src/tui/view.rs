@@ -31,6 +31,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Keys => flows::keys::view(frame, body, &model.keys, theme),
         Screen::Bin => flows::keys::view(frame, body, &model.bin, theme),
         Screen::Logs => flows::logs::view(frame, body, &model.logs, theme),
+        Screen::Credentials => flows::credentials::view(frame, body, &model.credentials, theme),
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(

@@ -105,6 +105,7 @@ impl Worker {
                 vec![flows::keys::work(&mut *self.link, command)]
             }
             Command::Log(query) => vec![flows::logs::work(self, query)],
+            Command::ResetCredentials => vec![flows::credentials::work(&mut *self.link)],
         }
     }
 
