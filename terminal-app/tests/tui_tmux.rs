@@ -1,7 +1,10 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
-//! screens ask for (send-keys) and reads the screen (capture-pane). A PSO login with two soft
-//! cards, the dashboard, a resize to 40×12 mid-flow, and quitting (asked first), with
-//! `NO_COLOR=1`. Skipped, saying so, where tmux is not installed (scripts/setup installs it).
+//! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
+//! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
+//! and found in the log, a key restored from the bin and one purged, a credential reset, an SO
+//! login refused with one person's cards and accepted with two people's, and quitting (asked
+//! first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not installed
+//! (scripts/setup installs it).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -73,7 +76,7 @@ impl Drop for Tmux {
 }
 
 #[test]
-fn a_pso_logs_in_with_two_cards_in_a_real_terminal() {
+fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("SKIPPED: tmux is not installed (scripts/setup installs it)");
         return;
@@ -165,6 +168,16 @@ fn a_pso_logs_in_with_two_cards_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("Purged tls-frontend-old");
     assert!(screen.contains("the bin holds 4 keys"), "{screen}");
+
+    // A credential reset: the new setup password shown once.
+    tmux.escape();
+    tmux.keys(&["9"]);
+    tmux.wait_for("R: reset");
+    tmux.keys(&["R"]);
+    tmux.wait_for("Reset the application's credentials?");
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("New setup password (shown once)");
+    assert!(screen.contains("Expires"), "{screen}");
 
     // Log out; a device-SO login with one person's two cards is refused, with two people's
     // cards accepted (four eyes).
