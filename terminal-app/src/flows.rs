@@ -8,6 +8,7 @@
 //! - [`config`]: the configuration: staged, reviewed old → new, applied against the revision
 //!   read.
 //! - [`keys`]: the key list and the bin (restore, purge), pages fetched as the user scrolls.
+//! - [`drill`]: a share drill of one card (the Cards screen).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 
@@ -16,6 +17,7 @@ use crate::tui::message::Effect;
 pub mod config;
 pub mod credentials;
 pub mod dashboard;
+pub mod drill;
 pub mod keys;
 pub mod login;
 pub mod logs;

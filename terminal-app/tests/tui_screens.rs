@@ -155,6 +155,18 @@ fn states() -> Vec<(&'static str, Model)> {
     );
     all.push(("credentials_shown", creds));
 
+    let mut drill = logged_in();
+    ch(&mut drill, '8');
+    event(
+        &mut drill,
+        Event::Drill(terminal_app::tui::message::DrillEvent::Done {
+            card: card("Cleo Demo", "SOFT:0003", true, None),
+            ok: true,
+            detail: "The HSM logged the drill.".into(),
+        }),
+    );
+    all.push(("cards_drill_done", drill));
+
     let mut later = logged_in();
     ch(&mut later, '5');
     all.push(("later_backup", later));

@@ -124,7 +124,10 @@ fn the_pin_goes_to_the_buffer_never_into_the_model() {
     assert_eq!(m.login.pin_len, 3);
     assert_eq!(m.overlay, None);
     assert_eq!(key(&mut m, KeyCode::Backspace), vec![Effect::PinPop]);
-    assert_eq!(key(&mut m, KeyCode::Enter), vec![Effect::SubmitPin]);
+    assert_eq!(
+        key(&mut m, KeyCode::Enter),
+        vec![Effect::SubmitPin(terminal_app::tui::message::PinFor::Login)]
+    );
     assert_eq!(m.login.stage, Stage::Checking);
     assert_eq!(m.login.pin_len, 0);
     assert!(!format!("{m:?}").contains("q?"));
@@ -464,4 +467,50 @@ fn credentials_reset_after_a_yes_are_shown_once_and_wiped_on_leaving() {
     key(&mut m, KeyCode::Esc);
     assert_eq!(m.screen, Screen::Dashboard);
     assert!(m.credentials.shown.is_none(), "leaving wipes it");
+}
+
+#[test]
+fn a_share_drill_takes_a_card_and_its_pin_through_the_buffer() {
+    use terminal_app::tui::message::{DrillCommand, DrillEvent, PinFor};
+    let mut m = logged_in();
+    ch(&mut m, '8');
+    assert_eq!(m.screen, Screen::Cards);
+    ch(&mut m, 'j');
+    assert_eq!(
+        key(&mut m, KeyCode::Enter),
+        vec![Effect::Send(Command::Drill(DrillCommand::Insert(1)))]
+    );
+    event(
+        &mut m,
+        Event::Drill(DrillEvent::Inserted(card(
+            "Ben Demo",
+            "SOFT:0002",
+            true,
+            None,
+        ))),
+    );
+    assert_eq!(
+        typed(&mut m, "pq"),
+        vec![Effect::PinPush('p'), Effect::PinPush('q')]
+    );
+    assert_eq!(
+        key(&mut m, KeyCode::Enter),
+        vec![Effect::SubmitPin(PinFor::Drill)]
+    );
+    event(
+        &mut m,
+        Event::Drill(DrillEvent::Done {
+            card: card("Ben Demo", "SOFT:0002", true, None),
+            ok: true,
+            detail: "The HSM logged the drill.".into(),
+        }),
+    );
+    assert!(
+        m.drill
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("share is valid")
+    );
 }

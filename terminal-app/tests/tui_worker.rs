@@ -311,3 +311,39 @@ fn a_device_so_login_needs_cards_of_two_people() {
     assert_eq!(*role, OfficerRole::DeviceSo);
     assert_eq!(holders.len(), 2);
 }
+
+#[test]
+fn a_share_drill_needs_no_login_and_names_a_card_of_another_set() {
+    use terminal_app::tui::message::{DrillCommand, DrillEvent};
+    let mut w = worker();
+    let drill = |w: &mut Worker, step: DrillCommand| match only(w.handle(Command::Drill(step))) {
+        Event::Drill(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        drill(&mut w, DrillCommand::Insert(0)),
+        DrillEvent::Inserted(_)
+    ));
+    let e = drill(
+        &mut w,
+        DrillCommand::Verify(Pin::from_slice(b"not-adas-pin")),
+    );
+    assert!(matches!(e, DrillEvent::WrongPin(_)), "{e:?}");
+    let e = drill(
+        &mut w,
+        DrillCommand::Verify(Pin::from_slice(DEMO_CARDS[0].pin.as_bytes())),
+    );
+    assert!(
+        matches!(&e, DrillEvent::Done { ok: true, detail, .. } if detail.contains("logged")),
+        "{e:?}"
+    );
+    drill(&mut w, DrillCommand::Insert(3));
+    let e = drill(
+        &mut w,
+        DrillCommand::Verify(Pin::from_slice(DEMO_CARDS[3].pin.as_bytes())),
+    );
+    assert!(
+        matches!(&e, DrillEvent::Failed(r) if r.contains("not in this partition's active card set")),
+        "{e:?}"
+    );
+}

@@ -171,7 +171,7 @@ impl LoginFlow {
             Action::Select => {
                 self.pin_len = 0;
                 self.stage = Stage::Checking;
-                Outcome::one(Effect::SubmitPin)
+                Outcome::one(Effect::SubmitPin(crate::tui::message::PinFor::Login))
             }
             Action::Back => {
                 // The card is set aside: ask for a card again.

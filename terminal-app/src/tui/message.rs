@@ -36,10 +36,60 @@ pub enum Effect {
     PinPop,
     /// Wipe the PIN buffer.
     PinClear,
-    /// Hand the PIN buffer to the worker ([`LoginCommand::Verify`]) and wipe it.
-    SubmitPin,
+    /// Hand the PIN buffer to the worker (for a login or a drill) and wipe it.
+    SubmitPin(PinFor),
     /// Leave the TUI.
     Quit,
+}
+
+/// Which step a submitted PIN is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PinFor {
+    /// [`LoginCommand::Verify`].
+    Login,
+    /// [`DrillCommand::Verify`].
+    Drill,
+}
+
+/// A step of a share drill.
+#[derive(Debug)]
+pub enum DrillCommand {
+    /// The card in this slot was inserted.
+    Insert(usize),
+    /// Its PIN (from the zeroizing buffer).
+    Verify(Pin),
+}
+
+impl PartialEq for DrillCommand {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (DrillCommand::Insert(a), DrillCommand::Insert(b)) => a == b,
+            (DrillCommand::Verify(_), DrillCommand::Verify(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for DrillCommand {}
+
+/// A share drill's step outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DrillEvent {
+    /// The card is in: its PIN next.
+    Inserted(CardView),
+    /// Wrong PIN; the card stays.
+    WrongPin(CardView),
+    /// The drill ran.
+    Done {
+        /// The card.
+        card: CardView,
+        /// Whether its share is good.
+        ok: bool,
+        /// What the HSM recorded, or what was wrong.
+        detail: String,
+    },
+    /// It could not run: why.
+    Failed(String),
 }
 
 /// A request to the worker, which owns the link and the cards.
@@ -77,6 +127,8 @@ pub enum Command {
     Log(LogQuery),
     /// Reset the application's credentials.
     ResetCredentials,
+    /// A step of a share drill.
+    Drill(DrillCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -113,6 +165,7 @@ impl PartialEq for Command {
             ) => a == d && b == e && c == f,
             (Restore(a), Restore(b)) | (Purge(a), Purge(b)) => a == b,
             (Log(a), Log(b)) => a == b,
+            (Drill(a), Drill(b)) => a == b,
             _ => false,
         }
     }
@@ -220,6 +273,8 @@ pub enum Event {
     },
     /// The HSM refused the reset: why.
     CredentialsRefused(String),
+    /// A share drill's step.
+    Drill(DrillEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

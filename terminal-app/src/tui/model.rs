@@ -32,6 +32,8 @@ pub enum Screen {
     Logs,
     /// The application's credentials.
     Credentials,
+    /// Cards: a share drill.
+    Cards,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -45,8 +47,6 @@ pub enum Later {
     LogExport,
     /// Terminal firmware.
     Firmware,
-    /// Card ceremonies.
-    Cards,
 }
 
 impl Later {
@@ -56,7 +56,6 @@ impl Later {
             Later::Backup => "Backup",
             Later::LogExport => "Log export",
             Later::Firmware => "Firmware",
-            Later::Cards => "Cards",
         }
     }
 
@@ -74,10 +73,6 @@ impl Later {
             Later::Firmware => {
                 "Verifying and installing a signed terminal firmware image: comes with the \
                  firmware issue."
-            }
-            Later::Cards => {
-                "Enrol, re-share, revoke, drill, change or unblock a PIN: comes with the card \
-                 ceremony screens (the quorum crate already runs them)."
             }
         }
     }
@@ -123,7 +118,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Firmware",
     },
     MenuEntry {
-        screen: Screen::Later(Later::Cards),
+        screen: Screen::Cards,
         title: "Cards",
     },
     MenuEntry {
@@ -293,6 +288,8 @@ pub struct Model {
     pub logs: LogsFlow,
     /// The credentials screen.
     pub credentials: crate::flows::credentials::CredentialsFlow,
+    /// The cards screen (a share drill).
+    pub drill: crate::flows::drill::DrillFlow,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -319,6 +316,7 @@ impl Model {
             bin: KeysFlow::new(hsm_link::message::KeyFilter::Invalidated),
             logs: LogsFlow::default(),
             credentials: Default::default(),
+            drill: Default::default(),
             quitting: false,
         }
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use super::message::{Command, Effect, Event, LoginCommand, Message};
+use super::message::{Command, DrillCommand, Effect, Event, LoginCommand, Message, PinFor};
 use super::model::Model;
 use super::pin::PinBuffer;
 use super::theme::Theme;
@@ -82,8 +82,11 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
             Effect::PinPush(c) => pin.push(c),
             Effect::PinPop => pin.pop(),
             Effect::PinClear => pin.clear(),
-            Effect::SubmitPin => {
+            Effect::SubmitPin(PinFor::Login) => {
                 let _ = commands.send(Command::Login(LoginCommand::Verify(pin.take())));
+            }
+            Effect::SubmitPin(PinFor::Drill) => {
+                let _ = commands.send(Command::Drill(DrillCommand::Verify(pin.take())));
             }
             Effect::Quit => quit = true,
         }

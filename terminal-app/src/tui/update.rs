@@ -33,6 +33,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Bin => model.bin.context(),
         Screen::Logs => model.logs.context(),
         Screen::Credentials => model.credentials.context(),
+        Screen::Cards => model.drill.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -74,6 +75,7 @@ fn end_session(model: &mut Model) {
     model.bin = crate::flows::keys::KeysFlow::new(model.bin.filter);
     model.logs = Default::default();
     model.credentials = Default::default();
+    model.drill = Default::default();
 }
 
 fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
@@ -124,6 +126,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Bin => model.bin.on_action(action),
         Screen::Logs => model.logs.on_action(action),
         Screen::Credentials => model.credentials.on_action(action),
+        Screen::Cards => model.drill.on_action(action, model.login.slots.len()),
         Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
         Screen::Later(_) => Outcome::none(),
     };
@@ -271,6 +274,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             effects
         }
         Event::Log(page) => model.logs.on_page(*page),
+        Event::Drill(step) => model.drill.on_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

@@ -32,6 +32,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Bin => flows::keys::view(frame, body, &model.bin, theme),
         Screen::Logs => flows::logs::view(frame, body, &model.logs, theme),
         Screen::Credentials => flows::credentials::view(frame, body, &model.credentials, theme),
+        Screen::Cards => flows::drill::view(frame, body, &model.drill, &model.login.slots, theme),
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(

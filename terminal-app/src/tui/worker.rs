@@ -60,6 +60,7 @@ pub struct Worker {
     pub(crate) audit_key: AuditKey,
     pub(crate) login: flows::login::LoginWork,
     pub(crate) logs: flows::logs::LogWork,
+    pub(crate) drill: flows::drill::DrillWork,
 }
 
 impl Worker {
@@ -77,6 +78,7 @@ impl Worker {
             audit_key,
             login: flows::login::LoginWork::default(),
             logs: flows::logs::LogWork::new(&log_id),
+            drill: flows::drill::DrillWork::default(),
         }
     }
 
@@ -106,6 +108,12 @@ impl Worker {
             }
             Command::Log(query) => vec![flows::logs::work(self, query)],
             Command::ResetCredentials => vec![flows::credentials::work(&mut *self.link)],
+            Command::Drill(step) => vec![flows::drill::work(
+                &mut *self.link,
+                &mut *self.reader,
+                &mut self.drill,
+                step,
+            )],
         }
     }
 
