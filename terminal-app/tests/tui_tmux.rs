@@ -1,7 +1,7 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
 //! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
-//! and found in the log, a key restored from the bin and one purged, a credential reset, an SO
+//! and found in the log, a key restored from the bin and one purged, a credential reset, a share drill, an SO
 //! login refused with one person's cards and accepted with two people's, and quitting (asked
 //! first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not installed
 //! (scripts/setup installs it).
@@ -178,6 +178,16 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.keys(&["y"]);
     let screen = tmux.wait_for("New setup password (shown once)");
     assert!(screen.contains("Expires"), "{screen}");
+
+    // A share drill of Cleo's card.
+    tmux.escape();
+    tmux.keys(&["8"]);
+    tmux.wait_for("Choose the card to drill");
+    tmux.keys(&["3"]);
+    tmux.wait_for("Tries");
+    tmux.text("cleo-demo-pin");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("its share is valid");
 
     // Log out; a device-SO login with one person's two cards is refused, with two people's
     // cards accepted (four eyes).
