@@ -1,10 +1,10 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
 //! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
-//! and found in the log, a key restored from the bin and one purged, a credential reset, a share drill, an SO
-//! login refused with one person's cards and accepted with two people's, and quitting (asked
-//! first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not installed
-//! (scripts/setup installs it).
+//! and found in the log, a key restored from the bin and one purged, a credential reset, a share
+//! drill, an SO login refused with one person's cards and accepted with two people's, and
+//! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
+//! installed (scripts/setup installs it).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
