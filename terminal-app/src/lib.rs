@@ -26,6 +26,7 @@
 //! - [`error`]: the one error type, with the cases a screen acts on typed ([`Error`]).
 //! - [`log_verify`]: `tessera log verify` and `tessera log convert`, an exported log checked
 //!   offline (and turned into syslog or CEF records).
+//! - [`tui`] and [`flows`]: the TUI (`tessera demo`), one file per flow on the terminal side.
 //!
 //! Nothing here prints or exits: each command returns what the binary shows.
 
@@ -35,11 +36,13 @@ pub mod config;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;
+pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod log_verify;
 pub mod pair;
 pub mod state;
+pub mod tui;
 
 pub use error::{CardName, Error, Throttle};
 

@@ -43,16 +43,21 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The embedded default: an in-process HSM simulator with demo soft cards, walked through
+    /// The embedded default: the TUI against an in-process HSM simulator with demo soft cards
+    /// (holders and PINs on the first screen). With --transcript, a printed walk-through of
     /// pairing, enrolment, a PSO login, the configuration, a share drill and a verified log
-    /// export, printed as a transcript. Not in builds without the `embedded` feature.
+    /// export instead. Not in builds without the `embedded` feature.
     Demo {
-        /// Print the walk-through as text (what this build does in any case until the TUI).
+        /// Print the walk-through as text instead of opening the TUI (works without a
+        /// terminal).
         #[arg(long)]
         transcript: bool,
-        /// Bytes to move through the link's throughput check at the end.
+        /// Bytes to move through the link's throughput check at the end of the transcript.
         #[arg(long, default_value_t = 4 << 20)]
         link_test_bytes: u64,
+        /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        idle_lock: u64,
     },
     /// Pairs with a partition of a running `tessera-hsm serve`, with the one-time code its
     /// owner issued (`tessera-hsm pairing-code`), asked for on the terminal (no echo), then
@@ -265,8 +270,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", cli::list::paired(&state()?.paired()?).render(json));
         }
         Some(Command::Demo {
-            link_test_bytes, ..
+            transcript: true,
+            link_test_bytes,
+            ..
         }) => print!("{}", demo(link_test_bytes)?),
+        Some(Command::Demo {
+            transcript: false,
+            idle_lock,
+            ..
+        }) => tui_demo(idle_lock)?,
         Some(Command::Pair {
             address,
             partition,
@@ -439,6 +451,26 @@ fn demo(link_test_bytes: u64) -> Result<String, Error> {
 #[cfg(not(feature = "embedded"))]
 fn demo(_link_test_bytes: u64) -> Result<String, Error> {
     Err(Error::EmbeddedNotBuilt)
+}
+
+/// The TUI against the embedded demo HSM; it needs a terminal.
+#[cfg(feature = "embedded")]
+fn tui_demo(idle_lock: u64) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "`tessera demo` opens a full-screen TUI and needs a terminal; without one, \
+             run `tessera demo --transcript` for the printed walk-through"
+        );
+    }
+    terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production())
+        .context("the TUI failed")
+}
+
+/// This build has no embedded default.
+#[cfg(not(feature = "embedded"))]
+fn tui_demo(_idle_lock: u64) -> anyhow::Result<()> {
+    Err(Error::EmbeddedNotBuilt.into())
 }
 
 /// The terminal holds secrets (its link key, PINs, shares): keep them out of core dumps and

@@ -1,0 +1,67 @@
+//! The terminal's side of each administration flow, one file per flow (beside `quorum`'s
+//! ceremonies and the HSM's admin handlers): the flow's part of the model, how it answers keys
+//! and worker events (pure: it returns [`Effect`]s), how it draws, and the worker's side, which
+//! speaks the link.
+//!
+//! - [`login`]: a PSO, auditor or SO login, card by card, through `quorum`'s login ceremony.
+//! - [`dashboard`]: the partition at a glance.
+//! - [`config`]: the configuration: staged, reviewed old → new, applied against the revision
+//!   read.
+//! - [`keys`]: the key list and the bin (restore, purge), pages fetched as the user scrolls.
+//! - [`drill`]: a share drill of one card (the Cards screen).
+//! - [`credentials`]: the application's setup password reset, shown once.
+//! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
+
+use crate::tui::message::Effect;
+
+pub mod config;
+pub mod credentials;
+pub mod dashboard;
+pub mod drill;
+pub mod keys;
+pub mod login;
+pub mod logs;
+
+/// What a flow's answer to a key means for the screen around it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stay on the screen; do these.
+    Stay(Vec<Effect>),
+    /// Back out of the screen; do these first.
+    Leave(Vec<Effect>),
+}
+
+impl Outcome {
+    /// Stay, doing nothing.
+    pub fn none() -> Outcome {
+        Outcome::Stay(Vec::new())
+    }
+
+    /// Stay, doing one thing.
+    pub fn one(effect: Effect) -> Outcome {
+        Outcome::Stay(vec![effect])
+    }
+}
+
+/// Moves a selection within `len` rows by `action`'s step (`page` rows for a page).
+pub(crate) fn step_selection(
+    selected: usize,
+    len: usize,
+    action: crate::tui::keymap::Action,
+    page: usize,
+) -> usize {
+    use crate::tui::keymap::Action;
+    if len == 0 {
+        return 0;
+    }
+    let last = len - 1;
+    match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (selected + 1).min(last),
+        Action::PageUp => selected.saturating_sub(page),
+        Action::PageDown => (selected + page).min(last),
+        Action::Home => 0,
+        Action::End => last,
+        _ => selected.min(last),
+    }
+}

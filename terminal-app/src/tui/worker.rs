@@ -1,0 +1,175 @@
+//! The worker thread: it owns the link and the cards, runs each [`Command`] to the end and
+//! sends [`Event`]s back, so that the screen never waits on a card, an Argon2 run or the HSM.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::thread::JoinHandle;
+
+use audit_log::AuditKey;
+use hsm_link::message::{AdminRequest, AdminResponse, RemoteError};
+use quorum::card::{Card, CardInfo, Pin, VerifiedCard};
+use quorum::ceremony::{Link, LinkError};
+use quorum::error::CardError;
+
+use super::message::{Command, Event, SlotView};
+use crate::flows;
+
+/// A card in a reader, before its PIN: an object-safe face of [`quorum::card::Card`].
+pub trait InsertedCard: Send {
+    /// Who the card belongs to, before its PIN.
+    fn info(&self) -> CardInfo;
+    /// Checks the PIN on the card; a wrong PIN hands the card back.
+    #[allow(clippy::type_complexity)]
+    fn verify(
+        self: Box<Self>,
+        pin: &Pin,
+    ) -> Result<Box<dyn VerifiedCard + Send>, (Box<dyn InsertedCard>, CardError)>;
+}
+
+impl<C> InsertedCard for C
+where
+    C: Card + Send + 'static,
+    C::Verified: Send + 'static,
+{
+    fn info(&self) -> CardInfo {
+        Card::info(self)
+    }
+
+    fn verify(
+        self: Box<Self>,
+        pin: &Pin,
+    ) -> Result<Box<dyn VerifiedCard + Send>, (Box<dyn InsertedCard>, CardError)> {
+        match Card::verify(*self, pin) {
+            Ok(verified) => Ok(Box::new(verified)),
+            Err((card, e)) => Err((Box::new(card), e)),
+        }
+    }
+}
+
+/// Where cards come from: card readers, or the demo's soft cards.
+pub trait CardReader: Send {
+    /// The slots, as shown.
+    fn slots(&self) -> Vec<SlotView>;
+    /// The card in `slot`, opened (not yet verified).
+    fn insert(&mut self, slot: usize) -> Result<Box<dyn InsertedCard>, String>;
+}
+
+/// What the worker owns.
+pub struct Worker {
+    pub(crate) link: Box<dyn Link + Send>,
+    pub(crate) reader: Box<dyn CardReader>,
+    pub(crate) audit_key: AuditKey,
+    pub(crate) login: flows::login::LoginWork,
+    pub(crate) logs: flows::logs::LogWork,
+    pub(crate) drill: flows::drill::DrillWork,
+}
+
+impl Worker {
+    /// A worker over `link` with cards from `reader`; log checkpoints are checked against the
+    /// pinned `audit_key` (never a key the log carries).
+    pub fn new(
+        link: Box<dyn Link + Send>,
+        reader: Box<dyn CardReader>,
+        audit_key: AuditKey,
+    ) -> Worker {
+        let log_id = link.partition().as_str().to_owned();
+        Worker {
+            link,
+            reader,
+            audit_key,
+            login: flows::login::LoginWork::default(),
+            logs: flows::logs::LogWork::new(&log_id),
+            drill: flows::drill::DrillWork::default(),
+        }
+    }
+
+    /// The slots to show.
+    pub fn slots(&self) -> Vec<SlotView> {
+        self.reader.slots()
+    }
+
+    /// Runs one command to its end.
+    pub fn handle(&mut self, command: Command) -> Vec<Event> {
+        match command {
+            Command::Login(step) => {
+                flows::login::work(&mut *self.link, &mut *self.reader, &mut self.login, step)
+            }
+            Command::Logout => match self.link.admin(AdminRequest::Logout) {
+                Ok(_) => vec![Event::LoggedOut],
+                Err(e) => vec![link_failure(e)],
+            },
+            Command::Refresh => vec![flows::dashboard::work(self)],
+            Command::LoadConfig => vec![
+                flows::config::work(&mut *self.link, command),
+                flows::config::drills(&mut *self.link),
+            ],
+            Command::ApplyConfig { .. } => vec![flows::config::work(&mut *self.link, command)],
+            Command::Keys { .. } | Command::Restore(_) | Command::Purge(_) => {
+                vec![flows::keys::work(&mut *self.link, command)]
+            }
+            Command::Log(query) => vec![flows::logs::work(self, query)],
+            Command::ResetCredentials => vec![flows::credentials::work(&mut *self.link)],
+            Command::Drill(step) => vec![flows::drill::work(
+                &mut *self.link,
+                &mut *self.reader,
+                &mut self.drill,
+                step,
+            )],
+        }
+    }
+
+    /// One administration request.
+    pub(crate) fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, LinkError> {
+        self.link.admin(request)
+    }
+}
+
+/// The event for a request that failed: the link is gone, or the HSM's reason.
+pub(crate) fn link_failure(e: LinkError) -> Event {
+    match e {
+        LinkError::Failed(e) => Event::LinkLost(e.to_string()),
+        other => Event::Failed(refusal_text(&other)),
+    }
+}
+
+/// The HSM's reason as shown: its typed refusal's message, else the link error's.
+pub(crate) fn refusal_text(e: &LinkError) -> String {
+    match e {
+        LinkError::Refused(RemoteError::Admin(admin)) => admin.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Starts the worker thread: `setup` builds the worker (the demo fixture runs here, after the
+/// first frame), then commands are run in order until the command channel closes.
+pub fn spawn(
+    setup: impl FnOnce() -> Result<Worker, String> + Send + 'static,
+    commands: Receiver<Command>,
+    events: Sender<Event>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tessera-worker".into())
+        .spawn(move || {
+            let mut worker = match setup() {
+                Ok(worker) => worker,
+                Err(reason) => {
+                    let _ = events.send(Event::SetupFailed(reason));
+                    return;
+                }
+            };
+            if events
+                .send(Event::Ready {
+                    slots: worker.slots(),
+                })
+                .is_err()
+            {
+                return;
+            }
+            for command in commands {
+                for event in worker.handle(command) {
+                    if events.send(event).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+}

@@ -1,0 +1,359 @@
+//! Every screen drawn on a `TestBackend` at 80×24 and 160×48, normal and error states, compared
+//! with the committed snapshots (`tests/snapshots/`); and every state drawn at 40×12 without a
+//! panic. Snapshots are monochrome text: what a user reads with `NO_COLOR`.
+//!
+//! A changed screen fails (CI runs with `INSTA_UPDATE=no`); to accept a change, run with
+//! `INSTA_UPDATE=always` and review the diff of the `.snap` files.
+#![cfg(feature = "embedded")] // the demo HSM is the embedded simulator
+
+#[path = "support/tui_model.rs"]
+mod tui_support;
+
+use hsm_link::message::{KeyFilter, OfficerRole};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::KeyCode;
+use terminal_app::tui::message::{CardRefusal, Event, LoginEvent, Verification};
+use terminal_app::tui::model::Model;
+use terminal_app::tui::theme::Theme;
+use terminal_app::tui::view::view;
+use tui_support::*;
+
+fn draw(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| view(f, model, &Theme::monochrome()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+/// Snapshots `model` at both sizes under `name`.
+fn screens(name: &str, model: &Model) {
+    insta::assert_snapshot!(format!("{name}_80x24"), draw(model, 80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), draw(model, 160, 48));
+}
+
+/// Every state the snapshots cover, by name.
+fn states() -> Vec<(&'static str, Model)> {
+    let mut all = vec![("welcome_connecting", fresh()), ("welcome", ready())];
+
+    let mut lost = ready();
+    event(
+        &mut lost,
+        Event::LinkLost("the HSM closed the connection".into()),
+    );
+    all.push(("welcome_link_lost", lost));
+
+    all.push(("login_choose_card", login_started()));
+
+    let mut pin = login_started();
+    event(
+        &mut pin,
+        Event::Login(LoginEvent::Inserted(card(
+            "Ada Demo",
+            "SOFT:0001",
+            true,
+            None,
+        ))),
+    );
+    typed(&mut pin, "secret");
+    all.push(("login_pin", pin));
+
+    let mut wrong = login_started();
+    event(
+        &mut wrong,
+        Event::Login(LoginEvent::Inserted(card(
+            "Ben Holder",
+            "000F:1A2B3C4D",
+            false,
+            Some(3),
+        ))),
+    );
+    event(
+        &mut wrong,
+        Event::Login(LoginEvent::WrongPin(card(
+            "Ben Holder",
+            "000F:1A2B3C4D",
+            false,
+            Some(2),
+        ))),
+    );
+    all.push(("login_wrong_pin", wrong));
+
+    for (name, why, who) in [
+        (
+            "login_blocked",
+            CardRefusal::Blocked,
+            card("Cleo Holder", "000F:0000C1E0", false, Some(0)),
+        ),
+        (
+            "login_other_set",
+            CardRefusal::NotInSet,
+            card("Dana Audit", "SOFT:0101", true, None),
+        ),
+        (
+            "login_same_card_twice",
+            CardRefusal::SameCardTwice,
+            card("Ada Demo", "SOFT:0001", true, None),
+        ),
+    ] {
+        let mut m = login_started();
+        if why == CardRefusal::SameCardTwice {
+            event(
+                &mut m,
+                Event::Login(LoginEvent::Signed {
+                    card: who.clone(),
+                    have: 1,
+                    need: 2,
+                }),
+            );
+        }
+        event(&mut m, Event::Login(LoginEvent::Refused { card: who, why }));
+        all.push((name, m));
+    }
+
+    let mut throttled = login_started();
+    event(
+        &mut throttled,
+        Event::Login(LoginEvent::Failed {
+            reason: "too many failed logins".into(),
+            retry_after_secs: Some(300),
+        }),
+    );
+    all.push(("login_throttled", throttled));
+
+    all.push(("dashboard", logged_in()));
+
+    let mut help = logged_in();
+    ch(&mut help, '?');
+    all.push(("help_dashboard", help));
+
+    let mut quit = logged_in();
+    ch(&mut quit, 'q');
+    all.push(("quit_confirm", quit));
+
+    let mut locked = logged_in();
+    tick(&mut locked, 10 * 60 * 1000);
+    all.push(("locked", locked));
+
+    all.extend(config_states());
+    all.extend(key_states());
+    all.extend(log_states());
+
+    let mut creds = logged_in();
+    ch(&mut creds, '9');
+    ch(&mut creds, 'R');
+    all.push(("credentials_confirm", creds.clone()));
+    ch(&mut creds, 'y');
+    event(
+        &mut creds,
+        Event::Credentials {
+            password: terminal_app::flows::credentials::ShownOnce::new(
+                "K7QF-2M9X-PA4T-8WZC-3HJD-V6NB".into(),
+            ),
+            expires_unix: 1_796_635_800,
+        },
+    );
+    all.push(("credentials_shown", creds));
+
+    let mut drill = logged_in();
+    ch(&mut drill, '8');
+    event(
+        &mut drill,
+        Event::Drill(terminal_app::tui::message::DrillEvent::Done {
+            card: card("Cleo Demo", "SOFT:0003", true, None),
+            ok: true,
+            detail: "The HSM logged the drill.".into(),
+        }),
+    );
+    all.push(("cards_drill_done", drill));
+
+    let mut later = logged_in();
+    ch(&mut later, '5');
+    all.push(("later_backup", later));
+    all
+}
+
+fn config_states() -> Vec<(&'static str, Model)> {
+    let mut all = Vec::new();
+    let mut m = logged_in();
+    ch(&mut m, '1');
+    event(&mut m, Event::Config(Box::new(config())));
+    all.push(("config", m.clone()));
+
+    // Stage: REST API on (loosens), key export widened (loosens), read-only on.
+    let mut staged = m.clone();
+    key(&mut staged, KeyCode::Down);
+    key(&mut staged, KeyCode::Down);
+    key(&mut staged, KeyCode::Down);
+    ch(&mut staged, ' ');
+    for _ in 0..4 {
+        key(&mut staged, KeyCode::Down);
+    }
+    ch(&mut staged, ' ');
+    key(&mut staged, KeyCode::Down);
+    key(&mut staged, KeyCode::Down);
+    ch(&mut staged, ' ');
+    all.push(("config_staged", staged.clone()));
+
+    let mut review = staged.clone();
+    ch(&mut review, 'a');
+    all.push(("config_review", review.clone()));
+
+    let mut confirm = review.clone();
+    ch(&mut confirm, 'y');
+    typed(&mut confirm, "demo-part");
+    all.push(("config_confirm_typed", confirm));
+
+    let mut so_off = m.clone();
+    event(
+        &mut so_off,
+        Event::Drills(
+            ["Ada Demo", "Ben Demo", "Cleo Demo"]
+                .iter()
+                .enumerate()
+                .map(|(i, holder)| terminal_app::tui::message::DrillView {
+                    holder: holder.to_string(),
+                    serial: format!("SOFT:000{}", i + 1),
+                    last_passed: (i == 2).then(|| "2026-12-04 09:12".to_string()),
+                })
+                .collect(),
+        ),
+    );
+    for _ in 0..14 {
+        key(&mut so_off, KeyCode::Down);
+    }
+    ch(&mut so_off, ' ');
+    ch(&mut so_off, 'a');
+    all.push(("config_device_so_off_review", so_off));
+
+    let mut stale = staged.clone();
+    event(
+        &mut stale,
+        Event::ConfigRefused {
+            reason: "the configuration changed since it was read (now revision 4)".into(),
+            stale: Some(4),
+        },
+    );
+    all.push(("config_stale_revision", stale));
+
+    let mut ip = m.clone();
+    for _ in 0..13 {
+        key(&mut ip, KeyCode::Down);
+    }
+    ch(&mut ip, ' ');
+    typed(&mut ip, "192.0.2.0/24, 10.0.0.1/8");
+    all.push(("config_ip_invalid", ip));
+    all
+}
+
+fn key_states() -> Vec<(&'static str, Model)> {
+    let mut all = Vec::new();
+    let mut k = logged_in();
+    ch(&mut k, '2');
+    event(&mut k, keys_page(KeyFilter::Active, 100, true));
+    for _ in 0..5 {
+        key(&mut k, KeyCode::Down);
+    }
+    all.push(("keys", k));
+
+    let mut bin = logged_in();
+    ch(&mut bin, '3');
+    event(&mut bin, keys_page(KeyFilter::Invalidated, 6, false));
+    all.push(("bin", bin.clone()));
+
+    let mut purge = bin.clone();
+    ch(&mut purge, 'P');
+    typed(&mut purge, "payments-key");
+    all.push(("bin_purge_confirm", purge));
+
+    let mut purged = bin.clone();
+    event(
+        &mut purged,
+        Event::Purged {
+            id: hsm_link::domain::KeyId(1),
+            usage: hsm_link::domain::PartitionUsage {
+                bytes_used: 2_449_904,
+                objects_used: 13,
+                invalidated_objects: 5,
+            },
+            freed: 96,
+        },
+    );
+    all.push(("bin_purged", purged));
+
+    let mut refused = bin;
+    event(
+        &mut refused,
+        Event::KeyActionFailed("Nothing changed: auditor may not purge a key from the bin".into()),
+    );
+    all.push(("bin_refused", refused));
+    all
+}
+
+fn log_states() -> Vec<(&'static str, Model)> {
+    let mut all = Vec::new();
+    let mut logs = logged_in();
+    ch(&mut logs, '4');
+    let page = log_page(
+        &logs,
+        200,
+        Verification::Chain {
+            entries: 200,
+            checkpoints: 3,
+            last_checkpoint: Some(196),
+            unsigned_tail: 4,
+        },
+    );
+    event(&mut logs, page);
+    all.push(("logs", logs.clone()));
+
+    let mut broken = logs.clone();
+    let page = log_page(
+        &broken,
+        40,
+        Verification::Broken("line 17: the entry's hash does not match (edited entry)".into()),
+    );
+    event(&mut broken, page);
+    all.push(("logs_broken", broken));
+    all
+}
+
+#[test]
+fn every_screen_matches_its_snapshot() {
+    for (name, model) in states() {
+        screens(name, &model);
+    }
+}
+
+#[test]
+fn nothing_panics_at_40x12_or_smaller() {
+    for (name, model) in states() {
+        for (w, h) in [(40, 12), (20, 6), (1, 1)] {
+            let text = std::panic::catch_unwind(|| draw(&model, w, h));
+            assert!(text.is_ok(), "{name} panicked at {w}x{h}");
+        }
+    }
+}
+
+#[test]
+fn no_pin_reaches_the_screen_or_the_model() {
+    let (_, pin) = states()
+        .into_iter()
+        .find(|(n, _)| *n == "login_pin")
+        .unwrap();
+    let screen = draw(&pin, 80, 24);
+    assert!(!screen.contains("secret"), "{screen}");
+    assert!(screen.contains("••••••"), "{screen}");
+    assert!(!format!("{pin:?}").contains("secret"));
+}
+
+#[test]
+fn the_demo_cards_and_their_pins_are_on_the_first_screen() {
+    let screen = draw(&ready(), 80, 24);
+    for c in terminal_app::tui::demo::DEMO_CARDS {
+        assert!(screen.contains(c.holder), "{}: {screen}", c.holder);
+        assert!(screen.contains(c.pin), "{}: {screen}", c.pin);
+    }
+    let _ = OfficerRole::Pso;
+}

@@ -1,0 +1,224 @@
+//! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
+//! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
+//! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
+//! and found in the log, a key restored from the bin and one purged, a credential reset, a share
+//! drill, an SO login refused with one person's cards and accepted with two people's, and
+//! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
+//! installed (scripts/setup installs it).
+#![cfg(feature = "embedded")] // the demo HSM is the embedded simulator
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "demo"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "demo"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Escape alone: a key sent right after it would read as Alt+key.
+    fn escape(&self) {
+        self.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "demo", "-l", text]);
+    }
+
+    /// Waits until the screen shows `what` (the demo's Argon2 runs take seconds).
+    fn wait_for(&self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {what:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["list-panes", "-t", "demo", "-F", "#{pane_dead}"])
+            .trim()
+            == "0"
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup installs it)");
+        return;
+    }
+    let tmux = Tmux {
+        socket: format!("tessera-tui-test-{}", std::process::id()),
+    };
+    let binary = env!("CARGO_BIN_EXE_tessera");
+    tmux.run(&[
+        "-f",
+        "/dev/null",
+        "new-session",
+        "-d",
+        "-s",
+        "demo",
+        "-x",
+        "80",
+        "-y",
+        "24",
+        "env",
+        "NO_COLOR=1",
+        "TERM=xterm-256color",
+        binary,
+        "demo",
+    ]);
+    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
+
+    // The first screen: the cards' holders and PINs, then the link.
+    tmux.wait_for("ada-demo-pin");
+    tmux.wait_for("link: up");
+    tmux.keys(&["1"]);
+    tmux.wait_for("Choose the card to insert");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("PIN");
+    tmux.text("ada-demo-pin");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("1 of 2");
+    // Ben's card is the second in the list.
+    tmux.keys(&["2"]);
+    let screen = tmux.wait_for("Holder  Ben Demo");
+    assert!(screen.contains("PIN"), "{screen}");
+    assert!(screen.contains("✓ Ada Demo"), "{screen}");
+    tmux.text("ben-demo-pin");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Logged in as PSO");
+    assert!(screen.contains("Ada Demo, Ben Demo"), "{screen}");
+    let screen = tmux.wait_for("Objects");
+    assert!(screen.contains("14 used"), "{screen}");
+    assert!(!screen.contains("ben-demo-pin"));
+
+    // Smaller than usable, mid-flow: no panic, and back.
+    tmux.run(&["resize-window", "-t", "demo", "-x", "40", "-y", "12"]);
+    std::thread::sleep(Duration::from_millis(500));
+    tmux.keys(&["1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(tmux.alive(), "the TUI died at 40x12:\n{}", tmux.screen());
+    tmux.run(&["resize-window", "-t", "demo", "-x", "80", "-y", "24"]);
+    tmux.wait_for("revision");
+
+    // A loosening configuration change (REST API on): reviewed, the partition id typed,
+    // applied, and visible in the log.
+    tmux.keys(&["j", "j", "j", "Space", "a"]);
+    tmux.wait_for("Review the change");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Type its id");
+    tmux.text("demo-partition");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Applied as revision");
+    tmux.escape();
+    tmux.keys(&["4"]);
+    tmux.wait_for("chain verified");
+    tmux.keys(&["/"]);
+    tmux.text("config.");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("config.change");
+    assert!(screen.contains("✓ ok"), "{screen}");
+
+    // The bin: one key restored, the next purged with its label typed.
+    tmux.escape();
+    tmux.keys(&["3"]);
+    tmux.wait_for("payments-signing-2025");
+    tmux.keys(&["R"]);
+    tmux.wait_for("Restore payments-signing-2025?");
+    tmux.keys(&["y"]);
+    tmux.wait_for("Restored payments-signing-2025");
+    tmux.keys(&["P"]);
+    tmux.wait_for("Type the key's label");
+    tmux.text("tls-frontend-old");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Purged tls-frontend-old");
+    assert!(screen.contains("the bin holds 4 keys"), "{screen}");
+
+    // A credential reset: the new setup password shown once.
+    tmux.escape();
+    tmux.keys(&["9"]);
+    tmux.wait_for("R: reset");
+    tmux.keys(&["R"]);
+    tmux.wait_for("Reset the application's credentials?");
+    tmux.keys(&["y"]);
+    let screen = tmux.wait_for("New setup password (shown once)");
+    assert!(screen.contains("Expires"), "{screen}");
+
+    // A share drill of Cleo's card.
+    tmux.escape();
+    tmux.keys(&["8"]);
+    tmux.wait_for("Choose the card to drill");
+    tmux.keys(&["3"]);
+    tmux.wait_for("Tries");
+    tmux.text("cleo-demo-pin");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("its share is valid");
+
+    // Log out; a device-SO login with one person's two cards is refused, with two people's
+    // cards accepted (four eyes).
+    tmux.escape();
+    tmux.keys(&["o"]);
+    tmux.wait_for("Logged out");
+    let so_login = |cards: [(&str, &str); 2]| {
+        for (slot, pin) in cards {
+            tmux.wait_for("Choose the card to insert");
+            tmux.keys(&[slot]);
+            tmux.wait_for("Holder");
+            tmux.text(pin);
+            tmux.keys(&["Enter"]);
+        }
+    };
+    tmux.keys(&["3"]);
+    so_login([("6", "finn-demo-pin"), ("7", "finn-spare-pin")]);
+    tmux.wait_for("two different people");
+    tmux.keys(&["Enter"]);
+    so_login([("6", "finn-demo-pin"), ("8", "gia-demo-pin")]);
+    let screen = tmux.wait_for("Logged in as device SO");
+    assert!(screen.contains("Finn Operator, Gia Operator"), "{screen}");
+
+    // Quitting while logged in asks first.
+    tmux.keys(&["q"]);
+    tmux.wait_for("Quit?");
+    tmux.keys(&["y"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "the TUI did not quit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
