@@ -449,3 +449,27 @@ fn jq_parses_every_line() {
     let reasons = run("select(.outcome.reason) | .outcome.reason");
     assert!(reasons.contains("device busy\\nretry"), "{reasons}");
 }
+
+#[test]
+fn an_export_ending_before_the_previous_one_is_not_after_it() {
+    let mut log = log();
+    log.append(60);
+    let whole = log.export(1, 60, 1);
+    let previous = verify(&whole, || ExportVerifier::new(pin(&log))).unwrap();
+    let inner = log.export(11, 40, 2);
+    let (line, kind, fault) = located(verify(&inner, || {
+        ExportVerifier::new(pin(&log)).after(previous.as_previous())
+    }));
+    assert_eq!((line, kind), (1, FaultKind::Reordered));
+    assert!(matches!(fault, Fault::NotAfterPrevious { .. }), "{fault}");
+    // The same range again is an overlap of the whole, and agrees.
+    let again = log.export(1, 60, 3);
+    let report = verify(&again, || {
+        ExportVerifier::new(pin(&log)).after(previous.as_previous())
+    })
+    .unwrap();
+    assert_eq!(
+        report.start(),
+        Start::Previous(Link::Overlapping { first: 1, last: 60 })
+    );
+}

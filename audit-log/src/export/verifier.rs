@@ -191,8 +191,8 @@ impl ExportVerifier {
     }
 
     /// The export must follow `previous` (verified with the same key): same HSM and partition,
-    /// starting right after it or within it (an overlap, named, and checked to agree), never
-    /// after a gap.
+    /// starting right after it or within it (an overlap, named, and checked to agree at the
+    /// previous export's last entry), never after a gap, and ending no earlier than it.
     pub fn after(mut self, previous: Previous) -> ExportVerifier {
         self.previous = Some(previous);
         self
@@ -415,7 +415,9 @@ fn link(p: &Previous, header: &ExportHeader) -> Result<Link, LogError> {
         ));
     }
     let before = header.from - 1;
-    if before < p.from - 1 {
+    // A later export starts no earlier and ends no earlier than the previous one, so that
+    // where they overlap, both hold the previous export's last entry and are compared there.
+    if before < p.from - 1 || header.to < p.to {
         return Err(at(
             1,
             Fault::NotAfterPrevious {
