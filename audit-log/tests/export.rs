@@ -473,3 +473,26 @@ fn an_export_ending_before_the_previous_one_is_not_after_it() {
         Start::Previous(Link::Overlapping { first: 1, last: 60 })
     );
 }
+
+#[test]
+fn two_exports_that_disagree_on_an_entry_are_named() {
+    // The same HSM key signing two histories that part after entry 30 (an HSM that forked its
+    // log): each export verifies alone, but not one after the other.
+    let (mut a, mut b) = (log(), log());
+    a.append(30);
+    b.append(30);
+    a.append(10);
+    let other = audit_log::testkit::sample_draft(31, 1, true).with_detail("forked", "yes");
+    b.append_draft(other);
+    b.append(9);
+    let first = verify(&a.export(1, 40, 1), || ExportVerifier::new(pin(&a))).unwrap();
+    let _ = b.export(1, 30, 2);
+    let bytes = b.export(31, 40, 3);
+    verify(&bytes, || ExportVerifier::new(pin(&b))).unwrap();
+    let (line, kind, fault) = located(verify(&bytes, || {
+        ExportVerifier::new(pin(&b)).after(first.as_previous())
+    }));
+    assert_eq!(kind, FaultKind::Edited);
+    assert_eq!(fault, Fault::DisagreesWithPrevious { seq: 40 });
+    assert_eq!(line as usize, split(&bytes).len());
+}
