@@ -496,3 +496,19 @@ fn two_exports_that_disagree_on_an_entry_are_named() {
     assert_eq!(fault, Fault::DisagreesWithPrevious { seq: 40 });
     assert_eq!(line as usize, split(&bytes).len());
 }
+
+/// A line longer than any may be is refused by its length, the same whether the reader holds
+/// it whole or only its start (found by `cargo fuzz`: the streamed reader once called it cut).
+#[test]
+fn an_overlong_line_is_refused_alike_every_way() {
+    let (log, lines) = exported();
+    for at in [0, 5] {
+        let mut long = lines.clone();
+        let mut line = long[at].clone();
+        line.extend(std::iter::repeat_n(b'x', 20_000));
+        long[at] = line;
+        let (line, kind, fault) = tampered(&log, &long);
+        assert_eq!((line, kind), (at as u64 + 1, FaultKind::Edited));
+        assert!(matches!(fault, Fault::TooLong { .. }), "{fault}");
+    }
+}
