@@ -97,6 +97,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sha256sum (same file):           {s:.3?} best of {RUNS} ({:.0} MiB/s)",
         mib / s.as_secs_f64()
     );
+    // Other work on the machine slows both sides; say how much there was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let one_minute = load.split_whitespace().next().unwrap_or("?");
+        println!("machine load (1-minute average): {one_minute} on {threads} cores");
+    }
     println!(
         "ratio verify / sha256sum: {:.2} (budget: below 1.00, and verify below 1 s: {})",
         v.as_secs_f64() / s.as_secs_f64(),

@@ -36,6 +36,46 @@
 //! threads), and [`ExportVerifier`] is the same check fed line by line. Both name the first bad
 //! line and why ([`Fault`](crate::Fault), [`FaultKind`](crate::FaultKind)).
 //!
+//! ```
+//! use audit_log::{
+//!     Actor, AuditSigner, Chain, EntryDraft, ExportHeader, ExportId, ExportVerifier,
+//!     ExportWriter, FaultKind, KeyPin, Operation, Outcome, Role, verify_export,
+//! };
+//!
+//! // The HSM's side: the header, the stored lines, a closing checkpoint naming the export.
+//! let signer = AuditSigner::from_secret_bytes(&[7; 32]); // in the HSM, never in a file
+//! let mut chain = Chain::for_log("bank-1");
+//! let header = ExportHeader {
+//!     hsm: "hsm-0123456789abcdef".into(),
+//!     partition: "bank-1".into(),
+//!     key: signer.public(),
+//!     export: ExportId([1; 16]),
+//!     from: 1,
+//!     to: 2,
+//!     anchor: None,
+//! };
+//! let mut writer = ExportWriter::new(Vec::new(), &header)?;
+//! for op in ["login", "config.change"] {
+//!     let actor = Actor::new(Role::Pso, ["Alice Meier", "Zoë Müller"]);
+//!     let draft = EntryDraft::new(1_732_377_600_000, actor, Operation::new(op)?, Outcome::Ok);
+//!     writer.write_line(&chain.append(draft)?.to_canonical())?;
+//! }
+//! writer.write_line(&chain.checkpoint(&signer, 1_732_377_600_001).to_canonical())?;
+//! let end = signer.sign_export_end(&header, chain.last_hash(), 1_732_377_600_002)?;
+//! let file = writer.finish(&end)?;
+//!
+//! // The auditor's side: the key pinned by its fingerprint, never the file's own.
+//! let pin = KeyPin::from_fingerprint(&signer.public().fingerprint().to_string())?;
+//! let report = verify_export(&file[..], ExportVerifier::new(pin.clone()))?;
+//! assert_eq!(report.entries(), 2);
+//!
+//! // Cut after the inner checkpoint: no longer a shorter export, but a cut one.
+//! let cut = &file[..file.len() - end.to_canonical().len() - 1];
+//! let err = verify_export(cut, ExportVerifier::new(pin)).unwrap_err();
+//! assert_eq!((err.line(), err.kind()), (Some(5), FaultKind::CutShort));
+//! # Ok::<(), audit_log::LogError>(())
+//! ```
+//!
 //! Consecutive exports chain: verified with [`ExportVerifier::after`] the previous export's
 //! [`ExportReport`], an export must continue it (its first entry's `prev` is the previous last
 //! entry's hash); an overlap is named ([`Link::Overlapping`]) and checked to agree, a gap is a

@@ -75,6 +75,19 @@ impl TestLog {
         }
     }
 
+    /// Appends one entry of the caller's (a checkpoint after it, as the policy says).
+    pub fn append_draft(&mut self, draft: EntryDraft) {
+        let line = self
+            .chain
+            .append(draft)
+            .expect("a valid draft")
+            .to_canonical();
+        self.entries.insert(self.chain.last_seq(), line);
+        if self.policy.due(self.chain.entries_since_checkpoint(), true) {
+            self.checkpoint_now();
+        }
+    }
+
     /// Signs and stores a checkpoint over the last entry.
     pub fn checkpoint_now(&mut self) {
         let cp = self.chain.checkpoint(&self.signer, self.time);

@@ -449,3 +449,66 @@ fn jq_parses_every_line() {
     let reasons = run("select(.outcome.reason) | .outcome.reason");
     assert!(reasons.contains("device busy\\nretry"), "{reasons}");
 }
+
+#[test]
+fn an_export_ending_before_the_previous_one_is_not_after_it() {
+    let mut log = log();
+    log.append(60);
+    let whole = log.export(1, 60, 1);
+    let previous = verify(&whole, || ExportVerifier::new(pin(&log))).unwrap();
+    let inner = log.export(11, 40, 2);
+    let (line, kind, fault) = located(verify(&inner, || {
+        ExportVerifier::new(pin(&log)).after(previous.as_previous())
+    }));
+    assert_eq!((line, kind), (1, FaultKind::Reordered));
+    assert!(matches!(fault, Fault::NotAfterPrevious { .. }), "{fault}");
+    // The same range again is an overlap of the whole, and agrees.
+    let again = log.export(1, 60, 3);
+    let report = verify(&again, || {
+        ExportVerifier::new(pin(&log)).after(previous.as_previous())
+    })
+    .unwrap();
+    assert_eq!(
+        report.start(),
+        Start::Previous(Link::Overlapping { first: 1, last: 60 })
+    );
+}
+
+#[test]
+fn two_exports_that_disagree_on_an_entry_are_named() {
+    // The same HSM key signing two histories that part after entry 30 (an HSM that forked its
+    // log): each export verifies alone, but not one after the other.
+    let (mut a, mut b) = (log(), log());
+    a.append(30);
+    b.append(30);
+    a.append(10);
+    let other = audit_log::testkit::sample_draft(31, 1, true).with_detail("forked", "yes");
+    b.append_draft(other);
+    b.append(9);
+    let first = verify(&a.export(1, 40, 1), || ExportVerifier::new(pin(&a))).unwrap();
+    let _ = b.export(1, 30, 2);
+    let bytes = b.export(31, 40, 3);
+    verify(&bytes, || ExportVerifier::new(pin(&b))).unwrap();
+    let (line, kind, fault) = located(verify(&bytes, || {
+        ExportVerifier::new(pin(&b)).after(first.as_previous())
+    }));
+    assert_eq!(kind, FaultKind::Edited);
+    assert_eq!(fault, Fault::DisagreesWithPrevious { seq: 40 });
+    assert_eq!(line as usize, split(&bytes).len());
+}
+
+/// A line longer than any may be is refused by its length, the same whether the reader holds
+/// it whole or only its start (found by `cargo fuzz`: the streamed reader once called it cut).
+#[test]
+fn an_overlong_line_is_refused_alike_every_way() {
+    let (log, lines) = exported();
+    for at in [0, 5] {
+        let mut long = lines.clone();
+        let mut line = long[at].clone();
+        line.extend(std::iter::repeat_n(b'x', 20_000));
+        long[at] = line;
+        let (line, kind, fault) = tampered(&log, &long);
+        assert_eq!((line, kind), (at as u64 + 1, FaultKind::Edited));
+        assert!(matches!(fault, Fault::TooLong { .. }), "{fault}");
+    }
+}

@@ -18,7 +18,7 @@ const TARGET: &str = "log_export";
 
 #[test]
 fn the_log_export_target_survives_its_corpus() {
-    run_corpus(TARGET, log_export, 20, 5);
+    run_corpus(TARGET, log_export, 200, 5);
 }
 
 #[test]

@@ -97,14 +97,16 @@ fn feed(verifier: &mut ExportVerifier, piece: Piece, from: usize) -> Result<(), 
             Ok(())
         }
         Piece::Cut(bytes) => verifier.push_cut(&bytes),
+        Piece::TooLong(prefix, len) => verifier.push_too_long(&prefix, len),
     }
 }
 
-/// What the reader yields: whole lines (`buf[..len]`, ending with a newline), or a last piece
-/// without one.
+/// What the reader yields: whole lines (`buf[..len]`, ending with a newline), a last piece
+/// without one, or the start of a line longer than any may be, with its length.
 enum Piece {
     Lines(Vec<u8>, usize),
     Cut(Vec<u8>),
+    TooLong(Vec<u8>, usize),
 }
 
 /// Reads whole lines into buffers.
@@ -166,17 +168,44 @@ impl<R: Read> Chunks<R> {
                     return Ok((len > 0).then_some(Piece::Cut(buf)));
                 }
                 // One line longer than the buffer: grow it, up to one byte past the longest
-                // line any part of an export may have, which the verifier then refuses.
+                // line any part of an export may have. Past that, only count its bytes (memory
+                // stays bounded) to the newline or the end: the verifier refuses it by length.
                 None if len > MAX_LINE_LEN => {
                     self.done = true;
                     buf.truncate(len);
-                    return Ok(Some(Piece::Cut(buf)));
+                    return Ok(Some(match self.skip_line()? {
+                        Some(rest) => Piece::TooLong(buf, len + rest),
+                        None => Piece::Cut(buf),
+                    }));
                 }
                 None => {
                     let grown = (buf.len() * 2).min(MAX_LINE_LEN + 1).max(len + 1);
                     buf.resize(grown, 0);
                 }
             }
+        }
+    }
+
+    /// Reads to the end of the current line: its remaining length, or `None` at the end of
+    /// the input (the line was cut).
+    fn skip_line(&mut self) -> Result<Option<usize>, LogError> {
+        let mut block = vec![0u8; 64 * 1024];
+        let mut skipped = 0;
+        loop {
+            let n = match self.reader.read(&mut block) {
+                Ok(0) => return Ok(None),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(LogError::Read {
+                        problem: e.to_string(),
+                    });
+                }
+            };
+            if let Some(i) = block[..n].iter().position(|&b| b == b'\n') {
+                return Ok(Some(skipped + i));
+            }
+            skipped += n;
         }
     }
 
@@ -294,9 +323,9 @@ impl Run {
             }
             let (buf, len) = match piece {
                 Piece::Lines(buf, len) => (buf, len),
-                cut @ Piece::Cut(_) => {
+                last @ (Piece::Cut(_) | Piece::TooLong(..)) => {
                     self.take_all()?;
-                    return feed(&mut self.verifier, cut, 0);
+                    return feed(&mut self.verifier, last, 0);
                 }
             };
             // Lines the verifier must see itself, in order after every part in flight: the

@@ -4,7 +4,7 @@
 use super::closing::{EXPORT_END_LINE_PREFIX, ExportEnd};
 use super::header::{EXPORT_MAGIC, ExportHeader};
 use super::pin::KeyPin;
-use crate::canonical::LogLine;
+use crate::canonical::{LogLine, MAX_LINE_LEN};
 use crate::entry::genesis_hash;
 use crate::error::{Fault, LogError};
 use crate::hash::Hash;
@@ -191,8 +191,8 @@ impl ExportVerifier {
     }
 
     /// The export must follow `previous` (verified with the same key): same HSM and partition,
-    /// starting right after it or within it (an overlap, named, and checked to agree), never
-    /// after a gap.
+    /// starting right after it or within it (an overlap, named, and checked to agree at the
+    /// previous export's last entry), never after a gap, and ending no earlier than it.
     pub fn after(mut self, previous: Previous) -> ExportVerifier {
         self.previous = Some(previous);
         self
@@ -217,11 +217,48 @@ impl ExportVerifier {
             return Err(e.clone());
         }
         self.line += 1;
-        let result = self.step(line);
+        let result = if line.len() > MAX_LINE_LEN {
+            Err(self.too_long(line, line.len()))
+        } else {
+            self.step(line)
+        };
         if let Err(e) = &result {
             self.failed = Some(e.clone());
         }
         result
+    }
+
+    /// Takes a line of `len` bytes, longer than any line may be, of which the reader kept only
+    /// `prefix`: the same answer as [`push_line`](Self::push_line) with the whole line.
+    pub(crate) fn push_too_long(&mut self, prefix: &[u8], len: usize) -> Result<(), LogError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.line += 1;
+        let e = self.too_long(prefix, len);
+        self.failed = Some(e.clone());
+        Err(e)
+    }
+
+    /// The fault of line `self.line`, of `len` bytes, which starts with `prefix`: an earlier
+    /// line's pending fault first, then what the line's first bytes say it is.
+    fn too_long(&mut self, prefix: &[u8], len: usize) -> LogError {
+        let n = self.line;
+        let too_long = Fault::TooLong {
+            len,
+            max: MAX_LINE_LEN,
+        };
+        match &mut self.state {
+            State::Header => match ExportHeader::from_canonical(&prefix[..prefix.len().min(64)]) {
+                Err(e) if matches!(e.fault(), Some(Fault::NotAnExport { .. })) => relocate(e, n),
+                _ => at(n, too_long),
+            },
+            State::Body(body) => match body.verifier.as_mut().map(Verifier::settle) {
+                Some(Err(e)) => body.located(e),
+                _ => at(n, too_long),
+            },
+            State::Closed(_) => at(n, Fault::AfterEnd),
+        }
     }
 
     /// Takes the last piece of the file when it does not end with a newline: the file was cut
@@ -415,7 +452,9 @@ fn link(p: &Previous, header: &ExportHeader) -> Result<Link, LogError> {
         ));
     }
     let before = header.from - 1;
-    if before < p.from - 1 {
+    // A later export starts no earlier and ends no earlier than the previous one, so that
+    // where they overlap, both hold the previous export's last entry and are compared there.
+    if before < p.from - 1 || header.to < p.to {
         return Err(at(
             1,
             Fault::NotAfterPrevious {

@@ -95,3 +95,51 @@ fn write_error(e: std::io::Error) -> LogError {
         problem: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::ExportId;
+    use crate::hash::Hash;
+    use crate::keys::AuditSigner;
+
+    #[test]
+    fn the_writer_takes_log_lines_only_and_the_closing_checkpoint_of_its_export() {
+        let signer = AuditSigner::from_secret_bytes(&[5; 32]);
+        let header = ExportHeader {
+            hsm: "hsm-1".into(),
+            partition: "p".into(),
+            key: signer.public(),
+            export: ExportId([3; 16]),
+            from: 1,
+            to: 0,
+            anchor: None,
+        };
+        let mut w = ExportWriter::new(Vec::new(), &header).unwrap();
+        let long = [b"{\"seq\":".as_slice(), &[b'1'; MAX_LINE_LEN]].concat();
+        for bad in [
+            &b"{\"seq\":1}\n{\"seq\":2}"[..],
+            b"hello",
+            &long,
+            &header.to_canonical().unwrap(),
+        ] {
+            assert!(matches!(w.write_line(bad), Err(LogError::Write { .. })));
+        }
+        assert_eq!(w.lines(), 1, "nothing refused was written");
+        let cp = signer.sign_checkpoint(0, Hash::ZERO, 1).to_canonical();
+        w.write_line(&cp).unwrap();
+        let other = ExportHeader {
+            export: ExportId([4; 16]),
+            ..header.clone()
+        };
+        let wrong = signer.sign_export_end(&other, Hash::ZERO, 2).unwrap();
+        assert!(w.finish(&wrong).is_err());
+
+        let w = ExportWriter::new(Vec::new(), &header).unwrap();
+        let end = signer.sign_export_end(&header, Hash::ZERO, 2).unwrap();
+        let bytes = w.finish(&end).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with("\"}}\n"));
+    }
+}
