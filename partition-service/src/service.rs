@@ -191,6 +191,8 @@ pub struct Hsm {
     /// Each partition's ration of log entries written without an officer login (see
     /// [`Hsm::admit_unauthenticated_entry`]).
     unauthenticated: Mutex<HashMap<PartitionId, Ration>>,
+    /// Refused application hellos, counted and summarised (see `application::refusals`).
+    pub(crate) hello_refusals: Mutex<crate::application::refusals::HelloRefusals>,
 }
 
 /// A partition's ration of entries written without a login: the times of those admitted within
@@ -250,6 +252,7 @@ impl Hsm {
             checkpoints: CheckpointPolicy::default(),
             sessions: Mutex::default(),
             unauthenticated: Mutex::default(),
+            hello_refusals: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }

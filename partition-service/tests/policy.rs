@@ -20,6 +20,7 @@ use partition_service::app_link::{
     AppAuth, AppClient, AppClientError, AppError, AppServer, SecretBytes, SecretText,
 };
 use partition_service::application::HsmApplications;
+use partition_service::application::refusals::REFUSAL_WINDOW_S;
 
 const OPEN: KeyAttributes = KeyAttributes {
     extractable: true,
@@ -200,6 +201,9 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
             other => panic!("{provider:?}: {:?}", other.err()),
         }
         w.set(open_up);
+        // Refused hellos are rationed per window: a new window, so each is logged in full.
+        w.f.clock_offset
+            .fetch_add(REFUSAL_WINDOW_S, std::sync::atomic::Ordering::SeqCst);
     }
 
     // Read-only: no creation or deletion, use still works.

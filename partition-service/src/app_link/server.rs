@@ -61,6 +61,10 @@ pub enum ServeError {
     /// The backend refused the hello.
     #[error("the hello was refused: {0}")]
     Refused(AppError),
+    /// The backend answered a request with a refusal that ends the connection (the
+    /// application's credentials were reset since the hello); the listener closed it.
+    #[error("the connection was closed after: {0}")]
+    Closed(AppError),
 }
 
 /// Serves one application connection from its preamble to its end, on any byte stream.
@@ -197,7 +201,16 @@ impl Authenticated {
                 self.provider,
                 request,
             );
+            // A refusal that ends the session (the credentials were reset since the hello)
+            // ends it here, at the server: the client is not trusted to go away.
+            let closing = match &reply {
+                Err(error) if error.closes_connection() => Some(error.clone()),
+                _ => None,
+            };
             send(stream, reply)?;
+            if let Some(error) = closing {
+                return Err(ServeError::Closed(error));
+            }
         }
         Ok(())
     }

@@ -18,6 +18,8 @@ use crate::access::ApiProvider;
 const SETUP_PASSWORD: &str = "setup-7Hq2-ZkP9";
 const PERMANENT_SECRET: &str = "perm-secret-4f1c9a";
 const MISSING: KeyId = KeyId(404);
+/// The fake backend answers a request naming this key as if the credentials had been reset.
+const RESET: KeyId = KeyId(205);
 
 /// Answers every request with something derived from it, and records each call (never a
 /// secret).
@@ -120,6 +122,8 @@ impl AppBackend for FakeBackend {
         let check = |id: KeyId| {
             if id == MISSING {
                 Err(AppError::NoSuchKey(id))
+            } else if id == RESET {
+                Err(AppError::CredentialsReset)
             } else {
                 Ok(())
             }
@@ -520,6 +524,28 @@ fn listener_over_memory_serves_and_ends_cleanly() {
     ));
     assert!(matches!(&answers[1], Ok(AppResponse::Keys(keys)) if keys.len() == 2));
     assert_eq!(calls.len(), 2);
+}
+
+#[test]
+fn a_credentials_reset_closes_the_connection_at_the_server() {
+    let mut input = wire::preamble().to_vec();
+    input.extend(hello_frame());
+    let sign = AppRequest::Sign {
+        id: RESET,
+        message: b"after the reset".to_vec(),
+    };
+    input.extend(wire::encode_frame(&sign).unwrap().iter());
+    // A client that ignores the refusal and goes on is not served again.
+    input.extend(wire::encode_frame(&AppRequest::List).unwrap().iter());
+    let (end, output, calls) = serve_memory(input);
+    assert!(
+        matches!(end, Err(ServeError::Closed(AppError::CredentialsReset))),
+        "{end:?}"
+    );
+    let answers = replies(&output);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(matches!(answers[1], Err(AppError::CredentialsReset)));
+    assert!(!calls.iter().any(|c| c.starts_with("list")), "{calls:?}");
 }
 
 #[test]
