@@ -95,6 +95,14 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A key the application may use, opened.
+struct UsableKey {
+    summary: KeyObjectSummary,
+    material: KeyMaterial,
+    /// Marked by the officers as a trusted wrapping key.
+    trusted: bool,
+}
+
 /// A stored key to be made: what the request says about it.
 struct NewKey {
     kind: KeyKind,
@@ -480,8 +488,11 @@ impl Hsm {
             }
             Source::Unwrap { wrapping, blob } => {
                 self.permit(call, AppOperation::Unwrap, None, None)?;
-                let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
-                crypto::unwrap(&kek, new.kind, &blob)
+                // The wrapping key is used: the object-usage switch governs it too.
+                let object = Some(key_object(wrapping));
+                self.permit(call, AppOperation::Use, None, object)?;
+                let kek = self.usable_key(session, call.partition, wrapping)?;
+                crypto::unwrap(&kek.material, new.kind, &blob)
             }
         }
         .map_err(|e| app_error(e.into()))?;
@@ -571,11 +582,28 @@ impl Hsm {
         wrapping: KeyId,
         target: KeyId,
     ) -> Result<AppResponse, AppError> {
-        let (summary, material) = self.usable_key(session, call.partition, target)?;
+        let target_key = self.usable_key(session, call.partition, target)?;
+        let attributes = target_key.summary.attributes;
         let object = Some(key_object(target));
-        self.permit(call, AppOperation::Wrap, Some(&summary.attributes), object)?;
-        let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
-        let blob = crypto::wrap(&kek, &material).map_err(|e| app_error(e.into()))?;
+        self.permit(call, AppOperation::Wrap, Some(&attributes), object.clone())?;
+        // The wrapping key is used: the object-usage switch governs it too.
+        self.permit(call, AppOperation::Use, None, Some(key_object(wrapping)))?;
+        let kek = self.usable_key(session, call.partition, wrapping)?;
+        // Only under a key the officers marked trusted (a sensitive key above all): otherwise
+        // a key the application knows (imported, or exported in plain) would carry any key
+        // out in a form it can open.
+        if !kek.trusted {
+            let refusal = Refusal {
+                error: AppError::UntrustedWrappingKey(wrapping),
+                reason: format!(
+                    "wrapping key {} is not trusted (target sensitive: {})",
+                    wrapping.0, attributes.sensitive
+                ),
+            };
+            return Err(self.app_refuse(call.partition, call.operation, object, refusal));
+        }
+        let blob =
+            crypto::wrap(&kek.material, &target_key.material).map_err(|e| app_error(e.into()))?;
         self.app_log(
             call.partition,
             Event::new(technical_user(), call.operation)
@@ -591,15 +619,15 @@ impl Hsm {
         session: &SessionObjects,
         id: KeyId,
     ) -> Result<AppResponse, AppError> {
-        let (summary, material) = self.usable_key(session, call.partition, id)?;
+        let key = self.usable_key(session, call.partition, id)?;
         let object = Some(key_object(id));
         self.permit(
             call,
             AppOperation::ExportPlain,
-            Some(&summary.attributes),
+            Some(&key.summary.attributes),
             object,
         )?;
-        let plain = crypto::export_plain(&material);
+        let plain = crypto::export_plain(&key.material);
         self.app_log(
             call.partition,
             Event::new(technical_user(), call.operation).object(key_object(id)),
@@ -643,11 +671,16 @@ impl Hsm {
         session: &SessionObjects,
         partition: &PartitionId,
         id: KeyId,
-    ) -> Result<(KeyObjectSummary, KeyMaterial), AppError> {
+    ) -> Result<UsableKey, AppError> {
         if let Some((summary, material)) = session.keys.get(&id.0) {
             let copy = crypto::import_plain(summary.kind, &crypto::export_plain(material))
                 .map_err(|e| app_error(e.into()))?;
-            return Ok((summary.clone(), copy));
+            // Session objects are never marked trusted: no officer saw them.
+            return Ok(UsableKey {
+                summary: summary.clone(),
+                material: copy,
+                trusted: false,
+            });
         }
         let record = self
             .store()
@@ -655,9 +688,20 @@ impl Hsm {
             .map_err(app_error)?;
         match record {
             Some(k) if !k.summary.state.is_invalidated() => {
-                let material = crypto::open_object(self.keys().master(), partition, id, &k.sealed)
-                    .map_err(|e| app_error(e.into()))?;
-                Ok((k.summary, material))
+                let binding = crypto::ObjectBinding {
+                    partition,
+                    key_id: id,
+                    attributes: k.summary.attributes,
+                };
+                // A stored object that does not open (its attributes or bytes were changed in
+                // the store) is the HSM's fault, not the request's.
+                let opened = crypto::open_object(self.keys().master(), binding, &k.sealed)
+                    .map_err(|_| AppError::Internal)?;
+                Ok(UsableKey {
+                    summary: k.summary,
+                    material: opened.material,
+                    trusted: opened.trusted,
+                })
             }
             _ => Err(AppError::NoSuchKey(id)),
         }
@@ -671,7 +715,7 @@ impl Hsm {
         id: KeyId,
         f: impl FnOnce(&KeyMaterial) -> Result<AppResponse, CryptoError>,
     ) -> Result<AppResponse, AppError> {
-        let (_, material) = self.usable_key(session, partition, id)?;
+        let material = self.usable_key(session, partition, id)?.material;
         let record = self.partition(partition).map_err(app_error)?;
         if let Err(parameter) = app_check(&record.config, AppOperation::Use, None) {
             return Err(self.app_refuse(
@@ -702,7 +746,12 @@ impl Hsm {
         let now = self.clock().now_s();
         let result = self.modify(partition, |hsm, tx, record| {
             let id = KeyId(record.next_key_id);
-            let sealed = crypto::seal_object(hsm.keys().master(), partition, id, material)?;
+            let binding = crypto::ObjectBinding {
+                partition,
+                key_id: id,
+                attributes,
+            };
+            let sealed = crypto::seal_object(hsm.keys().master(), binding, material, false)?;
             let summary = KeyObjectSummary {
                 id,
                 label,

@@ -178,6 +178,17 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
     app.verify(ed.id, b"payment", &sig).unwrap();
     let ct = app.encrypt(aes.id, b"secret").unwrap();
     assert_eq!(app.decrypt(aes.id, &ct).unwrap().expose(), b"secret");
+    // Only under a wrapping key the officers marked trusted.
+    assert!(matches!(
+        app.wrap(aes.id, ed.id),
+        Err(AppClientError::Refused(AppError::UntrustedWrappingKey(_)))
+    ));
+    w.pso
+        .admin(AdminRequest::TrustKey {
+            id: aes.id,
+            trusted: true,
+        })
+        .unwrap();
     let wrapped = app.wrap(aes.id, ed.id).unwrap();
     let plain = app.export_plain(ed.id).unwrap();
     drop(app);
@@ -359,6 +370,10 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
         );
     }
     assert!(log.contains("\"result\":\"refused\""));
+    assert!(
+        log.contains("\"op\":\"key.trust\""),
+        "the officers' trust mark is logged"
+    );
 }
 
 #[test]

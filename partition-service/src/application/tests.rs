@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hsm_link::domain::{
-    IpAllowList, IpNetwork, KeyAttributes, KeyKind, KeyLabel, PartitionId, ServiceTier,
+    IpAllowList, IpNetwork, KeyAttributes, KeyExport, KeyId, KeyKind, KeyLabel, Parameter,
+    PartitionId, ServiceTier,
 };
 
 use super::*;
@@ -282,4 +283,158 @@ fn a_session_object_and_its_entry_exist_together_or_not_at_all() {
         .filter(|l| l.contains("key.generate") && l.contains("session-object"))
         .count();
     assert_eq!(generated, 1);
+}
+
+fn key_id(response: Result<AppResponse, AppError>) -> KeyId {
+    match response {
+        Ok(AppResponse::Key(k)) => k.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The attack: a key the application knows in plain (imported, or exported in plain) as the
+/// wrapping key, so that the "wrapped" key opens offline (RFC 5649).
+fn known_wrapping_key(f: &Fixture, app: &mut AppConnection, plain_export: bool) -> KeyId {
+    if plain_export {
+        let kek = key_id(f.run(
+            app,
+            AppRequest::Generate {
+                kind: KeyKind::Aes256,
+                label: KeyLabel::new("session-kek").unwrap(),
+                attributes: attributes(true, false),
+                session: true,
+            },
+        ));
+        assert!(matches!(
+            f.run(app, AppRequest::ExportPlain { id: kek }),
+            Ok(AppResponse::Material(_))
+        ));
+        kek
+    } else {
+        key_id(f.run(
+            app,
+            AppRequest::ImportPlain {
+                kind: KeyKind::Aes256,
+                label: KeyLabel::new("known").unwrap(),
+                attributes: attributes(true, false),
+                material: SecretBytes::new(vec![7; 32]),
+            },
+        ))
+    }
+}
+
+#[test]
+fn the_wrap_attack_is_refused_under_both_export_settings() {
+    for export in [KeyExport::WrappedOnly, KeyExport::WrappedAndPlain] {
+        let f = Fixture::new();
+        f.configure(|c| {
+            c.key_export = export;
+            c.key_import = true;
+            c.session_objects = true;
+            c.object_usage = true;
+        });
+        let mut app = f.connect();
+        let plain = export == KeyExport::WrappedAndPlain;
+        let kek = known_wrapping_key(&f, &mut app, plain);
+        for (label, extractable_sensitive) in [("sensitive", true), ("plain", false)] {
+            let target = key_id(f.run(
+                &mut app,
+                generate(
+                    KeyKind::Ed25519,
+                    label,
+                    attributes(true, extractable_sensitive),
+                ),
+            ));
+            assert_eq!(
+                f.run(
+                    &mut app,
+                    AppRequest::Wrap {
+                        wrapping: kek,
+                        target
+                    }
+                )
+                .unwrap_err(),
+                AppError::UntrustedWrappingKey(kek),
+                "{export:?} {label}"
+            );
+        }
+        let log = f.log();
+        assert!(
+            log.iter()
+                .any(|l| l.contains("key.wrap") && l.contains("is not trusted")),
+            "the refusal is logged"
+        );
+    }
+}
+
+#[test]
+fn wrap_and_unwrap_obey_object_usage_for_the_wrapping_key() {
+    let f = Fixture::new();
+    f.configure(|c| {
+        c.key_export = KeyExport::WrappedOnly;
+        c.key_import = true;
+    });
+    let mut app = f.connect();
+    let kek = key_id(f.run(
+        &mut app,
+        generate(KeyKind::Aes256, "kek", attributes(false, true)),
+    ));
+    let target = key_id(f.run(
+        &mut app,
+        generate(KeyKind::Aes256, "t", attributes(true, true)),
+    ));
+    f.configure(|c| c.object_usage = false);
+    assert_eq!(
+        f.run(
+            &mut app,
+            AppRequest::Wrap {
+                wrapping: kek,
+                target
+            }
+        )
+        .unwrap_err(),
+        AppError::Policy(Parameter::ObjectUsage)
+    );
+    let unwrap = AppRequest::Unwrap {
+        wrapping: kek,
+        kind: KeyKind::Aes256,
+        label: KeyLabel::new("in").unwrap(),
+        attributes: attributes(false, true),
+        blob: vec![0; 40],
+    };
+    assert_eq!(
+        f.run(&mut app, unwrap).unwrap_err(),
+        AppError::Policy(Parameter::ObjectUsage)
+    );
+}
+
+#[test]
+fn a_flipped_attribute_in_the_store_does_not_open() {
+    let f = Fixture::new();
+    f.configure(|c| c.key_export = KeyExport::WrappedAndPlain);
+    let mut app = f.connect();
+    let id = key_id(f.run(
+        &mut app,
+        generate(KeyKind::Aes256, "s", attributes(true, true)),
+    ));
+    assert_eq!(
+        f.run(&mut app, AppRequest::ExportPlain { id }).unwrap_err(),
+        AppError::Policy(Parameter::KeyExport)
+    );
+    // Whoever writes hsm.redb (but cannot read device.key) flips `sensitive` off.
+    f.hsm
+        .store()
+        .write(|tx| {
+            let mut key = tx.key(&f.partition, id)?.unwrap();
+            key.summary.attributes.sensitive = false;
+            tx.put_key(&f.partition, &key)?;
+            Ok::<_, ServiceError>(())
+        })
+        .unwrap();
+    let export = f.run(&mut app, AppRequest::ExportPlain { id });
+    assert_eq!(
+        export.unwrap_err(),
+        AppError::Internal,
+        "the key no longer opens"
+    );
 }
