@@ -230,7 +230,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Key import governs plain import and unwrap.
     w.set(|c| c.key_import = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.import_plain(
             KeyKind::Ed25519,
@@ -245,7 +245,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
         Parameter::KeyImport
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let imported = app
         .import_plain(
             KeyKind::Ed25519,
@@ -265,15 +265,15 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Key export: off refuses both; wrapped-only refuses plain; plain needs sensitive = false.
     w.set(|c| c.key_export = KeyExport::Off);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(policy(app.wrap(aes.id, ed.id)), Parameter::KeyExport);
     assert_eq!(policy(app.export_plain(ed.id)), Parameter::KeyExport);
     w.set(|c| c.key_export = KeyExport::WrappedOnly);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert!(app.wrap(aes.id, ed.id).is_ok());
     assert_eq!(policy(app.export_plain(ed.id)), Parameter::KeyExport);
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let sensitive = app
         .generate(
             KeyKind::Ed25519,
@@ -302,7 +302,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Object usage off: no signing, verifying, encrypting or decrypting.
     w.set(|c| c.object_usage = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(policy(app.sign(ed.id, b"m")), Parameter::ObjectUsage);
     assert_eq!(
         policy(app.verify(ed.id, b"payment", &sig)),
@@ -314,13 +314,13 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Session objects.
     w.set(|c| c.session_objects = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.generate(KeyKind::Aes256, label("eph"), OPEN, true)),
         Parameter::SessionObjects
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let eph = app
         .generate(KeyKind::Aes256, label("eph"), OPEN, true)
         .unwrap();
@@ -337,13 +337,13 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Object destruction off: every delete fails.
     w.set(|c| c.object_destruction = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.delete(imported.id)),
         Parameter::ObjectDestruction
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert!(
         !app.delete(imported.id).unwrap(),
         "invalidation off: destroyed, not binned"
