@@ -99,6 +99,8 @@ operations! {
     LogConfirm => "log.confirm",
     /// The full-log policy was set.
     LogPolicy => "log.policy",
+    /// Officers marked a key as a trusted wrapping key, or took the mark away.
+    KeyTrust => "key.trust",
 }
 
 impl KnownOperation {
@@ -169,6 +171,7 @@ mod tests {
         "log.export",
         "log.confirm",
         "log.policy",
+        "key.trust",
     ];
 
     #[test]

@@ -12,7 +12,9 @@ pub fn permits(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
         Role::Pso => true,
-        Role::DeviceSo => !matches!(action, RegisterCardSet),
+        // Trusting a wrapping key decides which keys may leave the partition: the owner's
+        // officers only.
+        Role::DeviceSo => !matches!(action, RegisterCardSet | TrustKey),
         Role::Auditor => matches!(
             action,
             ViewConfig | ViewUsage | ViewCardSets | ReadLog | ExportLog | ConfirmExport
@@ -319,7 +321,7 @@ mod tests {
             );
             assert_eq!(
                 admin_check(Some(Role::DeviceSo), action, &config).is_ok(),
-                action != RegisterCardSet,
+                !matches!(action, RegisterCardSet | TrustKey),
                 "{action:?}"
             );
             for nobody in [Role::TechnicalUser, Role::Genesis, Role::Unauthenticated] {

@@ -31,6 +31,7 @@ mod log_query;
 mod log_read;
 mod login;
 mod session;
+mod trust;
 
 pub use credentials::SETUP_PASSWORD_LIFETIME_S;
 pub use log_read::MAX_SCANNED_PER_PAGE;

@@ -52,7 +52,8 @@ pub use client::{AppClient, AppClientError};
 pub use protocol::{AppError, AppReply, AppRequest, AppResponse};
 pub use secret::{AppAuth, InvalidSecretText, SecretBytes, SecretText};
 pub use server::{
-    AppBackend, AppConnection, AppServer, ConnectionEnd, ServeError, serve_connection,
+    AppBackend, AppConnection, AppServer, AppServerOptions, ConnectionEnd, ServeError,
+    serve_connection, serve_connection_with,
 };
 pub use wire::WireError;
 
@@ -80,12 +81,20 @@ pub const MAX_APP_LIST: usize = 10_000;
 /// Longest setup password, permanent secret or other secret text, in bytes.
 pub const MAX_APP_SECRET_LEN: usize = 256;
 
-/// Connections the listener serves at once; more are closed at once, so that a flood of
-/// connections cannot exhaust the simulator's threads.
+/// Connections the listener serves at once, so that a flood of connections cannot exhaust the
+/// simulator's threads. When all are taken a new connection sheds the oldest one that has not
+/// been authenticated; only when every one is authenticated is the new one closed.
 pub const MAX_APP_CONNECTIONS: usize = 64;
 
-/// How long the listener waits for the next request (or for the rest of one) before it closes
-/// the connection.
+/// Connections one source address (an IPv6 /64) holds at once; more are closed at once.
+pub const MAX_APP_CONNECTIONS_PER_SOURCE: usize = 16;
+
+/// How long the preamble and the hello may take together, counted from accept (however
+/// slowly their bytes arrive), before the listener closes the connection.
+pub const APP_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the listener waits for the next request (or for the rest of one) on an
+/// authenticated connection before it closes it.
 pub const APP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long [`AppClient::connect`] waits for the TCP connection.

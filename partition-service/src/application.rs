@@ -20,6 +20,10 @@ use crate::crypto::{self, CryptoError, KeyMaterial};
 use crate::model::{KeyRecord, PartitionRecord};
 use crate::service::{Event, Hsm, ServiceError};
 
+pub mod refusals;
+#[cfg(test)]
+mod tests;
+
 /// Session objects one connection may hold (they are not stored, so the partition's quota does
 /// not bound them).
 pub const MAX_SESSION_OBJECTS: usize = 1024;
@@ -91,6 +95,14 @@ impl<'a> Call<'a> {
     }
 }
 
+/// A key the application may use, opened.
+struct UsableKey {
+    summary: KeyObjectSummary,
+    material: KeyMaterial,
+    /// Marked by the officers as a trusted wrapping key.
+    trusted: bool,
+}
+
 /// A stored key to be made: what the request says about it.
 struct NewKey {
     kind: KeyKind,
@@ -125,30 +137,127 @@ impl Hsm {
         provider: ApiProvider,
         operation: KnownOperation,
     ) -> Result<PartitionRecord, AppError> {
-        let record = self.partition(partition).map_err(app_error)?;
-        let refusal = if !record.config.ip_allow_list.allows(peer) {
-            Some((
-                AppError::AddressNotAllowed,
-                "address not on the IP allow-list".to_string(),
-            ))
-        } else {
-            provider_check(&record.config, provider).err().map(|p| {
-                (
-                    AppError::ProviderDisabled(p),
-                    format!("{} is off", p.label()),
-                )
-            })
-        };
-        if let Some((error, reason)) = refusal {
-            let event = Event::new(technical_user(), operation)
-                .refused(reason)
-                .detail("peer", peer.to_string())
-                .detail("provider", format!("{provider:?}"));
-            self.log_refusal(partition, event.application())
-                .map_err(app_error)?;
-            return Err(error);
+        match gate_check(
+            self.partition(partition).map_err(app_error)?,
+            peer,
+            provider,
+        ) {
+            Ok(record) => Ok(record),
+            Err(refusal) => {
+                let event = Event::new(technical_user(), operation)
+                    .refused(refusal.reason)
+                    .detail("peer", peer.to_string())
+                    .detail("provider", format!("{provider:?}"));
+                self.log_refusal(partition, event.application())
+                    .map_err(app_error)?;
+                Err(refusal.error)
+            }
         }
-        Ok(record)
+    }
+
+    /// Logs a refused hello within the partition's ration (see [`refusals`]) and returns
+    /// its error: the first refusal of a source in a window in full, the others counted for
+    /// one summary entry, and none while the log is short of room for authenticated work.
+    fn refuse_hello(
+        &self,
+        partition: &PartitionId,
+        peer: IpAddr,
+        provider: ApiProvider,
+        refusal: Refusal,
+    ) -> AppError {
+        let now = self.clock().now_s();
+        let Ok(record) = self.partition(partition) else {
+            return refusal.error;
+        };
+        let per_window = refusals::refusal_entries_per_window(record.log.capacity);
+        let admission = self
+            .hello_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .refuse(partition, peer, &refusal.reason, now, per_window);
+        if let Some(summary) = admission.summary
+            && let Err(e) = self.log_refusal_summary(partition, summary)
+        {
+            return app_error(e);
+        }
+        if admission.log_in_full {
+            let event = Event::new(technical_user(), KnownOperation::AppConnect)
+                .refused(refusal.reason)
+                .detail("peer", peer.to_string())
+                .detail("provider", format!("{provider:?}"))
+                .application();
+            match self.append_if_room(partition, event) {
+                Ok(true) => {}
+                Ok(false) => self
+                    .hello_refusals
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .unwritten(partition, peer, now),
+                Err(e) => return app_error(e),
+            }
+        }
+        refusal.error
+    }
+
+    /// Writes the summary of counted hello refusals, or keeps it for later when the log has
+    /// no room to spare.
+    fn log_refusal_summary(
+        &self,
+        partition: &PartitionId,
+        summary: refusals::Summary,
+    ) -> Result<(), ServiceError> {
+        let busiest = summary
+            .busiest
+            .iter()
+            .map(|(ip, n)| format!("{ip} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let event = Event::new(technical_user(), KnownOperation::AppConnect)
+            .refused("hellos refused and not logged one by one")
+            .detail("refused", summary.unlogged.to_string())
+            .detail("sources", summary.sources.to_string())
+            .detail("busiest", busiest)
+            .detail("since", summary.since.to_string())
+            .application();
+        if !self.append_if_room(partition, event)? {
+            self.hello_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwritten_summary(partition, summary);
+        }
+        Ok(())
+    }
+
+    /// Appends `event` unless the log is short of the room kept for authenticated work.
+    /// Whether it was written.
+    fn append_if_room(&self, partition: &PartitionId, event: Event) -> Result<bool, ServiceError> {
+        let written = self.modify(partition, |hsm, tx, record| {
+            if !refusals::has_room_for_refusal(&record.log) {
+                return Ok(false);
+            }
+            hsm.append(tx, record, event)?;
+            Ok(true)
+        });
+        match written {
+            Err(ServiceError::Admin(AdminError::LogFull)) => Ok(false),
+            other => other,
+        }
+    }
+
+    /// Writes the summary of hello refusals whose window ended, at an accepted hello.
+    fn summarise_due_refusals(&self, partition: &PartitionId) -> Result<(), AppError> {
+        let now = self.clock().now_s();
+        let due = self
+            .hello_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .due(partition, now);
+        match due {
+            Some(summary) => self
+                .log_refusal_summary(partition, summary)
+                .map_err(app_error),
+            None => Ok(()),
+        }
     }
 
     fn app_refuse(
@@ -178,39 +287,39 @@ impl Hsm {
         provider: ApiProvider,
         auth: &AppAuth,
     ) -> Result<Option<SecretText>, AppError> {
-        let record = self.app_gate(peer, partition, provider, KnownOperation::AppConnect)?;
+        let record = self.partition(partition).map_err(app_error)?;
+        let record = match gate_check(record, peer, provider) {
+            Ok(record) => record,
+            Err(refusal) => return Err(self.refuse_hello(partition, peer, provider, refusal)),
+        };
         let now = self.clock().now_s();
         let credentials = &record.credentials;
+        let refused = |error, reason: &str| {
+            let refusal = Refusal {
+                error,
+                reason: reason.into(),
+            };
+            Err(self.refuse_hello(partition, peer, provider, refusal))
+        };
         match auth {
             AppAuth::SetupPassword(password) => match credentials.setup {
                 Some((hash, expires)) if crate::credentials::matches(password, &hash) => {
                     if now > expires {
-                        return Err(self.app_refuse(
-                            partition,
-                            KnownOperation::AppConnect,
-                            None,
-                            Refusal {
-                                error: AppError::SetupPasswordExpired,
-                                reason: "the setup password has expired".into(),
-                            },
-                        ));
+                        return refused(
+                            AppError::SetupPasswordExpired,
+                            "the setup password has expired",
+                        );
                     }
+                    self.summarise_due_refusals(partition)?;
                     self.trade_setup_password(connection, peer, partition, hash)
                         .map(Some)
                 }
-                _ => Err(self.app_refuse(
-                    partition,
-                    KnownOperation::AppConnect,
-                    None,
-                    Refusal {
-                        error: AppError::BadCredentials,
-                        reason: "wrong or used setup password".into(),
-                    },
-                )),
+                _ => refused(AppError::BadCredentials, "wrong or used setup password"),
             },
             AppAuth::PermanentSecret(secret) => match credentials.permanent {
                 Some(hash) if crate::credentials::matches(secret, &hash) => {
                     connection.credentials_epoch = credentials.epoch;
+                    self.summarise_due_refusals(partition)?;
                     self.modify(partition, |hsm, tx, record| {
                         let event = Event::new(technical_user(), KnownOperation::AppConnect)
                             .detail("peer", peer.to_string())
@@ -221,15 +330,7 @@ impl Hsm {
                     .map_err(app_error)?;
                     Ok(None)
                 }
-                _ => Err(self.app_refuse(
-                    partition,
-                    KnownOperation::AppConnect,
-                    None,
-                    Refusal {
-                        error: AppError::BadCredentials,
-                        reason: "wrong permanent secret".into(),
-                    },
-                )),
+                _ => refused(AppError::BadCredentials, "wrong permanent secret"),
             },
         }
     }
@@ -387,8 +488,11 @@ impl Hsm {
             }
             Source::Unwrap { wrapping, blob } => {
                 self.permit(call, AppOperation::Unwrap, None, None)?;
-                let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
-                crypto::unwrap(&kek, new.kind, &blob)
+                // The wrapping key is used: the object-usage switch governs it too.
+                let object = Some(key_object(wrapping));
+                self.permit(call, AppOperation::Use, None, object)?;
+                let kek = self.usable_key(session, call.partition, wrapping)?;
+                crypto::unwrap(&kek.material, new.kind, &blob)
             }
         }
         .map_err(|e| app_error(e.into()))?;
@@ -436,13 +540,14 @@ impl Hsm {
             size_bytes: 0,
             state: KeyState::Active,
         };
-        session.keys.insert(id.0, (summary.clone(), material));
+        // The entry first: a refused entry (a full log) leaves no object behind it.
         self.app_log(
             call.partition,
             Event::new(technical_user(), KnownOperation::KeyGenerate)
                 .object(key_object(id))
                 .detail("session-object", "yes"),
         )?;
+        session.keys.insert(id.0, (summary.clone(), material));
         Ok(AppResponse::Key(summary))
     }
 
@@ -477,11 +582,28 @@ impl Hsm {
         wrapping: KeyId,
         target: KeyId,
     ) -> Result<AppResponse, AppError> {
-        let (summary, material) = self.usable_key(session, call.partition, target)?;
+        let target_key = self.usable_key(session, call.partition, target)?;
+        let attributes = target_key.summary.attributes;
         let object = Some(key_object(target));
-        self.permit(call, AppOperation::Wrap, Some(&summary.attributes), object)?;
-        let (_, kek) = self.usable_key(session, call.partition, wrapping)?;
-        let blob = crypto::wrap(&kek, &material).map_err(|e| app_error(e.into()))?;
+        self.permit(call, AppOperation::Wrap, Some(&attributes), object.clone())?;
+        // The wrapping key is used: the object-usage switch governs it too.
+        self.permit(call, AppOperation::Use, None, Some(key_object(wrapping)))?;
+        let kek = self.usable_key(session, call.partition, wrapping)?;
+        // Only under a key the officers marked trusted (a sensitive key above all): otherwise
+        // a key the application knows (imported, or exported in plain) would carry any key
+        // out in a form it can open.
+        if !kek.trusted {
+            let refusal = Refusal {
+                error: AppError::UntrustedWrappingKey(wrapping),
+                reason: format!(
+                    "wrapping key {} is not trusted (target sensitive: {})",
+                    wrapping.0, attributes.sensitive
+                ),
+            };
+            return Err(self.app_refuse(call.partition, call.operation, object, refusal));
+        }
+        let blob =
+            crypto::wrap(&kek.material, &target_key.material).map_err(|e| app_error(e.into()))?;
         self.app_log(
             call.partition,
             Event::new(technical_user(), call.operation)
@@ -497,15 +619,15 @@ impl Hsm {
         session: &SessionObjects,
         id: KeyId,
     ) -> Result<AppResponse, AppError> {
-        let (summary, material) = self.usable_key(session, call.partition, id)?;
+        let key = self.usable_key(session, call.partition, id)?;
         let object = Some(key_object(id));
         self.permit(
             call,
             AppOperation::ExportPlain,
-            Some(&summary.attributes),
+            Some(&key.summary.attributes),
             object,
         )?;
-        let plain = crypto::export_plain(&material);
+        let plain = crypto::export_plain(&key.material);
         self.app_log(
             call.partition,
             Event::new(technical_user(), call.operation).object(key_object(id)),
@@ -521,13 +643,15 @@ impl Hsm {
         id: KeyId,
     ) -> Result<AppResponse, AppError> {
         self.permit(call, AppOperation::Delete, None, Some(key_object(id)))?;
-        if session.keys.remove(&id.0).is_some() {
+        if session.keys.contains_key(&id.0) {
+            // Removed only once its entry is written: a full log leaves the object in place.
             self.app_log(
                 call.partition,
                 Event::new(technical_user(), call.operation)
                     .object(key_object(id))
                     .detail("session-object", "yes"),
             )?;
+            session.keys.remove(&id.0);
             return Ok(AppResponse::Deleted { to_bin: false });
         }
         self.delete_key(call.partition, id)
@@ -547,11 +671,16 @@ impl Hsm {
         session: &SessionObjects,
         partition: &PartitionId,
         id: KeyId,
-    ) -> Result<(KeyObjectSummary, KeyMaterial), AppError> {
+    ) -> Result<UsableKey, AppError> {
         if let Some((summary, material)) = session.keys.get(&id.0) {
             let copy = crypto::import_plain(summary.kind, &crypto::export_plain(material))
                 .map_err(|e| app_error(e.into()))?;
-            return Ok((summary.clone(), copy));
+            // Session objects are never marked trusted: no officer saw them.
+            return Ok(UsableKey {
+                summary: summary.clone(),
+                material: copy,
+                trusted: false,
+            });
         }
         let record = self
             .store()
@@ -559,9 +688,20 @@ impl Hsm {
             .map_err(app_error)?;
         match record {
             Some(k) if !k.summary.state.is_invalidated() => {
-                let material = crypto::open_object(self.keys().master(), partition, id, &k.sealed)
-                    .map_err(|e| app_error(e.into()))?;
-                Ok((k.summary, material))
+                let binding = crypto::ObjectBinding {
+                    partition,
+                    key_id: id,
+                    attributes: k.summary.attributes,
+                };
+                // A stored object that does not open (its attributes or bytes were changed in
+                // the store) is the HSM's fault, not the request's.
+                let opened = crypto::open_object(self.keys().master(), binding, &k.sealed)
+                    .map_err(|_| AppError::Internal)?;
+                Ok(UsableKey {
+                    summary: k.summary,
+                    material: opened.material,
+                    trusted: opened.trusted,
+                })
             }
             _ => Err(AppError::NoSuchKey(id)),
         }
@@ -575,7 +715,7 @@ impl Hsm {
         id: KeyId,
         f: impl FnOnce(&KeyMaterial) -> Result<AppResponse, CryptoError>,
     ) -> Result<AppResponse, AppError> {
-        let (_, material) = self.usable_key(session, partition, id)?;
+        let material = self.usable_key(session, partition, id)?.material;
         let record = self.partition(partition).map_err(app_error)?;
         if let Err(parameter) = app_check(&record.config, AppOperation::Use, None) {
             return Err(self.app_refuse(
@@ -606,7 +746,12 @@ impl Hsm {
         let now = self.clock().now_s();
         let result = self.modify(partition, |hsm, tx, record| {
             let id = KeyId(record.next_key_id);
-            let sealed = crypto::seal_object(hsm.keys().master(), partition, id, material)?;
+            let binding = crypto::ObjectBinding {
+                partition,
+                key_id: id,
+                attributes,
+            };
+            let sealed = crypto::seal_object(hsm.keys().master(), binding, material, false)?;
             let summary = KeyObjectSummary {
                 id,
                 label,
@@ -687,6 +832,27 @@ impl Hsm {
             Ok(None) => Err(AppError::NoSuchKey(id)),
             Err(e) => Err(app_error(e)),
         }
+    }
+}
+
+/// The checks of the allow-list and the provider switch, on the record read for the request.
+fn gate_check(
+    record: PartitionRecord,
+    peer: IpAddr,
+    provider: ApiProvider,
+) -> Result<PartitionRecord, Refusal> {
+    if !record.config.ip_allow_list.allows(peer) {
+        return Err(Refusal {
+            error: AppError::AddressNotAllowed,
+            reason: "address not on the IP allow-list".to_string(),
+        });
+    }
+    match provider_check(&record.config, provider) {
+        Ok(()) => Ok(record),
+        Err(p) => Err(Refusal {
+            error: AppError::ProviderDisabled(p),
+            reason: format!("{} is off", p.label()),
+        }),
     }
 }
 

@@ -1,17 +1,20 @@
 //! The simulated HSM's cryptographic core: sealing, the HSM's own keys, and key objects.
 //!
 //! ```
-//! use partition_service::crypto::{self, AeadKey, KeyMaterial};
-//! use hsm_link::domain::{KeyId, KeyKind, PartitionId};
+//! use partition_service::crypto::{self, AeadKey, KeyMaterial, ObjectBinding};
+//! use hsm_link::domain::{KeyAttributes, KeyId, KeyKind, PartitionId};
 //!
 //! let master = AeadKey::generate().unwrap();
 //! let partition = PartitionId::new("payments").unwrap();
 //! let key = KeyMaterial::generate(KeyKind::Ed25519).unwrap();
+//! let attributes = KeyAttributes { extractable: false, sensitive: true, modifiable: false };
+//! let at = |id| ObjectBinding { partition: &partition, key_id: KeyId(id), attributes };
 //!
-//! // At rest a key object is sealed under the master key, bound to its partition and id.
-//! let sealed = crypto::seal_object(&master, &partition, KeyId(1), &key).unwrap();
-//! let key = crypto::open_object(&master, &partition, KeyId(1), &sealed).unwrap();
-//! assert!(crypto::open_object(&master, &partition, KeyId(2), &sealed).is_err());
+//! // At rest a key object is sealed under the master key, bound to its partition, id and
+//! // attributes; the trust mark (may it wrap other keys?) is sealed inside.
+//! let sealed = crypto::seal_object(&master, at(1), &key, false).unwrap();
+//! let key = crypto::open_object(&master, at(1), &sealed).unwrap().material;
+//! assert!(crypto::open_object(&master, at(2), &sealed).is_err());
 //!
 //! let signature = crypto::sign(&key, b"pay 10 CHF").unwrap();
 //! crypto::verify(&key, b"pay 10 CHF", &signature).unwrap();
@@ -45,8 +48,8 @@ use hsm_link::domain::KeyKind;
 
 pub use hsm_keys::{DEVICE_KEY_FILE, HSM_ID_PREFIX, HSM_KEYS_AAD, HSM_KEYS_FILE, HsmKeys};
 pub use objects::{
-    KeyMaterial, MAX_OPERATION_INPUT, decrypt, encrypt, export_plain, import_plain, open_object,
-    seal_object, sign, unwrap, verify, wrap,
+    KeyMaterial, MAX_OPERATION_INPUT, ObjectBinding, OpenedObject, decrypt, encrypt, export_plain,
+    import_plain, open_object, seal_object, sign, unwrap, verify, wrap,
 };
 pub use sealed::{
     AeadKey, MAX_SEALED_LEN, MAX_SEALED_PLAINTEXT, SEALED_FORMAT, SEALED_MAGIC, SEALED_OVERHEAD,

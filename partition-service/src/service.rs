@@ -193,6 +193,8 @@ pub struct Hsm {
     unauthenticated: Mutex<HashMap<PartitionId, Ration>>,
     /// Each pinned terminal's failed logins (see [`Hsm::terminal_login_failed`]).
     terminal_failures: Mutex<HashMap<(PartitionId, Fingerprint), TerminalFailures>>,
+    /// Refused application hellos, counted and summarised (see `application::refusals`).
+    pub(crate) hello_refusals: Mutex<crate::application::refusals::HelloRefusals>,
 }
 
 /// One terminal's failed logins within the window, and until when it is locked out.
@@ -260,6 +262,7 @@ impl Hsm {
             sessions: Mutex::default(),
             unauthenticated: Mutex::default(),
             terminal_failures: Mutex::default(),
+            hello_refusals: Mutex::default(),
             next_session: AtomicU64::new(1),
         }
     }

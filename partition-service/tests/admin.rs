@@ -612,6 +612,10 @@ fn request_for(
             query: LogQuery::from(1, 0),
         },
         Action::ConfirmExport => AdminRequest::ConfirmExport { up_to_seq: 0 },
+        Action::TrustKey => AdminRequest::TrustKey {
+            id: hsm_link::domain::KeyId(999),
+            trusted: true,
+        },
     }
 }
 

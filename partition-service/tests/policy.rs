@@ -20,6 +20,7 @@ use partition_service::app_link::{
     AppAuth, AppClient, AppClientError, AppError, AppServer, SecretBytes, SecretText,
 };
 use partition_service::application::HsmApplications;
+use partition_service::application::refusals::REFUSAL_WINDOW_S;
 
 const OPEN: KeyAttributes = KeyAttributes {
     extractable: true,
@@ -177,6 +178,17 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
     app.verify(ed.id, b"payment", &sig).unwrap();
     let ct = app.encrypt(aes.id, b"secret").unwrap();
     assert_eq!(app.decrypt(aes.id, &ct).unwrap().expose(), b"secret");
+    // Only under a wrapping key the officers marked trusted.
+    assert!(matches!(
+        app.wrap(aes.id, ed.id),
+        Err(AppClientError::Refused(AppError::UntrustedWrappingKey(_)))
+    ));
+    w.pso
+        .admin(AdminRequest::TrustKey {
+            id: aes.id,
+            trusted: true,
+        })
+        .unwrap();
     let wrapped = app.wrap(aes.id, ed.id).unwrap();
     let plain = app.export_plain(ed.id).unwrap();
     drop(app);
@@ -200,6 +212,9 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
             other => panic!("{provider:?}: {:?}", other.err()),
         }
         w.set(open_up);
+        // Refused hellos are rationed per window: a new window, so each is logged in full.
+        w.f.clock_offset
+            .fetch_add(REFUSAL_WINDOW_S, std::sync::atomic::Ordering::SeqCst);
     }
 
     // Read-only: no creation or deletion, use still works.
@@ -215,7 +230,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Key import governs plain import and unwrap.
     w.set(|c| c.key_import = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.import_plain(
             KeyKind::Ed25519,
@@ -230,7 +245,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
         Parameter::KeyImport
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let imported = app
         .import_plain(
             KeyKind::Ed25519,
@@ -250,15 +265,15 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Key export: off refuses both; wrapped-only refuses plain; plain needs sensitive = false.
     w.set(|c| c.key_export = KeyExport::Off);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(policy(app.wrap(aes.id, ed.id)), Parameter::KeyExport);
     assert_eq!(policy(app.export_plain(ed.id)), Parameter::KeyExport);
     w.set(|c| c.key_export = KeyExport::WrappedOnly);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert!(app.wrap(aes.id, ed.id).is_ok());
     assert_eq!(policy(app.export_plain(ed.id)), Parameter::KeyExport);
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let sensitive = app
         .generate(
             KeyKind::Ed25519,
@@ -287,7 +302,7 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Object usage off: no signing, verifying, encrypting or decrypting.
     w.set(|c| c.object_usage = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(policy(app.sign(ed.id, b"m")), Parameter::ObjectUsage);
     assert_eq!(
         policy(app.verify(ed.id, b"payment", &sig)),
@@ -299,13 +314,13 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Session objects.
     w.set(|c| c.session_objects = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.generate(KeyKind::Aes256, label("eph"), OPEN, true)),
         Parameter::SessionObjects
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     let eph = app
         .generate(KeyKind::Aes256, label("eph"), OPEN, true)
         .unwrap();
@@ -322,13 +337,13 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
 
     // Object destruction off: every delete fails.
     w.set(|c| c.object_destruction = false);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert_eq!(
         policy(app.delete(imported.id)),
         Parameter::ObjectDestruction
     );
     w.set(open_up);
-    let mut app = w.app(ApiProvider::Jce).unwrap();
+    app = w.app(ApiProvider::Jce).unwrap();
     assert!(
         !app.delete(imported.id).unwrap(),
         "invalidation off: destroyed, not binned"
@@ -355,6 +370,10 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
         );
     }
     assert!(log.contains("\"result\":\"refused\""));
+    assert!(
+        log.contains("\"op\":\"key.trust\""),
+        "the officers' trust mark is logged"
+    );
 }
 
 #[test]

@@ -400,6 +400,15 @@ pub enum AdminRequest {
         #[serde(with = "serde_bytes")]
         signature: [u8; 64],
     },
+    /// Mark a stored key as a trusted wrapping key, or take the mark away (PKCS#11
+    /// `CKA_TRUSTED`): only a trusted key may wrap another, so that a key the application knows
+    /// cannot carry keys out in a form it can open. A PSO action, logged as `key.trust`.
+    TrustKey {
+        /// The key.
+        id: KeyId,
+        /// Trusted (`true`) or not.
+        trusted: bool,
+    },
 }
 
 /// What a card-set ceremony does.
@@ -538,11 +547,13 @@ pub enum Action {
     ExportLog,
     /// Confirm a log export.
     ConfirmExport,
+    /// Mark a key as a trusted wrapping key (or take the mark away).
+    TrustKey,
 }
 
 impl Action {
     /// Every action, so that a role table and its tests cover each one.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ViewConfig,
         Action::ChangeConfig,
         Action::ViewUsage,
@@ -555,6 +566,7 @@ impl Action {
         Action::ReadLog,
         Action::ExportLog,
         Action::ConfirmExport,
+        Action::TrustKey,
     ];
 
     /// The action's name in logs and messages.
@@ -572,6 +584,7 @@ impl Action {
             Action::ReadLog => "read the log",
             Action::ExportLog => "export the log",
             Action::ConfirmExport => "confirm a log export",
+            Action::TrustKey => "mark a wrapping key trusted",
         }
     }
 }
@@ -593,6 +606,7 @@ const _: () = {
             Action::ReadLog => 9,
             Action::ExportLog => 10,
             Action::ConfirmExport => 11,
+            Action::TrustKey => 12,
         }
     }
     let mut i = 0;

@@ -101,6 +101,7 @@ fn operation_of(action: Action) -> KnownOperation {
         Action::ReadLog => KnownOperation::LogRead,
         Action::ExportLog => KnownOperation::LogExport,
         Action::ConfirmExport => KnownOperation::LogConfirm,
+        Action::TrustKey => KnownOperation::KeyTrust,
     }
 }
 
@@ -268,6 +269,7 @@ impl AdminSession {
                     .unwrap_or_else(|e| respond(Err(e)));
             }
             AdminRequest::ConfirmExport { up_to_seq } => self.confirm_export(ctx, up_to_seq),
+            AdminRequest::TrustKey { id, trusted } => self.trust_key(ctx, id, trusted),
         })
     }
 }

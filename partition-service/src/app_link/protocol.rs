@@ -301,6 +301,12 @@ pub enum AppError {
         "the application's credentials were reset since this connection began: connect again with the new ones"
     )]
     CredentialsReset,
+    /// (Appended.) The wrapping key is not one the officers marked trusted: only a trusted key
+    /// may wrap another (PKCS#11 `CKA_WRAP_WITH_TRUSTED`, `CKA_TRUSTED`).
+    #[error(
+        "key {0} is not a trusted wrapping key: a partition security officer must mark it trusted first"
+    )]
+    UntrustedWrappingKey(KeyId),
 }
 
 impl AppError {

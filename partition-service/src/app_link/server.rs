@@ -1,20 +1,21 @@
 //! The listener: the backend trait the partition implements, one connection served from
 //! preamble to close, and the blocking TCP server around it.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use hsm_link::domain::PartitionId;
+use hsm_link::listener::{AcceptLoop, ConnectionLimits, Connections, Slot};
 
 use super::protocol::{AppError, AppReply, AppRequest, AppResponse};
 use super::secret::{AppAuth, SecretText};
 use super::wire::{self, WireError};
-use super::{APP_IDLE_TIMEOUT, APP_PROTOCOL_VERSION, MAX_APP_CONNECTIONS};
+use super::{
+    APP_HELLO_TIMEOUT, APP_IDLE_TIMEOUT, APP_PROTOCOL_VERSION, MAX_APP_CONNECTIONS,
+    MAX_APP_CONNECTIONS_PER_SOURCE,
+};
 use crate::access::ApiProvider;
 
 /// What the application listener asks of the partition. The backend checks everything that
@@ -61,6 +62,10 @@ pub enum ServeError {
     /// The backend refused the hello.
     #[error("the hello was refused: {0}")]
     Refused(AppError),
+    /// The backend answered a request with a refusal that ends the connection (the
+    /// application's credentials were reset since the hello); the listener closed it.
+    #[error("the connection was closed after: {0}")]
+    Closed(AppError),
 }
 
 /// Serves one application connection from its preamble to its end, on any byte stream.
@@ -76,6 +81,17 @@ pub fn serve_connection<S: Read + Write>(
     peer: IpAddr,
     backend: &dyn AppBackend,
 ) -> Result<(), ServeError> {
+    serve_connection_with(stream, peer, backend, |_| {})
+}
+
+/// As [`serve_connection`]; `on_authenticated` runs once the backend accepted the hello, with
+/// the stream (the TCP server lifts the hello's deadline and marks the slot as one never shed).
+pub fn serve_connection_with<S: Read + Write>(
+    stream: &mut S,
+    peer: IpAddr,
+    backend: &dyn AppBackend,
+    on_authenticated: impl FnOnce(&mut S),
+) -> Result<(), ServeError> {
     let version = wire::read_preamble(stream)?;
     wire::write_frame(stream, &wire::preamble())?;
     if version != APP_PROTOCOL_VERSION {
@@ -88,6 +104,7 @@ pub fn serve_connection<S: Read + Write>(
     let Some(session) = AwaitingHello { peer }.handle(stream, backend)? else {
         return Ok(());
     };
+    on_authenticated(stream);
     session.serve(stream, backend)
 }
 
@@ -197,7 +214,16 @@ impl Authenticated {
                 self.provider,
                 request,
             );
+            // A refusal that ends the session (the credentials were reset since the hello)
+            // ends it here, at the server: the client is not trusted to go away.
+            let closing = match &reply {
+                Err(error) if error.closes_connection() => Some(error.clone()),
+                _ => None,
+            };
             send(stream, reply)?;
+            if let Some(error) = closing {
+                return Err(ServeError::Closed(error));
+            }
         }
         Ok(())
     }
@@ -218,15 +244,39 @@ pub type ConnectionEnd = Result<(), ServeError>;
 
 type Observer = dyn Fn(IpAddr, &ConnectionEnd) + Send + Sync;
 
-/// The application listener: a TCP accept loop serving each connection on its own thread, at
-/// most [`MAX_APP_CONNECTIONS`] at once (more are closed at once). A connection idle for
+/// How an [`AppServer`] bounds what unauthenticated clients can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppServerOptions {
+    /// Connections at once, and from one source address (an IPv6 /64 counts as one).
+    pub limits: ConnectionLimits,
+    /// How long the preamble and the hello may take together, counted from accept.
+    pub hello_timeout: Duration,
+}
+
+impl Default for AppServerOptions {
+    fn default() -> Self {
+        AppServerOptions {
+            limits: ConnectionLimits {
+                max_connections: MAX_APP_CONNECTIONS,
+                max_per_source: MAX_APP_CONNECTIONS_PER_SOURCE,
+            },
+            hello_timeout: APP_HELLO_TIMEOUT,
+        }
+    }
+}
+
+/// The application listener: a TCP accept loop serving each connection on its own thread,
+/// within [`AppServerOptions`] (the accept loop and the slot table are the admin link's, from
+/// `hsm_link::listener`). Nobody can hold the slots without credentials: the preamble and
+/// hello must arrive within [`APP_HELLO_TIMEOUT`] of the accept however slowly their bytes
+/// trickle, a source holds at most [`MAX_APP_CONNECTIONS_PER_SOURCE`] connections, and when
+/// every slot is taken a new connection sheds the oldest one that has not said an accepted
+/// hello (an authenticated connection is never shed). An authenticated connection idle for
 /// [`APP_IDLE_TIMEOUT`] is closed. Dropping the server stops the accept loop and shuts the
 /// open connections down (a request already inside the backend finishes first).
 pub struct AppServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
+    accept: AcceptLoop,
     connections: Arc<Connections>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl AppServer {
@@ -242,145 +292,127 @@ impl AppServer {
         backend: Arc<dyn AppBackend>,
         observer: impl Fn(IpAddr, &ConnectionEnd) + Send + Sync + 'static,
     ) -> std::io::Result<AppServer> {
-        let listener = TcpListener::bind(addr)?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(Connections::default());
+        AppServer::spawn_with_options(addr, backend, AppServerOptions::default(), observer)
+    }
+
+    /// As [`spawn_with_observer`](AppServer::spawn_with_observer), within `options`.
+    pub fn spawn_with_options(
+        addr: SocketAddr,
+        backend: Arc<dyn AppBackend>,
+        options: AppServerOptions,
+        observer: impl Fn(IpAddr, &ConnectionEnd) + Send + Sync + 'static,
+    ) -> std::io::Result<AppServer> {
+        let connections = Connections::new(options.limits);
         let observer: Arc<Observer> = Arc::new(observer);
-        let thread = std::thread::Builder::new()
-            .name("tessera-app-accept".into())
-            .spawn({
-                let stop = Arc::clone(&stop);
-                let connections = Arc::clone(&connections);
-                move || accept_loop(listener, &stop, &connections, &backend, &observer)
-            })?;
+        let table = Arc::clone(&connections);
+        let accept = AcceptLoop::spawn(TcpListener::bind(addr)?, "tessera-app-accept", {
+            move |stream| {
+                let accepted = Instant::now();
+                let Ok(slot) = table.admit(&stream) else {
+                    return; // over a limit: dropping the stream closes it
+                };
+                let backend = Arc::clone(&backend);
+                let observer = Arc::clone(&observer);
+                let deadline = accepted + options.hello_timeout;
+                // If the thread cannot start, the closure (with the slot and stream) is
+                // dropped: the slot is given back and the connection closed.
+                let _ = std::thread::Builder::new()
+                    .name("tessera-app-conn".into())
+                    .spawn(move || serve_tcp(stream, deadline, &slot, &*backend, &*observer));
+            }
+        })?;
         Ok(AppServer {
-            addr,
-            stop,
+            accept,
             connections,
-            thread: Some(thread),
         })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.accept.local_addr()
+    }
+
+    /// Connections holding a slot now.
+    pub fn open_connections(&self) -> usize {
+        self.connections.len()
     }
 }
 
 impl Drop for AppServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so that it sees the flag.
-        let _ = TcpStream::connect_timeout(&wake_addr(self.addr), Duration::from_secs(1));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        for stream in self.connections.lock().values() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
+        self.accept.stop();
+        self.connections.shutdown_all();
     }
 }
 
-/// Where to connect to reach a listener bound to `addr` (an unspecified address is reached on
-/// the loopback address of its family).
-fn wake_addr(addr: SocketAddr) -> SocketAddr {
-    let ip = match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ip => ip,
-    };
-    SocketAddr::new(ip, addr.port())
+/// A TCP stream whose reads end at the hello's deadline until the hello is accepted, and
+/// after that at [`APP_IDLE_TIMEOUT`] per read.
+struct Timed {
+    stream: TcpStream,
+    hello_deadline: Option<Instant>,
+    /// The read timeout last set (set again only when it changes).
+    timeout: Option<Duration>,
 }
 
-fn accept_loop(
-    listener: TcpListener,
-    stop: &AtomicBool,
-    connections: &Arc<Connections>,
-    backend: &Arc<dyn AppBackend>,
-    observer: &Arc<Observer>,
-) {
-    for stream in listener.incoming() {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
-        let stream = match stream {
-            Ok(stream) => stream,
-            Err(_) => {
-                // Out of file descriptors and the like: do not spin.
-                std::thread::sleep(Duration::from_millis(10));
-                continue;
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let timeout = match self.hello_deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the hello did not arrive in time",
+                    ));
+                }
+                left.min(APP_IDLE_TIMEOUT)
             }
+            None => APP_IDLE_TIMEOUT,
         };
-        let Some(slot) = Connections::admit(connections, &stream) else {
-            continue; // over the limit: dropping the stream closes it
-        };
-        let backend = Arc::clone(backend);
-        let observer = Arc::clone(observer);
-        // If the thread cannot start, the closure (and with it the slot and stream) is dropped.
-        let _ = std::thread::Builder::new()
-            .name("tessera-app-conn".into())
-            .spawn(move || {
-                let _slot = slot;
-                serve_tcp(stream, &*backend, &*observer);
-            });
+        if self.timeout != Some(timeout) {
+            self.stream.set_read_timeout(Some(timeout))?;
+            self.timeout = Some(timeout);
+        }
+        self.stream.read(buf)
     }
 }
 
-fn serve_tcp(mut stream: TcpStream, backend: &dyn AppBackend, observer: &Observer) {
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+fn serve_tcp(
+    stream: TcpStream,
+    hello_deadline: Instant,
+    slot: &Slot,
+    backend: &dyn AppBackend,
+    observer: &Observer,
+) {
     let Ok(peer) = stream.peer_addr() else {
         return;
     };
     // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; allow-lists name them as
     // a.b.c.d.
     let peer = peer.ip().to_canonical();
-    if stream.set_read_timeout(Some(APP_IDLE_TIMEOUT)).is_err()
-        || stream.set_write_timeout(Some(APP_IDLE_TIMEOUT)).is_err()
-    {
+    if stream.set_write_timeout(Some(APP_IDLE_TIMEOUT)).is_err() {
         return;
     }
     let _ = stream.set_nodelay(true);
-    let end = serve_connection(&mut stream, peer, backend);
-    let _ = stream.shutdown(Shutdown::Write);
+    let mut timed = Timed {
+        stream,
+        hello_deadline: Some(hello_deadline),
+        timeout: None,
+    };
+    let end = serve_connection_with(&mut timed, peer, backend, |timed: &mut Timed| {
+        timed.hello_deadline = None;
+        slot.established();
+    });
+    let _ = timed.stream.shutdown(Shutdown::Write);
     observer(peer, &end);
-}
-
-/// The open connections (a handle to each, to shut them down when the server stops).
-#[derive(Default)]
-struct Connections {
-    open: Mutex<HashMap<u64, TcpStream>>,
-    next_id: AtomicU64,
-}
-
-impl Connections {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, TcpStream>> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Takes a slot for `stream`, or `None` when all are taken.
-    fn admit(this: &Arc<Connections>, stream: &TcpStream) -> Option<Slot> {
-        let handle = stream.try_clone().ok()?;
-        let mut open = this.lock();
-        if open.len() >= MAX_APP_CONNECTIONS {
-            return None;
-        }
-        let id = this.next_id.fetch_add(1, Ordering::Relaxed);
-        open.insert(id, handle);
-        Some(Slot {
-            id,
-            connections: Arc::clone(this),
-        })
-    }
-}
-
-/// A taken connection slot, given back when dropped (also when its thread panics).
-struct Slot {
-    id: u64,
-    connections: Arc<Connections>,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.connections.lock().remove(&self.id);
-    }
 }

@@ -18,6 +18,8 @@ use crate::access::ApiProvider;
 const SETUP_PASSWORD: &str = "setup-7Hq2-ZkP9";
 const PERMANENT_SECRET: &str = "perm-secret-4f1c9a";
 const MISSING: KeyId = KeyId(404);
+/// The fake backend answers a request naming this key as if the credentials had been reset.
+const RESET: KeyId = KeyId(205);
 
 /// Answers every request with something derived from it, and records each call (never a
 /// secret).
@@ -120,6 +122,8 @@ impl AppBackend for FakeBackend {
         let check = |id: KeyId| {
             if id == MISSING {
                 Err(AppError::NoSuchKey(id))
+            } else if id == RESET {
+                Err(AppError::CredentialsReset)
             } else {
                 Ok(())
             }
@@ -523,6 +527,28 @@ fn listener_over_memory_serves_and_ends_cleanly() {
 }
 
 #[test]
+fn a_credentials_reset_closes_the_connection_at_the_server() {
+    let mut input = wire::preamble().to_vec();
+    input.extend(hello_frame());
+    let sign = AppRequest::Sign {
+        id: RESET,
+        message: b"after the reset".to_vec(),
+    };
+    input.extend(wire::encode_frame(&sign).unwrap().iter());
+    // A client that ignores the refusal and goes on is not served again.
+    input.extend(wire::encode_frame(&AppRequest::List).unwrap().iter());
+    let (end, output, calls) = serve_memory(input);
+    assert!(
+        matches!(end, Err(ServeError::Closed(AppError::CredentialsReset))),
+        "{end:?}"
+    );
+    let answers = replies(&output);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(matches!(answers[1], Err(AppError::CredentialsReset)));
+    assert!(!calls.iter().any(|c| c.starts_with("list")), "{calls:?}");
+}
+
+#[test]
 fn wrong_magic_gets_no_answer() {
     let (end, output, calls) = serve_memory(b"GET / HTTP/1.1\r\nHost: hsm\r\n\r\n".to_vec());
     assert!(matches!(end, Err(ServeError::Wire(WireError::BadMagic))));
@@ -752,16 +778,70 @@ fn debug_of_requests_and_responses_shows_no_secret() {
     }
 }
 
+/// A loopback source address of its own for connection `i`, within the per-source cap.
+fn source(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        127,
+        0,
+        1,
+        1 + (i / MAX_APP_CONNECTIONS_PER_SOURCE) as u8,
+    ))
+}
+
+fn connect_permanent_from(local: IpAddr, addr: SocketAddr) -> Result<AppClient, AppClientError> {
+    let auth = AppAuth::PermanentSecret(PERMANENT_SECRET.into());
+    AppClient::connect_from(local, addr, &partition(), ApiProvider::Jce, auth).map(|(c, _)| c)
+}
+
+/// A raw connection from `local` that says nothing.
+fn idle_from(local: IpAddr, addr: SocketAddr) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    rustix::net::bind(&fd, &SocketAddr::new(local, 0)).unwrap();
+    rustix::net::connect(&fd, &addr).unwrap();
+    TcpStream::from(fd)
+}
+
+/// Whether the server closed `stream` (it reads end of file or a reset within 5 s).
+fn closed_by_server(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut byte = [0u8; 16];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => return true,
+            // The server's preamble, when ours was complete.
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn wait_for_slots(server: &AppServer, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.open_connections() != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} open",
+            server.open_connections()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn connections_beyond_the_limit_are_closed() {
     let (server, _backend) = server();
     let addr = server.local_addr();
     let mut held: Vec<AppClient> = (0..MAX_APP_CONNECTIONS)
-        .map(|_| connect_permanent(addr))
+        .map(|i| connect_permanent_from(source(i), addr).unwrap())
         .collect();
 
-    let auth = AppAuth::PermanentSecret(PERMANENT_SECRET.into());
-    match AppClient::connect(addr, &partition(), ApiProvider::Jce, auth) {
+    // Every slot is authenticated: nothing is shed, the new connection is closed.
+    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1));
+    match connect_permanent_from(other, addr) {
         Err(AppClientError::Closed | AppClientError::Wire(WireError::Io(_))) => {}
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("served a connection over the limit"),
@@ -772,9 +852,8 @@ fn connections_beyond_the_limit_are_closed() {
     drop(held.pop());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let auth = AppAuth::PermanentSecret(PERMANENT_SECRET.into());
-        match AppClient::connect(addr, &partition(), ApiProvider::Jce, auth) {
-            Ok((mut client, _)) => {
+        match connect_permanent_from(other, addr) {
+            Ok(mut client) => {
                 assert_eq!(client.list().unwrap().len(), 2);
                 break;
             }
@@ -782,6 +861,99 @@ fn connections_beyond_the_limit_are_closed() {
             Err(error) => panic!("slot not freed: {error}"),
         }
     }
+}
+
+fn small_server(max_connections: usize, max_per_source: usize) -> AppServer {
+    let options = AppServerOptions {
+        limits: hsm_link::listener::ConnectionLimits {
+            max_connections,
+            max_per_source,
+        },
+        hello_timeout: APP_HELLO_TIMEOUT,
+    };
+    AppServer::spawn_with_options(
+        loopback(),
+        Arc::new(FakeBackend::default()),
+        options,
+        |_, _| {},
+    )
+    .unwrap()
+}
+
+#[test]
+fn one_source_holds_at_most_its_share_of_the_slots() {
+    let server = small_server(16, 2);
+    let addr = server.local_addr();
+    let greedy = IpAddr::V4(Ipv4Addr::new(127, 0, 3, 1));
+    let mut held: Vec<TcpStream> = (0..2).map(|_| idle_from(greedy, addr)).collect();
+    wait_for_slots(&server, 2);
+    let mut third = idle_from(greedy, addr);
+    assert!(
+        closed_by_server(&mut third),
+        "a third from one source is closed"
+    );
+    // Another source is served.
+    let mut app = connect_permanent_from(IpAddr::V4(Ipv4Addr::new(127, 0, 3, 2)), addr).unwrap();
+    assert_eq!(app.list().unwrap().len(), 2);
+    held.clear();
+}
+
+#[test]
+fn idle_connections_are_shed_for_new_ones_and_authenticated_ones_never() {
+    let server = small_server(4, 2);
+    let addr = server.local_addr();
+    let ip = |last| IpAddr::V4(Ipv4Addr::new(127, 0, 4, last));
+    let mut idle: Vec<TcpStream> = (0..4).map(|i| idle_from(ip(1 + i / 2), addr)).collect();
+    wait_for_slots(&server, 4);
+    // Every slot is held by someone who said nothing: the application still gets in, and
+    // the oldest idle connection is the one cut.
+    let mut app = connect_permanent_from(ip(9), addr).unwrap();
+    assert_eq!(app.list().unwrap().len(), 2);
+    assert!(
+        closed_by_server(&mut idle[0]),
+        "the oldest idle connection was shed"
+    );
+    // More idle connections shed each other, never the authenticated one.
+    let mut more: Vec<TcpStream> = (0..8).map(|i| idle_from(ip(20 + i), addr)).collect();
+    assert_eq!(app.list().unwrap().len(), 2, "the application goes on");
+    assert!(closed_by_server(&mut more[0]));
+}
+
+#[test]
+fn the_hello_has_one_deadline_however_slowly_its_bytes_arrive() {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let options = AppServerOptions {
+        hello_timeout: Duration::from_secs(1),
+        ..AppServerOptions::default()
+    };
+    let server = AppServer::spawn_with_options(
+        loopback(),
+        Arc::new(FakeBackend::default()),
+        options,
+        move |_, end| {
+            let _ = tx.lock().unwrap().send(format!("{end:?}"));
+        },
+    )
+    .unwrap();
+    // One byte every 100 ms: each read is well within the idle timeout, the hello never is.
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    let mut bytes = wire::preamble().to_vec();
+    bytes.extend(hello_frame());
+    let trickle = std::thread::spawn(move || {
+        for byte in bytes.iter().take(50) {
+            if stream.write_all(&[*byte]).is_err() {
+                return true; // closed by the server
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    });
+    let end = rx
+        .recv_timeout(Duration::from_secs(4))
+        .expect("the listener ended the connection at the hello's deadline");
+    assert!(end.contains("Io"), "{end}");
+    let _ = trickle.join();
 }
 
 #[test]

@@ -109,11 +109,32 @@ pub(super) fn read_frame<R: Read>(reader: &mut R) -> Result<Option<Zeroizing<Vec
     if len > MAX_APP_FRAME as u64 {
         return Err(WireError::Oversize { len });
     }
-    // Within the bound: the body is read into a buffer of exactly its size (no reallocation,
-    // so no stray copies of a secret), wiped when dropped.
-    let mut body = Zeroizing::new(vec![0; len as usize]);
-    reader.read_exact(&mut body).map_err(eof_is_truncation)?;
-    Ok(Some(body))
+    read_body(reader, len as usize).map(Some)
+}
+
+/// First buffer for a frame body; it doubles as bytes arrive, up to the announced length.
+pub(super) const FIRST_BODY_CHUNK: usize = 4096;
+
+/// Reads a body of `len` bytes into a buffer that grows only as bytes arrive, so a length
+/// prefix alone (up to [`MAX_APP_FRAME`]) allocates next to nothing. Every buffer is wiped
+/// when dropped, also the smaller ones left behind as it grows (they may hold a secret).
+fn read_body<R: Read>(reader: &mut R, len: usize) -> Result<Zeroizing<Vec<u8>>, WireError> {
+    let mut body = Zeroizing::new(vec![0; len.min(FIRST_BODY_CHUNK)]);
+    let mut filled = 0;
+    while filled < len {
+        if filled == body.len() {
+            let mut grown = Zeroizing::new(vec![0; (body.len() * 2).min(len)]);
+            grown[..filled].copy_from_slice(&body[..filled]);
+            body = grown;
+        }
+        match reader.read(&mut body[filled..]) {
+            Ok(0) => return Err(WireError::Truncated),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(WireError::Io(e)),
+        }
+    }
+    Ok(body)
 }
 
 /// Decodes a frame body as one `T`, refusing bytes left over.
@@ -165,6 +186,53 @@ mod tests {
             read_frame(&mut &over[..]),
             Err(WireError::Oversize { len }) if len == MAX_APP_FRAME as u64 + 1
         ));
+    }
+
+    /// A peer that announces a body and then sends a byte at a time; it records the largest
+    /// buffer it was asked to fill.
+    struct Trickle {
+        bytes: Vec<u8>,
+        at: usize,
+        largest_request: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.largest_request = self.largest_request.max(buf.len());
+            if self.at == self.bytes.len() || buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = self.bytes[self.at];
+            self.at += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn a_length_prefix_alone_allocates_next_to_nothing() {
+        let mut bytes = (MAX_APP_FRAME as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[1, 2, 3]);
+        let mut peer = Trickle {
+            bytes,
+            at: 0,
+            largest_request: 0,
+        };
+        assert!(matches!(read_frame(&mut peer), Err(WireError::Truncated)));
+        assert!(
+            peer.largest_request <= FIRST_BODY_CHUNK,
+            "asked for {} bytes at once",
+            peer.largest_request
+        );
+        // A body that does arrive is read whole across the buffer's growth.
+        let body: Vec<u8> = (0..3 * FIRST_BODY_CHUNK + 5).map(|i| i as u8).collect();
+        let mut bytes = (body.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&body);
+        let mut peer = Trickle {
+            bytes,
+            at: 0,
+            largest_request: 0,
+        };
+        assert_eq!(*read_frame(&mut peer).unwrap().unwrap(), body);
     }
 
     #[test]

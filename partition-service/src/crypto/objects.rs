@@ -13,12 +13,19 @@
 //!   the kind when unwrapping, and only length and range are checked against it.
 //!
 //! At rest an object is a [`seal`](super::seal) envelope under the master key, with the
-//! partition id and key id as associated data, so a sealed object copied to another id or
-//! partition does not open. The sealed record is
+//! partition id, the key id and the attributes that decide whether the key may leave the HSM
+//! (`extractable`, `sensitive`) as associated data, so a sealed object copied to another id or
+//! partition, or whose stored attributes were flipped, does not open. The sealed record is
 //!
 //! ```text
-//! format (1) ‖ kind (1: AES-256, 2: Ed25519, 3: EC P-256) ‖ material
+//! format (2) ‖ kind (1: AES-256, 2: Ed25519, 3: EC P-256) ‖ trusted (0 or 1) ‖ material
 //! ```
+//!
+//! `trusted` is the officers' mark on a wrapping key (PKCS#11 `CKA_TRUSTED`): only a trusted
+//! key may wrap another. It lives inside the sealed record, so it too can only be set by the
+//! HSM. Format 1 (before the attributes were bound) is refused, not read: a record that opened
+//! without its attributes would let whoever writes the store flip them on every key sealed
+//! before.
 //!
 //! where the material is the AES key, the Ed25519 seed (RFC 8032 secret key) or the P-256
 //! scalar (32 bytes, big-endian) — the same bytes [`export_plain`] gives.
@@ -26,7 +33,7 @@
 //! Policy (may this key be exported, used, wrapped?) is the partition's to enforce before it
 //! calls in here.
 
-use hsm_link::domain::{KeyId, KeyKind, PartitionId};
+use hsm_link::domain::{KeyAttributes, KeyId, KeyKind, PartitionId};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::sealed::{self, AeadKey, NONCE_LEN, SEALED_OVERHEAD, TAG_LEN};
@@ -36,11 +43,14 @@ use super::{CryptoError, KeyOperation};
 pub const MAX_OPERATION_INPUT: usize = 1 << 20;
 
 /// Format byte of a sealed key record.
-const OBJECT_RECORD_FORMAT: u8 = 1;
-/// Format and kind bytes before the material.
-const OBJECT_RECORD_HEADER_LEN: usize = 2;
+const OBJECT_RECORD_FORMAT: u8 = 2;
+/// Format, kind and trust bytes before the material.
+const OBJECT_RECORD_HEADER_LEN: usize = 3;
 /// Domain label that starts a key object's associated data.
-const OBJECT_AAD_DOMAIN: &[u8] = b"tessera key object v1\0";
+const OBJECT_AAD_DOMAIN: &[u8] = b"tessera key object v2\0";
+/// Bits of the attribute byte in the associated data.
+const AAD_EXTRACTABLE: u8 = 1;
+const AAD_SENSITIVE: u8 = 2;
 /// Length of every kind's material today.
 const MATERIAL_LEN: usize = 32;
 /// Length of an Ed25519 or P-256 (`r ‖ s`) signature.
@@ -117,7 +127,7 @@ impl KeyMaterial {
     }
 
     /// The space the key takes against its partition's quota: the length of its sealed record
-    /// as [`seal_object`] writes it (envelope overhead, record header and material; 67 bytes
+    /// as [`seal_object`] writes it (envelope overhead, record header and material; 68 bytes
     /// for every kind today). Labels and attributes are stored beside it and not counted here.
     pub fn size_bytes(&self) -> u64 {
         (SEALED_OVERHEAD + OBJECT_RECORD_HEADER_LEN + MATERIAL_LEN) as u64
@@ -130,42 +140,69 @@ impl std::fmt::Debug for KeyMaterial {
     }
 }
 
-/// Seals `material` under the master key for key `key_id` of `partition`.
+/// Where a sealed key object belongs and what its sealing binds: its partition and id, the
+/// attributes that decide whether it may leave the HSM, and the officers' trust mark.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectBinding<'a> {
+    /// The partition.
+    pub partition: &'a PartitionId,
+    /// The key's id.
+    pub key_id: KeyId,
+    /// Its attributes (`extractable` and `sensitive` are bound; `modifiable` is not).
+    pub attributes: KeyAttributes,
+}
+
+/// A key object as [`open_object`] returns it.
+#[derive(Debug)]
+pub struct OpenedObject {
+    /// The key.
+    pub material: KeyMaterial,
+    /// Whether the officers marked it as a trusted wrapping key.
+    pub trusted: bool,
+}
+
+/// Seals `material` under the master key for the place and attributes `binding` names, with
+/// the trust mark `trusted`.
 pub fn seal_object(
     master: &AeadKey,
-    partition: &PartitionId,
-    key_id: KeyId,
+    binding: ObjectBinding<'_>,
     material: &KeyMaterial,
+    trusted: bool,
 ) -> Result<Vec<u8>, CryptoError> {
     let plain = export_plain(material);
     let mut record = Zeroizing::new(Vec::with_capacity(OBJECT_RECORD_HEADER_LEN + plain.len()));
     record.push(OBJECT_RECORD_FORMAT);
     record.push(kind_code(material.kind())?);
+    record.push(u8::from(trusted));
     record.extend_from_slice(&plain);
-    sealed::seal(master, &object_aad(partition, key_id), &record)
+    sealed::seal(master, &object_aad(binding), &record)
 }
 
-/// Opens a key object sealed by [`seal_object`] for the same partition and key id.
-/// Anything sealed for another id, partition or master key is
-/// [`CryptoError::AuthenticationFailed`].
+/// Opens a key object sealed by [`seal_object`] with the same binding. Anything sealed for
+/// another id, partition, attributes or master key is [`CryptoError::AuthenticationFailed`].
 pub fn open_object(
     master: &AeadKey,
-    partition: &PartitionId,
-    key_id: KeyId,
+    binding: ObjectBinding<'_>,
     sealed: &[u8],
-) -> Result<KeyMaterial, CryptoError> {
-    let record = sealed::open(master, &object_aad(partition, key_id), sealed)?;
+) -> Result<OpenedObject, CryptoError> {
+    let record = sealed::open(master, &object_aad(binding), sealed)?;
     let corrupt = || CryptoError::CorruptRecord {
         what: "key object record",
     };
-    let [format, kind, material @ ..] = record.as_slice() else {
+    let [format, kind, trusted, material @ ..] = record.as_slice() else {
         return Err(corrupt());
     };
     if *format != OBJECT_RECORD_FORMAT {
         return Err(corrupt());
     }
+    let trusted = match trusted {
+        0 => false,
+        1 => true,
+        _ => return Err(corrupt()),
+    };
     let kind = kind_from_code(*kind).ok_or_else(corrupt)?;
-    import_plain(kind, material).map_err(|_| corrupt())
+    let material = import_plain(kind, material).map_err(|_| corrupt())?;
+    Ok(OpenedObject { material, trusted })
 }
 
 /// Signs `message`: Ed25519 (64 bytes), or ECDSA P-256 with SHA-256 (64 bytes, `r ‖ s`).
@@ -329,16 +366,25 @@ pub fn import_plain(kind: KeyKind, bytes: &[u8]) -> Result<KeyMaterial, CryptoEr
     }
 }
 
-/// The associated data that binds a sealed object to its place: a domain label, the
-/// partition id (length-prefixed) and the key id.
-fn object_aad(partition: &PartitionId, key_id: KeyId) -> Vec<u8> {
-    let id = partition.as_str().as_bytes();
-    let mut aad = Vec::with_capacity(OBJECT_AAD_DOMAIN.len() + 2 + id.len() + 8);
+/// The associated data that binds a sealed object to its place and attributes: a domain
+/// label, the partition id (length-prefixed), the key id and one byte of attribute bits.
+fn object_aad(binding: ObjectBinding<'_>) -> Vec<u8> {
+    let id = binding.partition.as_str().as_bytes();
+    let mut aad = Vec::with_capacity(OBJECT_AAD_DOMAIN.len() + 2 + id.len() + 9);
     aad.extend_from_slice(OBJECT_AAD_DOMAIN);
     // Partition ids are at most 64 bytes (hsm-link checks that), far below u16::MAX.
     aad.extend_from_slice(&(id.len() as u16).to_be_bytes());
     aad.extend_from_slice(id);
-    aad.extend_from_slice(&key_id.0.to_be_bytes());
+    aad.extend_from_slice(&binding.key_id.0.to_be_bytes());
+    let a = binding.attributes;
+    let mut bits = 0;
+    if a.extractable {
+        bits |= AAD_EXTRACTABLE;
+    }
+    if a.sensitive {
+        bits |= AAD_SENSITIVE;
+    }
+    aad.push(bits);
     aad
 }
 
@@ -429,15 +475,31 @@ mod tests {
         assert!(p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).is_ok());
     }
 
+    const SENSITIVE: KeyAttributes = KeyAttributes {
+        extractable: false,
+        sensitive: true,
+        modifiable: false,
+    };
+
+    fn at(partition: &PartitionId, id: u64) -> ObjectBinding<'_> {
+        ObjectBinding {
+            partition,
+            key_id: KeyId(id),
+            attributes: SENSITIVE,
+        }
+    }
+
     #[test]
     fn sealed_objects_round_trip_and_count_their_size() {
         let m = master(1);
         let p = partition("payments");
-        for kind in KINDS {
+        for (kind, trusted) in KINDS.into_iter().zip([true, false, true]) {
             let key = KeyMaterial::generate(kind).unwrap();
-            let sealed = seal_object(&m, &p, KeyId(1), &key).unwrap();
+            let sealed = seal_object(&m, at(&p, 1), &key, trusted).unwrap();
             assert_eq!(sealed.len() as u64, key.size_bytes(), "{kind}");
-            let opened = open_object(&m, &p, KeyId(1), &sealed).unwrap();
+            let opened = open_object(&m, at(&p, 1), &sealed).unwrap();
+            assert_eq!(opened.trusted, trusted);
+            let opened = opened.material;
             assert_eq!(opened.kind(), kind);
             assert_eq!(*export_plain(&opened), *export_plain(&key));
             assert_eq!(opened.public_key(), key.public_key());
@@ -445,21 +507,48 @@ mod tests {
     }
 
     #[test]
-    fn a_sealed_object_opens_only_in_its_place() {
+    fn a_sealed_object_opens_only_in_its_place_and_with_its_attributes() {
         let m = master(2);
         let p = partition("payments");
         let key = KeyMaterial::generate(KeyKind::Ed25519).unwrap();
-        let sealed = seal_object(&m, &p, KeyId(1), &key).unwrap();
+        let sealed = seal_object(&m, at(&p, 1), &key, false).unwrap();
+        let flipped = |extractable, sensitive| ObjectBinding {
+            attributes: KeyAttributes {
+                extractable,
+                sensitive,
+                modifiable: false,
+            },
+            ..at(&p, 1)
+        };
+        for binding in [
+            flipped(true, true),
+            flipped(false, false),
+            flipped(true, false),
+        ] {
+            assert!(matches!(
+                open_object(&m, binding, &sealed),
+                Err(CryptoError::AuthenticationFailed)
+            ));
+        }
+        // `modifiable` is not bound.
+        let modifiable = ObjectBinding {
+            attributes: KeyAttributes {
+                modifiable: true,
+                ..SENSITIVE
+            },
+            ..at(&p, 1)
+        };
+        assert!(open_object(&m, modifiable, &sealed).is_ok());
         for (master, part, id) in [
-            (master(2), partition("payments"), KeyId(2)),
-            (master(2), partition("payments"), KeyId(1 << 32 | 1)),
-            (master(2), partition("payments2"), KeyId(1)),
-            (master(2), partition("Payments"), KeyId(1)),
-            (master(3), partition("payments"), KeyId(1)),
+            (master(2), partition("payments"), 2),
+            (master(2), partition("payments"), 1 << 32 | 1),
+            (master(2), partition("payments2"), 1),
+            (master(2), partition("Payments"), 1),
+            (master(3), partition("payments"), 1),
         ] {
             assert!(
                 matches!(
-                    open_object(&master, &part, id, &sealed),
+                    open_object(&master, at(&part, id), &sealed),
                     Err(CryptoError::AuthenticationFailed)
                 ),
                 "{part} {id}"
@@ -469,7 +558,7 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 0x80;
-            assert!(open_object(&m, &p, KeyId(1), &bad).is_err(), "byte {i}");
+            assert!(open_object(&m, at(&p, 1), &bad).is_err(), "byte {i}");
         }
     }
 
@@ -477,26 +566,28 @@ mod tests {
     fn a_record_that_authenticates_but_is_malformed_is_corrupt() {
         let m = master(4);
         let p = partition("p");
-        let aad = object_aad(&p, KeyId(9));
+        let aad = object_aad(at(&p, 9));
         for record in [
             &[][..],
             &[OBJECT_RECORD_FORMAT][..],
-            &[2, KIND_AES256, 0, 0][..],
-            &[OBJECT_RECORD_FORMAT, 99][..],
-            &[OBJECT_RECORD_FORMAT, KIND_AES256, 1, 2, 3][..],
+            &[OBJECT_RECORD_FORMAT, KIND_AES256][..],
+            &[1, KIND_AES256, 0, 0][..],
+            &[OBJECT_RECORD_FORMAT, 99, 0][..],
+            &[OBJECT_RECORD_FORMAT, KIND_AES256, 0, 1, 2, 3][..],
+            &[OBJECT_RECORD_FORMAT, KIND_AES256, 2, 1, 2, 3][..],
         ] {
             let sealed = sealed::seal(&m, &aad, record).unwrap();
             assert!(matches!(
-                open_object(&m, &p, KeyId(9), &sealed),
+                open_object(&m, at(&p, 9), &sealed),
                 Err(CryptoError::CorruptRecord { .. })
             ));
         }
         // A P-256 scalar of zero is out of range even inside an authentic record.
-        let mut zero = vec![OBJECT_RECORD_FORMAT, KIND_EC_P256];
+        let mut zero = vec![OBJECT_RECORD_FORMAT, KIND_EC_P256, 0];
         zero.extend_from_slice(&[0; 32]);
         let sealed = sealed::seal(&m, &aad, &zero).unwrap();
         assert!(matches!(
-            open_object(&m, &p, KeyId(9), &sealed),
+            open_object(&m, at(&p, 9), &sealed),
             Err(CryptoError::CorruptRecord { .. })
         ));
     }
