@@ -13,7 +13,8 @@
 //! - the ratios against the budgets (seal + write ≥ 80 % of the lower ceiling, ≥ 1.5 × age) and
 //!   the process's peak memory (VmHWM, budget < 32 MiB).
 //!
-//! Budgets are printed with their verdict, never asserted: speed depends on the machine.
+//! Each figure is the best of three interleaved rounds. Budgets are printed with their verdict,
+//! never asserted: speed depends on the machine.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -28,6 +29,9 @@ use usb_backup::fuzzing::TestHsm;
 use usb_backup::{BackupWriter, DEFAULT_CHUNK_SIZE, seal_pipelined};
 
 const MIB: usize = 1 << 20;
+
+/// Rounds of measurements; each figure is the best of its rounds.
+const ROUNDS: usize = 3;
 
 fn main() {
     let bytes: u64 = std::env::var("TESSERA_BENCH_BYTES")
@@ -53,29 +57,33 @@ fn main() {
         let _ = std::fs::remove_file(&path);
         path
     };
-    // Best of two: the machine is shared, and one slow pass says more about the neighbours.
-    let aes = best_of(bytes, || aes_in_memory(bytes));
-    let copy = best_of(bytes, || fsynced_copy(&plain, &scratch("copy.bin")));
-    let _ = std::fs::remove_file(dir.join("copy.bin"));
-    let single = best_of(bytes, || {
-        single_thread_seal(&hsm, &plain, &scratch("single.tsbk"), bytes)
-    });
-    let _ = std::fs::remove_file(dir.join("single.tsbk"));
-    let seal = best_of(bytes, || {
-        seal_write_fsync(&hsm, &plain, &scratch("sealed.tsbk"), bytes)
-    });
-    let _ = std::fs::remove_file(dir.join("sealed.tsbk"));
-    let verified = best_of(bytes, || seal_write_verify(&hsm, &plain, &dir, bytes));
-    let age = age_encrypt(&plain, &dir, false).map(|_| {
-        best_of(bytes, || {
-            age_encrypt(&plain, &dir, false).unwrap_or(f64::INFINITY)
-        })
-    });
-    let age_fsync = age.map(|_| {
-        best_of(bytes, || {
-            age_encrypt(&plain, &dir, true).unwrap_or(f64::INFINITY)
-        })
-    });
+    let has_age = age_encrypt(&plain, &dir, false).is_some();
+    // Rounds of every measurement in turn, best of each: the machine is shared, and a slow pass
+    // says more about the neighbours than about the code; interleaving spreads their noise.
+    let mut best = [f64::INFINITY; 7];
+    for _ in 0..ROUNDS {
+        let runs: [&dyn Fn() -> f64; 7] = [
+            &|| aes_in_memory(bytes),
+            &|| fsynced_copy(&plain, &scratch("copy.bin")),
+            &|| single_thread_seal(&hsm, &plain, &scratch("single.tsbk"), bytes),
+            &|| seal_write_fsync(&hsm, &plain, &scratch("sealed.tsbk"), bytes),
+            &|| seal_write_verify(&hsm, &plain, &dir, bytes),
+            &|| age_encrypt(&plain, &dir, false).unwrap_or(f64::INFINITY),
+            &|| age_encrypt(&plain, &dir, true).unwrap_or(f64::INFINITY),
+        ];
+        for (slot, run) in best.iter_mut().zip(runs) {
+            *slot = slot.min(run());
+        }
+        for leftover in ["copy.bin", "single.tsbk", "sealed.tsbk"] {
+            let _ = std::fs::remove_file(dir.join(leftover));
+        }
+    }
+    let [aes, copy, single, seal, verified, age, age_fsync] = best.map(|s| rate(bytes, s));
+    let (age, age_fsync) = if has_age {
+        (Some(age), Some(age_fsync))
+    } else {
+        (None, None)
+    };
     let peak = peak_memory_kib();
 
     println!("ceiling  AES-256-GCM in memory         {aes:8.0} MB/s");
@@ -122,12 +130,6 @@ fn main() {
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "ok" } else { "MISSED" }
-}
-
-/// The better of two runs of `run` (seconds), as MB/s.
-fn best_of(bytes: u64, mut run: impl FnMut() -> f64) -> f64 {
-    let seconds = run().min(run());
-    rate(bytes, seconds)
 }
 
 /// MB/s (10^6 bytes) for `bytes` in `seconds`.

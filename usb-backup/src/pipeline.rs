@@ -1,6 +1,7 @@
 //! Sealing at the speed of the slower of the disk and the cipher: a reading thread, one sealing
-//! thread (which alone owns the STREAM, so its nonces are never split across threads) and the
-//! caller's thread writing, which also hashes each chunk for the trailer. Buffers of one
+//! thread (which alone owns the STREAM, so its nonces are never split across threads, and hashes
+//! each chunk for the trailer while it is still in cache) and the caller's thread writing, which
+//! then only moves bytes and may block on the drive without stalling the crypto. Buffers of one
 //! chunk go round a fixed pool ([`PIPELINE_DEPTH`] of them), so memory is bounded whatever the
 //! size, and each system call moves a whole chunk (up to 1 MiB).
 //!
@@ -51,18 +52,19 @@ pub fn seal_pipelined<R: Read + Send, W: Write>(
 
     let (sink, chain) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_stage(source, layout, &free_rx, &plain_tx));
-        let sealing = scope.spawn(move || seal_stage(&mut sealer, &plain_rx, &sealed_tx));
+        let sealing = scope.spawn(move || seal_stage(&mut sealer, chain, &plain_rx, &sealed_tx));
         // Writing stays on the caller's thread, so the sink need not be `Send` (a drive's
         // pending file, or several mirrored ones).
-        let written = write_stage(sink, chain, &sealed_rx, &free_tx);
+        let written = write_stage(sink, &sealed_rx, &free_tx);
         drop(sealed_rx);
         drop(free_tx);
         let sealed = sealing.join().map_err(|_| stopped("sealing"))?;
         let read = reader.join().map_err(|_| stopped("reading"))?;
-        // The first stage to fail is the cause; the others only saw their channel close.
-        read?;
-        sealed?;
-        written
+        // A stage that only saw its channel close reports `Pipeline`; the cause is elsewhere.
+        match (read, sealed, written) {
+            (Ok(()), Ok(chain), Ok(sink)) => Ok((sink, chain)),
+            (read, sealed, written) => Err(first_cause([read.err(), sealed.err(), written.err()])),
+        }
     })?;
     let (trailer, bytes) = chain.finish(header.hash(), signer);
     let mut sink = sink;
@@ -70,6 +72,18 @@ pub fn seal_pipelined<R: Read + Send, W: Write>(
         .and_then(|_| sink.flush())
         .map_err(|e| BackupError::io("write", "backup trailer", e))?;
     Ok((sink, WrittenBackup { header, trailer }))
+}
+
+fn first_cause(errors: [Option<BackupError>; 3]) -> BackupError {
+    let mut errors: Vec<BackupError> = errors.into_iter().flatten().collect();
+    let cause = errors
+        .iter()
+        .position(|e| !matches!(e, BackupError::Pipeline { .. }))
+        .unwrap_or(0);
+    if errors.is_empty() {
+        return stopped("sealing");
+    }
+    errors.swap_remove(cause)
 }
 
 fn stopped(stage: &'static str) -> BackupError {
@@ -132,9 +146,10 @@ fn io_of(e: BackupError) -> std::io::Error {
 
 fn seal_stage(
     sealer: &mut Sealer,
+    mut chain: ChunkChain,
     input: &Receiver<Chunk>,
     out: &SyncSender<Chunk>,
-) -> Result<(), BackupError> {
+) -> Result<ChunkChain, BackupError> {
     while sealer.next_chunk_len().is_some() {
         let Ok(chunk) = input.recv() else {
             return Err(stopped("reading"));
@@ -144,26 +159,25 @@ fn seal_stage(
             let _ = out.send(Err(stopped("sealing")));
             return Err(e);
         }
+        chain.push_chunk(&buf);
         if out.send(Ok(buf)).is_err() {
-            return Ok(()); // the writer stopped; it reports why
+            return Err(stopped("writing")); // the writer reports why
         }
     }
-    Ok(())
+    Ok(chain)
 }
 
 fn write_stage<W: Write>(
     mut sink: W,
-    mut chain: ChunkChain,
     input: &Receiver<Chunk>,
     free: &SyncSender<Buffer>,
-) -> Result<(W, ChunkChain), BackupError> {
+) -> Result<W, BackupError> {
     while let Ok(chunk) = input.recv() {
         let buf = chunk?;
-        chain.push_chunk(&buf);
         sink.write_all(&buf)
             .map_err(|e| BackupError::io("write", "backup chunk", e))?;
         // The reader may have finished and gone: then the buffer is simply dropped.
         let _ = free.try_send(buf);
     }
-    Ok((sink, chain))
+    Ok(sink)
 }
