@@ -4,7 +4,7 @@
 //! (`TESSERA_BENCH_DIR`, else Cargo's target tmp directory), it prints:
 //! - the two ceilings: AES-256-GCM in memory (one thread, 1 MiB chunks), and a plain copy of
 //!   the same bytes into the same directory with an fsync at the end (as `dd bs=1M conv=fsync`);
-//! - seal + write + fsync ([`seal_pipelined`] into a file, then fsync);
+//! - seal + write + fsync ([`seal_pipelined`] into a [`WritebackFile`], then fsync);
 //! - seal + write + read-back verify (laptop mode: `.partial`, fsync, rename, fsync of the
 //!   directory, cached pages dropped, the file read back and verified);
 //! - for comparison, the single-thread read → seal → write loop ([`BackupWriter`]);
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
-use usb_backup::drive::{BackupName, DirTarget, write_backup};
+use usb_backup::drive::{BackupName, DirTarget, WritebackFile, write_backup};
 use usb_backup::fuzzing::TestHsm;
 use usb_backup::{BackupWriter, DEFAULT_CHUNK_SIZE, seal_pipelined};
 
@@ -219,10 +219,10 @@ fn single_thread_seal(hsm: &TestHsm, plain: &Path, out: &Path, bytes: u64) -> f6
 fn seal_write_fsync(hsm: &TestHsm, plain: &Path, out: &Path, bytes: u64) -> f64 {
     let start = Instant::now();
     let src = File::open(plain).expect("open plaintext");
-    let dst = File::create(out).expect("create backup");
+    let dst = WritebackFile::new(File::create(out).expect("create backup"));
     let facts = hsm.facts(bytes, DEFAULT_CHUNK_SIZE);
     let (dst, _) = seal_pipelined(src, dst, facts, &hsm.recipients(), &hsm.signing).expect("seal");
-    dst.sync_all().expect("fsync backup");
+    dst.into_inner().sync_all().expect("fsync backup");
     start.elapsed().as_secs_f64()
 }
 
