@@ -13,7 +13,8 @@ use std::io::Write;
 /// Bytes between two writeback requests.
 pub const WRITEBACK_WINDOW: u64 = 8 << 20;
 
-/// A `File` writer that starts writeback behind itself; see the [module docs](self).
+/// A `File` writer that asks the kernel to start writing back every [`WRITEBACK_WINDOW`] bytes
+/// behind itself, so the drive works while sealing goes on and the final fsync has little left.
 #[derive(Debug)]
 pub struct WritebackFile {
     file: File,
