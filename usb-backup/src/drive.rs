@@ -17,10 +17,12 @@ mod dir;
 pub mod discover;
 mod fat;
 mod name;
+mod writeback;
 
 pub use dir::{DirTarget, is_partial};
 pub use fat::{FatTarget, TornDevice};
 pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, PARTIAL_SUFFIX};
+pub use writeback::{WRITEBACK_WINDOW, WritebackFile};
 
 /// Room kept free beyond the file itself, for directory entries and cluster rounding.
 pub const SPACE_MARGIN: u64 = 1 << 20;

@@ -48,7 +48,7 @@
 //! - **The terminal.** Drives come from [`drive`]; the stream from the link goes to a drive with
 //!   [`drive::DirTarget`] (laptop mode) or [`drive::FatTarget`] (device mode), each of which
 //!   reads the file back and checks it against the [`WrittenBackup`] before reporting success;
-//!   [`verify_offline`] backs `tessera backup verify`; [`drive::list_backups`] reads header facts
+//!   [`verify_offline`] backs `tessera backup verify`; [`drive::BackupTarget::list`] reads header facts
 //!   for the Backup screen.
 //!
 //! It does not decide what goes into a backup (the HSM does), holds no key of its own, and never

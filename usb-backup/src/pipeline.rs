@@ -1,6 +1,7 @@
-//! Sealing at the speed of the slower of the disk and the cipher: a reading thread, one sealing
-//! thread (which alone owns the STREAM, so its nonces are never split across threads) and the
-//! caller's thread writing, which also hashes each chunk for the trailer. Buffers of one
+//! Sealing at the speed of the slowest of the drive, the cipher and the hash: a reading thread,
+//! one sealing thread (which alone owns the STREAM, so its nonces are never split across
+//! threads), a hashing thread (each chunk's SHA-256 for the trailer) and the caller's thread
+//! writing, which only moves bytes and may block on the drive without stalling the crypto. Buffers of one
 //! chunk go round a fixed pool ([`PIPELINE_DEPTH`] of them), so memory is bounded whatever the
 //! size, and each system call moves a whole chunk (up to 1 MiB).
 //!
@@ -47,22 +48,31 @@ pub fn seal_pipelined<R: Read + Send, W: Write>(
     }
     let (plain_tx, plain_rx) = sync_channel::<Chunk>(PIPELINE_DEPTH);
     let (sealed_tx, sealed_rx) = sync_channel::<Chunk>(PIPELINE_DEPTH);
+    let (hashed_tx, hashed_rx) = sync_channel::<Chunk>(PIPELINE_DEPTH);
     let chain = ChunkChain::new(header.backup_id());
 
     let (sink, chain) = std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_stage(source, layout, &free_rx, &plain_tx));
         let sealing = scope.spawn(move || seal_stage(&mut sealer, &plain_rx, &sealed_tx));
+        let hashing = scope.spawn(move || hash_stage(chain, &sealed_rx, &hashed_tx));
         // Writing stays on the caller's thread, so the sink need not be `Send` (a drive's
         // pending file, or several mirrored ones).
-        let written = write_stage(sink, chain, &sealed_rx, &free_tx);
-        drop(sealed_rx);
+        let written = write_stage(sink, &hashed_rx, &free_tx);
+        drop(hashed_rx);
         drop(free_tx);
+        let hashed = hashing.join().map_err(|_| stopped("hashing"))?;
         let sealed = sealing.join().map_err(|_| stopped("sealing"))?;
         let read = reader.join().map_err(|_| stopped("reading"))?;
-        // The first stage to fail is the cause; the others only saw their channel close.
-        read?;
-        sealed?;
-        written
+        // A stage that only saw its channel close reports `Pipeline`; the cause is elsewhere.
+        match (read, sealed, hashed, written) {
+            (Ok(()), Ok(()), Ok(chain), Ok(sink)) => Ok((sink, chain)),
+            (read, sealed, hashed, written) => Err(first_cause([
+                read.err(),
+                sealed.err(),
+                hashed.err(),
+                written.err(),
+            ])),
+        }
     })?;
     let (trailer, bytes) = chain.finish(header.hash(), signer);
     let mut sink = sink;
@@ -70,6 +80,18 @@ pub fn seal_pipelined<R: Read + Send, W: Write>(
         .and_then(|_| sink.flush())
         .map_err(|e| BackupError::io("write", "backup trailer", e))?;
     Ok((sink, WrittenBackup { header, trailer }))
+}
+
+fn first_cause(errors: [Option<BackupError>; 4]) -> BackupError {
+    let mut errors: Vec<BackupError> = errors.into_iter().flatten().collect();
+    let cause = errors
+        .iter()
+        .position(|e| !matches!(e, BackupError::Pipeline { .. }))
+        .unwrap_or(0);
+    if errors.is_empty() {
+        return stopped("sealing");
+    }
+    errors.swap_remove(cause)
 }
 
 fn stopped(stage: &'static str) -> BackupError {
@@ -145,25 +167,46 @@ fn seal_stage(
             return Err(e);
         }
         if out.send(Ok(buf)).is_err() {
-            return Ok(()); // the writer stopped; it reports why
+            return Err(stopped("hashing")); // a later stage reports why
         }
     }
     Ok(())
 }
 
-fn write_stage<W: Write>(
-    mut sink: W,
+/// Digests each sealed chunk for the trailer: SHA-256 costs about as much as the cipher, so it
+/// has a thread of its own rather than slowing the sealing one.
+fn hash_stage(
     mut chain: ChunkChain,
     input: &Receiver<Chunk>,
+    out: &SyncSender<Chunk>,
+) -> Result<ChunkChain, BackupError> {
+    while let Ok(chunk) = input.recv() {
+        let buf = match chunk {
+            Ok(buf) => buf,
+            Err(e) => {
+                let _ = out.send(Err(stopped("sealing")));
+                return Err(e);
+            }
+        };
+        chain.push_chunk(&buf);
+        if out.send(Ok(buf)).is_err() {
+            return Err(stopped("writing")); // the writer reports why
+        }
+    }
+    Ok(chain)
+}
+
+fn write_stage<W: Write>(
+    mut sink: W,
+    input: &Receiver<Chunk>,
     free: &SyncSender<Buffer>,
-) -> Result<(W, ChunkChain), BackupError> {
+) -> Result<W, BackupError> {
     while let Ok(chunk) = input.recv() {
         let buf = chunk?;
-        chain.push_chunk(&buf);
         sink.write_all(&buf)
             .map_err(|e| BackupError::io("write", "backup chunk", e))?;
         // The reader may have finished and gone: then the buffer is simply dropped.
         let _ = free.try_send(buf);
     }
-    Ok((sink, chain))
+    Ok(sink)
 }

@@ -452,3 +452,48 @@ fn every_single_bit_flip_of_a_small_backup_is_rejected() {
         assert!(offline(&bad, &hsm).is_err(), "bit {bit} flipped verifies");
     }
 }
+
+/// A drive that fills up after `room` bytes.
+#[derive(Debug)]
+struct FullDrive {
+    room: usize,
+}
+
+impl std::io::Write for FullDrive {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "drive full",
+            ));
+        }
+        self.room -= buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_pipeline_reports_the_failing_stage_not_its_neighbours() {
+    let hsm = TestHsm::new(1);
+    let data = plaintext(20 * C, 4);
+    let result = seal_pipelined(
+        data.as_slice(),
+        FullDrive { room: 5 * C },
+        hsm.facts(data.len() as u64, MIN_CHUNK_SIZE),
+        &hsm.recipients(),
+        &hsm.signing,
+    );
+    match result {
+        Err(BackupError::Io {
+            op: "write",
+            source,
+            ..
+        }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+        }
+        other => panic!("expected the drive's write error, got {other:?}"),
+    }
+}

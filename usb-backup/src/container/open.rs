@@ -76,7 +76,9 @@ impl<R: Read> BackupReader<R> {
     }
 }
 
-/// Decrypts chunk by chunk; see the [module docs](self) for when the whole is proven.
+/// Decrypts chunk by chunk. Each chunk is authenticated at its place as it is released; the
+/// whole backup is proven only when `next_chunk` returns `None` or `finish` succeeds, so a
+/// restore stages what it reads and commits nothing before.
 pub struct DecryptingReader<R: Read> {
     input: R,
     header: Header,

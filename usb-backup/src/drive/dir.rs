@@ -1,6 +1,7 @@
 //! Laptop mode: a mounted directory (the drive, or any directory the user names).
 //!
-//! Write order: `NAME.partial` created new (never over an existing file), written, fsync'd;
+//! Write order: `NAME.partial` created new (never over an existing file), written (with
+//! writeback started behind the writer, [`WritebackFile`]), fsync'd;
 //! renamed to `NAME` without replacing (`renameat2(RENAME_NOREPLACE)`); the directory fsync'd;
 //! the file's cached pages dropped and the file read back from the drive and verified against
 //! what was written. Only then is it reported stored; a failed read-back renames it to
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::VerifyingKey;
 
 use super::name::{BackupName, PARTIAL_SUFFIX};
+use super::writeback::WritebackFile;
 use super::{BackupTarget, ListedBackup, PendingBackup, StoredBackup, space_needed};
 use crate::container::{Header, WrittenBackup, verify_offline};
 use crate::error::BackupError;
@@ -81,7 +83,7 @@ impl BackupTarget for DirTarget {
         Ok(Box::new(DirPending {
             target: self,
             name: name.clone(),
-            file: Some(file),
+            file: Some(WritebackFile::new(file)),
             partial,
             final_path,
         }))
@@ -133,7 +135,7 @@ impl BackupTarget for DirTarget {
 struct DirPending<'a> {
     target: &'a mut DirTarget,
     name: BackupName,
-    file: Option<File>,
+    file: Option<WritebackFile>,
     partial: PathBuf,
     final_path: PathBuf,
 }
@@ -160,7 +162,8 @@ impl PendingBackup for DirPending<'_> {
         let file = self
             .file
             .take()
-            .ok_or(BackupError::Pipeline { stage: "writing" })?;
+            .ok_or(BackupError::Pipeline { stage: "writing" })?
+            .into_inner();
         file.sync_all()
             .map_err(|e| BackupError::io("fsync", self.partial.display(), e))?;
         drop(file);
