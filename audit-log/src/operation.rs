@@ -99,6 +99,12 @@ operations! {
     LogConfirm => "log.confirm",
     /// The full-log policy was set.
     LogPolicy => "log.policy",
+    /// The partition was sealed into a backup (the entry carries its digest).
+    BackupCreate => "backup.create",
+    /// A backup was decrypted and checked at the HSM, changing nothing.
+    BackupDryRun => "backup.dry-run",
+    /// The partition was restored from a backup.
+    BackupRestore => "backup.restore",
 }
 
 impl KnownOperation {
@@ -169,6 +175,9 @@ mod tests {
         "log.export",
         "log.confirm",
         "log.policy",
+        "backup.create",
+        "backup.dry-run",
+        "backup.restore",
     ];
 
     #[test]

@@ -9,11 +9,12 @@ mod admin;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{
-    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
-    ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS,
-    MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
-    MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
-    drill_message, enrolment_message, login_message,
+    Action, AdminError, AdminRequest, AdminResponse, BackupProblem, CardSetProblem, CardSignature,
+    CeremonyKind, ConfigProblem, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace, LoginRefusal,
+    MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, NewCredentials, OfficerRole, OutcomeFilter,
+    RecoveryPublic, RestoreDiff, drill_message, enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;

@@ -12,7 +12,8 @@ pub fn permits(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
         Role::Pso => true,
-        Role::DeviceSo => !matches!(action, RegisterCardSet),
+        // Backup and restore carry every key of the partition: its own officers only.
+        Role::DeviceSo => !matches!(action, RegisterCardSet | Backup | Restore),
         Role::Auditor => matches!(
             action,
             ViewConfig | ViewUsage | ViewCardSets | ReadLog | ExportLog | ConfirmExport
@@ -319,7 +320,7 @@ mod tests {
             );
             assert_eq!(
                 admin_check(Some(Role::DeviceSo), action, &config).is_ok(),
-                action != RegisterCardSet,
+                !matches!(action, RegisterCardSet | Backup | Restore),
                 "{action:?}"
             );
             for nobody in [Role::TechnicalUser, Role::Genesis, Role::Unauthenticated] {
