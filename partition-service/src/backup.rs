@@ -476,3 +476,157 @@ fn rejected(e: usb_backup::BackupError) -> ServiceError {
     };
     refused(problem)
 }
+
+#[cfg(test)]
+mod tests {
+    use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, KeyState};
+
+    use super::*;
+    use crate::crypto::HsmKeys;
+    use crate::service::Clock;
+    use crate::store::Store;
+
+    fn hsm() -> (Hsm, PartitionId) {
+        let hsm = Hsm::with_parts(
+            HsmKeys::generate().unwrap(),
+            Store::in_memory().unwrap(),
+            Clock::system(),
+        );
+        let id = PartitionId::new("p").unwrap();
+        hsm.create_partition(id.clone(), "P", ServiceTier::Economy)
+            .unwrap();
+        (hsm, id)
+    }
+
+    /// Stores a new key directly (the application's path is tested elsewhere).
+    fn put(hsm: &Hsm, id: &PartitionId, n: u64, binned: bool) {
+        let material = crypto::KeyMaterial::generate(KeyKind::Ed25519).unwrap();
+        let sealed = crypto::seal_object(hsm.keys().master(), id, KeyId(n), &material).unwrap();
+        let summary = KeyObjectSummary {
+            id: KeyId(n),
+            label: KeyLabel::new(format!("k{n}")).unwrap(),
+            kind: KeyKind::Ed25519,
+            attributes: KeyAttributes {
+                extractable: false,
+                sensitive: true,
+                modifiable: false,
+            },
+            created_unix: 1,
+            size_bytes: material.size_bytes(),
+            state: if binned {
+                KeyState::Invalidated {
+                    invalidated_unix: 2,
+                }
+            } else {
+                KeyState::Active
+            },
+        };
+        hsm.modify(id, |_, tx, record| {
+            tx.put_key(id, &KeyRecord { summary, sealed })?;
+            record.usage.objects_used += 1;
+            record.usage.bytes_used += material.size_bytes();
+            record.usage.invalidated_objects += u64::from(binned);
+            record.next_key_id = record.next_key_id.max(n + 1);
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn opened(hsm: &Hsm, id: &PartitionId) -> OpenedBackup {
+        let (plain, record, _) = hsm.backup_plaintext(id).unwrap();
+        let (partition, keys) = hsm.decode_plaintext(&record, &plain).unwrap();
+        OpenedBackup {
+            header_hash: [0; 32],
+            created_unix: 0,
+            sequence: 0,
+            partition,
+            keys,
+        }
+    }
+
+    #[test]
+    fn a_swap_that_fails_midway_leaves_the_partition_as_it_was() {
+        let (hsm, id) = hsm();
+        put(&hsm, &id, 1, false);
+        put(&hsm, &id, 2, true);
+        let backup = opened(&hsm, &id);
+        assert_eq!(backup.keys.len(), 2);
+        put(&hsm, &id, 3, false);
+        let before = (
+            hsm.backup_plaintext(&id).unwrap().0,
+            hsm.partition(&id).unwrap(),
+        );
+
+        // Every key deleted and the backup's stored, then a failure before the commit.
+        let failed: Result<(), ServiceError> = hsm.store().write(|tx| {
+            let mut record = tx.partition(&id)?.unwrap();
+            hsm.apply_restore(tx, &mut record, &backup)?;
+            tx.put_partition(&record)?;
+            assert_eq!(hsm_keys_in(tx, &id), vec![1, 2], "the swap was made");
+            Err(ServiceError::BadName)
+        });
+        assert!(failed.is_err());
+        let after = (
+            hsm.backup_plaintext(&id).unwrap().0,
+            hsm.partition(&id).unwrap(),
+        );
+        assert_eq!(*before.0, *after.0);
+        assert_eq!(before.1, after.1);
+
+        // The same swap committed: the backup's keys, usage recomputed, ids never reused.
+        hsm.modify(&id, |hsm, tx, record| {
+            hsm.apply_restore(tx, record, &backup)
+        })
+        .unwrap();
+        let record = hsm.partition(&id).unwrap();
+        assert_eq!(hsm.key_ids(&id, None, 10).unwrap(), vec![1, 2]);
+        assert_eq!(record.usage, hsm.usage(&id).unwrap());
+        assert_eq!(record.usage.invalidated_objects, 1);
+        assert_eq!(record.next_key_id, 4);
+    }
+
+    fn hsm_keys_in(tx: &WriteTxn<'_>, id: &PartitionId) -> Vec<u64> {
+        let mut ids = Vec::new();
+        tx.for_each_key(id, |k| ids.push(k.summary.id.0)).unwrap();
+        ids
+    }
+
+    #[test]
+    fn the_plaintext_parser_refuses_what_it_did_not_write() {
+        let (hsm, id) = hsm();
+        put(&hsm, &id, 1, false);
+        let (plain, record, _) = hsm.backup_plaintext(&id).unwrap();
+        assert!(hsm.decode_plaintext(&record, &plain).is_ok());
+        let malformed = |bytes: &[u8]| {
+            matches!(
+                hsm.decode_plaintext(&record, bytes),
+                Err(ServiceError::Admin(hsm_link::message::AdminError::Backup(
+                    BackupProblem::Malformed
+                )))
+            )
+        };
+        // Every cut, a trailing byte, another magic or version, and a count that lies.
+        for cut in 0..plain.len() {
+            assert!(malformed(&plain[..cut]), "cut at {cut}");
+        }
+        let mut longer = plain.to_vec();
+        longer.push(0);
+        assert!(malformed(&longer));
+        for at in [0, 8] {
+            let mut other = plain.to_vec();
+            other[at] ^= 1;
+            assert!(malformed(&other), "byte {at}");
+        }
+        // Another partition's plaintext.
+        let other = PartitionId::new("q").unwrap();
+        hsm.create_partition(other.clone(), "Q", ServiceTier::Economy)
+            .unwrap();
+        let theirs = hsm.partition(&other).unwrap();
+        assert!(matches!(
+            hsm.decode_plaintext(&theirs, &plain),
+            Err(ServiceError::Admin(hsm_link::message::AdminError::Backup(
+                BackupProblem::OtherPartition
+            )))
+        ));
+    }
+}
