@@ -197,9 +197,9 @@ impl Hsm {
             .pso
             .as_ref()
             .and_then(|p| p.recovery.as_ref())
-            .ok_or(refused(BackupProblem::Malformed))?;
+            .ok_or(refused(BackupProblem::NoQuorumKey))?;
         Recipients::new(self.keys().backup_public(), &quorum.backup_public_key)
-            .map_err(|_| refused(BackupProblem::Malformed))
+            .map_err(|_| refused(BackupProblem::NoQuorumKey))
     }
 
     /// The header facts of a backup of `record` with this plaintext.

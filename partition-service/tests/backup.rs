@@ -419,6 +419,40 @@ fn another_partitions_backup_and_one_over_quota_are_refused_before_anything_chan
 }
 
 #[test]
+fn a_partition_without_a_quorum_backup_key_is_not_backed_up() {
+    // 1,216 bytes that X-Wing refuses (ML-KEM coefficients out of range).
+    let f = Fixture::new(ServiceTier::Economy);
+    let mut t = f.pair();
+    let cards = [
+        Card::new("Alice Meier", "A-1"),
+        Card::new("Bruno Rossi", "B-2"),
+    ];
+    let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1]]);
+    let recovery = RecoveryPublic {
+        backup_public_key: vec![0xff; 1216],
+        commitments: recovery().commitments,
+    };
+    t.register(CeremonyKind::Enrol, set, Some(recovery))
+        .unwrap();
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    let mut sink = Vec::new();
+    let e = t
+        .conn
+        .call_download(Request::Admin(AdminRequest::CreateBackup), &mut sink)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            hsm_link::Error::Remote(hsm_link::message::RemoteError::Admin(AdminError::Backup(
+                BackupProblem::NoQuorumKey
+            )))
+        ),
+        "{e}"
+    );
+    assert!(sink.is_empty());
+}
+
+#[test]
 fn only_a_pso_backs_up_or_restores() {
     let (_f, mut t) = world();
     t.admin(AdminRequest::Logout).unwrap();

@@ -888,6 +888,13 @@ pub enum BackupProblem {
     /// changed since the dry run.
     #[error("no current dry run of this backup: run the dry run again")]
     NoDryRun,
+    /// The partition has no usable quorum backup key (its PSO set registered none, or not an
+    /// X-Wing key): a backup would be closed to every recovery ceremony, so none is made.
+    #[error(
+        "the partition's PSO set has no usable quorum backup key: enrol (or re-enrol) a PSO \
+         set first"
+    )]
+    NoQuorumKey,
 }
 
 /// What is wrong with a configuration.
