@@ -475,7 +475,7 @@ fn backup_command(
         BackupCommand::Create { officer, to } => {
             let state = state()?;
             let (mut conn, entry) = officer_session(&state, &officer, policy)?;
-            let pinned = pinned_key(&entry, None)?;
+            let pinned = pinned_key(&entry)?;
             let (shown, _) = backup::create(&mut conn, &to, pinned.as_ref())?;
             let _ = conn.close();
             print!("{}", shown.render(officer.target.json));
@@ -486,13 +486,18 @@ fn backup_command(
             key,
             deep,
         } => {
-            let state = state()?;
-            let entry = pair::choose(&state.paired()?, officer.target.name.as_deref())?.clone();
-            let Some(key) = pinned_key(&entry, key.as_deref())? else {
-                eprintln!(
-                    "tessera: no HSM key is pinned for {}: give it with --key",
-                    entry.name
-                );
+            // `--key` needs no pairing: a file is checked anywhere against a key given by hand.
+            let key = match key.as_deref() {
+                Some(hex) => Some(hex_key(hex)?),
+                None => {
+                    let state = state()?;
+                    let list = state.paired()?;
+                    let entry = pair::choose(&list, officer.target.name.as_deref())?;
+                    pinned_key(entry)?
+                }
+            };
+            let Some(key) = key else {
+                eprintln!("tessera: no HSM key is pinned for this partition: give it with --key");
                 std::process::exit(2);
             };
             match backup::verify(&file, &key) {
@@ -503,6 +508,7 @@ fn backup_command(
                 }
             }
             if deep {
+                let state = state()?;
                 let (mut conn, _) = officer_session(&state, &officer, policy)?;
                 let diff = backup::dry_run(&mut conn, &file)?;
                 let _ = conn.close();
@@ -533,32 +539,28 @@ fn backup_command(
     Ok(())
 }
 
-/// The HSM key a backup is checked against: `--key`, else the audit key pinned at pairing.
-fn pinned_key(
-    entry: &PairedPartition,
-    given: Option<&str>,
-) -> Result<Option<ed25519_dalek::VerifyingKey>, Error> {
-    let bytes = match given {
-        Some(hex) => {
-            let hex = hex.trim();
-            let bad = || Error::Usage("--key takes the HSM's audit key as 64 hex digits".into());
-            if hex.len() != 64 || !hex.is_ascii() {
-                return Err(bad());
-            }
-            let mut out = [0u8; 32];
-            for (i, b) in out.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-            }
-            Some(out)
-        }
-        None => entry.audit_key,
-    };
-    bytes
-        .map(|b| {
-            ed25519_dalek::VerifyingKey::from_bytes(&b)
-                .map_err(|_| Error::Usage("the HSM key is not an Ed25519 public key".into()))
-        })
-        .transpose()
+/// The HSM's audit key pinned at pairing, that backups are checked against.
+fn pinned_key(entry: &PairedPartition) -> Result<Option<ed25519_dalek::VerifyingKey>, Error> {
+    entry.audit_key.map(|b| key_of(&b)).transpose()
+}
+
+/// `--key`: the HSM's audit key as 64 hex digits.
+fn hex_key(hex: &str) -> Result<ed25519_dalek::VerifyingKey, Error> {
+    let hex = hex.trim();
+    let bad = || Error::Usage("--key takes the HSM's audit key as 64 hex digits".into());
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    key_of(&out)
+}
+
+fn key_of(bytes: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, Error> {
+    ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| Error::Usage("the HSM key is not an Ed25519 public key".into()))
 }
 
 /// A pinned session with an officer logged in, as `officer` names the cards.
