@@ -112,6 +112,10 @@ enum BackupCommand {
         /// A directory on the drive (repeat once to mirror to a second drive).
         #[arg(long = "to", value_name = "DIR", required = true)]
         to: Vec<PathBuf>,
+        /// Then keep only the newest K backups of the partition in each directory (never the
+        /// only verified one).
+        #[arg(long, value_name = "K")]
+        keep: Option<usize>,
     },
     /// The backups in DIR with their header facts (read without decrypting).
     List {
@@ -472,11 +476,11 @@ fn backup_command(
     use terminal_app::cli::backup;
     match command {
         BackupCommand::List { dir, json } => print!("{}", backup::list(&dir)?.render(json)),
-        BackupCommand::Create { officer, to } => {
+        BackupCommand::Create { officer, to, keep } => {
             let state = state()?;
             let (mut conn, entry) = officer_session(&state, &officer, policy)?;
             let pinned = pinned_key(&entry)?;
-            let (shown, _) = backup::create(&mut conn, &to, pinned.as_ref())?;
+            let (shown, _) = backup::create(&mut conn, &to, pinned.as_ref(), keep)?;
             let _ = conn.close();
             print!("{}", shown.render(officer.target.json));
         }

@@ -37,10 +37,12 @@ type Pending<'a> = Vec<Option<Box<dyn PendingBackup + 'a>>>;
 /// stored and verified; says, per directory, stored or why not. The read-back is checked
 /// against `pinned` (the HSM's audit key pinned at pairing) or, without one, against the key
 /// that came over this pinned session in the backup's header.
+/// With `keep`, each directory then keeps only the newest `keep` backups of the partition.
 pub fn create<T: FrameTransport>(
     conn: &mut Connection<T>,
     dirs: &[PathBuf],
     pinned: Option<&VerifyingKey>,
+    keep: Option<usize>,
 ) -> Result<(Shown, Vec<StoredBackup>), Error> {
     if dirs.is_empty() || dirs.len() > 2 {
         return Err(Error::Usage(
@@ -118,6 +120,19 @@ pub fn create<T: FrameTransport>(
         return Err(Error::Usage(format!(
             "the backup was not stored anywhere:\n{text}"
         )));
+    }
+    if let Some(keep) = keep {
+        for s in &stored {
+            let Some(dir) = dirs.iter().find(|d| d.display().to_string() == s.target) else {
+                continue;
+            };
+            let partition = &written.header.facts().partition_id;
+            let mut target = DirTarget::new(dir);
+            // Only after this copy verified, and never the only verified one.
+            for gone in usb_backup::drive::apply_retention(&mut target, partition, keep, s)? {
+                text.push_str(&format!("{}: removed the older {gone}\n", dir.display()));
+            }
+        }
     }
     let facts = written.header.facts();
     let hash = hex(&written.header.hash());
@@ -449,7 +464,7 @@ mod tests {
         std::fs::create_dir(&a).unwrap();
         std::fs::create_dir(&b).unwrap();
 
-        let (shown, stored) = create(&mut conn, &[a.clone(), b.clone()], Some(&key)).unwrap();
+        let (shown, stored) = create(&mut conn, &[a.clone(), b.clone()], Some(&key), None).unwrap();
         assert_eq!(stored.len(), 2, "{}", shown.text);
         assert_eq!(stored[0].file_name, stored[1].file_name);
         let file = a.join(&stored[0].file_name);
@@ -460,6 +475,14 @@ mod tests {
         );
         // No partial file is left behind.
         assert_eq!(std::fs::read_dir(&a).unwrap().count(), 1);
+        // A second backup with retention 1: the newer one stays, the older goes.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let (_, newer) = create(&mut conn, std::slice::from_ref(&b), Some(&key), Some(1)).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&b)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec![newer[0].file_name.clone()]);
 
         let listed = list(&a).unwrap();
         assert!(listed.text.contains("partition p"), "{}", listed.text);
@@ -489,6 +512,6 @@ mod tests {
         ));
         // A directory that does not exist: no copy, and the error says so.
         let missing = dir.path().join("missing");
-        assert!(create(&mut conn, &[missing], None).is_err());
+        assert!(create(&mut conn, &[missing], None, None).is_err());
     }
 }
