@@ -101,6 +101,12 @@ operations! {
     LogPolicy => "log.policy",
     /// Officers marked a key as a trusted wrapping key, or took the mark away.
     KeyTrust => "key.trust",
+    /// The partition was sealed into a backup (the entry carries its digest).
+    BackupCreate => "backup.create",
+    /// A backup was decrypted and checked at the HSM, changing nothing.
+    BackupDryRun => "backup.dry-run",
+    /// The partition was restored from a backup.
+    BackupRestore => "backup.restore",
 }
 
 impl KnownOperation {
@@ -172,6 +178,9 @@ mod tests {
         "log.confirm",
         "log.policy",
         "key.trust",
+        "backup.create",
+        "backup.dry-run",
+        "backup.restore",
     ];
 
     #[test]

@@ -9,11 +9,12 @@ mod admin;
 use serde::{Deserialize, Serialize};
 
 pub use admin::{
-    Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CardSignature, CeremonyKind,
-    ConfigProblem, KeyFilter, LogPage, LogQuery, LogSpace, LoginRefusal, MAX_COMMITMENTS,
-    MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
-    MAX_RECOVERY_PUBLIC_KEY, NewCredentials, OfficerRole, OutcomeFilter, RecoveryPublic,
-    drill_message, enrolment_message, login_message,
+    Action, AdminError, AdminRequest, AdminResponse, BackupProblem, CardSetProblem, CardSignature,
+    CeremonyKind, ConfigProblem, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace, LoginRefusal,
+    MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, NewCredentials, OfficerRole, OutcomeFilter,
+    RecoveryPublic, RestoreDiff, drill_message, enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;
@@ -335,6 +336,72 @@ mod tests {
             }),
         };
         assert_eq!(Packet::decode(&drill.encode()).unwrap(), drill);
+    }
+
+    #[test]
+    fn backup_messages_are_appended_and_bounded() {
+        // Variant order is the wire format: the backup requests follow ReportDrill (18), the
+        // responses follow RecoveryPublic (12), the error follows DrillNotSigned (15).
+        let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(tag(&AdminRequest::CreateBackup), 19);
+        assert_eq!(tag(&AdminRequest::RestoreDryRun), 22);
+        assert_eq!(
+            tag(&AdminRequest::RestoreCommit {
+                header_hash: [0; 32]
+            }),
+            23
+        );
+        let done = AdminResponse::BackupDone {
+            file_len: 1,
+            header_hash: [0; 32],
+            trailer: vec![0; 160],
+        };
+        assert_eq!(postcard::to_stdvec(&done).unwrap()[0], 13);
+        assert_eq!(
+            postcard::to_stdvec(&AdminError::Backup(BackupProblem::OverQuota)).unwrap()[0],
+            16
+        );
+        let chunk = |n: usize| Packet::Request {
+            id: 5,
+            body: Request::Admin(AdminRequest::RestoreChunk { bytes: vec![9; n] }),
+        };
+        let full = chunk(MAX_RESTORE_CHUNK);
+        assert!(full.encode().len() <= crate::limits::MAX_PLAINTEXT);
+        assert_eq!(Packet::decode(&full.encode()).unwrap(), full);
+        assert!(Packet::decode(&chunk(MAX_RESTORE_CHUNK + 1).encode()).is_err());
+        let begin = |n: usize| Packet::Request {
+            id: 6,
+            body: Request::Admin(AdminRequest::RestoreBegin {
+                file_len: 1 << 40,
+                header: vec![1; n],
+            }),
+        };
+        assert!(Packet::decode(&begin(MAX_BACKUP_HEADER).encode()).is_ok());
+        assert!(Packet::decode(&begin(MAX_BACKUP_HEADER + 1).encode()).is_err());
+        let diff = |n: usize| Packet::Response {
+            id: 7,
+            body: Ok(Response::Admin(AdminResponse::RestoreDiff(Box::new(
+                RestoreDiff {
+                    header_hash: [0; 32],
+                    created_unix: 0,
+                    sequence: 0,
+                    objects_in_backup: 0,
+                    objects_now: 0,
+                    returning: KeyIdList {
+                        count: n as u64,
+                        first: vec![crate::domain::KeyId(u64::MAX); n],
+                    },
+                    removed: KeyIdList::default(),
+                    into_bin: KeyIdList::default(),
+                    out_of_bin: KeyIdList::default(),
+                    config: Vec::new(),
+                },
+            )))),
+        };
+        let most = diff(MAX_DIFF_KEYS);
+        assert!(most.encode().len() <= crate::limits::MAX_PLAINTEXT);
+        assert_eq!(Packet::decode(&most.encode()).unwrap(), most);
+        assert!(Packet::decode(&diff(MAX_DIFF_KEYS + 1).encode()).is_err());
     }
 
     #[test]

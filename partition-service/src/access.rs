@@ -12,9 +12,9 @@ pub fn permits(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
         Role::Pso => true,
-        // Trusting a wrapping key decides which keys may leave the partition: the owner's
-        // officers only.
-        Role::DeviceSo => !matches!(action, RegisterCardSet | TrustKey),
+        // Trusting a wrapping key decides which keys may leave the partition, and a backup or a
+        // restore carries every key of it: the owner's officers only.
+        Role::DeviceSo => !matches!(action, RegisterCardSet | TrustKey | Backup | Restore),
         Role::Auditor => matches!(
             action,
             ViewConfig | ViewUsage | ViewCardSets | ReadLog | ExportLog | ConfirmExport
@@ -321,7 +321,7 @@ mod tests {
             );
             assert_eq!(
                 admin_check(Some(Role::DeviceSo), action, &config).is_ok(),
-                !matches!(action, RegisterCardSet | TrustKey),
+                !matches!(action, RegisterCardSet | TrustKey | Backup | Restore),
                 "{action:?}"
             );
             for nobody in [Role::TechnicalUser, Role::Genesis, Role::Unauthenticated] {

@@ -19,8 +19,10 @@
 //! - `ceremony`: card sets, ceremonies and the registration that ends them;
 //! - `drill`: a holder's share drill (public recovery values and the signed report);
 //! - `log_query`: which lines a log query selects (pure, shared by reading and export);
-//! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation.
+//! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation;
+//! - `backup`: a backup sealed as it streams, and a restore's upload, dry run and commit.
 
+mod backup;
 mod bin;
 mod ceremony;
 mod config;

@@ -22,6 +22,7 @@ pub mod access;
 pub mod admin;
 pub mod app_link;
 pub mod application;
+pub mod backup;
 pub mod credentials;
 pub mod crypto;
 pub mod model;

@@ -945,7 +945,7 @@ impl Hsm {
                 ),
             ));
         }
-        let keys = self.check_keys(record, &alive)?;
+        let keys = self.check_keys(record, alive.as_ref())?;
         Ok(PartitionCheck {
             partition: id.clone(),
             entries: report.entries(),
@@ -986,9 +986,10 @@ impl Hsm {
         &self,
         record: &PartitionRecord,
         verifier: &mut audit_log::Verifier,
-    ) -> Result<(BTreeSet<u64>, u64), CheckError> {
+    ) -> Result<(Option<BTreeSet<u64>>, u64), CheckError> {
         let id = &record.id;
-        let mut alive = BTreeSet::new();
+        // `None` after a restore: the key set then is the backup's, which no entry lists.
+        let mut alive = Some(BTreeSet::new());
         let mut problem = None;
         let mut last_seq = record.log.first_seq - 1;
         self.store
@@ -1005,7 +1006,11 @@ impl Hsm {
                         problem = Some(format!("checkpoint after {seq}: {e}"));
                         return false;
                     }
-                    track_key(&mut alive, line);
+                    if restored_keys(line) {
+                        alive = None;
+                    } else if let Some(alive) = alive.as_mut() {
+                        track_key(alive, line);
+                    }
                     true
                 })?;
                 Ok::<_, ServiceError>(())
@@ -1017,12 +1022,13 @@ impl Hsm {
         }
     }
 
-    /// Compares the stored keys with those the log created (when the log is whole) and the
-    /// recorded usage with what is stored: how many keys are stored.
+    /// Compares the stored keys with those the log created (when the log is whole and no
+    /// restore replaced them since) and the recorded usage with what is stored: how many keys
+    /// are stored.
     fn check_keys(
         &self,
         record: &PartitionRecord,
-        alive: &BTreeSet<u64>,
+        alive: Option<&BTreeSet<u64>>,
     ) -> Result<u64, CheckError> {
         let id = &record.id;
         let mut stored = BTreeSet::new();
@@ -1034,7 +1040,10 @@ impl Hsm {
                 .map_err(ServiceError::from)
             })
             .map_err(CheckError::Service)?;
-        if record.log.first_seq == 1 && &stored != alive {
+        if let Some(alive) = alive
+            && record.log.first_seq == 1
+            && &stored != alive
+        {
             return Err(inconsistent(
                 id,
                 format!(
@@ -1076,6 +1085,16 @@ fn inconsistent(partition: &PartitionId, what: String) -> CheckError {
 
 /// Follows one log line's effect on which keys exist: created by a generate, an import or an
 /// unwrap; gone after a purge or a destroying delete.
+/// Whether `line` is a restore that replaced the partition's keys.
+fn restored_keys(line: &[u8]) -> bool {
+    matches!(
+        audit_log::LogLine::from_canonical(line),
+        Ok(audit_log::LogLine::Entry(entry))
+            if entry.outcome() == &Outcome::Ok
+                && entry.operation().as_str() == KnownOperation::BackupRestore.as_str()
+    )
+}
+
 fn track_key(alive: &mut BTreeSet<u64>, line: &[u8]) {
     let Ok(audit_log::LogLine::Entry(entry)) = audit_log::LogLine::from_canonical(line) else {
         return;

@@ -616,6 +616,9 @@ fn request_for(
             id: hsm_link::domain::KeyId(999),
             trusted: true,
         },
+        Action::Backup => AdminRequest::CreateBackup,
+        // Without an upload: refused for that, after the role check.
+        Action::Restore => AdminRequest::RestoreDryRun,
     }
 }
 
@@ -655,7 +658,7 @@ fn every_action_for_every_role_over_the_link() {
         for action in actions {
             let config = f.hsm.partition(&f.partition).unwrap().config;
             let request = request_for(action, config.revision, &config);
-            let outcome = if action == ExportLog {
+            let outcome = if matches!(action, ExportLog | Backup) {
                 let mut sink = Vec::new();
                 match t.conn.call_download(Request::Admin(request), &mut sink) {
                     Ok(_) => Ok(()),

@@ -7,7 +7,10 @@
 //!   passphrase asked on the terminal ([`prompt`]), never taken from arguments or the
 //!   environment.
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
+//! - [`backup`]: `backup create` (one or two directories, each read back and verified),
+//!   `backup list`, `backup verify` (offline) and `backup restore` (dry run, diff, commit).
 
+pub mod backup;
 pub mod exit;
 pub mod list;
 pub mod login;

@@ -282,6 +282,9 @@ pub enum Error {
     /// Something a command was given that it cannot use.
     #[error("{0}")]
     Usage(String),
+    /// A backup file or drive failed (a rejected file names the attack it shows).
+    #[error(transparent)]
+    Backup(#[from] usb_backup::BackupError),
 }
 
 impl Error {

@@ -100,6 +100,65 @@ enum Command {
     /// Officer cards: list them, export a card's signing key.
     #[command(subcommand)]
     Card(CardCommand),
+    /// Partition backups: made and restored at the HSM (officer login), written to
+    /// directories and read back, listed and verified offline (`verify`: exit 0 verified, 1
+    /// rejected, 2 unreadable or no key).
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum BackupCommand {
+    /// Seals the partition at the HSM and writes the backup to DIR (twice `--to` mirrors it to
+    /// two drives), each copy read back from its drive and verified before success.
+    Create {
+        #[command(flatten)]
+        officer: Officer,
+        /// A directory on the drive (repeat once to mirror to a second drive).
+        #[arg(long = "to", value_name = "DIR", required = true)]
+        to: Vec<PathBuf>,
+        /// Then keep only the newest K backups of the partition in each directory (never the
+        /// only verified one).
+        #[arg(long, value_name = "K")]
+        keep: Option<usize>,
+    },
+    /// The backups in DIR with their header facts (read without decrypting).
+    List {
+        /// The directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Proves FILE complete and made by the paired HSM, offline, against the HSM key pinned
+    /// at pairing (or --key); with --deep, the HSM also decrypts and checks every chunk and
+    /// object (an officer login, nothing changed).
+    Verify {
+        #[command(flatten)]
+        officer: Officer,
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The HSM's audit key, 64 hex digits (default: the one pinned for the partition).
+        #[arg(long, value_name = "HEX")]
+        key: Option<String>,
+        /// Also ask the HSM for a dry run of the file.
+        #[arg(long)]
+        deep: bool,
+    },
+    /// Restores the partition from FILE: the HSM's dry run and the diff first, then (unless
+    /// --dry-run) a confirmation and one atomic swap. The log is never restored.
+    Restore {
+        #[command(flatten)]
+        officer: Officer,
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Only the dry run and the diff.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -292,6 +351,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", shown.render(target.json));
         }
         Some(Command::Card(command)) => card_command(command, policy)?,
+        Some(Command::Backup(command)) => return backup_command(&state, command, policy),
         Some(command) => read_command(&state()?, command, policy)?,
     }
     Ok(())
@@ -417,6 +477,136 @@ fn read_command(
     let _ = conn.close();
     print!("{out}");
     Ok(())
+}
+
+/// `tessera backup …`.
+fn backup_command(
+    state: &dyn Fn() -> Result<StateDir, Error>,
+    command: BackupCommand,
+    policy: quorum::CardPolicy,
+) -> anyhow::Result<()> {
+    use terminal_app::cli::backup;
+    match command {
+        BackupCommand::List { dir, json } => print!("{}", backup::list(&dir)?.render(json)),
+        BackupCommand::Create { officer, to, keep } => {
+            let state = state()?;
+            let (mut conn, entry) = officer_session(&state, &officer, policy)?;
+            let pinned = pinned_key(&entry)?;
+            let (shown, _) = backup::create(&mut conn, &to, pinned.as_ref(), keep)?;
+            let _ = conn.close();
+            print!("{}", shown.render(officer.target.json));
+        }
+        BackupCommand::Verify {
+            officer,
+            file,
+            key,
+            deep,
+        } => {
+            // `--key` needs no pairing: a file is checked anywhere against a key given by hand.
+            let key = match key.as_deref() {
+                Some(hex) => Some(hex_key(hex)?),
+                None => {
+                    let state = state()?;
+                    let list = state.paired()?;
+                    let entry = pair::choose(&list, officer.target.name.as_deref())?;
+                    pinned_key(entry)?
+                }
+            };
+            let Some(key) = key else {
+                eprintln!("tessera: no HSM key is pinned for this partition: give it with --key");
+                std::process::exit(2);
+            };
+            match backup::verify(&file, &key) {
+                Ok(shown) => print!("{}", shown.render(officer.target.json)),
+                Err(e) => {
+                    eprintln!("tessera: {}: {e}", file.display());
+                    std::process::exit(if e.rejection().is_some() { 1 } else { 2 });
+                }
+            }
+            if deep {
+                let state = state()?;
+                let (mut conn, _) = officer_session(&state, &officer, policy)?;
+                let diff = backup::dry_run(&mut conn, &file)?;
+                let _ = conn.close();
+                print!("{}", backup::show_diff(&diff).render(officer.target.json));
+            }
+        }
+        BackupCommand::Restore {
+            officer,
+            file,
+            dry_run,
+        } => {
+            let state = state()?;
+            let (mut conn, _) = officer_session(&state, &officer, policy)?;
+            let diff = backup::dry_run(&mut conn, &file)?;
+            print!("{}", backup::show_diff(&diff).render(officer.target.json));
+            if !dry_run {
+                if !prompt::confirm("Replace the partition's keys and configuration with these?")? {
+                    return Err(Error::NotConfirmed.into());
+                }
+                print!(
+                    "{}",
+                    backup::commit(&mut conn, &diff)?.render(officer.target.json)
+                );
+            }
+            let _ = conn.close();
+        }
+    }
+    Ok(())
+}
+
+/// The HSM's audit key pinned at pairing, that backups are checked against.
+fn pinned_key(entry: &PairedPartition) -> Result<Option<ed25519_dalek::VerifyingKey>, Error> {
+    entry.audit_key.map(|b| key_of(&b)).transpose()
+}
+
+/// `--key`: the HSM's audit key as 64 hex digits.
+fn hex_key(hex: &str) -> Result<ed25519_dalek::VerifyingKey, Error> {
+    let hex = hex.trim();
+    let bad = || Error::Usage("--key takes the HSM's audit key as 64 hex digits".into());
+    if hex.len() != 64 || !hex.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    key_of(&out)
+}
+
+fn key_of(bytes: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, Error> {
+    ed25519_dalek::VerifyingKey::from_bytes(bytes)
+        .map_err(|_| Error::Usage("the HSM key is not an Ed25519 public key".into()))
+}
+
+/// A pinned session with an officer logged in, as `officer` names the cards.
+fn officer_session(
+    state: &StateDir,
+    officer: &Officer,
+    policy: quorum::CardPolicy,
+) -> Result<(AnyConnection, PairedPartition), Error> {
+    let (mut conn, entry) = session(state, &officer.target)?;
+    let role = match officer.role {
+        RoleArg::Pso => OfficerRole::Pso,
+        RoleArg::Auditor => OfficerRole::Auditor,
+        RoleArg::DeviceSo => OfficerRole::DeviceSo,
+    };
+    let choice = CardChoice {
+        readers: officer.readers.clone(),
+        soft: officer.soft.clone(),
+    };
+    let mut ask = |question: &str| prompt::secret(question, "a PIN");
+    let holders = cli::login::login(
+        &mut conn,
+        role,
+        &choice,
+        policy,
+        &mut ask,
+        std::io::IsTerminal::is_terminal(&std::io::stdin()),
+        &mut std::io::stderr(),
+    )?;
+    eprintln!("login: logged in ({})", holders.join(", "));
+    Ok((conn, entry))
 }
 
 fn card_command(command: CardCommand, policy: quorum::CardPolicy) -> Result<(), Error> {

@@ -26,6 +26,15 @@ pub const MAX_FILTER_TEXT: usize = 64;
 pub const MAX_RECOVERY_PUBLIC_KEY: usize = 2048;
 /// Longest encoded set of Feldman commitments (16 compressed P-256 points and a generator).
 pub const MAX_COMMITMENTS: usize = 17 * 33 + 64;
+/// Longest backup header carried in a restore (the container's own bound).
+pub const MAX_BACKUP_HEADER: usize = 2048;
+/// Longest backup trailer carried at the end of a backup (the container's fixed part).
+pub const MAX_BACKUP_TRAILER: usize = 256;
+/// Most bytes of a backup file one restore upload request carries: one request fits one link
+/// packet with room for its header.
+pub const MAX_RESTORE_CHUNK: usize = 48 * 1024;
+/// Most key ids a restore diff lists per kind of change (the counts are always whole).
+pub const MAX_DIFF_KEYS: usize = 1000;
 
 /// Roles that log in with cards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -409,6 +418,75 @@ pub enum AdminRequest {
         /// Trusted (`true`) or not.
         trusted: bool,
     },
+    /// Seal the partition into a backup container at the HSM: answered with a bulk transfer
+    /// of the file's bytes (header, chunks, signed trailer), then
+    /// [`AdminResponse::BackupDone`]. Logged with the backup's digest.
+    CreateBackup,
+    /// Start uploading a backup file for a restore: its length and its header (which the HSM
+    /// checks at once: this partition, this HSM, within the quota and object limit). A new
+    /// upload replaces any earlier one of this session.
+    RestoreBegin {
+        /// The whole file's length, as the header's layout gives it.
+        file_len: u64,
+        /// The header bytes (the file's first bytes; the upload continues after them).
+        #[serde(deserialize_with = "de_backup_header")]
+        header: Vec<u8>,
+    },
+    /// The next bytes of the uploaded file, in order, after the header.
+    RestoreChunk {
+        /// At most [`MAX_RESTORE_CHUNK`] bytes.
+        #[serde(deserialize_with = "de_restore_chunk")]
+        bytes: Vec<u8>,
+    },
+    /// Decrypt and check every chunk and object of the uploaded backup at the HSM, changing
+    /// nothing: answered with [`AdminResponse::RestoreDiff`].
+    RestoreDryRun,
+    /// Replace the partition's keys and configuration with the dry-run backup's, in one
+    /// transaction that also logs it. Refused unless this session's last dry run was of this
+    /// backup and the partition has not changed since.
+    RestoreCommit {
+        /// The header hash the dry run reported.
+        header_hash: [u8; 32],
+    },
+}
+
+/// A list of key ids in a restore diff: the whole count, and the first ids (at most
+/// [`MAX_DIFF_KEYS`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIdList {
+    /// How many keys.
+    pub count: u64,
+    /// The first of them, in id order.
+    #[serde(deserialize_with = "de_key_ids")]
+    pub first: Vec<KeyId>,
+}
+
+/// What a restore would change, from a dry run that decrypted and checked the whole backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDiff {
+    /// The backup's header hash (the commit names it).
+    pub header_hash: [u8; 32],
+    /// When the backup was made (Unix seconds).
+    pub created_unix: u64,
+    /// The backup's sequence number.
+    pub sequence: u64,
+    /// Key objects in the backup (the bin's included).
+    pub objects_in_backup: u64,
+    /// Key objects in the partition now.
+    pub objects_now: u64,
+    /// Keys the backup holds that the partition no longer does: purged or deleted since, they
+    /// come back.
+    pub returning: KeyIdList,
+    /// Keys the partition holds that the backup does not: made since, they are destroyed.
+    pub removed: KeyIdList,
+    /// Keys active now that go back into the bin.
+    pub into_bin: KeyIdList,
+    /// Keys in the bin now that come back active.
+    pub out_of_bin: KeyIdList,
+    /// Configuration parameters that change (the quota and licences stay as the HSM owner set
+    /// them).
+    #[serde(deserialize_with = "de_changes")]
+    pub config: Vec<crate::domain::ParameterChange>,
 }
 
 /// What a card-set ceremony does.
@@ -516,6 +594,26 @@ pub enum AdminResponse {
         /// The quorum backup public key and the commitments.
         recovery: Box<RecoveryPublic>,
     },
+    /// The end of a backup's bulk transfer.
+    BackupDone {
+        /// Bytes sent (the file's length).
+        file_len: u64,
+        /// SHA-256 of the header sent.
+        header_hash: [u8; 32],
+        /// The signed trailer's fixed part, as sent last: the terminal compares its read-back
+        /// against it.
+        #[serde(deserialize_with = "de_backup_trailer")]
+        trailer: Vec<u8>,
+    },
+    /// A restore dry run passed: what the restore would change.
+    RestoreDiff(Box<RestoreDiff>),
+    /// A restore was applied.
+    Restored {
+        /// The backup's header hash.
+        header_hash: [u8; 32],
+        /// Key objects the partition now holds.
+        objects: u64,
+    },
 }
 
 /// Operations, as the role/permission table names them.
@@ -549,11 +647,15 @@ pub enum Action {
     ConfirmExport,
     /// Mark a key as a trusted wrapping key (or take the mark away).
     TrustKey,
+    /// Back up the partition.
+    Backup,
+    /// Restore the partition from a backup.
+    Restore,
 }
 
 impl Action {
     /// Every action, so that a role table and its tests cover each one.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 15] = [
         Action::ViewConfig,
         Action::ChangeConfig,
         Action::ViewUsage,
@@ -567,6 +669,8 @@ impl Action {
         Action::ExportLog,
         Action::ConfirmExport,
         Action::TrustKey,
+        Action::Backup,
+        Action::Restore,
     ];
 
     /// The action's name in logs and messages.
@@ -585,6 +689,8 @@ impl Action {
             Action::ExportLog => "export the log",
             Action::ConfirmExport => "confirm a log export",
             Action::TrustKey => "mark a wrapping key trusted",
+            Action::Backup => "back up the partition",
+            Action::Restore => "restore the partition from a backup",
         }
     }
 }
@@ -607,6 +713,8 @@ const _: () = {
             Action::ExportLog => 10,
             Action::ConfirmExport => 11,
             Action::TrustKey => 12,
+            Action::Backup => 13,
+            Action::Restore => 14,
         }
     }
     let mut i = 0;
@@ -763,6 +871,51 @@ pub enum AdminError {
          reader, after its PIN"
     )]
     DrillNotSigned,
+    /// A backup refused for a restore: nothing was changed.
+    #[error("backup refused, nothing was changed: {0}")]
+    Backup(BackupProblem),
+}
+
+/// Why a backup cannot be restored (or uploaded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum BackupProblem {
+    /// The backup is of another partition (restoring it here is a migration, done only in a
+    /// quorum recovery ceremony).
+    #[error("it is a backup of another partition")]
+    OtherPartition,
+    /// The backup was made by, or its data key wrapped to, another HSM.
+    #[error(
+        "it was made by another HSM: restore it there, or onto this HSM in a quorum recovery \
+         ceremony"
+    )]
+    OtherHsm,
+    /// The header or the contents do not parse.
+    #[error("it is not a readable Tessera backup (header or contents malformed)")]
+    Malformed,
+    /// A chunk, the digest chain or the signature did not check: the file is damaged or was
+    /// altered.
+    #[error("it does not authenticate: the file is damaged or was altered; verify it offline")]
+    NotAuthentic,
+    /// It holds more objects or bytes than the partition's quota and object limit allow.
+    #[error("it holds more than this partition's quota or object limit allows")]
+    OverQuota,
+    /// Upload bytes without a begun upload, or beyond the announced length.
+    #[error("upload out of order: begin the upload again")]
+    UploadOutOfOrder,
+    /// A dry run before the whole file arrived.
+    #[error("the upload is incomplete: send the rest of the file")]
+    Incomplete,
+    /// A commit without a dry run of this backup in this session, or after the partition
+    /// changed since the dry run.
+    #[error("no current dry run of this backup: run the dry run again")]
+    NoDryRun,
+    /// The partition has no usable quorum backup key (its PSO set registered none, or not an
+    /// X-Wing key): a backup would be closed to every recovery ceremony, so none is made.
+    #[error(
+        "the partition's PSO set has no usable quorum backup key: enrol (or re-enrol) a PSO \
+         set first"
+    )]
+    NoQuorumKey,
 }
 
 /// What is wrong with a configuration.
@@ -907,6 +1060,40 @@ fn de_password<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
         ));
     }
     Ok(text)
+}
+
+fn de_backup_header<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    de_bytes(d, MAX_BACKUP_HEADER, "backup header too long")
+}
+
+fn de_backup_trailer<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    de_bytes(d, MAX_BACKUP_TRAILER, "backup trailer too long")
+}
+
+fn de_restore_chunk<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    de_bytes(d, MAX_RESTORE_CHUNK, "restore chunk too long")
+}
+
+fn de_bytes<'de, D: Deserializer<'de>>(
+    d: D,
+    max: usize,
+    message: &'static str,
+) -> Result<Vec<u8>, D::Error> {
+    let bytes: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+    if bytes.len() > max {
+        return Err(serde::de::Error::custom(message));
+    }
+    Ok(bytes.into_vec())
+}
+
+fn de_key_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyId>, D::Error> {
+    deserialize_vec(d, MAX_DIFF_KEYS)
+}
+
+fn de_changes<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<crate::domain::ParameterChange>, D::Error> {
+    deserialize_vec(d, crate::domain::Parameter::ALL.len())
 }
 
 fn de_recovery_key<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {

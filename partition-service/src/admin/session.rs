@@ -9,6 +9,7 @@ use hsm_link::message::{
 };
 use hsm_link::server::{AdminService, Handler, Reply, SessionContext};
 
+use super::backup::RestoreUpload;
 use super::ceremony::{OpenCeremony, Registration};
 use super::login::{Challenge, Login, THROTTLE_WINDOW_S};
 use crate::access::admin_check;
@@ -45,6 +46,7 @@ impl AdminService for AdminLink {
             challenge: None,
             refused_card: None,
             ceremony: None,
+            restore: None,
         })
     }
 }
@@ -57,6 +59,8 @@ pub(super) struct AdminSession {
     pub(super) refused_card: Option<String>,
     /// This session's open card-set ceremony (at most one).
     pub(super) ceremony: Option<OpenCeremony>,
+    /// This session's restore upload (at most one).
+    pub(super) restore: Option<RestoreUpload>,
 }
 
 /// How a refusal's log entry is rationed for a session without a login.
@@ -102,6 +106,8 @@ fn operation_of(action: Action) -> KnownOperation {
         Action::ExportLog => KnownOperation::LogExport,
         Action::ConfirmExport => KnownOperation::LogConfirm,
         Action::TrustKey => KnownOperation::KeyTrust,
+        Action::Backup => KnownOperation::BackupCreate,
+        Action::Restore => KnownOperation::BackupRestore,
     }
 }
 
@@ -207,6 +213,7 @@ impl AdminSession {
     fn end_login(&mut self) {
         self.login = None;
         self.ceremony = None;
+        self.restore = None;
     }
 
     /// Answers one request. Every request is named: a new one does not compile until it is
@@ -270,6 +277,15 @@ impl AdminSession {
             }
             AdminRequest::ConfirmExport { up_to_seq } => self.confirm_export(ctx, up_to_seq),
             AdminRequest::TrustKey { id, trusted } => self.trust_key(ctx, id, trusted),
+            AdminRequest::CreateBackup => {
+                return self.create_backup(ctx).unwrap_or_else(|e| respond(Err(e)));
+            }
+            AdminRequest::RestoreBegin { file_len, header } => {
+                self.restore_begin(ctx, file_len, &header)
+            }
+            AdminRequest::RestoreChunk { bytes } => self.restore_chunk(ctx, &bytes),
+            AdminRequest::RestoreDryRun => self.restore_dry_run(ctx),
+            AdminRequest::RestoreCommit { header_hash } => self.restore_commit(ctx, header_hash),
         })
     }
 }

@@ -31,6 +31,16 @@ pub(crate) fn passphrase(name: &str) -> String {
 /// (`threshold` of `set`) on soft cards in `dir` named after their holders (serial `SOFT:name`,
 /// passphrase [`passphrase`]), and soft cards `outside` in no set.
 pub(crate) fn enrolled(dir: &Path, threshold: u8, set: &[&str], outside: &[&str]) -> AnyConnection {
+    enrolled_with_hsm(dir, threshold, set, outside).0
+}
+
+/// [`enrolled`], and the HSM (for its public keys).
+pub(crate) fn enrolled_with_hsm(
+    dir: &Path,
+    threshold: u8,
+    set: &[&str],
+    outside: &[&str],
+) -> (AnyConnection, Arc<Hsm>) {
     let hsm = Arc::new(Hsm::with_parts(
         HsmKeys::generate().unwrap(),
         Store::in_memory().unwrap(),
@@ -42,7 +52,9 @@ pub(crate) fn enrolled(dir: &Path, threshold: u8, set: &[&str], outside: &[&str]
     hsm.set_soft_cards_allowed(true).unwrap();
     let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
     let (near, mut far) = memory::pair();
+    let served = Arc::clone(&hsm);
     std::thread::spawn(move || {
+        let hsm = served;
         let admin = AdminLink::new(Arc::clone(&hsm));
         let options = ServeOptions::default();
         server::serve_connection(&mut far, hsm.keys().identity(), &options, &*hsm, &admin)
@@ -65,5 +77,5 @@ pub(crate) fn enrolled(dir: &Path, threshold: u8, set: &[&str], outside: &[&str]
         }
     }
     enrolment.finish(&mut conn).unwrap();
-    conn
+    (conn, hsm)
 }
