@@ -340,16 +340,16 @@ mod tests {
 
     #[test]
     fn backup_messages_are_appended_and_bounded() {
-        // Variant order is the wire format: the backup requests follow ReportDrill (18), the
+        // Variant order is the wire format: the backup requests follow TrustKey (19), the
         // responses follow RecoveryPublic (12), the error follows DrillNotSigned (15).
         let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
-        assert_eq!(tag(&AdminRequest::CreateBackup), 19);
-        assert_eq!(tag(&AdminRequest::RestoreDryRun), 22);
+        assert_eq!(tag(&AdminRequest::CreateBackup), 20);
+        assert_eq!(tag(&AdminRequest::RestoreDryRun), 23);
         assert_eq!(
             tag(&AdminRequest::RestoreCommit {
                 header_hash: [0; 32]
             }),
-            23
+            24
         );
         let done = AdminResponse::BackupDone {
             file_len: 1,
