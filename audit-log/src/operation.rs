@@ -99,6 +99,10 @@ operations! {
     LogConfirm => "log.confirm",
     /// The full-log policy was set.
     LogPolicy => "log.policy",
+    /// The pinned terminals were listed.
+    TerminalList => "terminal.list",
+    /// A pinned terminal was revoked (unpinned; its sessions ended).
+    TerminalRevoke => "terminal.revoke",
 }
 
 impl KnownOperation {
@@ -169,6 +173,8 @@ mod tests {
         "log.export",
         "log.confirm",
         "log.policy",
+        "terminal.list",
+        "terminal.revoke",
     ];
 
     #[test]

@@ -19,7 +19,9 @@
 //! - `ceremony`: card sets, ceremonies and the registration that ends them;
 //! - `drill`: a holder's share drill (public recovery values and the signed report);
 //! - `log_query`: which lines a log query selects (pure, shared by reading and export);
-//! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation.
+//! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation;
+//! - `terminals`: the pinned terminals (list, revoke; the sessions of a revoked terminal end)
+//!   and a new pairing code issued over the link.
 
 mod bin;
 mod ceremony;
@@ -31,6 +33,7 @@ mod log_query;
 mod log_read;
 mod login;
 mod session;
+mod terminals;
 
 pub use credentials::SETUP_PASSWORD_LIFETIME_S;
 pub use log_read::MAX_SCANNED_PER_PAGE;

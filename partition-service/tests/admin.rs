@@ -612,6 +612,13 @@ fn request_for(
             query: LogQuery::from(1, 0),
         },
         Action::ConfirmExport => AdminRequest::ConfirmExport { up_to_seq: 0 },
+        Action::ListTerminals => AdminRequest::ListTerminals,
+        // A fingerprint no terminal has: a permitted role is refused for that, not for its role.
+        Action::RevokeTerminal => AdminRequest::RevokeTerminal {
+            terminal: hsm_link::keys::Fingerprint([9; 32]),
+            this_terminal: false,
+        },
+        Action::IssuePairingCode => AdminRequest::IssuePairingCode,
     }
 }
 

@@ -13,7 +13,7 @@ use hsm_link::message::{
 
 fn begin(t: &mut common::Terminal, kind: CeremonyKind) -> [u8; 16] {
     match t.admin(AdminRequest::BeginCeremony { kind }).unwrap() {
-        AdminResponse::Ceremony { id } => id,
+        AdminResponse::Ceremony { id, .. } => id,
         other => panic!("{other:?}"),
     }
 }

@@ -117,7 +117,7 @@ pub fn accept(
         partition: hello.partition,
         version,
         rekey_interval: options.rekey_interval,
-        _credential: credential,
+        credential,
     };
     Ok((state, LinkFrame::ServerHello(&reply).to_vec()))
 }
@@ -203,8 +203,9 @@ pub struct AwaitFirstMessage {
     partition: PartitionId,
     version: u16,
     rekey_interval: u64,
-    /// Kept (and zeroized on drop) until the handshake ends.
-    _credential: Credential,
+    /// Kept (and zeroized on drop) until the handshake ends; a pairing names its code to the
+    /// trust store, so that a code reissued meanwhile is not spent or burned by this handshake.
+    credential: Credential,
 }
 
 /// Where the server handshake goes after the terminal's first message.
@@ -300,14 +301,19 @@ impl AwaitFinalMessage {
             partition,
             version,
             rekey_interval,
+            credential,
             ..
         } = self.inner;
+        // Only a pairing reaches its final message, and a pairing's credential is its code.
+        let Credential::Psk(psk) = credential else {
+            return Err(Rejection::refuse(Refusal::HandshakeFailed, false));
+        };
         let msg = handshake_message(frame)?;
         let mut buf = handshake_buffer(msg);
         let payload = match noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) => {
-                let attempts_left = trust.pairing_failed(&partition);
+                let attempts_left = trust.pairing_failed(&partition, &psk);
                 let mut r = Rejection::refuse(Refusal::PairingFailed { attempts_left }, false);
                 r.error = Error::Refused(Refusal::PairingFailed { attempts_left });
                 return Err(r);
@@ -322,7 +328,7 @@ impl AwaitFinalMessage {
         if key.fingerprint() != terminal {
             return Err(Rejection::refuse(Refusal::HandshakeFailed, false));
         }
-        if !trust.pairing_succeeded(&partition, key) {
+        if !trust.pairing_succeeded(&partition, &psk, key) {
             return Err(Rejection::refuse(
                 Refusal::NoPairingCode {
                     partition: partition.clone(),
@@ -413,8 +419,12 @@ mod tests {
     #[test]
     fn a_request_hidden_in_the_first_handshake_message_is_named() {
         let s = setup();
-        s.trust.issue_pairing_code(&s.partition).unwrap();
-        assert!(s.trust.pairing_succeeded(&s.partition, s.terminal.public()));
+        let code = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let psk = code.psk(&s.partition);
+        assert!(
+            s.trust
+                .pairing_succeeded(&s.partition, &psk, s.terminal.public())
+        );
         let mode = ClientMode::Pinned {
             hsm: s.hsm.public(),
         };

@@ -9,6 +9,7 @@ use crate::domain::{
     CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
     KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
 };
+use crate::keys::Fingerprint;
 
 /// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
 /// for its header. A page that reaches it ends early and says where the next one starts.
@@ -25,6 +26,9 @@ pub const MAX_FILTER_TEXT: usize = 64;
 pub const MAX_RECOVERY_PUBLIC_KEY: usize = 2048;
 /// Longest encoded set of Feldman commitments (16 compressed P-256 points and a generator).
 pub const MAX_COMMITMENTS: usize = 17 * 33 + 64;
+/// Most pinned terminals one listing carries (far more than a partition is paired with; a
+/// partition with more lists the first ones by fingerprint).
+pub const MAX_TERMINALS_LISTED: usize = 1000;
 
 /// Roles that log in with cards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -399,6 +403,48 @@ pub enum AdminRequest {
         #[serde(with = "serde_bytes")]
         signature: [u8; 64],
     },
+    /// The terminals pinned for this partition ([`AdminResponse::Terminals`]).
+    ListTerminals,
+    /// Unpin a terminal: its open sessions end at once and it can no longer connect; logged.
+    /// The terminal of this session is refused ([`AdminError::RevokingThisTerminal`]) unless
+    /// `this_terminal` says it is meant.
+    RevokeTerminal {
+        /// The terminal's fingerprint.
+        terminal: Fingerprint,
+        /// Set to revoke the terminal this session runs on (the session then ends too).
+        this_terminal: bool,
+    },
+    /// Issue a new one-time management pairing code for another terminal, replacing any
+    /// outstanding one (a pairing begun under the old code then fails). Shown once; the log
+    /// records the issue, never the code.
+    IssuePairingCode,
+}
+
+/// A pinned terminal, as [`AdminRequest::ListTerminals`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    /// The fingerprint of its link key.
+    pub fingerprint: Fingerprint,
+    /// When it paired (seconds since the Unix epoch), if the HSM recorded it.
+    pub paired_unix: Option<u64>,
+    /// When it last opened a session (seconds since the Unix epoch), if ever since pairing.
+    pub last_seen_unix: Option<u64>,
+    /// Whether it is the terminal of the session that asked.
+    pub this_session: bool,
+}
+
+/// A one-time pairing code, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPairingCode {
+    /// The code as issued (groups and check symbols), to be typed at the other terminal.
+    #[serde(deserialize_with = "de_password")]
+    pub code: String,
+}
+
+impl std::fmt::Debug for NewPairingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPairingCode(<redacted>)")
+    }
 }
 
 /// What a card-set ceremony does.
@@ -493,6 +539,9 @@ pub enum AdminResponse {
     Ceremony {
         /// The ceremony's id.
         id: [u8; 16],
+        /// Whether this HSM accepts soft cards in a card set: when not, the terminal refuses a
+        /// soft card before it writes a single share.
+        soft_cards_allowed: bool,
     },
     /// The active PSO set's public recovery parts.
     RecoveryPublic {
@@ -506,6 +555,14 @@ pub enum AdminResponse {
         /// The quorum backup public key and the commitments.
         recovery: Box<RecoveryPublic>,
     },
+    /// The partition's pinned terminals, by fingerprint.
+    Terminals {
+        /// The terminals (at most [`MAX_TERMINALS_LISTED`]).
+        #[serde(deserialize_with = "de_terminals")]
+        terminals: Vec<TerminalInfo>,
+    },
+    /// A new one-time pairing code, shown once.
+    PairingCode(NewPairingCode),
 }
 
 /// Operations, as the role/permission table names them.
@@ -537,11 +594,17 @@ pub enum Action {
     ExportLog,
     /// Confirm a log export.
     ConfirmExport,
+    /// List the pinned terminals.
+    ListTerminals,
+    /// Revoke a pinned terminal.
+    RevokeTerminal,
+    /// Issue a management pairing code.
+    IssuePairingCode,
 }
 
 impl Action {
     /// Every action, so that a role table and its tests cover each one.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 15] = [
         Action::ViewConfig,
         Action::ChangeConfig,
         Action::ViewUsage,
@@ -554,6 +617,9 @@ impl Action {
         Action::ReadLog,
         Action::ExportLog,
         Action::ConfirmExport,
+        Action::ListTerminals,
+        Action::RevokeTerminal,
+        Action::IssuePairingCode,
     ];
 
     /// The action's name in logs and messages.
@@ -571,6 +637,9 @@ impl Action {
             Action::ReadLog => "read the log",
             Action::ExportLog => "export the log",
             Action::ConfirmExport => "confirm a log export",
+            Action::ListTerminals => "list the paired terminals",
+            Action::RevokeTerminal => "revoke a paired terminal",
+            Action::IssuePairingCode => "issue a pairing code",
         }
     }
 }
@@ -592,6 +661,9 @@ const _: () = {
             Action::ReadLog => 9,
             Action::ExportLog => 10,
             Action::ConfirmExport => 11,
+            Action::ListTerminals => 12,
+            Action::RevokeTerminal => 13,
+            Action::IssuePairingCode => 14,
         }
     }
     let mut i = 0;
@@ -748,6 +820,24 @@ pub enum AdminError {
          reader, after its PIN"
     )]
     DrillNotSigned,
+    /// No terminal with that fingerprint is pinned for this partition.
+    #[error(
+        "no terminal {terminal} is paired with this partition: list the terminals and copy its \
+         fingerprint"
+    )]
+    NoSuchTerminal {
+        /// The fingerprint asked for.
+        terminal: Fingerprint,
+    },
+    /// A revocation of the terminal this session runs on, without saying so: nothing was done.
+    #[error(
+        "{terminal} is the terminal this session runs on: revoking it ends this session and \
+         this terminal can no longer connect; say so explicitly to revoke it"
+    )]
+    RevokingThisTerminal {
+        /// This session's terminal.
+        terminal: Fingerprint,
+    },
 }
 
 /// What is wrong with a configuration.
@@ -848,6 +938,10 @@ fn de_serials<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSerial>, D::Err
 
 fn de_holders<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HolderName>, D::Error> {
     deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_terminals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TerminalInfo>, D::Error> {
+    deserialize_vec(d, MAX_TERMINALS_LISTED)
 }
 
 fn de_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyObjectSummary>, D::Error> {

@@ -82,7 +82,7 @@ impl AdminSession {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(crate::crypto::CryptoError::Rng)?;
         let replaced = self.ceremony.map(|c| ceremony_text(&c.id));
-        self.change(
+        let soft_cards_allowed = self.change(
             ctx,
             Ration::Take,
             |hsm, tx, record| {
@@ -102,7 +102,10 @@ impl AdminSession {
                 if let Some(old) = &replaced {
                     event = event.detail("abandons", old.clone());
                 }
-                hsm.append(tx, record, event)
+                hsm.append(tx, record, event)?;
+                // Announced with the id, so that a terminal refuses a soft card before it
+                // writes a single share; the registration checks it again.
+                Ok(tx.soft_cards_allowed()?)
             },
             || {
                 Event::new(self.actor(), KnownOperation::CeremonyBegin)
@@ -110,7 +113,10 @@ impl AdminSession {
             },
         )?;
         self.ceremony = Some(OpenCeremony { id, kind });
-        Ok(AdminResponse::Ceremony { id })
+        Ok(AdminResponse::Ceremony {
+            id,
+            soft_cards_allowed,
+        })
     }
 
     /// The last step of a ceremony: the set's registration, bound to the open ceremony's id.

@@ -38,13 +38,20 @@ impl AdminLink {
 }
 
 impl AdminService for AdminLink {
-    fn session(&self, _ctx: &SessionContext) -> Box<dyn Handler> {
+    fn session(&self, ctx: &SessionContext) -> Box<dyn Handler> {
+        // "Last seen" for the terminal listing. A failure to record it (a store fault) must not
+        // keep an officer out: the session goes on without it.
+        let _ = self
+            .hsm
+            .terminal_seen_now(&ctx.partition, &ctx.terminal.fingerprint());
         Box::new(AdminSession {
             hsm: Arc::clone(&self.hsm),
             login: None,
             challenge: None,
             refused_card: None,
             ceremony: None,
+            revocations_seen: self.hsm.revocations(),
+            revoked: false,
         })
     }
 }
@@ -57,6 +64,10 @@ pub(super) struct AdminSession {
     pub(super) refused_card: Option<String>,
     /// This session's open card-set ceremony (at most one).
     pub(super) ceremony: Option<OpenCeremony>,
+    /// [`Hsm::revocations`] when this session last checked that its terminal is pinned.
+    revocations_seen: u64,
+    /// This session's terminal was revoked: it serves nothing more and ends at the next poll.
+    revoked: bool,
 }
 
 /// How a refusal's log entry is rationed for a session without a login.
@@ -101,6 +112,9 @@ fn operation_of(action: Action) -> KnownOperation {
         Action::ReadLog => KnownOperation::LogRead,
         Action::ExportLog => KnownOperation::LogExport,
         Action::ConfirmExport => KnownOperation::LogConfirm,
+        Action::ListTerminals => KnownOperation::TerminalList,
+        Action::RevokeTerminal => KnownOperation::TerminalRevoke,
+        Action::IssuePairingCode => KnownOperation::PairingIssue,
     }
 }
 
@@ -208,6 +222,27 @@ impl AdminSession {
         self.ceremony = None;
     }
 
+    /// Whether this session's terminal was revoked. Cheap while no terminal was revoked since
+    /// the last check; otherwise one read of the partition record.
+    fn terminal_revoked(&mut self, ctx: &SessionContext) -> bool {
+        let now = self.hsm.revocations();
+        if !self.revoked && now != self.revocations_seen {
+            self.revocations_seen = now;
+            let own = ctx.terminal.fingerprint();
+            self.revoked = hsm_link::trust::TrustStore::pinned_terminal(
+                self.hsm.as_ref(),
+                &ctx.partition,
+                &own,
+            )
+            .is_none()
+                && self.hsm.partition(&ctx.partition).is_ok();
+        }
+        if self.revoked {
+            self.end_login();
+        }
+        self.revoked
+    }
+
     /// Answers one request. Every request is named: a new one does not compile until it is
     /// answered here.
     fn dispatch(&mut self, ctx: &SessionContext, request: AdminRequest) -> Reply {
@@ -268,6 +303,12 @@ impl AdminSession {
                     .unwrap_or_else(|e| respond(Err(e)));
             }
             AdminRequest::ConfirmExport { up_to_seq } => self.confirm_export(ctx, up_to_seq),
+            AdminRequest::ListTerminals => self.list_terminals(ctx),
+            AdminRequest::RevokeTerminal {
+                terminal,
+                this_terminal,
+            } => self.revoke_terminal(ctx, terminal, this_terminal),
+            AdminRequest::IssuePairingCode => self.issue_pairing_code(ctx),
         })
     }
 }
@@ -281,10 +322,18 @@ impl Handler for AdminSession {
         {
             self.end_login();
         }
+        // A revoked terminal's request that arrived before the poll that ends its session.
+        if self.terminal_revoked(ctx) {
+            let terminal = ctx.terminal.fingerprint();
+            return respond(Err(AdminError::NoSuchTerminal { terminal }.into()));
+        }
         self.dispatch(ctx, request)
     }
 
     fn poll(&mut self, ctx: &SessionContext) -> Option<CloseReason> {
+        if self.terminal_revoked(ctx) {
+            return Some(CloseReason::TerminalRevoked);
+        }
         let login = self.login.as_ref()?;
         if self.hsm.is_current(&ctx.partition, login.generation) {
             None
