@@ -7,6 +7,7 @@
 //!   passphrase asked on the terminal ([`prompt`]), never taken from arguments or the
 //!   environment.
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
+//! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
 
 pub mod exit;
 pub mod list;
@@ -14,6 +15,7 @@ pub mod login;
 pub mod prompt;
 pub mod reads;
 pub mod status;
+pub mod terminals;
 #[cfg(all(test, feature = "embedded"))]
 mod testing;
 
