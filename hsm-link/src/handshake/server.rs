@@ -481,6 +481,78 @@ mod tests {
         assert!(s.trust.pinned_terminals(&s.partition).is_empty());
     }
 
+    /// Runs a pairing handshake under `old` up to the terminal's final message, reissues the
+    /// code meanwhile when `reissue`, and hands the final message to the server: the refusal,
+    /// if any.
+    fn pair_across_a_reissue(s: &Setup, right_code: bool, reissue: bool) -> Option<Rejection> {
+        let old = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let offered = if right_code {
+            old
+        } else {
+            crate::pairing::PairingCode::generate().unwrap()
+        };
+        let mode = ClientMode::Pairing(offered);
+        let (client, hello) = c::start(
+            &s.terminal,
+            s.partition.clone(),
+            mode,
+            ClientOptions::default(),
+        );
+        let (server, reply) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let (client, first) = client.handle(&reply).unwrap();
+        let Ok(ServerProgress::AwaitFinal(server, second)) = server.handle(&first) else {
+            panic!("pairing expected");
+        };
+        let final_frame = match client.handle(&second) {
+            Ok(c::ClientProgress::Pairing(_, last)) => last,
+            Ok(_) => panic!("pairing expected"),
+            // A wrong code: the terminal cannot read the server's message; send garbage of
+            // the same shape so the server counts a failure.
+            Err(_) => LinkFrame::Handshake(&[0u8; 64]).to_vec(),
+        };
+        if reissue {
+            s.trust.issue_pairing_code(&s.partition).unwrap();
+        }
+        server.handle(&final_frame, &s.trust).err()
+    }
+
+    #[test]
+    fn a_code_reissued_mid_handshake_ends_the_pairing_begun_under_the_old_one() {
+        let s = setup();
+        // Without a reissue the same run pairs (the test can fail).
+        assert!(pair_across_a_reissue(&s, true, false).is_none());
+        assert_eq!(s.trust.pinned_terminals(&s.partition).len(), 1);
+        let s = setup();
+        let rejection = pair_across_a_reissue(&s, true, true).expect("refused");
+        assert!(rejection.reply.is_some(), "the terminal is told");
+        assert!(s.trust.pinned_terminals(&s.partition).is_empty());
+        // The new code is still outstanding.
+        assert!(matches!(
+            s.trust.pairing_offer(&s.partition),
+            PairingOffer::Open(_)
+        ));
+    }
+
+    #[test]
+    fn failures_under_a_superseded_code_do_not_burn_the_new_one() {
+        let s = setup();
+        for _ in 0..crate::limits::DEFAULT_MAX_PAIRING_FAILURES {
+            // Each run issues a code, fails under it, and reissues before the failure lands.
+            let rejection = pair_across_a_reissue(&s, false, true).expect("refused");
+            match rejection.error {
+                Error::Refused(Refusal::PairingFailed { attempts_left }) => {
+                    assert_eq!(attempts_left, 0, "not counted against the new code")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!s.trust.code_burned(&s.partition));
+        assert!(matches!(
+            s.trust.pairing_offer(&s.partition),
+            PairingOffer::Open(_)
+        ));
+    }
+
     #[test]
     fn a_frame_other_than_a_handshake_message_is_named() {
         let s = setup();
