@@ -46,7 +46,7 @@ impl AdminSession {
 
     /// Revokes `terminal`: unpinned and logged in one transaction; its sessions end.
     pub(super) fn revoke_terminal(
-        &mut self,
+        &self,
         ctx: &SessionContext,
         terminal: Fingerprint,
         this_terminal: bool,
