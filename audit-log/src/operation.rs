@@ -107,6 +107,10 @@ operations! {
     BackupDryRun => "backup.dry-run",
     /// The partition was restored from a backup.
     BackupRestore => "backup.restore",
+    /// The pinned terminals were listed.
+    TerminalList => "terminal.list",
+    /// A pinned terminal was revoked (unpinned; its sessions ended).
+    TerminalRevoke => "terminal.revoke",
 }
 
 impl KnownOperation {
@@ -181,6 +185,8 @@ mod tests {
         "backup.create",
         "backup.dry-run",
         "backup.restore",
+        "terminal.list",
+        "terminal.revoke",
     ];
 
     #[test]

@@ -13,8 +13,9 @@ pub use admin::{
     CeremonyKind, ConfigProblem, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace, LoginRefusal,
     MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT,
     MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
-    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, NewCredentials, OfficerRole, OutcomeFilter,
-    RecoveryPublic, RestoreDiff, drill_message, enrolment_message, login_message,
+    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials,
+    NewPairingCode, OfficerRole, OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo,
+    drill_message, enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;
@@ -178,6 +179,8 @@ pub enum CloseReason {
     ProtocolViolation,
     /// The line garbled or dropped bytes (a frame failed its checksum or encoding).
     LineFault,
+    /// An officer revoked the terminal of this session: it can no longer connect.
+    TerminalRevoked,
 }
 
 impl std::fmt::Display for CloseReason {
@@ -199,6 +202,10 @@ impl std::fmt::Display for CloseReason {
             CloseReason::LineFault => f.write_str(
                 "the line garbled or dropped bytes; the session was ended: reconnect, and check \
                  the cable if it happens again",
+            ),
+            CloseReason::TerminalRevoked => f.write_str(
+                "an officer revoked this terminal's pairing: it can no longer connect to this \
+                 partition until it is paired again",
             ),
         }
     }
@@ -271,6 +278,47 @@ mod tests {
     }
 
     #[test]
+    fn terminal_messages_are_appended_after_the_drill_report() {
+        // Variant order is the wire format: the terminal messages follow the backup ones
+        // (RestoreCommit is request 24, Restored response 15, Backup error 16).
+        let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(tag(&AdminRequest::ListTerminals), 25);
+        let revoke = AdminRequest::RevokeTerminal {
+            terminal: Fingerprint([0; 32]),
+            this_terminal: false,
+        };
+        assert_eq!(tag(&revoke), 26);
+        assert_eq!(tag(&AdminRequest::IssuePairingCode), 27);
+        let listing = AdminResponse::Terminals {
+            terminals: Vec::new(),
+        };
+        assert_eq!(postcard::to_stdvec(&listing).unwrap()[0], 16);
+        let refusal = AdminError::NoSuchTerminal {
+            terminal: Fingerprint([0; 32]),
+        };
+        assert_eq!(postcard::to_stdvec(&refusal).unwrap()[0], 17);
+        // A listing longer than the bound is refused before it is allocated whole.
+        let info = TerminalInfo {
+            fingerprint: Fingerprint([1; 32]),
+            paired_unix: Some(1),
+            last_seen_unix: None,
+            this_session: false,
+        };
+        let too_long = postcard::to_stdvec(&AdminResponse::Terminals {
+            terminals: vec![info; MAX_TERMINALS_LISTED + 1],
+        })
+        .unwrap();
+        assert!(postcard::from_bytes::<AdminResponse>(&too_long).is_err());
+        let code = AdminResponse::PairingCode(NewPairingCode {
+            code: "ABCD-EFGH".into(),
+        });
+        assert!(
+            !format!("{code:?}").contains("ABCD"),
+            "the code is redacted"
+        );
+    }
+
+    #[test]
     fn ceremony_messages_are_appended_and_bounded() {
         use crate::domain::{CardSerial, MAX_CARDS_PER_SET};
         // Variant order is the wire format: the ceremony requests follow ConfirmExport (14),
@@ -286,6 +334,7 @@ mod tests {
         assert_eq!(tag(&AdminRequest::GetRecoveryPublic), 17);
         let response = postcard::to_stdvec(&AdminResponse::Ceremony {
             id: crate::domain::CeremonyId([0; 16]),
+            soft_cards_allowed: false,
         })
         .unwrap();
         assert_eq!(response[0], 11);

@@ -180,12 +180,12 @@ mod tests {
         let p = PartitionId::new("p").unwrap();
         let trust = MemoryTrustStore::default();
         trust.add_partition(p.clone());
-        trust.issue_pairing_code(&p).unwrap();
+        let psk = trust.issue_pairing_code(&p).unwrap().psk(&p);
         let (hsm, terminal) = (
             StaticKeypair::generate().unwrap(),
             StaticKeypair::generate().unwrap(),
         );
-        assert!(trust.pairing_succeeded(&p, terminal.public()));
+        assert!(trust.pairing_succeeded(&p, &psk, terminal.public()));
         let mode = ClientMode::Pinned { hsm: hsm.public() };
         let (state, hello) = c::start(&terminal, p, mode, ClientOptions::default());
         let (server, reply) = s::accept(&hsm, &ServerOptions::default(), &trust, &hello).unwrap();

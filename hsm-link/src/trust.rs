@@ -31,11 +31,25 @@ pub trait TrustStore: Send + Sync {
     -> Option<PublicKey>;
     /// The outstanding pairing code's key, if any.
     fn pairing_offer(&self, partition: &PartitionId) -> PairingOffer;
-    /// A pairing attempt failed; returns the attempts left (0: the code is now burned).
-    fn pairing_failed(&self, partition: &PartitionId) -> u32;
-    /// A pairing succeeded: spend the code and pin `terminal`. Returns `false` if the code was
-    /// spent or burned meanwhile (a concurrent attempt won), in which case nothing is pinned.
-    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool;
+    /// A pairing attempt under the code whose key is `psk` failed; returns the attempts left
+    /// (0: the code is now burned). A failure under a code that is no longer the outstanding
+    /// one (reissued since the handshake began) is not counted against the new code: 0.
+    fn pairing_failed(&self, partition: &PartitionId, psk: &[u8; 32]) -> u32;
+    /// A pairing under the code whose key is `psk` succeeded: spend the code and pin
+    /// `terminal`. Returns `false`, pinning nothing, if that code is no longer outstanding:
+    /// spent or burned meanwhile (a concurrent attempt won), or superseded by a new code.
+    fn pairing_succeeded(
+        &self,
+        partition: &PartitionId,
+        psk: &[u8; 32],
+        terminal: PublicKey,
+    ) -> bool;
+}
+
+/// Whether `offered` is the outstanding code's key `current`, compared in constant time.
+pub fn same_code(current: &[u8; 32], offered: &[u8; 32]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(current.ct_eq(offered))
 }
 
 #[derive(Default)]
@@ -150,14 +164,17 @@ impl TrustStore for MemoryTrustStore {
         }
     }
 
-    fn pairing_failed(&self, partition: &PartitionId) -> u32 {
+    fn pairing_failed(&self, partition: &PartitionId, psk: &[u8; 32]) -> u32 {
         let mut map = self.partitions.lock().expect("trust store lock");
         let Some(entry) = map.get_mut(partition) else {
             return 0;
         };
-        let Some((_, failures)) = entry.code.as_mut() else {
+        let Some((current, failures)) = entry.code.as_mut() else {
             return 0;
         };
+        if !same_code(current, psk) {
+            return 0;
+        }
         *failures += 1;
         let left = self.max_failures.saturating_sub(*failures);
         if left == 0 {
@@ -170,13 +187,19 @@ impl TrustStore for MemoryTrustStore {
         left
     }
 
-    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool {
+    fn pairing_succeeded(
+        &self,
+        partition: &PartitionId,
+        psk: &[u8; 32],
+        terminal: PublicKey,
+    ) -> bool {
         let mut map = self.partitions.lock().expect("trust store lock");
         let Some(entry) = map.get_mut(partition) else {
             return false;
         };
-        if entry.code.take().is_none() {
-            return false;
+        match &entry.code {
+            Some((current, _)) if same_code(current, psk) => entry.code = None,
+            _ => return false,
         }
         entry.terminals.insert(terminal.fingerprint(), terminal);
         true

@@ -762,13 +762,38 @@ fn the_trust_store_is_consulted_for_every_decision() {
     let store = MemoryTrustStore::new(3);
     let p = PartitionId::new("p").unwrap();
     store.add_partition(p.clone());
-    store.issue_pairing_code(&p).unwrap();
+    let psk = store.issue_pairing_code(&p).unwrap().psk(&p);
     let a = StaticKeypair::generate().unwrap().public();
     let b = StaticKeypair::generate().unwrap().public();
-    assert!(store.pairing_succeeded(&p, a));
-    assert!(!store.pairing_succeeded(&p, b));
+    assert!(store.pairing_succeeded(&p, &psk, a));
+    assert!(!store.pairing_succeeded(&p, &psk, b));
     assert_eq!(store.pinned_terminals(&p), vec![a]);
-    assert_eq!(store.pairing_failed(&p), 0);
+    assert_eq!(store.pairing_failed(&p, &psk), 0);
+}
+
+#[test]
+fn a_handshake_under_a_superseded_code_neither_pairs_nor_burns_the_new_code() {
+    // A handshake keeps the code it was offered; when the code is reissued meanwhile, its
+    // success is refused and its failures are not counted against the new code.
+    let store = MemoryTrustStore::new(3);
+    let p = PartitionId::new("p").unwrap();
+    store.add_partition(p.clone());
+    let old = store.issue_pairing_code(&p).unwrap().psk(&p);
+    let new = store.issue_pairing_code(&p).unwrap().psk(&p);
+    let a = StaticKeypair::generate().unwrap().public();
+    for _ in 0..3 {
+        assert_eq!(store.pairing_failed(&p, &old), 0);
+    }
+    assert!(!store.code_burned(&p));
+    assert!(!store.pairing_succeeded(&p, &old, a));
+    assert!(store.pinned_terminals(&p).is_empty());
+    assert_eq!(
+        store.pairing_failed(&p, &new),
+        2,
+        "old failures were not counted"
+    );
+    assert!(store.pairing_succeeded(&p, &new, a));
+    assert_eq!(store.pinned_terminals(&p), vec![a]);
 }
 
 #[test]

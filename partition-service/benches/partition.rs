@@ -524,7 +524,7 @@ fn main() {
         threshold: 2,
         cards: cards.iter().map(Card::description).collect(),
     };
-    let AdminResponse::Ceremony { id } = pso
+    let AdminResponse::Ceremony { id, .. } = pso
         .admin(AdminRequest::BeginCeremony {
             kind: CeremonyKind::Enrol,
         })

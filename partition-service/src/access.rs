@@ -17,7 +17,13 @@ pub fn permits(role: Role, action: Action) -> bool {
         Role::DeviceSo => !matches!(action, RegisterCardSet | TrustKey | Backup | Restore),
         Role::Auditor => matches!(
             action,
-            ViewConfig | ViewUsage | ViewCardSets | ReadLog | ExportLog | ConfirmExport
+            ViewConfig
+                | ViewUsage
+                | ViewCardSets
+                | ReadLog
+                | ExportLog
+                | ConfirmExport
+                | ListTerminals
         ),
         // Every other role (and any role added later) may administer nothing.
         _ => false,
@@ -312,7 +318,13 @@ mod tests {
             );
             let auditor_may = matches!(
                 action,
-                ViewConfig | ViewUsage | ViewCardSets | ReadLog | ExportLog | ConfirmExport
+                ViewConfig
+                    | ViewUsage
+                    | ViewCardSets
+                    | ReadLog
+                    | ExportLog
+                    | ConfirmExport
+                    | ListTerminals
             );
             assert_eq!(
                 admin_check(Some(Role::Auditor), action, &config).is_ok(),

@@ -21,6 +21,8 @@
 //! - `log_query`: which lines a log query selects (pure, shared by reading and export);
 //! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation;
 //! - `backup`: a backup sealed as it streams, and a restore's upload, dry run and commit.
+//! - `terminals`: the pinned terminals (list, revoke; the sessions of a revoked terminal end)
+//!   and a new pairing code issued over the link.
 
 mod backup;
 mod bin;
@@ -33,6 +35,7 @@ mod log_query;
 mod log_read;
 mod login;
 mod session;
+mod terminals;
 mod trust;
 
 pub use credentials::SETUP_PASSWORD_LIFETIME_S;

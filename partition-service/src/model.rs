@@ -112,6 +112,16 @@ pub struct PairingRecord {
     pub terminals: Vec<PublicKey>,
 }
 
+/// When a pinned terminal paired and last opened a session (seconds since the Unix epoch);
+/// `None` where it is not known (a terminal paired before the HSM kept this).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalSeen {
+    /// When it paired.
+    pub paired_unix: Option<u64>,
+    /// When it last opened a session.
+    pub last_seen_unix: Option<u64>,
+}
+
 /// Failed officer logins, for throttling.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Throttle {

@@ -17,12 +17,13 @@ use hsm_link::domain::{
 use hsm_link::keys::{Fingerprint, PublicKey};
 use hsm_link::message::AdminError;
 use hsm_link::pairing::PairingCode;
-use hsm_link::trust::{PairingOffer, TrustStore};
+use hsm_link::trust::{PairingOffer, TrustStore, same_code};
 use zeroize::Zeroizing;
 
 use crate::crypto::{self as sealed, CryptoError, HsmKeys};
 use crate::model::{
-    Credentials, LogFullPolicy, LogState, PairingRecord, PartitionRecord, SoRegistry, Throttle,
+    Credentials, LogFullPolicy, LogState, PairingRecord, PartitionRecord, SoRegistry, TerminalSeen,
+    Throttle,
 };
 use crate::store::{Store, StoreError, WriteTxn};
 
@@ -195,6 +196,9 @@ pub struct Hsm {
     terminal_failures: Mutex<HashMap<(PartitionId, Fingerprint), TerminalFailures>>,
     /// Refused application hellos, counted and summarised (see `application::refusals`).
     pub(crate) hello_refusals: Mutex<crate::application::refusals::HelloRefusals>,
+    /// Rises with every terminal revoked: an open session then checks that its terminal is
+    /// still pinned, and ends if not ([`Hsm::revocations`]).
+    revocations: AtomicU64,
 }
 
 /// One terminal's failed logins within the window, and until when it is locked out.
@@ -263,6 +267,7 @@ impl Hsm {
             unauthenticated: Mutex::default(),
             terminal_failures: Mutex::default(),
             hello_refusals: Mutex::default(),
+            revocations: AtomicU64::new(0),
             next_session: AtomicU64::new(1),
         }
     }
@@ -784,6 +789,103 @@ impl Hsm {
     }
 }
 
+impl Hsm {
+    /// The outstanding pairing code's key, if a code is outstanding.
+    fn outstanding_psk(&self, record: &PartitionRecord) -> Option<Zeroizing<[u8; 32]>> {
+        let (sealed_psk, _) = record.pairing.sealed_psk.as_ref()?;
+        match sealed::open(self.keys.master(), &psk_aad(&record.id), sealed_psk) {
+            Ok(psk) if psk.len() == 32 => {
+                let mut out = Zeroizing::new([0u8; 32]);
+                out.copy_from_slice(&psk);
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+
+    /// Counts how many terminals were revoked since the HSM started: a session that saw
+    /// another count checks whether its own terminal is still pinned.
+    pub(crate) fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::SeqCst)
+    }
+
+    /// The pinned terminals of `id` with when each paired and was last seen.
+    pub(crate) fn terminals(
+        &self,
+        id: &PartitionId,
+    ) -> Result<Vec<(PublicKey, TerminalSeen)>, ServiceError> {
+        self.store.read(|tx| {
+            let record = tx
+                .partition(id)?
+                .ok_or_else(|| ServiceError::NoSuchPartition(id.clone()))?;
+            let mut out = Vec::with_capacity(record.pairing.terminals.len());
+            for key in record.pairing.terminals {
+                let seen = tx.terminal_seen(id, &key.fingerprint())?;
+                out.push((key, seen));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records that `terminal` opened a session now. A terminal not (or no longer) pinned is
+    /// not recorded.
+    pub(crate) fn terminal_seen_now(
+        &self,
+        id: &PartitionId,
+        terminal: &Fingerprint,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now_s();
+        self.store.write(|tx| {
+            let pinned = tx.partition(id)?.is_some_and(|r| {
+                r.pairing
+                    .terminals
+                    .iter()
+                    .any(|k| k.fingerprint() == *terminal)
+            });
+            if !pinned {
+                return Ok(());
+            }
+            let mut seen = tx.terminal_seen(id, terminal)?;
+            seen.last_seen_unix = Some(now);
+            tx.put_terminal_seen(id, terminal, &seen)?;
+            Ok(())
+        })
+    }
+
+    /// Unpins `terminal` in the caller's transaction and forgets its record; the sessions it
+    /// has open end once the transaction committed and [`Hsm::terminal_revoked`] was called.
+    /// Whether it was pinned.
+    pub(crate) fn unpin_terminal(
+        tx: &mut WriteTxn<'_>,
+        record: &mut PartitionRecord,
+        terminal: &Fingerprint,
+    ) -> Result<bool, ServiceError> {
+        let before = record.pairing.terminals.len();
+        record
+            .pairing
+            .terminals
+            .retain(|k| k.fingerprint() != *terminal);
+        if record.pairing.terminals.len() == before {
+            return Ok(false);
+        }
+        if record
+            .pairing
+            .first_terminal
+            .is_some_and(|k| k.fingerprint() == *terminal)
+        {
+            // The first terminal's one privilege (enrolling the first PSO set) goes with it.
+            record.pairing.first_terminal = None;
+        }
+        tx.delete_terminal_seen(&record.id, terminal)?;
+        Ok(true)
+    }
+
+    /// Tells open sessions that a terminal was revoked (after the revocation committed).
+    pub(crate) fn terminal_revoked(&self) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 fn psk_aad(id: &PartitionId) -> Vec<u8> {
     let mut aad = PSK_AAD.to_vec();
     aad.extend_from_slice(id.as_str().as_bytes());
@@ -817,21 +919,22 @@ impl TrustStore for Hsm {
         let Ok(record) = self.partition(partition) else {
             return PairingOffer::None;
         };
-        let Some((sealed_psk, _)) = record.pairing.sealed_psk else {
-            return PairingOffer::None;
-        };
-        match sealed::open(self.keys.master(), &psk_aad(partition), &sealed_psk) {
-            Ok(psk) if psk.len() == 32 => {
-                let mut out = Zeroizing::new([0u8; 32]);
-                out.copy_from_slice(&psk);
-                PairingOffer::Open(out)
-            }
-            _ => PairingOffer::None,
+        match self.outstanding_psk(&record) {
+            Some(psk) => PairingOffer::Open(psk),
+            None => PairingOffer::None,
         }
     }
 
-    fn pairing_failed(&self, partition: &PartitionId) -> u32 {
+    fn pairing_failed(&self, partition: &PartitionId, psk: &[u8; 32]) -> u32 {
         let result = self.modify(partition, |hsm, tx, record| {
+            // A handshake begun under a code reissued since then: its failure says nothing
+            // about the new code, and is not counted against it.
+            if !hsm
+                .outstanding_psk(record)
+                .is_some_and(|c| same_code(&c, psk))
+            {
+                return Ok(0);
+            }
             let Some((_, failures)) = record.pairing.sealed_psk.as_mut() else {
                 return Ok(0);
             };
@@ -858,11 +961,27 @@ impl TrustStore for Hsm {
         result.unwrap_or(0)
     }
 
-    fn pairing_succeeded(&self, partition: &PartitionId, terminal: PublicKey) -> bool {
+    fn pairing_succeeded(
+        &self,
+        partition: &PartitionId,
+        psk: &[u8; 32],
+        terminal: PublicKey,
+    ) -> bool {
         let result = self.modify(partition, |hsm, tx, record| {
-            if record.pairing.sealed_psk.take().is_none() {
+            // Only the outstanding code pairs: one reissued since the handshake began ended it.
+            if !hsm
+                .outstanding_psk(record)
+                .is_some_and(|c| same_code(&c, psk))
+            {
                 return Ok(false);
             }
+            record.pairing.sealed_psk = None;
+            let now = hsm.clock.now_s();
+            let seen = TerminalSeen {
+                paired_unix: Some(now),
+                last_seen_unix: Some(now),
+            };
+            tx.put_terminal_seen(partition, &terminal.fingerprint(), &seen)?;
             if !record.pairing.terminals.contains(&terminal) {
                 record.pairing.terminals.push(terminal);
             }

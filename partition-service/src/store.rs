@@ -6,7 +6,7 @@ use std::path::Path;
 use hsm_link::domain::{KeyId, PartitionId};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::model::{self, KeyRecord, PartitionRecord, RecordError, SoRegistry};
+use crate::model::{self, KeyRecord, PartitionRecord, RecordError, SoRegistry, TerminalSeen};
 
 /// The store file inside an HSM's data directory.
 pub const STORE_FILE: &str = "hsm.redb";
@@ -17,6 +17,10 @@ const KEYS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("keys");
 const LOG: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("log");
 /// Checkpoints, keyed by the sequence number of the last entry they cover.
 const CHECKPOINTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("checkpoints");
+/// When each pinned terminal paired and last opened a session, keyed by partition and the
+/// terminal's fingerprint. Kept beside the partition record (not in it), so that stores written
+/// before it existed read unchanged; a terminal without an entry paired before it existed.
+const TERMINALS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("terminals");
 
 const SO_REGISTRY: &str = "so-registry";
 /// Whether card sets may hold soft cards: one byte, 1 for yes; absent means no.
@@ -102,6 +106,7 @@ impl Store {
             txn.open_table(KEYS)?;
             txn.open_table(LOG)?;
             txn.open_table(CHECKPOINTS)?;
+            txn.open_table(TERMINALS)?;
         }
         txn.commit()?;
         Ok(Store { db, durable })
@@ -300,6 +305,20 @@ macro_rules! reads {
             let value = table.get(SOFT_CARDS)?;
             Ok(value.is_some_and(|v| v.value() == [1]))
         }
+
+        /// When a pinned terminal paired and was last seen, if recorded.
+        pub fn terminal_seen(
+            &self,
+            partition: &PartitionId,
+            terminal: &hsm_link::keys::Fingerprint,
+        ) -> Result<TerminalSeen, StoreError> {
+            let table = self.txn.open_table(TERMINALS)?;
+            let value = table.get((partition.as_str(), terminal.0.as_slice()))?;
+            match value {
+                Some(v) => record("terminal record", v.value()),
+                None => Ok(TerminalSeen::default()),
+            }
+        }
     };
 }
 
@@ -409,6 +428,32 @@ impl WriteTxn<'_> {
     pub fn put_so_registry(&mut self, registry: &SoRegistry) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(META)?;
         table.insert(SO_REGISTRY, model::encode(registry).as_slice())?;
+        Ok(())
+    }
+
+    /// Records when a pinned terminal paired and was last seen.
+    pub fn put_terminal_seen(
+        &mut self,
+        partition: &PartitionId,
+        terminal: &hsm_link::keys::Fingerprint,
+        seen: &TerminalSeen,
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(TERMINALS)?;
+        table.insert(
+            (partition.as_str(), terminal.0.as_slice()),
+            model::encode(seen).as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a terminal's record (it was revoked).
+    pub fn delete_terminal_seen(
+        &mut self,
+        partition: &PartitionId,
+        terminal: &hsm_link::keys::Fingerprint,
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(TERMINALS)?;
+        table.remove((partition.as_str(), terminal.0.as_slice()))?;
         Ok(())
     }
 

@@ -619,6 +619,13 @@ fn request_for(
         Action::Backup => AdminRequest::CreateBackup,
         // Without an upload: refused for that, after the role check.
         Action::Restore => AdminRequest::RestoreDryRun,
+        Action::ListTerminals => AdminRequest::ListTerminals,
+        // A fingerprint no terminal has: a permitted role is refused for that, not for its role.
+        Action::RevokeTerminal => AdminRequest::RevokeTerminal {
+            terminal: hsm_link::keys::Fingerprint([9; 32]),
+            this_terminal: false,
+        },
+        Action::IssuePairingCode => AdminRequest::IssuePairingCode,
     }
 }
 

@@ -14,7 +14,7 @@ use hsm_link::message::{
 
 fn begin(t: &mut common::Terminal, kind: CeremonyKind) -> CeremonyId {
     match t.admin(AdminRequest::BeginCeremony { kind }).unwrap() {
-        AdminResponse::Ceremony { id } => id,
+        AdminResponse::Ceremony { id, .. } => id,
         other => panic!("{other:?}"),
     }
 }

@@ -165,15 +165,9 @@ impl<T: FrameTransport> Link for Connection<T> {
 pub(crate) struct Session {
     binding: [u8; 32],
     partition: PartitionId,
-}
-
-impl Session {
-    fn of(link: &(impl Link + ?Sized)) -> Session {
-        Session {
-            binding: link.channel_binding(),
-            partition: link.partition().clone(),
-        }
-    }
+    /// Whether the HSM accepts soft cards in a set (it announced it when the ceremony began):
+    /// when not, a soft card is refused before a share is written to it.
+    soft_cards_allowed: bool,
 }
 
 /// A card as a ceremony names it: its holder and serial.
@@ -346,6 +340,17 @@ pub enum CeremonyError {
         /// The set's number of cards.
         n: usize,
     },
+    /// A soft card offered to a set on an HSM that accepts none (it said so when the ceremony
+    /// began): refused before a share was written to it.
+    #[error(
+        "{card} is a soft card, and this HSM does not accept soft cards in a card set (its \
+         owner allows them with `tessera-hsm soft-cards allow`): nothing was written to it; \
+         use a smartcard"
+    )]
+    SoftCardRefusedByHsm {
+        /// The card.
+        card: CardRef,
+    },
     /// The partition has no PSO set with recovery parts.
     #[error("this partition has no PSO card set yet: enrol one first")]
     NoActiveSet,
@@ -372,10 +377,24 @@ fn set_list(sets: &[u32]) -> String {
     sets.join(", ")
 }
 
-/// Opens a ceremony of `kind` at the HSM; its id.
-fn begin(link: &mut (impl Link + ?Sized), kind: CeremonyKind) -> Result<CeremonyId, CeremonyError> {
+/// Opens a ceremony of `kind` at the HSM; its id, and the session as the ceremony's cards sign
+/// for it (with the HSM's soft-card policy).
+fn begin(
+    link: &mut (impl Link + ?Sized),
+    kind: CeremonyKind,
+) -> Result<(CeremonyId, Session), CeremonyError> {
     match link.admin(AdminRequest::BeginCeremony { kind })? {
-        AdminResponse::Ceremony { id } => Ok(id),
+        AdminResponse::Ceremony {
+            id,
+            soft_cards_allowed,
+        } => Ok((
+            id,
+            Session {
+                binding: link.channel_binding(),
+                partition: link.partition().clone(),
+                soft_cards_allowed,
+            },
+        )),
         _ => Err(LinkError::Unexpected.into()),
     }
 }

@@ -1242,3 +1242,28 @@ fn a_pulled_card_inserted_again_before_the_registration_is_wiped_by_the_ceremony
     let registered = enrolment.finish(&mut conn).unwrap();
     assert!(registered.leftover_shares.is_empty());
 }
+
+#[test]
+fn a_soft_card_is_refused_before_a_share_is_written_when_the_hsm_accepts_none() {
+    let mut f = Fixture::new();
+    let mut conn = f.pair();
+    f.new_card("Alice Meier", "A-1");
+    // The HSM's owner refuses soft cards: the ceremony learns it when it begins.
+    f.hsm.set_soft_cards_allowed(false).unwrap();
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
+    let mut card = f.card("A-1");
+    match enrolment.add_card(&mut card).unwrap_err() {
+        CeremonyError::SoftCardRefusedByHsm { card } => assert_eq!(card.serial, "A-1"),
+        other => panic!("expected the soft card refused, got {other}"),
+    }
+    assert!(
+        envelope_sets(&mut card).is_empty(),
+        "no share was written to it"
+    );
+    assert_eq!(enrolment.progress().have, 0);
+    // Where the HSM accepts them, the same card joins.
+    f.hsm.set_soft_cards_allowed(true).unwrap();
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
+    enrolment.add_card(&mut card).unwrap();
+    assert_eq!(envelope_sets(&mut card), vec![1]);
+}

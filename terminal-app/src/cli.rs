@@ -9,6 +9,7 @@
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
 //! - [`backup`]: `backup create` (one or two directories, each read back and verified),
 //!   `backup list`, `backup verify` (offline) and `backup restore` (dry run, diff, commit).
+//! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
 
 pub mod backup;
 pub mod exit;
@@ -17,6 +18,7 @@ pub mod login;
 pub mod prompt;
 pub mod reads;
 pub mod status;
+pub mod terminals;
 #[cfg(all(test, feature = "embedded"))]
 mod testing;
 

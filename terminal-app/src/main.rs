@@ -105,6 +105,13 @@ enum Command {
     /// rejected, 2 unreadable or no key).
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// The terminals paired with the partition: list them (PSO, auditor or device SO), revoke
+    /// one (PSO or device SO).
+    #[command(subcommand)]
+    Terminals(TerminalsCommand),
+    /// A new one-time pairing code for another terminal (PSO or device-SO login), shown once;
+    /// an outstanding code is replaced.
+    PairingCode(Officer),
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,6 +165,22 @@ enum BackupCommand {
         /// Only the dry run and the diff.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TerminalsCommand {
+    /// One line per paired terminal: fingerprint, paired when, last seen, this one marked.
+    List(Officer),
+    /// Revokes a paired terminal: its open sessions end at once and it can no longer connect.
+    Revoke {
+        #[command(flatten)]
+        officer: Officer,
+        /// The terminal's fingerprint, as `tessera terminals list` shows it.
+        fingerprint: String,
+        /// Needed to revoke the terminal this command runs on (refused without it).
+        #[arg(long)]
+        this_terminal: bool,
     },
 }
 
@@ -419,8 +442,18 @@ fn read_command(
         Command::Keys(ListCommand::List(o)) => (o, "keys"),
         Command::Bin(ListCommand::List(o)) => (o, "bin"),
         Command::Log(LogCommand::Show { officer, .. }) => (officer, "log"),
+        Command::Terminals(TerminalsCommand::List(o)) => (o, "terminals"),
+        Command::Terminals(TerminalsCommand::Revoke { officer, .. }) => (officer, "revoke"),
+        Command::PairingCode(o) => (o, "pairing-code"),
         _ => unreachable!("run() dispatches the other commands"),
     };
+    if what == "pairing-code" && officer.target.json {
+        return Err(Error::Usage(
+            "a pairing code is shown once, for a person to type: `tessera pairing-code` has no \
+             --json"
+                .to_owned(),
+        ));
+    }
     let (mut conn, _) = session(state, &officer.target)?;
     let role = match officer.role {
         RoleArg::Pso => OfficerRole::Pso,
@@ -447,6 +480,21 @@ fn read_command(
         ("config", _) => cli::reads::config_show(&mut conn)?.render(json),
         ("keys", _) => cli::reads::keys(&mut conn, false)?.render(json),
         ("bin", _) => cli::reads::keys(&mut conn, true)?.render(json),
+        ("terminals", _) => cli::terminals::list(&mut conn)?.render(json),
+        (
+            "revoke",
+            Command::Terminals(TerminalsCommand::Revoke {
+                fingerprint,
+                this_terminal,
+                ..
+            }),
+        ) => cli::terminals::revoke(&mut conn, &fingerprint, this_terminal)?.render(json),
+        ("pairing-code", _) => {
+            let shown = cli::terminals::pairing_code(&mut conn)?;
+            let _ = conn.close();
+            print!("{}", *shown);
+            return Ok(());
+        }
         (
             _,
             Command::Log(LogCommand::Show {

@@ -378,3 +378,139 @@ fn pair_and_status_over_a_serial_line() {
     let out = tessera(&state, &config, &["status", "--name", "nope"], "");
     assert_eq!(out.status.code(), Some(i32::from(exit::NOT_PAIRED)));
 }
+
+#[test]
+fn terminals_listed_and_revoked_and_a_pairing_code_issued_against_the_real_tessera_hsm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_serving, code, _fingerprint, address) = serve_hsm(dir.path());
+    let state = dir.path().join("state/tessera");
+    let other = dir.path().join("state/other");
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "version = 1\n[cards]\nallow_soft_cards = true\n").unwrap();
+    let pair_as = |state: &Path, name: &str, code: &str| {
+        let args = [
+            "pair",
+            "--tcp",
+            address.as_str(),
+            "--partition",
+            "p1",
+            "--name",
+            name,
+        ];
+        tessera(state, &config, &args, &format!("{code}\nyes\n"))
+    };
+    let out = pair_as(&state, "pay", &code);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let card = enrol(&state, dir.path());
+    let card = card.to_str().unwrap();
+    let typed = format!("{PASSPHRASE}\n");
+
+    // A new code over the link, after the PSO login; shown once, never as JSON.
+    let out = tessera(
+        &state,
+        &config,
+        &["pairing-code", "--json", "--soft", card],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(i32::from(exit::SETUP)));
+    let out = tessera(&state, &config, &["pairing-code", "--soft", card], &typed);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    let new_code = shown
+        .lines()
+        .find(|l| l.starts_with("    "))
+        .expect("the code is on its own indented line")
+        .trim()
+        .to_owned();
+    // It pairs a second terminal (its own state directory).
+    let out = pair_as(&other, "pay", &new_code);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Both are listed; this one is marked.
+    let list = |state: &Path| {
+        let out = tessera(
+            state,
+            &config,
+            &["terminals", "list", "--json", "--soft", card],
+            &typed,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["terminals"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let terminals = list(&state);
+    assert_eq!(terminals.len(), 2, "{terminals:?}");
+    let own = terminals
+        .iter()
+        .find(|t| t["this_terminal"] == true)
+        .unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = terminals
+        .iter()
+        .find(|t| t["this_terminal"] == false)
+        .unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(terminals.iter().all(|t| t["paired_unix"].is_u64()));
+    let out = tessera(
+        &state,
+        &config,
+        &["terminals", "list", "--soft", card],
+        &typed,
+    );
+    let table = text(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&own) && l.ends_with("this terminal")),
+        "{table}"
+    );
+
+    // Revoking this terminal needs --this-terminal: refused at the HSM, nothing revoked.
+    let out = tessera(
+        &state,
+        &config,
+        &["terminals", "revoke", &own, "--soft", card],
+        &typed,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(exit::REFUSED)),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("say so explicitly"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The other one is revoked: it can no longer connect, and the listing lost it.
+    let out = tessera(
+        &state,
+        &config,
+        &["terminals", "revoke", &theirs, "--soft", card],
+        &typed,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Revoked terminal"));
+    let out = tessera(&other, &config, &["status"], "");
+    assert!(!out.status.success(), "a revoked terminal connected");
+    assert_eq!(list(&state).len(), 1);
+
+    // The log has both, and not the code.
+    let out = tessera(
+        &state,
+        &config,
+        &["log", "show", "--json", "--soft", card],
+        &typed,
+    );
+    let log = text(&out.stdout);
+    assert!(log.contains("terminal.revoke"), "{log}");
+    assert!(log.contains("pairing.issue"), "{log}");
+    assert!(!log.contains(&new_code), "{log}");
+}

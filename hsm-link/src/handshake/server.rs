@@ -117,7 +117,7 @@ pub fn accept(
         partition: hello.partition,
         version,
         rekey_interval: options.rekey_interval,
-        _credential: credential,
+        credential,
     };
     Ok((state, LinkFrame::ServerHello(&reply).to_vec()))
 }
@@ -203,8 +203,9 @@ pub struct AwaitFirstMessage {
     partition: PartitionId,
     version: u16,
     rekey_interval: u64,
-    /// Kept (and zeroized on drop) until the handshake ends.
-    _credential: Credential,
+    /// Kept (and zeroized on drop) until the handshake ends; a pairing names its code to the
+    /// trust store, so that a code reissued meanwhile is not spent or burned by this handshake.
+    credential: Credential,
 }
 
 /// Where the server handshake goes after the terminal's first message.
@@ -300,14 +301,19 @@ impl AwaitFinalMessage {
             partition,
             version,
             rekey_interval,
+            credential,
             ..
         } = self.inner;
+        // Only a pairing reaches its final message, and a pairing's credential is its code.
+        let Credential::Psk(psk) = credential else {
+            return Err(Rejection::refuse(Refusal::HandshakeFailed, false));
+        };
         let msg = handshake_message(frame)?;
         let mut buf = handshake_buffer(msg);
         let payload = match noise.read_message(msg, &mut buf) {
             Ok(n) => n,
             Err(_) => {
-                let attempts_left = trust.pairing_failed(&partition);
+                let attempts_left = trust.pairing_failed(&partition, &psk);
                 let mut r = Rejection::refuse(Refusal::PairingFailed { attempts_left }, false);
                 r.error = Error::Refused(Refusal::PairingFailed { attempts_left });
                 return Err(r);
@@ -322,7 +328,7 @@ impl AwaitFinalMessage {
         if key.fingerprint() != terminal {
             return Err(Rejection::refuse(Refusal::HandshakeFailed, false));
         }
-        if !trust.pairing_succeeded(&partition, key) {
+        if !trust.pairing_succeeded(&partition, &psk, key) {
             return Err(Rejection::refuse(
                 Refusal::NoPairingCode {
                     partition: partition.clone(),
@@ -413,8 +419,12 @@ mod tests {
     #[test]
     fn a_request_hidden_in_the_first_handshake_message_is_named() {
         let s = setup();
-        s.trust.issue_pairing_code(&s.partition).unwrap();
-        assert!(s.trust.pairing_succeeded(&s.partition, s.terminal.public()));
+        let code = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let psk = code.psk(&s.partition);
+        assert!(
+            s.trust
+                .pairing_succeeded(&s.partition, &psk, s.terminal.public())
+        );
         let mode = ClientMode::Pinned {
             hsm: s.hsm.public(),
         };
@@ -469,6 +479,78 @@ mod tests {
             PeerMisbehaved::PayloadInFinalHandshakeMessage
         );
         assert!(s.trust.pinned_terminals(&s.partition).is_empty());
+    }
+
+    /// Runs a pairing handshake under `old` up to the terminal's final message, reissues the
+    /// code meanwhile when `reissue`, and hands the final message to the server: the refusal,
+    /// if any.
+    fn pair_across_a_reissue(s: &Setup, right_code: bool, reissue: bool) -> Option<Rejection> {
+        let old = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let offered = if right_code {
+            old
+        } else {
+            crate::pairing::PairingCode::generate().unwrap()
+        };
+        let mode = ClientMode::Pairing(offered);
+        let (client, hello) = c::start(
+            &s.terminal,
+            s.partition.clone(),
+            mode,
+            ClientOptions::default(),
+        );
+        let (server, reply) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let (client, first) = client.handle(&reply).unwrap();
+        let Ok(ServerProgress::AwaitFinal(server, second)) = server.handle(&first) else {
+            panic!("pairing expected");
+        };
+        let final_frame = match client.handle(&second) {
+            Ok(c::ClientProgress::Pairing(_, last)) => last,
+            Ok(_) => panic!("pairing expected"),
+            // A wrong code: the terminal cannot read the server's message; send garbage of
+            // the same shape so the server counts a failure.
+            Err(_) => LinkFrame::Handshake(&[0u8; 64]).to_vec(),
+        };
+        if reissue {
+            s.trust.issue_pairing_code(&s.partition).unwrap();
+        }
+        server.handle(&final_frame, &s.trust).err()
+    }
+
+    #[test]
+    fn a_code_reissued_mid_handshake_ends_the_pairing_begun_under_the_old_one() {
+        let s = setup();
+        // Without a reissue the same run pairs (the test can fail).
+        assert!(pair_across_a_reissue(&s, true, false).is_none());
+        assert_eq!(s.trust.pinned_terminals(&s.partition).len(), 1);
+        let s = setup();
+        let rejection = pair_across_a_reissue(&s, true, true).expect("refused");
+        assert!(rejection.reply.is_some(), "the terminal is told");
+        assert!(s.trust.pinned_terminals(&s.partition).is_empty());
+        // The new code is still outstanding.
+        assert!(matches!(
+            s.trust.pairing_offer(&s.partition),
+            PairingOffer::Open(_)
+        ));
+    }
+
+    #[test]
+    fn failures_under_a_superseded_code_do_not_burn_the_new_one() {
+        let s = setup();
+        for _ in 0..crate::limits::DEFAULT_MAX_PAIRING_FAILURES {
+            // Each run issues a code, fails under it, and reissues before the failure lands.
+            let rejection = pair_across_a_reissue(&s, false, true).expect("refused");
+            match rejection.error {
+                Error::Refused(Refusal::PairingFailed { attempts_left }) => {
+                    assert_eq!(attempts_left, 0, "not counted against the new code")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(!s.trust.code_burned(&s.partition));
+        assert!(matches!(
+            s.trust.pairing_offer(&s.partition),
+            PairingOffer::Open(_)
+        ));
     }
 
     #[test]

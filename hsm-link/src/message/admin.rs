@@ -10,6 +10,7 @@ use crate::domain::{
     CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
     KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
 };
+use crate::keys::Fingerprint;
 
 /// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
 /// for its header. A page that reaches it ends early and says where the next one starts.
@@ -35,6 +36,9 @@ pub const MAX_BACKUP_TRAILER: usize = 256;
 pub const MAX_RESTORE_CHUNK: usize = 48 * 1024;
 /// Most key ids a restore diff lists per kind of change (the counts are always whole).
 pub const MAX_DIFF_KEYS: usize = 1000;
+/// Most pinned terminals one listing carries (far more than a partition is paired with; a
+/// partition with more lists the first ones by fingerprint).
+pub const MAX_TERMINALS_LISTED: usize = 1000;
 
 /// Roles that log in with cards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -448,6 +452,21 @@ pub enum AdminRequest {
         /// The header hash the dry run reported.
         header_hash: [u8; 32],
     },
+    /// The terminals pinned for this partition ([`AdminResponse::Terminals`]).
+    ListTerminals,
+    /// Unpin a terminal: its open sessions end at once and it can no longer connect; logged.
+    /// The terminal of this session is refused ([`AdminError::RevokingThisTerminal`]) unless
+    /// `this_terminal` says it is meant.
+    RevokeTerminal {
+        /// The terminal's fingerprint.
+        terminal: Fingerprint,
+        /// Set to revoke the terminal this session runs on (the session then ends too).
+        this_terminal: bool,
+    },
+    /// Issue a new one-time management pairing code for another terminal, replacing any
+    /// outstanding one (a pairing begun under the old code then fails). Shown once; the log
+    /// records the issue, never the code.
+    IssuePairingCode,
 }
 
 /// A list of key ids in a restore diff: the whole count, and the first ids (at most
@@ -487,6 +506,33 @@ pub struct RestoreDiff {
     /// them).
     #[serde(deserialize_with = "de_changes")]
     pub config: Vec<crate::domain::ParameterChange>,
+}
+
+/// A pinned terminal, as [`AdminRequest::ListTerminals`] shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalInfo {
+    /// The fingerprint of its link key.
+    pub fingerprint: Fingerprint,
+    /// When it paired (seconds since the Unix epoch), if the HSM recorded it.
+    pub paired_unix: Option<u64>,
+    /// When it last opened a session (seconds since the Unix epoch), if ever since pairing.
+    pub last_seen_unix: Option<u64>,
+    /// Whether it is the terminal of the session that asked.
+    pub this_session: bool,
+}
+
+/// A one-time pairing code, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPairingCode {
+    /// The code as issued (groups and check symbols), to be typed at the other terminal.
+    #[serde(deserialize_with = "de_password")]
+    pub code: String,
+}
+
+impl std::fmt::Debug for NewPairingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPairingCode(<redacted>)")
+    }
 }
 
 /// What a card-set ceremony does.
@@ -581,6 +627,9 @@ pub enum AdminResponse {
     Ceremony {
         /// The ceremony's id.
         id: CeremonyId,
+        /// Whether this HSM accepts soft cards in a card set: when not, the terminal refuses a
+        /// soft card before it writes a single share.
+        soft_cards_allowed: bool,
     },
     /// The active PSO set's public recovery parts.
     RecoveryPublic {
@@ -614,6 +663,14 @@ pub enum AdminResponse {
         /// Key objects the partition now holds.
         objects: u64,
     },
+    /// The partition's pinned terminals, by fingerprint.
+    Terminals {
+        /// The terminals (at most [`MAX_TERMINALS_LISTED`]).
+        #[serde(deserialize_with = "de_terminals")]
+        terminals: Vec<TerminalInfo>,
+    },
+    /// A new one-time pairing code, shown once.
+    PairingCode(NewPairingCode),
 }
 
 /// Operations, as the role/permission table names them.
@@ -651,11 +708,17 @@ pub enum Action {
     Backup,
     /// Restore the partition from a backup.
     Restore,
+    /// List the pinned terminals.
+    ListTerminals,
+    /// Revoke a pinned terminal.
+    RevokeTerminal,
+    /// Issue a management pairing code.
+    IssuePairingCode,
 }
 
 impl Action {
     /// Every action, so that a role table and its tests cover each one.
-    pub const ALL: [Action; 15] = [
+    pub const ALL: [Action; 18] = [
         Action::ViewConfig,
         Action::ChangeConfig,
         Action::ViewUsage,
@@ -671,6 +734,9 @@ impl Action {
         Action::TrustKey,
         Action::Backup,
         Action::Restore,
+        Action::ListTerminals,
+        Action::RevokeTerminal,
+        Action::IssuePairingCode,
     ];
 
     /// The action's name in logs and messages.
@@ -691,6 +757,9 @@ impl Action {
             Action::TrustKey => "mark a wrapping key trusted",
             Action::Backup => "back up the partition",
             Action::Restore => "restore the partition from a backup",
+            Action::ListTerminals => "list the paired terminals",
+            Action::RevokeTerminal => "revoke a paired terminal",
+            Action::IssuePairingCode => "issue a pairing code",
         }
     }
 }
@@ -715,6 +784,9 @@ const _: () = {
             Action::TrustKey => 12,
             Action::Backup => 13,
             Action::Restore => 14,
+            Action::ListTerminals => 15,
+            Action::RevokeTerminal => 16,
+            Action::IssuePairingCode => 17,
         }
     }
     let mut i = 0;
@@ -874,6 +946,24 @@ pub enum AdminError {
     /// A backup refused for a restore: nothing was changed.
     #[error("backup refused, nothing was changed: {0}")]
     Backup(BackupProblem),
+    /// No terminal with that fingerprint is pinned for this partition.
+    #[error(
+        "no terminal {terminal} is paired with this partition: list the terminals and copy its \
+         fingerprint"
+    )]
+    NoSuchTerminal {
+        /// The fingerprint asked for.
+        terminal: Fingerprint,
+    },
+    /// A revocation of the terminal this session runs on, without saying so: nothing was done.
+    #[error(
+        "{terminal} is the terminal this session runs on: revoking it ends this session and \
+         this terminal can no longer connect; say so explicitly to revoke it"
+    )]
+    RevokingThisTerminal {
+        /// This session's terminal.
+        terminal: Fingerprint,
+    },
 }
 
 /// Why a backup cannot be restored (or uploaded).
@@ -1016,6 +1106,10 @@ fn de_serials<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CardSerial>, D::Err
 
 fn de_holders<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<HolderName>, D::Error> {
     deserialize_vec(d, MAX_CARDS_PER_SET)
+}
+
+fn de_terminals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TerminalInfo>, D::Error> {
+    deserialize_vec(d, MAX_TERMINALS_LISTED)
 }
 
 fn de_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyObjectSummary>, D::Error> {

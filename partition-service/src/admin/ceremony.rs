@@ -78,7 +78,7 @@ impl AdminSession {
         let mut id = CeremonyId([0u8; 16]);
         getrandom::fill(&mut id.0).map_err(crate::crypto::CryptoError::Rng)?;
         let replaced = self.ceremony.map(|c| c.id.to_string());
-        self.change(
+        let soft_cards_allowed = self.change(
             ctx,
             Ration::Take,
             |hsm, tx, record| {
@@ -98,7 +98,10 @@ impl AdminSession {
                 if let Some(old) = &replaced {
                     event = event.detail("abandons", old.clone());
                 }
-                hsm.append(tx, record, event)
+                hsm.append(tx, record, event)?;
+                // Announced with the id, so that a terminal refuses a soft card before it
+                // writes a single share; the registration checks it again.
+                Ok(tx.soft_cards_allowed()?)
             },
             || {
                 Event::new(self.actor(), KnownOperation::CeremonyBegin)
@@ -106,7 +109,10 @@ impl AdminSession {
             },
         )?;
         self.ceremony = Some(OpenCeremony { id, kind });
-        Ok(AdminResponse::Ceremony { id })
+        Ok(AdminResponse::Ceremony {
+            id,
+            soft_cards_allowed,
+        })
     }
 
     /// The last step of a ceremony: the set's registration, bound to the open ceremony's id.

@@ -39,7 +39,12 @@ impl AdminLink {
 }
 
 impl AdminService for AdminLink {
-    fn session(&self, _ctx: &SessionContext) -> Box<dyn Handler> {
+    fn session(&self, ctx: &SessionContext) -> Box<dyn Handler> {
+        // "Last seen" for the terminal listing. A failure to record it (a store fault) must not
+        // keep an officer out: the session goes on without it.
+        let _ = self
+            .hsm
+            .terminal_seen_now(&ctx.partition, &ctx.terminal.fingerprint());
         Box::new(AdminSession {
             hsm: Arc::clone(&self.hsm),
             login: None,
@@ -47,6 +52,8 @@ impl AdminService for AdminLink {
             refused_card: None,
             ceremony: None,
             restore: None,
+            revocations_seen: self.hsm.revocations(),
+            revoked: false,
         })
     }
 }
@@ -61,6 +68,10 @@ pub(super) struct AdminSession {
     pub(super) ceremony: Option<OpenCeremony>,
     /// This session's restore upload (at most one).
     pub(super) restore: Option<RestoreUpload>,
+    /// [`Hsm::revocations`] when this session last checked that its terminal is pinned.
+    revocations_seen: u64,
+    /// This session's terminal was revoked: it serves nothing more and ends at the next poll.
+    revoked: bool,
 }
 
 /// How a refusal's log entry is rationed for a session without a login.
@@ -108,6 +119,9 @@ fn operation_of(action: Action) -> KnownOperation {
         Action::TrustKey => KnownOperation::KeyTrust,
         Action::Backup => KnownOperation::BackupCreate,
         Action::Restore => KnownOperation::BackupRestore,
+        Action::ListTerminals => KnownOperation::TerminalList,
+        Action::RevokeTerminal => KnownOperation::TerminalRevoke,
+        Action::IssuePairingCode => KnownOperation::PairingIssue,
     }
 }
 
@@ -216,6 +230,27 @@ impl AdminSession {
         self.restore = None;
     }
 
+    /// Whether this session's terminal was revoked. Cheap while no terminal was revoked since
+    /// the last check; otherwise one read of the partition record.
+    fn terminal_revoked(&mut self, ctx: &SessionContext) -> bool {
+        let now = self.hsm.revocations();
+        if !self.revoked && now != self.revocations_seen {
+            self.revocations_seen = now;
+            let own = ctx.terminal.fingerprint();
+            self.revoked = hsm_link::trust::TrustStore::pinned_terminal(
+                self.hsm.as_ref(),
+                &ctx.partition,
+                &own,
+            )
+            .is_none()
+                && self.hsm.partition(&ctx.partition).is_ok();
+        }
+        if self.revoked {
+            self.end_login();
+        }
+        self.revoked
+    }
+
     /// Answers one request. Every request is named: a new one does not compile until it is
     /// answered here.
     fn dispatch(&mut self, ctx: &SessionContext, request: AdminRequest) -> Reply {
@@ -286,6 +321,12 @@ impl AdminSession {
             AdminRequest::RestoreChunk { bytes } => self.restore_chunk(ctx, &bytes),
             AdminRequest::RestoreDryRun => self.restore_dry_run(ctx),
             AdminRequest::RestoreCommit { header_hash } => self.restore_commit(ctx, header_hash),
+            AdminRequest::ListTerminals => self.list_terminals(ctx),
+            AdminRequest::RevokeTerminal {
+                terminal,
+                this_terminal,
+            } => self.revoke_terminal(ctx, terminal, this_terminal),
+            AdminRequest::IssuePairingCode => self.issue_pairing_code(ctx),
         })
     }
 }
@@ -299,10 +340,18 @@ impl Handler for AdminSession {
         {
             self.end_login();
         }
+        // A revoked terminal's request that arrived before the poll that ends its session.
+        if self.terminal_revoked(ctx) {
+            let terminal = ctx.terminal.fingerprint();
+            return respond(Err(AdminError::NoSuchTerminal { terminal }.into()));
+        }
         self.dispatch(ctx, request)
     }
 
     fn poll(&mut self, ctx: &SessionContext) -> Option<CloseReason> {
+        if self.terminal_revoked(ctx) {
+            return Some(CloseReason::TerminalRevoked);
+        }
         let login = self.login.as_ref()?;
         if self.hsm.is_current(&ctx.partition, login.generation) {
             None

@@ -326,7 +326,7 @@ impl Terminal {
     /// Opens a ceremony of `kind`; its id.
     pub fn begin(&mut self, kind: CeremonyKind) -> Result<CeremonyId, RemoteError> {
         match self.admin(AdminRequest::BeginCeremony { kind })? {
-            AdminResponse::Ceremony { id } => Ok(id),
+            AdminResponse::Ceremony { id, .. } => Ok(id),
             other => panic!("not a ceremony: {other:?}"),
         }
     }

@@ -5,7 +5,7 @@ use hsm_link::domain::{CardDescription, CardSetKind};
 use hsm_link::message::{AdminRequest, AdminResponse, CeremonyKind};
 
 use super::members::{Members, check_size};
-use super::{CeremonyError, Link, LinkError, Progress, Session, begin};
+use super::{CeremonyError, Link, LinkError, Progress, begin};
 use crate::card::VerifiedCard;
 
 /// Enrolling a partition's auditor set: n cards with their holders, threshold m; no share and
@@ -39,20 +39,13 @@ impl AuditorEnrolment {
         n: u8,
     ) -> Result<AuditorEnrolment, CeremonyError> {
         check_size(threshold, n)?;
-        let id = begin(link, CeremonyKind::EnrolAuditors)?;
+        let (id, session) = begin(link, CeremonyKind::EnrolAuditors)?;
         let set_number = match link.admin(AdminRequest::GetCardSets)? {
             AdminResponse::CardSets { auditor, .. } => auditor.map_or(1, |s| s.set_number + 1),
             _ => return Err(LinkError::Unexpected.into()),
         };
         Ok(AuditorEnrolment {
-            members: Members::new(
-                Session::of(link),
-                id,
-                CardSetKind::Auditor,
-                set_number,
-                threshold,
-                n,
-            ),
+            members: Members::new(session, id, CardSetKind::Auditor, set_number, threshold, n),
         })
     }
 

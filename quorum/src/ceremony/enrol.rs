@@ -5,7 +5,7 @@ use hsm_link::domain::CeremonyId;
 use hsm_link::message::{AdminRequest, CeremonyKind};
 
 use super::members::{NewSet, Registered, check_size};
-use super::{ActiveSet, CardRef, CeremonyError, Link, Progress, Session, begin};
+use super::{ActiveSet, CardRef, CeremonyError, Link, Progress, begin};
 use crate::card::VerifiedCard;
 use crate::secret::{QuorumBackupPublicKey, RecoverySecret};
 
@@ -29,10 +29,10 @@ impl Enrolment {
         n: u8,
     ) -> Result<Enrolment, CeremonyError> {
         check_size(threshold, n)?;
-        let id = begin(link, CeremonyKind::Enrol)?;
+        let (id, session) = begin(link, CeremonyKind::Enrol)?;
         let set_number = ActiveSet::fetch(link)?.map_or(1, |s| s.set_number + 1);
         let secret = RecoverySecret::generate()?;
-        let new = NewSet::split(&secret, Session::of(link), id, set_number, threshold, n)?;
+        let new = NewSet::split(&secret, session, id, set_number, threshold, n)?;
         drop(secret);
         Ok(Enrolment { id, new })
     }

@@ -81,14 +81,20 @@ impl Members {
         }
     }
 
-    /// The registered description of the next card: refuses a card already in the set (named
-    /// as it joined), a card with the serial of one already in it (both named), a card without
+    /// The registered description of the next card: refuses a soft card when the HSM said it
+    /// accepts none (before any share is written), a card already in the set (named as it
+    /// joined), a card with the serial of one already in it (both named), a card without
     /// a holder name, and a card beyond n.
     pub(super) fn describe<C: VerifiedCard + ?Sized>(
         &self,
         card: &C,
     ) -> Result<CardDescription, CeremonyError> {
         let info = card.info();
+        if info.soft && !self.session.soft_cards_allowed {
+            return Err(CeremonyError::SoftCardRefusedByHsm {
+                card: CardRef::of(&info),
+            });
+        }
         if let Some(joined) = self
             .cards
             .iter()

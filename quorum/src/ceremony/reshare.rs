@@ -40,11 +40,11 @@ pub struct Reshare {
 impl Reshare {
     /// Opens a re-share ceremony and reads the active set.
     pub fn begin(link: &mut (impl Link + ?Sized)) -> Result<Reshare, CeremonyError> {
-        let id = begin(link, CeremonyKind::Reshare)?;
+        let (id, session) = begin(link, CeremonyKind::Reshare)?;
         let set = ActiveSet::fetch(link)?.ok_or(CeremonyError::NoActiveSet)?;
         Ok(Reshare {
             id,
-            session: Session::of(link),
+            session,
             collector: Collector::new(link.partition(), set),
         })
     }

@@ -5,7 +5,7 @@ use hsm_link::domain::CeremonyId;
 use hsm_link::message::CeremonyKind;
 
 use super::members::{NewSet, Registered, check_size};
-use super::{ActiveSet, CardRef, CeremonyError, Link, Progress, Session, begin};
+use super::{ActiveSet, CardRef, CeremonyError, Link, Progress, begin};
 use crate::card::VerifiedCard;
 use crate::secret::RecoverySecret;
 
@@ -62,7 +62,7 @@ impl Revocation {
         n: u8,
     ) -> Result<Revocation, CeremonyError> {
         check_size(threshold, n)?;
-        let id = begin(link, CeremonyKind::Revoke)?;
+        let (id, session) = begin(link, CeremonyKind::Revoke)?;
         let current = ActiveSet::fetch(link)?.ok_or(CeremonyError::NoActiveSet)?;
         let Some(revoked) = current
             .cards
@@ -79,14 +79,7 @@ impl Revocation {
             });
         };
         let secret = RecoverySecret::generate()?;
-        let new = NewSet::split(
-            &secret,
-            Session::of(link),
-            id,
-            current.set_number + 1,
-            threshold,
-            n,
-        )?;
+        let new = NewSet::split(&secret, session, id, current.set_number + 1, threshold, n)?;
         drop(secret);
         Ok(Revocation {
             id,
