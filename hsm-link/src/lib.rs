@@ -65,6 +65,7 @@ pub mod limits;
 pub mod listener;
 pub mod message;
 pub mod pairing;
+pub mod process;
 pub mod server;
 pub mod session;
 pub mod transport;

@@ -301,6 +301,12 @@ enum CardCommand {
 }
 
 fn main() -> ExitCode {
+    // The terminal holds its link key, PINs and shares for moments: no core dumps and no
+    // ptrace by other users, before anything is parsed or read.
+    if let Err(e) = hsm_link::process::disable_core_dumps() {
+        eprintln!("tessera: could not disable core dumps for this process: {e}");
+        return ExitCode::from(exit::FAILURE);
+    }
     let cli = Cli::parse();
     // Before the configuration: a log check needs none, and its exit code must be its own.
     if let Some(Command::Log(LogCommand::Verify(_) | LogCommand::Convert(_))) = &cli.command {
@@ -330,7 +336,6 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    harden_process().context("could not disable core dumps for this process")?;
     let loaded = TerminalConfig::load(config::config_path(
         cli.config,
         std::env::var_os(config::CONFIG_ENV),
@@ -711,20 +716,6 @@ fn tui_demo(_idle_lock: u64) -> anyhow::Result<()> {
     Err(Error::EmbeddedNotBuilt.into())
 }
 
-/// The terminal holds secrets (its link key, PINs, shares): keep them out of core dumps and
-/// away from ptrace by other users.
-fn harden_process() -> std::io::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    )?;
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

@@ -194,7 +194,7 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    harden_process().context("could not disable core dumps for this process")?;
+    quorum::disable_core_dumps().context("could not disable core dumps for this process")?;
     match Cli::parse().command {
         Command::Keygen(args) => keygen(&args),
         Command::Build { dir, template, out } => {
@@ -552,16 +552,3 @@ fn read_secret(prompt: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(trimmed.as_bytes().to_vec()))
 }
 
-/// The tool holds PINs and passphrases: keep them out of core dumps.
-fn harden_process() -> std::io::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    )?;
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
-    Ok(())
-}

@@ -180,7 +180,8 @@ fn parse_tier(s: &str) -> Result<ServiceTier, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    harden_process()?;
+    // The HSM holds every key: no core dumps, no ptrace by other users.
+    hsm_link::process::disable_core_dumps().context("disabling core dumps and ptrace")?;
     let cli = Cli::parse();
     if let Command::Init { data_dir } = &cli.command {
         return init(data_dir);
@@ -502,18 +503,3 @@ fn serve(
     }
 }
 
-/// The HSM holds every key: no core dumps, no ptrace by other users.
-fn harden_process() -> anyhow::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    setrlimit(
-        Resource::Core,
-        Rlimit {
-            current: Some(0),
-            maximum: Some(0),
-        },
-    )
-    .context("disabling core dumps")?;
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .context("disabling ptrace and core dumps")?;
-    Ok(())
-}
