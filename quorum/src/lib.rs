@@ -106,11 +106,11 @@ pub use card::{Card, CardInfo, Pin, VerifiedCard};
 #[doc(hidden)]
 pub use card_policy as policy;
 pub use card_policy::CardPolicy;
+pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
+pub use error::{CardError, EnvelopeError, QuorumError};
 /// A process that holds card PINs and shares disables core dumps first (the same hardening as
 /// both ends of the link; re-exported for the tools built on cards).
 pub use hsm_link::process::disable_core_dumps;
-pub use envelope::{EnvelopeHeader, ShareContext, open_share, open_share_with_x25519, seal_share};
-pub use error::{CardError, EnvelopeError, QuorumError};
 pub use pcsc::{GeneratedKeys, PcscAdmin, PcscCard, VerifiedPcscCard};
 pub use secret::{
     Commitments, QuorumBackupKey, QuorumBackupPublicKey, RecoverySecret, Share, combine, split,

@@ -716,7 +716,6 @@ fn tui_demo(_idle_lock: u64) -> anyhow::Result<()> {
     Err(Error::EmbeddedNotBuilt.into())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

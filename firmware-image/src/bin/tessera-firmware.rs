@@ -551,4 +551,3 @@ fn read_secret(prompt: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
     }
     Ok(Zeroizing::new(trimmed.as_bytes().to_vec()))
 }
-

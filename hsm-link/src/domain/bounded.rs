@@ -20,8 +20,10 @@ impl<'de, const MAX: usize> Deserialize<'de> for BoundedString<MAX> {
     }
 }
 
-/// Deserialises a string of at most `max` bytes, refusing a longer one before copying it.
-pub(crate) fn deserialize_string<'de, D: Deserializer<'de>>(
+/// Deserialises a string of at most `max` bytes, refusing a longer one before copying it. A
+/// refused owned string is wiped first: it may be a credential. The one bounded-string visitor
+/// of the workspace (the application listener's protocol uses it too).
+pub fn deserialize_string<'de, D: Deserializer<'de>>(
     deserializer: D,
     max: usize,
 ) -> Result<String, D::Error> {
@@ -41,9 +43,11 @@ pub(crate) fn deserialize_string<'de, D: Deserializer<'de>>(
             Ok(v.to_owned())
         }
 
-        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-            if v.len() > self.0 {
-                return Err(E::invalid_length(v.len(), &self));
+        fn visit_string<E: de::Error>(self, mut v: String) -> Result<String, E> {
+            let len = v.len();
+            if len > self.0 {
+                zeroize::Zeroize::zeroize(&mut v);
+                return Err(E::invalid_length(len, &self));
             }
             Ok(v)
         }

@@ -95,37 +95,13 @@ pub(super) fn deserialize_bytes<'de, D: Deserializer<'de>>(
     deserializer.deserialize_bytes(BytesVisitor(max))
 }
 
-/// Text of at most `max` bytes. A refused owned string is wiped: it may be a credential.
+/// Text of at most `max` bytes (the link's bounded-string visitor; a refused owned string is
+/// wiped: it may be a credential).
 pub(super) fn deserialize_text<'de, D: Deserializer<'de>>(
     deserializer: D,
     max: usize,
 ) -> Result<String, D::Error> {
-    struct TextVisitor(usize);
-
-    impl Visitor<'_> for TextVisitor {
-        type Value = String;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "a string of at most {} bytes", self.0)
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-            if v.len() > self.0 {
-                return Err(E::invalid_length(v.len(), &self));
-            }
-            Ok(v.to_owned())
-        }
-
-        fn visit_string<E: de::Error>(self, mut v: String) -> Result<String, E> {
-            if v.len() > self.0 {
-                v.zeroize();
-                return Err(E::invalid_length(v.len(), &self));
-            }
-            Ok(v)
-        }
-    }
-
-    deserializer.deserialize_str(TextVisitor(max))
+    hsm_link::domain::bounded::deserialize_string(deserializer, max)
 }
 
 /// A list of at most `max` elements, refused at the first element past the bound before the
