@@ -453,6 +453,74 @@ mod tests {
         assert!(check_path(&"x".repeat(256)).is_err());
     }
 
+    fn entry(path: &str, size: u64, fill: u8) -> FileEntry {
+        FileEntry {
+            path: path.to_owned(),
+            executable: false,
+            size,
+            sha512: [fill; 64],
+        }
+    }
+
+    #[test]
+    fn the_payload_digest_commits_to_every_field_of_every_record_and_their_order() {
+        let files = vec![entry("a", 3, 1), entry("b/c", 0, 2)];
+        let base = payload_digest(&files);
+        let mut changes: Vec<Vec<FileEntry>> = Vec::new();
+        let mut c = files.clone();
+        c[1].path = "b/d".to_owned();
+        changes.push(c);
+        let mut c = files.clone();
+        c[0].executable = true;
+        changes.push(c);
+        let mut c = files.clone();
+        c[0].size = 4;
+        changes.push(c);
+        let mut c = files.clone();
+        c[1].sha512[63] ^= 1;
+        changes.push(c);
+        changes.push(vec![files[1].clone(), files[0].clone()]);
+        changes.push(vec![files[0].clone()]);
+        for (i, changed) in changes.iter().enumerate() {
+            assert_ne!(payload_digest(changed), base, "change {i}");
+        }
+        // Neither the plain SHA-512 of the records nor of nothing.
+        let mut plain = Sha512::new();
+        plain.update(2u32.to_be_bytes());
+        for f in &files {
+            plain.update(record(f, &f.sha512));
+        }
+        assert_ne!(<[u8; 64]>::from(plain.finalize()), base);
+        assert_ne!(payload_digest(&[]), <[u8; 64]>::from(Sha512::digest(b"")));
+    }
+
+    #[test]
+    fn a_version_1_manifest_is_refused_as_an_older_format() {
+        let manifest = Manifest {
+            product: "tessera-terminal".to_owned(),
+            hardware_id: "tessera-t1".to_owned(),
+            version: SemVer {
+                major: 1,
+                minor: 0,
+                patch: 0,
+            },
+            rollback_index: 1,
+            build_time: 0,
+            payload_size: 3,
+            payload_sha512: [0; 64],
+            new_key_set: None,
+            files: vec![entry("a", 3, 1)],
+        };
+        let mut bytes = manifest.encode();
+        assert_eq!(Manifest::parse(&bytes), Ok(manifest));
+        bytes[4] = 1;
+        let e = Manifest::parse(&bytes).unwrap_err();
+        assert!(e.to_string().contains("older format"), "{e}");
+        bytes[4] = 3;
+        let e = Manifest::parse(&bytes).unwrap_err();
+        assert!(e.to_string().contains("newer tool"), "{e}");
+    }
+
     #[test]
     fn semver_parses_only_three_plain_numbers() {
         assert_eq!(

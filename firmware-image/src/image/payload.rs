@@ -221,3 +221,75 @@ fn hash_range(image: &File, offset: u64, len: u64, buf: &mut [u8]) -> io::Result
     }
     Ok(Some(hasher.finalize().into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::manifest::payload_digest;
+
+    /// Files of many sizes (empty ones, one larger than a read), their bytes after a prefix.
+    fn sample() -> (Vec<FileEntry>, Vec<u8>) {
+        let sizes = [0usize, 5, READ_LEN + 17, 0, 1, 3 * READ_LEN, 700, 0];
+        let mut payload = Vec::new();
+        let files = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let bytes: Vec<u8> = (0..size).map(|j| (i * 31 + j * 7) as u8).collect();
+                payload.extend_from_slice(&bytes);
+                FileEntry {
+                    path: format!("f{i}"),
+                    executable: false,
+                    size: size as u64,
+                    sha512: Sha512::digest(&bytes).into(),
+                }
+            })
+            .collect();
+        (files, payload)
+    }
+
+    fn image_file(prefix: &[u8], payload: &[u8]) -> File {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(prefix).unwrap();
+        f.write_all(payload).unwrap();
+        f
+    }
+
+    #[test]
+    fn parallel_hashing_and_streaming_find_the_same_digests() {
+        let (files, payload) = sample();
+        let f = image_file(b"header", &payload);
+        let parallel = hash_at(&f, 6, &files).unwrap();
+        assert!(!parallel.truncated);
+        assert_eq!(parallel.first_mismatch, None);
+        assert_eq!(parallel.payload_sha512, Some(payload_digest(&files)));
+        let streamed = stream(
+            &mut &payload[..],
+            payload.len() as u64,
+            Some(&files),
+            |_| Ok::<(), io::Error>(()),
+        )
+        .unwrap();
+        assert_eq!(streamed.payload_sha512, parallel.payload_sha512);
+        assert_eq!(streamed.first_mismatch, None);
+    }
+
+    #[test]
+    fn parallel_hashing_names_the_first_changed_file_and_a_short_image() {
+        let (files, mut payload) = sample();
+        // One byte of the last non-empty file, and one of an earlier one.
+        let last = payload.len() - 1;
+        payload[last] ^= 1;
+        payload[5 + 3] ^= 1;
+        let changed = hash_at(&image_file(b"", &payload), 0, &files).unwrap();
+        assert_eq!(changed.first_mismatch.as_deref(), Some("f2"));
+        assert_ne!(changed.payload_sha512, Some(payload_digest(&files)));
+        assert!(changed.payload_sha512.is_some());
+
+        let short = hash_at(&image_file(b"", &payload[..payload.len() - 1]), 0, &files).unwrap();
+        assert!(short.truncated);
+        assert_eq!(short.payload_sha512, None);
+    }
+}
