@@ -1,19 +1,19 @@
 //! The manifest: what an image is, for which device, and the files it carries.
 //!
-//! Format, version 1 (integers big-endian; the release keys sign its SHA-512, see
+//! Format, version 2 (integers big-endian; the release keys sign its SHA-512, see
 //! [`crate::keys`]):
 //!
 //! ```text
 //! length  content
 //!      4  magic "TSFM"
-//!      1  manifest version, 1
+//!      1  manifest version, 2
 //!      1  product length P (1..=64), then P bytes of printable ASCII
 //!      1  hardware id length H (1..=64), then H bytes of printable ASCII
 //!     12  semantic version: major, minor, patch (u32 each)
 //!      8  rollback index
 //!      8  build time (Unix seconds)
 //!      8  payload size (at most MAX_PAYLOAD_LEN; the sum of the file sizes)
-//!     64  payload SHA-512
+//!     64  payload digest (see below)
 //!      1  key set follows: 0 or 1 (a rotation: the release keys that sign later images)
 //!         [threshold (1), count (1, at most 16), count × 32-byte Ed25519 keys]
 //!      4  file count F (at most MAX_FILES)
@@ -26,9 +26,17 @@
 //! component at most 255 bytes; the list is sorted by path bytes, without duplicates, and no
 //! file is also a directory of another. The payload is the files' bytes in list order. Every
 //! length and count is checked against its bound before it is used.
+//!
+//! The payload digest ([`payload_digest`]) is the SHA-512 of [`PAYLOAD_DIGEST_TAG`], the file
+//! count (u32) and each file's record exactly as in the list above (path length, path, flags,
+//! size, the SHA-512 of the file's bytes). It commits to every payload byte through the file
+//! digests, and lets a verifier hash each byte once, files in parallel (version 1 hashed the
+//! payload's bytes a second time, in one sequential stream).
 
 use std::collections::HashSet;
 use std::fmt;
+
+use sha2::{Digest, Sha512};
 
 use crate::error::Refusal;
 use crate::keys::ReleaseKeySet;
@@ -38,7 +46,11 @@ use crate::wire::Reader;
 pub const MANIFEST_MAGIC: [u8; 4] = *b"TSFM";
 
 /// The manifest version this build writes and reads.
-pub const MANIFEST_VERSION: u8 = 1;
+pub const MANIFEST_VERSION: u8 = 2;
+
+/// What the payload digest hashes first, so that it can never be mistaken for the SHA-512 of
+/// other bytes.
+pub const PAYLOAD_DIGEST_TAG: &[u8] = b"tessera firmware payload v2\n";
 
 /// The longest product name or hardware id.
 pub const MAX_NAME_LEN: usize = 64;
@@ -127,7 +139,7 @@ pub struct Manifest {
     pub build_time: u64,
     /// The payload's length.
     pub payload_size: u64,
-    /// The payload's SHA-512.
+    /// The payload digest: SHA-512 over the file records ([`payload_digest`]).
     pub payload_sha512: [u8; 64],
     /// A new release key set, effective once this image is confirmed on a device.
     pub new_key_set: Option<ReleaseKeySet>,
@@ -163,12 +175,7 @@ impl Manifest {
         // At most MAX_FILES, checked.
         out.extend_from_slice(&(self.files.len() as u32).to_be_bytes());
         for f in &self.files {
-            // At most MAX_PATH_LEN, checked.
-            out.extend_from_slice(&(f.path.len() as u16).to_be_bytes());
-            out.extend_from_slice(f.path.as_bytes());
-            out.push(if f.executable { FLAG_EXECUTABLE } else { 0 });
-            out.extend_from_slice(&f.size.to_be_bytes());
-            out.extend_from_slice(&f.sha512);
+            out.extend_from_slice(&record(f, &f.sha512));
         }
         out
     }
@@ -258,12 +265,51 @@ impl Manifest {
     }
 }
 
+/// A file's record in the list, with `sha512` as its digest. The path is at most
+/// MAX_PATH_LEN bytes (checked by [`Manifest::check`]).
+fn record(f: &FileEntry, sha512: &[u8; 64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(f.path.len() + 75);
+    out.extend_from_slice(&(f.path.len() as u16).to_be_bytes());
+    out.extend_from_slice(f.path.as_bytes());
+    out.push(if f.executable { FLAG_EXECUTABLE } else { 0 });
+    out.extend_from_slice(&f.size.to_be_bytes());
+    out.extend_from_slice(sha512);
+    out
+}
+
+/// The payload digest a manifest carries for `files` (see the module's documentation).
+pub fn payload_digest(files: &[FileEntry]) -> [u8; 64] {
+    records_digest(files, files.iter().map(|f| &f.sha512))
+}
+
+/// The payload digest of `files` with `hashed` as their digests (what the bytes hashed to),
+/// in the same order.
+pub(crate) fn records_digest<'a>(
+    files: &[FileEntry],
+    hashed: impl IntoIterator<Item = &'a [u8; 64]>,
+) -> [u8; 64] {
+    let mut h = Sha512::new();
+    h.update(PAYLOAD_DIGEST_TAG);
+    // At most MAX_FILES, checked.
+    h.update((files.len() as u32).to_be_bytes());
+    for (f, sha512) in files.iter().zip(hashed) {
+        h.update(record(f, sha512));
+    }
+    h.finalize().into()
+}
+
 fn parse_fields(bytes: &[u8]) -> Result<Manifest, String> {
     let mut r = Reader::new(bytes);
     if r.array::<4>("magic")? != MANIFEST_MAGIC {
         return Err("it does not start with the magic TSFM".to_owned());
     }
     let version = r.u8("version")?;
+    if version < MANIFEST_VERSION {
+        return Err(format!(
+            "manifest version {version} is an older format than this build reads \
+             ({MANIFEST_VERSION}); build the image again with this tool"
+        ));
+    }
     if version != MANIFEST_VERSION {
         return Err(format!(
             "manifest version {version} is not one this build reads ({MANIFEST_VERSION}); use a \
@@ -405,6 +451,74 @@ mod tests {
             assert_eq!(e.name(), "path-escape", "{bad}");
         }
         assert!(check_path(&"x".repeat(256)).is_err());
+    }
+
+    fn entry(path: &str, size: u64, fill: u8) -> FileEntry {
+        FileEntry {
+            path: path.to_owned(),
+            executable: false,
+            size,
+            sha512: [fill; 64],
+        }
+    }
+
+    #[test]
+    fn the_payload_digest_commits_to_every_field_of_every_record_and_their_order() {
+        let files = vec![entry("a", 3, 1), entry("b/c", 0, 2)];
+        let base = payload_digest(&files);
+        let mut changes: Vec<Vec<FileEntry>> = Vec::new();
+        let mut c = files.clone();
+        c[1].path = "b/d".to_owned();
+        changes.push(c);
+        let mut c = files.clone();
+        c[0].executable = true;
+        changes.push(c);
+        let mut c = files.clone();
+        c[0].size = 4;
+        changes.push(c);
+        let mut c = files.clone();
+        c[1].sha512[63] ^= 1;
+        changes.push(c);
+        changes.push(vec![files[1].clone(), files[0].clone()]);
+        changes.push(vec![files[0].clone()]);
+        for (i, changed) in changes.iter().enumerate() {
+            assert_ne!(payload_digest(changed), base, "change {i}");
+        }
+        // Neither the plain SHA-512 of the records nor of nothing.
+        let mut plain = Sha512::new();
+        plain.update(2u32.to_be_bytes());
+        for f in &files {
+            plain.update(record(f, &f.sha512));
+        }
+        assert_ne!(<[u8; 64]>::from(plain.finalize()), base);
+        assert_ne!(payload_digest(&[]), <[u8; 64]>::from(Sha512::digest(b"")));
+    }
+
+    #[test]
+    fn a_version_1_manifest_is_refused_as_an_older_format() {
+        let manifest = Manifest {
+            product: "tessera-terminal".to_owned(),
+            hardware_id: "tessera-t1".to_owned(),
+            version: SemVer {
+                major: 1,
+                minor: 0,
+                patch: 0,
+            },
+            rollback_index: 1,
+            build_time: 0,
+            payload_size: 3,
+            payload_sha512: [0; 64],
+            new_key_set: None,
+            files: vec![entry("a", 3, 1)],
+        };
+        let mut bytes = manifest.encode();
+        assert_eq!(Manifest::parse(&bytes), Ok(manifest));
+        bytes[4] = 1;
+        let e = Manifest::parse(&bytes).unwrap_err();
+        assert!(e.to_string().contains("older format"), "{e}");
+        bytes[4] = 3;
+        let e = Manifest::parse(&bytes).unwrap_err();
+        assert!(e.to_string().contains("newer tool"), "{e}");
     }
 
     #[test]

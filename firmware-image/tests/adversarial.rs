@@ -13,7 +13,7 @@ mod fixtures;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use firmware_image::image::verify::{Check, Outcome, verify_file};
+use firmware_image::image::verify::{Check, Outcome, verify_file, verify_reader};
 use firmware_image::{Device, Refusal};
 use fixtures::*;
 
@@ -218,6 +218,17 @@ fn each_attack_is_refused_with_its_reason_named() {
         assert!(text.contains(&format!("[{reason}]")), "{attack}:\n{text}");
         let err = verification.into_result().unwrap_err();
         assert_eq!(err.refusal(), Some(&refusal));
+    }
+}
+
+#[test]
+fn the_parallel_and_the_streaming_verifier_report_the_same() {
+    for (attack, image, _) in committed() {
+        let parallel = verify_file(&image, &trust(2)).unwrap().report;
+        let streamed = verify_reader(fs::File::open(&image).unwrap(), &trust(2))
+            .unwrap()
+            .report;
+        assert_eq!(parallel, streamed, "{attack}");
     }
 }
 

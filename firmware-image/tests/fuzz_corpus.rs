@@ -92,8 +92,8 @@ fn file(path: &str, content: &[u8]) -> (FileEntry, Vec<u8>) {
 }
 
 fn sample_manifest(files: Vec<(FileEntry, Vec<u8>)>) -> Manifest {
-    use sha2::{Digest, Sha512};
     let payload: Vec<u8> = files.iter().flat_map(|(_, c)| c.clone()).collect();
+    let entries: Vec<FileEntry> = files.into_iter().map(|(f, _)| f).collect();
     Manifest {
         product: "tessera-terminal".to_owned(),
         hardware_id: FUZZ_HARDWARE_ID.to_owned(),
@@ -105,9 +105,9 @@ fn sample_manifest(files: Vec<(FileEntry, Vec<u8>)>) -> Manifest {
         rollback_index: 2,
         build_time: 1_767_225_600,
         payload_size: payload.len() as u64,
-        payload_sha512: Sha512::digest(&payload).into(),
+        payload_sha512: firmware_image::manifest::payload_digest(&entries),
         new_key_set: None,
-        files: files.into_iter().map(|(f, _)| f).collect(),
+        files: entries,
     }
 }
 

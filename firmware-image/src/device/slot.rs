@@ -93,47 +93,41 @@ fn write_files(
     let mut dirs = BTreeSet::new();
     let (total, mut done) = (manifest.payload_size, 0u64);
     let mut current: Option<File> = None;
-    let streamed = payload::stream(
-        &mut r,
-        head.payload_len,
-        Some(&manifest.files),
-        false,
-        |event| {
-            match event {
-                FileEvent::Begin(entry) => {
-                    let path = files_dir.join(&entry.path);
-                    let parent = path.parent().expect("a file in the slot").to_owned();
-                    if dirs.insert(parent.clone()) {
-                        faults.step()?;
-                        fs::create_dir_all(&parent)?;
-                    }
+    let streamed = payload::stream(&mut r, head.payload_len, Some(&manifest.files), |event| {
+        match event {
+            FileEvent::Begin(entry) => {
+                let path = files_dir.join(&entry.path);
+                let parent = path.parent().expect("a file in the slot").to_owned();
+                if dirs.insert(parent.clone()) {
                     faults.step()?;
-                    let mode = if entry.executable { 0o755 } else { 0o644 };
-                    current = Some(
-                        OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(mode)
-                            .open(&path)?,
-                    );
+                    fs::create_dir_all(&parent)?;
                 }
-                FileEvent::Data(bytes) => {
-                    faults.write(current.as_mut().expect("begun"), bytes)?;
-                    done += bytes.len() as u64;
-                    progress(done, total);
-                }
-                FileEvent::End(ok) => {
-                    let file = current.take().expect("begun");
-                    if !ok {
-                        return Err(io::Error::other(Differs));
-                    }
-                    faults.step()?;
-                    file.sync_all()?;
-                }
+                faults.step()?;
+                let mode = if entry.executable { 0o755 } else { 0o644 };
+                current = Some(
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(mode)
+                        .open(&path)?,
+                );
             }
-            Ok::<(), io::Error>(())
-        },
-    );
+            FileEvent::Data(bytes) => {
+                faults.write(current.as_mut().expect("begun"), bytes)?;
+                done += bytes.len() as u64;
+                progress(done, total);
+            }
+            FileEvent::End(ok) => {
+                let file = current.take().expect("begun");
+                if !ok {
+                    return Err(io::Error::other(Differs));
+                }
+                faults.step()?;
+                file.sync_all()?;
+            }
+        }
+        Ok::<(), io::Error>(())
+    });
     let streamed = streamed.map_err(|e| {
         if e.get_ref().is_some_and(|inner| inner.is::<Differs>()) {
             changed(image)

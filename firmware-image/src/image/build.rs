@@ -30,7 +30,9 @@ use super::{write_head, write_signature_block};
 use crate::error::FirmwareError;
 use crate::fsutil::write_atomically;
 use crate::keys::{ReleaseKeySet, read_bounded_text};
-use crate::manifest::{FileEntry, MAX_FILES, MAX_PAYLOAD_LEN, Manifest, SemVer, check_path};
+use crate::manifest::{
+    FileEntry, MAX_FILES, MAX_PAYLOAD_LEN, Manifest, SemVer, check_path, payload_digest,
+};
 use crate::wire::parse_hex;
 
 /// The largest template read.
@@ -92,10 +94,9 @@ pub fn build_image(
     collect(dir, dir, &mut sources)?;
     sources.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut files = Vec::with_capacity(sources.len());
-    let mut whole = Sha512::new();
     let mut total: u64 = 0;
     for (rel, path, executable) in &sources {
-        let (size, sha512) = hash_file(path, Some(&mut whole))?;
+        let (size, sha512) = hash_file(path)?;
         total = total.saturating_add(size);
         if total > MAX_PAYLOAD_LEN {
             return Err(bad(
@@ -117,7 +118,7 @@ pub fn build_image(
         rollback_index: t.rollback_index,
         build_time: t.build_time.unwrap_or(build_time),
         payload_size: total,
-        payload_sha512: whole.finalize().into(),
+        payload_sha512: payload_digest(&files),
         new_key_set,
         files,
     };
@@ -182,11 +183,8 @@ fn collect(
     Ok(())
 }
 
-/// A file's size and SHA-512, also fed to `whole`.
-fn hash_file(
-    path: &Path,
-    mut whole: Option<&mut Sha512>,
-) -> Result<(u64, [u8; 64]), FirmwareError> {
+/// A file's size and SHA-512.
+fn hash_file(path: &Path) -> Result<(u64, [u8; 64]), FirmwareError> {
     let mut file = File::open(path).map_err(FirmwareError::io("opening", path))?;
     let mut hasher = Sha512::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -199,9 +197,6 @@ fn hash_file(
             break;
         }
         hasher.update(&buf[..n]);
-        if let Some(w) = whole.as_deref_mut() {
-            w.update(&buf[..n]);
-        }
         size += n as u64;
         if size > MAX_PAYLOAD_LEN {
             return Err(FirmwareError::Build {

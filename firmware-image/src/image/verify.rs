@@ -10,22 +10,26 @@
 //!    (strict Ed25519), none by an unknown or retired key, no key twice;
 //! 4. hardware id: the device's;
 //! 5. rollback index: not below the device's floor;
-//! 6. payload: its size and SHA-512 as the manifest says;
+//! 6. payload: its size and digest as the manifest says;
 //! 7. files: each file's SHA-512 as the manifest says.
+//!
+//! Every payload byte is hashed once, into its file's SHA-512; the payload digest is derived
+//! from those ([`crate::manifest::payload_digest`]). [`verify_file`] hashes the files on two
+//! threads at once (positional reads); [`verify_reader`] streams them in order.
 //!
 //! Only when all pass does [`Verification::into_result`] give a [`VerifiedImage`], which only
 //! this module can make: an installer that takes one cannot install an unverified image.
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::payload::{self, FileEvent};
 use super::{ReadError, read_head, read_signatures};
 use crate::error::{FirmwareError, Refusal};
 use crate::keys::{ReleaseKeySet, ReleaseSignature, check_signatures, manifest_digest};
-use crate::manifest::Manifest;
+use crate::manifest::{FileEntry, Manifest};
 
 /// What a device trusts: its release keys, its hardware id and its rollback floor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,7 +56,7 @@ pub enum Check {
     HardwareId,
     /// Not older than the floor.
     RollbackIndex,
-    /// The payload's size and SHA-512.
+    /// The payload's size and digest.
     Payload,
     /// Each file's SHA-512.
     Files,
@@ -198,16 +202,42 @@ impl Verification {
     }
 }
 
-/// Verifies the image file at `path` against `trust`.
+/// Verifies the image file at `path` against `trust`, hashing its files on two threads.
 pub fn verify_file(path: &Path, trust: &Trust) -> Result<Verification, FirmwareError> {
     let file = File::open(path).map_err(FirmwareError::io("opening", path))?;
-    verify_reader(BufReader::with_capacity(1 << 16, file), trust)
+    let image = &file;
+    let hash = |r: &mut BufReader<&File>, len: u64, files: Option<&[FileEntry]>| {
+        let start = r.stream_position()?;
+        match files {
+            // A file shorter than its payload is streamed, which reports where it ends.
+            Some(files) if image.metadata()?.len() >= start.saturating_add(len) => {
+                let streamed = payload::hash_at(image, start, files)?;
+                r.seek(SeekFrom::Start(start + len))?;
+                Ok(streamed)
+            }
+            _ => payload::stream(r, len, files, |_: FileEvent<'_>| Ok::<(), io::Error>(())),
+        }
+    };
+    verify_with(BufReader::with_capacity(1 << 16, image), trust, hash)
         .map_err(FirmwareError::io("reading", path))
 }
 
 /// Verifies an image read from `r` against `trust`. Only an error of `r` itself is an `Err`;
 /// every refusal is in the report.
-pub fn verify_reader<R: Read>(mut r: R, trust: &Trust) -> io::Result<Verification> {
+pub fn verify_reader<R: Read>(r: R, trust: &Trust) -> io::Result<Verification> {
+    verify_with(r, trust, |r: &mut R, len, files| {
+        payload::stream(r, len, files, |_: FileEvent<'_>| Ok::<(), io::Error>(()))
+    })
+}
+
+/// Verifies an image read from `r`, with `hash` reading and hashing its payload (`len` bytes,
+/// cut along the file list if the manifest parsed and agrees on the size) and leaving `r` just
+/// after it.
+fn verify_with<R: Read>(
+    mut r: R,
+    trust: &Trust,
+    hash: impl FnOnce(&mut R, u64, Option<&[FileEntry]>) -> io::Result<payload::Streamed>,
+) -> io::Result<Verification> {
     let mut results = Vec::with_capacity(Check::ALL.len());
     let head = match read_head(&mut r) {
         Ok(head) => head,
@@ -229,9 +259,7 @@ pub fn verify_reader<R: Read>(mut r: R, trust: &Trust) -> io::Result<Verificatio
         Ok(m) if m.payload_size == head.payload_len => Some(m.files.as_slice()),
         _ => None,
     };
-    let streamed = payload::stream(&mut r, head.payload_len, files, true, |_: FileEvent<'_>| {
-        Ok::<(), io::Error>(())
-    })?;
+    let streamed = hash(&mut r, head.payload_len, files)?;
     let signatures = if streamed.truncated {
         Err(Refusal::Truncated { what: "payload" })
     } else {
@@ -357,9 +385,9 @@ fn manifest_outcomes(
     } else {
         match streamed.payload_sha512 {
             None => Outcome::NotRun("the payload is truncated"),
-            Some(d) if d == m.payload_sha512 => {
-                Outcome::Passed(format!("{payload_len} bytes, SHA-512 as signed"))
-            }
+            Some(d) if d == m.payload_sha512 => Outcome::Passed(format!(
+                "{payload_len} bytes, digest of the files' SHA-512s as signed"
+            )),
             Some(_) => Outcome::Failed(Refusal::PayloadDigest),
         }
     };
