@@ -495,7 +495,8 @@ pub enum AdminResponse {
         lines: u64,
         /// Highest entry sequence number sent.
         last_seq: Option<u64>,
-        /// The checkpoint signed at the end of the export (also the last line sent).
+        /// The checkpoint over the export's last entry (sent before the closing checkpoint that
+        /// ends the file; empty for an empty export).
         #[serde(deserialize_with = "de_log_line")]
         checkpoint: String,
     },
@@ -763,6 +764,27 @@ pub enum AdminError {
          reader, after its PIN"
     )]
     DrillNotSigned,
+    /// An export with a filter: an export is a contiguous range of the log, every entry in it.
+    #[error(
+        "an export holds every entry of its range: read filtered entries as log pages, and \
+         export without a filter"
+    )]
+    FilteredExport,
+    /// An export range the log cannot give.
+    #[error(
+        "cannot export entries {from} to {to}: the partition stores entries {first} to {last} \
+         (earlier ones were exported and pruned)"
+    )]
+    ExportRange {
+        /// The first entry asked for.
+        from: u64,
+        /// The last entry asked for (or the last stored).
+        to: u64,
+        /// The first entry stored.
+        first: u64,
+        /// The last entry stored.
+        last: u64,
+    },
 }
 
 /// What is wrong with a configuration.
