@@ -7,9 +7,12 @@
 //!   passphrase asked on the terminal ([`prompt`]), never taken from arguments or the
 //!   environment.
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
+//! - [`log_export`]: `log export`, written to a directory, read back and verified, then
+//!   confirmed.
 
 pub mod exit;
 pub mod list;
+pub mod log_export;
 pub mod login;
 pub mod prompt;
 pub mod reads;

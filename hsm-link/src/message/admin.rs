@@ -189,7 +189,8 @@ pub enum OutcomeFilter {
 /// A range and filter over the partition log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogQuery {
-    /// First sequence number wanted.
+    /// First sequence number wanted. An export reads 1 as "the oldest entry stored" and 0 as
+    /// "the entry after the last confirmed export".
     pub from_seq: u64,
     /// Last sequence number wanted, if any.
     pub to_seq: Option<u64>,

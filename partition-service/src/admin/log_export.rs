@@ -107,12 +107,13 @@ impl Export {
     ) -> Result<Self, ServiceError> {
         let record = hsm.partition(&partition)?;
         let (first, last) = (record.log.first_seq, record.log.next_seq - 1);
-        // 0 or 1 asks for everything stored (the oldest stored entry on, after pruning); any
-        // other start below the oldest stored entry is refused, not silently moved.
-        let from = if query.from_seq <= 1 {
-            first
-        } else {
-            query.from_seq
+        // 1 asks for everything stored (the oldest stored entry on, after pruning), 0 for
+        // everything since the last confirmed export; any other start below the oldest stored
+        // entry is refused, not silently moved.
+        let from = match query.from_seq {
+            0 => first.max(record.log.confirmed_up_to.unwrap_or(0) + 1),
+            1 => first,
+            from => from,
         };
         let to = query.to_seq.map_or(last, |to| to.min(last));
         if from < first || from > to.saturating_add(1) {
