@@ -375,4 +375,32 @@ mod tests {
         assert_eq!(last_seq, Some(last));
         assert_eq!(hsm.partition(&id).unwrap().log.exported_up_to, Some(last));
     }
+
+    #[test]
+    fn an_empty_export_verifies_and_moves_nothing() {
+        let (_dir, hsm, id) = hsm();
+        let mut query = LogQuery::from(3, 0);
+        query.to_seq = Some(2);
+        let mut empty =
+            Box::new(Export::start(Arc::clone(&hsm), id.clone(), &query, genesis()).unwrap());
+        let mut file = Vec::new();
+        while {
+            let mut chunk = Vec::new();
+            let more = empty.fill(&mut chunk, audit_log::MAX_LINE_LEN + 1).unwrap();
+            file.extend_from_slice(&chunk);
+            more
+        } {}
+        let Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = empty.finish().unwrap()
+        else {
+            panic!("not an export's end")
+        };
+        assert_eq!(last_seq, None);
+        let pin = audit_log::KeyPin::from_fingerprint(&hsm.audit_key().fingerprint().to_string())
+            .unwrap();
+        let report =
+            audit_log::verify_export(&file[..], audit_log::ExportVerifier::new(pin)).unwrap();
+        assert_eq!((report.header().from, report.header().to), (3, 2));
+        assert_eq!(report.entries(), 0);
+        assert_eq!(hsm.partition(&id).unwrap().log.exported_up_to, None);
+    }
 }

@@ -333,3 +333,34 @@ pub fn open_from_drive(path: &Path) -> Result<File, BackupError> {
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_never_replaces_and_leaves_no_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = NewFile::create(dir.path(), "a.jsonl").unwrap();
+        f.write_all(b"one\n").unwrap();
+        assert!(dir.path().join("a.jsonl.partial").exists());
+        let path = f.commit_as("b.jsonl").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
+        assert!(!dir.path().join("a.jsonl.partial").exists());
+        // Abandoned: the partial file goes; an existing name is never replaced.
+        drop(NewFile::create(dir.path(), "c.jsonl").unwrap());
+        assert!(!dir.path().join("c.jsonl.partial").exists());
+        let mut f = NewFile::create(dir.path(), "d.jsonl").unwrap();
+        f.write_all(b"two\n").unwrap();
+        assert!(matches!(
+            f.commit_as("b.jsonl"),
+            Err(BackupError::Exists { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
+        assert!(!dir.path().join("d.jsonl.partial").exists());
+        assert!(matches!(
+            NewFile::create(dir.path(), "b.jsonl"),
+            Err(BackupError::Exists { .. })
+        ));
+    }
+}
