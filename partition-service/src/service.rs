@@ -660,6 +660,17 @@ impl Hsm {
         Ok(line)
     }
 
+    /// Signs the closing checkpoint of an export whose last entry's hash is `last_hash`.
+    pub(crate) fn sign_export_end(
+        &self,
+        header: &audit_log::ExportHeader,
+        last_hash: Hash,
+    ) -> Result<audit_log::ExportEnd, ServiceError> {
+        Ok(self
+            .audit
+            .sign_export_end(header, last_hash, self.clock.now_ms())?)
+    }
+
     /// Makes room for one entry, or refuses: the partition's full-log policy, with a reserve
     /// kept for the export that frees space and its confirmation.
     fn make_room(

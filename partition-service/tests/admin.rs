@@ -3,14 +3,16 @@
 
 mod common;
 
-use audit_log::Verifier;
-use common::{Card, Fixture, card_set, recovery, with_psos};
+use audit_log::{ExportReport, ExportVerifier, KeyPin, verify_export};
+use common::{Card, Fixture, Terminal, card_set, recovery, with_psos};
 use hsm_link::domain::Role;
 use hsm_link::domain::{CardSetKind, KeyExport, Parameter, ServiceTier};
+use hsm_link::message::RemoteError;
 use hsm_link::message::{
     Action, AdminError, AdminRequest, AdminResponse, CardSetProblem, CeremonyKind, CloseReason,
     ConfigProblem, LogQuery, LoginRefusal, OfficerRole, Request,
 };
+use partition_service::model::LogFullPolicy;
 
 fn config(t: &mut common::Terminal) -> hsm_link::domain::PartitionConfig {
     match t.admin(AdminRequest::GetConfig).unwrap() {
@@ -536,7 +538,10 @@ fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal
     };
     let text = String::from_utf8(export).unwrap();
     assert_eq!(text.lines().count() as u64, lines);
-    assert_eq!(text.lines().last().unwrap(), checkpoint);
+    // The checkpoint over the last entry comes just before the closing checkpoint.
+    let mut tail = text.lines().rev();
+    assert!(tail.next().unwrap().starts_with("{\"export_end\":"));
+    assert_eq!(tail.next().unwrap(), checkpoint);
     let mallory = &hex(&stranger.key.verifying_key().to_bytes()[..16]);
     for needle in [
         "\"partition.create\"",
@@ -550,13 +555,10 @@ fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
     // Verify with the audit key pinned from the HSM, never one from the file.
-    let mut verifier = Verifier::for_log(f.hsm.audit_key(), f.partition.as_str());
-    for line in text.lines() {
-        verifier.push_line(line.as_bytes()).unwrap();
-    }
-    let report = verifier.finish().unwrap();
-    assert_eq!(Some(report.last_seq()), last_seq);
-    assert!(report.is_signed_to_end());
+    let report = verify_export(text.as_bytes(), ExportVerifier::new(pin(&f))).unwrap();
+    assert_eq!(Some(report.header().to), last_seq);
+    assert_eq!(report.header().from, 1);
+    assert_eq!(report.header().partition, f.partition.as_str());
 
     // A confirmation beyond what was exported is refused; up to it is accepted.
     let last = last_seq.unwrap();
@@ -889,50 +891,122 @@ fn malformed_recovery_parts_are_refused() {
     t.close();
 }
 
+fn pin(f: &Fixture) -> KeyPin {
+    KeyPin::from_fingerprint(&f.hsm.audit_key().fingerprint().to_string()).unwrap()
+}
+
+/// Exports `from..=to` (0 and `None`: everything stored) and verifies the file against the
+/// pinned key, after `previous` if given.
+fn export_range(
+    f: &Fixture,
+    t: &mut Terminal,
+    from: u64,
+    to: Option<u64>,
+    previous: Option<&ExportReport>,
+) -> ExportReport {
+    let mut query = LogQuery::from(from, 0);
+    query.to_seq = to;
+    let mut file = Vec::new();
+    t.conn
+        .call_download(Request::Admin(AdminRequest::ExportLog { query }), &mut file)
+        .unwrap();
+    let mut verifier = ExportVerifier::new(pin(f));
+    if let Some(previous) = previous {
+        verifier = verifier.after(previous.as_previous());
+    }
+    verify_export(&file[..], verifier).unwrap()
+}
+
 #[test]
-fn only_a_complete_export_can_be_confirmed() {
-    let (_f, mut t, cards) = with_psos(ServiceTier::Economy);
+fn a_filtered_export_is_refused_and_a_range_export_verifies_to_its_end() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
     let mut filtered = LogQuery::from(1, 0);
     filtered.operation_prefix = Some("login".into());
     let mut sink = Vec::new();
-    let done = t
-        .conn
-        .call_download(
-            Request::Admin(AdminRequest::ExportLog { query: filtered }),
-            &mut sink,
-        )
-        .unwrap();
-    let hsm_link::message::Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = done
-    else {
-        panic!()
-    };
-    // The filtered export left entries out: it does not count as exported.
-    assert!(matches!(
-        t.refused(AdminRequest::ConfirmExport {
-            up_to_seq: last_seq.unwrap()
-        }),
-        AdminError::ConfirmBeyondExport { exported: 0, .. }
-    ));
-    // An export that stops early verifies to its own end.
-    let mut early = LogQuery::from(1, 0);
-    early.to_seq = Some(3);
-    let mut sink = Vec::new();
-    t.conn
-        .call_download(
-            Request::Admin(AdminRequest::ExportLog { query: early }),
-            &mut sink,
-        )
-        .unwrap();
-    let report = audit_log::verify_log(
-        _f.hsm.audit_key(),
-        Some((0, audit_log::genesis_hash(_f.partition.as_str()))),
-        &sink,
-    )
-    .unwrap();
-    assert_eq!(report.last_seq(), 3);
-    assert!(report.is_signed_to_end());
+    let refused = t.conn.call_download(
+        Request::Admin(AdminRequest::ExportLog { query: filtered }),
+        &mut sink,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(hsm_link::Error::Remote(RemoteError::Admin(
+                AdminError::FilteredExport
+            )))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        f.hsm.partition(&f.partition).unwrap().log.exported_up_to,
+        None
+    );
+    // An export that stops early holds exactly its range and verifies to its own end.
+    let early = export_range(&f, &mut t, 1, Some(3), None);
+    assert_eq!((early.header().from, early.header().to), (1, 3));
+    assert_eq!(early.entries(), 3);
     t.admin(AdminRequest::ConfirmExport { up_to_seq: 3 })
         .unwrap();
+    // A start beyond the log's end is refused with the stored range.
+    let mut beyond = LogQuery::from(10_000, 0);
+    beyond.to_seq = Some(10_001);
+    let refused = t.conn.call_download(
+        Request::Admin(AdminRequest::ExportLog { query: beyond }),
+        &mut sink,
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(hsm_link::Error::Remote(RemoteError::Admin(
+                AdminError::ExportRange { from: 10_000, .. }
+            )))
+        ),
+        "{refused:?}"
+    );
+    t.close();
+}
+
+#[test]
+fn consecutive_exports_link_and_an_export_after_pruning_verifies_from_its_anchor() {
+    let (f, mut t, cards) = with_psos(ServiceTier::Economy);
+    t.login(OfficerRole::Pso, &[&cards[0], &cards[1]]).unwrap();
+    f.hsm
+        .set_log_policy(&f.partition, 1000, LogFullPolicy::Refuse)
+        .unwrap();
+    let first = export_range(&f, &mut t, 1, None, None);
+    let to = first.header().to;
+    assert_eq!(first.entries(), to);
+    // The next export starts right after: linked to the first, with the export's own entry.
+    let second = export_range(&f, &mut t, to + 1, None, Some(&first));
+    assert_eq!(second.header().from, to + 1);
+    assert!(second.entries() >= 1);
+    assert_ne!(first.header().export, second.header().export);
+    // Confirming prunes up to the checkpoint over the first export's end; what is left
+    // exports from its anchor alone.
+    t.admin(AdminRequest::ConfirmExport {
+        up_to_seq: second.header().to,
+    })
+    .unwrap();
+    let stored = f.hsm.partition(&f.partition).unwrap().log.first_seq;
+    assert!(stored > 1, "nothing was pruned");
+    let after = export_range(&f, &mut t, 1, None, None);
+    assert_eq!(after.header().from, stored);
+    assert_eq!(after.header().anchor.map(|a| a.seq), Some(stored - 1));
+    // An explicit start below the oldest stored entry is refused, not moved.
+    let mut early = LogQuery::from(2, 0);
+    early.to_seq = Some(stored);
+    let refused = t.conn.call_download(
+        Request::Admin(AdminRequest::ExportLog { query: early }),
+        &mut Vec::new(),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(hsm_link::Error::Remote(RemoteError::Admin(
+                AdminError::ExportRange { from: 2, .. }
+            )))
+        ),
+        "{refused:?}"
+    );
     t.close();
 }

@@ -10,10 +10,13 @@
 //! - [`backup`]: `backup create` (one or two directories, each read back and verified),
 //!   `backup list`, `backup verify` (offline) and `backup restore` (dry run, diff, commit).
 //! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
+//! - [`log_export`]: `log export`, written to a directory, read back and verified, then
+//!   confirmed.
 
 pub mod backup;
 pub mod exit;
 pub mod list;
+pub mod log_export;
 pub mod login;
 pub mod prompt;
 pub mod reads;

@@ -404,16 +404,15 @@ impl Demo {
             }),
             &mut export,
         )?;
-        let report = audit_log::verify_log(
-            self.hsm.audit_key(),
-            Some((0, audit_log::genesis_hash(self.partition.as_str()))),
-            &export,
-        )
-        .map_err(Error::LogVerify)?;
+        let pin =
+            audit_log::KeyPin::from_fingerprint(&self.hsm.audit_key().fingerprint().to_string())
+                .map_err(Error::LogVerify)?;
+        let report = audit_log::verify_export(&export[..], audit_log::ExportVerifier::new(pin))
+            .map_err(Error::LogVerify)?;
         self.out.line(format_args!(
             "Log export: {} entries, {} signed checkpoints, verified against the audit key.",
             report.entries(),
-            report.checkpoints()
+            report.log().checkpoints()
         ));
         if let Some(drill) = drill_entries(&export).last() {
             self.out

@@ -153,6 +153,18 @@ pub enum Error {
     /// A log that does not verify against the pinned audit key.
     #[error("the exported log does not verify against the HSM's audit key: {0}")]
     LogVerify(#[source] audit_log::LogError),
+    /// A log export file could not be written or read back.
+    #[error("the log export file: {0}")]
+    ExportFile(#[source] usb_backup::BackupError),
+    /// No audit key to verify an export against.
+    #[error(
+        "no audit key is pinned for {partition}: give the one `tessera-hsm init` printed with \
+         --key FINGERPRINT (or --key KEY_FILE)"
+    )]
+    NoAuditKey {
+        /// The paired partition's name.
+        partition: String,
+    },
     /// The terminal configuration cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),

@@ -219,7 +219,8 @@ fn verify_files(
 }
 
 /// `--key`: a fingerprint if it reads as one, otherwise a key file.
-fn parse_key(key: &str) -> Result<KeyPin, LogError> {
+/// A `--key` argument: a fingerprint (32 to 64 hex digits) or a key file.
+pub fn parse_key(key: &str) -> Result<KeyPin, LogError> {
     let looks_like_fingerprint = !key.is_empty()
         && key
             .chars()

@@ -15,10 +15,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use audit_log::KeyPin;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hsm_link::domain::PartitionId;
 use hsm_link::message::OfficerRole;
 use hsm_link::pairing::PairingCode;
+use terminal_app::cli::log_export::ExportRange;
 use terminal_app::cli::{self, exit, login::CardChoice, prompt, reads::LogFilter};
 use terminal_app::config::{self, TerminalConfig};
 use terminal_app::pair::{self, AnyConnection};
@@ -249,6 +251,32 @@ enum LogCommand {
     /// Verifies an exported log like `verify`, then writes one syslog (RFC 5424) or CEF record
     /// per entry to a new file, for a SIEM. The records carry no proof: keep the export.
     Convert(log_verify::ConvertArgs),
+    /// Exports the log into a new file in a directory (or a mounted drive), reads it back,
+    /// verifies it against the pinned audit key, and only then confirms it at the HSM.
+    /// Without a range: everything since the last confirmed export.
+    Export {
+        #[command(flatten)]
+        officer: Officer,
+        /// The directory to write the export file to.
+        #[arg(long = "to", value_name = "DIR")]
+        dir: PathBuf,
+        /// Everything since the last confirmed export (the default).
+        #[arg(long, conflicts_with_all = ["from", "until", "all"])]
+        since_last: bool,
+        /// Every entry stored.
+        #[arg(long, conflicts_with_all = ["from", "until"])]
+        all: bool,
+        /// From this sequence number (with --until).
+        #[arg(long, value_name = "SEQ", requires = "until")]
+        from: Option<u64>,
+        /// Up to this sequence number (with --from).
+        #[arg(long, value_name = "SEQ", requires = "from")]
+        until: Option<u64>,
+        /// The audit key, when none is pinned for this partition: its fingerprint (as
+        /// `tessera-hsm init` printed it) or a key file.
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// Entries (and checkpoints) in sequence order; with --json, the canonical JSON lines.
     Show {
         #[command(flatten)]
@@ -316,7 +344,7 @@ fn main() -> ExitCode {
         let command = match command {
             LogCommand::Verify(args) => log_verify::LogCommand::Verify(args),
             LogCommand::Convert(args) => log_verify::LogCommand::Convert(args),
-            LogCommand::Show { .. } => unreachable!("matched above"),
+            LogCommand::Show { .. } | LogCommand::Export { .. } => unreachable!("matched above"),
         };
         let out = log_verify::run(&command, &log_verify::NoPinnedKeys);
         print!("{}", out.stdout);
@@ -450,6 +478,7 @@ fn read_command(
         Command::Terminals(TerminalsCommand::List(o)) => (o, "terminals"),
         Command::Terminals(TerminalsCommand::Revoke { officer, .. }) => (officer, "revoke"),
         Command::PairingCode(o) => (o, "pairing-code"),
+        Command::Log(LogCommand::Export { officer, .. }) => (officer, "export"),
         _ => unreachable!("run() dispatches the other commands"),
     };
     if what == "pairing-code" && officer.target.json {
@@ -459,7 +488,12 @@ fn read_command(
                 .to_owned(),
         ));
     }
-    let (mut conn, _) = session(state, &officer.target)?;
+    let (mut conn, entry) = session(state, &officer.target)?;
+    // The key is settled before anything is exported.
+    let pin = match &command {
+        Command::Log(LogCommand::Export { key, .. }) => Some(export_pin(&entry, key.as_deref())?),
+        _ => None,
+    };
     let role = match officer.role {
         RoleArg::Pso => OfficerRole::Pso,
         RoleArg::Auditor => OfficerRole::Auditor,
@@ -524,6 +558,32 @@ fn read_command(
             };
             let (text, lines) = cli::reads::log_show(&mut conn, &filter)?;
             if json { lines } else { text }
+        }
+        (
+            _,
+            Command::Log(LogCommand::Export {
+                dir,
+                all,
+                from,
+                until,
+                ..
+            }),
+        ) => {
+            let range = match (all, from, until) {
+                (true, _, _) => ExportRange::All,
+                (_, Some(from), Some(to)) => ExportRange::Span { from, to },
+                _ => ExportRange::SinceLast,
+            };
+            let pin = pin.expect("settled above");
+            cli::log_export::export(
+                &mut conn,
+                &entry.partition,
+                &dir,
+                range,
+                &pin,
+                pair::now_unix(),
+            )?
+            .render(json)
         }
         _ => unreachable!("matched above"),
     };
@@ -660,6 +720,31 @@ fn officer_session(
     )?;
     eprintln!("login: logged in ({})", holders.join(", "));
     Ok((conn, entry))
+}
+
+/// The audit key an export is verified against: the one pinned for the partition, or the
+/// one given (which must agree with a pinned one).
+fn export_pin(entry: &PairedPartition, key: Option<&str>) -> Result<KeyPin, Error> {
+    let given = key
+        .map(|k| log_verify::parse_key(k).map_err(|e| Error::Usage(format!("--key: {e}"))))
+        .transpose()?;
+    let pinned = entry
+        .audit_key
+        .map(|bytes| audit_log::AuditKey::from_bytes(&bytes))
+        .transpose()
+        .map_err(|e| Error::Usage(format!("the pinned audit key: {e}")))?;
+    match (pinned, given) {
+        (Some(pinned), Some(given)) if !given.accepts(&pinned) => Err(Error::Usage(
+            "--key is not the audit key pinned for this partition".to_owned(),
+        )),
+        (Some(pinned), _) => {
+            KeyPin::from_key_file(KeyPin::key_file(&pinned).as_bytes()).map_err(Error::LogVerify)
+        }
+        (None, Some(given)) => Ok(given),
+        (None, None) => Err(Error::NoAuditKey {
+            partition: entry.name.clone(),
+        }),
+    }
 }
 
 fn card_command(command: CardCommand, policy: quorum::CardPolicy) -> Result<(), Error> {

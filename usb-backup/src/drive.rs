@@ -19,7 +19,7 @@ mod fat;
 mod name;
 mod writeback;
 
-pub use dir::{DirTarget, is_partial};
+pub use dir::{DirTarget, NewFile, is_partial, open_from_drive};
 pub use fat::{FatTarget, TornDevice};
 pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, PARTIAL_SUFFIX};
 pub use writeback::{WRITEBACK_WINDOW, WritebackFile};

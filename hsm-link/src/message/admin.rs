@@ -202,7 +202,8 @@ pub enum OutcomeFilter {
 /// A range and filter over the partition log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogQuery {
-    /// First sequence number wanted.
+    /// First sequence number wanted. An export reads 1 as "the oldest entry stored" and 0 as
+    /// "the entry after the last confirmed export".
     pub from_seq: u64,
     /// Last sequence number wanted, if any.
     pub to_seq: Option<u64>,
@@ -619,7 +620,8 @@ pub enum AdminResponse {
         lines: u64,
         /// Highest entry sequence number sent.
         last_seq: Option<u64>,
-        /// The checkpoint signed at the end of the export (also the last line sent).
+        /// The checkpoint over the export's last entry (sent before the closing checkpoint that
+        /// ends the file; empty for an empty export).
         #[serde(deserialize_with = "de_log_line")]
         checkpoint: String,
     },
@@ -963,6 +965,27 @@ pub enum AdminError {
     RevokingThisTerminal {
         /// This session's terminal.
         terminal: Fingerprint,
+    },
+    /// An export with a filter: an export is a contiguous range of the log, every entry in it.
+    #[error(
+        "an export holds every entry of its range: read filtered entries as log pages, and \
+         export without a filter"
+    )]
+    FilteredExport,
+    /// An export range the log cannot give.
+    #[error(
+        "cannot export entries {from} to {to}: the partition stores entries {first} to {last} \
+         (earlier ones were exported and pruned)"
+    )]
+    ExportRange {
+        /// The first entry asked for.
+        from: u64,
+        /// The last entry asked for (or the last stored).
+        to: u64,
+        /// The first entry stored.
+        first: u64,
+        /// The last entry stored.
+        last: u64,
     },
 }
 

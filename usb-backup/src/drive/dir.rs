@@ -240,3 +240,127 @@ fn sync_dir(dir: &Path) -> Result<(), BackupError> {
 pub fn is_partial(file_name: &str) -> bool {
     file_name.ends_with(PARTIAL_SUFFIX)
 }
+
+/// Any file written by the backups' rules (for other evidence kept on drives, such as log
+/// exports): `NAME.partial` created new, written, fsync'd, renamed to `NAME` without replacing,
+/// the directory fsync'd. Dropped before [`commit`](Self::commit), the partial file is removed.
+pub struct NewFile {
+    file: Option<WritebackFile>,
+    dir: PathBuf,
+    partial: PathBuf,
+    final_path: PathBuf,
+}
+
+impl NewFile {
+    /// Starts `name` in `dir`; refused if `name` or its partial file exists.
+    pub fn create(dir: &Path, name: &str) -> Result<NewFile, BackupError> {
+        let final_path = dir.join(name);
+        if final_path.exists() {
+            return Err(BackupError::Exists { path: final_path });
+        }
+        let partial = dir.join(format!("{name}{PARTIAL_SUFFIX}"));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&partial)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => BackupError::Exists {
+                    path: partial.clone(),
+                },
+                _ => BackupError::io("create", partial.display(), e),
+            })?;
+        Ok(NewFile {
+            file: Some(WritebackFile::new(file)),
+            dir: dir.to_path_buf(),
+            partial,
+            final_path,
+        })
+    }
+
+    /// Like [`commit`](Self::commit), under `name` in the same directory instead: for a name
+    /// known only once the content is (never replacing a file either).
+    pub fn commit_as(mut self, name: &str) -> Result<PathBuf, BackupError> {
+        self.final_path = self.dir.join(name);
+        self.commit()
+    }
+
+    /// Makes the file durable under its name; returns its path. Read it back with
+    /// [`open_from_drive`] before trusting it is there.
+    pub fn commit(mut self) -> Result<PathBuf, BackupError> {
+        let file = self
+            .file
+            .take()
+            .ok_or(BackupError::Pipeline { stage: "writing" })?
+            .into_inner();
+        let synced = file
+            .sync_all()
+            .map_err(|e| BackupError::io("fsync", self.partial.display(), e));
+        drop(file);
+        if let Err(e) = synced.and_then(|()| rename_noreplace(&self.partial, &self.final_path)) {
+            let _ = std::fs::remove_file(&self.partial);
+            return Err(e);
+        }
+        sync_dir(&self.dir)?;
+        Ok(self.final_path.clone())
+    }
+}
+
+impl Write for NewFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file.as_mut() {
+            Some(f) => f.write(buf),
+            None => Err(std::io::Error::other("the file is closed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+/// Opens a written, fsync'd file to read it back from the drive rather than the page cache.
+pub fn open_from_drive(path: &Path) -> Result<File, BackupError> {
+    let file = File::open(path).map_err(|e| BackupError::io("open", path.display(), e))?;
+    // Clean pages only (the file was fsync'd): dropping them makes the next reads hit the drive.
+    let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_file_never_replaces_and_leaves_no_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = NewFile::create(dir.path(), "a.jsonl").unwrap();
+        f.write_all(b"one\n").unwrap();
+        assert!(dir.path().join("a.jsonl.partial").exists());
+        let path = f.commit_as("b.jsonl").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
+        assert!(!dir.path().join("a.jsonl.partial").exists());
+        // Abandoned: the partial file goes; an existing name is never replaced.
+        drop(NewFile::create(dir.path(), "c.jsonl").unwrap());
+        assert!(!dir.path().join("c.jsonl.partial").exists());
+        let mut f = NewFile::create(dir.path(), "d.jsonl").unwrap();
+        f.write_all(b"two\n").unwrap();
+        assert!(matches!(
+            f.commit_as("b.jsonl"),
+            Err(BackupError::Exists { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"one\n");
+        assert!(!dir.path().join("d.jsonl.partial").exists());
+        assert!(matches!(
+            NewFile::create(dir.path(), "b.jsonl"),
+            Err(BackupError::Exists { .. })
+        ));
+    }
+}

@@ -1,0 +1,245 @@
+//! `tessera log export` end to end: the real `tessera` binary against the real `tessera-hsm
+//! serve` over loopback TCP. The file is written to a directory, read back and verified
+//! against the audit key `tessera-hsm init` printed, and only then confirmed at the HSM: a
+//! file that does not verify confirms nothing. `tessera log verify` accepts what was written,
+//! and consecutive exports link.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use hsm_link::message::OfficerRole;
+use quorum::ceremony::{Enrolment, LoginCeremony};
+use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
+use terminal_app::pair;
+use terminal_app::state::StateDir;
+
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
+const PASSPHRASE: &str = "a passphrase for the export test";
+
+/// The `tessera-hsm` binary of this build, built if missing.
+fn tessera_hsm() -> PathBuf {
+    let bin = Path::new(TESSERA).with_file_name("tessera-hsm");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let status = Command::new(cargo)
+            .current_dir(root)
+            .args(["build", "-p", "partition-service", "--bin", "tessera-hsm"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building tessera-hsm failed");
+    }
+    bin
+}
+
+fn hsm(bin: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tessera-hsm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Stops `tessera-hsm serve` (by its own pid) when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(TESSERA)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("TESSERA_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// Enrols a 1-of-1 PSO set on a new soft card; the card's file.
+fn enrol(state: &Path, dir: &Path) -> PathBuf {
+    let state = StateDir::open(state).unwrap();
+    let entry = state.paired().unwrap().get("pay").unwrap().clone();
+    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
+    let path = dir.join("ada.card");
+    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
+    let card = SoftCard::create(
+        &path,
+        Some("Ada Test"),
+        "SOFT:0101",
+        &pin,
+        Argon2Params::production(),
+        CardPolicy::allowed_by_configuration(),
+    )
+    .unwrap();
+    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
+    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
+    enrolment.add_card(&mut verified).unwrap();
+    enrolment.finish(&mut conn).unwrap();
+    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
+    login.present(&mut verified).unwrap();
+    login.submit(&mut conn).unwrap();
+    conn.close().unwrap();
+    path
+}
+
+/// "confirmed exported up to N" as `tessera-hsm partition show` prints it.
+fn confirmed_at_hsm(bin: &Path, data: &str) -> String {
+    let shown = hsm(bin, &["--data", data, "partition", "show", "p1"]);
+    shown
+        .lines()
+        .find_map(|l| l.split("confirmed exported up to ").nth(1))
+        .unwrap_or_else(|| panic!("{shown}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = tessera_hsm();
+    let data = dir.path().join("hsm");
+    let data = data.to_str().unwrap();
+    let init = hsm(&bin, &["init", data]);
+    let audit = init
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("audit key fingerprint"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    for args in [
+        &[
+            "partition",
+            "create",
+            "p1",
+            "--name",
+            "Pay",
+            "--tier",
+            "economy",
+        ][..],
+        &["soft-cards", "allow"],
+    ] {
+        hsm(&bin, &[&["--data", data][..], args].concat());
+    }
+    let untouched = confirmed_at_hsm(&bin, data);
+    let issued = hsm(&bin, &["--data", data, "pairing-code", "p1"]);
+    let code = issued.lines().nth(1).unwrap().trim().to_owned();
+    let mut child = Command::new(&bin)
+        .args(["--data", data, "serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let serving = Serving(child);
+    let address = BufReader::new(stdout)
+        .lines()
+        .map(Result::unwrap)
+        .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
+        .unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "version = 1\n[cards]\nallow_soft_cards = true\n").unwrap();
+    let args = [
+        "pair",
+        "--tcp",
+        &address,
+        "--partition",
+        "p1",
+        "--name",
+        "pay",
+    ];
+    let out = tessera(&state, &config, &args, &format!("{code}\nyes\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let card = enrol(&state, dir.path());
+    let card = card.to_str().unwrap();
+    let typed = format!("{PASSPHRASE}\n");
+    let drive = dir.path().join("drive");
+    std::fs::create_dir(&drive).unwrap();
+    let drive_s = drive.to_str().unwrap();
+    let export = |key: &str| {
+        let args = [
+            "log", "export", "--to", drive_s, "--key", key, "--json", "--soft", card,
+        ];
+        tessera(&state, &config, &args, &typed)
+    };
+
+    // Verified against another key: the file is kept as `.failed`, nothing is confirmed.
+    let out = export(&"ab".repeat(32));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not verify"),
+        "{}",
+        text(&out.stderr)
+    );
+    let names = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&drive)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let listed = names();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].ends_with(".jsonl.failed"), "{listed:?}");
+
+    // With the audit key `tessera-hsm init` printed: written, verified, confirmed. The
+    // export starts at 1: the failed one confirmed nothing.
+    let out = export(&audit);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["from"], 1);
+    assert_eq!(first["confirmed"], true);
+    let to = first["to"].as_u64().unwrap();
+    assert_eq!(first["entries"].as_u64(), Some(to));
+    let file = first["file"].as_str().unwrap().to_owned();
+    assert!(file.ends_with(&format!("-1-{to}.jsonl")), "{file}");
+    assert!(!names().iter().any(|n| n.ends_with(".partial")));
+    let verify = |file: &str, after: Option<&str>| {
+        let mut args = vec!["log", "verify", file, "--key", &audit];
+        if let Some(after) = after {
+            args.extend(["--after", after]);
+        }
+        tessera(&state, &config, &args, "")
+    };
+    let out = verify(&file, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Since the last: it continues right after the confirmed entry and links to the first.
+    let out = export(&audit);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(second["from"].as_u64(), Some(to + 1));
+    let last = second["to"].as_u64().unwrap();
+    let out = verify(second["file"].as_str().unwrap(), Some(&file));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The HSM's own record (read with the server stopped): confirmed up to the last export.
+    drop(serving);
+    assert_eq!(untouched, "nothing");
+    assert_eq!(confirmed_at_hsm(&bin, data), last.to_string());
+}
