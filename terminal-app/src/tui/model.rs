@@ -34,6 +34,8 @@ pub enum Screen {
     Credentials,
     /// Cards: a share drill.
     Cards,
+    /// Cards: a re-share (from the Cards screen).
+    Reshare,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -290,6 +292,8 @@ pub struct Model {
     pub credentials: crate::flows::credentials::CredentialsFlow,
     /// The cards screen (a share drill).
     pub drill: crate::flows::drill::DrillFlow,
+    /// The re-share.
+    pub reshare: crate::flows::reshare::ReshareFlow,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -317,6 +321,7 @@ impl Model {
             logs: LogsFlow::default(),
             credentials: Default::default(),
             drill: Default::default(),
+            reshare: Default::default(),
             quitting: false,
         }
     }

@@ -61,6 +61,7 @@ pub struct Worker {
     pub(crate) login: flows::login::LoginWork,
     pub(crate) logs: flows::logs::LogWork,
     pub(crate) drill: flows::drill::DrillWork,
+    pub(crate) reshare: flows::reshare::ReshareWork,
 }
 
 impl Worker {
@@ -79,6 +80,7 @@ impl Worker {
             login: flows::login::LoginWork::default(),
             logs: flows::logs::LogWork::new(&log_id),
             drill: flows::drill::DrillWork::default(),
+            reshare: flows::reshare::ReshareWork::default(),
         }
     }
 
@@ -114,6 +116,9 @@ impl Worker {
                 &mut self.drill,
                 step,
             )],
+            Command::Reshare(step) => {
+                flows::reshare::work(&mut *self.link, &mut *self.reader, &mut self.reshare, step)
+            }
         }
     }
 
