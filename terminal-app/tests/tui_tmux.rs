@@ -193,7 +193,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     // A re-share to 2 of 2 (Ben and Cleo), from the hints alone: `r` on the Cards screen,
     // ↓ to n and `-`, Enter; Ada's and Ben's old shares; Ben's and Cleo's new ones written
     // and read back; Ada's old share wiped; Esc ends it and says what changed.
-    let screen = tmux.wait_for("r re-share (PSO)");
+    let screen = tmux.wait_for("r re-share");
     assert!(screen.contains("Enter choose"), "{screen}");
     tmux.keys(&["r"]);
     let screen = tmux.wait_for("Choose the new set");

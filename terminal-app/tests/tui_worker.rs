@@ -495,3 +495,88 @@ fn a_re_share_abandoned_after_a_new_card_says_the_active_set_is_unchanged() {
         "{e:?}"
     );
 }
+
+#[test]
+fn revoking_cleos_card_makes_a_fresh_secret_and_her_share_useless_at_once() {
+    use terminal_app::flows::reshare::ReshareEvent;
+    use terminal_app::flows::revoke::{RevokeCommand, RevokeEvent};
+    use terminal_app::tui::message::{DrillCommand, DrillEvent};
+    let mut w = worker();
+    pso_login(&mut w);
+    let revoke = |w: &mut Worker, step: RevokeCommand| -> Vec<RevokeEvent> {
+        w.handle(Command::Revoke(step))
+            .into_iter()
+            .map(|e| match e {
+                Event::Revoke(e) => e,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let card = |w: &mut Worker, slot: usize| {
+        let e = revoke(w, RevokeCommand::Insert(slot));
+        assert!(
+            matches!(&e[..], [RevokeEvent::Card(ReshareEvent::Inserted(_))]),
+            "{e:?}"
+        );
+        let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+        revoke(w, RevokeCommand::Verify(pin))
+    };
+    let e = revoke(&mut w, RevokeCommand::List);
+    let [RevokeEvent::Set(set)] = &e[..] else {
+        panic!("{e:?}")
+    };
+    let serials: Vec<&str> = set.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(serials, ["SOFT:0001", "SOFT:0002", "SOFT:0003"]);
+    let e = revoke(
+        &mut w,
+        RevokeCommand::Begin {
+            serial: "SOFT:0003".into(),
+            threshold: 2,
+            n: 2,
+        },
+    );
+    assert!(matches!(&e[..], [RevokeEvent::Began { .. }]), "{e:?}");
+    // The lost card itself is refused and named.
+    let e = card(&mut w, 2);
+    assert!(
+        matches!(&e[..], [RevokeEvent::Card(ReshareEvent::Refused(r))] if r.contains("SOFT:0003")),
+        "{e:?}"
+    );
+    let e = card(&mut w, 0);
+    assert!(
+        matches!(&e[..], [RevokeEvent::Written { have: 1, .. }]),
+        "{e:?}"
+    );
+    let e = card(&mut w, 1);
+    let [
+        RevokeEvent::Written { have: 2, .. },
+        RevokeEvent::Done {
+            set_number,
+            backups,
+        },
+    ] = &e[..]
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*set_number, 2);
+    assert!(
+        backups.contains("stay restorable on this HSM") && backups.contains("SOFT:0003"),
+        "{backups}"
+    );
+    // Cleo's card is useless at once: its drill fails; Ada's passes against the new set.
+    let mut drill = |slot: usize| {
+        w.handle(Command::Drill(DrillCommand::Insert(slot)));
+        let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+        only(w.handle(Command::Drill(DrillCommand::Verify(pin))))
+    };
+    let cleo = drill(2);
+    assert!(
+        !matches!(cleo, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{cleo:?}"
+    );
+    let ada = drill(0);
+    assert!(
+        matches!(ada, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{ada:?}"
+    );
+}

@@ -642,9 +642,16 @@ fn abort(state: &mut ReshareWork) -> String {
     }
 }
 
-/// Opens the inserted card with `pin`; a wrong PIN keeps it in.
 fn open(state: &mut ReshareWork, pin: &Pin) -> Result<Box<dyn VerifiedCard + Send>, ReshareEvent> {
-    let Some(card) = state.inserted.take() else {
+    open_card(&mut state.inserted, pin)
+}
+
+/// Opens the inserted card with `pin`; a wrong PIN keeps it in (shared with the revocation).
+pub(crate) fn open_card(
+    inserted: &mut Option<Box<dyn InsertedCard>>,
+    pin: &Pin,
+) -> Result<Box<dyn VerifiedCard + Send>, ReshareEvent> {
+    let Some(card) = inserted.take() else {
         return Err(ReshareEvent::Refused(
             "no card is inserted: choose one first".into(),
         ));
@@ -654,7 +661,7 @@ fn open(state: &mut ReshareWork, pin: &Pin) -> Result<Box<dyn VerifiedCard + Sen
         Err((card, CardError::WrongPin { retries_left })) if retries_left != Some(0) => {
             let mut view = card_view(&card.info());
             view.tries_left = retries_left;
-            state.inserted = Some(card);
+            *inserted = Some(card);
             Err(ReshareEvent::WrongPin(view))
         }
         Err((card, e)) => Err(ReshareEvent::Refused(format!(

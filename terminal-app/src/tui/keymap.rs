@@ -65,6 +65,8 @@ pub enum Action {
     Less,
     /// Start a re-share (the Cards screen).
     Reshare,
+    /// Revoke a lost card (the Cards screen).
+    Revoke,
     /// A typed character (text fields and PIN entry only).
     Input(char),
     /// Erase the last typed character.
@@ -176,13 +178,16 @@ pub const DASHBOARD: &[Binding] = &[
 ];
 
 /// The Cards screen, beside its card list.
-pub const CARDS: &[Binding] = &[bind(
-    &[KeyCode::Char('r')],
-    "r",
-    Action::Reshare,
-    "re-share (PSO)",
-    true,
-)];
+pub const CARDS: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('r')],
+        "r",
+        Action::Reshare,
+        "re-share",
+        true,
+    ),
+    bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+];
 
 /// A re-share's size: the new m and n.
 pub const RESHARE_SIZE: &[Binding] = &[

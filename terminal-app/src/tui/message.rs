@@ -51,6 +51,8 @@ pub enum PinFor {
     Drill,
     /// [`ReshareCommand::Verify`](crate::flows::reshare::ReshareCommand::Verify).
     Reshare,
+    /// [`RevokeCommand::Verify`](crate::flows::revoke::RevokeCommand::Verify).
+    Revoke,
 }
 
 /// A step of a share drill.
@@ -133,6 +135,8 @@ pub enum Command {
     Drill(DrillCommand),
     /// A step of a re-share.
     Reshare(crate::flows::reshare::ReshareCommand),
+    /// A step of a revocation.
+    Revoke(crate::flows::revoke::RevokeCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -171,6 +175,7 @@ impl PartialEq for Command {
             (Log(a), Log(b)) => a == b,
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
+            (Revoke(a), Revoke(b)) => a == b,
             _ => false,
         }
     }
@@ -282,6 +287,8 @@ pub enum Event {
     Drill(DrillEvent),
     /// A re-share's step.
     Reshare(crate::flows::reshare::ReshareEvent),
+    /// A revocation's step.
+    Revoke(crate::flows::revoke::RevokeEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

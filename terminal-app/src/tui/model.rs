@@ -36,6 +36,8 @@ pub enum Screen {
     Cards,
     /// Cards: a re-share (from the Cards screen).
     Reshare,
+    /// Cards: revoke a lost card (from the Cards screen).
+    Revoke,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -294,6 +296,8 @@ pub struct Model {
     pub drill: crate::flows::drill::DrillFlow,
     /// The re-share.
     pub reshare: crate::flows::reshare::ReshareFlow,
+    /// The revocation of a lost card.
+    pub revoke: crate::flows::revoke::RevokeFlow,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -322,6 +326,7 @@ impl Model {
             credentials: Default::default(),
             drill: Default::default(),
             reshare: Default::default(),
+            revoke: Default::default(),
             quitting: false,
         }
     }

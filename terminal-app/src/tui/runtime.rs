@@ -93,6 +93,11 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     crate::flows::reshare::ReshareCommand::Verify(pin.take()),
                 ));
             }
+            Effect::SubmitPin(PinFor::Revoke) => {
+                let _ = commands.send(Command::Revoke(
+                    crate::flows::revoke::RevokeCommand::Verify(pin.take()),
+                ));
+            }
             Effect::Quit => quit = true,
         }
     }

@@ -62,6 +62,7 @@ pub struct Worker {
     pub(crate) logs: flows::logs::LogWork,
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
+    pub(crate) revoke: flows::revoke::RevokeWork,
 }
 
 impl Worker {
@@ -81,6 +82,7 @@ impl Worker {
             logs: flows::logs::LogWork::new(&log_id),
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
+            revoke: flows::revoke::RevokeWork::default(),
         }
     }
 
@@ -118,6 +120,9 @@ impl Worker {
             )],
             Command::Reshare(step) => {
                 flows::reshare::work(&mut *self.link, &mut *self.reader, &mut self.reshare, step)
+            }
+            Command::Revoke(step) => {
+                flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
         }
     }
