@@ -326,31 +326,10 @@ impl ReshareFlow {
                 self.notice = Some(Notice::new(Level::Error, text));
                 step = Step::Pin;
             }
-            ReshareEvent::OldRead { card, have } => {
-                self.card = None;
-                self.old_read.push(card.name());
-                self.notice = Some(Notice::new(
-                    Level::Ok,
-                    format!(
-                        "{}: share read and checked ({have} of {}).",
-                        card.name(),
-                        self.old_need
-                    ),
-                ));
-            }
             ReshareEvent::Split => self.phase = Phase::New,
-            ReshareEvent::NewWritten { card, have } => {
-                self.card = None;
-                self.new_written.push(card.name());
-                self.notice = Some(Notice::new(
-                    Level::Ok,
-                    format!(
-                        "{}: share written and read back ({have} of {}).",
-                        card.name(),
-                        self.n
-                    ),
-                ));
-            }
+            event @ (ReshareEvent::OldRead { .. }
+            | ReshareEvent::NewWritten { .. }
+            | ReshareEvent::Wiped { .. }) => self.on_card_done(event),
             ReshareEvent::Registered {
                 set_number,
                 to_wipe,
@@ -364,12 +343,6 @@ impl ReshareFlow {
                     Level::Ok,
                     format!("The HSM registered set {set_number}: it is the active set now."),
                 ));
-            }
-            ReshareEvent::Wiped { card, what, left } => {
-                self.card = None;
-                self.wiped.push(card.name());
-                self.to_wipe.truncate(left.min(self.to_wipe.len()));
-                self.notice = Some(Notice::new(Level::Ok, format!("{}: {what}", card.name())));
             }
             ReshareEvent::Refused(reason) => {
                 self.card = None;
@@ -391,6 +364,37 @@ impl ReshareFlow {
         }
         self.step = step;
         vec![Effect::PinClear]
+    }
+
+    /// A card's step is done: the card goes back, its result is shown.
+    fn on_card_done(&mut self, event: ReshareEvent) {
+        self.card = None;
+        let text = match event {
+            ReshareEvent::OldRead { card, have } => {
+                self.old_read.push(card.name());
+                let need = self.old_need;
+                format!(
+                    "{}: share read and checked ({have} of {need}).",
+                    card.name()
+                )
+            }
+            ReshareEvent::NewWritten { card, have } => {
+                self.new_written.push(card.name());
+                let n = self.n;
+                format!(
+                    "{}: share written and read back ({have} of {n}).",
+                    card.name()
+                )
+            }
+            ReshareEvent::Wiped { card, what, .. } => {
+                let name = card.name();
+                self.to_wipe.retain(|c| *c != name);
+                self.wiped.push(name);
+                format!("{}: {what}", card.name())
+            }
+            _ => return,
+        };
+        self.notice = Some(Notice::new(Level::Ok, text));
     }
 }
 
