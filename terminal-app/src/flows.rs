@@ -9,6 +9,8 @@
 //!   read.
 //! - [`keys`]: the key list and the bin (restore, purge), pages fetched as the user scrolls.
 //! - [`drill`]: a share drill of one card (the Cards screen).
+//! - [`reshare`]: a re-share of the PSO set to a new m and n (the Cards screen).
+//! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 
@@ -21,6 +23,8 @@ pub mod drill;
 pub mod keys;
 pub mod login;
 pub mod logs;
+pub mod reshare;
+pub mod revoke;
 
 /// What a flow's answer to a key means for the screen around it.
 #[derive(Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
 //! and found in the log, a key restored from the bin and one purged, a credential reset, a share
-//! drill, an SO login refused with one person's cards and accepted with two people's, and
+//! drill, a re-share to 2 of 2 with the leaving card wiped, an SO login refused with one person's cards and accepted with two people's, and
 //! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
 //! installed (scripts/setup installs it).
 #![cfg(feature = "embedded")] // the demo HSM is the embedded simulator
@@ -189,6 +189,37 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.text("cleo-demo-pin");
     tmux.keys(&["Enter"]);
     tmux.wait_for("its share is valid");
+
+    // A re-share to 2 of 2 (Ben and Cleo), from the hints alone: `r` on the Cards screen,
+    // ↓ to n and `-`, Enter; Ada's and Ben's old shares; Ben's and Cleo's new ones written
+    // and read back; Ada's old share wiped; Esc ends it and says what changed.
+    let screen = tmux.wait_for("r re-share");
+    assert!(screen.contains("Enter choose"), "{screen}");
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for("Choose the new set");
+    assert!(screen.contains("← h - fewer"), "{screen}");
+    tmux.keys(&["j", "-"]);
+    tmux.wait_for("new set: 2 of 2");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Insert a card of the active set");
+    assert!(screen.contains("ceremony"), "{screen}");
+    let card = |slot: &str, pin: &str, then: &str| {
+        tmux.keys(&[slot]);
+        tmux.wait_for("Tries");
+        tmux.text(pin);
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(then)
+    };
+    card("1", "ada-demo-pin", "1 of 2 cards read and checked");
+    card("2", "ben-demo-pin", "Insert the next card of the new set");
+    card("2", "ben-demo-pin", "1 of 2 written and read back");
+    card("3", "cleo-demo-pin", "set 2 registered");
+    card("1", "ada-demo-pin", "old share wiped");
+    tmux.escape();
+    let screen = tmux.wait_for("Re-share done");
+    assert!(screen.contains("set 2 is active"), "{screen}");
+    tmux.escape();
+    tmux.wait_for("Choose the card to drill");
 
     // Log out; a device-SO login with one person's two cards is refused, with two people's
     // cards accepted (four eyes).

@@ -348,3 +348,235 @@ fn a_share_drill_needs_no_login_and_names_a_card_of_another_set() {
         "{e:?}"
     );
 }
+
+/// A re-share step's events, each a [`ReshareEvent`].
+fn reshare(
+    w: &mut Worker,
+    step: terminal_app::flows::reshare::ReshareCommand,
+) -> Vec<terminal_app::flows::reshare::ReshareEvent> {
+    w.handle(Command::Reshare(step))
+        .into_iter()
+        .map(|e| match e {
+            Event::Reshare(e) => e,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// Inserts the demo card of `slot` and gives its PIN: the re-share's events.
+fn reshare_card(w: &mut Worker, slot: usize) -> Vec<terminal_app::flows::reshare::ReshareEvent> {
+    use terminal_app::flows::reshare::{ReshareCommand, ReshareEvent};
+    let inserted = reshare(w, ReshareCommand::Insert(slot));
+    assert!(
+        matches!(inserted.as_slice(), [ReshareEvent::Inserted(_)]),
+        "{inserted:?}"
+    );
+    let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+    reshare(w, ReshareCommand::Verify(pin))
+}
+
+#[test]
+fn a_re_share_moves_the_pso_set_to_two_of_two_and_the_card_that_left_is_wiped() {
+    use terminal_app::flows::reshare::{ReshareCommand, ReshareEvent};
+    let mut w = worker();
+    pso_login(&mut w);
+    let began = reshare(&mut w, ReshareCommand::Begin { threshold: 2, n: 2 });
+    assert!(
+        matches!(&began[..], [ReshareEvent::Began { ceremony, need: 2 }] if !ceremony.is_empty()),
+        "{began:?}"
+    );
+    // An auditor's card is no old PSO card: refused and named; the ceremony goes on.
+    let e = reshare_card(&mut w, 3);
+    assert!(
+        matches!(&e[..], [ReshareEvent::Refused(r)] if r.contains("SOFT:0101")),
+        "{e:?}"
+    );
+    let e = reshare_card(&mut w, 0);
+    assert!(
+        matches!(&e[..], [ReshareEvent::OldRead { have: 1, .. }]),
+        "{e:?}"
+    );
+    // A wrong PIN keeps Ben's card in; the right one completes the old quorum: the split.
+    reshare(&mut w, ReshareCommand::Insert(1));
+    let e = reshare(&mut w, ReshareCommand::Verify(Pin::from_slice(b"not-bens")));
+    assert!(matches!(&e[..], [ReshareEvent::WrongPin(_)]), "{e:?}");
+    let pin = Pin::from_slice(DEMO_CARDS[1].pin.as_bytes());
+    let e = reshare(&mut w, ReshareCommand::Verify(pin));
+    assert!(
+        matches!(
+            &e[..],
+            [ReshareEvent::OldRead { have: 2, .. }, ReshareEvent::Split]
+        ),
+        "{e:?}"
+    );
+    // The new set: Ben and Cleo, each share written and read back; then the registration.
+    let e = reshare_card(&mut w, 1);
+    assert!(
+        matches!(&e[..], [ReshareEvent::NewWritten { have: 1, .. }]),
+        "{e:?}"
+    );
+    let e = reshare_card(&mut w, 2);
+    let [
+        ReshareEvent::NewWritten { have: 2, .. },
+        ReshareEvent::Registered {
+            set_number,
+            to_wipe,
+            old_left,
+        },
+    ] = &e[..]
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*set_number, 2);
+    assert_eq!(to_wipe, &["soft card SOFT:0001 (Ada Demo)"]);
+    assert!(old_left.is_empty(), "{old_left:?}");
+    // Ada's old share is wiped; Ben's old envelope goes, his new share stays.
+    let e = reshare_card(&mut w, 0);
+    assert!(
+        matches!(&e[..], [ReshareEvent::Wiped { left: 0, what, .. }] if what.contains("wiped")),
+        "{e:?}"
+    );
+    let e = reshare_card(&mut w, 1);
+    assert!(
+        matches!(&e[..], [ReshareEvent::Wiped { what, .. }] if what.contains("old share removed")),
+        "{e:?}"
+    );
+    let e = reshare(&mut w, ReshareCommand::Abort);
+    assert!(
+        matches!(&e[..], [ReshareEvent::Aborted(t)] if t.contains("set 2 is active")),
+        "{e:?}"
+    );
+
+    // Ada's card is useless at once: a drill of it fails; Ben's passes against the new set.
+    use terminal_app::tui::message::{DrillCommand, DrillEvent};
+    let mut drill = |slot: usize| {
+        w.handle(Command::Drill(DrillCommand::Insert(slot)));
+        let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+        only(w.handle(Command::Drill(DrillCommand::Verify(pin))))
+    };
+    let ada = drill(0);
+    assert!(
+        !matches!(ada, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{ada:?}"
+    );
+    let ben = drill(1);
+    assert!(
+        matches!(ben, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{ben:?}"
+    );
+}
+
+#[test]
+fn a_re_share_abandoned_after_a_new_card_says_the_active_set_is_unchanged() {
+    use terminal_app::flows::reshare::{ReshareCommand, ReshareEvent};
+    let mut w = worker();
+    pso_login(&mut w);
+    reshare(&mut w, ReshareCommand::Begin { threshold: 3, n: 3 });
+    reshare_card(&mut w, 0);
+    reshare_card(&mut w, 1);
+    let e = reshare_card(&mut w, 2);
+    assert!(
+        matches!(&e[..], [ReshareEvent::NewWritten { have: 1, .. }]),
+        "{e:?}"
+    );
+    let e = reshare(&mut w, ReshareCommand::Abort);
+    assert!(
+        matches!(&e[..], [ReshareEvent::Aborted(t)]
+            if t.contains("active set is unchanged") && t.contains("SOFT:0003")),
+        "{e:?}"
+    );
+    // The old set still opens: a drill of Ada's card passes.
+    use terminal_app::tui::message::{DrillCommand, DrillEvent};
+    w.handle(Command::Drill(DrillCommand::Insert(0)));
+    let pin = Pin::from_slice(DEMO_CARDS[0].pin.as_bytes());
+    let e = only(w.handle(Command::Drill(DrillCommand::Verify(pin))));
+    assert!(
+        matches!(e, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn revoking_cleos_card_makes_a_fresh_secret_and_her_share_useless_at_once() {
+    use terminal_app::flows::reshare::ReshareEvent;
+    use terminal_app::flows::revoke::{RevokeCommand, RevokeEvent};
+    use terminal_app::tui::message::{DrillCommand, DrillEvent};
+    let mut w = worker();
+    pso_login(&mut w);
+    let revoke = |w: &mut Worker, step: RevokeCommand| -> Vec<RevokeEvent> {
+        w.handle(Command::Revoke(step))
+            .into_iter()
+            .map(|e| match e {
+                Event::Revoke(e) => e,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let card = |w: &mut Worker, slot: usize| {
+        let e = revoke(w, RevokeCommand::Insert(slot));
+        assert!(
+            matches!(&e[..], [RevokeEvent::Card(ReshareEvent::Inserted(_))]),
+            "{e:?}"
+        );
+        let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+        revoke(w, RevokeCommand::Verify(pin))
+    };
+    let e = revoke(&mut w, RevokeCommand::List);
+    let [RevokeEvent::Set(set)] = &e[..] else {
+        panic!("{e:?}")
+    };
+    let serials: Vec<&str> = set.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(serials, ["SOFT:0001", "SOFT:0002", "SOFT:0003"]);
+    let e = revoke(
+        &mut w,
+        RevokeCommand::Begin {
+            serial: "SOFT:0003".into(),
+            threshold: 2,
+            n: 2,
+        },
+    );
+    assert!(matches!(&e[..], [RevokeEvent::Began { .. }]), "{e:?}");
+    // The lost card itself is refused and named.
+    let e = card(&mut w, 2);
+    assert!(
+        matches!(&e[..], [RevokeEvent::Card(ReshareEvent::Refused(r))] if r.contains("SOFT:0003")),
+        "{e:?}"
+    );
+    let e = card(&mut w, 0);
+    assert!(
+        matches!(&e[..], [RevokeEvent::Written { have: 1, .. }]),
+        "{e:?}"
+    );
+    let e = card(&mut w, 1);
+    let [
+        RevokeEvent::Written { have: 2, .. },
+        RevokeEvent::Done {
+            set_number,
+            backups,
+        },
+    ] = &e[..]
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*set_number, 2);
+    assert!(
+        backups.contains("stay restorable on this HSM") && backups.contains("SOFT:0003"),
+        "{backups}"
+    );
+    // Cleo's card is useless at once: its drill fails; Ada's passes against the new set.
+    let mut drill = |slot: usize| {
+        w.handle(Command::Drill(DrillCommand::Insert(slot)));
+        let pin = Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes());
+        only(w.handle(Command::Drill(DrillCommand::Verify(pin))))
+    };
+    let cleo = drill(2);
+    assert!(
+        !matches!(cleo, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{cleo:?}"
+    );
+    let ada = drill(0);
+    assert!(
+        matches!(ada, Event::Drill(DrillEvent::Done { ok: true, .. })),
+        "{ada:?}"
+    );
+}

@@ -53,6 +53,12 @@ impl DrillFlow {
     pub fn context(&self) -> Context {
         match self.stage {
             Stage::Pin => Context::Text,
+            Stage::Choose => Context::Tables(&[
+                keymap::NAVIGATION,
+                keymap::MENU,
+                keymap::CARDS,
+                keymap::GLOBAL,
+            ]),
             _ => Context::Tables(&[keymap::NAVIGATION, keymap::MENU, keymap::GLOBAL]),
         }
     }

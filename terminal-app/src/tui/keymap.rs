@@ -59,6 +59,14 @@ pub enum Action {
     Yes,
     /// Answer no.
     No,
+    /// More (a number up).
+    More,
+    /// Fewer (a number down).
+    Less,
+    /// Start a re-share (the Cards screen).
+    Reshare,
+    /// Revoke a lost card (the Cards screen).
+    Revoke,
     /// A typed character (text fields and PIN entry only).
     Input(char),
     /// Erase the last typed character.
@@ -167,6 +175,51 @@ pub const MENU: &[Binding] = &[bind(
 pub const DASHBOARD: &[Binding] = &[
     bind(&[KeyCode::Char('o')], "o", Action::Logout, "log out", true),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "refresh", false),
+];
+
+/// The Cards screen, beside its card list.
+pub const CARDS: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('r')],
+        "r",
+        Action::Reshare,
+        "re-share",
+        true,
+    ),
+    bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+];
+
+/// A re-share's size: the new m and n.
+pub const RESHARE_SIZE: &[Binding] = &[
+    bind(
+        &[KeyCode::Right, KeyCode::Char('l'), KeyCode::Char('+')],
+        "→ l +",
+        Action::More,
+        "more",
+        true,
+    ),
+    bind(
+        &[KeyCode::Left, KeyCode::Char('h'), KeyCode::Char('-')],
+        "← h -",
+        Action::Less,
+        "fewer",
+        true,
+    ),
+    bind(
+        &[KeyCode::Up, KeyCode::Char('k')],
+        "↑ k",
+        Action::Up,
+        "m",
+        false,
+    ),
+    bind(
+        &[KeyCode::Down, KeyCode::Char('j')],
+        "↓ j",
+        Action::Down,
+        "n",
+        false,
+    ),
+    bind(&[KeyCode::Enter], "Enter", Action::Select, "begin", true),
 ];
 
 /// The configuration screen.

@@ -49,6 +49,10 @@ pub enum PinFor {
     Login,
     /// [`DrillCommand::Verify`].
     Drill,
+    /// [`ReshareCommand::Verify`](crate::flows::reshare::ReshareCommand::Verify).
+    Reshare,
+    /// [`RevokeCommand::Verify`](crate::flows::revoke::RevokeCommand::Verify).
+    Revoke,
 }
 
 /// A step of a share drill.
@@ -129,6 +133,10 @@ pub enum Command {
     ResetCredentials,
     /// A step of a share drill.
     Drill(DrillCommand),
+    /// A step of a re-share.
+    Reshare(crate::flows::reshare::ReshareCommand),
+    /// A step of a revocation.
+    Revoke(crate::flows::revoke::RevokeCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -166,6 +174,8 @@ impl PartialEq for Command {
             (Restore(a), Restore(b)) | (Purge(a), Purge(b)) => a == b,
             (Log(a), Log(b)) => a == b,
             (Drill(a), Drill(b)) => a == b,
+            (Reshare(a), Reshare(b)) => a == b,
+            (Revoke(a), Revoke(b)) => a == b,
             _ => false,
         }
     }
@@ -275,6 +285,10 @@ pub enum Event {
     CredentialsRefused(String),
     /// A share drill's step.
     Drill(DrillEvent),
+    /// A re-share's step.
+    Reshare(crate::flows::reshare::ReshareEvent),
+    /// A revocation's step.
+    Revoke(crate::flows::revoke::RevokeEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

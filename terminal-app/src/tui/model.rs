@@ -34,6 +34,10 @@ pub enum Screen {
     Credentials,
     /// Cards: a share drill.
     Cards,
+    /// Cards: a re-share (from the Cards screen).
+    Reshare,
+    /// Cards: revoke a lost card (from the Cards screen).
+    Revoke,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -290,6 +294,10 @@ pub struct Model {
     pub credentials: crate::flows::credentials::CredentialsFlow,
     /// The cards screen (a share drill).
     pub drill: crate::flows::drill::DrillFlow,
+    /// The re-share.
+    pub reshare: crate::flows::reshare::ReshareFlow,
+    /// The revocation of a lost card.
+    pub revoke: crate::flows::revoke::RevokeFlow,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -317,6 +325,8 @@ impl Model {
             logs: LogsFlow::default(),
             credentials: Default::default(),
             drill: Default::default(),
+            reshare: Default::default(),
+            revoke: Default::default(),
             quitting: false,
         }
     }

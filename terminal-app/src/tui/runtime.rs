@@ -88,6 +88,16 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
             Effect::SubmitPin(PinFor::Drill) => {
                 let _ = commands.send(Command::Drill(DrillCommand::Verify(pin.take())));
             }
+            Effect::SubmitPin(PinFor::Reshare) => {
+                let _ = commands.send(Command::Reshare(
+                    crate::flows::reshare::ReshareCommand::Verify(pin.take()),
+                ));
+            }
+            Effect::SubmitPin(PinFor::Revoke) => {
+                let _ = commands.send(Command::Revoke(
+                    crate::flows::revoke::RevokeCommand::Verify(pin.take()),
+                ));
+            }
             Effect::Quit => quit = true,
         }
     }

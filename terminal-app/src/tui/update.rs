@@ -34,6 +34,8 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Logs => model.logs.context(),
         Screen::Credentials => model.credentials.context(),
         Screen::Cards => model.drill.context(),
+        Screen::Reshare => model.reshare.context(),
+        Screen::Revoke => model.revoke.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -76,6 +78,37 @@ fn end_session(model: &mut Model) {
     model.logs = Default::default();
     model.credentials = Default::default();
     model.drill = Default::default();
+    model.reshare = Default::default();
+    model.revoke = Default::default();
+}
+
+/// Opens the revocation from the Cards screen: it needs a PSO login.
+fn start_revoke(model: &mut Model) -> Vec<Effect> {
+    if model.session.as_ref().map(|s| s.role) != Some(OfficerRole::Pso) {
+        model.notify(
+            super::model::Level::Warn,
+            "Revoking a card needs a PSO login: log out (o on the dashboard) and log in as PSO.",
+        );
+        return Vec::new();
+    }
+    model.notice = None;
+    model.screen = Screen::Revoke;
+    model.revoke.open()
+}
+
+/// Opens the re-share from the Cards screen: it needs a PSO login.
+fn start_reshare(model: &mut Model) -> Vec<Effect> {
+    if model.session.as_ref().map(|s| s.role) != Some(OfficerRole::Pso) {
+        model.notify(
+            super::model::Level::Warn,
+            "A re-share needs a PSO login: log out (o on the dashboard) and log in as PSO.",
+        );
+        return Vec::new();
+    }
+    model.notice = None;
+    model.reshare = Default::default();
+    model.screen = Screen::Reshare;
+    vec![Effect::PinClear]
 }
 
 fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
@@ -126,7 +159,24 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Bin => model.bin.on_action(action),
         Screen::Logs => model.logs.on_action(action),
         Screen::Credentials => model.credentials.on_action(action),
+        Screen::Cards if action == Action::Reshare => return start_reshare(model),
+        Screen::Cards if action == Action::Revoke => return start_revoke(model),
+        Screen::Revoke => match model.revoke.on_action(action, model.login.slots.len()) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Cards => model.drill.on_action(action, model.login.slots.len()),
+        Screen::Reshare => match model.reshare.on_action(action, model.login.slots.len()) {
+            // A re-share backs out to the Cards screen.
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
         Screen::Later(_) => Outcome::none(),
     };
@@ -275,6 +325,8 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         }
         Event::Log(page) => model.logs.on_page(*page),
         Event::Drill(step) => model.drill.on_event(step),
+        Event::Reshare(step) => model.reshare.on_event(step),
+        Event::Revoke(step) => model.revoke.on_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

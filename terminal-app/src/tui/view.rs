@@ -33,6 +33,12 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Logs => flows::logs::view(frame, body, &model.logs, theme),
         Screen::Credentials => flows::credentials::view(frame, body, &model.credentials, theme),
         Screen::Cards => flows::drill::view(frame, body, &model.drill, &model.login.slots, theme),
+        Screen::Revoke => {
+            flows::revoke::view(frame, body, &model.revoke, &model.login.slots, theme)
+        }
+        Screen::Reshare => {
+            flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
+        }
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(

@@ -61,6 +61,8 @@ pub struct Worker {
     pub(crate) login: flows::login::LoginWork,
     pub(crate) logs: flows::logs::LogWork,
     pub(crate) drill: flows::drill::DrillWork,
+    pub(crate) reshare: flows::reshare::ReshareWork,
+    pub(crate) revoke: flows::revoke::RevokeWork,
 }
 
 impl Worker {
@@ -79,6 +81,8 @@ impl Worker {
             login: flows::login::LoginWork::default(),
             logs: flows::logs::LogWork::new(&log_id),
             drill: flows::drill::DrillWork::default(),
+            reshare: flows::reshare::ReshareWork::default(),
+            revoke: flows::revoke::RevokeWork::default(),
         }
     }
 
@@ -114,6 +118,12 @@ impl Worker {
                 &mut self.drill,
                 step,
             )],
+            Command::Reshare(step) => {
+                flows::reshare::work(&mut *self.link, &mut *self.reader, &mut self.reshare, step)
+            }
+            Command::Revoke(step) => {
+                flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
+            }
         }
     }
 
