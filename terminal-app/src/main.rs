@@ -464,89 +464,59 @@ fn session(state: &StateDir, target: &Target) -> Result<(AnyConnection, PairedPa
     Ok((conn, entry.clone()))
 }
 
-/// The reads that need an officer login.
+/// The commands that need an officer login.
 fn read_command(
     state: &StateDir,
     command: Command,
     policy: quorum::CardPolicy,
 ) -> Result<(), Error> {
-    let (officer, what) = match &command {
-        Command::Config(ConfigCommand::Show(o)) => (o, "config"),
-        Command::Keys(ListCommand::List(o)) => (o, "keys"),
-        Command::Bin(ListCommand::List(o)) => (o, "bin"),
-        Command::Log(LogCommand::Show { officer, .. }) => (officer, "log"),
-        Command::Terminals(TerminalsCommand::List(o)) => (o, "terminals"),
-        Command::Terminals(TerminalsCommand::Revoke { officer, .. }) => (officer, "revoke"),
-        Command::PairingCode(o) => (o, "pairing-code"),
-        Command::Log(LogCommand::Export { officer, .. }) => (officer, "export"),
-        _ => unreachable!("run() dispatches the other commands"),
-    };
-    if what == "pairing-code" && officer.target.json {
+    let officer = officer_of(&command);
+    let json = officer.target.json;
+    if matches!(command, Command::PairingCode(_)) && json {
         return Err(Error::Usage(
             "a pairing code is shown once, for a person to type: `tessera pairing-code` has no \
              --json"
                 .to_owned(),
         ));
     }
-    let (mut conn, entry) = session(state, &officer.target)?;
-    // The key is settled before anything is exported.
+    // An export's key is settled before the login, and so before anything is exported.
     let pin = match &command {
-        Command::Log(LogCommand::Export { key, .. }) => Some(export_pin(&entry, key.as_deref())?),
+        Command::Log(LogCommand::Export { key, .. }) => {
+            let list = state.paired()?;
+            let entry = pair::choose(&list, officer.target.name.as_deref())?;
+            Some(export_pin(entry, key.as_deref())?)
+        }
         _ => None,
     };
-    let role = match officer.role {
-        RoleArg::Pso => OfficerRole::Pso,
-        RoleArg::Auditor => OfficerRole::Auditor,
-        RoleArg::DeviceSo => OfficerRole::DeviceSo,
-    };
-    let choice = CardChoice {
-        readers: officer.readers.clone(),
-        soft: officer.soft.clone(),
-    };
-    let mut ask = |question: &str| prompt::secret(question, "a PIN");
-    let holders = cli::login::login(
-        &mut conn,
-        role,
-        &choice,
-        policy,
-        &mut ask,
-        std::io::IsTerminal::is_terminal(&std::io::stdin()),
-        &mut std::io::stderr(),
-    )?;
-    eprintln!("login: logged in ({})", holders.join(", "));
-    let json = officer.target.json;
-    let out = match (what, command) {
-        ("config", _) => cli::reads::config_show(&mut conn)?.render(json),
-        ("keys", _) => cli::reads::keys(&mut conn, false)?.render(json),
-        ("bin", _) => cli::reads::keys(&mut conn, true)?.render(json),
-        ("terminals", _) => cli::terminals::list(&mut conn)?.render(json),
-        (
-            "revoke",
-            Command::Terminals(TerminalsCommand::Revoke {
-                fingerprint,
-                this_terminal,
-                ..
-            }),
-        ) => cli::terminals::revoke(&mut conn, &fingerprint, this_terminal)?.render(json),
-        ("pairing-code", _) => {
+    let (mut conn, entry) = officer_session(state, officer, policy)?;
+    let out = match command {
+        Command::Config(ConfigCommand::Show(_)) => cli::reads::config_show(&mut conn)?.render(json),
+        Command::Keys(ListCommand::List(_)) => cli::reads::keys(&mut conn, false)?.render(json),
+        Command::Bin(ListCommand::List(_)) => cli::reads::keys(&mut conn, true)?.render(json),
+        Command::Terminals(TerminalsCommand::List(_)) => {
+            cli::terminals::list(&mut conn)?.render(json)
+        }
+        Command::Terminals(TerminalsCommand::Revoke {
+            fingerprint,
+            this_terminal,
+            ..
+        }) => cli::terminals::revoke(&mut conn, &fingerprint, this_terminal)?.render(json),
+        Command::PairingCode(_) => {
             let shown = cli::terminals::pairing_code(&mut conn)?;
             let _ = conn.close();
             print!("{}", *shown);
             return Ok(());
         }
-        (
-            _,
-            Command::Log(LogCommand::Show {
-                from,
-                to,
-                actor_role,
-                operation,
-                holder,
-                outcome,
-                limit,
-                ..
-            }),
-        ) => {
+        Command::Log(LogCommand::Show {
+            from,
+            to,
+            actor_role,
+            operation,
+            holder,
+            outcome,
+            limit,
+            ..
+        }) => {
             let filter = LogFilter {
                 from_seq: from,
                 to_seq: to,
@@ -559,37 +529,43 @@ fn read_command(
             let (text, lines) = cli::reads::log_show(&mut conn, &filter)?;
             if json { lines } else { text }
         }
-        (
-            _,
-            Command::Log(LogCommand::Export {
-                dir,
-                all,
-                from,
-                until,
-                ..
-            }),
-        ) => {
+        Command::Log(LogCommand::Export {
+            dir,
+            all,
+            from,
+            until,
+            ..
+        }) => {
             let range = match (all, from, until) {
                 (true, _, _) => ExportRange::All,
                 (_, Some(from), Some(to)) => ExportRange::Span { from, to },
                 _ => ExportRange::SinceLast,
             };
-            let pin = pin.expect("settled above");
-            cli::log_export::export(
-                &mut conn,
-                &entry.partition,
-                &dir,
-                range,
-                &pin,
-                pair::now_unix(),
-            )?
-            .render(json)
+            let pin = pin.expect("settled above for an export");
+            let now = pair::now_unix();
+            cli::log_export::export(&mut conn, &entry.partition, &dir, range, &pin, now)?
+                .render(json)
         }
-        _ => unreachable!("matched above"),
+        _ => unreachable!("officer_of() names the same commands"),
     };
     let _ = conn.close();
     print!("{out}");
     Ok(())
+}
+
+/// The officer (role, cards, partition) a command that needs a login names.
+fn officer_of(command: &Command) -> &Officer {
+    match command {
+        Command::Config(ConfigCommand::Show(o))
+        | Command::Keys(ListCommand::List(o))
+        | Command::Bin(ListCommand::List(o))
+        | Command::Terminals(TerminalsCommand::List(o))
+        | Command::PairingCode(o) => o,
+        Command::Log(LogCommand::Show { officer, .. })
+        | Command::Log(LogCommand::Export { officer, .. })
+        | Command::Terminals(TerminalsCommand::Revoke { officer, .. }) => officer,
+        _ => unreachable!("run() dispatches the other commands"),
+    }
 }
 
 /// `tessera backup …`.

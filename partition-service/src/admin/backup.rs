@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 use super::session::{AdminSession, Ration, remote};
 use crate::backup::OpenedBackup;
 use crate::service::{Event, Hsm, ServiceError};
+use hex::encode as hex;
 
 /// A restore upload in progress in one session.
 pub(super) struct RestoreUpload {
@@ -28,10 +29,6 @@ pub(super) struct RestoreUpload {
 
 fn refusal(problem: BackupProblem) -> ServiceError {
     AdminError::Backup(problem).into()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl AdminSession {
@@ -124,7 +121,7 @@ impl AdminSession {
         };
         let diff = self.hsm.restore_diff(&record, &opened)?;
         let actor = self.actor();
-        let header_hash = hex(&opened.header_hash);
+        let header_hash = hex(opened.header_hash);
         let after = self.change(
             ctx,
             Ration::Take,
@@ -171,7 +168,7 @@ impl AdminSession {
                 }
                 hsm.apply_restore(tx, record, &opened)?;
                 let event = Event::new(actor.clone(), KnownOperation::BackupRestore)
-                    .detail("header-hash", hex(&opened.header_hash))
+                    .detail("header-hash", hex(opened.header_hash))
                     .detail("sequence", opened.sequence.to_string())
                     .detail("created", opened.created_unix.to_string())
                     .detail("objects", objects.to_string());
@@ -287,9 +284,9 @@ impl BackupStream {
         let facts = self.header.facts();
         let file_len = self.header.layout().file_len();
         let event = Event::new(self.actor.clone(), KnownOperation::BackupCreate)
-            .detail("backup-id", hex(&self.header.backup_id()))
-            .detail("header-hash", hex(&self.header.hash()))
-            .detail("chain", hex(&trailer.chain))
+            .detail("backup-id", hex(self.header.backup_id()))
+            .detail("header-hash", hex(self.header.hash()))
+            .detail("chain", hex(trailer.chain))
             .detail("sequence", facts.sequence.to_string())
             .detail("objects", self.objects.to_string())
             .detail("bytes", file_len.to_string());

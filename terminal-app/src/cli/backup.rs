@@ -24,9 +24,7 @@ use super::Shown;
 use super::list::utc;
 use crate::error::Error;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use hex::encode as hex;
 
 /// The pending files of a backup being received, one per directory, and why a directory
 /// dropped out.
@@ -92,12 +90,47 @@ pub fn create<T: FrameTransport>(
     };
     let written = WrittenBackup { header, trailer };
     let mut text = String::new();
+    let (copies, stored) = commit_copies(dirs, pending, errors, &written, hsm_key, &mut text);
+    if stored.is_empty() {
+        return Err(Error::Usage(format!(
+            "the backup was not stored anywhere:\n{text}"
+        )));
+    }
+    if let Some(keep) = keep {
+        keep_newest(dirs, &stored, &written, keep, &mut text)?;
+    }
+    let facts = written.header.facts();
+    let hash = hex(written.header.hash());
+    text.push_str(&format!(
+        "backup of {} ({} objects, sequence {}), header hash {hash}\n",
+        facts.partition_id, facts.object_count, facts.sequence,
+    ));
+    let json = json!({
+        "partition": facts.partition_id,
+        "objects": facts.object_count,
+        "sequence": facts.sequence,
+        "header_hash": hash,
+        "copies": copies,
+    });
+    Ok((Shown { text, json }, stored))
+}
+
+/// Each directory's copy committed (read back from its drive and verified) or the reason it
+/// was not, told in `text`; the JSON of each copy and the copies stored.
+fn commit_copies(
+    dirs: &[PathBuf],
+    pending: Pending<'_>,
+    errors: Vec<Option<BackupError>>,
+    written: &WrittenBackup,
+    hsm_key: &VerifyingKey,
+    text: &mut String,
+) -> (Vec<serde_json::Value>, Vec<StoredBackup>) {
     let mut copies = Vec::new();
     let mut stored = Vec::new();
     for ((dir, p), e) in dirs.iter().zip(pending).zip(errors) {
         let outcome = match (p, e) {
             (_, Some(e)) => Err(e),
-            (Some(p), None) => p.commit(&written, hsm_key),
+            (Some(p), None) => p.commit(written, hsm_key),
             (None, None) => Err(BackupError::Pipeline { stage: "writing" }),
         };
         let shown_dir = dir.display().to_string();
@@ -116,38 +149,29 @@ pub fn create<T: FrameTransport>(
             }
         }
     }
-    if stored.is_empty() {
-        return Err(Error::Usage(format!(
-            "the backup was not stored anywhere:\n{text}"
-        )));
-    }
-    if let Some(keep) = keep {
-        for s in &stored {
-            let Some(dir) = dirs.iter().find(|d| d.display().to_string() == s.target) else {
-                continue;
-            };
-            let partition = &written.header.facts().partition_id;
-            let mut target = DirTarget::new(dir);
-            // Only after this copy verified, and never the only verified one.
-            for gone in usb_backup::drive::apply_retention(&mut target, partition, keep, s)? {
-                text.push_str(&format!("{}: removed the older {gone}\n", dir.display()));
-            }
+    (copies, stored)
+}
+
+/// Keeps the newest `keep` backups of the partition in each directory that now holds a
+/// verified copy: only after that copy verified, and never the only verified one.
+fn keep_newest(
+    dirs: &[PathBuf],
+    stored: &[StoredBackup],
+    written: &WrittenBackup,
+    keep: usize,
+    text: &mut String,
+) -> Result<(), Error> {
+    let partition = &written.header.facts().partition_id;
+    for s in stored {
+        let Some(dir) = dirs.iter().find(|d| d.display().to_string() == s.target) else {
+            continue;
+        };
+        let mut target = DirTarget::new(dir);
+        for gone in usb_backup::drive::apply_retention(&mut target, partition, keep, s)? {
+            text.push_str(&format!("{}: removed the older {gone}\n", dir.display()));
         }
     }
-    let facts = written.header.facts();
-    let hash = hex(&written.header.hash());
-    text.push_str(&format!(
-        "backup of {} ({} objects, sequence {}), header hash {hash}\n",
-        facts.partition_id, facts.object_count, facts.sequence,
-    ));
-    let json = json!({
-        "partition": facts.partition_id,
-        "objects": facts.object_count,
-        "sequence": facts.sequence,
-        "header_hash": hash,
-        "copies": copies,
-    });
-    Ok((Shown { text, json }, stored))
+    Ok(())
 }
 
 /// Takes the stream from the link: holds the first bytes until the header is whole (its name
@@ -289,7 +313,7 @@ pub fn list(dir: &Path) -> Result<Shown, Error> {
                 rows.push(json!({
                     "file": b.file_name, "partition": f.partition_id, "created_unix": f.created,
                     "sequence": f.sequence, "objects": f.object_count, "bytes": b.len,
-                    "hsm_id": hex(&f.hsm_id), "quorum_key_id": hex(&h.quorum_backup_key_id()),
+                    "hsm_id": hex(f.hsm_id), "quorum_key_id": hex(h.quorum_backup_key_id()),
                 }));
             }
             Err(why) => {
@@ -327,7 +351,7 @@ pub fn verify(file: &Path, hsm_key: &VerifyingKey) -> Result<Shown, BackupError>
     let json = json!({
         "file": file.display().to_string(), "verified": true, "partition": facts.partition_id,
         "objects": facts.object_count, "sequence": facts.sequence,
-        "header_hash": hex(&verified.header().hash()),
+        "header_hash": hex(verified.header().hash()),
     });
     Ok(Shown { text, json })
 }
@@ -423,7 +447,7 @@ pub fn show_diff(diff: &RestoreDiff) -> Shown {
         text.push_str("  nothing would change\n");
     }
     let json = json!({
-        "header_hash": hex(&diff.header_hash),
+        "header_hash": hex(diff.header_hash),
         "returning": diff.returning.count, "removed": diff.removed.count,
         "into_bin": diff.into_bin.count, "out_of_bin": diff.out_of_bin.count,
         "config_changes": diff.config.iter().map(|c| c.parameter.label()).collect::<Vec<_>>(),

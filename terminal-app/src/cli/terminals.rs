@@ -16,10 +16,7 @@ use zeroize::Zeroizing;
 use super::Shown;
 use super::list::utc;
 use crate::error::Error;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use hex::encode as hex;
 
 fn listing(conn: &mut (impl Link + ?Sized)) -> Result<Vec<TerminalInfo>, Error> {
     match conn.admin(AdminRequest::ListTerminals)? {
@@ -54,7 +51,7 @@ pub fn list(conn: &mut (impl Link + ?Sized)) -> Result<Shown, Error> {
     let json = json!({
         "terminals": terminals.iter().map(|t| json!({
             "fingerprint": t.fingerprint.to_string(),
-            "fingerprint_sha256": hex(&t.fingerprint.0),
+            "fingerprint_sha256": hex(t.fingerprint.0),
             "paired_unix": t.paired_unix,
             "last_seen_unix": t.last_seen_unix,
             "this_terminal": t.this_session,
@@ -78,7 +75,7 @@ fn find(listing: &[TerminalInfo], typed: &str) -> Result<Fingerprint, Error> {
     }
     let matching: Vec<&TerminalInfo> = listing
         .iter()
-        .filter(|t| hex(&t.fingerprint.0).starts_with(&digits))
+        .filter(|t| hex(t.fingerprint.0).starts_with(&digits))
         .collect();
     match matching.as_slice() {
         [one] => Ok(one.fingerprint),
@@ -122,7 +119,7 @@ pub fn revoke(
     }
     let json = json!({
         "revoked": terminal.to_string(),
-        "fingerprint_sha256": hex(&terminal.0),
+        "fingerprint_sha256": hex(terminal.0),
         "this_terminal": own,
     });
     Ok(Shown { text, json })
@@ -170,7 +167,7 @@ mod tests {
         let list = [info(0xab), info(0xcd)];
         let shown = list[1].fingerprint.to_string();
         assert_eq!(find(&list, &shown).unwrap(), list[1].fingerprint);
-        let whole = hex(&list[0].fingerprint.0).to_ascii_uppercase();
+        let whole = hex(list[0].fingerprint.0).to_ascii_uppercase();
         assert_eq!(find(&list, &whole).unwrap(), list[0].fingerprint);
         let e = find(&list, "abcd").unwrap_err().to_string();
         assert!(e.contains("not a terminal fingerprint"), "{e}");
