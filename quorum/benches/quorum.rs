@@ -15,15 +15,9 @@
 //!   card operation is timed; the lock `target/pcsc/lock` is held meanwhile, as the PC/SC tests
 //!   do. Without the stack this part is skipped with a note.
 
-#[path = "../tests/support/timed_card.rs"]
-mod timed_card;
+use tessera_tests::timed_card::Timed;
 
-use timed_card::Timed;
-
-#[path = "../tests/support/pcsc_stack.rs"]
-mod pcsc_stack;
-
-use pcsc_stack::{Stack, factory_reset};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 use std::cell::Cell;
 use std::hint::black_box;

@@ -2,10 +2,7 @@
 //! in-memory link: enrol, log in, drill, re-share, revoke, recover, and the ceremony id's
 //! protection against a step slipped in from another ceremony.
 
-#[path = "support/timed_card.rs"]
-mod timed_card;
-
-use timed_card::Timed;
+use tessera_tests::timed_card::Timed;
 
 use std::path::Path;
 use std::sync::Arc;

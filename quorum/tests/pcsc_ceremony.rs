@@ -11,10 +11,7 @@
 //! another PC/SC test, whatever runs it), and factory-resets the cards it takes first. The
 //! tests take cards 0 to 5 (`scripts/pcsc-up 6`).
 
-#[path = "support/pcsc_stack.rs"]
-mod pcsc_stack;
-
-use pcsc_stack::{Stack, factory_reset};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 use std::sync::Arc;
 use std::thread;
