@@ -179,21 +179,7 @@ impl Fixture {
             .hsm
             .issue_pairing_code(&self.partition, genesis())
             .unwrap();
-        let (t, server) = self.serve();
-        let conn = client::connect(
-            t,
-            &key,
-            self.partition.clone(),
-            ClientMode::Pairing(code),
-            ConnectOptions::default(),
-        )
-        .unwrap();
-        Terminal {
-            conn,
-            key,
-            server: Some(server),
-            partition: self.partition.clone(),
-        }
+        Terminal::connect(&self.hsm, &self.partition, key, ClientMode::Pairing(code))
     }
 
     /// A session for a terminal without pairing anew when the log is full: pairing is logged,
@@ -209,23 +195,10 @@ impl Fixture {
 
     /// A new pinned session for a paired terminal key.
     pub fn reconnect(&self, key: StaticKeypair) -> Terminal {
-        let (t, server) = self.serve();
-        let conn = client::connect(
-            t,
-            &key,
-            self.partition.clone(),
-            ClientMode::Pinned {
-                hsm: self.hsm.keys().identity_public(),
-            },
-            ConnectOptions::default(),
-        )
-        .unwrap();
-        Terminal {
-            conn,
-            key,
-            server: Some(server),
-            partition: self.partition.clone(),
-        }
+        let mode = ClientMode::Pinned {
+            hsm: self.hsm.keys().identity_public(),
+        };
+        Terminal::connect(&self.hsm, &self.partition, key, mode)
     }
 }
 
@@ -242,6 +215,25 @@ pub struct Terminal {
 }
 
 impl Terminal {
+    /// A session of the terminal with `key` to `partition` at `hsm`, served in a thread, the
+    /// handshake done in `mode`.
+    pub fn connect(
+        hsm: &Arc<Hsm>,
+        partition: &PartitionId,
+        key: StaticKeypair,
+        mode: ClientMode,
+    ) -> Terminal {
+        let (t, server) = serve_session(hsm);
+        let conn =
+            client::connect(t, &key, partition.clone(), mode, ConnectOptions::default()).unwrap();
+        Terminal {
+            conn,
+            key,
+            server: Some(server),
+            partition: partition.clone(),
+        }
+    }
+
     /// Sends an admin request; its answer or the HSM's refusal (a link failure panics).
     pub fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, RemoteError> {
         match self.conn.call(Request::Admin(request)) {
