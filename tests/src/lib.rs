@@ -3,10 +3,10 @@
 //!
 //! - [`SocatPair`]: a socat pseudo-terminal pair, the serial line of the serial-link tests.
 //! - [`corpus`]: the corpus side of the fuzz targets, run as ordinary tests on stable.
-//! - [`pcsc_stack`] (feature `pcsc`): the PC/SC test stack's run directory, lock and card reset.
-//! - [`timed_card`] (feature `quorum`): a card whose operations are timed, to keep card time
+//! - `pcsc_stack` (feature `pcsc`): the PC/SC test stack's run directory, lock and card reset.
+//! - `timed_card` (feature `quorum`): a card whose operations are timed, to keep card time
 //!   apart from the terminal's own.
-//! - [`partition`] (feature `partition`): a real HSM in a temporary directory, served over the
+//! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
 //!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
 //!
 //! The features keep what a crate's tests do not use out of their build. Helper processes are
