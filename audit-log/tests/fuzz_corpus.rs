@@ -9,10 +9,7 @@ use audit_log::AuditSigner;
 use audit_log::fuzzing::{FUZZ_AUDIT_SECRET, log_export};
 use audit_log::testkit::TestLog;
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus_dir, run_corpus, seeds, xorshift};
+use tessera_tests::corpus::{corpus_dir, run_corpus, seeds, xorshift};
 
 const TARGET: &str = "log_export";
 

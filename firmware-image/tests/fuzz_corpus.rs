@@ -4,15 +4,11 @@
 //! The seeds are made by `write_seed_corpus` below (ignored; run it with `--ignored` to
 //! regenerate them after a format change).
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
 use std::fs;
 
-use corpus_support::{corpus_dir, mutate_seeds, run_corpus, xorshift};
 use ed25519_dalek::{Signer, SigningKey};
 use firmware_image::device::Slot;
 use firmware_image::device::state::State;
@@ -21,6 +17,7 @@ use firmware_image::fuzzing::{
 };
 use firmware_image::keys::{ReleaseSignature, manifest_digest, signed_message};
 use firmware_image::manifest::{FileEntry, MANIFEST_MAGIC, Manifest, SemVer};
+use tessera_tests::corpus::{corpus_dir, mutate_seeds, run_corpus, xorshift};
 
 #[test]
 fn the_manifest_target_survives_its_corpus() {

@@ -8,9 +8,6 @@
 //! run and factory-resets its cards first and last; nextest puts this binary in the `pcsc`
 //! test group (`.config/nextest.toml`).
 
-#[path = "../../quorum/tests/support/pcsc_stack.rs"]
-mod pcsc_stack;
-
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
@@ -19,9 +16,9 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use pcsc_stack::{Stack, factory_reset};
 use quorum::card::Card as _;
 use quorum::pcsc::PcscCard;
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera-firmware");
 

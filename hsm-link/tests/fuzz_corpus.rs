@@ -4,10 +4,7 @@
 use hsm_link::frame::{Cobs, Framing, LengthPrefixed, LinkFrame};
 use hsm_link::fuzzing::frame_decoders;
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus, mutate_seeds, run_corpus, xorshift};
+use tessera_tests::corpus::{corpus, mutate_seeds, run_corpus, xorshift};
 
 const TARGET: &str = "frame_decoder";
 

@@ -18,29 +18,24 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use ed25519_dalek::{Signer, SigningKey};
-use hsm_link::client::{self, ConnectOptions, Connection};
 use hsm_link::domain::{
-    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyAttributes, KeyId,
-    KeyKind, KeyLabel, PartitionId, Role, ServiceTier,
+    CardSetKind, KeyAttributes, KeyId, KeyKind, KeyLabel, PartitionId, Role, ServiceTier,
 };
 use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::limits::MAX_PLAINTEXT;
 use hsm_link::message::{
-    AdminRequest, AdminResponse, CardSignature, CeremonyKind, KeyFilter, LogPage, LogQuery,
-    MAX_PAGE_BYTES, OfficerRole, RecoveryPublic, RemoteError, Request, Response, enrolment_message,
-    login_message,
+    AdminRequest, AdminResponse, CeremonyKind, KeyFilter, LogPage, LogQuery, MAX_PAGE_BYTES,
+    OfficerRole, Request, Response,
 };
-use hsm_link::server::{self, ServeOptions, SessionSummary};
-use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::access::ApiProvider;
-use partition_service::admin::{AdminLink, MAX_SCANNED_PER_PAGE};
+use partition_service::admin::MAX_SCANNED_PER_PAGE;
 use partition_service::app_link::AppConnection;
 use partition_service::app_link::{AppError, AppRequest, AppResponse, SecretBytes};
 use partition_service::crypto::HsmKeys;
 use partition_service::service::{Clock, DEFAULT_LOG_CAPACITY, Hsm, genesis};
 use partition_service::store::Store;
+use tessera_tests::partition::{Card, Terminal, card_set, recovery};
 
 /// Key objects created before the log is filled.
 const KEYS: u64 = 10_000;
@@ -66,126 +61,30 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// A PSO card held by the benchmark (an Ed25519 key standing in for a smartcard).
-struct Card {
-    holder: &'static str,
-    serial: &'static str,
-    key: SigningKey,
+/// A second handle on the terminal's key, for a later session.
+fn copy_key(key: &StaticKeypair) -> StaticKeypair {
+    StaticKeypair::from_secret(zeroize::Zeroizing::new(*key.secret_bytes()))
 }
 
-impl Card {
-    fn new(holder: &'static str, serial: &'static str) -> Self {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).expect("OS random generator");
-        Card {
-            holder,
-            serial,
-            key: SigningKey::from_bytes(&seed),
-        }
-    }
-
-    fn description(&self) -> CardDescription {
-        CardDescription {
-            holder: HolderName::new(self.holder).unwrap(),
-            serial: CardSerial::new(self.serial).unwrap(),
-            signing_key: self.key.verifying_key().to_bytes(),
-            soft_card: true,
-        }
+/// A page of keys for the PSO session: how many, and whether more follow.
+fn list_keys(pso: &mut Terminal, after: Option<KeyId>) -> (usize, bool) {
+    match pso.admin(AdminRequest::ListKeys {
+        filter: KeyFilter::All,
+        after,
+        limit: PAGE,
+    }) {
+        Ok(AdminResponse::Keys { keys, more }) => (keys.len(), more),
+        other => panic!("list keys: {other:?}"),
     }
 }
 
-/// One terminal session over the in-memory link, served by a thread.
-struct Terminal {
-    conn: Connection<MemoryTransport>,
-    server: thread::JoinHandle<Result<SessionSummary, hsm_link::Error>>,
-    partition: PartitionId,
-}
-
-impl Terminal {
-    fn connect(
-        hsm: &Arc<Hsm>,
-        partition: &PartitionId,
-        key: &StaticKeypair,
-        mode: ClientMode,
-    ) -> Self {
-        let (near, mut far) = memory::pair();
-        let served = Arc::clone(hsm);
-        let server = thread::spawn(move || {
-            let admin = AdminLink::new(Arc::clone(&served));
-            let identity = served.keys().identity();
-            server::serve_connection(
-                &mut far,
-                identity,
-                &ServeOptions::default(),
-                &*served,
-                &admin,
-            )
-        });
-        let conn = client::connect(
-            near,
-            key,
-            partition.clone(),
-            mode,
-            ConnectOptions::default(),
-        )
-        .expect("link handshake");
-        Terminal {
-            conn,
-            server,
-            partition: partition.clone(),
-        }
-    }
-
-    fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, RemoteError> {
-        match self.conn.call(Request::Admin(request)) {
-            Ok(Response::Admin(r)) => Ok(r),
-            Ok(other) => panic!("not an admin response: {other:?}"),
-            Err(hsm_link::Error::Remote(e)) => Err(e),
-            Err(e) => panic!("link failed: {e}"),
-        }
-    }
-
-    fn login(&mut self, cards: &[&Card]) -> Result<AdminResponse, RemoteError> {
-        let role = OfficerRole::Pso;
-        let AdminResponse::Challenge { nonce, .. } =
-            self.admin(AdminRequest::LoginChallenge { role })?
-        else {
-            panic!("no login challenge")
-        };
-        let message = login_message(
-            self.conn.session().channel_binding(),
-            &nonce,
-            &self.partition,
-            role,
-        );
-        let signatures = cards
-            .iter()
-            .map(|c| CardSignature {
-                signing_key: c.key.verifying_key().to_bytes(),
-                signature: c.key.sign(&message).to_bytes(),
-            })
-            .collect();
-        self.admin(AdminRequest::Login { role, signatures })
-    }
-
-    fn list_keys(&mut self, after: Option<KeyId>) -> (usize, bool) {
-        match self.admin(AdminRequest::ListKeys {
-            filter: KeyFilter::All,
-            after,
-            limit: PAGE,
-        }) {
-            Ok(AdminResponse::Keys { keys, more }) => (keys.len(), more),
-            other => panic!("list keys: {other:?}"),
-        }
-    }
-
-    fn read_log(&mut self, query: &LogQuery) -> LogPage {
-        match self.admin(AdminRequest::ReadLog {
-            query: query.clone(),
-        }) {
-            Ok(AdminResponse::LogPage(page)) => page,
-            other => panic!("read log: {other:?}"),
-        }
+/// A page of the log for the PSO session.
+fn read_log(pso: &mut Terminal, query: &LogQuery) -> LogPage {
+    match pso.admin(AdminRequest::ReadLog {
+        query: query.clone(),
+    }) {
+        Ok(AdminResponse::LogPage(page)) => page,
+        other => panic!("read log: {other:?}"),
     }
 }
 
@@ -512,63 +411,26 @@ fn main() {
     // The first terminal pairs and registers a 2-of-3 PSO set.
     let terminal_key = StaticKeypair::generate().unwrap();
     let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
-    let mut pso = Terminal::connect(&hsm, &partition, &terminal_key, ClientMode::Pairing(code));
+    let mut pso = Terminal::connect(
+        &hsm,
+        &partition,
+        copy_key(&terminal_key),
+        ClientMode::Pairing(code),
+    );
     let cards = [
         Card::new("Alice Meier", "A-1"),
         Card::new("Bruno Rossi", "B-2"),
         Card::new("Chiara Bianchi", "C-3"),
     ];
-    let set = CardSetDescription {
-        kind: CardSetKind::Pso,
-        set_number: 1,
-        threshold: 2,
-        cards: cards.iter().map(Card::description).collect(),
-    };
-    let AdminResponse::Ceremony { id, .. } = pso
-        .admin(AdminRequest::BeginCeremony {
-            kind: CeremonyKind::Enrol,
-        })
-        .expect("begin the enrolment")
-    else {
-        panic!("no ceremony id")
-    };
-    // Each card proves its key for this session and this ceremony.
-    let proofs = cards
-        .iter()
-        .zip(&set.cards)
-        .map(|(card, described)| CardSignature {
-            signing_key: described.signing_key,
-            signature: card
-                .key
-                .sign(&enrolment_message(
-                    pso.conn.session().channel_binding(),
-                    &id,
-                    &partition,
-                    set.kind,
-                    set.set_number,
-                    described,
-                ))
-                .to_bytes(),
-        })
-        .collect();
-    pso.admin(AdminRequest::RegisterCardSetInCeremony {
-        ceremony: id,
-        set: Box::new(set),
-        // Recovery parts of the shape the quorum crate writes for a 2-of-n set: an X-Wing public
-        // key and `[format 1][m][m compressed points]` (the bench never recovers anything).
-        recovery: Some(Box::new(RecoveryPublic {
-            backup_public_key: vec![7; 1216],
-            commitments: [vec![1, 2], vec![2; 33], vec![3; 33]].concat(),
-        })),
-        replaces_revoked: None,
-        old_shares_left: Vec::new(),
-        leftover_shares: Vec::new(),
-        proofs,
-    })
-    .expect("register the PSO set");
+    let set = card_set(CardSetKind::Pso, 1, 2, &[&cards[0], &cards[1], &cards[2]]);
+    // Each card proves its key for this session and this ceremony; the recovery parts have the
+    // shape the quorum crate writes for a 2-of-n set (the bench never recovers anything).
+    pso.register(CeremonyKind::Enrol, set, Some(recovery()))
+        .expect("register the PSO set");
     // The PSO logs in before the fill and keeps the session through it (a successful login
     // with the log full uses the export reserve: the summary tries one at the end).
-    pso.login(&[&cards[0], &cards[1]]).expect("PSO login");
+    pso.login(OfficerRole::Pso, &[&cards[0], &cards[1]])
+        .expect("PSO login");
     // Platinum leaves object usage on; the PSO makes sure of it, as a real set-up would.
     let AdminResponse::Config(mut config) = pso.admin(AdminRequest::GetConfig).unwrap() else {
         panic!("no configuration")
@@ -599,7 +461,7 @@ fn main() {
 
     // Pages stop at their byte budget (hsm_link::message::MAX_PAGE_BYTES), so a page of keys
     // carries fewer than PAGE: the last page starts that many keys before the end.
-    let (keys_per_page, _) = pso.list_keys(None);
+    let (keys_per_page, _) = list_keys(&mut pso, None);
     assert!(keys_per_page > 0, "the first page of keys is empty");
     let middle_key = KeyId(KEYS / 2 - 1);
     let end_key = KeyId(KEYS.saturating_sub(keys_per_page as u64));
@@ -620,68 +482,68 @@ fn main() {
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(3));
     group.bench_function("list keys: first page, limit 1000", |b| {
-        b.iter(|| pso.list_keys(None))
+        b.iter(|| list_keys(&mut pso, None))
     });
     group.bench_function("list keys: middle page, limit 1000", |b| {
-        b.iter(|| pso.list_keys(Some(middle_key)))
+        b.iter(|| list_keys(&mut pso, Some(middle_key)))
     });
     group.bench_function("list keys: last page, limit 1000", |b| {
-        b.iter(|| pso.list_keys(Some(end_key)))
+        b.iter(|| list_keys(&mut pso, Some(end_key)))
     });
     group.bench_function("read log: first page, limit 1000", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(1, PAGE)))
+        b.iter(|| read_log(&mut pso, &LogQuery::from(1, PAGE)))
     });
     group.bench_function("read log: middle page, limit 1000", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(middle_seq, PAGE)))
+        b.iter(|| read_log(&mut pso, &LogQuery::from(middle_seq, PAGE)))
     });
     group.bench_function("read log: last page, limit 1000", |b| {
-        b.iter(|| pso.read_log(&LogQuery::from(end_seq, PAGE)))
+        b.iter(|| read_log(&mut pso, &LogQuery::from(end_seq, PAGE)))
     });
     group.bench_function("read log: filter operation key.gen*, limit 1000", |b| {
-        b.iter(|| pso.read_log(&key_gen(1)))
+        b.iter(|| read_log(&mut pso, &key_gen(1)))
     });
     // The rare filter: one page examines at most MAX_SCANNED_PER_PAGE lines (tens of ms, so
     // more time for its samples).
     group.measurement_time(Duration::from_secs(6));
     group.bench_function("read log: filter role PSO, limit 1000", |b| {
-        b.iter(|| pso.read_log(&pso_only(1)))
+        b.iter(|| read_log(&mut pso, &pso_only(1)))
     });
     group.finish();
 
     // The same pages once more outside criterion, for the summary.
     let mut link = Vec::new();
     record_page(&mut link, "list keys, first page".into(), &mut || {
-        keys_carried(pso.list_keys(None))
+        keys_carried(list_keys(&mut pso, None))
     });
     record_page(
         &mut link,
         format!("list keys, middle page (after {})", middle_key.0),
-        &mut || keys_carried(pso.list_keys(Some(middle_key))),
+        &mut || keys_carried(list_keys(&mut pso, Some(middle_key))),
     );
     record_page(
         &mut link,
         format!("list keys, last page (after {})", end_key.0),
-        &mut || keys_carried(pso.list_keys(Some(end_key))),
+        &mut || keys_carried(list_keys(&mut pso, Some(end_key))),
     );
     for (what, from) in [("first", 1), ("middle", middle_seq), ("last", end_seq)] {
         record_page(
             &mut link,
             format!("read log, {what} page (seq {from})"),
-            &mut || log_carried(&pso.read_log(&LogQuery::from(from, PAGE)), from),
+            &mut || log_carried(&read_log(&mut pso, &LogQuery::from(from, PAGE)), from),
         );
     }
     for from in [1, middle_seq] {
         record_page(
             &mut link,
             format!("read log, filter operation key.gen* (seq {from})"),
-            &mut || log_carried(&pso.read_log(&key_gen(from)), from),
+            &mut || log_carried(&read_log(&mut pso, &key_gen(from)), from),
         );
     }
     for from in [1, middle_seq] {
         record_page(
             &mut link,
             format!("read log, filter role PSO (seq {from})"),
-            &mut || log_carried(&pso.read_log(&pso_only(from)), from),
+            &mut || log_carried(&read_log(&mut pso, &pso_only(from)), from),
         );
     }
 
@@ -706,7 +568,7 @@ fn main() {
         let most_pages = (record.log.next_seq / MAX_SCANNED_PER_PAGE as u64 + 10) * 2;
         while walk.pages < most_pages as usize {
             let started = Instant::now();
-            let page = pso.read_log(&pso_only(from));
+            let page = read_log(&mut pso, &pso_only(from));
             let took = started.elapsed();
             walk.pages += 1;
             walk.lines += page.lines.len();
@@ -767,7 +629,7 @@ fn main() {
     // Last, as they end sessions: the PSO session closes, then a fresh PSO login with the log
     // full.
     let _ = pso.conn.close();
-    let pso_server = match pso.server.join() {
+    let pso_server = match pso.server.take().expect("served").join() {
         Ok(Ok(summary)) => format!("ended normally ({summary:?})"),
         Ok(Err(e)) => format!("ended with: {e}"),
         Err(_) => "panicked".to_string(),
@@ -776,14 +638,14 @@ fn main() {
         let mut fresh = Terminal::connect(
             &hsm,
             &partition,
-            &terminal_key,
+            copy_key(&terminal_key),
             ClientMode::Pinned {
                 hsm: hsm.keys().identity_public(),
             },
         );
-        let result = fresh.login(&[&cards[1], &cards[2]]);
+        let result = fresh.login(OfficerRole::Pso, &[&cards[1], &cards[2]]);
         let _ = fresh.conn.close();
-        let _ = fresh.server.join();
+        let _ = fresh.server.take().map(|s| s.join());
         match result {
             Ok(_) => "accepted".to_string(),
             Err(e) => format!("REFUSED: {e}"),

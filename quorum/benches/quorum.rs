@@ -15,20 +15,13 @@
 //!   card operation is timed; the lock `target/pcsc/lock` is held meanwhile, as the PC/SC tests
 //!   do. Without the stack this part is skipped with a note.
 
-#[path = "../tests/support/timed_card.rs"]
-mod timed_card;
+use tessera_tests::timed_card::Timed;
 
-use timed_card::Timed;
-
-#[path = "../tests/support/pcsc_stack.rs"]
-mod pcsc_stack;
-
-use pcsc_stack::{Stack, factory_reset};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
@@ -37,9 +30,7 @@ use hsm_link::domain::{PartitionId, ServiceTier};
 use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::message::{AdminRequest, AdminResponse, OfficerRole, login_message};
-use hsm_link::server::{self, ServeOptions};
-use hsm_link::transport::memory::{self, MemoryTransport};
-use partition_service::admin::AdminLink;
+use hsm_link::transport::memory::MemoryTransport;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, CardInfo, Pin, VerifiedCard};
 use quorum::ceremony::{Challenge, Enrolment, Link, LinkError, LoginCeremony, Recovery};
@@ -47,6 +38,7 @@ use quorum::envelope::ShareContext;
 use quorum::pcsc::{FACTORY_ADMIN_PIN, FACTORY_USER_PIN, PcscCard};
 use quorum::secret::{QuorumBackupKey, RecoverySecret, combine, split, verify_share};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
+use tessera_tests::partition::serve_session;
 
 const PASSPHRASE: &[u8] = b"correct horse battery";
 const HOLDERS: [&str; 5] = [
@@ -102,19 +94,7 @@ fn setup() -> Setup {
     hsm.create_partition(partition.clone(), "Benchmark", ServiceTier::Economy)
         .unwrap();
     let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
-    let (near, mut far) = memory::pair();
-    let served = Arc::clone(&hsm);
-    thread::spawn(move || {
-        let admin = AdminLink::new(Arc::clone(&served));
-        let identity = served.keys().identity();
-        server::serve_connection(
-            &mut far,
-            identity,
-            &ServeOptions::default(),
-            &*served,
-            &admin,
-        )
-    });
+    let (near, _server) = serve_session(&hsm);
     let key = StaticKeypair::generate().unwrap();
     let mut conn = client::connect(
         near,

@@ -2,14 +2,10 @@
 //! in-memory link: enrol, log in, drill, re-share, revoke, recover, and the ceremony id's
 //! protection against a step slipped in from another ceremony.
 
-#[path = "support/timed_card.rs"]
-mod timed_card;
-
-use timed_card::Timed;
+use tessera_tests::timed_card::Timed;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use hsm_link::client::{self, ConnectOptions, Connection};
@@ -20,9 +16,7 @@ use hsm_link::message::{
     AdminError, AdminRequest, AdminResponse, CardSignature, LogQuery, LoginRefusal, OfficerRole,
     RemoteError, login_message,
 };
-use hsm_link::server::{self, ServeOptions};
-use hsm_link::transport::memory::{self, MemoryTransport};
-use partition_service::admin::AdminLink;
+use hsm_link::transport::memory::MemoryTransport;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, CardInfo, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
@@ -33,6 +27,7 @@ use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
 use quorum::{CardError, QuorumBackupPublicKey, QuorumError};
+use tessera_tests::partition::serve_session;
 use zeroize::Zeroizing;
 
 const PASSPHRASE: &[u8] = b"correct horse battery";
@@ -68,14 +63,7 @@ impl Fixture {
     }
 
     fn serve(&self) -> MemoryTransport {
-        let (near, mut far) = memory::pair();
-        let hsm = Arc::clone(&self.hsm);
-        thread::spawn(move || {
-            let admin = AdminLink::new(Arc::clone(&hsm));
-            let identity = hsm.keys().identity();
-            server::serve_connection(&mut far, identity, &ServeOptions::default(), &*hsm, &admin)
-        });
-        near
+        serve_session(&self.hsm).0
     }
 
     /// Pairs the first terminal.

@@ -11,10 +11,7 @@ use quorum::fuzzing::{DUMMY_CARD_SECRET, dummy_context, envelope_parser};
 use quorum::secret::{RecoverySecret, split};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus, corpus_dir, run_corpus, xorshift};
+use tessera_tests::corpus::{corpus, corpus_dir, run_corpus, xorshift};
 
 const TARGET: &str = "share_envelope";
 

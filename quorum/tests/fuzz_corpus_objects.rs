@@ -16,10 +16,7 @@ use quorum::secret::{RecoverySecret, split};
 use quorum::{Argon2Params, CardPolicy, Pin, SoftCard};
 use x25519_dalek::{PublicKey, StaticSecret};
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus_dir, mutate_seeds, run_corpus, xorshift};
+use tessera_tests::corpus::{corpus_dir, mutate_seeds, run_corpus, xorshift};
 
 // --- share_object ---
 

@@ -13,10 +13,7 @@
 //! whole run, which also serialises `cargo test`'s threads and any other process that takes the
 //! lock. Cards are opened by reader name only; nothing lists or probes readers.
 
-#[path = "support/pcsc_stack.rs"]
-mod pcsc_stack;
-
-use pcsc_stack::{Stack, factory_reset};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 use std::ffi::CString;
 use std::time::{Duration, Instant};

@@ -11,13 +11,9 @@
 //! another PC/SC test, whatever runs it), and factory-resets the cards it takes first. The
 //! tests take cards 0 to 5 (`scripts/pcsc-up 6`).
 
-#[path = "support/pcsc_stack.rs"]
-mod pcsc_stack;
-
-use pcsc_stack::{Stack, factory_reset};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
 use hsm_link::client::{self, ConnectOptions, Connection};
@@ -28,9 +24,7 @@ use hsm_link::message::{
     AdminError, AdminRequest, AdminResponse, CardSignature, LoginRefusal, OfficerRole, RemoteError,
     login_message,
 };
-use hsm_link::server::{self, ServeOptions};
-use hsm_link::transport::memory::{self, MemoryTransport};
-use partition_service::admin::AdminLink;
+use hsm_link::transport::memory::MemoryTransport;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
@@ -40,6 +34,7 @@ use quorum::ceremony::{
 use quorum::pcsc::{FACTORY_ADMIN_PIN, FACTORY_USER_PIN, PcscCard, VerifiedPcscCard};
 use quorum::secret::{unwrap_with, wrap_to};
 use quorum::{CardError, QuorumError};
+use tessera_tests::partition::serve_session;
 use zeroize::Zeroizing;
 
 /// The holder of card i.
@@ -145,14 +140,7 @@ impl Fixture {
     }
 
     fn serve(&self) -> MemoryTransport {
-        let (near, mut far) = memory::pair();
-        let hsm = Arc::clone(&self.hsm);
-        thread::spawn(move || {
-            let admin = AdminLink::new(Arc::clone(&hsm));
-            let identity = hsm.keys().identity();
-            server::serve_connection(&mut far, identity, &ServeOptions::default(), &*hsm, &admin)
-        });
-        near
+        serve_session(&self.hsm).0
     }
 
     /// Creates partition `name` and pairs a terminal to it: its first session.

@@ -8,16 +8,13 @@
 //! the cards it uses; nextest puts this binary in the `pcsc` test group too
 //! (`.config/nextest.toml`).
 
-#[path = "../../quorum/tests/support/pcsc_stack.rs"]
-mod pcsc_stack;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use pcsc_stack::{Stack, factory_reset};
 use quorum::card::{Card as _, Pin};
 use quorum::pcsc::{FACTORY_ADMIN_PIN, PcscCard};
 use quorum::{Argon2Params, CardPolicy, SoftCard};
+use tessera_tests::pcsc_stack::{Stack, factory_reset};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 

@@ -6,10 +6,7 @@
 
 use terminal_app::fuzzing::paired_list;
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus_dir, mutate_seeds, run_corpus, xorshift};
+use tessera_tests::corpus::{corpus_dir, mutate_seeds, run_corpus, xorshift};
 
 const TARGET: &str = "paired_list";
 

@@ -1,83 +1,25 @@
-//! End-to-end tests of Tessera across crates, against real peers.
+//! Support for Tessera's tests and benchmarks, shared across crates as a dev-dependency (so
+//! that Cargo sees every edge), and the end-to-end tests across crates (`tests/tests/`).
 //!
-//! The tests live in `tests/tests/`; this library holds what they share: starting and stopping
-//! real helper processes (socat pseudo-terminal pairs now; pcscd with virtual cards, FAT images
-//! and the real binary in tmux as later issues add them), always by their own pid, never by name.
+//! - [`SocatPair`]: a socat pseudo-terminal pair, the serial line of the serial-link tests.
+//! - [`corpus`]: the corpus side of the fuzz targets, run as ordinary tests on stable.
+//! - `pcsc_stack` (feature `pcsc`): the PC/SC test stack's run directory, lock and card reset.
+//! - `timed_card` (feature `quorum`): a card whose operations are timed, to keep card time
+//!   apart from the terminal's own.
+//! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
+//!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
 //!
-//! It is not part of the product and nothing depends on it.
+//! The features keep what a crate's tests do not use out of their build. Helper processes are
+//! started and stopped always by their own pid, never by name. It is not part of the product and
+//! no product crate depends on it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+pub mod corpus;
+#[cfg(feature = "partition")]
+pub mod partition;
+#[cfg(feature = "pcsc")]
+pub mod pcsc_stack;
+mod socat;
+#[cfg(feature = "quorum")]
+pub mod timed_card;
 
-/// Two linked pseudo-terminals made by `socat`: what one end writes, the other reads, as over a
-/// null-modem cable. The socat process is stopped (by its pid) when this is dropped.
-pub struct SocatPair {
-    child: Child,
-    _dir: tempfile::TempDir,
-    /// Path of one end.
-    pub a: PathBuf,
-    /// Path of the other end.
-    pub b: PathBuf,
-}
-
-impl SocatPair {
-    /// Starts socat and waits (up to five seconds) until both ends exist.
-    pub fn start() -> std::io::Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let a = dir.path().join("ttyA");
-        let b = dir.path().join("ttyB");
-        let end = |p: &Path| format!("pty,raw,echo=0,link={}", p.display());
-        let child = Command::new("socat")
-            .arg(end(&a))
-            .arg(end(&b))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot start socat ({e}): run scripts/setup to install it"),
-                )
-            })?;
-        let mut pair = SocatPair {
-            child,
-            _dir: dir,
-            a,
-            b,
-        };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(pair.a.exists() && pair.b.exists()) {
-            if let Some(status) = pair.child.try_wait()? {
-                return Err(std::io::Error::other(format!(
-                    "socat exited early: {status}"
-                )));
-            }
-            if Instant::now() > deadline {
-                return Err(std::io::Error::other(
-                    "socat did not create the ptys in 5 s",
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(pair)
-    }
-
-    /// Path of end A as a string.
-    pub fn a_str(&self) -> &str {
-        self.a.to_str().expect("temp paths are UTF-8")
-    }
-
-    /// Path of end B as a string.
-    pub fn b_str(&self) -> &str {
-        self.b.to_str().expect("temp paths are UTF-8")
-    }
-}
-
-impl Drop for SocatPair {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+pub use socat::SocatPair;

@@ -8,10 +8,7 @@
 use usb_backup::container::{MAGIC, TRAILER_FIXED_LEN};
 use usb_backup::fuzzing::{SEED_CHUNK_SIZE, TestHsm, container};
 
-#[path = "../../fuzz/corpus_support.rs"]
-mod corpus_support;
-
-use corpus_support::{corpus_dir, mutate_seeds, run_corpus, xorshift};
+use tessera_tests::corpus::{corpus_dir, mutate_seeds, run_corpus, xorshift};
 
 #[test]
 fn the_backup_container_target_survives_its_corpus() {

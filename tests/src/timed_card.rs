@@ -1,6 +1,5 @@
 //! A verified card whose every operation is timed into a shared cell (card time, to exclude
-//! from the terminal's own cost). Included with `#[path]` by `tests/ceremony.rs` and
-//! `benches/quorum.rs`.
+//! from the terminal's own cost). Used by quorum's `tests/ceremony.rs` and `benches/quorum.rs`.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -9,9 +8,12 @@ use quorum::card::{CardInfo, VerifiedCard};
 use quorum::error::CardError;
 use zeroize::Zeroizing;
 
-pub(crate) struct Timed<'a, C> {
-    pub(crate) card: &'a mut C,
-    pub(crate) spent: &'a Cell<Duration>,
+/// A card borrowed for timing: every call into it adds its duration to `spent`.
+pub struct Timed<'a, C> {
+    /// The card timed.
+    pub card: &'a mut C,
+    /// Where the card time adds up.
+    pub spent: &'a Cell<Duration>,
 }
 
 impl<C: VerifiedCard> Timed<'_, C> {

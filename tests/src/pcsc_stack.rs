@@ -1,9 +1,7 @@
-//! The PC/SC test stack as the quorum tests and the quorum benchmark use it: the run directory
+//! The PC/SC test stack as the card tests and the quorum benchmark use it: the run directory
 //! `scripts/pcsc-up` writes (`readers.tsv`), its lock (one user of the cards at a time), and a
-//! factory reset of a card. Included with `#[path]` by `tests/pcsc.rs`, `tests/pcsc_ceremony.rs`
-//! and `benches/quorum.rs`.
-
-#![allow(dead_code)]
+//! factory reset of a card. Used by quorum's `tests/pcsc.rs`, `tests/pcsc_ceremony.rs` and
+//! `benches/quorum.rs`, terminal-app's `tests/card_cli.rs` and firmware-image's `tests/pcsc.rs`.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -14,15 +12,16 @@ use card_backend_pcsc::PcscBackend;
 use openpgp_card::state::Open;
 
 /// The stack's run directory (`TESSERA_PCSC_DIR`, or `target/pcsc`).
-pub(crate) fn pcsc_dir() -> PathBuf {
+pub fn pcsc_dir() -> PathBuf {
     match std::env::var_os("TESSERA_PCSC_DIR") {
         Some(dir) => PathBuf::from(dir),
+        // This crate, like every user of it, sits one level below the repository's root.
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/pcsc"),
     }
 }
 
 /// The stack's cards as `readers.tsv` lists them, with the stack's lock held until dropped.
-pub(crate) struct Stack {
+pub struct Stack {
     rows: Vec<(String, String, String)>,
     table: PathBuf,
     _lock: File,
@@ -31,7 +30,7 @@ pub(crate) struct Stack {
 impl Stack {
     /// Reads `readers.tsv` and takes the lock. The error says what to run when the stack is
     /// not up.
-    pub(crate) fn lock() -> Result<Stack, String> {
+    pub fn lock() -> Result<Stack, String> {
         let dir = pcsc_dir();
         let table = dir.join("readers.tsv");
         let text = std::fs::read_to_string(&table).map_err(|e| {
@@ -64,7 +63,7 @@ impl Stack {
     }
 
     /// Card `index`: its reader and serial (`FFFF:…`), if the stack has it.
-    pub(crate) fn card(&self, index: usize) -> Option<(String, String)> {
+    pub fn card(&self, index: usize) -> Option<(String, String)> {
         let (number, reader, serial) = self.rows.get(index)?;
         assert_eq!(
             *number,
@@ -76,7 +75,7 @@ impl Stack {
     }
 
     /// Card `index`, or a panic that says how many cards the stack lists.
-    pub(crate) fn expect_card(&self, index: usize) -> (String, String) {
+    pub fn expect_card(&self, index: usize) -> (String, String) {
         self.card(index).unwrap_or_else(|| {
             panic!(
                 "{} lists {} cards; this test needs {}: run scripts/pcsc-up 6",
@@ -91,7 +90,7 @@ impl Stack {
 /// Factory reset with `openpgp-card` directly (block both PINs, TERMINATE DF, ACTIVATE FILE):
 /// keys, data objects, holder and PINs back to the defaults. Waits (polling) up to 10 s for the
 /// card to be present.
-pub(crate) fn factory_reset(reader: &str) {
+pub fn factory_reset(reader: &str) {
     let name = CString::new(reader).unwrap();
     let context =
         pcsc::Context::establish(pcsc::Scope::User).expect("PC/SC context (is pcscd running?)");

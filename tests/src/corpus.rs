@@ -1,24 +1,22 @@
 //! The corpus side of the fuzz targets, shared by the stable corpus tests
 //! (`hsm-link/tests/fuzz_corpus.rs`, `quorum/tests/fuzz_corpus.rs`,
 //! `quorum/tests/fuzz_corpus_objects.rs`, `terminal-app/tests/fuzz_corpus.rs`,
-//! `firmware-image/tests/fuzz_corpus.rs`, `audit-log/tests/fuzz_corpus.rs`), which include
-//! it with `#[path]`: reading a target's corpus, running a body over it, mutating its seeds, and
-//! a fixed pseudo-random stream. Paths are relative to the including crate, one level below the
-//! repository's root.
-
-#![allow(dead_code)]
+//! `firmware-image/tests/fuzz_corpus.rs`, `audit-log/tests/fuzz_corpus.rs`,
+//! `usb-backup/tests/fuzz_corpus.rs`, `terminal-app/tests/fuzz_corpus_paired.rs`): reading a
+//! target's corpus, running a body over it, mutating its seeds, and a fixed pseudo-random stream.
+//! Paths are relative to this crate, one level below the repository's root.
 
 use std::path::PathBuf;
 
 /// `fuzz/corpus/<target>`.
-pub(crate) fn corpus_dir(target: &str) -> PathBuf {
+pub fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
         .join(target)
 }
 
 /// Every file of `target`'s corpus, sorted by path.
-pub(crate) fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+pub fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = corpus_dir(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
@@ -33,7 +31,7 @@ pub(crate) fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// The hand-made seeds (`seed-*`) of `target`'s corpus, by name.
-pub(crate) fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+pub fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     corpus(target)
         .into_iter()
         .filter_map(|(path, bytes)| {
@@ -45,12 +43,7 @@ pub(crate) fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
 
 /// Runs `body` over every file of `target`'s corpus (at least `min_files` of them, at least
 /// `min_accepted` accepted); a panic names the input.
-pub(crate) fn run_corpus(
-    target: &str,
-    body: fn(&[u8]) -> bool,
-    min_files: usize,
-    min_accepted: usize,
-) {
+pub fn run_corpus(target: &str, body: fn(&[u8]) -> bool, min_files: usize, min_accepted: usize) {
     let files = corpus(target);
     assert!(
         files.len() >= min_files,
@@ -71,12 +64,7 @@ pub(crate) fn run_corpus(
 
 /// Runs `body` over every truncation of every seed of `target` (at least `min_seeds`) and every
 /// single bit flip of its first `max_len` bytes.
-pub(crate) fn mutate_seeds(
-    target: &str,
-    body: fn(&[u8]) -> bool,
-    max_len: usize,
-    min_seeds: usize,
-) {
+pub fn mutate_seeds(target: &str, body: fn(&[u8]) -> bool, max_len: usize, min_seeds: usize) {
     let seeds = seeds(target);
     assert!(
         seeds.len() >= min_seeds,
@@ -97,7 +85,7 @@ pub(crate) fn mutate_seeds(
 }
 
 /// A fixed xorshift stream: reproducible inputs, broader than the hand-made seeds.
-pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+pub fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
     move || {
         state ^= state << 13;
         state ^= state >> 7;
