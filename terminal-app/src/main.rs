@@ -14,7 +14,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use audit_log::KeyPin;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use hsm_link::domain::PartitionId;
@@ -760,6 +759,7 @@ fn demo(_link_test_bytes: u64) -> Result<String, Error> {
 /// The TUI against the embedded demo HSM; it needs a terminal.
 #[cfg(feature = "embedded")]
 fn tui_demo(idle_lock: u64) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
