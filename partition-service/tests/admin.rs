@@ -573,9 +573,7 @@ fn the_exported_log_verifies_against_the_hsm_audit_key_and_records_every_refusal
     t.close();
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use hex::encode as hex;
 
 /// One request per action, harmless to repeat.
 fn request_for(

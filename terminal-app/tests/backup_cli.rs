@@ -18,9 +18,7 @@ fn tessera(args: &[&str], state: &Path) -> Output {
         .unwrap()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use hex::encode as hex;
 
 #[test]
 fn list_shows_header_facts_and_verify_exits_by_what_it_found() {
