@@ -392,7 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transcript: false,
             idle_lock,
             ..
-        }) => tui_demo(idle_lock)?,
+        }) => tui_demo(idle_lock, state()?.path().join("demo").join("drive"))?,
         Some(Command::Pair {
             address,
             partition,
@@ -758,7 +758,7 @@ fn demo(_link_test_bytes: u64) -> Result<String, Error> {
 
 /// The TUI against the embedded demo HSM; it needs a terminal.
 #[cfg(feature = "embedded")]
-fn tui_demo(idle_lock: u64) -> anyhow::Result<()> {
+fn tui_demo(idle_lock: u64, drive_dir: PathBuf) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -767,13 +767,15 @@ fn tui_demo(idle_lock: u64) -> anyhow::Result<()> {
              run `tessera demo --transcript` for the printed walk-through"
         );
     }
-    terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production())
+    std::fs::create_dir_all(&drive_dir)
+        .with_context(|| format!("creating the demo drive directory {}", drive_dir.display()))?;
+    terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production(), drive_dir)
         .context("the TUI failed")
 }
 
 /// This build has no embedded default.
 #[cfg(not(feature = "embedded"))]
-fn tui_demo(_idle_lock: u64) -> anyhow::Result<()> {
+fn tui_demo(_idle_lock: u64, _drive_dir: PathBuf) -> anyhow::Result<()> {
     Err(Error::EmbeddedNotBuilt.into())
 }
 

@@ -298,6 +298,9 @@ pub struct Model {
     pub reshare: crate::flows::reshare::ReshareFlow,
     /// The revocation of a lost card.
     pub revoke: crate::flows::revoke::RevokeFlow,
+    /// Directories offered as drives beside the removable drives found (laptop mode): the
+    /// demo's drive directory, or those the user named.
+    pub drive_dirs: Vec<std::path::PathBuf>,
     /// Set when the user quit.
     pub quitting: bool,
 }
@@ -327,6 +330,7 @@ impl Model {
             drill: Default::default(),
             reshare: Default::default(),
             revoke: Default::default(),
+            drive_dirs: Vec::new(),
             quitting: false,
         }
     }
