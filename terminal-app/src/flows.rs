@@ -13,9 +13,11 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
+//! - [`backup`]: backups to one drive or two, verified read back; restore with a dry run.
 
 use crate::tui::message::Effect;
 
+pub mod backup;
 pub mod config;
 pub mod credentials;
 pub mod dashboard;

@@ -42,6 +42,9 @@ pub fn run_demo(
     let demo = demo::Demo::new(params, false).map_err(std::io::Error::other)?;
     let mut model = model::Model::new(demo.target(), demo::Demo::cards());
     model.idle_lock_ms = idle_lock_secs.saturating_mul(1000);
+    model.backup = crate::flows::backup::BackupFlow::with_record(
+        drive_dir.with_file_name(crate::flows::backup::RECORD_FILE),
+    );
     model.drive_dirs = vec![drive_dir];
     let theme = theme::Theme::for_terminal(theme::Theme::no_color_from_env());
     run(model, move || demo.into_worker(), theme)

@@ -168,9 +168,6 @@ fn states() -> Vec<(&'static str, Model)> {
     );
     all.push(("cards_drill_done", drill));
 
-    let mut later = logged_in();
-    ch(&mut later, '5');
-    all.push(("later_backup", later));
     all
 }
 

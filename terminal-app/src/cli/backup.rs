@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 use hsm_link::client::Connection;
-use hsm_link::message::{
-    AdminRequest, AdminResponse, KeyIdList, MAX_RESTORE_CHUNK, Request, Response, RestoreDiff,
-};
+use hsm_link::message::{AdminRequest, AdminResponse, KeyIdList, MAX_RESTORE_CHUNK, RestoreDiff};
 use hsm_link::transport::FrameTransport;
-use quorum::ceremony::Link;
+use quorum::ceremony::{Link, LinkError};
 use serde_json::json;
 use usb_backup::drive::{BackupName, BackupTarget, DirTarget, PendingBackup, StoredBackup};
 use usb_backup::{BackupError, Header, Trailer, WrittenBackup, verify_offline};
@@ -42,26 +40,51 @@ pub fn create<T: FrameTransport>(
     pinned: Option<&VerifyingKey>,
     keep: Option<usize>,
 ) -> Result<(Shown, Vec<StoredBackup>), Error> {
+    create_on(conn, dirs, pinned, keep, &mut |_| {})
+}
+
+/// A step of [`create_on`] as it goes, for a screen that shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateStep {
+    /// Bytes written to the drives so far, of the file's length.
+    Written {
+        /// Bytes so far.
+        bytes: u64,
+        /// The file's length (from the header).
+        total: u64,
+    },
+    /// Every byte is written: each copy is now made durable, read back and verified.
+    Verifying,
+}
+
+/// [`create`] over any link, telling `step` how far it got (the TUI's Backup screen).
+pub fn create_on(
+    conn: &mut (impl Link + ?Sized),
+    dirs: &[PathBuf],
+    pinned: Option<&VerifyingKey>,
+    keep: Option<usize>,
+    step: &mut dyn FnMut(CreateStep),
+) -> Result<(Shown, Vec<StoredBackup>), Error> {
     if dirs.is_empty() || dirs.len() > 2 {
         return Err(Error::Usage(
             "name one directory with --to DIR, or two to mirror".to_owned(),
         ));
     }
     let mut targets: Vec<DirTarget> = dirs.iter().map(DirTarget::new).collect();
-    let mut sink = LazySink::new(&mut targets);
-    let answer = match conn.call_download(Request::Admin(AdminRequest::CreateBackup), &mut sink) {
+    let mut sink = LazySink::new(&mut targets, step);
+    let answer = match conn.download(AdminRequest::CreateBackup, &mut sink) {
         Ok(a) => a,
-        Err(hsm_link::Error::Sink(e)) => return Err(sink.failure(e)),
+        Err(LinkError::Failed(hsm_link::Error::Sink(e))) => return Err(sink.failure(e)),
         Err(e) => return Err(e.into()),
     };
     let unexpected = || Error::UnexpectedAnswer {
         request: "CreateBackup",
     };
-    let Response::Admin(AdminResponse::BackupDone {
+    let AdminResponse::BackupDone {
         header_hash,
         trailer,
         ..
-    }) = answer
+    } = answer
     else {
         return Err(unexpected());
     };
@@ -69,6 +92,7 @@ pub fn create<T: FrameTransport>(
         header,
         pending,
         errors,
+        step,
         ..
     } = sink;
     let header = header.ok_or_else(unexpected)?;
@@ -89,6 +113,7 @@ pub fn create<T: FrameTransport>(
         _ => &signer,
     };
     let written = WrittenBackup { header, trailer };
+    step(CreateStep::Verifying);
     let mut text = String::new();
     let (copies, stored) = commit_copies(dirs, pending, errors, &written, hsm_key, &mut text);
     if stored.is_empty() {
@@ -177,22 +202,27 @@ fn keep_newest(
 /// Takes the stream from the link: holds the first bytes until the header is whole (its name
 /// and length decide the file), then starts a pending file in every directory and copies each
 /// byte to each; a directory that fails drops out (its partial file removed).
-struct LazySink<'a> {
+struct LazySink<'a, 's> {
     targets: Option<&'a mut [DirTarget]>,
     head: Vec<u8>,
     header: Option<Header>,
     pending: Pending<'a>,
     errors: Vec<Option<BackupError>>,
+    /// Bytes written and the file's length, told to `step`.
+    written: (u64, u64),
+    step: &'s mut dyn FnMut(CreateStep),
 }
 
-impl<'a> LazySink<'a> {
-    fn new(targets: &'a mut [DirTarget]) -> Self {
+impl<'a, 's> LazySink<'a, 's> {
+    fn new(targets: &'a mut [DirTarget], step: &'s mut dyn FnMut(CreateStep)) -> Self {
         LazySink {
             targets: Some(targets),
             head: Vec::new(),
             header: None,
             pending: Vec::new(),
             errors: Vec::new(),
+            written: (0, 0),
+            step,
         }
     }
 
@@ -215,6 +245,7 @@ impl<'a> LazySink<'a> {
         let header = Header::parse(&self.head[..len]).map_err(std::io::Error::other)?;
         let name = BackupName::of(header.facts());
         let file_len = header.layout().file_len();
+        self.written.1 = file_len;
         for target in self.targets.take().into_iter().flatten() {
             match target.begin(&name, file_len) {
                 Ok(p) => {
@@ -247,6 +278,11 @@ impl<'a> LazySink<'a> {
         if live == 0 {
             return Err(std::io::Error::other("no directory could take the backup"));
         }
+        self.written.0 += buf.len() as u64;
+        (self.step)(CreateStep::Written {
+            bytes: self.written.0,
+            total: self.written.1,
+        });
         Ok(())
     }
 
@@ -267,7 +303,7 @@ fn io_error(op: &'static str, object: &str, source: std::io::Error) -> BackupErr
     }
 }
 
-impl Write for LazySink<'_> {
+impl Write for LazySink<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if self.header.is_none() {
             self.head.extend_from_slice(buf);

@@ -164,6 +164,7 @@ fn detail_lines<'a>(model: &'a Model, status: &'a StatusView, theme: &Theme) -> 
         Line::from(vec![label("Log head"), Span::raw(head)]),
         Line::from(vec![label("Unexported"), Span::raw(unexported)]),
         Line::from(vec![label("Locks in"), Span::raw(lock)]),
+        crate::flows::backup::dashboard_line(model, theme),
     ]
 }
 

@@ -71,6 +71,8 @@ pub enum Action {
     Input(char),
     /// Erase the last typed character.
     Erase,
+    /// Create (a backup).
+    Create,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -283,6 +285,41 @@ pub const LOGS: &[Binding] = &[
         "x",
         Action::CycleOutcome,
         "outcome",
+        true,
+    ),
+    bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
+];
+
+/// Moving through lists, without Enter (a screen that gives Enter its own meaning).
+pub const MOVE: &[Binding] = NAVIGATION.split_at(6).0;
+
+/// The Backup screen's drives.
+pub const BACKUP_DRIVES: &[Binding] = &[
+    bind(
+        &[KeyCode::Char(' ')],
+        "Space",
+        Action::Toggle,
+        "choose",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('c')],
+        "c",
+        Action::Create,
+        "create backup",
+        true,
+    ),
+    bind(&[KeyCode::Enter], "Enter", Action::Select, "backups", true),
+    bind(&[KeyCode::Char('r')], "r", Action::Reload, "rescan", false),
+];
+
+/// The backups on a drive.
+pub const BACKUP_LIST: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('R')],
+        "R",
+        Action::Restore,
+        "restore (dry run)",
         true,
     ),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),

@@ -38,6 +38,8 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// Backups to drives, and restore.
+    Backup,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -45,8 +47,6 @@ pub enum Screen {
 /// Menu places kept for screens that come later.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Later {
-    /// Partition backup to a drive.
-    Backup,
     /// Log export to a drive.
     LogExport,
     /// Terminal firmware.
@@ -57,7 +57,6 @@ impl Later {
     /// The screen's title.
     pub fn title(self) -> &'static str {
         match self {
-            Later::Backup => "Backup",
             Later::LogExport => "Log export",
             Later::Firmware => "Firmware",
         }
@@ -66,10 +65,6 @@ impl Later {
     /// What the screen will do, and what brings it.
     pub fn note(self) -> &'static str {
         match self {
-            Later::Backup => {
-                "Backing up the partition to a USB drive and restoring it: comes with the \
-                 backup issue (usb-backup)."
-            }
             Later::LogExport => {
                 "Exporting the log to a drive and confirming the export: comes with the log \
                  export issue."
@@ -110,7 +105,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Logs",
     },
     MenuEntry {
-        screen: Screen::Later(Later::Backup),
+        screen: Screen::Backup,
         title: "Backup",
     },
     MenuEntry {
@@ -298,6 +293,8 @@ pub struct Model {
     pub reshare: crate::flows::reshare::ReshareFlow,
     /// The revocation of a lost card.
     pub revoke: crate::flows::revoke::RevokeFlow,
+    /// The Backup screen.
+    pub backup: crate::flows::backup::BackupFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
     /// demo's drive directory, or those the user named.
     pub drive_dirs: Vec<std::path::PathBuf>,
@@ -330,6 +327,7 @@ impl Model {
             drill: Default::default(),
             reshare: Default::default(),
             revoke: Default::default(),
+            backup: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
         }

@@ -36,6 +36,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
+        Screen::Backup => model.backup.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -58,7 +59,7 @@ pub fn update(model: &mut Model, message: Message) -> Vec<Effect> {
 fn tick(model: &mut Model, now_ms: u64) -> Vec<Effect> {
     model.now_ms = now_ms.max(model.now_ms);
     if model.lock_in_ms() != Some(0) {
-        return Vec::new();
+        return crate::flows::backup::on_tick(model);
     }
     let idle_secs = model.idle_lock_ms / 1000;
     end_session(model);
@@ -80,6 +81,7 @@ fn end_session(model: &mut Model) {
     model.drill = Default::default();
     model.reshare = Default::default();
     model.revoke = Default::default();
+    model.backup.forget();
 }
 
 /// Opens the revocation from the Cards screen: it needs a PSO login.
@@ -177,6 +179,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             stay => stay,
         },
+        Screen::Backup => crate::flows::backup::on_action(model, action),
         Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
         Screen::Later(_) => Outcome::none(),
     };
@@ -247,6 +250,7 @@ fn open_screen(model: &mut Model, screen: Screen) -> Vec<Effect> {
         Screen::Keys => model.keys.open(),
         Screen::Bin => model.bin.open(),
         Screen::Logs => model.logs.open(),
+        Screen::Backup => crate::flows::backup::open(model),
         _ => Vec::new(),
     }
 }
@@ -327,6 +331,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Drill(step) => model.drill.on_event(step),
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
+        Event::Backup(step) => crate::flows::backup::on_event(model, step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

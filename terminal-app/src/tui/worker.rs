@@ -63,6 +63,7 @@ pub struct Worker {
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
+    pub(crate) backup: flows::backup::BackupWork,
 }
 
 impl Worker {
@@ -83,6 +84,7 @@ impl Worker {
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
+            backup: flows::backup::BackupWork::default(),
         }
     }
 
@@ -124,6 +126,7 @@ impl Worker {
             Command::Revoke(step) => {
                 flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
+            Command::Backup(step) => flows::backup::work(self, step),
         }
     }
 
@@ -166,6 +169,7 @@ pub fn spawn(
                     return;
                 }
             };
+            worker.backup.events = Some(events.clone()); // progress while a backup is written
             if events
                 .send(Event::Ready {
                     slots: worker.slots(),
