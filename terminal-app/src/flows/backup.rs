@@ -35,8 +35,8 @@ mod work;
 
 pub use record::{LastVerified, MAX_RECORD_LEN, RECORD_FORMAT, RECORD_VERSION};
 pub use view::{dashboard_line, view};
-pub use work::{BackupWork, removable_views};
 pub(crate) use work::work;
+pub use work::{BackupWork, removable_views};
 
 /// Backups of this partition kept on a drive after a verified write (older ones removed; never
 /// the only verified one).
@@ -72,7 +72,7 @@ pub struct DriveView {
 pub struct FactsView {
     /// The partition's id.
     pub partition: String,
-    /// The HSM's id (its first bytes, hex).
+    /// The HSM's id (its first four bytes, hex).
     pub hsm: String,
     /// When it was made (Unix seconds).
     pub created: u64,
@@ -314,12 +314,8 @@ impl BackupFlow {
     /// How keys read here.
     pub fn context(&self) -> Context {
         match &self.step {
-            Step::Drives => {
-                Context::Tables(&[keymap::BACKUP_DRIVES, keymap::NAVIGATION, keymap::GLOBAL])
-            }
-            Step::Backups => {
-                Context::Tables(&[keymap::BACKUP_LIST, keymap::NAVIGATION, keymap::GLOBAL])
-            }
+            Step::Drives => Context::Tables(&[keymap::BACKUP_DRIVES, keymap::MOVE, keymap::GLOBAL]),
+            Step::Backups => Context::Tables(&[keymap::BACKUP_LIST, keymap::MOVE, keymap::GLOBAL]),
             Step::Diff(_) => Context::Question,
             Step::Confirm(_) => Context::Text,
             _ => Context::Tables(&[keymap::GLOBAL]),
@@ -568,10 +564,7 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             flow.step = Step::Verifying { total };
         }
         BackupEvent::Created { created, last } if flow.step.busy() => {
-            flow.notice = Some(Notice::new(
-                Level::Ok,
-                format!("Backup {} stored and verified.", created.file_name),
-            ));
+            flow.notice = None; // the step says it
             flow.step = Step::Created(created);
             flow.chosen.clear();
             if let Some(last) = last {
@@ -579,7 +572,7 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             }
         }
         BackupEvent::CreateFailed(why) if flow.step.busy() => {
-            flow.notice = Some(Notice::new(Level::Error, "The backup was not stored."));
+            flow.notice = None;
             flow.step = Step::CreateFailed(why);
         }
         BackupEvent::Listed { dir, backups } if flow.listing.as_ref() == Some(&dir) => {
@@ -598,11 +591,11 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
         BackupEvent::RestoreRefused(why)
             if matches!(flow.step, Step::DryRun { .. } | Step::Restoring) =>
         {
-            flow.notice = Some(Notice::new(Level::Error, "Nothing changed."));
+            flow.notice = None;
             flow.step = Step::RestoreRefused(why);
         }
         BackupEvent::Restored(text) if flow.step == Step::Restoring => {
-            flow.notice = Some(Notice::new(Level::Ok, "Restored."));
+            flow.notice = None;
             flow.step = Step::Restored(text);
             // The keys and the usage changed: read them again when shown.
             model.keys = super::keys::KeysFlow::new(model.keys.filter);

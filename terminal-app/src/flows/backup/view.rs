@@ -114,12 +114,12 @@ fn drive_line<'a>(flow: &BackupFlow, i: usize, d: &DriveView, theme: &Theme) -> 
     });
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{marker} {chosen} {}", d.label), style),
-        Span::styled(format!("  {}", d.detail), theme.muted),
         Span::raw(if d.refused.is_none() {
             format!("  {free}")
         } else {
             String::new()
         }),
+        Span::styled(format!("  {}", d.detail), theme.muted),
     ])];
     if let Some(why) = &d.refused {
         lines.push(Line::styled(format!("      refused: {why}"), theme.error));
@@ -277,21 +277,24 @@ fn backup_line<'a>(b: &BackupView, selected: bool, theme: &Theme) -> Vec<Line<'a
     } else {
         theme.plain
     };
-    let facts = match &b.facts {
-        Ok(f) => format!(
-            "    partition {} · made {} UTC · seq {} · {} objects · {} · HSM {}",
-            f.partition,
-            utc_text(f.created),
-            f.sequence,
-            f.objects,
-            bytes_text(b.len),
-            f.hsm
+    let (hsm, facts) = match &b.facts {
+        Ok(f) => (
+            format!("HSM {}  ", f.hsm),
+            format!(
+                "    {} · made {} UTC · seq {} · {} objects · {}",
+                f.partition,
+                utc_text(f.created),
+                f.sequence,
+                f.objects,
+                bytes_text(b.len)
+            ),
         ),
-        Err(why) => format!("    header unreadable: {why}"),
+        Err(why) => (String::new(), format!("    header unreadable: {why}")),
     };
     vec![
         Line::from(vec![
             Span::styled(format!("{marker} {}  ", b.file_name), name_style),
+            Span::styled(hsm, theme.muted),
             Span::styled(check, style),
         ]),
         Line::styled(facts, theme.muted),

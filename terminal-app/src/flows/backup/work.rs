@@ -239,7 +239,7 @@ fn list(worker: &mut Worker, dir: &Path, later: &mut Vec<Event>) -> Result<(), S
                 let f = h.facts();
                 FactsView {
                     partition: crate::cli::printable(&f.partition_id),
-                    hsm: hex::encode(&f.hsm_id[..8]),
+                    hsm: hex::encode(&f.hsm_id[..4]),
                     created: f.created,
                     sequence: f.sequence,
                     objects: f.object_count,
