@@ -1,7 +1,8 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
 //! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
-//! and found in the log, a key restored from the bin and one purged, a credential reset, a share
+//! and found in the log, a backup to the demo drive directory verified, a key restored from
+//! the bin and one purged, the backup's restore dry run and its diff, a credential reset, a share
 //! drill, a re-share to 2 of 2 with the leaving card wiped, an SO login refused with one person's cards and accepted with two people's, and
 //! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
 //! installed (scripts/setup installs it).
@@ -86,6 +87,9 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         socket: format!("tessera-tui-test-{}", std::process::id()),
     };
     let binary = env!("CARGO_BIN_EXE_tessera");
+    // The demo's state (and its drive directory) in a directory of this test's own.
+    let state = tempfile::tempdir().unwrap();
+    let state_env = format!("XDG_STATE_HOME={}", state.path().display());
     tmux.run(&[
         "-f",
         "/dev/null",
@@ -99,6 +103,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         "24",
         "env",
         "NO_COLOR=1",
+        &state_env,
         "TERM=xterm-256color",
         binary,
         "demo",
@@ -155,6 +160,31 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     let screen = tmux.wait_for("config.change");
     assert!(screen.contains("✓ ok"), "{screen}");
 
+    // A backup to the demo drive directory, from the hints: Space chooses it, c creates it;
+    // written, read back and verified; the dashboard names it.
+    tmux.escape();
+    tmux.keys(&["5"]);
+    tmux.wait_for("c create backup");
+    tmux.wait_for("[ ] directory");
+    tmux.keys(&["Space"]);
+    tmux.wait_for("[x] directory");
+    tmux.keys(&["c"]);
+    let screen = tmux.wait_for("Digest");
+    assert!(
+        screen.contains("✓ Step 2 of 2: read back and verified"),
+        "{screen}"
+    );
+    tmux.escape();
+    tmux.wait_for("verified, on");
+    tmux.escape();
+    let drive = state.path().join("tessera/demo/drive");
+    let files: Vec<_> = std::fs::read_dir(&drive).unwrap().flatten().collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "one backup file, nothing partial: {files:?}"
+    );
+
     // The bin: one key restored, the next purged with its label typed.
     tmux.escape();
     tmux.keys(&["3"]);
@@ -169,6 +199,22 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("Purged tls-frontend-old");
     assert!(screen.contains("the bin holds 4 keys"), "{screen}");
+
+    // The restore's dry run of that backup: its diff brings the purged key back; n backs out
+    // without a change.
+    tmux.escape();
+    tmux.keys(&["5"]);
+    tmux.wait_for("Enter backups");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("✓ verified");
+    tmux.keys(&["R"]);
+    let screen = tmux.wait_for("dry run passed");
+    assert!(screen.contains("keys coming back"), "{screen}");
+    assert!(screen.contains("y: confirm"), "{screen}");
+    tmux.keys(&["n"]);
+    tmux.wait_for("R restore");
+    tmux.escape();
+    tmux.escape();
 
     // A credential reset: the new setup password shown once.
     tmux.escape();
