@@ -75,3 +75,21 @@ pub fn paired_list(data: &[u8]) -> bool {
         }
     }
 }
+
+/// Parses arbitrary bytes as the record of the last verified backup (the dashboard's line). A
+/// record that parses must be of this format and version, within its bound, and serialise to
+/// a record that parses back to itself. Must never panic. Returns whether the bytes parsed.
+pub fn last_backup_record(data: &[u8]) -> bool {
+    use crate::flows::backup::{LastVerified, MAX_RECORD_LEN, RECORD_FORMAT, RECORD_VERSION};
+    let Some(record) = LastVerified::parse(data) else {
+        return false;
+    };
+    assert!(data.len() as u64 <= MAX_RECORD_LEN);
+    assert_eq!(
+        (record.format.as_str(), record.version),
+        (RECORD_FORMAT, RECORD_VERSION)
+    );
+    let again = serde_json::to_vec(&record).expect("a record serialises");
+    assert_eq!(LastVerified::parse(&again).as_ref(), Some(&record));
+    true
+}
