@@ -440,6 +440,40 @@ fn drives_are_rescanned_about_every_second_while_the_list_shows() {
     assert_eq!(scans(tick(&mut away, 60_000)), 0);
 }
 
+#[test]
+fn the_dashboard_names_the_last_verified_backup_of_this_partition_only() {
+    use terminal_app::flows::backup::{BackupFlow, LastVerified, RECORD_FORMAT, RECORD_VERSION};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("last-verified-backup.json");
+    let mut record = LastVerified {
+        format: RECORD_FORMAT.into(),
+        version: RECORD_VERSION,
+        partition: "demo-partition".into(),
+        hsm: "7f3a9c2e".into(),
+        time_unix: 1_796_376_600,
+        drive: "/media/ada/BACKUP-A".into(),
+        file: "demo-partition_2026-12-04T093000Z_seq000268.tsbk".into(),
+        digest: "3f9a".repeat(16),
+    };
+    record.write(&path).unwrap();
+    let mut m = logged_in();
+    m.backup = BackupFlow::with_record(path.clone());
+    let screen = draw(&m, 80, 24);
+    assert!(
+        screen.contains("Last backup 2026-12-04 09:30 UTC, verified, on"),
+        "{screen}"
+    );
+    // Another partition's record is not this partition's backup.
+    record.partition = "payments".into();
+    record.write(&path).unwrap();
+    m.backup = BackupFlow::with_record(path);
+    let screen = draw(&m, 80, 24);
+    assert!(
+        screen.contains("none verified by this terminal"),
+        "{screen}"
+    );
+}
+
 mod worker {
     use super::*;
     use hsm_link::message::KeyFilter;
@@ -476,6 +510,75 @@ mod worker {
                 other => panic!("{other:?}"),
             })
             .collect()
+    }
+
+    /// On the worker thread, a backup reports its progress, then its read-back verification,
+    /// then its result, in that order.
+    #[test]
+    fn the_worker_thread_sends_progress_then_verifying_then_the_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let (commands, rx) = std::sync::mpsc::channel();
+        let (tx, events) = std::sync::mpsc::channel();
+        let demo = Demo::new(Argon2Params::insecure_for_tests(), true).unwrap();
+        terminal_app::tui::worker::spawn(move || demo.into_worker(), rx, tx).unwrap();
+        let next = || {
+            events
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("an event")
+        };
+        assert!(matches!(next(), Event::Ready { .. }));
+        commands
+            .send(Command::Login(LoginCommand::Start(OfficerRole::Pso)))
+            .unwrap();
+        for (slot, pin) in [(0, "ada-demo-pin"), (1, "ben-demo-pin")] {
+            commands
+                .send(Command::Login(LoginCommand::Insert(slot)))
+                .unwrap();
+            commands
+                .send(Command::Login(LoginCommand::Verify(Pin::from_slice(
+                    pin.as_bytes(),
+                ))))
+                .unwrap();
+        }
+        while !matches!(next(), Event::Login(LoginEvent::LoggedIn { .. })) {}
+        commands
+            .send(Command::Backup(BackupCommand::Create {
+                dirs: vec![dir.path().to_path_buf()],
+                record: None,
+            }))
+            .unwrap();
+        let mut seen = Vec::new();
+        loop {
+            match next() {
+                Event::Backup(e @ BackupEvent::Created { .. }) => {
+                    seen.push(e);
+                    break;
+                }
+                Event::Backup(e) => seen.push(e),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Progress first (one report or more, growing to the whole file), then the read-back
+        // verification as its own step, then the result.
+        let Some((
+            BackupEvent::Created { created, last },
+            [before @ .., BackupEvent::Verifying { total }],
+        )) = seen.split_last()
+        else {
+            panic!("{seen:?}")
+        };
+        let written: Vec<(u64, u64)> = before
+            .iter()
+            .map(|e| match e {
+                BackupEvent::Progress { written, total, .. } => (*written, *total),
+                other => panic!("not progress: {other:?}"),
+            })
+            .collect();
+        assert!(!written.is_empty(), "{seen:?}");
+        assert!(written.windows(2).all(|w| w[0].0 <= w[1].0), "{written:?}");
+        assert_eq!(written.last(), Some(&(*total, *total)));
+        assert_eq!(*total, created.bytes);
+        assert!(last.is_none(), "no record asked for");
     }
 
     #[test]
