@@ -198,6 +198,7 @@ fn listed() -> Model {
         backup(
             &mut m,
             BackupEvent::Checked {
+                dir: PathBuf::from("/media/ada/BACKUP-A"),
                 file_name: file.into(),
                 check,
             },
@@ -349,6 +350,28 @@ fn a_restore_goes_dry_run_then_diff_then_the_typed_id_and_never_skips_one() {
     assert!(matches!(m.backup.step, Step::Restored(_)));
     // The dashboard reads the partition again.
     assert_eq!(effects, vec![Effect::Send(Command::Refresh)]);
+}
+
+#[test]
+fn a_check_of_the_same_file_on_another_drive_is_not_taken_for_this_one() {
+    let mut m = listed();
+    let file = "demo-partition_2026-11-01T080000Z_seq000190.tsbk";
+    // A mirror holds the same name on both drives: only this drive's check counts.
+    backup(
+        &mut m,
+        BackupEvent::Checked {
+            dir: PathBuf::from("/home/ada/.local/state/tessera/demo/drive"),
+            file_name: file.into(),
+            check: Check::Verified,
+        },
+    );
+    let shown = m
+        .backup
+        .backups
+        .iter()
+        .find(|b| b.file_name == file)
+        .unwrap();
+    assert_eq!(shown.check, Check::Checking);
 }
 
 #[test]
@@ -645,7 +668,9 @@ mod worker {
         let listed = reports(w.handle(Command::Backup(BackupCommand::List { dir: drive.clone() })));
         let [
             BackupEvent::Listed { backups, .. },
-            BackupEvent::Checked { file_name, check },
+            BackupEvent::Checked {
+                file_name, check, ..
+            },
         ] = listed.as_slice()
         else {
             panic!("{listed:?}")
@@ -695,7 +720,7 @@ mod worker {
         let listed = reports(w.handle(Command::Backup(BackupCommand::List { dir: drive.clone() })));
         assert!(
             listed.iter().any(|e| matches!(e,
-                BackupEvent::Checked { file_name, check: Check::Failed(_) }
+                BackupEvent::Checked { file_name, check: Check::Failed(_), .. }
                     if file_name.starts_with("demo-partition_2000"))),
             "{listed:?}"
         );

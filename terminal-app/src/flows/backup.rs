@@ -190,6 +190,8 @@ pub enum BackupEvent {
     },
     /// A listed backup's offline verification.
     Checked {
+        /// The directory.
+        dir: PathBuf,
         /// The file's name.
         file_name: String,
         /// The result.
@@ -563,12 +565,15 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
         BackupEvent::Verifying { total } if matches!(flow.step, Step::Writing { .. }) => {
             flow.step = Step::Verifying { total };
         }
-        BackupEvent::Created { created, last } if flow.step.busy() => {
-            flow.notice = None; // the step says it
-            flow.step = Step::Created(created);
-            flow.chosen.clear();
+        BackupEvent::Created { created, last } => {
+            // Recorded whatever the screen shows now (a session locked while writing).
             if let Some(last) = last {
                 flow.last_verified = Some(*last);
+            }
+            if flow.step.busy() {
+                flow.notice = None; // the step says it
+                flow.step = Step::Created(created);
+                flow.chosen.clear();
             }
         }
         BackupEvent::CreateFailed(why) if flow.step.busy() => {
@@ -579,7 +584,11 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             flow.backup_cursor = flow.backup_cursor.min(backups.len().saturating_sub(1));
             flow.backups = backups;
         }
-        BackupEvent::Checked { file_name, check } => {
+        BackupEvent::Checked {
+            dir,
+            file_name,
+            check,
+        } if flow.listing.as_ref() == Some(&dir) => {
             if let Some(b) = flow.backups.iter_mut().find(|b| b.file_name == file_name) {
                 b.check = check;
             }

@@ -272,9 +272,13 @@ fn list(worker: &mut Worker, dir: &Path, later: &mut Vec<Event>) -> Result<(), S
             },
             None => Check::Failed("no pinned HSM key to check it against".to_owned()),
         };
-        worker
-            .backup
-            .emit(BackupEvent::Checked { file_name, check }, later);
+        let dir = dir.to_path_buf();
+        let checked = BackupEvent::Checked {
+            dir,
+            file_name,
+            check,
+        };
+        worker.backup.emit(checked, later);
     }
     Ok(())
 }
