@@ -264,6 +264,12 @@ fn states() -> Vec<(&'static str, Model)> {
         ("backup_done", done()),
         ("backup_list", listed()),
         ("backup_restore_diff", restore_diff()),
+        ("backup_restore_confirm", {
+            let mut m = restore_diff();
+            ch(&mut m, 'y');
+            typed(&mut m, "demo-part");
+            m
+        }),
         ("backup_restore_refused", refused),
     ]
 }

@@ -314,11 +314,7 @@ fn restore_lines<'a>(model: &Model, theme: &Theme) -> Vec<Line<'a>> {
             ),
         ],
         Step::Diff(diff) => {
-            let mut lines: Vec<Line> = crate::cli::backup::show_diff(diff)
-                .text
-                .lines()
-                .map(|l| Line::from(l.to_owned()))
-                .collect();
+            let mut lines = diff_lines(diff);
             lines.push(Line::from(""));
             lines.push(Line::styled(
                 "Restore it? The partition becomes what the backup holds, in one atomic swap; \
@@ -327,17 +323,20 @@ fn restore_lines<'a>(model: &Model, theme: &Theme) -> Vec<Line<'a>> {
             ));
             lines
         }
-        Step::Confirm(_) => vec![
-            Line::from("The dry run passed; the diff is above in the previous step."),
-            Line::from(""),
-            Line::styled(
-                format!("Type the partition's id ({id}) to restore:"),
-                theme.warn,
-            ),
-            Line::from(format!("  {}▏", flow.typed)),
-            Line::from(""),
-            Line::styled("Enter: restore · Esc: back to the diff", theme.muted),
-        ],
+        Step::Confirm(diff) => {
+            let mut lines = diff_lines(diff);
+            lines.extend([
+                Line::from(""),
+                Line::styled(
+                    format!("Type the partition's id ({id}) to restore:"),
+                    theme.warn,
+                ),
+                Line::from(format!("  {}▏", flow.typed)),
+                Line::from(""),
+                Line::styled("Enter: restore · Esc: back to the diff", theme.muted),
+            ]);
+            lines
+        }
         Step::Restoring => vec![Line::from(
             "… Restoring at the HSM: one atomic swap, all of it or nothing.",
         )],
@@ -358,4 +357,13 @@ fn restore_lines<'a>(model: &Model, theme: &Theme) -> Vec<Line<'a>> {
         ],
         _ => Vec::new(),
     }
+}
+
+/// The dry run's diff as `tessera backup restore` prints it.
+fn diff_lines<'a>(diff: &hsm_link::message::RestoreDiff) -> Vec<Line<'a>> {
+    crate::cli::backup::show_diff(diff)
+        .text
+        .lines()
+        .map(|l| Line::from(l.to_owned()))
+        .collect()
 }
