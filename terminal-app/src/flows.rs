@@ -13,6 +13,7 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
+//! - [`terminals`]: the partition's paired terminals, revoke one, a new pairing code.
 
 use crate::tui::message::Effect;
 
@@ -25,6 +26,7 @@ pub mod login;
 pub mod logs;
 pub mod reshare;
 pub mod revoke;
+pub mod terminals;
 
 /// What a flow's answer to a key means for the screen around it.
 #[derive(Debug, PartialEq, Eq)]

@@ -73,6 +73,18 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Opens the TUI against a paired partition (what choosing it in `tessera`'s list does).
+    Open {
+        /// The paired partition's name (see `tessera list`); optional when only one is paired.
+        name: Option<String>,
+        /// The HSM's audit key, when none is pinned for the partition: its key file (log
+        /// checkpoints are verified against it).
+        #[arg(long, value_name = "KEY_FILE")]
+        key: Option<String>,
+        /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        idle_lock: u64,
+    },
     /// Lists the paired partitions (what `tessera` alone shows without the TUI).
     List {
         /// As JSON.
@@ -379,7 +391,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(StateDir::open(path)?)
     };
     match cli.command {
-        None => print!("{}", cli::list::paired(&state()?.paired()?).render(false)),
+        None if !terminal_app::tui::paired::is_terminal() => {
+            print!("{}", cli::list::paired(&state()?.paired()?).render(false));
+        }
+        None => tui_paired(&state()?, None, &loaded.config, None, 300)?,
+        Some(Command::Open {
+            name,
+            key,
+            idle_lock,
+        }) => tui_paired(
+            &state()?,
+            Some(name.as_deref()),
+            &loaded.config,
+            key.as_deref(),
+            idle_lock,
+        )?,
         Some(Command::List { json }) => {
             print!("{}", cli::list::paired(&state()?.paired()?).render(json));
         }
@@ -453,6 +479,44 @@ fn pair_command(
         state.path().display()
     );
     Ok(())
+}
+
+/// The TUI against a paired partition: chosen from the list (`which` is `None`), or the one
+/// named (or the only one).
+fn tui_paired(
+    state: &StateDir,
+    which: Option<Option<&str>>,
+    config: &TerminalConfig,
+    key: Option<&str>,
+    idle_lock: u64,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use terminal_app::tui::{chooser, paired, theme::Theme};
+    if !paired::is_terminal() {
+        anyhow::bail!(
+            "the TUI needs a terminal; without one, `tessera list` lists the paired partitions              and `tessera status`, `tessera keys list` … read them"
+        );
+    }
+    let list = state.paired()?;
+    let entry = match which {
+        Some(name) => pair::choose(&list, name)?.clone(),
+        None => {
+            let theme = Theme::for_terminal(Theme::no_color_from_env());
+            match chooser::choose(&list, &theme).context("the TUI failed")? {
+                Some(i) => list.partitions()[i].clone(),
+                None => return Ok(()),
+            }
+        }
+    };
+    let given = key.map(paired::parse_audit_key).transpose()?;
+    let audit_key = paired::audit_key(&entry, given)?;
+    let options = paired::PairedOptions {
+        idle_lock_secs: idle_lock,
+        policy: config.card_policy(),
+        soft_card_dir: config.cards.soft_card_dir.clone(),
+        end_on_card_removal: !config.cards.keep_session_on_card_removal,
+    };
+    paired::run_paired(state.path().to_owned(), entry, audit_key, options).context("the TUI failed")
 }
 
 /// The paired partition `target` names (or the only one), in a pinned session.

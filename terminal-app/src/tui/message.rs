@@ -137,6 +137,10 @@ pub enum Command {
     Reshare(crate::flows::reshare::ReshareCommand),
     /// A step of a revocation.
     Revoke(crate::flows::revoke::RevokeCommand),
+    /// Open the link to the paired HSM again after it was lost.
+    Reconnect,
+    /// The partition's paired terminals: list, revoke, a new pairing code.
+    Terminals(crate::flows::terminals::TerminalsCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -176,6 +180,8 @@ impl PartialEq for Command {
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
+            (Reconnect, Reconnect) => true,
+            (Terminals(a), Terminals(b)) => a == b,
             _ => false,
         }
     }
@@ -293,6 +299,10 @@ pub enum Event {
     Failed(String),
     /// The link is gone.
     LinkLost(String),
+    /// The card readers changed: a card was inserted or removed.
+    Readers(super::pcsc_reader::ReaderReport),
+    /// The paired terminals' screen: a step's outcome.
+    Terminals(crate::flows::terminals::TerminalsEvent),
 }
 
 /// A PSO card and its last passed share drill.

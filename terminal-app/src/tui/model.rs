@@ -38,6 +38,8 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// The partition's paired terminals (from the Credentials screen).
+    Terminals,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -303,6 +305,10 @@ pub struct Model {
     pub drive_dirs: Vec<std::path::PathBuf>,
     /// Set when the user quit.
     pub quitting: bool,
+    /// The paired terminals screen.
+    pub terminals: crate::flows::terminals::TerminalsFlow,
+    /// What a paired HSM and real card readers add (off in the demo).
+    pub paired: super::paired::PairedSession,
 }
 
 impl Model {
@@ -332,6 +338,8 @@ impl Model {
             revoke: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
+            terminals: Default::default(),
+            paired: Default::default(),
         }
     }
 

@@ -36,6 +36,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
+        Screen::Terminals => model.terminals.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -67,7 +68,7 @@ fn tick(model: &mut Model, now_ms: u64) -> Vec<Effect> {
 }
 
 /// Forgets the login and everything read under it.
-fn end_session(model: &mut Model) {
+pub(crate) fn end_session(model: &mut Model) {
     model.session = None;
     model.screen = Screen::Welcome;
     model.menu = 0;
@@ -80,6 +81,7 @@ fn end_session(model: &mut Model) {
     model.drill = Default::default();
     model.reshare = Default::default();
     model.revoke = Default::default();
+    model.terminals = Default::default();
 }
 
 /// Opens the revocation from the Cards screen: it needs a PSO login.
@@ -158,6 +160,10 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Keys => model.keys.on_action(action),
         Screen::Bin => model.bin.on_action(action),
         Screen::Logs => model.logs.on_action(action),
+        Screen::Credentials if action == Action::Terminals => {
+            model.screen = Screen::Terminals;
+            return model.terminals.open();
+        }
         Screen::Credentials => model.credentials.on_action(action),
         Screen::Cards if action == Action::Reshare => return start_reshare(model),
         Screen::Cards if action == Action::Revoke => return start_revoke(model),
@@ -168,6 +174,16 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             stay => stay,
         },
+        Screen::Terminals => {
+            let role = model.session.as_ref().map(|s| s.role);
+            match model.terminals.on_action(action, role) {
+                Outcome::Leave(effects) => {
+                    model.screen = Screen::Credentials;
+                    return effects;
+                }
+                stay => stay,
+            }
+        }
         Screen::Cards => model.drill.on_action(action, model.login.slots.len()),
         Screen::Reshare => match model.reshare.on_action(action, model.login.slots.len()) {
             // A re-share backs out to the Cards screen.
@@ -207,6 +223,9 @@ fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
 }
 
 fn start_login(model: &mut Model, role: OfficerRole) -> Vec<Effect> {
+    if let Some(effects) = super::paired::reconnect(model) {
+        return effects;
+    }
     if model.link != LinkState::Up {
         model.notify(
             super::model::Level::Warn,
@@ -259,6 +278,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::SetupFailed(reason) | Event::LinkLost(reason) => {
+            super::paired::on_link_lost(model);
             model.notify(
                 super::model::Level::Error,
                 format!("The link is lost: {reason}"),
@@ -271,6 +291,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             holders,
             log_warning,
         }) => {
+            super::paired::on_logged_in(model);
             let names: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
             model.notify(
                 super::model::Level::Ok,
@@ -327,6 +348,8 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Drill(step) => model.drill.on_event(step),
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
+        Event::Readers(report) => super::paired::on_readers(model, report),
+        Event::Terminals(step) => model.terminals.on_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

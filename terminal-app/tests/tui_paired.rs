@@ -1,0 +1,371 @@
+//! The TUI against a paired HSM, without one: the chooser `tessera` opens with (its keys and
+//! its screens, empty and with partitions), the first screen of a paired partition (connecting,
+//! link lost and connecting again on a key), a session ended by removing a card that signed the
+//! login, and the paired terminals screen (list, revoke with a typed confirmation, a pairing
+//! code shown once). Screens are snapshots at 80×24 and 160×48, as in `tui_screens.rs`.
+
+use hsm_link::domain::{CardDescription, CardSerial, HolderName, PartitionId};
+use hsm_link::keys::{Fingerprint, PublicKey};
+use hsm_link::message::{OfficerRole, TerminalInfo};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use terminal_app::flows::credentials::ShownOnce;
+use terminal_app::flows::terminals::{TerminalsCommand, TerminalsEvent};
+use terminal_app::state::{PairedList, PairedPartition};
+use terminal_app::tui::chooser::{Choice, Chooser};
+use terminal_app::tui::message::{CardView, Command, Effect, Event, LoginEvent, Message, SlotView};
+use terminal_app::tui::model::{LinkState, Model, Screen};
+use terminal_app::tui::paired::{self, PairedSession};
+use terminal_app::tui::pcsc_reader::ReaderReport;
+use terminal_app::tui::theme::Theme;
+use terminal_app::tui::update::update;
+use terminal_app::tui::view::view;
+
+fn entry(name: &str, port: u16, key: u8, last_seen: Option<u64>) -> PairedPartition {
+    PairedPartition {
+        name: name.to_owned(),
+        address: format!("tcp:127.0.0.1:{port}").parse().unwrap(),
+        partition: PartitionId::new("p1").unwrap(),
+        hsm_key: PublicKey([key; 32]),
+        audit_key: None,
+        paired_unix: 1_796_376_600,
+        last_seen_unix: last_seen,
+    }
+}
+
+fn list() -> PairedList {
+    let mut list = PairedList::default();
+    list.upsert(entry("payments", 7700, 7, Some(1_796_380_200)))
+        .unwrap();
+    list.upsert(entry("archive", 7701, 9, None)).unwrap();
+    list
+}
+
+fn press(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn draw(width: u16, height: u16, f: impl FnOnce(&mut ratatui::Frame)) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(f).unwrap();
+    terminal.backend().to_string()
+}
+
+fn screens(name: &str, model: &Model) {
+    let theme = Theme::monochrome();
+    insta::assert_snapshot!(
+        format!("{name}_80x24"),
+        draw(80, 24, |f| view(f, model, &theme))
+    );
+    insta::assert_snapshot!(
+        format!("{name}_160x48"),
+        draw(160, 48, |f| view(f, model, &theme))
+    );
+    // Smaller than usable: no panic.
+    draw(40, 12, |f| view(f, model, &theme));
+}
+
+fn chooser_screens(name: &str, chooser: &Chooser) {
+    let theme = Theme::monochrome();
+    let draw_at = |w, h| {
+        draw(w, h, |f| {
+            terminal_app::tui::chooser::view(f, chooser, &theme)
+        })
+    };
+    insta::assert_snapshot!(format!("{name}_80x24"), draw_at(80, 24));
+    insta::assert_snapshot!(format!("{name}_160x48"), draw_at(160, 48));
+    draw_at(40, 12);
+}
+
+#[test]
+fn the_chooser_lists_the_paired_partitions_and_opens_the_one_chosen() {
+    let mut chooser = Chooser::new(&list());
+    chooser_screens("chooser", &chooser);
+    let screen = draw(80, 24, |f| {
+        terminal_app::tui::chooser::view(f, &chooser, &Theme::monochrome())
+    });
+    assert!(screen.contains("payments"), "{screen}");
+    assert!(
+        screen.contains(&PublicKey([7; 32]).fingerprint().to_string()),
+        "{screen}"
+    );
+    assert!(screen.contains("seen never"), "{screen}");
+
+    assert_eq!(chooser.on_key(press(KeyCode::Down)), Choice::Stay);
+    assert_eq!(chooser.selected, 1);
+    assert_eq!(chooser.on_key(press(KeyCode::Char('j'))), Choice::Stay);
+    assert_eq!(chooser.selected, 1, "the selection stops at the last row");
+    assert_eq!(chooser.on_key(press(KeyCode::Enter)), Choice::Open(1));
+    assert_eq!(chooser.on_key(press(KeyCode::Char('1'))), Choice::Open(0));
+    assert_eq!(chooser.on_key(press(KeyCode::Char('3'))), Choice::Stay);
+    assert_eq!(chooser.on_key(press(KeyCode::Char('q'))), Choice::Quit);
+    assert_eq!(chooser.on_key(press(KeyCode::Esc)), Choice::Quit);
+}
+
+#[test]
+fn with_nothing_paired_the_chooser_says_how_to_pair_or_try_the_demo() {
+    let mut chooser = Chooser::new(&PairedList::default());
+    chooser_screens("chooser_empty", &chooser);
+    let screen = draw(80, 24, |f| {
+        terminal_app::tui::chooser::view(f, &chooser, &Theme::monochrome())
+    });
+    assert!(screen.contains("tessera pair --tcp HOST:PORT"), "{screen}");
+    assert!(screen.contains("tessera demo"), "{screen}");
+    assert_eq!(chooser.on_key(press(KeyCode::Enter)), Choice::Stay);
+    assert_eq!(chooser.on_key(press(KeyCode::Char('q'))), Choice::Quit);
+}
+
+/// A model for the paired partition `payments`, as `tessera open payments` starts it.
+fn paired_model() -> Model {
+    let mut model = Model::new(
+        paired::target(&entry("payments", 7700, 7, None)),
+        Vec::new(),
+    );
+    model.paired = PairedSession {
+        reconnect: true,
+        end_on_card_removal: true,
+        ..PairedSession::default()
+    };
+    model
+}
+
+fn send(model: &mut Model, message: Message) -> Vec<Effect> {
+    update(model, message)
+}
+
+fn key(model: &mut Model, code: KeyCode) -> Vec<Effect> {
+    send(model, Message::Key(press(code)))
+}
+
+fn event(model: &mut Model, event: Event) -> Vec<Effect> {
+    send(model, Message::Worker(event))
+}
+
+fn smartcard(holder: &str, serial: &str) -> CardView {
+    CardView {
+        holder: Some(holder.into()),
+        serial: serial.into(),
+        soft: false,
+        tries_left: Some(3),
+    }
+}
+
+fn readers(present: &[&str]) -> ReaderReport {
+    ReaderReport {
+        slots: vec![
+            SlotView {
+                label: "Reader 0 · card FFFF:00000001 (Ada Card) · 3 tries left".into(),
+            },
+            SlotView {
+                label: "Reader 1 · card FFFF:00000002 (Ben Card) · 3 tries left".into(),
+            },
+        ],
+        present: present.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// Logged in as PSO with Ada's and Ben's smartcards, both still in their readers.
+fn logged_in_with_cards(end_on_removal: bool) -> Model {
+    let mut m = paired_model();
+    m.paired.end_on_card_removal = end_on_removal;
+    event(&mut m, Event::Ready { slots: Vec::new() });
+    event(
+        &mut m,
+        Event::Readers(readers(&["FFFF:00000001", "FFFF:00000002"])),
+    );
+    key(&mut m, KeyCode::Char('1'));
+    let set: Vec<CardDescription> = [("Ada Card", "FFFF:00000001"), ("Ben Card", "FFFF:00000002")]
+        .iter()
+        .enumerate()
+        .map(|(i, (holder, serial))| CardDescription {
+            holder: HolderName::new(*holder).unwrap(),
+            serial: CardSerial::new(*serial).unwrap(),
+            signing_key: [i as u8 + 1; 32],
+            soft_card: false,
+        })
+        .collect();
+    event(
+        &mut m,
+        Event::Login(LoginEvent::Started {
+            role: OfficerRole::Pso,
+            threshold: 2,
+            cards: set,
+        }),
+    );
+    for (i, (holder, serial)) in [("Ada Card", "FFFF:00000001"), ("Ben Card", "FFFF:00000002")]
+        .iter()
+        .enumerate()
+    {
+        event(
+            &mut m,
+            Event::Login(LoginEvent::Signed {
+                card: smartcard(holder, serial),
+                have: i + 1,
+                need: 2,
+            }),
+        );
+    }
+    event(
+        &mut m,
+        Event::Login(LoginEvent::LoggedIn {
+            role: OfficerRole::Pso,
+            holders: vec![
+                HolderName::new("Ada Card").unwrap(),
+                HolderName::new("Ben Card").unwrap(),
+            ],
+            log_warning: None,
+        }),
+    );
+    assert_eq!(m.screen, Screen::Dashboard);
+    m
+}
+
+#[test]
+fn removing_a_card_that_signed_the_login_ends_the_session() {
+    let mut m = logged_in_with_cards(true);
+    assert_eq!(
+        m.paired.watched,
+        ["FFFF:00000001".to_owned(), "FFFF:00000002".to_owned()]
+    );
+    // A change that leaves both cards in: nothing happens.
+    let effects = event(
+        &mut m,
+        Event::Readers(readers(&["FFFF:00000001", "FFFF:00000002"])),
+    );
+    assert!(effects.is_empty());
+    assert!(m.session.is_some());
+    // Ben's card leaves its reader: the session ends at the HSM, and the screen says why.
+    let effects = event(&mut m, Event::Readers(readers(&["FFFF:00000001"])));
+    assert_eq!(
+        effects,
+        vec![Effect::PinClear, Effect::Send(Command::Logout)]
+    );
+    assert!(m.session.is_none());
+    assert_eq!(m.screen, Screen::Welcome);
+    let notice = m.notice.clone().unwrap();
+    assert!(
+        notice.text.contains("FFFF:00000002 was removed"),
+        "{notice:?}"
+    );
+    screens("paired_card_removed", &m);
+}
+
+#[test]
+fn the_configuration_can_keep_the_session_when_a_card_leaves() {
+    let mut m = logged_in_with_cards(false);
+    let effects = event(&mut m, Event::Readers(readers(&[])));
+    assert!(effects.is_empty());
+    assert!(m.session.is_some());
+    assert_eq!(m.login.slots.len(), 2, "the slots follow the readers");
+}
+
+#[test]
+fn a_lost_link_ends_the_session_and_a_key_connects_again() {
+    let mut m = paired_model();
+    screens("paired_connecting", &m);
+    let mut m2 = logged_in_with_cards(true);
+    event(
+        &mut m2,
+        Event::LinkLost("the HSM closed the connection".into()),
+    );
+    assert!(m2.session.is_none(), "the session ended with the link");
+    assert_eq!(m2.screen, Screen::Welcome);
+    screens("paired_link_lost", &m2);
+    let effects = key(&mut m2, KeyCode::Enter);
+    assert_eq!(effects, vec![Effect::Send(Command::Reconnect)]);
+    assert_eq!(m2.link, LinkState::Connecting);
+    event(&mut m2, Event::Ready { slots: Vec::new() });
+    assert_eq!(m2.link, LinkState::Up);
+    // The demo cannot connect again: Enter does not ask for it.
+    m.paired.reconnect = false;
+    event(&mut m, Event::LinkLost("gone".into()));
+    assert!(!key(&mut m, KeyCode::Enter).contains(&Effect::Send(Command::Reconnect)));
+}
+
+fn terminal(first: u8, this_session: bool, last_seen: Option<u64>) -> TerminalInfo {
+    let mut fp = [0x11u8; 32];
+    fp[0] = first;
+    TerminalInfo {
+        fingerprint: Fingerprint(fp),
+        paired_unix: Some(1_796_376_600),
+        last_seen_unix: last_seen,
+        this_session,
+    }
+}
+
+#[test]
+fn the_terminals_screen_lists_revokes_and_issues_a_code() {
+    let mut m = logged_in_with_cards(true);
+    m.notice = None;
+    key(&mut m, KeyCode::Char('9'));
+    assert_eq!(m.screen, Screen::Credentials);
+    let effects = key(&mut m, KeyCode::Char('t'));
+    assert_eq!(m.screen, Screen::Terminals);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Terminals(TerminalsCommand::List))]
+    );
+    let other = terminal(0xcd, false, None);
+    event(
+        &mut m,
+        Event::Terminals(TerminalsEvent::Listed(vec![
+            terminal(0xab, true, Some(1_796_380_200)),
+            other,
+        ])),
+    );
+    screens("terminals_list", &m);
+
+    // This terminal: refused, saying why.
+    key(&mut m, KeyCode::Char('v'));
+    let shown = m.terminals.notice.clone().unwrap().text;
+    assert!(shown.contains("That is this terminal"), "{shown}");
+
+    // Another: its first group typed.
+    key(&mut m, KeyCode::Down);
+    key(&mut m, KeyCode::Char('v'));
+    for c in "cd11".chars() {
+        key(&mut m, KeyCode::Char(c));
+    }
+    screens("terminals_revoke_confirm", &m);
+    let effects = key(&mut m, KeyCode::Enter);
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Terminals(TerminalsCommand::Revoke(
+            other.fingerprint
+        )))]
+    );
+    event(
+        &mut m,
+        Event::Terminals(TerminalsEvent::Revoked(other.fingerprint)),
+    );
+
+    event(
+        &mut m,
+        Event::Terminals(TerminalsEvent::Listed(vec![terminal(
+            0xab,
+            true,
+            Some(1_796_380_200),
+        )])),
+    );
+    assert_eq!(m.terminals.terminals.len(), 1);
+
+    // A pairing code, shown once, gone after leaving.
+    let effects = key(&mut m, KeyCode::Char('N'));
+    assert_eq!(
+        effects,
+        vec![Effect::Send(Command::Terminals(
+            TerminalsCommand::PairingCode
+        ))]
+    );
+    event(
+        &mut m,
+        Event::Terminals(TerminalsEvent::Code(ShownOnce::new(
+            "7KQ2-M9XD-4HTR-WC3P-8".into(),
+        ))),
+    );
+    screens("terminals_code", &m);
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(m.screen, Screen::Credentials);
+    assert!(m.terminals.code.is_none());
+}
