@@ -233,6 +233,9 @@ impl CardReader for PcscReader {
     fn insert(&mut self, slot: usize) -> Result<Box<dyn InsertedCard>, String> {
         let readers = self.readers.len() + usize::from(self.unavailable.is_some());
         if let Some(reader) = self.readers.get(slot) {
+            if let Err(why) = &reader.card {
+                return Err(why.clone());
+            }
             let name = reader.name.clone();
             if CString::new(name.as_str()).is_err() {
                 return Err("the reader's name cannot be used".to_owned());
