@@ -369,3 +369,121 @@ fn the_terminals_screen_lists_revokes_and_issues_a_code() {
     assert_eq!(m.screen, Screen::Credentials);
     assert!(m.terminals.code.is_none());
 }
+
+/// A link that answers the terminals requests, and refuses nothing else it is asked.
+struct FakeLink {
+    partition: PartitionId,
+}
+
+impl quorum::ceremony::Link for FakeLink {
+    fn admin(
+        &mut self,
+        request: hsm_link::message::AdminRequest,
+    ) -> Result<hsm_link::message::AdminResponse, quorum::ceremony::LinkError> {
+        use hsm_link::message::{AdminRequest, AdminResponse};
+        match request {
+            AdminRequest::ListTerminals => Ok(AdminResponse::Terminals {
+                terminals: vec![terminal(0xab, true, None)],
+            }),
+            _ => Err(quorum::ceremony::LinkError::Unexpected),
+        }
+    }
+
+    fn channel_binding(&self) -> [u8; 32] {
+        [0; 32]
+    }
+
+    fn partition(&self) -> &PartitionId {
+        &self.partition
+    }
+}
+
+/// A reader whose card leaves after the first poll.
+struct FakeReader {
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl terminal_app::tui::worker::CardReader for FakeReader {
+    fn slots(&self) -> Vec<SlotView> {
+        vec![SlotView {
+            label: "Reader 0 · card FFFF:00000001 (Ada Card)".into(),
+        }]
+    }
+
+    fn insert(
+        &mut self,
+        _slot: usize,
+    ) -> Result<Box<dyn terminal_app::tui::worker::InsertedCard>, String> {
+        Err("no card".into())
+    }
+
+    fn poll(&mut self) -> Option<ReaderReport> {
+        let n = self.polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (n == 0).then(|| ReaderReport {
+            slots: vec![SlotView {
+                label: "Reader 0 · no card".into(),
+            }],
+            present: Vec::new(),
+        })
+    }
+}
+
+#[test]
+fn the_worker_reports_reader_events_and_opens_a_lost_link_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use terminal_app::tui::worker::{self, Worker};
+
+    let link = || {
+        Box::new(FakeLink {
+            partition: PartitionId::new("p1").unwrap(),
+        }) as Box<dyn quorum::ceremony::Link + Send>
+    };
+    let polls = Arc::new(AtomicUsize::new(0));
+    let reconnects = Arc::new(AtomicUsize::new(0));
+    let (reader_polls, counted) = (Arc::clone(&polls), Arc::clone(&reconnects));
+    let key = audit_log::AuditSigner::from_secret_bytes(&[7; 32]).public();
+    let (commands, command_rx) = std::sync::mpsc::channel();
+    let (event_tx, events) = std::sync::mpsc::channel();
+    worker::spawn(
+        move || {
+            let reader = FakeReader {
+                polls: reader_polls,
+            };
+            Ok(
+                Worker::new(link(), Box::new(reader), key).with_reconnect(Box::new(move || {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    Ok(link())
+                })),
+            )
+        },
+        command_rx,
+        event_tx,
+    )
+    .unwrap();
+    let next = || events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(matches!(next(), Event::Ready { .. }));
+    // No command for a while: the reader is polled, and its change reported once.
+    match next() {
+        Event::Readers(report) => {
+            assert_eq!(report.slots[0].label, "Reader 0 · no card");
+            assert!(report.present.is_empty());
+        }
+        other => panic!("expected a reader event, got {other:?}"),
+    }
+    commands.send(Command::Reconnect).unwrap();
+    match next() {
+        Event::Ready { slots } => assert_eq!(slots.len(), 1),
+        other => panic!("expected the link up again, got {other:?}"),
+    }
+    assert_eq!(reconnects.load(Ordering::SeqCst), 1);
+    commands
+        .send(Command::Terminals(TerminalsCommand::List))
+        .unwrap();
+    match next() {
+        Event::Terminals(TerminalsEvent::Listed(list)) => assert!(list[0].this_session),
+        other => panic!("expected the terminals, got {other:?}"),
+    }
+    assert!(polls.load(Ordering::SeqCst) >= 1);
+}

@@ -2,7 +2,9 @@
 //! TCP, `tessera pair` with its one-time code, then `tessera` alone in tmux shows the chooser;
 //! choosing the partition opens the TUI over the pinned link; a PSO logs in with two OpenPGP
 //! cards behind the real pcscd (virtual opcard cards, default PIN); the dashboard shows the
-//! partition; the paired terminals screen marks this one; quitting asks first.
+//! partition and the log verifies against the pinned audit key; the paired terminals screen
+//! marks this one; the HSM stopped, the link shows lost and the session ended; the HSM back,
+//! Enter connects again; quit.
 //!
 //! Needs the PC/SC test stack (`scripts/pcsc-up`; `TESSERA_PCSC_DIR` names its run directory)
 //! and takes its lock for the whole run. Skipped, saying so, where tmux is not installed.
@@ -225,10 +227,31 @@ fn tessera_chooses_the_paired_hsm_and_a_pso_logs_in_with_two_pcsc_cards() {
     tmux.keys(&["v"]);
     tmux.wait_for("That is this terminal");
 
-    // Quitting while logged in asks first.
+    // Quitting while logged in asks first; n stays.
     tmux.keys(&["q"]);
     tmux.wait_for("Quit?");
-    tmux.keys(&["y"]);
+    tmux.keys(&["n"]);
+    tmux.escape();
+    tmux.escape();
+    tmux.wait_for("o log out");
+
+    // The HSM goes away: the next request finds the link lost, the session ended with it;
+    // once the HSM is back, Enter connects again.
+    let address = serving.address.clone();
+    drop(serving);
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for("Enter connects again");
+    assert!(screen.contains("link: LOST"), "{screen}");
+    assert!(screen.contains("not logged in"), "{screen}");
+    let serving = hsm.serve_tcp_on(&address);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("link: up");
+    tmux.keys(&["1"]);
+    tmux.wait_for("Choose the card to insert");
+    tmux.escape();
+
+    // Not logged in: q quits at once.
+    tmux.keys(&["q"]);
     tmux.wait_for_exit();
     drop(serving);
 }

@@ -87,9 +87,14 @@ impl HsmDir {
 
     /// `serve --listen 127.0.0.1:0`, once it listens.
     pub fn serve_tcp(&self) -> Serving {
+        self.serve_tcp_on("127.0.0.1:0")
+    }
+
+    /// `serve --listen LISTEN` (a loopback `HOST:PORT`), once it listens.
+    pub fn serve_tcp_on(&self, listen: &str) -> Serving {
         let data = self.data.to_str().expect("a UTF-8 path");
         let mut child = Command::new(&self.bin)
-            .args(["--data", data, "serve", "--listen", "127.0.0.1:0"])
+            .args(["--data", data, "serve", "--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
