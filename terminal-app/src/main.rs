@@ -394,13 +394,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None if !terminal_app::tui::paired::is_terminal() => {
             print!("{}", cli::list::paired(&state()?.paired()?).render(false));
         }
-        None => tui_paired(&state()?, None, &loaded.config, None, 300)?,
+        None => tui_paired(&state, None, &loaded.config, None, 300)?,
         Some(Command::Open {
             name,
             key,
             idle_lock,
         }) => tui_paired(
-            &state()?,
+            &state,
             Some(name.as_deref()),
             &loaded.config,
             key.as_deref(),
@@ -484,7 +484,7 @@ fn pair_command(
 /// The TUI against a paired partition: chosen from the list (`which` is `None`), or the one
 /// named (or the only one).
 fn tui_paired(
-    state: &StateDir,
+    state: &dyn Fn() -> Result<StateDir, Error>,
     which: Option<Option<&str>>,
     config: &TerminalConfig,
     key: Option<&str>,
@@ -494,9 +494,11 @@ fn tui_paired(
     use terminal_app::tui::{chooser, paired, theme::Theme};
     if !paired::is_terminal() {
         anyhow::bail!(
-            "the TUI needs a terminal; without one, `tessera list` lists the paired partitions              and `tessera status`, `tessera keys list` … read them"
+            "the TUI needs a terminal; without one, `tessera list` lists the paired partitions \
+             and `tessera status`, `tessera keys list` … read them"
         );
     }
+    let state = state()?;
     let list = state.paired()?;
     let entry = match which {
         Some(name) => pair::choose(&list, name)?.clone(),

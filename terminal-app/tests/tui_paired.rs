@@ -487,3 +487,57 @@ fn the_worker_reports_reader_events_and_opens_a_lost_link_again() {
     }
     assert!(polls.load(Ordering::SeqCst) >= 1);
 }
+
+#[test]
+fn the_configuration_names_the_soft_card_directory_and_the_removal_policy() {
+    use terminal_app::config::{Origin, TerminalConfig};
+    let path = std::path::Path::new("tessera.toml");
+    let defaults = TerminalConfig::parse("version = 1\n", path, Origin::Flag).unwrap();
+    assert_eq!(defaults.cards.soft_card_dir, None);
+    assert!(
+        !defaults.cards.keep_session_on_card_removal,
+        "by default a removed card ends the session"
+    );
+    let set = TerminalConfig::parse(
+        "version = 1\n[cards]\nallow_soft_cards = true\nsoft_card_dir = \"/srv/cards\"\n\
+         keep_session_on_card_removal = true\n",
+        path,
+        Origin::Flag,
+    )
+    .unwrap();
+    assert_eq!(
+        set.cards.soft_card_dir.as_deref(),
+        Some(std::path::Path::new("/srv/cards"))
+    );
+    assert!(set.cards.keep_session_on_card_removal);
+    let e = TerminalConfig::parse(
+        "version = 1\n[cards]\nkeep_session_on_card_removal = \"no\"\n",
+        path,
+        Origin::Flag,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("cards.keep_session_on_card_removal"), "{e}");
+}
+
+#[test]
+fn without_a_terminal_tessera_open_says_so_and_tessera_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .args(args)
+            .env_remove("TESSERA_CONFIG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["open", "pay"]);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("needs a terminal"), "{e}");
+    let out = run(&[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("tessera pair --tcp HOST:PORT"));
+}

@@ -222,7 +222,8 @@ impl TerminalsFlow {
                 self.notice = Some(Notice::new(
                     Level::Ok,
                     format!(
-                        "Revoked terminal {fingerprint}: its sessions ended, it can no longer connect."
+                        "Revoked terminal {fingerprint}: its sessions ended, it can no longer \
+                         connect."
                     ),
                 ));
                 self.stage = Stage::Busy;

@@ -104,7 +104,7 @@ pub fn target(entry: &PairedPartition) -> Target {
         partition_name: entry.name.clone(),
         hsm_id: format!("at {}", entry.address),
         hsm_fingerprint: entry.fingerprint().to_string(),
-        tier: "as the HSM reports".to_owned(),
+        tier: "not reported over the link".to_owned(),
         transport,
     }
 }
