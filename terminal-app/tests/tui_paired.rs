@@ -426,6 +426,13 @@ impl terminal_app::tui::worker::CardReader for FakeReader {
             present: Vec::new(),
         })
     }
+
+    fn report(&self) -> Option<ReaderReport> {
+        Some(ReaderReport {
+            slots: self.slots(),
+            present: vec!["FFFF:00000001".into()],
+        })
+    }
 }
 
 #[test]
@@ -464,6 +471,11 @@ fn the_worker_reports_reader_events_and_opens_a_lost_link_again() {
     .unwrap();
     let next = || events.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(matches!(next(), Event::Ready { .. }));
+    // At once: which cards are in a reader (a login may follow before any change).
+    match next() {
+        Event::Readers(report) => assert_eq!(report.present, ["FFFF:00000001"]),
+        other => panic!("expected the readers' state, got {other:?}"),
+    }
     // No command for a while: the reader is polled, and its change reported once.
     match next() {
         Event::Readers(report) => {

@@ -138,7 +138,7 @@ impl PcscReader {
     }
 
     /// What the screens show now.
-    pub fn report(&self) -> ReaderReport {
+    pub fn now(&self) -> ReaderReport {
         ReaderReport {
             slots: self.slots(),
             present: self
@@ -259,7 +259,11 @@ impl CardReader for PcscReader {
     }
 
     fn poll(&mut self) -> Option<ReaderReport> {
-        self.refresh().then(|| self.report())
+        self.refresh().then(|| self.now())
+    }
+
+    fn report(&self) -> Option<ReaderReport> {
+        Some(self.now())
     }
 }
 

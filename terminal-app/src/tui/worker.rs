@@ -56,6 +56,11 @@ pub trait CardReader: Send {
     fn poll(&mut self) -> Option<super::pcsc_reader::ReaderReport> {
         None
     }
+    /// The cards within reach now, as a reader event reports them (sent once the worker is
+    /// ready, so that the model knows which cards are in a reader before any login).
+    fn report(&self) -> Option<super::pcsc_reader::ReaderReport> {
+        None
+    }
 }
 
 /// Opens the link again after it was lost (a paired HSM; the demo has none).
@@ -217,6 +222,11 @@ pub fn spawn(
                     slots: worker.slots(),
                 })
                 .is_err()
+            {
+                return;
+            }
+            if let Some(report) = worker.reader.report()
+                && events.send(Event::Readers(report)).is_err()
             {
                 return;
             }
