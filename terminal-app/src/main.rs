@@ -59,6 +59,10 @@ enum Command {
         /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         idle_lock: u64,
+        /// The PSO set on the virtual OpenPGP cards behind pcscd (`scripts/pcsc-up`; PIN
+        /// 123456) instead of soft cards.
+        #[arg(long, conflicts_with = "transcript")]
+        pcsc: bool,
     },
     /// Pairs with a partition of a running `tessera-hsm serve`, with the one-time code its
     /// owner issued (`tessera-hsm pairing-code`), asked for on the terminal (no echo), then
@@ -409,6 +413,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::List { json }) => {
             print!("{}", cli::list::paired(&state()?.paired()?).render(json));
         }
+        Some(Command::Demo {
+            pcsc: true,
+            idle_lock,
+            ..
+        }) => tui_demo_pcsc(idle_lock)?,
         Some(Command::Demo {
             transcript: true,
             link_test_bytes,
@@ -837,6 +846,22 @@ fn tui_demo(idle_lock: u64, drive_dir: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("creating the demo drive directory {}", drive_dir.display()))?;
     terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production(), drive_dir)
         .context("the TUI failed")
+}
+
+/// `tessera demo --pcsc`: the TUI against the embedded demo HSM with the virtual OpenPGP cards.
+#[cfg(feature = "embedded")]
+fn tui_demo_pcsc(idle_lock: u64) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if !terminal_app::tui::paired::is_terminal() {
+        anyhow::bail!("`tessera demo --pcsc` opens a full-screen TUI and needs a terminal");
+    }
+    terminal_app::tui::demo_pcsc::run(idle_lock).context("the TUI failed")
+}
+
+/// This build has no embedded default.
+#[cfg(not(feature = "embedded"))]
+fn tui_demo_pcsc(_idle_lock: u64) -> anyhow::Result<()> {
+    Err(Error::EmbeddedNotBuilt.into())
 }
 
 /// This build has no embedded default.

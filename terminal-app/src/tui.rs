@@ -14,7 +14,8 @@
 //! - [`pin`]: the zeroizing PIN buffer the runtime keeps outside the model.
 //! - [`paired`]: the TUI against a paired HSM (`tessera`, `tessera open`), and [`chooser`],
 //!   the list of paired partitions it starts from; [`pcsc_reader`]: PC/SC card readers (and
-//!   configured soft cards) as the worker's card reader, with reader events.
+//!   configured soft cards) as the worker's card reader, with reader events; [`demo_pcsc`]:
+//!   `tessera demo --pcsc`, the demo HSM with the virtual OpenPGP cards behind pcscd.
 //!
 //! The flows themselves (login, dashboard, configuration, keys and bin, logs) are in
 //! [`crate::flows`], one file each.
@@ -22,6 +23,8 @@
 pub mod chooser;
 #[cfg(feature = "embedded")]
 pub mod demo;
+#[cfg(feature = "embedded")]
+pub mod demo_pcsc;
 pub mod keymap;
 pub mod message;
 pub mod model;

@@ -6,6 +6,9 @@
 //! marks this one; the HSM stopped, the link shows lost and the session ended; the HSM back,
 //! Enter connects again; quit.
 //!
+//! And `tessera demo --pcsc`: the demo HSM with its PSO set on three virtual cards, a login with
+//! two of them.
+//!
 //! Needs the PC/SC test stack (`scripts/pcsc-up`; `TESSERA_PCSC_DIR` names its run directory)
 //! and takes its lock for the whole run. Skipped, saying so, where tmux is not installed.
 #![cfg(feature = "embedded")] // the HSM's audit key is read with the partition-service library
@@ -254,4 +257,57 @@ fn tessera_chooses_the_paired_hsm_and_a_pso_logs_in_with_two_pcsc_cards() {
     tmux.keys(&["q"]);
     tmux.wait_for_exit();
     drop(serving);
+}
+
+#[test]
+fn tessera_demo_pcsc_logs_a_pso_in_with_two_virtual_cards() {
+    if !Tmux::available() {
+        eprintln!("SKIPPED: tmux is not installed (scripts/setup installs it)");
+        return;
+    }
+    let stack = Stack::lock().unwrap_or_else(|e| panic!("{e}"));
+    // Fresh cards: the demo gives them keys and holders, and enrols them with PIN 123456.
+    let serials: Vec<String> = (0..3)
+        .map(|index| {
+            let (reader, serial) = stack.expect_card(index);
+            factory_reset(&reader);
+            serial
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let tmux = Tmux::start(
+        "tessera-demo-pcsc-test",
+        80,
+        24,
+        &["NO_COLOR=1"],
+        TESSERA,
+        &[
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "demo",
+            "--pcsc",
+        ],
+    );
+    tmux.wait_for("Card PIN 123456");
+    tmux.wait_for_within("link: up", 120);
+    tmux.keys(&["1"]);
+    let screen = tmux.wait_for("Choose the card to insert");
+    assert!(screen.contains("Cleo Card"), "{screen}");
+    for (serial, holder, then) in [
+        (&serials[0], "Ada Card", "1 of 2"),
+        (&serials[2], "Cleo Card", "Logged in as PSO"),
+    ] {
+        let screen = tmux.wait_for("Choose the card to insert");
+        tmux.keys(&[&slot_of(&screen, serial)]);
+        tmux.wait_for(&format!("Holder  {holder}"));
+        tmux.text("123456");
+        tmux.keys(&["Enter"]);
+        tmux.wait_for(then);
+    }
+    let screen = tmux.wait_for("Objects");
+    assert!(screen.contains("PSO: Ada Card, Cleo Card"), "{screen}");
+    tmux.keys(&["q"]);
+    tmux.wait_for("Quit?");
+    tmux.keys(&["y"]);
+    tmux.wait_for_exit();
 }
