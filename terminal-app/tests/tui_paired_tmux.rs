@@ -3,7 +3,8 @@
 //! choosing the partition opens the TUI over the pinned link; a PSO logs in with two OpenPGP
 //! cards behind the real pcscd (virtual opcard cards, default PIN); the dashboard shows the
 //! partition and the log verifies against the pinned audit key; the paired terminals screen
-//! marks this one; the HSM stopped, the link shows lost and the session ended; the HSM back,
+//! marks this one, refuses to revoke it, shows a new pairing code from the HSM with which a
+//! second terminal pairs, and revokes that one with its first group typed; the HSM stopped, the link shows lost and the session ended; the HSM back,
 //! Enter connects again; quit.
 //!
 //! And `tessera demo --pcsc`: the demo HSM with its PSO set on three virtual cards, a login with
@@ -229,6 +230,57 @@ fn tessera_chooses_the_paired_hsm_and_a_pso_logs_in_with_two_pcsc_cards() {
     assert!(screen.contains("◆"), "{screen}");
     tmux.keys(&["v"]);
     tmux.wait_for("That is this terminal");
+
+    // A new pairing code from the HSM, shown once; a second terminal pairs with it, shows up
+    // in the list, and is revoked with its fingerprint's first group typed.
+    tmux.keys(&["N"]);
+    let screen = tmux.wait_for("New one-time pairing code");
+    let code = screen
+        .lines()
+        .skip_while(|l| !l.contains("New one-time pairing code"))
+        .skip(2)
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .next()
+        .unwrap()
+        .to_owned();
+    let other_state = dir.path().join("other");
+    pair_terminal(&other_state, &config, &serving.address, &code);
+    let other = StateDir::open(&other_state)
+        .unwrap()
+        .identity()
+        .unwrap()
+        .public()
+        .fingerprint()
+        .to_string();
+    tmux.keys(&["r"]);
+    let screen = tmux.wait_for("2 paired terminals");
+    assert!(screen.contains(&other), "{screen}");
+    assert!(
+        !screen.contains(&code),
+        "a refresh wipes the code: {screen}"
+    );
+    // The other terminal's row, in the HSM's order.
+    let row = screen
+        .lines()
+        .skip_while(|l| !l.contains("fingerprint"))
+        .skip(1)
+        .take_while(|l| !l.contains("paired terminals"))
+        .filter(|l| {
+            !l.trim_matches(|c: char| c == '│' || c.is_whitespace())
+                .is_empty()
+        })
+        .position(|l| l.contains(&other))
+        .unwrap();
+    tmux.keys(&["g"]);
+    for _ in 0..row {
+        tmux.keys(&["j"]);
+    }
+    tmux.keys(&["v"]);
+    tmux.wait_for("Type the first group");
+    tmux.text(other.split_whitespace().next().unwrap());
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Revoked terminal");
+    tmux.wait_for("1 paired terminals");
 
     // Quitting while logged in asks first; n stays.
     tmux.keys(&["q"]);
