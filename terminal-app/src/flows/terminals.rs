@@ -368,7 +368,8 @@ pub(crate) fn work(link: &mut (dyn Link + Send), command: TerminalsCommand) -> E
             let shown = ShownOnce::new(std::mem::take(&mut code.code));
             TerminalsEvent::Code(shown)
         }
-        (_, Ok(_)) => return Event::Failed("the HSM gave an unexpected answer".into()),
+        // Answered on the screen, which stops waiting.
+        (_, Ok(_)) => TerminalsEvent::Refused("the HSM gave an unexpected answer".into()),
         (_, Err(e @ quorum::ceremony::LinkError::Failed(_))) => return link_failure(e),
         (_, Err(e)) => TerminalsEvent::Refused(refusal_text(&e)),
     };
