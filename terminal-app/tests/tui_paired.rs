@@ -497,6 +497,14 @@ fn the_worker_reports_reader_events_and_opens_a_lost_link_again() {
         Event::Terminals(TerminalsEvent::Listed(list)) => assert!(list[0].this_session),
         other => panic!("expected the terminals, got {other:?}"),
     }
+    // An answer the screen cannot use is shown there (the screen stops waiting).
+    commands
+        .send(Command::Terminals(TerminalsCommand::PairingCode))
+        .unwrap();
+    match next() {
+        Event::Terminals(TerminalsEvent::Refused(why)) => assert!(why.contains("unexpected")),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     assert!(polls.load(Ordering::SeqCst) >= 1);
 }
 
