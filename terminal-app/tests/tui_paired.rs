@@ -561,3 +561,84 @@ fn without_a_terminal_tessera_open_says_so_and_tessera_lists() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("tessera pair --tcp HOST:PORT"));
 }
+
+#[test]
+fn the_worker_speaks_to_a_paired_tessera_hsm_over_a_serial_line_and_reconnects() {
+    use std::io::Write as _;
+    use std::path::Path;
+    use terminal_app::tui::worker::Worker;
+    use tessera_tests::hsm_process::{HsmDir, tessera_hsm};
+
+    let tessera = env!("CARGO_BIN_EXE_tessera");
+    let line = tessera_tests::SocatPair::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let hsm = HsmDir::init(
+        tessera_hsm(Path::new(tessera), &workspace),
+        dir.path().join("hsm"),
+    );
+    hsm.run(&[
+        "partition",
+        "create",
+        "p1",
+        "--name",
+        "Payments",
+        "--tier",
+        "economy",
+    ]);
+    let (code, _) = hsm.pairing_code("p1");
+    let _serving = hsm.serve_serial(line.b_str());
+    let state = dir.path().join("state");
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(&config, "version = 1\n").unwrap();
+    let mut child = std::process::Command::new(tessera)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--config")
+        .arg(&config)
+        .args(["pair", "--serial", line.a_str(), "--partition", "p1"])
+        .env_remove("TESSERA_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    write!(child.stdin.take().unwrap(), "{code}\nyes\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entry = terminal_app::state::StateDir::open(&state)
+        .unwrap()
+        .paired()
+        .unwrap()
+        .get("p1")
+        .unwrap()
+        .clone();
+
+    let connect = paired::connector(state.clone(), entry);
+    let reader = FakeReader {
+        polls: Default::default(),
+    };
+    let key = audit_log::AuditSigner::from_secret_bytes(&[7; 32]).public();
+    let mut worker =
+        Worker::new(connect().unwrap(), Box::new(reader), key).with_reconnect(Box::new(connect));
+    // The HSM's own answer over the line: the list needs an officer login.
+    let answer = |worker: &mut Worker| match worker
+        .handle(Command::Terminals(TerminalsCommand::List))
+        .pop()
+    {
+        Some(Event::Terminals(TerminalsEvent::Refused(why))) => why,
+        other => panic!("expected the HSM's refusal, got {other:?}"),
+    };
+    assert!(answer(&mut worker).contains("needs an officer login"));
+    // A new session on the same line replaces the old one.
+    let events = worker.handle(Command::Reconnect);
+    assert!(
+        matches!(events.as_slice(), [Event::Ready { .. }]),
+        "{events:?}"
+    );
+    assert!(answer(&mut worker).contains("needs an officer login"));
+}

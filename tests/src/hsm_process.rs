@@ -1,5 +1,6 @@
 //! The real `tessera-hsm` binary for end-to-end tests: built when missing, a data directory
-//! initialised, a partition created, a pairing code issued, and `serve` on loopback TCP, stopped
+//! initialised, a partition created, a pairing code issued, and `serve` on loopback TCP or a
+//! serial line, stopped
 //! (by its own pid) when dropped.
 
 use std::io::{BufRead, BufReader};
@@ -32,7 +33,7 @@ pub struct HsmDir {
 /// `tessera-hsm serve`, stopped by its own pid when dropped.
 pub struct Serving {
     child: Child,
-    /// Where its admin link listens (`HOST:PORT`).
+    /// Where its admin link listens (`HOST:PORT`, or the serial device).
     pub address: String,
 }
 
@@ -92,9 +93,21 @@ impl HsmDir {
 
     /// `serve --listen LISTEN` (a loopback `HOST:PORT`), once it listens.
     pub fn serve_tcp_on(&self, listen: &str) -> Serving {
+        self.serve(&["--listen", listen], "admin link on ")
+    }
+
+    /// `serve --serial DEVICE` (a socat pseudo-terminal), once it listens.
+    pub fn serve_serial(&self, device: &str) -> Serving {
+        self.serve(&["--serial", device], "admin link on serial line ")
+    }
+
+    /// `serve ARGS`, once it printed the line that starts with `ready` (the rest of that line
+    /// is the address).
+    fn serve(&self, args: &[&str], ready: &str) -> Serving {
         let data = self.data.to_str().expect("a UTF-8 path");
         let mut child = Command::new(&self.bin)
-            .args(["--data", data, "serve", "--listen", listen])
+            .args(["--data", data, "serve"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -107,7 +120,7 @@ impl HsmDir {
         serving.address = BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
+            .find_map(|l| l.strip_prefix(ready).map(str::to_owned))
             .expect("tessera-hsm reports its listener");
         serving
     }

@@ -127,20 +127,72 @@ pub fn run_paired(
     };
     let theme = super::theme::Theme::for_terminal(super::theme::Theme::no_color_from_env());
     let setup = move || -> Result<Worker, String> {
-        let connect = {
-            let entry = entry.clone();
-            move || -> Result<Box<dyn Link + Send>, String> {
-                let state = StateDir::open(&state_path).map_err(|e| e.to_string())?;
-                pair::connect_pinned(&state, &entry, pair::now_unix())
-                    .map(|conn| Box::new(conn) as Box<dyn Link + Send>)
-                    .map_err(|e| e.to_string())
-            }
-        };
+        let connect = connector(state_path, entry);
         let link = connect()?;
         let reader = PcscReader::new(options.soft_card_dir.as_deref(), options.policy);
         Ok(Worker::new(link, Box::new(reader), key).with_reconnect(Box::new(connect)))
     };
     super::run(model, setup, theme)
+}
+
+/// Opens a pinned session with `entry` (TCP or serial, as its address says; the identity from
+/// the state directory at `state_path`), as often as called: the worker's first link and its
+/// reconnections.
+pub fn connector(
+    state_path: PathBuf,
+    entry: PairedPartition,
+) -> impl Fn() -> Result<Box<dyn Link + Send>, String> + Send + 'static {
+    move || {
+        let state = StateDir::open(&state_path).map_err(|e| e.to_string())?;
+        pair::connect_pinned(&state, &entry, pair::now_unix())
+            .map(|conn| Box::new(Polite(Some(conn))) as Box<dyn Link + Send>)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A pinned session that says goodbye when it is let go (on quitting, and before a reconnect):
+/// the HSM ends it at once instead of waiting for its idle timeout, and a serial line, which
+/// carries one session at a time, is free for the next.
+struct Polite(Option<pair::AnyConnection>);
+
+impl Polite {
+    fn conn(&self) -> &pair::AnyConnection {
+        self.0
+            .as_ref()
+            .expect("the connection is there until dropped")
+    }
+
+    fn conn_mut(&mut self) -> &mut pair::AnyConnection {
+        self.0
+            .as_mut()
+            .expect("the connection is there until dropped")
+    }
+}
+
+impl Link for Polite {
+    fn admin(
+        &mut self,
+        request: hsm_link::message::AdminRequest,
+    ) -> Result<hsm_link::message::AdminResponse, quorum::ceremony::LinkError> {
+        self.conn_mut().admin(request)
+    }
+
+    fn channel_binding(&self) -> [u8; 32] {
+        self.conn().channel_binding()
+    }
+
+    fn partition(&self) -> &hsm_link::domain::PartitionId {
+        Link::partition(self.conn())
+    }
+}
+
+impl Drop for Polite {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            // A lost link fails to say goodbye; nothing more to do then.
+            let _ = conn.close();
+        }
+    }
 }
 
 /// The readers changed: the slots shown follow, and a removed card that signed the login ends

@@ -118,6 +118,9 @@ impl Worker {
                 "this link cannot be opened again: start the terminal again".to_owned(),
             )];
         };
+        // The old link is let go first: a serial line takes one session at a time.
+        let partition = self.link.partition().clone();
+        self.link = Box::new(Gone { partition });
         match reconnect() {
             Ok(link) => {
                 let log_id = link.partition().as_str().to_owned();
@@ -181,6 +184,27 @@ impl Worker {
     /// One administration request.
     pub(crate) fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, LinkError> {
         self.link.admin(request)
+    }
+}
+
+/// The link while a new one is being opened: every request finds it closed.
+struct Gone {
+    partition: hsm_link::domain::PartitionId,
+}
+
+impl Link for Gone {
+    fn admin(&mut self, _request: AdminRequest) -> Result<AdminResponse, LinkError> {
+        Err(LinkError::Failed(hsm_link::Error::Transport(
+            hsm_link::transport::TransportError::Closed,
+        )))
+    }
+
+    fn channel_binding(&self) -> [u8; 32] {
+        [0; 32]
+    }
+
+    fn partition(&self) -> &hsm_link::domain::PartitionId {
+        &self.partition
     }
 }
 
