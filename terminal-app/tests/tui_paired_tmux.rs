@@ -8,7 +8,8 @@
 //! Enter connects again; quit.
 //!
 //! And `tessera demo --pcsc`: the demo HSM with its PSO set on three virtual cards, a login with
-//! two of them.
+//! two of them; and the PC/SC card reader itself: its slots, a card opened and verified, and no
+//! reader event from the reset that letting a card go causes.
 //!
 //! Needs the PC/SC test stack (`scripts/pcsc-up`; `TESSERA_PCSC_DIR` names its run directory)
 //! and takes its lock for the whole run. Skipped, saying so, where tmux is not installed.
@@ -362,4 +363,40 @@ fn tessera_demo_pcsc_logs_a_pso_in_with_two_virtual_cards() {
     tmux.wait_for("Quit?");
     tmux.keys(&["y"]);
     tmux.wait_for_exit();
+}
+
+#[test]
+fn the_pcsc_reader_lists_the_readers_opens_a_card_and_a_reset_is_no_event() {
+    use terminal_app::tui::pcsc_reader::PcscReader;
+    use terminal_app::tui::worker::CardReader;
+
+    let stack = Stack::lock().unwrap_or_else(|e| panic!("{e}"));
+    let (reader_name, serial) = stack.expect_card(0);
+    prepare(&reader_name, "Ada Card");
+    let mut reader = PcscReader::new(None, quorum::CardPolicy::hardware_only());
+    let slots = reader.slots();
+    let slot = slots
+        .iter()
+        .position(|s| s.label.starts_with(&reader_name))
+        .unwrap_or_else(|| panic!("no slot for {reader_name}: {slots:?}"));
+    assert_eq!(
+        slots[slot].label,
+        format!("{reader_name} · card {serial} (Ada Card) · 3 tries left")
+    );
+    let report = reader.report().unwrap();
+    assert!(report.present.contains(&serial), "{report:?}");
+    // Nothing changed: no event.
+    assert_eq!(reader.poll(), None);
+    // A card opened, verified and let go is reset by PC/SC: still no event (the poll compares
+    // presence and ATR, not the reader's event counter).
+    let card = reader.insert(slot).unwrap();
+    assert_eq!(card.info().serial, serial);
+    let verified = card
+        .verify(&Pin::from_slice(FACTORY_USER_PIN))
+        .map_err(|(_, e)| e)
+        .unwrap();
+    drop(verified);
+    assert_eq!(reader.poll(), None);
+    // No such slot.
+    assert!(reader.insert(slots.len() + 5).is_err());
 }
