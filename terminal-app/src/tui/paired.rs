@@ -255,3 +255,50 @@ pub fn reconnect(model: &mut Model) -> Option<Vec<Effect>> {
     model.notify(Level::Info, "Connecting to the HSM again…");
     Some(vec![Effect::Send(Command::Reconnect)])
 }
+
+#[cfg(test)]
+mod tests {
+    use hsm_link::domain::PartitionId;
+    use hsm_link::keys::PublicKey;
+
+    use super::*;
+
+    fn entry(audit_key: Option<[u8; 32]>) -> PairedPartition {
+        PairedPartition {
+            name: "pay".to_owned(),
+            address: "tcp:127.0.0.1:7700".parse().unwrap(),
+            partition: PartitionId::new("p1").unwrap(),
+            hsm_key: PublicKey([7; 32]),
+            audit_key,
+            paired_unix: 1,
+            last_seen_unix: None,
+        }
+    }
+
+    fn key(seed: u8) -> AuditKey {
+        audit_log::AuditSigner::from_secret_bytes(&[seed; 32]).public()
+    }
+
+    #[test]
+    fn the_audit_key_is_the_pinned_one_or_a_key_file_never_a_fingerprint() {
+        let pinned = key(1);
+        let from_pin = audit_key(&entry(Some(pinned.to_bytes())), None).unwrap();
+        assert_eq!(from_pin.to_bytes(), pinned.to_bytes());
+        // Given and pinned must agree.
+        let e = audit_key(&entry(Some(pinned.to_bytes())), Some(key(2))).unwrap_err();
+        assert!(e.to_string().contains("not the audit key pinned"), "{e}");
+        // Neither: says how to get one.
+        let e = audit_key(&entry(None), None).unwrap_err().to_string();
+        assert!(e.contains("none is pinned for pay"), "{e}");
+        assert!(e.contains("tessera open pay --key KEY_FILE"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("audit.key");
+        std::fs::write(&file, audit_log::KeyPin::key_file(&key(3))).unwrap();
+        let given = parse_audit_key(file.to_str().unwrap()).unwrap();
+        assert_eq!(given.to_bytes(), key(3).to_bytes());
+        let fingerprint = key(3).fingerprint().to_string();
+        let e = parse_audit_key(&fingerprint).unwrap_err().to_string();
+        assert!(e.contains("a fingerprint cannot check"), "{e}");
+    }
+}
