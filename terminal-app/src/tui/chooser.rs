@@ -1,7 +1,7 @@
 //! `tessera` without arguments, in a terminal: the paired HSM partitions to choose from (name,
 //! address, partition, HSM key fingerprint, last seen), arrows or numbers and Enter; with none,
 //! how to pair or to try the demo. The Elm shape in small: [`Chooser`] is the model,
-//! [`Chooser::on_key`] the update, [`view`] the pure view, [`choose`] the loop with the
+//! [`Chooser::on_key`] the update, [`view()`] the pure view, [`choose`] the loop with the
 //! terminal.
 
 use std::io;
