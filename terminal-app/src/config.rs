@@ -7,6 +7,10 @@
 //! # Soft cards (passphrase-sealed key files) for laptops without a card reader. Off by
 //! # default: a copied soft card file meets no PIN retry counter.
 //! allow_soft_cards = false
+//! # Where the TUI lists soft cards from (`*.card`), when they are allowed. No default.
+//! soft_card_dir = "/home/ada/cards"
+//! # Removing a card that signed the login ends the session (PC/SC cards); `true` keeps it.
+//! keep_session_on_card_removal = false
 //! ```
 //!
 //! Where it is: `--config FILE`, else the file `$TESSERA_CONFIG` names, else there is none and
@@ -56,6 +60,14 @@ pub struct CardsConfig {
     /// demo. Default `false`.
     #[serde(default)]
     pub allow_soft_cards: bool,
+    /// `soft_card_dir`: the directory whose soft card files (`*.card`) the TUI lists beside
+    /// the card readers, when soft cards are allowed. Default: none.
+    #[serde(default)]
+    pub soft_card_dir: Option<PathBuf>,
+    /// `keep_session_on_card_removal`: removing a smartcard that signed the login leaves the
+    /// session open. Default `false`: the session ends at the HSM.
+    #[serde(default)]
+    pub keep_session_on_card_removal: bool,
 }
 
 /// Version 1 of the file, as written.
@@ -257,8 +269,9 @@ pub enum ConfigError {
     /// TOML that does not parse, an unknown key, or a value of the wrong type.
     #[error(
         "terminal configuration {}, line {line}, column {column}{} (from {origin}): {message}; \
-         fix that line (the keys of version 1: `version`, and `allow_soft_cards` in \
-         `[cards]`), or remove the file to use the defaults",
+         fix that line (the keys of version 1: `version`, and `allow_soft_cards`, \
+         `soft_card_dir` and `keep_session_on_card_removal` in `[cards]`), or remove the \
+         file to use the defaults",
         path.display(),
         key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
     )]

@@ -14,6 +14,7 @@
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 //! - [`backup`]: backups to one drive or two, verified read back; restore with a dry run.
+//! - [`terminals`]: the partition's paired terminals, revoke one, a new pairing code.
 
 use crate::tui::message::Effect;
 
@@ -27,6 +28,7 @@ pub mod login;
 pub mod logs;
 pub mod reshare;
 pub mod revoke;
+pub mod terminals;
 
 /// What a flow's answer to a key means for the screen around it.
 #[derive(Debug, PartialEq, Eq)]

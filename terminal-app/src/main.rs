@@ -59,6 +59,10 @@ enum Command {
         /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         idle_lock: u64,
+        /// The PSO set on the virtual OpenPGP cards behind pcscd (`scripts/pcsc-up`; PIN
+        /// 123456) instead of soft cards.
+        #[arg(long, conflicts_with = "transcript")]
+        pcsc: bool,
     },
     /// Pairs with a partition of a running `tessera-hsm serve`, with the one-time code its
     /// owner issued (`tessera-hsm pairing-code`), asked for on the terminal (no echo), then
@@ -72,6 +76,18 @@ enum Command {
         /// This terminal's name for it (default: the partition's id).
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Opens the TUI against a paired partition (what choosing it in `tessera`'s list does).
+    Open {
+        /// The paired partition's name (see `tessera list`); optional when only one is paired.
+        name: Option<String>,
+        /// The HSM's audit key, when none is pinned for the partition: its key file (log
+        /// checkpoints are verified against it).
+        #[arg(long, value_name = "KEY_FILE")]
+        key: Option<String>,
+        /// Seconds of idleness after which a logged-in session is locked (ended at the HSM).
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        idle_lock: u64,
     },
     /// Lists the paired partitions (what `tessera` alone shows without the TUI).
     List {
@@ -379,10 +395,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Ok(StateDir::open(path)?)
     };
     match cli.command {
-        None => print!("{}", cli::list::paired(&state()?.paired()?).render(false)),
+        None if !terminal_app::tui::paired::is_terminal() => {
+            print!("{}", cli::list::paired(&state()?.paired()?).render(false));
+        }
+        None => tui_paired(&state, None, &loaded.config, None, 300)?,
+        Some(Command::Open {
+            name,
+            key,
+            idle_lock,
+        }) => tui_paired(
+            &state,
+            Some(name.as_deref()),
+            &loaded.config,
+            key.as_deref(),
+            idle_lock,
+        )?,
         Some(Command::List { json }) => {
             print!("{}", cli::list::paired(&state()?.paired()?).render(json));
         }
+        Some(Command::Demo {
+            pcsc: true,
+            idle_lock,
+            ..
+        }) => tui_demo_pcsc(idle_lock)?,
         Some(Command::Demo {
             transcript: true,
             link_test_bytes,
@@ -453,6 +488,46 @@ fn pair_command(
         state.path().display()
     );
     Ok(())
+}
+
+/// The TUI against a paired partition: chosen from the list (`which` is `None`), or the one
+/// named (or the only one).
+fn tui_paired(
+    state: &dyn Fn() -> Result<StateDir, Error>,
+    which: Option<Option<&str>>,
+    config: &TerminalConfig,
+    key: Option<&str>,
+    idle_lock: u64,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use terminal_app::tui::{chooser, paired, theme::Theme};
+    if !paired::is_terminal() {
+        anyhow::bail!(
+            "the TUI needs a terminal; without one, `tessera list` lists the paired partitions \
+             and `tessera status`, `tessera keys list` … read them"
+        );
+    }
+    let state = state()?;
+    let list = state.paired()?;
+    let entry = match which {
+        Some(name) => pair::choose(&list, name)?.clone(),
+        None => {
+            let theme = Theme::for_terminal(Theme::no_color_from_env());
+            match chooser::choose(&list, &theme).context("the TUI failed")? {
+                Some(i) => list.partitions()[i].clone(),
+                None => return Ok(()),
+            }
+        }
+    };
+    let given = key.map(paired::parse_audit_key).transpose()?;
+    let audit_key = paired::audit_key(&entry, given)?;
+    let options = paired::PairedOptions {
+        idle_lock_secs: idle_lock,
+        policy: config.card_policy(),
+        soft_card_dir: config.cards.soft_card_dir.clone(),
+        end_on_card_removal: !config.cards.keep_session_on_card_removal,
+    };
+    paired::run_paired(state.path().to_owned(), entry, audit_key, options).context("the TUI failed")
 }
 
 /// The paired partition `target` names (or the only one), in a pinned session.
@@ -771,6 +846,22 @@ fn tui_demo(idle_lock: u64, drive_dir: PathBuf) -> anyhow::Result<()> {
         .with_context(|| format!("creating the demo drive directory {}", drive_dir.display()))?;
     terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production(), drive_dir)
         .context("the TUI failed")
+}
+
+/// `tessera demo --pcsc`: the TUI against the embedded demo HSM with the virtual OpenPGP cards.
+#[cfg(feature = "embedded")]
+fn tui_demo_pcsc(idle_lock: u64) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if !terminal_app::tui::paired::is_terminal() {
+        anyhow::bail!("`tessera demo --pcsc` opens a full-screen TUI and needs a terminal");
+    }
+    terminal_app::tui::demo_pcsc::run(idle_lock).context("the TUI failed")
+}
+
+/// This build has no embedded default.
+#[cfg(not(feature = "embedded"))]
+fn tui_demo_pcsc(_idle_lock: u64) -> anyhow::Result<()> {
+    Err(Error::EmbeddedNotBuilt.into())
 }
 
 /// This build has no embedded default.

@@ -12,15 +12,24 @@
 //!   also reads in words and marks.
 //! - [`demo`]: `tessera demo`'s fixture (an in-process reference HSM and soft cards).
 //! - [`pin`]: the zeroizing PIN buffer the runtime keeps outside the model.
+//! - [`paired`]: the TUI against a paired HSM (`tessera`, `tessera open`), and [`chooser`],
+//!   the list of paired partitions it starts from; [`pcsc_reader`]: PC/SC card readers (and
+//!   configured soft cards) as the worker's card reader, with reader events; [`demo_pcsc`]:
+//!   `tessera demo --pcsc`, the demo HSM with the virtual OpenPGP cards behind pcscd.
 //!
 //! The flows themselves (login, dashboard, configuration, keys and bin, logs) are in
 //! [`crate::flows`], one file each.
 
+pub mod chooser;
 #[cfg(feature = "embedded")]
 pub mod demo;
+#[cfg(feature = "embedded")]
+pub mod demo_pcsc;
 pub mod keymap;
 pub mod message;
 pub mod model;
+pub mod paired;
+pub mod pcsc_reader;
 pub mod pin;
 mod runtime;
 pub mod theme;

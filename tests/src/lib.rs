@@ -8,12 +8,15 @@
 //!   apart from the terminal's own.
 //! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
 //!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
+//! - [`tmux`]: a real terminal (a private tmux server) for the TUI tests.
+//! - [`hsm_process`]: the real `tessera-hsm` binary: built, initialised, serving on loopback.
 //!
 //! The features keep what a crate's tests do not use out of their build. Helper processes are
 //! started and stopped always by their own pid, never by name. It is not part of the product and
 //! no product crate depends on it.
 
 pub mod corpus;
+pub mod hsm_process;
 #[cfg(feature = "partition")]
 pub mod partition;
 #[cfg(feature = "pcsc")]
@@ -21,5 +24,6 @@ pub mod pcsc_stack;
 mod socat;
 #[cfg(feature = "quorum")]
 pub mod timed_card;
+pub mod tmux;
 
 pub use socat::SocatPair;

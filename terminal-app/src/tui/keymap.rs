@@ -67,6 +67,10 @@ pub enum Action {
     Reshare,
     /// Revoke a lost card (the Cards screen).
     Revoke,
+    /// The paired terminals (from the Credentials screen).
+    Terminals,
+    /// A new one-time pairing code (the terminals screen).
+    PairingCode,
     /// A typed character (text fields and PIN entry only).
     Input(char),
     /// Erase the last typed character.
@@ -255,13 +259,35 @@ pub const BIN: &[Binding] = &[
 ];
 
 /// The credentials screen.
-pub const CREDENTIALS: &[Binding] = &[bind(
-    &[KeyCode::Char('R')],
-    "R",
-    Action::Reset,
-    "reset setup password",
-    true,
-)];
+pub const CREDENTIALS: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('R')],
+        "R",
+        Action::Reset,
+        "reset setup password",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('t')],
+        "t",
+        Action::Terminals,
+        "paired terminals",
+        true,
+    ),
+];
+
+/// The paired terminals.
+pub const TERMINALS: &[Binding] = &[
+    bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+    bind(
+        &[KeyCode::Char('N')],
+        "N",
+        Action::PairingCode,
+        "new pairing code",
+        true,
+    ),
+    bind(&[KeyCode::Char('r')], "r", Action::Reload, "refresh", false),
+];
 
 /// The log.
 pub const LOGS: &[Binding] = &[

@@ -139,6 +139,10 @@ pub enum Command {
     Revoke(crate::flows::revoke::RevokeCommand),
     /// A step of the Backup screen.
     Backup(crate::flows::backup::BackupCommand),
+    /// Open the link to the paired HSM again after it was lost.
+    Reconnect,
+    /// The partition's paired terminals: list, revoke, a new pairing code.
+    Terminals(crate::flows::terminals::TerminalsCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -179,6 +183,8 @@ impl PartialEq for Command {
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
             (Backup(a), Backup(b)) => a == b,
+            (Reconnect, Reconnect) => true,
+            (Terminals(a), Terminals(b)) => a == b,
             _ => false,
         }
     }
@@ -298,6 +304,10 @@ pub enum Event {
     Failed(String),
     /// The link is gone.
     LinkLost(String),
+    /// The card readers changed: a card was inserted or removed.
+    Readers(super::pcsc_reader::ReaderReport),
+    /// The paired terminals' screen: a step's outcome.
+    Terminals(crate::flows::terminals::TerminalsEvent),
 }
 
 /// A PSO card and its last passed share drill.

@@ -40,6 +40,8 @@ pub enum Screen {
     Revoke,
     /// Backups to drives, and restore.
     Backup,
+    /// The partition's paired terminals (from the Credentials screen).
+    Terminals,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -300,6 +302,10 @@ pub struct Model {
     pub drive_dirs: Vec<std::path::PathBuf>,
     /// Set when the user quit.
     pub quitting: bool,
+    /// The paired terminals screen.
+    pub terminals: crate::flows::terminals::TerminalsFlow,
+    /// What a paired HSM and real card readers add (off in the demo).
+    pub paired: super::paired::PairedSession,
 }
 
 impl Model {
@@ -330,6 +336,8 @@ impl Model {
             backup: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
+            terminals: Default::default(),
+            paired: Default::default(),
         }
     }
 

@@ -37,6 +37,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
         Screen::Backup => model.backup.context(),
+        Screen::Terminals => model.terminals.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -68,7 +69,7 @@ fn tick(model: &mut Model, now_ms: u64) -> Vec<Effect> {
 }
 
 /// Forgets the login and everything read under it.
-fn end_session(model: &mut Model) {
+pub(crate) fn end_session(model: &mut Model) {
     model.session = None;
     model.screen = Screen::Welcome;
     model.menu = 0;
@@ -82,6 +83,7 @@ fn end_session(model: &mut Model) {
     model.reshare = Default::default();
     model.revoke = Default::default();
     model.backup.forget();
+    model.terminals = Default::default();
 }
 
 /// Opens the revocation from the Cards screen: it needs a PSO login.
@@ -160,6 +162,10 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Keys => model.keys.on_action(action),
         Screen::Bin => model.bin.on_action(action),
         Screen::Logs => model.logs.on_action(action),
+        Screen::Credentials if action == Action::Terminals => {
+            model.screen = Screen::Terminals;
+            return model.terminals.open();
+        }
         Screen::Credentials => model.credentials.on_action(action),
         Screen::Cards if action == Action::Reshare => return start_reshare(model),
         Screen::Cards if action == Action::Revoke => return start_revoke(model),
@@ -170,6 +176,16 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             }
             stay => stay,
         },
+        Screen::Terminals => {
+            let role = model.session.as_ref().map(|s| s.role);
+            match model.terminals.on_action(action, role) {
+                Outcome::Leave(effects) => {
+                    model.screen = Screen::Credentials;
+                    return effects;
+                }
+                stay => stay,
+            }
+        }
         Screen::Cards => model.drill.on_action(action, model.login.slots.len()),
         Screen::Reshare => match model.reshare.on_action(action, model.login.slots.len()) {
             // A re-share backs out to the Cards screen.
@@ -210,6 +226,9 @@ fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
 }
 
 fn start_login(model: &mut Model, role: OfficerRole) -> Vec<Effect> {
+    if let Some(effects) = super::paired::reconnect(model) {
+        return effects;
+    }
     if model.link != LinkState::Up {
         model.notify(
             super::model::Level::Warn,
@@ -263,6 +282,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::SetupFailed(reason) | Event::LinkLost(reason) => {
+            super::paired::on_link_lost(model);
             model.notify(
                 super::model::Level::Error,
                 format!("The link is lost: {reason}"),
@@ -275,6 +295,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             holders,
             log_warning,
         }) => {
+            super::paired::on_logged_in(model);
             let names: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
             model.notify(
                 super::model::Level::Ok,
@@ -332,6 +353,8 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
+        Event::Readers(report) => super::paired::on_readers(model, report),
+        Event::Terminals(step) => model.terminals.on_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

@@ -40,6 +40,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }
         Screen::Backup => flows::backup::view(frame, body, model, theme),
+        Screen::Terminals => flows::terminals::view(frame, body, &model.terminals, theme),
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(
@@ -208,11 +209,18 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     ])
     .areas(area);
     let link = match &model.link {
+        LinkState::Connecting if model.paired.reconnect => {
+            Span::styled("… connecting to the HSM", theme.muted)
+        }
         LinkState::Connecting => Span::styled(
             "… setting up the demo HSM and its soft cards (a few seconds)",
             theme.muted,
         ),
         LinkState::Up => Span::styled("✓ connected", theme.ok),
+        LinkState::Lost(why) if model.paired.reconnect => Span::styled(
+            format!("✗ link lost: {why} — Enter connects again"),
+            theme.error,
+        ),
         LinkState::Lost(why) => Span::styled(format!("✗ link lost: {why}"), theme.error),
     };
     let about_lines = vec![

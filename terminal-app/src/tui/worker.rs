@@ -51,7 +51,23 @@ pub trait CardReader: Send {
     fn slots(&self) -> Vec<SlotView>;
     /// The card in `slot`, opened (not yet verified).
     fn insert(&mut self, slot: usize) -> Result<Box<dyn InsertedCard>, String>;
+    /// Reader events: the cards within reach when they changed since the last call (card
+    /// readers; the demo's soft cards never change).
+    fn poll(&mut self) -> Option<super::pcsc_reader::ReaderReport> {
+        None
+    }
+    /// The cards within reach now, as a reader event reports them (sent once the worker is
+    /// ready, so that the model knows which cards are in a reader before any login).
+    fn report(&self) -> Option<super::pcsc_reader::ReaderReport> {
+        None
+    }
 }
+
+/// Opens the link again after it was lost (a paired HSM; the demo has none).
+pub type Reconnect = Box<dyn FnMut() -> Result<Box<dyn Link + Send>, String> + Send>;
+
+/// How often the worker polls the card readers while no command comes.
+pub const READER_POLL: std::time::Duration = std::time::Duration::from_millis(400);
 
 /// What the worker owns.
 pub struct Worker {
@@ -64,6 +80,8 @@ pub struct Worker {
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
     pub(crate) backup: flows::backup::BackupWork,
+    /// Opens the link again (`Command::Reconnect`), where it can be.
+    reconnect: Option<Reconnect>,
 }
 
 impl Worker {
@@ -85,6 +103,40 @@ impl Worker {
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
             backup: flows::backup::BackupWork::default(),
+            reconnect: None,
+        }
+    }
+
+    /// This worker can open its link again after it was lost, with `reconnect`.
+    pub fn with_reconnect(mut self, reconnect: Reconnect) -> Worker {
+        self.reconnect = Some(reconnect);
+        self
+    }
+
+    /// `Command::Reconnect`: a fresh link, and everything of the old session forgotten.
+    fn reconnect(&mut self) -> Vec<Event> {
+        let Some(reconnect) = self.reconnect.as_mut() else {
+            return vec![Event::LinkLost(
+                "this link cannot be opened again: start the terminal again".to_owned(),
+            )];
+        };
+        // The old link is let go first: a serial line takes one session at a time.
+        let partition = self.link.partition().clone();
+        self.link = Box::new(Gone { partition });
+        match reconnect() {
+            Ok(link) => {
+                let log_id = link.partition().as_str().to_owned();
+                self.link = link;
+                self.login = flows::login::LoginWork::default();
+                self.logs = flows::logs::LogWork::new(&log_id);
+                self.drill = flows::drill::DrillWork::default();
+                self.reshare = flows::reshare::ReshareWork::default();
+                self.revoke = flows::revoke::RevokeWork::default();
+                vec![Event::Ready {
+                    slots: self.slots(),
+                }]
+            }
+            Err(reason) => vec![Event::LinkLost(reason)],
         }
     }
 
@@ -127,12 +179,35 @@ impl Worker {
                 flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
             Command::Backup(step) => flows::backup::work(self, step),
+            Command::Reconnect => self.reconnect(),
+            Command::Terminals(step) => vec![flows::terminals::work(&mut *self.link, step)],
         }
     }
 
     /// One administration request.
     pub(crate) fn admin(&mut self, request: AdminRequest) -> Result<AdminResponse, LinkError> {
         self.link.admin(request)
+    }
+}
+
+/// The link while a new one is being opened: every request finds it closed.
+struct Gone {
+    partition: hsm_link::domain::PartitionId,
+}
+
+impl Link for Gone {
+    fn admin(&mut self, _request: AdminRequest) -> Result<AdminResponse, LinkError> {
+        Err(LinkError::Failed(hsm_link::Error::Transport(
+            hsm_link::transport::TransportError::Closed,
+        )))
+    }
+
+    fn channel_binding(&self) -> [u8; 32] {
+        [0; 32]
+    }
+
+    fn partition(&self) -> &hsm_link::domain::PartitionId {
+        &self.partition
     }
 }
 
@@ -178,8 +253,23 @@ pub fn spawn(
             {
                 return;
             }
-            for command in commands {
-                for event in worker.handle(command) {
+            if let Some(report) = worker.reader.report()
+                && events.send(Event::Readers(report)).is_err()
+            {
+                return;
+            }
+            loop {
+                let found = match commands.recv_timeout(READER_POLL) {
+                    Ok(command) => worker.handle(command),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => worker
+                        .reader
+                        .poll()
+                        .map(Event::Readers)
+                        .into_iter()
+                        .collect(),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                };
+                for event in found {
                     if events.send(event).is_err() {
                         return;
                     }

@@ -1,0 +1,143 @@
+//! A real terminal for TUI tests: a private tmux server (its own socket, killed when dropped)
+//! running one program in a window of a given size; the test types (`send-keys`) and reads the
+//! screen (`capture-pane`).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The window's name.
+const WINDOW: &str = "tui";
+
+/// A tmux server with one window, running the program it was started with.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Whether tmux is installed (tests skip, saying so, where it is not).
+    pub fn available() -> bool {
+        Command::new("tmux").arg("-V").output().is_ok()
+    }
+
+    /// Starts `program` with `args` in a `width`×`height` window, with `env` (`NAME=value`)
+    /// and `TERM=xterm-256color`. The pane stays after the program ends, so that its end can
+    /// be seen ([`Tmux::alive`]).
+    pub fn start(
+        name: &str,
+        width: u16,
+        height: u16,
+        env: &[&str],
+        program: &str,
+        args: &[&str],
+    ) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("{name}-{}", std::process::id()),
+        };
+        let (w, h) = (width.to_string(), height.to_string());
+        let mut command = vec![
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            WINDOW,
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "env",
+            "TERM=xterm-256color",
+        ];
+        command.extend_from_slice(env);
+        command.push(program);
+        command.extend_from_slice(args);
+        tmux.run(&command);
+        tmux.run(&["set-option", "-t", WINDOW, "remain-on-exit", "on"]);
+        tmux
+    }
+
+    /// Runs a tmux command against this server; its standard output.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen as text.
+    pub fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", WINDOW])
+    }
+
+    /// Presses keys (tmux key names: `Enter`, `Escape`, `j`, …).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", WINDOW];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// Escape alone: a key sent right after it would read as Alt+key.
+    pub fn escape(&self) {
+        self.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Types `text` literally.
+    pub fn text(&self, text: &str) {
+        self.run(&["send-keys", "-t", WINDOW, "-l", text]);
+    }
+
+    /// Waits (up to `secs` seconds) until the screen shows `what`; the screen then. Panics
+    /// with the screen when it never does.
+    pub fn wait_for_within(&self, what: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {what:?}; it shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// [`Tmux::wait_for_within`] 60 seconds.
+    pub fn wait_for(&self, what: &str) -> String {
+        self.wait_for_within(what, 60)
+    }
+
+    /// Whether the program still runs.
+    pub fn alive(&self) -> bool {
+        self.run(&["list-panes", "-t", WINDOW, "-F", "#{pane_dead}"])
+            .trim()
+            == "0"
+    }
+
+    /// Waits (up to 20 s) for the program to end; panics with the screen if it does not.
+    pub fn wait_for_exit(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.alive() {
+            assert!(
+                Instant::now() < deadline,
+                "the program did not end; the screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // This server only: its own socket.
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
