@@ -20,8 +20,8 @@ use hsm_link::transport::memory::MemoryTransport;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, CardInfo, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
-    ActiveSet, AuditorEnrolment, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony,
-    Recovery, Reshare, Revocation,
+    ActiveSet, AuditorEnrolment, BackupRecovery, CeremonyError, Drill, Enrolment, Link, LinkError,
+    LoginCeremony, Recovery, Reshare, Revocation,
 };
 use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
@@ -1254,4 +1254,60 @@ fn a_soft_card_is_refused_before_a_share_is_written_when_the_hsm_accepts_none() 
     let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
     enrolment.add_card(&mut card).unwrap();
     assert_eq!(envelope_sets(&mut card), vec![1]);
+}
+
+#[test]
+fn a_backup_is_recovered_from_its_cards_alone_and_only_with_enough_of_its_set() {
+    let (f, mut conn) = enrolled();
+    let set = active(&mut conn);
+    let wrapped = wrap_to(&set.backup_public, &[0x5a; 32]).unwrap();
+    let key_id = set.backup_public.fingerprint();
+    f.new_card("Dora Keller", "D-4");
+
+    // One card of a 2-of-3 set is not enough, and says so.
+    let mut one = BackupRecovery::new(f.partition.clone(), key_id);
+    assert!(!one.present(&mut f.card("B-2")).unwrap());
+    assert!(matches!(
+        one.present(&mut f.card("B-2")),
+        Err(CeremonyError::SameCardTwice { .. })
+    ));
+    match one.present(&mut f.card("D-4")) {
+        Err(CeremonyError::NoShareForBackup { card, partition }) => {
+            assert_eq!(
+                (card.serial.as_str(), partition.as_str()),
+                ("D-4", "bank-1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        one.finish(),
+        Err(CeremonyError::BackupNotRecovered { cards: 1 })
+    ));
+
+    // Any two: the key opens the backup's wrapping; a card after that is not read.
+    let mut two = BackupRecovery::new(f.partition.clone(), key_id);
+    assert!(!two.present(&mut f.card("C-3")).unwrap());
+    assert!(two.present(&mut f.card("A-1")).unwrap());
+    assert_eq!(two.set_number(), Some(1));
+    assert!(two.present(&mut f.card("D-4")).unwrap());
+    let key = two.finish().unwrap();
+    assert_eq!(*unwrap_with(&key, &wrapped).unwrap(), [0x5a; 32]);
+
+    // A backup of another partition, or wrapped to another quorum: the same cards do not
+    // recover it.
+    let other = PartitionId::new("bank-2").unwrap();
+    let mut elsewhere = BackupRecovery::new(other, key_id);
+    assert!(matches!(
+        elsewhere.present(&mut f.card("A-1")),
+        Err(CeremonyError::NoShareForBackup { .. })
+    ));
+    let mut another_quorum = BackupRecovery::new(f.partition.clone(), [9; 32]);
+    for serial in ["A-1", "B-2", "C-3"] {
+        assert!(!another_quorum.present(&mut f.card(serial)).unwrap());
+    }
+    assert!(matches!(
+        another_quorum.finish(),
+        Err(CeremonyError::BackupNotRecovered { cards: 3 })
+    ));
 }
