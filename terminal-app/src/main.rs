@@ -178,8 +178,8 @@ struct MigrationArgs {
     /// recovery cards of the PSO set that made it are asked for on the terminal.
     #[arg(long)]
     migrate: bool,
-    /// The source HSM's audit key: 64 hex digits, or a file holding them (default: the key
-    /// pinned for the HSM the backup names).
+    /// The source HSM's audit key: its fingerprint as `tessera-hsm init` showed it, or an
+    /// audit key file (default: the key pinned for the HSM the backup names).
     #[arg(long, value_name = "KEY", requires = "migrate")]
     source_key: Option<String>,
     /// A PC/SC reader holding a recovery card of the source PSO set (repeatable).

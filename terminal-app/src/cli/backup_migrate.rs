@@ -231,21 +231,16 @@ pub fn dry_run(
     }
 }
 
-/// The longest key file read for `--source-key`.
-const MAX_KEY_FILE_LEN: u64 = 4096;
-
-/// The source HSM's key for `file`: `given` (64 hex digits, or a file holding them on its
-/// first line that is not a `#` comment), else the audit key pinned in `paired` for the HSM
-/// the backup's header names. Only a key; the file is verified against it by
-/// [`SourceBackup::check`].
+/// The source HSM's key for `file`, pinned by `given` (the audit key's fingerprint as
+/// `tessera-hsm init` shows it, or an audit key file: what `tessera log export --key` takes)
+/// or else by the audit key pinned in `paired` for the HSM the backup's header names. The key
+/// itself is the one in the header, used only once the pin accepts it; the file is then
+/// verified against it by [`SourceBackup::check`].
 pub fn source_key(
     file: &Path,
     given: Option<&str>,
     paired: &crate::state::PairedList,
 ) -> Result<VerifyingKey, Error> {
-    if let Some(given) = given {
-        return parse_key(given);
-    }
     let shown = file.display().to_string();
     let mut f = File::open(file).map_err(|e| {
         Error::Backup(BackupError::Io {
@@ -256,53 +251,42 @@ pub fn source_key(
     })?;
     let header = Header::read_from(&mut f)?;
     let hsm_id = header.facts().hsm_id;
-    let pinned = paired
-        .partitions()
-        .iter()
-        .find(|p| p.fingerprint().0 == hsm_id)
-        .and_then(|p| p.audit_key);
-    match pinned {
-        Some(key) => key_of(&key),
-        None => Err(Error::Usage(format!(
-            "{shown} was made by HSM {}, for which this terminal has no audit key pinned: give \
-             the source HSM's key with --source-key (64 hex digits, or a file holding them)",
-            hex(&hsm_id[..8])
-        ))),
+    let pin = match given {
+        Some(given) => crate::log_verify::parse_key(given)
+            .map_err(|e| Error::Usage(format!("--source-key: {e}")))?,
+        None => {
+            let pinned = paired
+                .partitions()
+                .iter()
+                .find(|p| p.fingerprint().0 == hsm_id)
+                .and_then(|p| p.audit_key)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "{shown} was made by HSM {}, for which this terminal has no audit key \
+                         pinned: give the source HSM's audit key with --source-key (its \
+                         fingerprint as `tessera-hsm init` showed it, or a key file)",
+                        hex(&hsm_id[..8])
+                    ))
+                })?;
+            let key = audit_log::AuditKey::from_bytes(&pinned)
+                .map_err(|e| Error::Usage(format!("the pinned audit key: {e}")))?;
+            audit_log::KeyPin::Key(key)
+        }
+    };
+    let signer = header.hsm_signing_key();
+    let wrong = || {
+        Error::Backup(
+            usb_backup::Rejection::WrongHsm {
+                detail: "the backup is signed by another key than the source HSM key given",
+            }
+            .into(),
+        )
+    };
+    let key = audit_log::AuditKey::from_bytes(&signer).map_err(|_| wrong())?;
+    if !pin.accepts(&key) {
+        return Err(wrong());
     }
-}
-
-/// `--source-key`: 64 hex digits, or a file whose first line that is not a `#` comment holds
-/// them.
-fn parse_key(given: &str) -> Result<VerifyingKey, Error> {
-    let usage = |why: &str| {
-        Error::Usage(format!(
-            "--source-key takes the source HSM's audit key: 64 hex digits, or a file holding \
-             them ({why})"
-        ))
-    };
-    let given = given.trim();
-    let text = if given.len() == 64 && given.bytes().all(|b| b.is_ascii_hexdigit()) {
-        given.to_owned()
-    } else {
-        let f = File::open(given).map_err(|e| usage(&format!("{given}: {e}")))?;
-        let mut text = String::new();
-        f.take(MAX_KEY_FILE_LEN)
-            .read_to_string(&mut text)
-            .map_err(|e| usage(&format!("{given}: {e}")))?;
-        text.lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(&text, &mut bytes).map_err(|_| usage("not 64 hex digits"))?;
-    key_of(&bytes)
-}
-
-fn key_of(bytes: &[u8; 32]) -> Result<VerifyingKey, Error> {
-    VerifyingKey::from_bytes(bytes)
-        .map_err(|_| Error::Usage("the source HSM key is not an Ed25519 public key".to_owned()))
+    VerifyingKey::from_bytes(&signer).map_err(|_| wrong())
 }
 
 #[cfg(all(test, feature = "embedded"))]
@@ -526,9 +510,26 @@ mod tests {
             source_key(&file, None, &none),
             Err(Error::Usage(_))
         ));
-        let given = source_key(&file, Some(&hex(a_key.to_bytes())), &none).unwrap();
+        let fingerprint = audit_log::AuditKey::from_bytes(&a_key.to_bytes())
+            .unwrap()
+            .fingerprint()
+            .to_string();
+        let given = source_key(&file, Some(&fingerprint), &none).unwrap();
         assert_eq!(given, a_key);
+        let key_file = dir.path().join("hsm-a.key");
+        let a_audit = audit_log::AuditKey::from_bytes(&a_key.to_bytes()).unwrap();
+        std::fs::write(&key_file, audit_log::KeyPin::key_file(&a_audit)).unwrap();
+        assert_eq!(source_key(&file, key_file.to_str(), &none).unwrap(), a_key);
         let wrong = hsm_b.keys().audit_public();
+        let b_fingerprint = audit_log::AuditKey::from_bytes(&wrong.to_bytes())
+            .unwrap()
+            .fingerprint()
+            .to_string();
+        assert!(matches!(
+            source_key(&file, Some(&b_fingerprint), &none),
+            Err(Error::Backup(e)) if e.rejection().is_some()
+        ));
+        // Verified against another key: refused offline.
         assert!(matches!(
             SourceBackup::check(&file, &wrong),
             Err(Error::Backup(e)) if e.rejection().is_some()
