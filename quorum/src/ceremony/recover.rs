@@ -85,7 +85,8 @@ impl BackupRecovery {
             partition,
             quorum_key_id,
             set_number: None,
-            shares: Vec::new(),
+            // Never grown: a reallocation would leave a copy of the shares unwiped.
+            shares: Vec::with_capacity(secret::MAX_CARDS),
             presented: Vec::new(),
             signing_keys: Vec::new(),
             key: None,
@@ -137,6 +138,11 @@ impl BackupRecovery {
                 partition: self.partition.as_str().to_owned(),
             });
         };
+        if self.shares.len() == self.shares.capacity() {
+            return Err(CeremonyError::BackupNotRecovered {
+                cards: self.presented.len(),
+            });
+        }
         self.shares.push(share);
         self.set_number = Some(set_number);
         self.presented.push(name);
