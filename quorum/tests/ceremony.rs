@@ -26,7 +26,7 @@ use quorum::ceremony::{
 use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
-use quorum::{CardError, QuorumBackupPublicKey, QuorumError};
+use quorum::{CardError, QuorumBackupKey, QuorumBackupPublicKey, QuorumError};
 use tessera_tests::partition::serve_session;
 use zeroize::Zeroizing;
 
@@ -1310,4 +1310,53 @@ fn a_backup_is_recovered_from_its_cards_alone_and_only_with_enough_of_its_set() 
         another_quorum.finish(),
         Err(CeremonyError::BackupNotRecovered { cards: 3 })
     ));
+}
+
+#[test]
+fn a_backup_recovery_takes_the_cards_of_one_set_only() {
+    // One secret split twice (as a re-share does): set 1 on X-1 and Y-2, set 2 on Z-3 and
+    // W-4, each 2 of 2, all for partition bank-1. Either set recovers the key; a card of the
+    // other set than the first card's is refused and named.
+    let f = Fixture::new();
+    let secret = quorum::secret::RecoverySecret::generate().unwrap();
+    let (_, public) = QuorumBackupKey::derive(&secret);
+    let (first, _) = quorum::secret::split(&secret, 2, 2).unwrap();
+    let (second, _) = quorum::secret::split(&secret, 2, 2).unwrap();
+    let place = |serial: &str, set_number: u32, share: &quorum::secret::Share| {
+        f.new_card(serial, serial);
+        let ctx = ShareContext {
+            partition: f.partition.clone(),
+            set_number,
+            share_index: share.index(),
+            card_serial: serial.to_owned(),
+        };
+        f.card(serial).store_share(&ctx, share).unwrap();
+    };
+    place("X-1", 1, &first[0]);
+    place("Y-2", 1, &first[1]);
+    place("Z-3", 2, &second[0]);
+    place("W-4", 2, &second[1]);
+    drop(secret);
+
+    let mut mixed = BackupRecovery::new(f.partition.clone(), public.fingerprint());
+    assert!(!mixed.present(&mut f.card("Z-3")).unwrap());
+    assert_eq!(mixed.set_number(), Some(2));
+    match mixed.present(&mut f.card("X-1")) {
+        Err(CeremonyError::OtherSet {
+            card,
+            found,
+            expected,
+        }) => assert_eq!((card.serial.as_str(), found, expected), ("X-1", 1, 2)),
+        other => panic!("{other:?}"),
+    }
+    // Set 2's own cards recover it, and so do set 1's.
+    assert!(mixed.present(&mut f.card("W-4")).unwrap());
+    let mut old = BackupRecovery::new(f.partition.clone(), public.fingerprint());
+    assert!(!old.present(&mut f.card("Y-2")).unwrap());
+    assert!(old.present(&mut f.card("X-1")).unwrap());
+    let wrapped = wrap_to(&public, &[0x11; 32]).unwrap();
+    assert_eq!(
+        *unwrap_with(&old.finish().unwrap(), &wrapped).unwrap(),
+        [0x11; 32]
+    );
 }
