@@ -189,7 +189,7 @@ fn a_backup_of_one_hsm_is_restored_on_another_with_the_source_quorum() {
     let out = restore(&["--dry-run"], &bob_pin);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("another partition"),
+        text(&out.stderr).contains("another partition: restore it here only as a migration"),
         "{}",
         text(&out.stderr)
     );

@@ -1023,12 +1023,15 @@ pub enum AdminError {
 pub enum BackupProblem {
     /// The backup is of another partition (restoring it here is a migration, done only in a
     /// quorum recovery ceremony).
-    #[error("it is a backup of another partition")]
+    #[error(
+        "it is a backup of another partition: restore it here only as a migration, with the \
+         recovery cards of the set that made it (`tessera backup restore --migrate`)"
+    )]
     OtherPartition,
     /// The backup was made by, or its data key wrapped to, another HSM.
     #[error(
-        "it was made by another HSM: restore it there, or onto this HSM in a quorum recovery \
-         ceremony"
+        "it was made by another HSM: restore it there, or onto this HSM as a migration, with \
+         the recovery cards of the set that made it (`tessera backup restore --migrate`)"
     )]
     OtherHsm,
     /// The header or the contents do not parse.
