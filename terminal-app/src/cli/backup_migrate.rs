@@ -123,7 +123,21 @@ pub fn rewrap(
             });
         }
     };
-    let facts = backup.header.facts();
+    let key = recover(&backup.header, cards, progress)?;
+    let data_key = quorum::secret::unwrap_with(&key, backup.header.quorum_wrapped_key())?;
+    drop(key);
+    let wrapped = DataKey::from_bytes(data_key).wrap_for_migration(&target, &backup.header)?;
+    Ok(wrapped)
+}
+
+/// The recovery ceremony for `header`'s backup: the cards presented in turn, each after its
+/// PIN, until the quorum backup key the backup names is recovered.
+fn recover(
+    header: &Header,
+    cards: RecoveryCards<'_>,
+    progress: &mut dyn Write,
+) -> Result<quorum::QuorumBackupKey, Error> {
+    let facts = header.facts();
     let partition = PartitionId::new(facts.partition_id.clone()).map_err(|_| {
         Error::Backup(
             usb_backup::Rejection::HeaderField {
@@ -133,7 +147,7 @@ pub fn rewrap(
             .into(),
         )
     })?;
-    let mut recovery = BackupRecovery::new(partition, backup.header.quorum_backup_key_id());
+    let mut recovery = BackupRecovery::new(partition, header.quorum_backup_key_id());
     let RecoveryCards {
         choice,
         policy,
@@ -167,11 +181,7 @@ pub fn rewrap(
         recovered = recovery.present(&mut verified)?;
         step(progress, &verified.info(), recovered);
     }
-    let key = recovery.finish()?;
-    let data_key = quorum::secret::unwrap_with(&key, backup.header.quorum_wrapped_key())?;
-    drop(key);
-    let wrapped = DataKey::from_bytes(data_key).wrap_for_migration(&target, &backup.header)?;
-    Ok(wrapped)
+    Ok(recovery.finish()?)
 }
 
 fn step(progress: &mut dyn Write, card: &quorum::CardInfo, recovered: bool) {
