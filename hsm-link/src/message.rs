@@ -454,6 +454,39 @@ mod tests {
     }
 
     #[test]
+    fn migration_messages_are_appended() {
+        // Variant order is the wire format: the migration requests follow IssuePairingCode
+        // (27), the response follows PairingCode (17), the problems follow NoQuorumKey (8).
+        let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(tag(&AdminRequest::GetBackupPublic), 28);
+        let begin = AdminRequest::MigrateBegin {
+            file_len: 1,
+            header: vec![1; 3],
+            source_key: [2; 32],
+            wrapped_key: [3; 80],
+        };
+        assert_eq!(tag(&begin), 29);
+        let public = AdminResponse::BackupPublic { key: [4; 32] };
+        assert_eq!(postcard::to_stdvec(&public).unwrap()[0], 18);
+        let problem = |p: BackupProblem| postcard::to_stdvec(&p).unwrap()[0];
+        assert_eq!(problem(BackupProblem::NoQuorumKey), 8);
+        assert_eq!(problem(BackupProblem::SourceKeyMismatch), 9);
+        assert_eq!(problem(BackupProblem::MigrationKey), 10);
+        let packet = |n: usize| Packet::Request {
+            id: 8,
+            body: Request::Admin(AdminRequest::MigrateBegin {
+                file_len: 1 << 40,
+                header: vec![1; n],
+                source_key: [2; 32],
+                wrapped_key: [3; 80],
+            }),
+        };
+        let most = packet(MAX_BACKUP_HEADER);
+        assert_eq!(Packet::decode(&most.encode()).unwrap(), most);
+        assert!(Packet::decode(&packet(MAX_BACKUP_HEADER + 1).encode()).is_err());
+    }
+
+    #[test]
     fn trailing_bytes_and_truncation_are_refused() {
         let mut bytes = Packet::Request {
             id: 7,

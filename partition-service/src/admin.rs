@@ -21,6 +21,8 @@
 //! - `log_query`: which lines a log query selects (pure, shared by reading and export);
 //! - `log_read`: paged reading; `log_export`: the streamed export and its confirmation;
 //! - `backup`: a backup sealed as it streams, and a restore's upload, dry run and commit.
+//! - `migrate`: a restore of a backup made by another HSM (or of another partition): its
+//!   upload begun with the source HSM's key and the data key re-wrapped to this HSM.
 //! - `terminals`: the pinned terminals (list, revoke; the sessions of a revoked terminal end)
 //!   and a new pairing code issued over the link.
 
@@ -34,6 +36,7 @@ mod log_export;
 mod log_query;
 mod log_read;
 mod login;
+mod migrate;
 mod session;
 mod terminals;
 mod trust;

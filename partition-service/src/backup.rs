@@ -100,6 +100,24 @@ pub struct OpenedBackup {
     pub keys: Vec<KeyRecord>,
 }
 
+/// A restore that is a migration: the backup made by another HSM (or of another partition),
+/// its data key re-wrapped to this HSM's backup key by a quorum recovery on the terminal.
+#[derive(Clone)]
+pub struct Migration {
+    /// The source HSM's Ed25519 key the trailer must verify under (the PSO supplied it).
+    pub source_key: [u8; 32],
+    /// The data key wrapped to this HSM (`usb_backup::DataKey::wrap_for_migration`).
+    pub wrapped_key: [u8; usb_backup::container::MIGRATION_WRAPPED_KEY_LEN],
+}
+
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration")
+            .field("source_key", &hex::encode(&self.source_key[..8]))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The most plaintext bytes a backup of a partition with this configuration can hold: the
 /// quota, each object's record overhead, and the partition record.
 pub fn plaintext_bound(config: &PartitionConfig) -> u64 {
@@ -238,12 +256,30 @@ impl Hsm {
         header: &usb_backup::Header,
         file_len: u64,
     ) -> Result<(), ServiceError> {
+        self.check_upload_header(record, header, file_len, None)
+    }
+
+    /// [`Hsm::check_backup_header`], or for a migration: then the header may name another HSM
+    /// and another partition, but it must be signed by the source key the PSO supplied.
+    pub fn check_upload_header(
+        &self,
+        record: &PartitionRecord,
+        header: &usb_backup::Header,
+        file_len: u64,
+        migration: Option<&Migration>,
+    ) -> Result<(), ServiceError> {
         let facts = header.facts();
-        if facts.partition_id != record.id.as_str() {
-            return Err(refused(BackupProblem::OtherPartition));
-        }
-        if header.hsm_signing_key() != self.keys().audit_public().to_bytes() {
-            return Err(refused(BackupProblem::OtherHsm));
+        match migration {
+            None if facts.partition_id != record.id.as_str() => {
+                return Err(refused(BackupProblem::OtherPartition));
+            }
+            None if header.hsm_signing_key() != self.keys().audit_public().to_bytes() => {
+                return Err(refused(BackupProblem::OtherHsm));
+            }
+            Some(m) if header.hsm_signing_key() != m.source_key => {
+                return Err(refused(BackupProblem::SourceKeyMismatch));
+            }
+            _ => {}
         }
         let over_objects = record
             .config
@@ -267,12 +303,33 @@ impl Hsm {
         record: &PartitionRecord,
         file: &[u8],
     ) -> Result<OpenedBackup, ServiceError> {
-        let reader = BackupReader::open(file, &self.keys().audit_public()).map_err(rejected)?;
+        self.open_upload(record, file, None)
+    }
+
+    /// [`Hsm::open_backup`], or for a migration: the trailer verified under the source key,
+    /// the data key opened from its re-wrapping to this HSM, the records sealed for `record`'s
+    /// partition whichever partition the backup was of.
+    pub fn open_upload(
+        &self,
+        record: &PartitionRecord,
+        file: &[u8],
+        migration: Option<&Migration>,
+    ) -> Result<OpenedBackup, ServiceError> {
+        let signer = match migration {
+            None => self.keys().audit_public(),
+            Some(m) => ed25519_dalek::VerifyingKey::from_bytes(&m.source_key)
+                .map_err(|_| refused(BackupProblem::SourceKeyMismatch))?,
+        };
+        let reader = BackupReader::open(file, &signer).map_err(rejected)?;
         let header = reader.header().clone();
-        self.check_backup_header(record, &header, file.len() as u64)?;
-        let key = header
-            .unwrap_for_hsm(self.keys().backup_secret())
-            .map_err(rejected)?;
+        self.check_upload_header(record, &header, file.len() as u64, migration)?;
+        let backup_secret = self.keys().backup_secret();
+        let key = match migration {
+            None => header.unwrap_for_hsm(backup_secret).map_err(rejected)?,
+            Some(m) => header
+                .unwrap_migrated(backup_secret, &m.wrapped_key)
+                .map_err(|_| refused(BackupProblem::MigrationKey))?,
+        };
         let mut decrypting = reader.decrypt(key).map_err(rejected)?;
         let mut plain = Zeroizing::new(Vec::with_capacity(header.facts().plaintext_len as usize));
         while let Some(chunk) = decrypting.next_chunk().map_err(rejected)? {
@@ -280,7 +337,7 @@ impl Hsm {
         }
         // `next_chunk` returned `None`: the trailer, chain and signature verified.
         decrypting.finish().map_err(rejected)?;
-        let (partition, keys) = self.decode_plaintext(record, &plain)?;
+        let (partition, keys) = self.decode_plaintext(record, &plain, migration.is_some())?;
         if keys.len() as u64 != header.facts().object_count {
             return Err(refused(BackupProblem::Malformed));
         }
@@ -295,11 +352,12 @@ impl Hsm {
     }
 
     /// Decodes the plaintext and seals each key under the master key for `record`'s
-    /// partition.
+    /// partition (a backup of another partition only in a migration, `other_partition`).
     fn decode_plaintext(
         &self,
         record: &PartitionRecord,
         plain: &[u8],
+        other_partition: bool,
     ) -> Result<(PartitionItem, Vec<KeyRecord>), ServiceError> {
         let malformed = || refused(BackupProblem::Malformed);
         let rest = plain.strip_prefix(&PAYLOAD_MAGIC).ok_or_else(malformed)?;
@@ -320,7 +378,7 @@ impl Hsm {
         let Item::Partition(partition) = next()? else {
             return Err(malformed());
         };
-        if partition.id != record.id {
+        if partition.id != record.id && !other_partition {
             return Err(refused(BackupProblem::OtherPartition));
         }
         let mut keys: Vec<KeyRecord> = Vec::new();
@@ -553,7 +611,7 @@ mod tests {
 
     fn opened(hsm: &Hsm, id: &PartitionId) -> OpenedBackup {
         let (plain, record, _) = hsm.backup_plaintext(id).unwrap();
-        let (partition, keys) = hsm.decode_plaintext(&record, &plain).unwrap();
+        let (partition, keys) = hsm.decode_plaintext(&record, &plain, false).unwrap();
         OpenedBackup {
             header_hash: [0; 32],
             created_unix: 0,
@@ -683,10 +741,10 @@ mod tests {
         let (hsm, id) = hsm();
         put(&hsm, &id, 1, false);
         let (plain, record, _) = hsm.backup_plaintext(&id).unwrap();
-        assert!(hsm.decode_plaintext(&record, &plain).is_ok());
+        assert!(hsm.decode_plaintext(&record, &plain, false).is_ok());
         let malformed = |bytes: &[u8]| {
             matches!(
-                hsm.decode_plaintext(&record, bytes),
+                hsm.decode_plaintext(&record, bytes, false),
                 Err(ServiceError::Admin(hsm_link::message::AdminError::Backup(
                     BackupProblem::Malformed
                 )))
@@ -710,7 +768,7 @@ mod tests {
             .unwrap();
         let theirs = hsm.partition(&other).unwrap();
         assert!(matches!(
-            hsm.decode_plaintext(&theirs, &plain),
+            hsm.decode_plaintext(&theirs, &plain, false),
             Err(ServiceError::Admin(hsm_link::message::AdminError::Backup(
                 BackupProblem::OtherPartition
             )))

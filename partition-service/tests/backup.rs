@@ -472,3 +472,121 @@ fn only_a_pso_backs_up_or_restores() {
     assert!(e.to_string().contains("needs an officer login"), "{e}");
     assert!(sink.is_empty());
 }
+
+/// Uploads `file` as a migration (the source key and the re-wrapped data key with the header)
+/// and asks for the dry run.
+fn migrate_dry_run(
+    t: &mut Terminal,
+    file: &[u8],
+    source_key: [u8; 32],
+    wrapped_key: [u8; 80],
+) -> Result<RestoreDiff, AdminError> {
+    let header_len = header_of(file).layout().header_len as usize;
+    let begun = t.admin(AdminRequest::MigrateBegin {
+        file_len: file.len() as u64,
+        header: file[..header_len].to_vec(),
+        source_key,
+        wrapped_key,
+    });
+    if let Err(hsm_link::message::RemoteError::Admin(e)) = begun {
+        return Err(e);
+    }
+    for piece in file[header_len..].chunks(MAX_RESTORE_CHUNK) {
+        t.admin(AdminRequest::RestoreChunk {
+            bytes: piece.to_vec(),
+        })
+        .unwrap();
+    }
+    match t.admin(AdminRequest::RestoreDryRun) {
+        Ok(AdminResponse::RestoreDiff(d)) => Ok(*d),
+        Err(hsm_link::message::RemoteError::Admin(e)) => Err(e),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_migration_needs_the_source_key_and_a_data_key_rewrapped_to_this_hsm() {
+    // Two HSMs with the same quorum backup key (the test quorum's, whose private seed the test
+    // holds in place of a recovery ceremony).
+    let (a, mut ta) = world();
+    let (b, mut tb) = world();
+    let signer = generate(&a, KeyKind::Ed25519, "signer");
+    generate(&a, KeyKind::Aes256, "kek");
+    let file = backup(&mut ta);
+    let header = header_of(&file);
+    let source_key = a.hsm.keys().audit_public().to_bytes();
+    let before = snapshot(&b);
+
+    // Without the migration: another HSM's backup is refused.
+    assert_eq!(
+        dry_run(&mut tb, &file),
+        Err(AdminError::Backup(BackupProblem::OtherHsm))
+    );
+    // B announces its backup key; the data key, opened with the quorum key, is re-wrapped to it.
+    let target = match tb.admin(AdminRequest::GetBackupPublic).unwrap() {
+        AdminResponse::BackupPublic { key } => key,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(target, b.hsm.keys().backup_public());
+    let quorum_seed = usb_backup::fuzzing::TestHsm::new(1).quorum_seed;
+    let data_key = header.unwrap_for_quorum(&quorum_seed).unwrap();
+    let wrapped = data_key.wrap_for_migration(&target, &header).unwrap();
+    let for_a = data_key
+        .wrap_for_migration(&a.hsm.keys().backup_public(), &header)
+        .unwrap();
+
+    // Another source key than the signer's; a data key wrapped to another HSM; a flipped bit:
+    // each refused, nothing changed.
+    let wrong_key = b.hsm.keys().audit_public().to_bytes();
+    assert_eq!(
+        migrate_dry_run(&mut tb, &file, wrong_key, wrapped),
+        Err(AdminError::Backup(BackupProblem::SourceKeyMismatch))
+    );
+    assert_eq!(
+        migrate_dry_run(&mut tb, &file, source_key, for_a),
+        Err(AdminError::Backup(BackupProblem::MigrationKey))
+    );
+    let mut damaged = file.clone();
+    let middle = header.layout().header_len as usize + 5;
+    damaged[middle] ^= 1;
+    assert_eq!(
+        migrate_dry_run(&mut tb, &damaged, source_key, wrapped),
+        Err(AdminError::Backup(BackupProblem::NotAuthentic))
+    );
+    assert_eq!(snapshot(&b), before);
+
+    // The migration: A's keys at B, the same material, logged with the source.
+    let diff = migrate_dry_run(&mut tb, &file, source_key, wrapped).unwrap();
+    assert_eq!(diff.returning.count, 2);
+    assert_eq!(commit(&mut tb, &diff), 2);
+    assert_eq!(keys(&mut tb), keys(&mut ta));
+    let sign = |f: &Fixture| match app(
+        f,
+        AppRequest::Sign {
+            id: signer,
+            message: b"pay 10".to_vec(),
+        },
+    ) {
+        AppResponse::Signature(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sign(&b), sign(&a));
+    let log = log_text(&mut tb);
+    let line = log
+        .lines()
+        .find(|l| l.contains("backup.restore") && l.contains("migrated-from-hsm"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(&hex::encode(header.facts().hsm_id)), "{line}");
+    assert!(line.contains("migrated-from-partition"), "{line}");
+
+    // Without a login, B neither announces its key nor takes a migration.
+    tb.admin(AdminRequest::Logout).unwrap();
+    assert!(matches!(
+        tb.refused(AdminRequest::GetBackupPublic),
+        AdminError::NotLoggedIn { .. }
+    ));
+    assert!(matches!(
+        migrate_dry_run(&mut tb, &file, source_key, wrapped),
+        Err(AdminError::NotLoggedIn { .. })
+    ));
+}

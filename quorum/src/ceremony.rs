@@ -27,7 +27,8 @@
 //!   commitments the HSM holds; the result is signed by the card, reported to the HSM and
 //!   logged. Nothing is combined.
 //! - `recover.rs`, [`Recovery`]: m shares checked one by one, combined, and the quorum backup
-//!   key derived.
+//!   key derived; [`BackupRecovery`]: the same for one backup without its HSM (a migration
+//!   onto another HSM), checked against the quorum key the backup names.
 //!
 //! Shared by several flows: `members.rs` (the cards joining a new set with their proofs of
 //! possession, a new PSO set's shares waiting for their cards, [`Registered`]) and
@@ -100,7 +101,7 @@ pub use drill::{Drill, DrillOutcome};
 pub use enrol::Enrolment;
 pub use login::{Challenge, LoginCeremony};
 pub use members::Registered;
-pub use recover::Recovery;
+pub use recover::{BackupRecovery, Recovery};
 pub use reshare::{Reshare, ReshareNewSet, ReshareWipe};
 pub use revoke::{Revocation, RevocationDone};
 
@@ -384,6 +385,41 @@ pub enum CeremonyError {
     /// The quorum backup key recovered is not the one the HSM holds.
     #[error("the recovered quorum backup key is not the one registered at the HSM")]
     BackupKeyMismatch,
+    /// A card that holds no share of the partition a backup was made of (a migration's
+    /// recovery, [`BackupRecovery`]).
+    #[error(
+        "{card} holds no share of partition {partition}, which the backup was made of: set it \
+         aside and present a card of the PSO set that made the backup"
+    )]
+    NoShareForBackup {
+        /// The card.
+        card: CardRef,
+        /// The backup's partition.
+        partition: String,
+    },
+    /// A card of another set than the cards presented before it, in a migration's recovery.
+    #[error(
+        "{card} holds a share of set {found}, the cards before it of set {expected}: present \
+         cards of one set"
+    )]
+    OtherSet {
+        /// The card.
+        card: CardRef,
+        /// Its set's number.
+        found: u32,
+        /// The set of the cards before it.
+        expected: u32,
+    },
+    /// The shares presented do not give the quorum backup key a backup is wrapped to.
+    #[error(
+        "the {cards} cards presented do not recover the quorum backup key this backup is \
+         wrapped to: present more cards of the PSO set that made it (m of them), or these \
+         cards are of another set"
+    )]
+    BackupNotRecovered {
+        /// Cards presented.
+        cards: usize,
+    },
     /// A holder name or serial the link cannot carry.
     #[error("invalid card label: {0}")]
     Label(#[from] DomainError),

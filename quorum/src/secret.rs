@@ -496,6 +496,43 @@ fn combine_with<'a>(
     Ok(secret)
 }
 
+/// Lagrange interpolation at 0 of `shares` (distinct indices), without commitments: for a
+/// recovery that checks its result another way (the quorum backup key a backup names, see
+/// `ceremony::BackupRecovery`). Fewer than m shares give a wrong value silently: the caller
+/// must check it. A second share of one index is refused if it differs, skipped if not.
+pub(crate) fn interpolate(shares: &[Share]) -> Result<RecoverySecret, QuorumError> {
+    let mut distinct: Vec<&Share> = Vec::with_capacity(shares.len());
+    for share in shares {
+        check_index(share.index)?;
+        match distinct.iter().find(|s| s.index == share.index) {
+            Some(seen) if !bool::from(seen.value.as_ref().ct_eq(share.value.as_ref())) => {
+                return Err(QuorumError::ConflictingShares { index: share.index });
+            }
+            Some(_) => {}
+            None => distinct.push(share),
+        }
+    }
+    let scalar = match distinct.as_slice() {
+        [] => {
+            return Err(QuorumError::NotEnoughShares { got: 0, needed: 1 });
+        }
+        [one] => one.scalar(),
+        many => {
+            let raw: Zeroizing<Vec<P256Share>> =
+                Zeroizing::new(many.iter().map(|s| *s.to_vsss()).collect());
+            let combined = Zeroizing::new(
+                raw.combine()
+                    .map_err(|e| QuorumError::Sharing(e.to_string()))?,
+            );
+            Zeroizing::new(combined.0)
+        }
+    };
+    if bool::from(scalar.is_zero()) {
+        return Err(QuorumError::CombinedSecretMismatch);
+    }
+    Ok(RecoverySecret { scalar })
+}
+
 /// The private half of the quorum backup key pair: an X-Wing decapsulation key (its 32-byte
 /// seed), derived from the recovery secret. Zeroized when dropped; not `Clone`; redacted `Debug`.
 pub struct QuorumBackupKey {

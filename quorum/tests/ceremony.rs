@@ -20,13 +20,13 @@ use hsm_link::transport::memory::MemoryTransport;
 use partition_service::service::{Clock, Hsm, genesis};
 use quorum::card::{Card, CardInfo, Pin, ShareObject, VerifiedCard};
 use quorum::ceremony::{
-    ActiveSet, AuditorEnrolment, CeremonyError, Drill, Enrolment, Link, LinkError, LoginCeremony,
-    Recovery, Reshare, Revocation,
+    ActiveSet, AuditorEnrolment, BackupRecovery, CeremonyError, Drill, Enrolment, Link, LinkError,
+    LoginCeremony, Recovery, Reshare, Revocation,
 };
 use quorum::envelope::ShareContext;
 use quorum::secret::{unwrap_with, wrap_to};
 use quorum::soft::{Argon2Params, SoftCard, VerifiedSoftCard};
-use quorum::{CardError, QuorumBackupPublicKey, QuorumError};
+use quorum::{CardError, QuorumBackupKey, QuorumBackupPublicKey, QuorumError};
 use tessera_tests::partition::serve_session;
 use zeroize::Zeroizing;
 
@@ -1254,4 +1254,109 @@ fn a_soft_card_is_refused_before_a_share_is_written_when_the_hsm_accepts_none() 
     let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
     enrolment.add_card(&mut card).unwrap();
     assert_eq!(envelope_sets(&mut card), vec![1]);
+}
+
+#[test]
+fn a_backup_is_recovered_from_its_cards_alone_and_only_with_enough_of_its_set() {
+    let (f, mut conn) = enrolled();
+    let set = active(&mut conn);
+    let wrapped = wrap_to(&set.backup_public, &[0x5a; 32]).unwrap();
+    let key_id = set.backup_public.fingerprint();
+    f.new_card("Dora Keller", "D-4");
+
+    // One card of a 2-of-3 set is not enough, and says so.
+    let mut one = BackupRecovery::new(f.partition.clone(), key_id);
+    assert!(!one.present(&mut f.card("B-2")).unwrap());
+    assert!(matches!(
+        one.present(&mut f.card("B-2")),
+        Err(CeremonyError::SameCardTwice { .. })
+    ));
+    match one.present(&mut f.card("D-4")) {
+        Err(CeremonyError::NoShareForBackup { card, partition }) => {
+            assert_eq!(
+                (card.serial.as_str(), partition.as_str()),
+                ("D-4", "bank-1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        one.finish(),
+        Err(CeremonyError::BackupNotRecovered { cards: 1 })
+    ));
+
+    // Any two: the key opens the backup's wrapping; a card after that is not read.
+    let mut two = BackupRecovery::new(f.partition.clone(), key_id);
+    assert!(!two.present(&mut f.card("C-3")).unwrap());
+    assert!(two.present(&mut f.card("A-1")).unwrap());
+    assert_eq!(two.set_number(), Some(1));
+    assert!(two.present(&mut f.card("D-4")).unwrap());
+    let key = two.finish().unwrap();
+    assert_eq!(*unwrap_with(&key, &wrapped).unwrap(), [0x5a; 32]);
+
+    // A backup of another partition, or wrapped to another quorum: the same cards do not
+    // recover it.
+    let other = PartitionId::new("bank-2").unwrap();
+    let mut elsewhere = BackupRecovery::new(other, key_id);
+    assert!(matches!(
+        elsewhere.present(&mut f.card("A-1")),
+        Err(CeremonyError::NoShareForBackup { .. })
+    ));
+    let mut another_quorum = BackupRecovery::new(f.partition.clone(), [9; 32]);
+    for serial in ["A-1", "B-2", "C-3"] {
+        assert!(!another_quorum.present(&mut f.card(serial)).unwrap());
+    }
+    assert!(matches!(
+        another_quorum.finish(),
+        Err(CeremonyError::BackupNotRecovered { cards: 3 })
+    ));
+}
+
+#[test]
+fn a_backup_recovery_takes_the_cards_of_one_set_only() {
+    // One secret split twice (as a re-share does): set 1 on X-1 and Y-2, set 2 on Z-3 and
+    // W-4, each 2 of 2, all for partition bank-1. Either set recovers the key; a card of the
+    // other set than the first card's is refused and named.
+    let f = Fixture::new();
+    let secret = quorum::secret::RecoverySecret::generate().unwrap();
+    let (_, public) = QuorumBackupKey::derive(&secret);
+    let (first, _) = quorum::secret::split(&secret, 2, 2).unwrap();
+    let (second, _) = quorum::secret::split(&secret, 2, 2).unwrap();
+    let place = |serial: &str, set_number: u32, share: &quorum::secret::Share| {
+        f.new_card(serial, serial);
+        let ctx = ShareContext {
+            partition: f.partition.clone(),
+            set_number,
+            share_index: share.index(),
+            card_serial: serial.to_owned(),
+        };
+        f.card(serial).store_share(&ctx, share).unwrap();
+    };
+    place("X-1", 1, &first[0]);
+    place("Y-2", 1, &first[1]);
+    place("Z-3", 2, &second[0]);
+    place("W-4", 2, &second[1]);
+    drop(secret);
+
+    let mut mixed = BackupRecovery::new(f.partition.clone(), public.fingerprint());
+    assert!(!mixed.present(&mut f.card("Z-3")).unwrap());
+    assert_eq!(mixed.set_number(), Some(2));
+    match mixed.present(&mut f.card("X-1")) {
+        Err(CeremonyError::OtherSet {
+            card,
+            found,
+            expected,
+        }) => assert_eq!((card.serial.as_str(), found, expected), ("X-1", 1, 2)),
+        other => panic!("{other:?}"),
+    }
+    // Set 2's own cards recover it, and so do set 1's.
+    assert!(mixed.present(&mut f.card("W-4")).unwrap());
+    let mut old = BackupRecovery::new(f.partition.clone(), public.fingerprint());
+    assert!(!old.present(&mut f.card("Y-2")).unwrap());
+    assert!(old.present(&mut f.card("X-1")).unwrap());
+    let wrapped = wrap_to(&public, &[0x11; 32]).unwrap();
+    assert_eq!(
+        *unwrap_with(&old.finish().unwrap(), &wrapped).unwrap(),
+        [0x11; 32]
+    );
 }

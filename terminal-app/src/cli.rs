@@ -9,11 +9,14 @@
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
 //! - [`backup`]: `backup create` (one or two directories, each read back and verified),
 //!   `backup list`, `backup verify` (offline) and `backup restore` (dry run, diff, commit).
+//! - [`backup_migrate`]: `backup restore --migrate`: a backup of another HSM restored here,
+//!   its data key recovered with the source PSO set's cards and re-wrapped to this HSM.
 //! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
 //! - [`log_export`]: `log export`, written to a directory, read back and verified, then
 //!   confirmed.
 
 pub mod backup;
+pub mod backup_migrate;
 pub mod exit;
 pub mod list;
 pub mod log_export;

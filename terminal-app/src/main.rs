@@ -182,7 +182,28 @@ enum BackupCommand {
         /// Only the dry run and the diff.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        migration: MigrationArgs,
     },
+}
+
+/// `backup restore --migrate`: a backup made by another HSM, or of another partition.
+#[derive(Args, Debug)]
+struct MigrationArgs {
+    /// Restore a backup made by another HSM, or of another partition (a migration): the
+    /// recovery cards of the PSO set that made it are asked for on the terminal.
+    #[arg(long)]
+    migrate: bool,
+    /// The source HSM's audit key: its fingerprint as `tessera-hsm init` showed it, or an
+    /// audit key file (default: the key pinned for the HSM the backup names).
+    #[arg(long, value_name = "KEY", requires = "migrate")]
+    source_key: Option<String>,
+    /// A PC/SC reader holding a recovery card of the source PSO set (repeatable).
+    #[arg(long = "recovery-card", value_name = "READER", requires = "migrate")]
+    recovery_readers: Vec<String>,
+    /// A soft recovery card file of the source PSO set (repeatable).
+    #[arg(long = "recovery-soft", value_name = "FILE", requires = "migrate")]
+    recovery_soft: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -698,10 +719,26 @@ fn backup_command(
             officer,
             file,
             dry_run,
+            migration,
         } => {
             let state = state()?;
+            let source = if migration.migrate {
+                let key = cli::backup_migrate::source_key(
+                    &file,
+                    migration.source_key.as_deref(),
+                    &state.paired()?,
+                )?;
+                let source = cli::backup_migrate::SourceBackup::check(&file, &key)?;
+                print!("{}", source.facts().render(officer.target.json));
+                Some(source)
+            } else {
+                None
+            };
             let (mut conn, _) = officer_session(&state, &officer, policy)?;
-            let diff = backup::dry_run(&mut conn, &file)?;
+            let diff = match &source {
+                Some(source) => migrate_dry_run(&mut conn, &file, source, &migration, policy)?,
+                None => backup::dry_run(&mut conn, &file)?,
+            };
             print!("{}", backup::show_diff(&diff).render(officer.target.json));
             if !dry_run {
                 if !prompt::confirm("Replace the partition's keys and configuration with these?")? {
@@ -716,6 +753,31 @@ fn backup_command(
         }
     }
     Ok(())
+}
+
+/// A migration's recovery (the source set's cards asked on the terminal), re-wrapping and
+/// dry run.
+fn migrate_dry_run(
+    conn: &mut AnyConnection,
+    file: &std::path::Path,
+    source: &cli::backup_migrate::SourceBackup,
+    migration: &MigrationArgs,
+    policy: quorum::CardPolicy,
+) -> Result<hsm_link::message::RestoreDiff, Error> {
+    use cli::backup_migrate::{RecoveryCards, dry_run, rewrap};
+    let choice = CardChoice {
+        readers: migration.recovery_readers.clone(),
+        soft: migration.recovery_soft.clone(),
+    };
+    let mut ask = |question: &str| prompt::secret(question, "a PIN");
+    let cards = RecoveryCards {
+        choice: &choice,
+        policy,
+        ask: &mut ask,
+        retry: std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    };
+    let wrapped = rewrap(conn, source, cards, &mut std::io::stderr())?;
+    dry_run(conn, file, source, wrapped)
 }
 
 /// The HSM's audit key pinned at pairing, that backups are checked against.

@@ -53,6 +53,31 @@ impl HsmDir {
         hsm
     }
 
+    /// `tessera-hsm init DATA`, then one partition `partition` named `name` (economy tier, soft
+    /// cards allowed), before it serves: the HSM, its audit key's fingerprint as `init` printed
+    /// it, and a pairing code for the partition.
+    pub fn with_partition(
+        bin: PathBuf,
+        data: PathBuf,
+        partition: &str,
+        name: &str,
+    ) -> (HsmDir, String, String) {
+        let hsm = HsmDir { bin, data };
+        let data = hsm.data.to_str().expect("a UTF-8 path").to_owned();
+        let printed = hsm.run_raw(&["init", &data]);
+        let audit = printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("audit key fingerprint"))
+            .unwrap_or_else(|| panic!("{printed}"))
+            .trim()
+            .to_owned();
+        let create = ["partition", "create", partition, "--name", name];
+        hsm.run(&[&create[..], &["--tier", "economy"]].concat());
+        hsm.run(&["soft-cards", "allow"]);
+        let (code, _) = hsm.pairing_code(partition);
+        (hsm, audit, code)
+    }
+
     /// The data directory.
     pub fn data(&self) -> &Path {
         &self.data

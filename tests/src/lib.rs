@@ -3,6 +3,8 @@
 //!
 //! - [`SocatPair`]: a socat pseudo-terminal pair, the serial line of the serial-link tests.
 //! - [`corpus`]: the corpus side of the fuzz targets, run as ordinary tests on stable.
+//! - [`hsm_process`]: the real `tessera-hsm` binary for command-line tests: built if missing,
+//!   initialised with a partition, served on loopback and stopped by its own pid.
 //! - `pcsc_stack` (feature `pcsc`): the PC/SC test stack's run directory, lock and card reset.
 //! - `timed_card` (feature `quorum`): a card whose operations are timed, to keep card time
 //!   apart from the terminal's own.

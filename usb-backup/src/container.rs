@@ -71,6 +71,7 @@
 
 mod header;
 mod keys;
+mod migrate;
 mod open;
 mod seal;
 mod trailer;
@@ -79,6 +80,7 @@ mod verify;
 pub(crate) use header::read_full;
 pub use header::{BackupFacts, Header, Layout, MAX_PARTITION_ID_LEN, MAX_PARTITION_NAME_LEN};
 pub use keys::{DataKey, Recipients};
+pub use migrate::{MIGRATION_WRAP_INFO, MIGRATION_WRAPPED_KEY_LEN};
 pub use open::{BackupReader, DecryptingReader};
 pub use seal::{BackupWriter, Sealer, WrittenBackup};
 pub use trailer::{ChunkChain, Trailer};

@@ -468,6 +468,30 @@ pub enum AdminRequest {
     /// outstanding one (a pairing begun under the old code then fails). Shown once; the log
     /// records the issue, never the code.
     IssuePairingCode,
+    /// This HSM's X25519 backup public key ([`AdminResponse::BackupPublic`]): what a migration
+    /// re-wraps a backup's data key to. Needs the right to restore.
+    GetBackupPublic,
+    /// Start uploading a backup made by another HSM, or of another partition, for a restore
+    /// here: a migration. The HSM checks the header at once (signed by `source_key`, within
+    /// this partition's quota and object limit); the upload then goes on with
+    /// [`AdminRequest::RestoreChunk`], [`AdminRequest::RestoreDryRun`] and
+    /// [`AdminRequest::RestoreCommit`]. The data key comes only re-wrapped to this HSM's
+    /// backup key (by a quorum recovery ceremony on the terminal), never bare.
+    MigrateBegin {
+        /// The whole file's length, as the header's layout gives it.
+        file_len: u64,
+        /// The header bytes (the file's first bytes; the upload continues after them).
+        #[serde(deserialize_with = "de_backup_header")]
+        header: Vec<u8>,
+        /// The source HSM's Ed25519 key, which the backup's trailer must verify under (the
+        /// PSO supplies it: pinned for that HSM on the terminal, or from a key file).
+        #[serde(with = "serde_bytes")]
+        source_key: [u8; 32],
+        /// The data key wrapped to this HSM's backup key (`usb_backup`'s migration wrapping,
+        /// bound to the header).
+        #[serde(with = "serde_bytes")]
+        wrapped_key: [u8; 80],
+    },
 }
 
 /// A list of key ids in a restore diff: the whole count, and the first ids (at most
@@ -673,6 +697,11 @@ pub enum AdminResponse {
     },
     /// A new one-time pairing code, shown once.
     PairingCode(NewPairingCode),
+    /// This HSM's X25519 backup public key.
+    BackupPublic {
+        /// The key.
+        key: [u8; 32],
+    },
 }
 
 /// Operations, as the role/permission table names them.
@@ -994,12 +1023,15 @@ pub enum AdminError {
 pub enum BackupProblem {
     /// The backup is of another partition (restoring it here is a migration, done only in a
     /// quorum recovery ceremony).
-    #[error("it is a backup of another partition")]
+    #[error(
+        "it is a backup of another partition: restore it here only as a migration, with the \
+         recovery cards of the set that made it (`tessera backup restore --migrate`)"
+    )]
     OtherPartition,
     /// The backup was made by, or its data key wrapped to, another HSM.
     #[error(
-        "it was made by another HSM: restore it there, or onto this HSM in a quorum recovery \
-         ceremony"
+        "it was made by another HSM: restore it there, or onto this HSM as a migration, with \
+         the recovery cards of the set that made it (`tessera backup restore --migrate`)"
     )]
     OtherHsm,
     /// The header or the contents do not parse.
@@ -1029,6 +1061,18 @@ pub enum BackupProblem {
          set first"
     )]
     NoQuorumKey,
+    /// A migration whose backup is not signed by the source HSM key the PSO supplied.
+    #[error(
+        "it is not signed by the source HSM key given: check the key (--source-key) or the file"
+    )]
+    SourceKeyMismatch,
+    /// A migration whose data key does not open at this HSM (re-wrapped to another HSM's
+    /// backup key, or for another backup).
+    #[error(
+        "the data key sent with it does not open at this HSM: it was wrapped to another HSM or \
+         for another backup; run the recovery again against this HSM"
+    )]
+    MigrationKey,
 }
 
 /// What is wrong with a configuration.

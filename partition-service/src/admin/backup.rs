@@ -14,7 +14,7 @@ use usb_backup::{Header, Sealer};
 use zeroize::Zeroizing;
 
 use super::session::{AdminSession, Ration, remote};
-use crate::backup::OpenedBackup;
+use crate::backup::{Migration, OpenedBackup};
 use crate::service::{Event, Hsm, ServiceError};
 use hex::encode as hex;
 
@@ -25,6 +25,20 @@ pub(super) struct RestoreUpload {
     /// The dry run's result, and the log position after its entry: a commit needs the
     /// partition unchanged since.
     dry_run: Option<(OpenedBackup, u64)>,
+    /// Set when the upload is a migration (see `migrate.rs`).
+    migration: Option<Migration>,
+}
+
+impl RestoreUpload {
+    /// An upload begun with this header (the first bytes of the file).
+    pub(super) fn new(header: Header, header_bytes: &[u8], migration: Option<Migration>) -> Self {
+        RestoreUpload {
+            header,
+            file: header_bytes.to_vec(),
+            dry_run: None,
+            migration,
+        }
+    }
 }
 
 fn refusal(problem: BackupProblem) -> ServiceError {
@@ -70,13 +84,7 @@ impl AdminSession {
             }
             Err(other) => return Err(other),
         };
-        let mut file = Vec::new();
-        file.extend_from_slice(header);
-        self.restore = Some(RestoreUpload {
-            header: header_parsed,
-            file,
-            dry_run: None,
-        });
+        self.restore = Some(RestoreUpload::new(header_parsed, header, None));
         Ok(AdminResponse::Done)
     }
 
@@ -110,7 +118,11 @@ impl AdminSession {
         if upload.file.len() as u64 != upload.header.layout().file_len() {
             return Err(refusal(BackupProblem::Incomplete));
         }
-        let opened = match self.hsm.open_backup(&record, &upload.file) {
+        let source = super::migrate::source_of(&upload.header, upload.migration.as_ref());
+        let opened = match self
+            .hsm
+            .open_upload(&record, &upload.file, upload.migration.as_ref())
+        {
             Ok(o) => o,
             Err(ServiceError::Admin(refused)) => {
                 self.restore = None;
@@ -126,7 +138,8 @@ impl AdminSession {
             ctx,
             Ration::Take,
             |hsm, tx, record| {
-                let event = Event::new(actor.clone(), KnownOperation::BackupDryRun)
+                let event = Event::new(actor.clone(), KnownOperation::BackupDryRun);
+                let event = super::migrate::with_source(event, source.as_ref())
                     .detail("header-hash", header_hash.clone())
                     .detail("returning", diff.returning.count.to_string())
                     .detail("removed", diff.removed.count.to_string())
@@ -151,6 +164,9 @@ impl AdminSession {
     ) -> Result<AdminResponse, ServiceError> {
         self.check(ctx, Action::Restore)?;
         let upload = self.restore.take();
+        let source = upload
+            .as_ref()
+            .and_then(|u| super::migrate::source_of(&u.header, u.migration.as_ref()));
         let Some((opened, after)) = upload
             .and_then(|u| u.dry_run)
             .filter(|(o, _)| o.header_hash == header_hash)
@@ -167,7 +183,8 @@ impl AdminSession {
                     return Err(refusal(BackupProblem::NoDryRun));
                 }
                 hsm.apply_restore(tx, record, &opened)?;
-                let event = Event::new(actor.clone(), KnownOperation::BackupRestore)
+                let event = Event::new(actor.clone(), KnownOperation::BackupRestore);
+                let event = super::migrate::with_source(event, source.as_ref())
                     .detail("header-hash", hex(opened.header_hash))
                     .detail("sequence", opened.sequence.to_string())
                     .detail("created", opened.created_unix.to_string())

@@ -327,6 +327,13 @@ impl AdminSession {
                 this_terminal,
             } => self.revoke_terminal(ctx, terminal, this_terminal),
             AdminRequest::IssuePairingCode => self.issue_pairing_code(ctx),
+            AdminRequest::GetBackupPublic => self.backup_public(ctx),
+            AdminRequest::MigrateBegin {
+                file_len,
+                header,
+                source_key,
+                wrapped_key,
+            } => self.migrate_begin(ctx, file_len, &header, source_key, wrapped_key),
         })
     }
 }

@@ -173,7 +173,7 @@ impl ActiveSet {
 /// The share in `entry` if it opens on `card` as an envelope of `partition` (of its set, with
 /// any index): one ECDH on the card; the caller drops the share (zeroized) at once. A
 /// malformed envelope holds no share.
-fn opened<C: VerifiedCard + ?Sized>(
+pub(super) fn opened<C: VerifiedCard + ?Sized>(
     card: &mut C,
     info: &CardInfo,
     partition: &PartitionId,
@@ -202,7 +202,9 @@ fn opened<C: VerifiedCard + ?Sized>(
 }
 
 /// The card's share object, parsed (empty when it has none); a failure names the card.
-fn share_object<C: VerifiedCard + ?Sized>(card: &mut C) -> Result<ShareObject, CeremonyError> {
+pub(super) fn share_object<C: VerifiedCard + ?Sized>(
+    card: &mut C,
+) -> Result<ShareObject, CeremonyError> {
     let name = CardRef::of(&card.info());
     let bad = |source: QuorumError| CeremonyError::BadShare {
         card: name.clone(),

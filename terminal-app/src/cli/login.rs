@@ -74,7 +74,7 @@ pub fn login(
 
 /// Asks for `card`'s PIN (`secret` names it: PIN or passphrase) and checks it; with `retry`,
 /// asks again after a wrong one while the card has tries left.
-fn verify<C: quorum::Card>(
+pub(crate) fn verify<C: quorum::Card>(
     mut card: C,
     secret: &str,
     ask: &mut AskPin<'_>,

@@ -41,14 +41,29 @@ pub(crate) fn enrolled_with_hsm(
     set: &[&str],
     outside: &[&str],
 ) -> (AnyConnection, Arc<Hsm>) {
+    enrolled_on(dir, "p", threshold, set, outside)
+}
+
+/// [`enrolled_with_hsm`] with the partition named `partition` (a second HSM of a migration).
+pub(crate) fn enrolled_on(
+    dir: &Path,
+    partition: &str,
+    threshold: u8,
+    set: &[&str],
+    outside: &[&str],
+) -> (AnyConnection, Arc<Hsm>) {
     let hsm = Arc::new(Hsm::with_parts(
         HsmKeys::generate().unwrap(),
         Store::in_memory().unwrap(),
         Clock::system(),
     ));
-    let partition = PartitionId::new("p").unwrap();
-    hsm.create_partition(partition.clone(), "P", ServiceTier::Economy)
-        .unwrap();
+    let partition = PartitionId::new(partition).unwrap();
+    hsm.create_partition(
+        partition.clone(),
+        &partition.as_str().to_uppercase(),
+        ServiceTier::Economy,
+    )
+    .unwrap();
     hsm.set_soft_cards_allowed(true).unwrap();
     let code = hsm.issue_pairing_code(&partition, genesis()).unwrap();
     let (near, mut far) = memory::pair();

@@ -223,7 +223,7 @@ impl Header {
     }
 }
 
-fn key_from(plain: &[u8]) -> Option<DataKey> {
+pub(super) fn key_from(plain: &[u8]) -> Option<DataKey> {
     let mut key = Zeroizing::new([0u8; 32]);
     if plain.len() != key.len() {
         return None;
@@ -250,7 +250,7 @@ pub(crate) fn key_id(public: &[u8]) -> [u8; 32] {
 
 /// hpke draws randomness through a panicking adapter: ask once first, so a missing entropy
 /// source is an error rather than a panic.
-fn entropy_available() -> Result<(), BackupError> {
+pub(super) fn entropy_available() -> Result<(), BackupError> {
     getrandom::fill(&mut [0u8; 1]).map_err(|_| BackupError::Crypto {
         op: "drawing randomness",
     })
