@@ -7,6 +7,14 @@
 //! # Soft cards (passphrase-sealed key files) for laptops without a card reader. Off by
 //! # default: a copied soft card file meets no PIN retry counter.
 //! allow_soft_cards = false
+//!
+//! [firmware]
+//! # The device's firmware root (slots A and B and their state, see the firmware-image crate),
+//! # which `tessera firmware` and the Firmware screen read. Unset on a machine that is not a
+//! # terminal device. The release keys the device trusts are not set here: they are in the
+//! # device's state, set at provisioning and changed only by a confirmed image signed under
+//! # the current keys, so that editing this file cannot widen whom the device trusts.
+//! root = "/var/lib/tessera-firmware"
 //! ```
 //!
 //! Where it is: `--config FILE`, else the file `$TESSERA_CONFIG` names, else there is none and
@@ -45,6 +53,18 @@ pub const CONFIG_ENV: &str = "TESSERA_CONFIG";
 pub struct TerminalConfig {
     /// The `[cards]` section.
     pub cards: CardsConfig,
+    /// The `[firmware]` section.
+    pub firmware: FirmwareConfig,
+}
+
+/// The `[firmware]` section: where the device's firmware root is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FirmwareConfig {
+    /// `root`: the device's firmware root directory (an absolute path). Default: none.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
 }
 
 /// The `[cards]` section: which officer cards the terminal accepts.
@@ -66,6 +86,8 @@ struct FileV1 {
     version: i64,
     #[serde(default)]
     cards: CardsConfig,
+    #[serde(default)]
+    firmware: FirmwareConfig,
 }
 
 /// Only the version, read before anything else so that a file of another version is refused
@@ -105,7 +127,10 @@ impl TerminalConfig {
             });
         }
         let file: FileV1 = toml::from_str(text).map_err(invalid)?;
-        Ok(TerminalConfig { cards: file.cards })
+        Ok(TerminalConfig {
+            cards: file.cards,
+            firmware: file.firmware,
+        })
     }
 
     /// Loads the configuration `source` names: the defaults if it names no file.
@@ -257,8 +282,8 @@ pub enum ConfigError {
     /// TOML that does not parse, an unknown key, or a value of the wrong type.
     #[error(
         "terminal configuration {}, line {line}, column {column}{} (from {origin}): {message}; \
-         fix that line (the keys of version 1: `version`, and `allow_soft_cards` in \
-         `[cards]`), or remove the file to use the defaults",
+         fix that line (the keys of version 1: `version`, `allow_soft_cards` in \
+         `[cards]` and `root` in `[firmware]`), or remove the file to use the defaults",
         path.display(),
         key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
     )]
@@ -411,6 +436,28 @@ mod tests {
         assert_eq!(load(&path).unwrap().config, TerminalConfig::default());
         let path = write(dir.path(), "empty-section.toml", b"version = 1\n[cards]\n");
         assert_eq!(load(&path).unwrap().config, TerminalConfig::default());
+    }
+
+    #[test]
+    fn the_firmware_root_is_read_and_a_misspelt_key_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "device.toml",
+            b"version = 1\n[firmware]\nroot = \"/var/lib/tessera-firmware\"\n",
+        );
+        assert_eq!(
+            load(&path).unwrap().config.firmware.root,
+            Some(PathBuf::from("/var/lib/tessera-firmware"))
+        );
+        let path = write(
+            dir.path(),
+            "typo.toml",
+            b"version = 1\n[firmware]\nrot = \"/x\"\n",
+        );
+        let message = message(&path);
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("`root` in `[firmware]`"), "{message}");
     }
 
     #[test]

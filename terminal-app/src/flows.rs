@@ -13,6 +13,8 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
+//! - [`firmware`]: the terminal device's own firmware: slots, updates verified, installed,
+//!   confirmed (no HSM login needed).
 
 use crate::tui::message::Effect;
 
@@ -20,6 +22,7 @@ pub mod config;
 pub mod credentials;
 pub mod dashboard;
 pub mod drill;
+pub mod firmware;
 pub mod keys;
 pub mod login;
 pub mod logs;

@@ -137,6 +137,8 @@ pub enum Command {
     Reshare(crate::flows::reshare::ReshareCommand),
     /// A step of a revocation.
     Revoke(crate::flows::revoke::RevokeCommand),
+    /// A step on the terminal's firmware.
+    Firmware(crate::flows::firmware::FirmwareCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -176,6 +178,7 @@ impl PartialEq for Command {
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
+            (Firmware(a), Firmware(b)) => a == b,
             _ => false,
         }
     }
@@ -289,6 +292,8 @@ pub enum Event {
     Reshare(crate::flows::reshare::ReshareEvent),
     /// A revocation's step.
     Revoke(crate::flows::revoke::RevokeEvent),
+    /// The terminal's firmware: read, progress, done.
+    Firmware(crate::flows::firmware::FirmwareEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

@@ -38,6 +38,8 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// The terminal's own firmware (also before a login).
+    Firmware,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -49,8 +51,6 @@ pub enum Later {
     Backup,
     /// Log export to a drive.
     LogExport,
-    /// Terminal firmware.
-    Firmware,
 }
 
 impl Later {
@@ -59,7 +59,6 @@ impl Later {
         match self {
             Later::Backup => "Backup",
             Later::LogExport => "Log export",
-            Later::Firmware => "Firmware",
         }
     }
 
@@ -73,10 +72,6 @@ impl Later {
             Later::LogExport => {
                 "Exporting the log to a drive and confirming the export: comes with the log \
                  export issue."
-            }
-            Later::Firmware => {
-                "Verifying and installing a signed terminal firmware image: comes with the \
-                 firmware issue."
             }
         }
     }
@@ -118,7 +113,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Log export",
     },
     MenuEntry {
-        screen: Screen::Later(Later::Firmware),
+        screen: Screen::Firmware,
         title: "Firmware",
     },
     MenuEntry {
@@ -298,6 +293,8 @@ pub struct Model {
     pub reshare: crate::flows::reshare::ReshareFlow,
     /// The revocation of a lost card.
     pub revoke: crate::flows::revoke::RevokeFlow,
+    /// The terminal's firmware (its device root is set by whoever builds the model).
+    pub firmware: crate::flows::firmware::FirmwareFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
     /// demo's drive directory, or those the user named.
     pub drive_dirs: Vec<std::path::PathBuf>,
@@ -330,6 +327,7 @@ impl Model {
             drill: Default::default(),
             reshare: Default::default(),
             revoke: Default::default(),
+            firmware: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
         }

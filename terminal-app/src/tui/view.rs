@@ -39,6 +39,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Reshare => {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }
+        Screen::Firmware => flows::firmware::view(frame, body, &model.firmware, theme),
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(

@@ -63,6 +63,8 @@ pub struct Worker {
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
+    /// The events channel, for progress sent while a command runs (set by [`spawn`]).
+    pub(crate) events: Option<Sender<Event>>,
 }
 
 impl Worker {
@@ -83,6 +85,7 @@ impl Worker {
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
+            events: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Worker {
             Command::Revoke(step) => {
                 flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
+            Command::Firmware(step) => flows::firmware::work(step, self.events.as_ref()),
         }
     }
 
@@ -160,7 +164,10 @@ pub fn spawn(
         .name("tessera-worker".into())
         .spawn(move || {
             let mut worker = match setup() {
-                Ok(worker) => worker,
+                Ok(worker) => Worker {
+                    events: Some(events.clone()),
+                    ..worker
+                },
                 Err(reason) => {
                     let _ = events.send(Event::SetupFailed(reason));
                     return;
