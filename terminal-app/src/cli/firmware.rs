@@ -276,9 +276,12 @@ pub fn show_verification(image: &Path, v: &Verification) -> Shown {
     }
 }
 
-/// `printable` for each line, keeping the line breaks.
+/// The library's text with every control character replaced but its tabs (the columns) and
+/// line breaks.
 fn printable_lines(text: &str) -> String {
-    text.lines().map(|l| printable(l) + "\n").collect()
+    text.lines()
+        .map(|l| l.split('\t').map(printable).collect::<Vec<_>>().join("\t") + "\n")
+        .collect()
 }
 
 #[cfg(test)]
