@@ -431,6 +431,27 @@ fn a_firmware_image_is_installed_only_verified_and_after_a_question() {
     // Nothing to confirm before the update's first start.
     assert!(ch(&mut m, 'c').is_empty());
     assert_eq!(m.firmware.stage, Stage::Browse);
+
+    // The launcher starts it on trial; read again, confirm (asked first): slot B is active and
+    // the floor has risen to its index.
+    let root = m.firmware.root.clone().unwrap();
+    assert!(
+        firmware_image::Device::open(&root)
+            .unwrap()
+            .start()
+            .unwrap()
+            .trial
+    );
+    let effects = ch(&mut m, 'r');
+    run_firmware(&mut m, effects);
+    assert!(draw(&m, 160, 48).contains("on trial: slot B (1.1.0), start 1 of 3"));
+    assert!(ch(&mut m, 'c').is_empty());
+    assert_eq!(m.firmware.stage, Stage::AskConfirm);
+    let effects = ch(&mut m, 'y');
+    run_firmware(&mut m, effects);
+    let device = m.firmware.device.clone().unwrap().unwrap();
+    assert_eq!((device.active, device.pending), ('B', None));
+    assert_eq!(device.rollback_floor, 2);
     key(&mut m, KeyCode::Esc);
     assert_eq!(
         m.screen,
