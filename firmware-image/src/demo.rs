@@ -9,6 +9,7 @@
 //! (`tessera-firmware provision --keys`), never these.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
@@ -134,6 +135,10 @@ fn demo_image(
         fs::create_dir_all(dir).map_err(FirmwareError::io("creating", dir))?;
         fs::write(&file, text).map_err(FirmwareError::io("writing", &file))?;
     }
+    // The program is executable, as the launcher requires of what it starts.
+    let program = root.join("bin/tessera");
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755))
+        .map_err(FirmwareError::io("setting the mode of", &program))?;
     let template = scratch.join(format!("{version}.toml"));
     let text = format!(
         "product = \"tessera-terminal\"\nhardware_id = \"{DEMO_HARDWARE_ID}\"\nversion = \
