@@ -28,6 +28,7 @@
 //! - [`keys`]: release key sets (m of n, distinct keys), what a release key signs, detached
 //!   signature files, and signing with an officer card from `quorum` (an OpenPGP card over
 //!   PC/SC, or a soft card where the card policy allows it).
+//! - `demo` (feature `demo`): the terminal demo's device, DEMO release keys and images.
 //! - [`device`]: slots A and B under a root directory, the state file, install, start (the
 //!   launcher's check and boot attempts), confirm, fall back, and [`device::Status`] for the
 //!   terminal's Firmware screen and `tessera-firmware status`.
@@ -37,6 +38,8 @@
 //! launcher's check runs before a start, not while the program runs (see SECURITY.md). It
 //! never prints or prompts; the binary `tessera-firmware` does.
 
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod device;
 pub mod error;
 #[doc(hidden)]

@@ -14,10 +14,13 @@
 //! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
 //! - [`log_export`]: `log export`, written to a directory, read back and verified, then
 //!   confirmed.
+//! - [`firmware`]: `firmware status|verify|install|confirm`, the terminal device's own
+//!   firmware (no login; its own exit statuses).
 
 pub mod backup;
 pub mod backup_migrate;
 pub mod exit;
+pub mod firmware;
 pub mod list;
 pub mod log_export;
 pub mod login;

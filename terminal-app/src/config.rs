@@ -11,6 +11,14 @@
 //! soft_card_dir = "/home/ada/cards"
 //! # Removing a card that signed the login ends the session (PC/SC cards); `true` keeps it.
 //! keep_session_on_card_removal = false
+//!
+//! [firmware]
+//! # The device's firmware root (slots A and B and their state, see the firmware-image crate),
+//! # which `tessera firmware` and the Firmware screen read. Unset on a machine that is not a
+//! # terminal device. The release keys the device trusts are not set here: they are in the
+//! # device's state, set at provisioning and changed only by a confirmed image signed under
+//! # the current keys, so that editing this file cannot widen whom the device trusts.
+//! root = "/var/lib/tessera-firmware"
 //! ```
 //!
 //! Where it is: `--config FILE`, else the file `$TESSERA_CONFIG` names, else there is none and
@@ -49,6 +57,18 @@ pub const CONFIG_ENV: &str = "TESSERA_CONFIG";
 pub struct TerminalConfig {
     /// The `[cards]` section.
     pub cards: CardsConfig,
+    /// The `[firmware]` section.
+    pub firmware: FirmwareConfig,
+}
+
+/// The `[firmware]` section: where the device's firmware root is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FirmwareConfig {
+    /// `root`: the device's firmware root directory (an absolute path). Default: none.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
 }
 
 /// The `[cards]` section: which officer cards the terminal accepts.
@@ -78,6 +98,8 @@ struct FileV1 {
     version: i64,
     #[serde(default)]
     cards: CardsConfig,
+    #[serde(default)]
+    firmware: FirmwareConfig,
 }
 
 /// Only the version, read before anything else so that a file of another version is refused
@@ -117,7 +139,10 @@ impl TerminalConfig {
             });
         }
         let file: FileV1 = toml::from_str(text).map_err(invalid)?;
-        Ok(TerminalConfig { cards: file.cards })
+        Ok(TerminalConfig {
+            cards: file.cards,
+            firmware: file.firmware,
+        })
     }
 
     /// Loads the configuration `source` names: the defaults if it names no file.
@@ -269,9 +294,9 @@ pub enum ConfigError {
     /// TOML that does not parse, an unknown key, or a value of the wrong type.
     #[error(
         "terminal configuration {}, line {line}, column {column}{} (from {origin}): {message}; \
-         fix that line (the keys of version 1: `version`, and `allow_soft_cards`, \
-         `soft_card_dir` and `keep_session_on_card_removal` in `[cards]`), or remove the \
-         file to use the defaults",
+         fix that line (the keys of version 1: `version`; `allow_soft_cards`, \
+         `soft_card_dir` and `keep_session_on_card_removal` in `[cards]`; `root` in \
+         `[firmware]`), or remove the file to use the defaults",
         path.display(),
         key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
     )]
@@ -424,6 +449,28 @@ mod tests {
         assert_eq!(load(&path).unwrap().config, TerminalConfig::default());
         let path = write(dir.path(), "empty-section.toml", b"version = 1\n[cards]\n");
         assert_eq!(load(&path).unwrap().config, TerminalConfig::default());
+    }
+
+    #[test]
+    fn the_firmware_root_is_read_and_a_misspelt_key_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "device.toml",
+            b"version = 1\n[firmware]\nroot = \"/var/lib/tessera-firmware\"\n",
+        );
+        assert_eq!(
+            load(&path).unwrap().config.firmware.root,
+            Some(PathBuf::from("/var/lib/tessera-firmware"))
+        );
+        let path = write(
+            dir.path(),
+            "typo.toml",
+            b"version = 1\n[firmware]\nrot = \"/x\"\n",
+        );
+        let message = message(&path);
+        assert!(message.contains("line 3"), "{message}");
+        assert!(message.contains("`root` in `[firmware]`"), "{message}");
     }
 
     #[test]

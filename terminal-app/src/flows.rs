@@ -15,6 +15,8 @@
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 //! - [`backup`]: backups to one drive or two, verified read back; restore with a dry run.
 //! - [`terminals`]: the partition's paired terminals, revoke one, a new pairing code.
+//! - [`firmware`]: the terminal device's own firmware: slots, updates verified, installed,
+//!   confirmed (no HSM login needed).
 
 use crate::tui::message::Effect;
 
@@ -23,6 +25,7 @@ pub mod config;
 pub mod credentials;
 pub mod dashboard;
 pub mod drill;
+pub mod firmware;
 pub mod keys;
 pub mod login;
 pub mod logs;

@@ -129,6 +129,44 @@ enum Command {
     /// A new one-time pairing code for another terminal (PSO or device-SO login), shown once;
     /// an outstanding code is replaced.
     PairingCode(Officer),
+    /// This terminal device's own firmware (no login): status, verify an image, install it,
+    /// confirm the update on trial. Exit: 0 done, 1 refused, 2 a file unreadable or
+    /// unwritable, 3 no usable device root.
+    #[command(after_help = cli::firmware::FIRMWARE_EXIT_CODES_HELP)]
+    Firmware(FirmwareArgs),
+}
+
+#[derive(Args, Debug)]
+struct FirmwareArgs {
+    /// The device's firmware root (default: `root` in the configuration's [firmware] table).
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// As JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: FirmwareCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum FirmwareCommand {
+    /// Slots A and B (version, role), pending or confirmed, boot attempts, the rollback floor.
+    Status,
+    /// Verifies an image against this device and prints every check; installs nothing.
+    Verify {
+        /// The image (`*.tsfw`).
+        #[arg(value_name = "FILE")]
+        image: PathBuf,
+    },
+    /// Verifies an image and writes it to the inactive slot, pending its first confirmed start.
+    Install {
+        /// The image (`*.tsfw`).
+        #[arg(value_name = "FILE")]
+        image: PathBuf,
+    },
+    /// Confirms the update on trial after a healthy start: its slot becomes active and the
+    /// rollback floor rises.
+    Confirm,
 }
 
 #[derive(Subcommand, Debug)]
@@ -448,7 +486,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             transcript: false,
             idle_lock,
             ..
-        }) => tui_demo(idle_lock, state()?.path().join("demo").join("drive"))?,
+        }) => tui_demo(idle_lock, state()?.path().join("demo"))?,
         Some(Command::Pair {
             address,
             partition,
@@ -463,6 +501,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Card(command)) => card_command(command, policy)?,
         Some(Command::Backup(command)) => return backup_command(&state, command, policy),
+        Some(Command::Firmware(args)) => firmware_command(args, &loaded.config),
         Some(command) => read_command(&state()?, command, policy)?,
     }
     Ok(())
@@ -547,6 +586,7 @@ fn tui_paired(
         policy: config.card_policy(),
         soft_card_dir: config.cards.soft_card_dir.clone(),
         end_on_card_removal: !config.cards.keep_session_on_card_removal,
+        firmware_root: config.firmware.root.clone(),
     };
     paired::run_paired(state.path().to_owned(), entry, audit_key, options).context("the TUI failed")
 }
@@ -893,9 +933,31 @@ fn demo(_link_test_bytes: u64) -> Result<String, Error> {
     Err(Error::EmbeddedNotBuilt)
 }
 
-/// The TUI against the embedded demo HSM; it needs a terminal.
+/// `tessera firmware …`: prints, and exits with the firmware command's own status.
+fn firmware_command(args: FirmwareArgs, config: &TerminalConfig) {
+    use cli::firmware::{self as fw, FirmwareCommand as Step};
+    let step = match args.command {
+        FirmwareCommand::Status => Step::Status,
+        FirmwareCommand::Verify { image } => Step::Verify(image),
+        FirmwareCommand::Install { image } => Step::Install(image),
+        FirmwareCommand::Confirm => Step::Confirm,
+    };
+    let ran = fw::run(
+        &step,
+        fw::device_root(args.root, &config.firmware),
+        args.json,
+    );
+    print!("{}", ran.stdout);
+    eprint!("{}", ran.stderr);
+    if ran.code != exit::OK {
+        std::process::exit(i32::from(ran.code));
+    }
+}
+
+/// The TUI against the embedded demo HSM; it needs a terminal. `demo_dir` holds the demo's
+/// drive directory (`drive`) and its firmware device (`device`).
 #[cfg(feature = "embedded")]
-fn tui_demo(idle_lock: u64, drive_dir: PathBuf) -> anyhow::Result<()> {
+fn tui_demo(idle_lock: u64, demo_dir: PathBuf) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -904,10 +966,16 @@ fn tui_demo(idle_lock: u64, drive_dir: PathBuf) -> anyhow::Result<()> {
              run `tessera demo --transcript` for the printed walk-through"
         );
     }
+    let drive_dir = demo_dir.join("drive");
     std::fs::create_dir_all(&drive_dir)
         .with_context(|| format!("creating the demo drive directory {}", drive_dir.display()))?;
-    terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production(), drive_dir)
-        .context("the TUI failed")
+    terminal_app::tui::run_demo(
+        idle_lock,
+        quorum::Argon2Params::production(),
+        drive_dir,
+        demo_dir.join("device"),
+    )
+    .context("the TUI failed")
 }
 
 /// `tessera demo --pcsc`: the TUI against the embedded demo HSM with the virtual OpenPGP cards.
@@ -928,7 +996,7 @@ fn tui_demo_pcsc(_idle_lock: u64) -> anyhow::Result<()> {
 
 /// This build has no embedded default.
 #[cfg(not(feature = "embedded"))]
-fn tui_demo(_idle_lock: u64, _drive_dir: PathBuf) -> anyhow::Result<()> {
+fn tui_demo(_idle_lock: u64, _demo_dir: PathBuf) -> anyhow::Result<()> {
     Err(Error::EmbeddedNotBuilt.into())
 }
 

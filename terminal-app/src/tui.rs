@@ -42,11 +42,14 @@ pub use runtime::run;
 #[cfg(feature = "embedded")]
 /// Runs `tessera demo`: the TUI against the in-process demo HSM. `idle_lock_secs` locks an
 /// idle session; `params` stretches the soft cards' passphrases; `drive_dir` is the demo's
-/// drive directory (backups and log exports go there).
+/// drive directory (backups and log exports go there, and the demo firmware images are put
+/// there); `device_dir` is the demo device's firmware root (provisioned on the first run, kept
+/// after: see `firmware_image::demo`).
 pub fn run_demo(
     idle_lock_secs: u64,
     params: quorum::Argon2Params,
     drive_dir: std::path::PathBuf,
+    device_dir: std::path::PathBuf,
 ) -> std::io::Result<()> {
     let demo = demo::Demo::new(params, false).map_err(std::io::Error::other)?;
     let mut model = model::Model::new(demo.target(), demo::Demo::cards());
@@ -54,6 +57,14 @@ pub fn run_demo(
     model.backup = crate::flows::backup::BackupFlow::with_record(
         drive_dir.with_file_name(crate::flows::backup::RECORD_FILE),
     );
+    let scratch = device_dir.with_extension("build");
+    match firmware_image::demo::prepare(&device_dir, &drive_dir, &scratch) {
+        Ok(_) => model.firmware.root = Some(device_dir),
+        Err(e) => model.notify(
+            model::Level::Warn,
+            format!("The demo firmware device could not be set up: {e}"),
+        ),
+    }
     model.drive_dirs = vec![drive_dir];
     let theme = theme::Theme::for_terminal(theme::Theme::no_color_from_env());
     run(model, move || demo.into_worker(), theme)

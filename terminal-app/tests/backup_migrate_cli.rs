@@ -3,6 +3,8 @@
 //! restore and with a wrong source key; with A's key and the recovery card of A's PSO set it
 //! is dry-run, shown and, once confirmed, committed at B, where A's keys then are.
 
+#![cfg(feature = "embedded")] // the HSMs are partition-service, a dependency of the embedded default
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

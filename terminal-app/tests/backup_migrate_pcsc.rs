@@ -8,6 +8,8 @@
 //! (`TESSERA_PCSC_DIR`, or `target/pcsc`) the test fails saying to run `scripts/pcsc-up`; it
 //! holds the stack's lock for its whole run and factory-resets the cards it takes (0 and 1).
 
+#![cfg(feature = "embedded")] // the HSMs are partition-service, a dependency of the embedded default
+
 use std::net::{IpAddr, Ipv4Addr};
 
 use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, ServiceTier};

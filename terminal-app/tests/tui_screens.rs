@@ -13,8 +13,9 @@ use hsm_link::message::{KeyFilter, OfficerRole};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
-use terminal_app::tui::message::{CardRefusal, Event, LoginEvent, Verification};
-use terminal_app::tui::model::Model;
+use terminal_app::flows::firmware::{self, FirmwareCommand, FirmwareEvent, Mark, Stage};
+use terminal_app::tui::message::{CardRefusal, Command, Effect, Event, LoginEvent, Verification};
+use terminal_app::tui::model::{Model, Screen};
 use terminal_app::tui::theme::Theme;
 use terminal_app::tui::view::view;
 use tui_support::*;
@@ -139,6 +140,7 @@ fn states() -> Vec<(&'static str, Model)> {
     all.extend(config_states());
     all.extend(key_states());
     all.extend(log_states());
+    all.extend(firmware_states());
 
     let mut creds = logged_in();
     ch(&mut creds, '9');
@@ -314,6 +316,145 @@ fn log_states() -> Vec<(&'static str, Model)> {
     event(&mut broken, page);
     all.push(("logs_broken", broken));
     all
+}
+
+/// The demo's firmware device and drive in a temporary directory, and a model (link up, not
+/// logged in) that uses them.
+fn firmware_fixture() -> (tempfile::TempDir, Model) {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, drive) = (dir.path().join("device"), dir.path().join("drive"));
+    firmware_image::demo::prepare(&root, &drive, &dir.path().join("scratch")).unwrap();
+    let mut m = ready();
+    m.firmware.root = Some(root);
+    m.drive_dirs = vec![drive];
+    (dir, m)
+}
+
+/// Runs the firmware steps among `effects` on the worker's code and feeds back its events.
+fn run_firmware(model: &mut Model, effects: Vec<Effect>) {
+    for effect in effects {
+        if let Effect::Send(Command::Firmware(step)) = effect {
+            for e in firmware::work(step, None) {
+                let more = event(model, e);
+                run_firmware(model, more);
+            }
+        }
+    }
+}
+
+fn firmware_states() -> Vec<(&'static str, Model)> {
+    let (dir, m) = firmware_fixture();
+    let mut all = Vec::new();
+
+    let mut none = m.clone();
+    let empty = dir.path().join("empty-drive");
+    std::fs::create_dir(&empty).unwrap();
+    none.drive_dirs = vec![empty];
+    let effects = ch(&mut none, 'f');
+    run_firmware(&mut none, effects);
+    all.push(("firmware_no_update", none));
+
+    let mut verified = m;
+    let effects = ch(&mut verified, 'f');
+    run_firmware(&mut verified, effects);
+    all.push(("firmware_update_verified", verified.clone()));
+
+    // The demo's adversarial image: one release signature where two are needed.
+    let mut refused = verified.clone();
+    key(&mut refused, KeyCode::Down);
+    all.push(("firmware_update_refused", refused));
+
+    let mut ask = verified.clone();
+    ch(&mut ask, 'i');
+    all.push(("firmware_install_question", ask.clone()));
+
+    let mut installing = ask.clone();
+    ch(&mut installing, 'y');
+    event(
+        &mut installing,
+        Event::Firmware(FirmwareEvent::Progress {
+            done: 96,
+            total: 224,
+        }),
+    );
+    all.push(("firmware_installing", installing));
+
+    let mut pending = ask;
+    let effects = ch(&mut pending, 'y');
+    run_firmware(&mut pending, effects);
+    all.push(("firmware_pending", pending));
+    all
+}
+
+#[test]
+fn a_firmware_image_is_installed_only_verified_and_after_a_question() {
+    let (_dir, mut m) = firmware_fixture();
+    let effects = ch(&mut m, 'f');
+    assert_eq!(m.screen, Screen::Firmware, "f opens it without a login");
+    run_firmware(&mut m, effects);
+    let images = &m.firmware.images;
+    assert_eq!(images.len(), 2);
+    assert!(images[0].passed);
+    assert_eq!(images[0].checks.len(), 7);
+    assert!(!images[1].passed);
+    assert_eq!(images[1].checks[2].mark, Mark::Failed("too-few-signatures"));
+
+    // The refused image: no question, nothing sent.
+    key(&mut m, KeyCode::Down);
+    assert!(ch(&mut m, 'i').is_empty());
+    assert_eq!(m.firmware.stage, Stage::Browse);
+    assert!(draw(&m, 80, 24).contains("Nothing to install"));
+
+    // The verified one: asked first; `n` sends nothing, `y` installs.
+    key(&mut m, KeyCode::Up);
+    assert!(ch(&mut m, 'i').is_empty());
+    assert!(ch(&mut m, 'n').is_empty());
+    assert_eq!(m.firmware.stage, Stage::Browse);
+    ch(&mut m, 'i');
+    let effects = ch(&mut m, 'y');
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Send(Command::Firmware(
+            FirmwareCommand::Install { .. }
+        ))]
+    ));
+    run_firmware(&mut m, effects);
+    let device = m.firmware.device.clone().unwrap().unwrap();
+    assert_eq!(device.pending, Some('B'));
+    assert_eq!(device.version('B'), Some("1.1.0"));
+    // A second install while one is pending is refused on the screen.
+    assert!(ch(&mut m, 'i').is_empty());
+    assert!(draw(&m, 160, 48).contains("has not confirmed yet"));
+    // Nothing to confirm before the update's first start.
+    assert!(ch(&mut m, 'c').is_empty());
+    assert_eq!(m.firmware.stage, Stage::Browse);
+
+    // The launcher starts it on trial; read again, confirm (asked first): slot B is active and
+    // the floor has risen to its index.
+    let root = m.firmware.root.clone().unwrap();
+    assert!(
+        firmware_image::Device::open(&root)
+            .unwrap()
+            .start()
+            .unwrap()
+            .trial
+    );
+    let effects = ch(&mut m, 'r');
+    run_firmware(&mut m, effects);
+    assert!(draw(&m, 160, 48).contains("on trial: slot B (1.1.0), start 1 of 3"));
+    assert!(ch(&mut m, 'c').is_empty());
+    assert_eq!(m.firmware.stage, Stage::AskConfirm);
+    let effects = ch(&mut m, 'y');
+    run_firmware(&mut m, effects);
+    let device = m.firmware.device.clone().unwrap().unwrap();
+    assert_eq!((device.active, device.pending), ('B', None));
+    assert_eq!(device.rollback_floor, 2);
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(
+        m.screen,
+        Screen::Welcome,
+        "back where it was opened, not logged in"
+    );
 }
 
 #[test]

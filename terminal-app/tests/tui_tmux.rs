@@ -1,5 +1,6 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
-//! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
+//! screens ask for (send-keys) and reads the screen (capture-pane): the Firmware screen before
+//! a login (the demo update's checks, the refused image's reason), a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
 //! and found in the log, a backup to the demo drive directory verified, a key restored from
 //! the bin and one purged, the backup's restore dry run and its diff, a credential reset, a share
@@ -87,9 +88,9 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         socket: format!("tessera-tui-test-{}", std::process::id()),
     };
     let binary = env!("CARGO_BIN_EXE_tessera");
-    // The demo's state (and its drive directory) in a directory of this test's own.
+    // A state directory of its own: the demo's drive and firmware device live there.
     let state = tempfile::tempdir().unwrap();
-    let state_env = format!("XDG_STATE_HOME={}", state.path().display());
+    let state_dir = state.path().join("state");
     tmux.run(&[
         "-f",
         "/dev/null",
@@ -103,9 +104,10 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         "24",
         "env",
         "NO_COLOR=1",
-        &state_env,
         "TERM=xterm-256color",
         binary,
+        "--state-dir",
+        state_dir.to_str().unwrap(),
         "demo",
     ]);
     tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
@@ -113,6 +115,18 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     // The first screen: the cards' holders and PINs, then the link.
     tmux.wait_for("ada-demo-pin");
     tmux.wait_for("link: up");
+
+    // The terminal's own firmware from the welcome screen's hints, without a login: every
+    // check of the demo update, then the refused image's reason; Esc back.
+    tmux.wait_for("f firmware");
+    tmux.keys(&["f"]);
+    let screen = tmux.wait_for("✓ file digests");
+    assert!(screen.contains("✓ signatures     2 distinct"), "{screen}");
+    assert!(screen.contains("Version 1.0.0"), "{screen}");
+    tmux.keys(&["j"]);
+    tmux.wait_for("FAILED too-few-signatures");
+    tmux.escape();
+    tmux.wait_for("Log in as PSO");
     tmux.keys(&["1"]);
     tmux.wait_for("Choose the card to insert");
     tmux.keys(&["Enter"]);
@@ -177,7 +191,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.escape();
     tmux.wait_for("verified, on");
     tmux.escape();
-    let drive = state.path().join("tessera/demo/drive");
+    let drive = state_dir.join("demo/drive");
     let files: Vec<_> = std::fs::read_dir(&drive).unwrap().flatten().collect();
     assert_eq!(
         files.len(),

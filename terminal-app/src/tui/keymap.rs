@@ -71,6 +71,12 @@ pub enum Action {
     Terminals,
     /// A new one-time pairing code (the terminals screen).
     PairingCode,
+    /// Open the Firmware screen (the welcome screen).
+    Firmware,
+    /// Install the selected firmware image.
+    Install,
+    /// Confirm the firmware update on trial.
+    ConfirmUpdate,
     /// A typed character (text fields and PIN entry only).
     Input(char),
     /// Erase the last typed character.
@@ -193,6 +199,34 @@ pub const CARDS: &[Binding] = &[
         true,
     ),
     bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+];
+
+/// The welcome screen, beside its roles: the terminal's own firmware needs no login.
+pub const WELCOME: &[Binding] = &[bind(
+    &[KeyCode::Char('f')],
+    "f",
+    Action::Firmware,
+    "firmware",
+    true,
+)];
+
+/// The Firmware screen.
+pub const FIRMWARE: &[Binding] = &[
+    bind(&[KeyCode::Char('i')], "i", Action::Install, "install", true),
+    bind(
+        &[KeyCode::Char('c')],
+        "c",
+        Action::ConfirmUpdate,
+        "confirm update",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('r')],
+        "r",
+        Action::Reload,
+        "read again",
+        false,
+    ),
 ];
 
 /// A re-share's size: the new m and n.

@@ -143,6 +143,8 @@ pub enum Command {
     Reconnect,
     /// The partition's paired terminals: list, revoke, a new pairing code.
     Terminals(crate::flows::terminals::TerminalsCommand),
+    /// A step on the terminal's firmware.
+    Firmware(crate::flows::firmware::FirmwareCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -185,6 +187,7 @@ impl PartialEq for Command {
             (Backup(a), Backup(b)) => a == b,
             (Reconnect, Reconnect) => true,
             (Terminals(a), Terminals(b)) => a == b,
+            (Firmware(a), Firmware(b)) => a == b,
             _ => false,
         }
     }
@@ -300,6 +303,8 @@ pub enum Event {
     Revoke(crate::flows::revoke::RevokeEvent),
     /// The Backup screen's step.
     Backup(crate::flows::backup::BackupEvent),
+    /// The terminal's firmware: read, progress, done.
+    Firmware(crate::flows::firmware::FirmwareEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

@@ -42,6 +42,8 @@ pub enum Screen {
     Backup,
     /// The partition's paired terminals (from the Credentials screen).
     Terminals,
+    /// The terminal's own firmware (also before a login).
+    Firmware,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -51,8 +53,6 @@ pub enum Screen {
 pub enum Later {
     /// Log export to a drive.
     LogExport,
-    /// Terminal firmware.
-    Firmware,
 }
 
 impl Later {
@@ -60,7 +60,6 @@ impl Later {
     pub fn title(self) -> &'static str {
         match self {
             Later::LogExport => "Log export",
-            Later::Firmware => "Firmware",
         }
     }
 
@@ -70,10 +69,6 @@ impl Later {
             Later::LogExport => {
                 "Exporting the log to a drive and confirming the export: comes with the log \
                  export issue."
-            }
-            Later::Firmware => {
-                "Verifying and installing a signed terminal firmware image: comes with the \
-                 firmware issue."
             }
         }
     }
@@ -115,7 +110,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Log export",
     },
     MenuEntry {
-        screen: Screen::Later(Later::Firmware),
+        screen: Screen::Firmware,
         title: "Firmware",
     },
     MenuEntry {
@@ -297,6 +292,8 @@ pub struct Model {
     pub revoke: crate::flows::revoke::RevokeFlow,
     /// The Backup screen.
     pub backup: crate::flows::backup::BackupFlow,
+    /// The terminal's firmware (its device root is set by whoever builds the model).
+    pub firmware: crate::flows::firmware::FirmwareFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
     /// demo's drive directory, or those the user named.
     pub drive_dirs: Vec<std::path::PathBuf>,
@@ -334,6 +331,7 @@ impl Model {
             reshare: Default::default(),
             revoke: Default::default(),
             backup: Default::default(),
+            firmware: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
             terminals: Default::default(),

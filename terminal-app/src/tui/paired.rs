@@ -48,6 +48,8 @@ pub struct PairedOptions {
     pub soft_card_dir: Option<PathBuf>,
     /// Removing a card that signed the login ends the session.
     pub end_on_card_removal: bool,
+    /// The device's firmware root (`[firmware] root`), for the Firmware screen.
+    pub firmware_root: Option<PathBuf>,
 }
 
 /// The audit key log checkpoints are verified against: the one pinned for `entry`, else the
@@ -120,6 +122,7 @@ pub fn run_paired(
 ) -> std::io::Result<()> {
     let mut model = Model::new(target(&entry), Vec::new());
     model.idle_lock_ms = options.idle_lock_secs.saturating_mul(1000);
+    model.firmware.root = options.firmware_root.clone();
     model.paired = PairedSession {
         reconnect: true,
         end_on_card_removal: options.end_on_card_removal,

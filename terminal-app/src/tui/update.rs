@@ -20,7 +20,12 @@ pub fn context(model: &Model) -> Context {
 /// How keys read on the screen itself (what the help overlay lists).
 pub fn screen_context(model: &Model) -> Context {
     match model.screen {
-        Screen::Welcome => Context::Tables(&[keymap::MENU, keymap::NAVIGATION, keymap::GLOBAL]),
+        Screen::Welcome => Context::Tables(&[
+            keymap::MENU,
+            keymap::WELCOME,
+            keymap::NAVIGATION,
+            keymap::GLOBAL,
+        ]),
         Screen::Dashboard => Context::Tables(&[
             keymap::MENU,
             keymap::DASHBOARD,
@@ -38,6 +43,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Revoke => model.revoke.context(),
         Screen::Backup => model.backup.context(),
         Screen::Terminals => model.terminals.context(),
+        Screen::Firmware => model.firmware.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
@@ -196,6 +202,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             stay => stay,
         },
         Screen::Backup => crate::flows::backup::on_action(model, action),
+        Screen::Firmware => model.firmware.on_action(action, &model.drive_dirs),
         Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
         Screen::Later(_) => Outcome::none(),
     };
@@ -214,6 +221,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
 
 fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
     let chosen = match action {
+        Action::Firmware => return open_screen(model, Screen::Firmware),
         Action::Jump(n) if usize::from(n) <= ROLES.len() => usize::from(n) - 1,
         Action::Select => model.menu,
         _ => {
@@ -270,6 +278,7 @@ fn open_screen(model: &mut Model, screen: Screen) -> Vec<Effect> {
         Screen::Bin => model.bin.open(),
         Screen::Logs => model.logs.open(),
         Screen::Backup => crate::flows::backup::open(model),
+        Screen::Firmware => model.firmware.open(&model.drive_dirs),
         _ => Vec::new(),
     }
 }
@@ -355,6 +364,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
         Event::Readers(report) => super::paired::on_readers(model, report),
         Event::Terminals(step) => model.terminals.on_event(step),
+        Event::Firmware(step) => model.firmware.on_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

@@ -41,6 +41,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         }
         Screen::Backup => flows::backup::view(frame, body, model, theme),
         Screen::Terminals => flows::terminals::view(frame, body, &model.terminals, theme),
+        Screen::Firmware => flows::firmware::view(frame, body, &model.firmware, theme),
         Screen::Later(later) => {
             let text = vec![
                 Line::styled(

@@ -82,6 +82,8 @@ pub struct Worker {
     pub(crate) backup: flows::backup::BackupWork,
     /// Opens the link again (`Command::Reconnect`), where it can be.
     reconnect: Option<Reconnect>,
+    /// The events channel, for progress sent while a command runs (set by [`spawn`]).
+    pub(crate) events: Option<Sender<Event>>,
 }
 
 impl Worker {
@@ -104,6 +106,7 @@ impl Worker {
             revoke: flows::revoke::RevokeWork::default(),
             backup: flows::backup::BackupWork::default(),
             reconnect: None,
+            events: None,
         }
     }
 
@@ -181,6 +184,7 @@ impl Worker {
             Command::Backup(step) => flows::backup::work(self, step),
             Command::Reconnect => self.reconnect(),
             Command::Terminals(step) => vec![flows::terminals::work(&mut *self.link, step)],
+            Command::Firmware(step) => flows::firmware::work(step, self.events.as_ref()),
         }
     }
 
@@ -238,7 +242,10 @@ pub fn spawn(
         .name("tessera-worker".into())
         .spawn(move || {
             let mut worker = match setup() {
-                Ok(worker) => worker,
+                Ok(worker) => Worker {
+                    events: Some(events.clone()),
+                    ..worker
+                },
                 Err(reason) => {
                     let _ = events.send(Event::SetupFailed(reason));
                     return;
