@@ -14,7 +14,7 @@ use usb_backup::{Header, Sealer};
 use zeroize::Zeroizing;
 
 use super::session::{AdminSession, Ration, remote};
-use crate::backup::OpenedBackup;
+use crate::backup::{OpenedBackup, PlaintextStream};
 use crate::service::{Event, Hsm, ServiceError};
 use hex::encode as hex;
 
@@ -191,14 +191,14 @@ enum Stage {
     Done,
 }
 
-/// A backup sealed chunk by chunk as the terminal takes it: memory holds the plaintext (bounded
-/// by the quota) and one sealed chunk.
+/// A backup sealed chunk by chunk as the terminal takes it, its plaintext read from one store
+/// snapshot a page of keys at a time: memory holds a page of records and one chunk, whatever
+/// the partition's size.
 struct BackupStream {
     hsm: Arc<Hsm>,
     partition: PartitionId,
     actor: Actor,
-    plain: Zeroizing<Vec<u8>>,
-    taken: usize,
+    source: PlaintextStream<Arc<Hsm>>,
     sealer: Sealer,
     chain: Option<ChunkChain>,
     header: Header,
@@ -213,9 +213,10 @@ struct BackupStream {
 
 impl BackupStream {
     fn new(hsm: Arc<Hsm>, partition: PartitionId, actor: Actor) -> Result<Self, ServiceError> {
-        let (plain, record, objects) = hsm.backup_plaintext(&partition)?;
-        let recipients = hsm.backup_recipients(&record)?;
-        let facts = hsm.backup_facts(&record, plain.len() as u64, objects);
+        let source = PlaintextStream::new(Arc::clone(&hsm), &partition)?;
+        let (record, objects) = (source.record(), source.key_count());
+        let recipients = hsm.backup_recipients(record)?;
+        let facts = hsm.backup_facts(record, source.len(), objects);
         let (sealer, header) = Sealer::new(facts, &recipients, &hsm.keys().audit_public())
             .map_err(|_| refusal(BackupProblem::Malformed))?;
         Ok(BackupStream {
@@ -223,8 +224,7 @@ impl BackupStream {
             hsm,
             partition,
             actor,
-            plain,
-            taken: 0,
+            source,
             sealer,
             header,
             objects,
@@ -247,17 +247,19 @@ impl BackupStream {
             }
             Stage::Body => match self.sealer.next_chunk_len() {
                 Some(len) => {
-                    let mut buf =
-                        Zeroizing::new(Vec::with_capacity(len + usb_backup::container::TAG_LEN));
-                    buf.extend_from_slice(&self.plain[self.taken..self.taken + len]);
-                    self.taken += len;
+                    // The chunk is read, sealed in place and sent from one buffer: no copies.
+                    let mut buf = Zeroizing::new(std::mem::take(&mut self.out));
+                    buf.reserve_exact(len + usb_backup::container::TAG_LEN);
+                    buf.resize(len, 0);
+                    self.source.read_exact_into(&mut buf)?;
                     self.sealer
                         .seal_next(&mut buf)
                         .map_err(|_| refusal(BackupProblem::Malformed))?;
                     if let Some(chain) = self.chain.as_mut() {
                         chain.push_chunk(&buf);
                     }
-                    self.out.extend_from_slice(&buf);
+                    // Sealed: ciphertext needs no wiping.
+                    self.out = std::mem::take(&mut *buf);
                 }
                 None => {
                     self.stage = Stage::Trailer;
