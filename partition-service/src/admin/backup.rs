@@ -167,6 +167,8 @@ impl AdminSession {
                     return Err(refusal(BackupProblem::NoDryRun));
                 }
                 hsm.apply_restore(tx, record, &opened)?;
+                #[cfg(feature = "test-support")]
+                pause_in_swap();
                 let event = Event::new(actor.clone(), KnownOperation::BackupRestore)
                     .detail("header-hash", hex(opened.header_hash))
                     .detail("sequence", opened.sequence.to_string())
@@ -181,6 +183,23 @@ impl AdminSession {
             objects,
         })
     }
+}
+
+/// Crash tests only (the `test-support` feature, never in a release build): inside a
+/// restore's swap, with the old keys deleted and the backup's stored but nothing committed,
+/// marks the moment with the file `TESSERA_TEST_SWAP_MARK` names and waits
+/// `TESSERA_TEST_SWAP_PAUSE_MS`, so that a test can kill the process exactly there.
+#[cfg(feature = "test-support")]
+fn pause_in_swap() {
+    let Some(mark) = std::env::var_os("TESSERA_TEST_SWAP_MARK") else {
+        return;
+    };
+    let _ = std::fs::write(mark, b"in the swap\n");
+    let ms = std::env::var("TESSERA_TEST_SWAP_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
 }
 
 /// What the backup stream sends next.
