@@ -67,6 +67,19 @@ impl FatTarget<File> {
     /// Opens the FAT file system on a block device (a partition such as `/dev/sdb1`) or an
     /// image file.
     pub fn open(path: &std::path::Path) -> Result<FatTarget<File>, BackupError> {
+        let mounts = std::path::Path::new("/proc/self/mountinfo");
+        if let Some(point) = super::discover::mount_point_of(mounts, path) {
+            return Err(BackupError::Fat {
+                op: "open",
+                detail: format!(
+                    "{} is mounted at {}: device mode writes the file system itself and never \
+                     shares it with the kernel; unmount it first, or write to the mounted \
+                     directory instead (--to)",
+                    path.display(),
+                    point.display()
+                ),
+            });
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
