@@ -235,7 +235,7 @@ fn real_path(dir: &Path, mb: u64) {
         return;
     }
     let mut target = FatTarget::open(&image).expect("FAT image");
-    let rss_before = memory_kib("VmRSS:");
+    let before_backup = memory_kib("VmRSS:");
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let start = Instant::now();
     let mut sink = FatSink {
@@ -264,6 +264,36 @@ fn real_path(dir: &Path, mb: u64) {
     let seconds = start.elapsed().as_secs_f64();
     let peak = memory_kib("VmHWM:");
     drop(sink);
+    // The way back: the file read from the image and uploaded for the HSM's dry run (decrypt
+    // and check everything, nothing changed), with the peak memory of that path.
+    let rss_before = memory_kib("VmRSS:");
+    let reset = reset && std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let start = Instant::now();
+    {
+        let (mut reader, len) = target.open_backup(&stored.file_name).expect("open");
+        let mut head = vec![0u8; written.header.layout().header_len as usize];
+        reader.read_exact(&mut head).expect("header");
+        t.admin(AdminRequest::RestoreBegin {
+            file_len: len,
+            header: head,
+        })
+        .expect("restore begin");
+        let mut buf = vec![0u8; hsm_link::message::MAX_RESTORE_CHUNK];
+        loop {
+            let n = reader.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            t.admin(AdminRequest::RestoreChunk {
+                bytes: buf[..n].to_vec(),
+            })
+            .expect("restore chunk");
+        }
+        let diff = t.admin(AdminRequest::RestoreDryRun).expect("dry run");
+        assert!(matches!(diff, AdminResponse::RestoreDiff(_)));
+    }
+    let dry_seconds = start.elapsed().as_secs_f64();
+    let dry_peak = memory_kib("VmHWM:");
     Box::new(target).close().expect("unmount");
     println!(
         "real     {mb} MB partition, HSM -> link -> FAT image, read back and verified: {:.1} s, {:.0} MB/s of backup ({} MB, {keys} keys, {})",
@@ -276,8 +306,18 @@ fn real_path(dir: &Path, mb: u64) {
         println!(
             "peak     memory on that path (VmHWM)   {:8.1} MiB  ({:.1} MiB before it: the HSM's store cache; growth {:.1} MiB)",
             peak as f64 / 1024.0,
-            rss_before as f64 / 1024.0,
-            peak.saturating_sub(rss_before) as f64 / 1024.0
+            before_backup as f64 / 1024.0,
+            peak.saturating_sub(before_backup) as f64 / 1024.0
+        );
+    }
+    println!(
+        "real     back: FAT image -> link -> HSM dry run (all decrypted and checked): {dry_seconds:.1} s"
+    );
+    if reset {
+        println!(
+            "peak     memory on the way back        {:8.1} MiB  (growth {:.1} MiB: the HSM holds the upload and the staged keys, bounded by the quota)",
+            dry_peak as f64 / 1024.0,
+            dry_peak.saturating_sub(rss_before) as f64 / 1024.0
         );
     }
 }
