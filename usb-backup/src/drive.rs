@@ -20,7 +20,7 @@ mod name;
 mod writeback;
 
 pub use dir::{DirTarget, NewFile, is_partial, open_from_drive};
-pub use fat::{FatTarget, TornDevice};
+pub use fat::{FatTarget, TornDevice, panic_is_contained};
 pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, Leftover, PARTIAL_SUFFIX};
 pub use writeback::{WRITEBACK_WINDOW, WritebackFile};
 

@@ -465,6 +465,19 @@ fn image_with_a_backup(hsm: &TestHsm) -> (Vec<u8>, usb_backup::drive::StoredBack
 
 #[test]
 fn a_panic_in_the_fat_library_is_contained_and_nothing_more_is_written() {
+    // The process's panic hook learns the panic is contained (a TUI's hook then leaves the
+    // terminal alone).
+    static SEEN_CONTAINED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if usb_backup::drive::panic_is_contained() {
+            SEEN_CONTAINED.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+        previous(info)
+    }));
+    assert!(!usb_backup::drive::panic_is_contained());
     let hsm = TestHsm::new(1);
     let (base, earlier) = image_with_a_backup(&hsm);
     for nth in [1, 2, 5, 20] {
@@ -514,6 +527,8 @@ fn a_panic_in_the_fat_library_is_contained_and_nothing_more_is_written() {
             .collect();
         assert_eq!(listed, vec![earlier.file_name.clone()], "write {nth}");
     }
+    assert!(SEEN_CONTAINED.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!usb_backup::drive::panic_is_contained());
 }
 
 #[test]

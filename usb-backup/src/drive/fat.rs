@@ -99,12 +99,27 @@ const DAMAGED: &str = "the file system on the drive is damaged or crafted (the F
                        stopped); nothing more is written to it: check it with fsck.fat, or use \
                        another drive";
 
+thread_local! {
+    /// Set on this thread while a FAT call runs contained.
+    static CONTAINING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a panic now would be one of the FAT library's, contained and reported as an error.
+/// A panic hook consults it: the process's hook runs even for a panic that is caught, and a
+/// TUI's hook restores the terminal, which must not happen while the TUI goes on.
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(Cell::get)
+}
+
 /// Runs `f`, turning a panic inside it into [`BackupError::Fat`] saying the file system is damaged.
 fn catch<T>(
     op: &'static str,
     f: impl FnOnce() -> Result<T, BackupError>,
 ) -> Result<T, BackupError> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    match caught {
         Ok(result) => result,
         Err(payload) => {
             let why = payload
