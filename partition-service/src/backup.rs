@@ -2,9 +2,11 @@
 //! around it (header, STREAM chunks, signed trailer) is `usb-backup`'s container; this module
 //! decides the plaintext inside it and does the HSM's part:
 //!
-//! - **Sealing** ([`Hsm::backup_plaintext`], [`Hsm::backup_recipients`]): in one store snapshot,
-//!   the partition's identity and configuration, then every key object (active and in the bin,
-//!   each with its attributes and state) with its material unsealed from the master key. Not
+//! - **Sealing** ([`PlaintextStream`], [`Hsm::backup_recipients`]): from one store snapshot, kept
+//!   while the terminal takes the stream and read a page of keys at a time (so memory stays
+//!   flat whatever the partition's size), the partition's identity and configuration, then
+//!   every key object (active and in the bin, each with its attributes and state) with its
+//!   material unsealed from the master key. Not
 //!   the log, the credentials, the card sets, the pairing or pinned terminals. The data key is
 //!   wrapped to this HSM's X25519 backup key and, with HPKE X-Wing, to the quorum backup public
 //!   key registered with the active PSO set; the trailer is signed with the HSM's Ed25519
@@ -12,7 +14,8 @@
 //!   trailer can stand for each other), which terminals already pin.
 //! - **Checking** ([`Hsm::open_backup`]): the whole file authenticated (every chunk, the chain,
 //!   the signature) and every record decoded, bounded and re-sealable before anything is
-//!   staged.
+//!   staged. Records are decoded as the chunks decrypt, one record in memory at a time; the
+//!   uploaded file and the re-sealed keys it stages are bounded by the partition's quota.
 //! - **Restoring** ([`Hsm::restore_diff`], [`Hsm::apply_restore`]): a diff against the
 //!   partition, then one transaction that replaces the key objects and the configuration and
 //!   appends the restore's log entry. The log is never restored or truncated.
@@ -25,6 +28,7 @@
 //! `End` with the key count. Anything after `End` is refused.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use hsm_link::domain::{
     KeyId, KeyObjectSummary, PartitionConfig, PartitionId, PartitionUsage, ServiceTier,
@@ -37,7 +41,7 @@ use zeroize::Zeroizing;
 use crate::crypto;
 use crate::model::{KeyRecord, PartitionRecord};
 use crate::service::{Hsm, ServiceError};
-use crate::store::WriteTxn;
+use crate::store::{ReadTxn, WriteTxn};
 
 /// The plaintext's first bytes.
 pub const PAYLOAD_MAGIC: [u8; 8] = *b"TSPARTBK";
@@ -132,11 +136,16 @@ pub fn plaintext_bound(config: &PartitionConfig) -> u64 {
         .saturating_add(MAX_RECORD_LEN as u64 + 64)
 }
 
-fn push_record(out: &mut Zeroizing<Vec<u8>>, item: &Item<'_>) -> Result<(), ServiceError> {
+fn encode(item: &Item<'_>) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
     let encoded = Zeroizing::new(postcard::to_stdvec(item).map_err(|_| internal())?);
     if encoded.len() > MAX_RECORD_LEN {
         return Err(internal());
     }
+    Ok(encoded)
+}
+
+fn push_record(out: &mut Zeroizing<Vec<u8>>, item: &Item<'_>) -> Result<(), ServiceError> {
+    let encoded = encode(item)?;
     out.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
     out.extend_from_slice(&encoded);
     Ok(())
@@ -152,66 +161,234 @@ fn refused(problem: BackupProblem) -> ServiceError {
     ServiceError::Admin(hsm_link::message::AdminError::Backup(problem))
 }
 
+/// Length of every key's plain material in the plaintext (`crypto::export_plain`: a 32-byte
+/// AES key, Ed25519 seed or P-256 scalar).
+const MATERIAL_LEN: usize = 32;
+
+/// Key records read from the snapshot at a time: memory holds one page, never the partition.
+pub const PLAINTEXT_PAGE_KEYS: usize = 256;
+
+/// A partition's backup plaintext as a stream, made from one store snapshot a page of keys at
+/// a time, so the HSM never holds the whole partition in memory, whatever its size. Its length
+/// and key count are known before the first byte (a first pass over the same snapshot), as the
+/// container's header needs them.
+pub struct PlaintextStream<H: Deref<Target = Hsm>> {
+    hsm: H,
+    snapshot: ReadTxn,
+    record: PartitionRecord,
+    len: u64,
+    keys: u64,
+    /// The last key id put out, and whether more may follow.
+    after: Option<KeyId>,
+    more_keys: bool,
+    keys_out: u64,
+    end_out: bool,
+    /// Encoded bytes not read yet (plaintext: wiped when dropped).
+    pending: Zeroizing<Vec<u8>>,
+    at: usize,
+    given: u64,
+    /// The most bytes ever pending at once: what the stream holds beyond the caller's buffer.
+    peak: usize,
+}
+
+impl<H: Deref<Target = Hsm>> std::fmt::Debug for PlaintextStream<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaintextStream")
+            .field("len", &self.len)
+            .field("keys", &self.keys)
+            .field("given", &self.given)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Deref<Target = Hsm>> PlaintextStream<H> {
+    /// Opens a snapshot of partition `id` and measures its plaintext.
+    pub fn new(hsm: H, id: &PartitionId) -> Result<Self, ServiceError> {
+        let snapshot = hsm.store().snapshot()?;
+        let record = snapshot
+            .partition(id)?
+            .ok_or_else(|| ServiceError::NoSuchPartition(id.clone()))?;
+        let mut pending = Zeroizing::new(Vec::new());
+        pending.extend_from_slice(&PAYLOAD_MAGIC);
+        pending.extend_from_slice(&PAYLOAD_VERSION.to_le_bytes());
+        push_record(&mut pending, &partition_item(&record))?;
+        // First pass: each key's record length and the count, without unsealing (every kind's
+        // plain material is MATERIAL_LEN bytes; the second pass checks the total it makes).
+        let (mut len, mut keys, mut failure) = (pending.len() as u64, 0u64, None);
+        snapshot.for_each_key(id, |key| {
+            if failure.is_some() {
+                return;
+            }
+            let placeholder = Item::Key {
+                summary: key.summary.clone(),
+                material: &[0; MATERIAL_LEN],
+            };
+            match encode(&placeholder) {
+                Ok(encoded) => {
+                    len += 4 + encoded.len() as u64;
+                    keys += 1;
+                }
+                Err(e) => failure = Some(e),
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        len += 4 + encode(&Item::End { keys })?.len() as u64;
+        Ok(PlaintextStream {
+            hsm,
+            snapshot,
+            record,
+            len,
+            keys,
+            after: None,
+            more_keys: true,
+            keys_out: 0,
+            end_out: false,
+            peak: pending.len(),
+            pending,
+            at: 0,
+            given: 0,
+        })
+    }
+
+    /// The partition as the snapshot holds it.
+    pub fn record(&self) -> &PartitionRecord {
+        &self.record
+    }
+
+    /// The plaintext's exact length.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the plaintext is empty (never: it has a magic and records).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The number of key objects in it.
+    pub fn key_count(&self) -> u64 {
+        self.keys
+    }
+
+    /// The most plaintext bytes the stream held at once (a page of records), for the tests that
+    /// show memory flat.
+    pub fn peak_buffered(&self) -> usize {
+        self.peak
+    }
+
+    /// Encodes the next page of keys (or the end record) once everything pending was read.
+    fn refill(&mut self) -> Result<(), ServiceError> {
+        self.pending.clear();
+        self.at = 0;
+        let id = self.record.id.clone();
+        if self.more_keys {
+            let (page, more) = self
+                .snapshot
+                .keys(&id, self.after, PLAINTEXT_PAGE_KEYS, |_| true)?;
+            self.more_keys = more && !page.is_empty();
+            for key in &page {
+                let encoded = key_record(&self.hsm, &id, key)?;
+                self.pending
+                    .extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+                self.pending.extend_from_slice(&encoded);
+                self.after = Some(key.summary.id);
+                self.keys_out += 1;
+            }
+        }
+        if !self.more_keys && !self.end_out {
+            push_record(
+                &mut self.pending,
+                &Item::End {
+                    keys: self.keys_out,
+                },
+            )?;
+            self.end_out = true;
+        }
+        self.peak = self.peak.max(self.pending.len());
+        Ok(())
+    }
+
+    /// Fills `buf` whole from the stream. Fewer bytes than measured, or a key count that
+    /// changed, is an internal error (a snapshot does not change).
+    pub fn read_exact_into(&mut self, mut buf: &mut [u8]) -> Result<(), ServiceError> {
+        while !buf.is_empty() {
+            if self.at == self.pending.len() {
+                if self.end_out {
+                    return Err(internal());
+                }
+                self.refill()?;
+                continue;
+            }
+            let n = (self.pending.len() - self.at).min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+            self.at += n;
+            self.given += n as u64;
+            buf = &mut buf[n..];
+        }
+        if self.given > self.len || (self.end_out && self.keys_out != self.keys) {
+            return Err(internal());
+        }
+        Ok(())
+    }
+}
+
+impl<H: Deref<Target = Hsm>> std::io::Read for PlaintextStream<H> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.len - self.given).min(out.len() as u64) as usize;
+        self.read_exact_into(&mut out[..n])
+            .map_err(std::io::Error::other)?;
+        Ok(n)
+    }
+}
+
+fn partition_item(record: &PartitionRecord) -> Item<'static> {
+    Item::Partition(PartitionItem {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        tier: record.tier,
+        config: record.config.clone(),
+        next_key_id: record.next_key_id,
+    })
+}
+
+/// A key object's record, its material unsealed from the master key (plaintext: wiped).
+fn key_record(
+    hsm: &Hsm,
+    id: &PartitionId,
+    key: &KeyRecord,
+) -> Result<Zeroizing<Vec<u8>>, ServiceError> {
+    let opened = crypto::open_object(
+        hsm.keys().master(),
+        crypto::ObjectBinding {
+            partition: id,
+            key_id: key.summary.id,
+            attributes: key.summary.attributes,
+        },
+        &key.sealed,
+    )?;
+    let plain = crypto::export_plain(&opened.material);
+    if plain.len() != MATERIAL_LEN {
+        return Err(internal());
+    }
+    encode(&Item::Key {
+        summary: key.summary.clone(),
+        material: &plain,
+    })
+}
+
 impl Hsm {
-    /// The partition's backup plaintext, from one store snapshot, and its key count.
+    /// The partition's whole backup plaintext, from one store snapshot, and its key count: for
+    /// tests and checks; the link streams it instead ([`PlaintextStream`]).
     pub fn backup_plaintext(
         &self,
         id: &PartitionId,
     ) -> Result<(Zeroizing<Vec<u8>>, PartitionRecord, u64), ServiceError> {
-        self.store().read(|tx| {
-            let record = tx
-                .partition(id)?
-                .ok_or_else(|| ServiceError::NoSuchPartition(id.clone()))?;
-            let mut out = Zeroizing::new(Vec::new());
-            out.extend_from_slice(&PAYLOAD_MAGIC);
-            out.extend_from_slice(&PAYLOAD_VERSION.to_le_bytes());
-            push_record(
-                &mut out,
-                &Item::Partition(PartitionItem {
-                    id: record.id.clone(),
-                    name: record.name.clone(),
-                    tier: record.tier,
-                    config: record.config.clone(),
-                    next_key_id: record.next_key_id,
-                }),
-            )?;
-            let mut keys = 0u64;
-            let mut failure = None;
-            tx.for_each_key(id, |key| {
-                if failure.is_some() {
-                    return;
-                }
-                let result = crypto::open_object(
-                    self.keys().master(),
-                    crypto::ObjectBinding {
-                        partition: id,
-                        key_id: key.summary.id,
-                        attributes: key.summary.attributes,
-                    },
-                    &key.sealed,
-                )
-                .map_err(ServiceError::from)
-                .and_then(|opened| {
-                    let plain = crypto::export_plain(&opened.material);
-                    push_record(
-                        &mut out,
-                        &Item::Key {
-                            summary: key.summary.clone(),
-                            material: &plain,
-                        },
-                    )
-                });
-                match result {
-                    Ok(()) => keys += 1,
-                    Err(e) => failure = Some(e),
-                }
-            })?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            push_record(&mut out, &Item::End { keys })?;
-            Ok((out, record, keys))
-        })
+        let mut stream = PlaintextStream::new(self, id)?;
+        let mut out = Zeroizing::new(vec![0u8; stream.len() as usize]);
+        stream.read_exact_into(&mut out)?;
+        Ok((out, stream.record, stream.keys))
     }
 
     /// Who a backup of `record` is sealed to: this HSM's backup key and the quorum backup key
@@ -331,13 +508,12 @@ impl Hsm {
                 .map_err(|_| refused(BackupProblem::MigrationKey))?,
         };
         let mut decrypting = reader.decrypt(key).map_err(rejected)?;
-        let mut plain = Zeroizing::new(Vec::with_capacity(header.facts().plaintext_len as usize));
-        while let Some(chunk) = decrypting.next_chunk().map_err(rejected)? {
-            plain.extend_from_slice(chunk);
-        }
-        // `next_chunk` returned `None`: the trailer, chain and signature verified.
+        // Records are decoded as the chunks decrypt, one record in memory at a time; nothing
+        // decoded counts before the end of the plaintext, which the reader gives only once the
+        // trailer, chain and signature verified.
+        let (partition, keys) =
+            self.decode_plaintext(record, &mut decrypting, migration.is_some())?;
         decrypting.finish().map_err(rejected)?;
-        let (partition, keys) = self.decode_plaintext(record, &plain, migration.is_some())?;
         if keys.len() as u64 != header.facts().object_count {
             return Err(refused(BackupProblem::Malformed));
         }
@@ -351,31 +527,35 @@ impl Hsm {
         })
     }
 
-    /// Decodes the plaintext and seals each key under the master key for `record`'s
-    /// partition (a backup of another partition only in a migration, `other_partition`).
+    /// Decodes the plaintext as it is read, one bounded record at a time, and seals each key
+    /// under the master key for `record`'s partition (a backup of another partition only in a
+    /// migration, `other_partition`).
     fn decode_plaintext(
         &self,
         record: &PartitionRecord,
-        plain: &[u8],
+        mut plain: impl std::io::Read,
         other_partition: bool,
     ) -> Result<(PartitionItem, Vec<KeyRecord>), ServiceError> {
         let malformed = || refused(BackupProblem::Malformed);
-        let rest = plain.strip_prefix(&PAYLOAD_MAGIC).ok_or_else(malformed)?;
-        let (version, mut rest) = rest.split_at_checked(2).ok_or_else(malformed)?;
-        if version != PAYLOAD_VERSION.to_le_bytes() {
+        let mut head = [0u8; PAYLOAD_MAGIC.len() + 2];
+        plain.read_exact(&mut head).map_err(short_read)?;
+        if head[..8] != PAYLOAD_MAGIC || head[8..] != PAYLOAD_VERSION.to_le_bytes() {
             return Err(malformed());
         }
-        let mut next = || -> Result<Item<'_>, ServiceError> {
-            let (len, after) = rest.split_at_checked(4).ok_or_else(malformed)?;
-            let len = u32::from_le_bytes(len.try_into().map_err(|_| malformed())?) as usize;
+        // One record's bytes (plaintext: wiped), reused for every record.
+        let mut body = Zeroizing::new(Vec::new());
+        let mut next_record = |body: &mut Zeroizing<Vec<u8>>| -> Result<(), ServiceError> {
+            let mut len = [0u8; 4];
+            plain.read_exact(&mut len).map_err(short_read)?;
+            let len = u32::from_le_bytes(len) as usize;
             if len > MAX_RECORD_LEN {
                 return Err(malformed());
             }
-            let (body, after) = after.split_at_checked(len).ok_or_else(malformed)?;
-            rest = after;
-            postcard::from_bytes(body).map_err(|_| malformed())
+            body.resize(len, 0);
+            plain.read_exact(body).map_err(short_read)
         };
-        let Item::Partition(partition) = next()? else {
+        next_record(&mut body)?;
+        let Ok(Item::Partition(partition)) = postcard::from_bytes(&body) else {
             return Err(malformed());
         };
         if partition.id != record.id && !other_partition {
@@ -383,7 +563,8 @@ impl Hsm {
         }
         let mut keys: Vec<KeyRecord> = Vec::new();
         loop {
-            match next()? {
+            next_record(&mut body)?;
+            match postcard::from_bytes(&body).map_err(|_| malformed())? {
                 Item::Key { summary, material } => {
                     if keys.last().is_some_and(|k| k.summary.id >= summary.id) {
                         return Err(malformed());
@@ -408,10 +589,12 @@ impl Hsm {
                 _ => return Err(malformed()),
             }
         }
-        if !rest.is_empty() {
-            return Err(malformed());
+        let mut extra = [0u8; 1];
+        match plain.read(&mut extra) {
+            Ok(0) => Ok((partition, keys)),
+            Ok(_) => Err(malformed()),
+            Err(e) => Err(short_read(e)),
         }
-        Ok((partition, keys))
     }
 
     /// What restoring `backup` would change in `record`'s partition.
@@ -495,6 +678,56 @@ impl Hsm {
     }
 }
 
+#[cfg(feature = "test-support")]
+impl Hsm {
+    /// Stores `count` fresh AES-256 keys in partition `id` directly, in large transactions and
+    /// without log entries: only for benchmarks that need a full partition (a 120 MB one holds
+    /// about 1.8 million keys) in seconds. Built only with the `test-support` feature, never
+    /// in the HSM binary.
+    pub fn fill_for_benchmarks(&self, id: &PartitionId, count: u64) -> Result<(), ServiceError> {
+        use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, KeyState};
+        let attributes = KeyAttributes {
+            extractable: true,
+            sensitive: false,
+            modifiable: true,
+        };
+        let mut done = 0;
+        while done < count {
+            let batch = (count - done).min(50_000);
+            self.modify(id, |hsm, tx, record| {
+                for _ in 0..batch {
+                    let key_id = KeyId(record.next_key_id);
+                    let material = crypto::KeyMaterial::generate(KeyKind::Aes256)?;
+                    let binding = crypto::ObjectBinding {
+                        partition: id,
+                        key_id,
+                        attributes,
+                    };
+                    let sealed =
+                        crypto::seal_object(hsm.keys().master(), binding, &material, false)?;
+                    let summary = KeyObjectSummary {
+                        id: key_id,
+                        label: KeyLabel::new(format!("bench-{}", key_id.0))
+                            .map_err(|_| internal())?,
+                        kind: KeyKind::Aes256,
+                        attributes,
+                        created_unix: 1,
+                        size_bytes: material.size_bytes(),
+                        state: KeyState::Active,
+                    };
+                    tx.put_key(id, &KeyRecord { summary, sealed })?;
+                    record.usage.objects_used += 1;
+                    record.usage.bytes_used += material.size_bytes();
+                    record.next_key_id += 1;
+                }
+                Ok(())
+            })?;
+            done += batch;
+        }
+        Ok(())
+    }
+}
+
 /// The configuration a restore applies: the backup's parameters, with the quota and licences
 /// the HSM owner set now, at the next revision; refused if that is not a valid configuration.
 fn restored_config(
@@ -530,6 +763,18 @@ fn push(list: &mut KeyIdList, id: KeyId) {
     list.count += 1;
     if list.first.len() < MAX_DIFF_KEYS {
         list.first.push(id);
+    }
+}
+
+/// A plaintext that ended early is malformed, unless reading it failed because the container
+/// was rejected (a chunk that does not authenticate, a bad trailer): then that is the problem.
+fn short_read(e: std::io::Error) -> ServiceError {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<usb_backup::BackupError>())
+    {
+        Some(Ok(backup)) => rejected(*backup),
+        _ => refused(BackupProblem::Malformed),
     }
 }
 
@@ -611,7 +856,7 @@ mod tests {
 
     fn opened(hsm: &Hsm, id: &PartitionId) -> OpenedBackup {
         let (plain, record, _) = hsm.backup_plaintext(id).unwrap();
-        let (partition, keys) = hsm.decode_plaintext(&record, &plain, false).unwrap();
+        let (partition, keys) = hsm.decode_plaintext(&record, &plain[..], false).unwrap();
         OpenedBackup {
             header_hash: [0; 32],
             created_unix: 0,
@@ -670,6 +915,19 @@ mod tests {
         }
         let (plain, record, objects) = hsm.backup_plaintext(&id).unwrap();
         assert_eq!(objects, 10_000);
+        // Streamed from the snapshot, the plaintext never sits whole in the HSM's memory: the
+        // stream holds one page of records, a small part of the whole.
+        let mut stream = PlaintextStream::new(&hsm, &id).unwrap();
+        assert_eq!(stream.len(), plain.len() as u64);
+        let mut streamed = Vec::new();
+        std::io::Read::read_to_end(&mut stream, &mut streamed).unwrap();
+        assert_eq!(streamed, *plain);
+        assert!(
+            stream.peak_buffered() < 64 * 1024 && plain.len() > 16 * stream.peak_buffered(),
+            "peak {} of {} bytes",
+            stream.peak_buffered(),
+            plain.len()
+        );
         // The smallest chunks, so that the keys span many (the HSM itself seals 1 MiB ones).
         let mut facts = hsm.backup_facts(&record, plain.len() as u64, objects);
         facts.chunk_size = usb_backup::container::MIN_CHUNK_SIZE;
@@ -730,6 +988,24 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn a_plaintext_stream_reads_one_snapshot_while_writers_go_on() {
+        let (hsm, id) = hsm();
+        put(&hsm, &id, 1, false);
+        let mut stream = PlaintextStream::new(&hsm, &id).unwrap();
+        // Written after the snapshot: not in this backup, and the measured length holds.
+        for n in 2..=400 {
+            put(&hsm, &id, n, false);
+        }
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut stream, &mut plain).unwrap();
+        assert_eq!(plain.len() as u64, stream.len());
+        let record = hsm.partition(&id).unwrap();
+        let (_, keys) = hsm.decode_plaintext(&record, &plain[..], false).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(stream.key_count(), 1);
+    }
+
     fn hsm_keys_in(tx: &WriteTxn<'_>, id: &PartitionId) -> Vec<u64> {
         let mut ids = Vec::new();
         tx.for_each_key(id, |k| ids.push(k.summary.id.0)).unwrap();
@@ -741,7 +1017,7 @@ mod tests {
         let (hsm, id) = hsm();
         put(&hsm, &id, 1, false);
         let (plain, record, _) = hsm.backup_plaintext(&id).unwrap();
-        assert!(hsm.decode_plaintext(&record, &plain, false).is_ok());
+        assert!(hsm.decode_plaintext(&record, &plain[..], false).is_ok());
         let malformed = |bytes: &[u8]| {
             matches!(
                 hsm.decode_plaintext(&record, bytes, false),
@@ -768,7 +1044,7 @@ mod tests {
             .unwrap();
         let theirs = hsm.partition(&other).unwrap();
         assert!(matches!(
-            hsm.decode_plaintext(&theirs, &plain, false),
+            hsm.decode_plaintext(&theirs, &plain[..], false),
             Err(ServiceError::Admin(hsm_link::message::AdminError::Backup(
                 BackupProblem::OtherPartition
             )))

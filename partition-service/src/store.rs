@@ -140,6 +140,14 @@ impl Store {
         }
     }
 
+    /// A consistent snapshot to keep: a stream that outlives one call (a backup sealed while
+    /// the terminal takes it) reads everything from the same moment, while writers go on.
+    pub fn snapshot(&self) -> Result<ReadTxn, StoreError> {
+        Ok(ReadTxn {
+            txn: self.db.begin_read()?,
+        })
+    }
+
     /// Runs `f` on a consistent snapshot.
     pub fn read<T, E: From<StoreError>>(
         &self,

@@ -171,24 +171,45 @@ enum FirmwareCommand {
 
 #[derive(Subcommand, Debug)]
 enum BackupCommand {
-    /// Seals the partition at the HSM and writes the backup to DIR (twice `--to` mirrors it to
-    /// two drives), each copy read back from its drive and verified before success.
+    /// Seals the partition at the HSM and writes the backup to DIR or to a FAT drive (two of
+    /// them mirror it to two drives), each copy read back from its drive and verified before
+    /// success.
     Create {
         #[command(flatten)]
         officer: Officer,
         /// A directory on the drive (repeat once to mirror to a second drive).
-        #[arg(long = "to", value_name = "DIR", required = true)]
+        #[arg(
+            long = "to",
+            value_name = "DIR",
+            required_unless_present = "fat_device"
+        )]
         to: Vec<PathBuf>,
+        /// A FAT drive (block device such as /dev/sdb1, or an image file), written in user
+        /// space, never mounted.
+        #[arg(long, value_name = "PATH")]
+        fat_device: Vec<PathBuf>,
         /// Then keep only the newest K backups of the partition in each directory (never the
         /// only verified one).
         #[arg(long, value_name = "K")]
         keep: Option<usize>,
     },
-    /// The backups in DIR with their header facts (read without decrypting).
+    /// The backups in DIR (or on a FAT drive) with their header facts (read without
+    /// decrypting), and apart, the files interrupted writes left.
     List {
-        /// The directory.
-        #[arg(value_name = "DIR")]
-        dir: PathBuf,
+        #[command(flatten)]
+        drive: DriveArgs,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes the `.partial` files interrupted writes left in DIR or on a FAT drive (with
+    /// --failed, also `.failed` ones). Backups are never touched.
+    Clean {
+        #[command(flatten)]
+        drive: DriveArgs,
+        /// Also the files whose read-back check failed.
+        #[arg(long)]
+        failed: bool,
         /// As JSON.
         #[arg(long)]
         json: bool,
@@ -199,9 +220,12 @@ enum BackupCommand {
     Verify {
         #[command(flatten)]
         officer: Officer,
-        /// The backup file.
+        /// The backup file (with --fat-device, its name on the drive).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// Read FILE from this FAT drive (block device or image) in user space.
+        #[arg(long, value_name = "PATH")]
+        fat_device: Option<PathBuf>,
         /// The HSM's audit key, 64 hex digits (default: the one pinned for the partition).
         #[arg(long, value_name = "HEX")]
         key: Option<String>,
@@ -214,9 +238,12 @@ enum BackupCommand {
     Restore {
         #[command(flatten)]
         officer: Officer,
-        /// The backup file.
+        /// The backup file (with --fat-device, its name on the drive).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// Read FILE from this FAT drive (block device or image) in user space.
+        #[arg(long, value_name = "PATH")]
+        fat_device: Option<PathBuf>,
         /// Only the dry run and the diff.
         #[arg(long)]
         dry_run: bool,
@@ -229,8 +256,9 @@ enum BackupCommand {
 #[derive(Args, Debug)]
 struct MigrationArgs {
     /// Restore a backup made by another HSM, or of another partition (a migration): the
-    /// recovery cards of the PSO set that made it are asked for on the terminal.
-    #[arg(long)]
+    /// recovery cards of the PSO set that made it are asked for on the terminal. The file is
+    /// read from a directory (copy it off a FAT drive first).
+    #[arg(long, conflicts_with = "fat_device")]
     migrate: bool,
     /// The source HSM's audit key: its fingerprint as `tessera-hsm init` showed it, or an
     /// audit key file (default: the key pinned for the HSM the backup names).
@@ -242,6 +270,41 @@ struct MigrationArgs {
     /// A soft recovery card file of the source PSO set (repeatable).
     #[arg(long = "recovery-soft", value_name = "FILE", requires = "migrate")]
     recovery_soft: Vec<PathBuf>,
+}
+
+/// A drive for `backup list` and `backup clean`: a directory or a FAT device.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct DriveArgs {
+    /// The directory.
+    #[arg(value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// A FAT drive (block device or image), read in user space, never mounted.
+    #[arg(long, value_name = "PATH")]
+    fat_device: Option<PathBuf>,
+}
+
+impl DriveArgs {
+    fn drive(self) -> terminal_app::cli::backup::Drive {
+        use terminal_app::cli::backup::Drive;
+        match (self.dir, self.fat_device) {
+            (_, Some(device)) => Drive::Fat(device),
+            (Some(dir), None) => Drive::Dir(dir),
+            (None, None) => Drive::Dir(PathBuf::from(".")),
+        }
+    }
+}
+
+/// Where `backup verify` and `backup restore` read FILE.
+fn backup_source(file: PathBuf, fat_device: Option<PathBuf>) -> terminal_app::cli::backup::Source {
+    use terminal_app::cli::backup::Source;
+    match fat_device {
+        Some(device) => Source::Fat {
+            device,
+            name: file.display().to_string(),
+        },
+        None => Source::File(file),
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -711,21 +774,38 @@ fn backup_command(
 ) -> anyhow::Result<()> {
     use terminal_app::cli::backup;
     match command {
-        BackupCommand::List { dir, json } => print!("{}", backup::list(&dir)?.render(json)),
-        BackupCommand::Create { officer, to, keep } => {
+        BackupCommand::List { drive, json } => {
+            print!("{}", backup::list(&drive.drive())?.render(json))
+        }
+        BackupCommand::Clean {
+            drive,
+            failed,
+            json,
+        } => print!("{}", backup::clean(&drive.drive(), failed)?.render(json)),
+        BackupCommand::Create {
+            officer,
+            to,
+            fat_device,
+            keep,
+        } => {
             let state = state()?;
             let (mut conn, entry) = officer_session(&state, &officer, policy)?;
             let pinned = pinned_key(&entry)?;
-            let (shown, _) = backup::create(&mut conn, &to, pinned.as_ref(), keep)?;
+            let drives: Vec<backup::Drive> = (to.into_iter().map(backup::Drive::Dir))
+                .chain(fat_device.into_iter().map(backup::Drive::Fat))
+                .collect();
+            let (shown, _) = backup::create(&mut conn, &drives, pinned.as_ref(), keep)?;
             let _ = conn.close();
             print!("{}", shown.render(officer.target.json));
         }
         BackupCommand::Verify {
             officer,
             file,
+            fat_device,
             key,
             deep,
         } => {
+            let source = backup_source(file.clone(), fat_device);
             // `--key` needs no pairing: a file is checked anywhere against a key given by hand.
             let key = match key.as_deref() {
                 Some(hex) => Some(hex_key(hex)?),
@@ -740,7 +820,13 @@ fn backup_command(
                 eprintln!("tessera: no HSM key is pinned for this partition: give it with --key");
                 std::process::exit(2);
             };
-            match backup::verify(&file, &key) {
+            let verified = match &source {
+                backup::Source::File(file) => backup::verify(file, &key),
+                backup::Source::Fat { device, name } => {
+                    backup::verify_on(&backup::Drive::Fat(device.clone()), name, &key)
+                }
+            };
+            match verified {
                 Ok(shown) => print!("{}", shown.render(officer.target.json)),
                 Err(e) => {
                     eprintln!("tessera: {}: {e}", file.display());
@@ -750,7 +836,7 @@ fn backup_command(
             if deep {
                 let state = state()?;
                 let (mut conn, _) = officer_session(&state, &officer, policy)?;
-                let diff = backup::dry_run(&mut conn, &file)?;
+                let diff = backup::dry_run_from(&mut conn, &source)?;
                 let _ = conn.close();
                 print!("{}", backup::show_diff(&diff).render(officer.target.json));
             }
@@ -758,6 +844,7 @@ fn backup_command(
         BackupCommand::Restore {
             officer,
             file,
+            fat_device,
             dry_run,
             migration,
         } => {
@@ -777,7 +864,7 @@ fn backup_command(
             let (mut conn, _) = officer_session(&state, &officer, policy)?;
             let diff = match &source {
                 Some(source) => migrate_dry_run(&mut conn, &file, source, &migration, policy)?,
-                None => backup::dry_run(&mut conn, &file)?,
+                None => backup::dry_run_from(&mut conn, &backup_source(file, fat_device))?,
             };
             print!("{}", backup::show_diff(&diff).render(officer.target.json));
             if !dry_run {

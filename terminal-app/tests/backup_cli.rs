@@ -1,6 +1,7 @@
-//! `tessera backup list` and `tessera backup verify`, the real binary, offline: the header
-//! facts of the backups in a directory, and the exit codes of a verification (0 verified, 1
-//! rejected, 2 unreadable or no key).
+//! `tessera backup list`, `verify` and `clean`, the real binary, offline: the header facts of
+//! the backups in a directory or on a FAT image (`--fat-device`), leftovers of broken-off
+//! writes listed apart and removed only by `clean`, and the exit codes of a verification (0
+//! verified, 1 rejected, 2 unreadable or no key).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -94,4 +95,72 @@ fn list_shows_header_facts_and_verify_exits_by_what_it_found() {
         verify(&dir.path().join("missing"), &key).status.code(),
         Some(2)
     );
+
+    // A write that broke off: listed as incomplete, never as a backup, and gone only when
+    // `clean` is asked.
+    let mut later = facts.clone();
+    later.sequence = 43;
+    let partial = drive.join(BackupName::of(&later).partial_name());
+    std::fs::write(&partial, &bytes[..bytes.len() / 3]).unwrap();
+    let out = tessera(&["backup", "list", drive.to_str().unwrap()], &state);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("1 backups on"), "{text}");
+    assert!(text.contains("INCOMPLETE"), "{text}");
+    assert_eq!(verify(&partial, &key).status.code(), Some(1));
+    let out = tessera(&["backup", "clean", drive.to_str().unwrap()], &state);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!partial.exists() && file.exists());
+
+    // The same file on a FAT image made by mkfs.vfat, read in user space.
+    let image = dir.path().join("drive.img");
+    let made = Command::new("mkfs.vfat")
+        .args(["-F", "32", "-C"])
+        .arg(&image)
+        .arg("34000")
+        .output()
+        .expect("mkfs.vfat (Debian dosfstools)");
+    assert!(made.status.success());
+    let name = BackupName::of(&facts).file_name();
+    let copied = Command::new("mcopy")
+        .arg("-i")
+        .arg(&image)
+        .arg(&file)
+        .arg(format!("::{name}"))
+        .output()
+        .expect("mcopy (Debian mtools)");
+    assert!(copied.status.success());
+    let img = image.to_str().unwrap();
+    let out = tessera(&["backup", "list", "--fat-device", img], &state);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("partition bank-1 (Bank payments)"), "{text}");
+    let out = tessera(
+        &[
+            "backup",
+            "verify",
+            "--fat-device",
+            img,
+            &name,
+            "--key",
+            &key,
+        ],
+        &state,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A damaged image: a clear error, exit code 2, never a crash.
+    let mut damaged = std::fs::read(&image).unwrap();
+    damaged[11..13].copy_from_slice(&[0, 0]); // bytes per sector: 0
+    std::fs::write(&image, &damaged).unwrap();
+    let out = tessera(&["backup", "list", "--fat-device", img], &state);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("FAT"), "{err}");
+    assert!(out.status.code().is_some_and(|c| c < 100), "{err}");
 }

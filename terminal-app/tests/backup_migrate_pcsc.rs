@@ -137,7 +137,9 @@ fn a_backup_moves_to_another_hsm_with_two_opcard_recovery_cards() {
     let a_key = a.hsm.keys().audit_public();
     let (_, stored) = backup::create(
         &mut ta.conn,
-        &[drive.path().to_path_buf()],
+        &[terminal_app::cli::backup::Drive::Dir(
+            drive.path().to_path_buf(),
+        )],
         Some(&a_key),
         None,
     )

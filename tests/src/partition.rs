@@ -22,6 +22,7 @@ use hsm_link::message::{
     login_message,
 };
 use hsm_link::server::{self, ServeOptions, SessionSummary};
+use hsm_link::transport::FrameTransport;
 use hsm_link::transport::memory::{self, MemoryTransport};
 use partition_service::admin::AdminLink;
 use partition_service::service::{Clock, Hsm, genesis};
@@ -202,10 +203,11 @@ impl Fixture {
     }
 }
 
-/// A terminal session.
-pub struct Terminal {
+/// A terminal session: over the in-memory link to an HSM in this process, or over any link
+/// ([`Terminal::over`]: TCP to a real `tessera-hsm`).
+pub struct Terminal<T: FrameTransport = MemoryTransport> {
     /// The terminal's end of the session.
-    pub conn: Connection<MemoryTransport>,
+    pub conn: Connection<T>,
     /// The terminal's key.
     pub key: StaticKeypair,
     /// The thread serving the session.
@@ -231,6 +233,18 @@ impl Terminal {
             key,
             server: Some(server),
             partition: partition.clone(),
+        }
+    }
+}
+
+impl<T: FrameTransport> Terminal<T> {
+    /// A session already connected over `conn` (served elsewhere: no server thread).
+    pub fn over(conn: Connection<T>, key: StaticKeypair, partition: PartitionId) -> Terminal<T> {
+        Terminal {
+            conn,
+            key,
+            server: None,
+            partition,
         }
     }
 
@@ -378,7 +392,9 @@ impl Terminal {
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
+}
 
+impl Terminal {
     /// Closes the session; the server's summary of it.
     pub fn close(mut self) -> SessionSummary {
         let server = self.server.take().unwrap();

@@ -20,8 +20,8 @@ mod name;
 mod writeback;
 
 pub use dir::{DirTarget, NewFile, is_partial, open_from_drive};
-pub use fat::{FatTarget, TornDevice};
-pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, PARTIAL_SUFFIX};
+pub use fat::{FatTarget, TornDevice, panic_is_contained};
+pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, Leftover, PARTIAL_SUFFIX};
 pub use writeback::{WRITEBACK_WINDOW, WritebackFile};
 
 /// Room kept free beyond the file itself, for directory entries and cluster rounding.
@@ -51,6 +51,40 @@ pub trait BackupTarget {
     fn remove(&mut self, file_name: &str) -> Result<(), BackupError>;
     /// Verifies a finished backup offline.
     fn verify(&mut self, file_name: &str, hsm_key: &VerifyingKey) -> Result<Verified, BackupError>;
+    /// The files interrupted or failed writes left (`NAME.partial`, `NAME.failed`), never
+    /// listed as backups. They stay until a person removes them ([`clean_leftovers`]): one may
+    /// be another terminal's write still in progress, and each is evidence of a failed write
+    /// (a pulled or failing drive) that should be seen, not silently tidied away.
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, BackupError>;
+    /// Removes one leftover file (refused for any name that is not one).
+    fn remove_leftover(&mut self, leftover: &Leftover) -> Result<(), BackupError>;
+    /// Makes everything written durable and lets the target go (a FAT file system writes its
+    /// free-space summary and clean flag). Dropping a target does the same where it can.
+    fn close(self: Box<Self>) -> Result<(), BackupError> {
+        Ok(())
+    }
+    /// Reads a finished backup's bytes from the start (to upload for a restore), with its length.
+    fn open_backup<'a>(
+        &'a mut self,
+        file_name: &str,
+    ) -> Result<(Box<dyn std::io::Read + 'a>, u64), BackupError>;
+}
+
+/// Removes every leftover on `target` (interrupted `.partial` files; with `failed`, also
+/// `.failed` ones); returns the names removed. Finished backups are never touched.
+pub fn clean_leftovers(
+    target: &mut dyn BackupTarget,
+    failed: bool,
+) -> Result<Vec<String>, BackupError> {
+    let mut removed = Vec::new();
+    for leftover in target.leftovers()? {
+        if leftover.failed && !failed {
+            continue;
+        }
+        target.remove_leftover(&leftover)?;
+        removed.push(leftover.file_name);
+    }
+    Ok(removed)
 }
 
 /// A backup being written to a target. Dropped without [`PendingBackup::commit`], its temporary

@@ -150,3 +150,30 @@ fn the_allow_list_admits_listed_drives_and_refuses_others_with_why() {
     let err = AllowList::parse(["0781:5567:X", "781:5567:Y"]).unwrap_err();
     assert!(err.to_string().contains("line 2"), "{err}");
 }
+
+#[test]
+fn device_mode_finds_where_a_device_is_mounted_even_through_a_link() {
+    let root = tempfile::tempdir().unwrap();
+    // A device node stand-in and a by-id style link to it.
+    let node = root.path().join("sdb1");
+    write(&node, "");
+    let link = root.path().join("usb-SanDisk-part1");
+    std::os::unix::fs::symlink(&node, &link).unwrap();
+    let mountinfo = root.path().join("mountinfo");
+    write(
+        &mountinfo,
+        &format!(
+            "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n\
+             90 22 8:17 / /media/BACKUP\\040DRIVE rw,nosuid - vfat {} rw\n",
+            node.display()
+        ),
+    );
+    let point = usb_backup::drive::discover::mount_point_of(&mountinfo, &link);
+    assert_eq!(point, Some("/media/BACKUP DRIVE".into()));
+    let other = root.path().join("sdc1");
+    write(&other, "");
+    assert_eq!(
+        usb_backup::drive::discover::mount_point_of(&mountinfo, &other),
+        None
+    );
+}

@@ -412,3 +412,196 @@ fn a_write_torn_at_any_offset_leaves_no_passing_backup_and_the_earlier_one_intac
         "{completed_names} torn writes left a final name"
     );
 }
+
+/// A device that panics on its `armed`-th write from now on, as the FAT library would on a
+/// file system it misreads; counts writes after the panic.
+struct Panicking {
+    inner: SharedImage,
+    armed: Rc<RefCell<Option<u64>>>,
+    writes_after: Rc<RefCell<u64>>,
+}
+impl Read for Panicking {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+impl Write for Panicking {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut armed = self.armed.borrow_mut();
+        match *armed {
+            Some(0) => {
+                *self.writes_after.borrow_mut() += 1;
+            }
+            Some(1) => {
+                *armed = Some(0);
+                drop(armed);
+                panic!("attempt to subtract with overflow (a crafted cluster chain)");
+            }
+            Some(n) => *armed = Some(n - 1),
+            None => {}
+        }
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+impl Seek for Panicking {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// An image with one backup on it, in memory, and that backup.
+fn image_with_a_backup(hsm: &TestHsm) -> (Vec<u8>, usb_backup::drive::StoredBackup) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("drive.img");
+    mkfs(&image, 34_000);
+    let mut target = FatTarget::open(&image).unwrap();
+    let stored = store(&mut target, hsm, 1, 65536 + 9).unwrap();
+    target.close().unwrap();
+    (std::fs::read(&image).unwrap(), stored)
+}
+
+#[test]
+fn a_panic_in_the_fat_library_is_contained_and_nothing_more_is_written() {
+    // The process's panic hook learns the panic is contained (a TUI's hook then leaves the
+    // terminal alone).
+    static SEEN_CONTAINED: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if usb_backup::drive::panic_is_contained() {
+            SEEN_CONTAINED.store(true, std::sync::atomic::Ordering::SeqCst);
+            return;
+        }
+        previous(info)
+    }));
+    assert!(!usb_backup::drive::panic_is_contained());
+    let hsm = TestHsm::new(1);
+    let (base, earlier) = image_with_a_backup(&hsm);
+    for nth in [1, 2, 5, 20] {
+        let img = SharedImage(Rc::new(RefCell::new(Cursor::new(base.clone()))));
+        let armed = Rc::new(RefCell::new(None));
+        let writes_after = Rc::new(RefCell::new(0));
+        let device = Panicking {
+            inner: img.clone(),
+            armed: armed.clone(),
+            writes_after: writes_after.clone(),
+        };
+        let mut target = FatTarget::new(device, "crafted").unwrap();
+        *armed.borrow_mut() = Some(nth);
+        let err = store(&mut target, &hsm, 2, 3 * 65536).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::Fat { detail, .. } if detail.contains("damaged")),
+            "write {nth}: {err}"
+        );
+        assert!(target.is_broken());
+        // Broken: every further call is refused with the same clear reason, and nothing is
+        // written, not even when the target is dropped.
+        let listed = target.list().unwrap_err().to_string();
+        assert!(listed.contains("damaged"), "{listed}");
+        assert!(
+            target
+                .verify(&earlier.file_name, &hsm.verifying_key())
+                .is_err()
+        );
+        drop(target);
+        assert_eq!(
+            *writes_after.borrow(),
+            0,
+            "write {nth}: written after the panic"
+        );
+        // Plugged in again: the earlier backup verifies; the new one is no backup at most a
+        // leftover.
+        let after = img.0.borrow().get_ref().clone();
+        let mut target = FatTarget::new(Cursor::new(after), "after").unwrap();
+        target
+            .verify(&earlier.file_name, &hsm.verifying_key())
+            .unwrap();
+        let listed: Vec<String> = target
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.file_name)
+            .collect();
+        assert_eq!(listed, vec![earlier.file_name.clone()], "write {nth}");
+    }
+    assert!(SEEN_CONTAINED.load(std::sync::atomic::Ordering::SeqCst));
+    assert!(!usb_backup::drive::panic_is_contained());
+}
+
+#[test]
+fn a_crafted_or_corrupted_file_system_gives_clear_errors_and_never_takes_the_caller_down() {
+    let hsm = TestHsm::new(1);
+    let (base, earlier) = image_with_a_backup(&hsm);
+    // Where the file system's own structures are: the boot sector and FSInfo, the FATs and
+    // the root directory (the first data cluster), as mkfs.vfat laid them out.
+    let bytes_per_sector = u64::from(u16::from_le_bytes([base[11], base[12]]));
+    let reserved = u64::from(u16::from_le_bytes([base[14], base[15]])) * bytes_per_sector;
+    let fat_len =
+        u64::from(u32::from_le_bytes([base[36], base[37], base[38], base[39]])) * bytes_per_sector;
+    let root = reserved + 2 * fat_len;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut refused, mut damaged, mut usable) = (0, 0, 0);
+    for round in 0..300u64 {
+        let mut img = base.clone();
+        let (start, span) = match round % 3 {
+            0 => (0, 96),        // the boot sector's fields
+            1 => (reserved, 64), // the first FAT's first entries
+            _ => (root, 256),    // the root directory's entries
+        };
+        for _ in 0..1 + next() % 6 {
+            let at = (start + next() % span) as usize;
+            img[at] = next() as u8;
+        }
+        let shared = SharedImage(Rc::new(RefCell::new(Cursor::new(img))));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let Ok(mut target) = FatTarget::new(shared.clone(), "crafted") else {
+                return "refused";
+            };
+            let _ = target.list();
+            let _ = target.leftovers();
+            let checked = target.verify(&earlier.file_name, &hsm.verifying_key());
+            let wrote = store(&mut target, &hsm, 2, 65536);
+            if target.is_broken() {
+                "damaged"
+            } else if checked.is_ok() || wrote.is_ok() {
+                "usable"
+            } else {
+                "refused"
+            }
+        }));
+        // Whatever the boot sector claims, nothing is written past the drive's end.
+        assert_eq!(
+            shared.0.borrow().get_ref().len(),
+            base.len(),
+            "round {round}"
+        );
+        match outcome.expect("a FAT call's panic escaped its containment") {
+            "refused" => refused += 1,
+            "damaged" => damaged += 1,
+            _ => usable += 1,
+        }
+    }
+    eprintln!("300 damaged images: {refused} refused, {damaged} contained panics, {usable} usable");
+    assert!(refused > 0 && usable > 0);
+
+    // A boot sector claiming a volume far larger than the drive: the library would write
+    // hundreds of gigabytes past the end; the write is refused at the drive's end instead.
+    let mut img = base.clone();
+    img[32..36].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+    img[36..40].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+    let shared = SharedImage(Rc::new(RefCell::new(Cursor::new(img))));
+    if let Ok(mut target) = FatTarget::new(shared.clone(), "crafted") {
+        let err = store(&mut target, &hsm, 2, 65536).unwrap_err();
+        eprintln!("crafted geometry: {err}");
+    }
+    assert_eq!(shared.0.borrow().get_ref().len(), base.len());
+}

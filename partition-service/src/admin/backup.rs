@@ -14,7 +14,7 @@ use usb_backup::{Header, Sealer};
 use zeroize::Zeroizing;
 
 use super::session::{AdminSession, Ration, remote};
-use crate::backup::{Migration, OpenedBackup};
+use crate::backup::{Migration, OpenedBackup, PlaintextStream};
 use crate::service::{Event, Hsm, ServiceError};
 use hex::encode as hex;
 
@@ -183,6 +183,8 @@ impl AdminSession {
                     return Err(refusal(BackupProblem::NoDryRun));
                 }
                 hsm.apply_restore(tx, record, &opened)?;
+                #[cfg(feature = "test-support")]
+                pause_in_swap();
                 let event = Event::new(actor.clone(), KnownOperation::BackupRestore);
                 let event = super::migrate::with_source(event, source.as_ref())
                     .detail("header-hash", hex(opened.header_hash))
@@ -200,6 +202,23 @@ impl AdminSession {
     }
 }
 
+/// Crash tests only (the `test-support` feature, never in a release build): inside a
+/// restore's swap, with the old keys deleted and the backup's stored but nothing committed,
+/// marks the moment with the file `TESSERA_TEST_SWAP_MARK` names and waits
+/// `TESSERA_TEST_SWAP_PAUSE_MS`, so that a test can kill the process exactly there.
+#[cfg(feature = "test-support")]
+fn pause_in_swap() {
+    let Some(mark) = std::env::var_os("TESSERA_TEST_SWAP_MARK") else {
+        return;
+    };
+    let _ = std::fs::write(mark, b"in the swap\n");
+    let ms = std::env::var("TESSERA_TEST_SWAP_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
 /// What the backup stream sends next.
 enum Stage {
     Header,
@@ -208,14 +227,14 @@ enum Stage {
     Done,
 }
 
-/// A backup sealed chunk by chunk as the terminal takes it: memory holds the plaintext (bounded
-/// by the quota) and one sealed chunk.
+/// A backup sealed chunk by chunk as the terminal takes it, its plaintext read from one store
+/// snapshot a page of keys at a time: memory holds a page of records and one chunk, whatever
+/// the partition's size.
 struct BackupStream {
     hsm: Arc<Hsm>,
     partition: PartitionId,
     actor: Actor,
-    plain: Zeroizing<Vec<u8>>,
-    taken: usize,
+    source: PlaintextStream<Arc<Hsm>>,
     sealer: Sealer,
     chain: Option<ChunkChain>,
     header: Header,
@@ -230,9 +249,10 @@ struct BackupStream {
 
 impl BackupStream {
     fn new(hsm: Arc<Hsm>, partition: PartitionId, actor: Actor) -> Result<Self, ServiceError> {
-        let (plain, record, objects) = hsm.backup_plaintext(&partition)?;
-        let recipients = hsm.backup_recipients(&record)?;
-        let facts = hsm.backup_facts(&record, plain.len() as u64, objects);
+        let source = PlaintextStream::new(Arc::clone(&hsm), &partition)?;
+        let (record, objects) = (source.record(), source.key_count());
+        let recipients = hsm.backup_recipients(record)?;
+        let facts = hsm.backup_facts(record, source.len(), objects);
         let (sealer, header) = Sealer::new(facts, &recipients, &hsm.keys().audit_public())
             .map_err(|_| refusal(BackupProblem::Malformed))?;
         Ok(BackupStream {
@@ -240,8 +260,7 @@ impl BackupStream {
             hsm,
             partition,
             actor,
-            plain,
-            taken: 0,
+            source,
             sealer,
             header,
             objects,
@@ -264,17 +283,19 @@ impl BackupStream {
             }
             Stage::Body => match self.sealer.next_chunk_len() {
                 Some(len) => {
-                    let mut buf =
-                        Zeroizing::new(Vec::with_capacity(len + usb_backup::container::TAG_LEN));
-                    buf.extend_from_slice(&self.plain[self.taken..self.taken + len]);
-                    self.taken += len;
+                    // The chunk is read, sealed in place and sent from one buffer: no copies.
+                    let mut buf = Zeroizing::new(std::mem::take(&mut self.out));
+                    buf.reserve_exact(len + usb_backup::container::TAG_LEN);
+                    buf.resize(len, 0);
+                    self.source.read_exact_into(&mut buf)?;
                     self.sealer
                         .seal_next(&mut buf)
                         .map_err(|_| refusal(BackupProblem::Malformed))?;
                     if let Some(chain) = self.chain.as_mut() {
                         chain.push_chunk(&buf);
                     }
-                    self.out.extend_from_slice(&buf);
+                    // Sealed: ciphertext needs no wiping.
+                    self.out = std::mem::take(&mut *buf);
                 }
                 None => {
                     self.stage = Stage::Trailer;

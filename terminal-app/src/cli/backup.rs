@@ -1,21 +1,24 @@
-//! `tessera backup create|list|verify|restore`: the terminal's half of a backup. The HSM seals
-//! the partition and streams the container; the terminal writes it to one or two directories
-//! (`--to DIR`, twice to mirror) through `usb-backup`'s targets (`NAME.partial`, fsync, rename,
-//! fsync of the directory, then a read-back from the drive verified against what the HSM
-//! sent), and only then reports success. `verify` proves a file offline against the pinned HSM
-//! key; `restore` uploads a file, shows the HSM's dry run and diff, and commits only when told.
+//! `tessera backup create|list|verify|restore|clean`: the terminal's half of a backup. The HSM
+//! seals the partition and streams the container; the terminal writes it to one or two drives
+//! (twice to mirror): a directory (`--to DIR`, laptop mode) or a FAT file system written in
+//! user space and never mounted (`--fat-device PATH`, a block device or an image; device
+//! mode), through `usb-backup`'s targets (`NAME.partial`, made durable, renamed, then read back
+//! from the drive and verified against what the HSM sent), and only then reports success.
+//! `verify` proves a file offline against the pinned HSM key; `restore` uploads a file, shows
+//! the HSM's dry run and diff, and commits only when told. `list` shows the files interrupted
+//! writes left (`.partial`, `.failed`) apart from the backups; only `clean` removes them.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
-use hsm_link::client::Connection;
 use hsm_link::message::{AdminRequest, AdminResponse, KeyIdList, MAX_RESTORE_CHUNK, RestoreDiff};
-use hsm_link::transport::FrameTransport;
 use quorum::ceremony::{Link, LinkError};
 use serde_json::json;
-use usb_backup::drive::{BackupName, BackupTarget, DirTarget, PendingBackup, StoredBackup};
+use usb_backup::drive::{
+    BackupName, BackupTarget, DirTarget, FatTarget, PendingBackup, StoredBackup,
+};
 use usb_backup::{BackupError, Header, Trailer, WrittenBackup, verify_offline};
 
 use super::Shown;
@@ -24,23 +27,58 @@ use crate::error::Error;
 
 use hex::encode as hex;
 
-/// The pending files of a backup being received, one per directory, and why a directory
-/// dropped out.
+/// The pending files of a backup being received, one per drive, and why a drive dropped out.
 type Pending<'a> = Vec<Option<Box<dyn PendingBackup + 'a>>>;
 
-/// `tessera backup create --to DIR [--to DIR2]`: one backup from the HSM written to every
-/// directory, each read back and verified on its own. Fails unless at least one copy is
-/// stored and verified; says, per directory, stored or why not. The read-back is checked
-/// against `pinned` (the HSM's audit key pinned at pairing) or, without one, against the key
-/// that came over this pinned session in the backup's header.
-/// With `keep`, each directory then keeps only the newest `keep` backups of the partition.
-pub fn create<T: FrameTransport>(
-    conn: &mut Connection<T>,
-    dirs: &[PathBuf],
+/// A drive to write to or read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drive {
+    /// Laptop mode: a directory (a mounted drive, or any directory).
+    Dir(PathBuf),
+    /// Device mode: the FAT file system on a block device or image, in user space.
+    Fat(PathBuf),
+}
+
+impl Drive {
+    /// Opens the drive (a FAT file system is read, never mounted).
+    pub fn open(&self) -> Result<Box<dyn BackupTarget>, BackupError> {
+        Ok(match self {
+            Drive::Dir(dir) => Box::new(DirTarget::new(dir)),
+            Drive::Fat(device) => Box::new(FatTarget::open(device)?),
+        })
+    }
+
+    /// As shown.
+    pub fn shown(&self) -> String {
+        match self {
+            Drive::Dir(dir) => dir.display().to_string(),
+            Drive::Fat(device) => format!("{} (FAT)", device.display()),
+        }
+    }
+}
+
+/// Closes every target (a FAT file system writes its summary); tells a failure in `text`.
+fn close_all(drives: &[Drive], targets: Vec<Box<dyn BackupTarget>>, text: &mut String) {
+    for (drive, target) in drives.iter().zip(targets) {
+        if let Err(e) = target.close() {
+            text.push_str(&format!("{}: closing: {e}\n", drive.shown()));
+        }
+    }
+}
+
+/// `tessera backup create --to DIR | --fat-device PATH` (two of them to mirror): one backup
+/// from the HSM written to every drive, each read back and verified on its own. Fails unless
+/// at least one copy is stored and verified; says, per drive, stored or why not. The read-back
+/// is checked against `pinned` (the HSM's audit key pinned at pairing) or, without one, against
+/// the key that came over this pinned session in the backup's header. With `keep`, each drive
+/// then keeps only the newest `keep` backups of the partition.
+pub fn create(
+    conn: &mut (impl Link + ?Sized),
+    drives: &[Drive],
     pinned: Option<&VerifyingKey>,
     keep: Option<usize>,
 ) -> Result<(Shown, Vec<StoredBackup>), Error> {
-    create_on(conn, dirs, pinned, keep, &mut |_| {})
+    create_on(conn, drives, pinned, keep, &mut |_| {})
 }
 
 /// A step of [`create_on`] as it goes, for a screen that shows progress.
@@ -57,21 +95,74 @@ pub enum CreateStep {
     Verifying,
 }
 
-/// [`create`] over any link, telling `step` how far it got (the TUI's Backup screen).
+/// [`create`], telling `step` how far it got (the TUI's Backup screen).
 pub fn create_on(
     conn: &mut (impl Link + ?Sized),
-    dirs: &[PathBuf],
+    drives: &[Drive],
     pinned: Option<&VerifyingKey>,
     keep: Option<usize>,
     step: &mut dyn FnMut(CreateStep),
 ) -> Result<(Shown, Vec<StoredBackup>), Error> {
-    if dirs.is_empty() || dirs.len() > 2 {
+    if drives.is_empty() || drives.len() > 2 {
         return Err(Error::Usage(
-            "name one directory with --to DIR, or two to mirror".to_owned(),
+            "name one drive with --to DIR or --fat-device PATH, or two to mirror".to_owned(),
         ));
     }
-    let mut targets: Vec<DirTarget> = dirs.iter().map(DirTarget::new).collect();
-    let mut sink = LazySink::new(&mut targets, step);
+    let mut targets = Vec::new();
+    for drive in drives {
+        targets.push(
+            drive
+                .open()
+                .map_err(|e| Error::Usage(format!("{}: {e}", drive.shown())))?,
+        );
+    }
+    let mut text = String::new();
+    let result = create_into(conn, drives, &mut targets, pinned, keep, step, &mut text);
+    close_all(drives, targets, &mut text);
+    let (mut shown, stored) = result?;
+    shown.text.insert_str(0, &text);
+    Ok((shown, stored))
+}
+
+fn create_into(
+    conn: &mut (impl Link + ?Sized),
+    drives: &[Drive],
+    targets: &mut [Box<dyn BackupTarget>],
+    pinned: Option<&VerifyingKey>,
+    keep: Option<usize>,
+    step: &mut dyn FnMut(CreateStep),
+    text: &mut String,
+) -> Result<(Shown, Vec<StoredBackup>), Error> {
+    let (written, copies, stored) = receive(conn, drives, targets, pinned, step, text)?;
+    if let Some(keep) = keep {
+        keep_newest(drives, targets, &stored, &written, keep, text)?;
+    }
+    let facts = written.header.facts();
+    let hash = hex(written.header.hash());
+    let text = format!(
+        "backup of {} ({} objects, sequence {}), header hash {hash}\n",
+        facts.partition_id, facts.object_count, facts.sequence,
+    );
+    let json = json!({
+        "partition": facts.partition_id,
+        "objects": facts.object_count,
+        "sequence": facts.sequence,
+        "header_hash": hash,
+        "copies": copies,
+    });
+    Ok((Shown { text, json }, stored))
+}
+
+/// Takes the backup from the link onto every drive and commits each copy.
+fn receive(
+    conn: &mut (impl Link + ?Sized),
+    drives: &[Drive],
+    targets: &mut [Box<dyn BackupTarget>],
+    pinned: Option<&VerifyingKey>,
+    step: &mut dyn FnMut(CreateStep),
+    text: &mut String,
+) -> Result<(WrittenBackup, Vec<serde_json::Value>, Vec<StoredBackup>), Error> {
+    let mut sink = LazySink::new(targets, step);
     let answer = match conn.download(AdminRequest::CreateBackup, &mut sink) {
         Ok(a) => a,
         Err(LinkError::Failed(hsm_link::Error::Sink(e))) => return Err(sink.failure(e)),
@@ -114,36 +205,19 @@ pub fn create_on(
     };
     let written = WrittenBackup { header, trailer };
     step(CreateStep::Verifying);
-    let mut text = String::new();
-    let (copies, stored) = commit_copies(dirs, pending, errors, &written, hsm_key, &mut text);
+    let (copies, stored) = commit_copies(drives, pending, errors, &written, hsm_key, text);
     if stored.is_empty() {
         return Err(Error::Usage(format!(
             "the backup was not stored anywhere:\n{text}"
         )));
     }
-    if let Some(keep) = keep {
-        keep_newest(dirs, &stored, &written, keep, &mut text)?;
-    }
-    let facts = written.header.facts();
-    let hash = hex(written.header.hash());
-    text.push_str(&format!(
-        "backup of {} ({} objects, sequence {}), header hash {hash}\n",
-        facts.partition_id, facts.object_count, facts.sequence,
-    ));
-    let json = json!({
-        "partition": facts.partition_id,
-        "objects": facts.object_count,
-        "sequence": facts.sequence,
-        "header_hash": hash,
-        "copies": copies,
-    });
-    Ok((Shown { text, json }, stored))
+    Ok((written, copies, stored))
 }
 
-/// Each directory's copy committed (read back from its drive and verified) or the reason it
-/// was not, told in `text`; the JSON of each copy and the copies stored.
+/// Each drive's copy committed (read back from its drive and verified) or the reason it was
+/// not, told in `text`; the JSON of each copy and the copies stored.
 fn commit_copies(
-    dirs: &[PathBuf],
+    drives: &[Drive],
     pending: Pending<'_>,
     errors: Vec<Option<BackupError>>,
     written: &WrittenBackup,
@@ -152,48 +226,48 @@ fn commit_copies(
 ) -> (Vec<serde_json::Value>, Vec<StoredBackup>) {
     let mut copies = Vec::new();
     let mut stored = Vec::new();
-    for ((dir, p), e) in dirs.iter().zip(pending).zip(errors) {
+    for ((drive, p), e) in drives.iter().zip(pending).zip(errors) {
         let outcome = match (p, e) {
             (_, Some(e)) => Err(e),
             (Some(p), None) => p.commit(written, hsm_key),
             (None, None) => Err(BackupError::Pipeline { stage: "writing" }),
         };
-        let shown_dir = dir.display().to_string();
+        let shown = drive.shown();
         match outcome {
             Ok(s) => {
                 text.push_str(&format!(
-                    "{shown_dir}: stored {} and verified it read back from the drive\n",
+                    "{shown}: stored {} and verified it read back from the drive\n",
                     s.file_name
                 ));
-                copies.push(json!({"dir": shown_dir, "file": s.file_name, "verified": true}));
+                copies.push(json!({"drive": shown, "file": s.file_name, "verified": true}));
                 stored.push(s);
             }
             Err(e) => {
-                text.push_str(&format!("{shown_dir}: NOT stored: {e}\n"));
-                copies.push(json!({"dir": shown_dir, "error": e.to_string()}));
+                text.push_str(&format!("{shown}: NOT stored: {e}\n"));
+                copies.push(json!({"drive": shown, "error": e.to_string()}));
             }
         }
     }
     (copies, stored)
 }
 
-/// Keeps the newest `keep` backups of the partition in each directory that now holds a
-/// verified copy: only after that copy verified, and never the only verified one.
+/// Keeps the newest `keep` backups of the partition on each drive that now holds a verified
+/// copy: only after that copy verified, and never the only verified one.
 fn keep_newest(
-    dirs: &[PathBuf],
+    drives: &[Drive],
+    targets: &mut [Box<dyn BackupTarget>],
     stored: &[StoredBackup],
     written: &WrittenBackup,
     keep: usize,
     text: &mut String,
 ) -> Result<(), Error> {
     let partition = &written.header.facts().partition_id;
-    for s in stored {
-        let Some(dir) = dirs.iter().find(|d| d.display().to_string() == s.target) else {
+    for (drive, target) in drives.iter().zip(targets.iter_mut()) {
+        let Some(s) = stored.iter().find(|s| s.target == target.describe()) else {
             continue;
         };
-        let mut target = DirTarget::new(dir);
-        for gone in usb_backup::drive::apply_retention(&mut target, partition, keep, s)? {
-            text.push_str(&format!("{}: removed the older {gone}\n", dir.display()));
+        for gone in usb_backup::drive::apply_retention(target.as_mut(), partition, keep, s)? {
+            text.push_str(&format!("{}: removed the older {gone}\n", drive.shown()));
         }
     }
     Ok(())
@@ -203,7 +277,7 @@ fn keep_newest(
 /// and length decide the file), then starts a pending file in every directory and copies each
 /// byte to each; a directory that fails drops out (its partial file removed).
 struct LazySink<'a, 's> {
-    targets: Option<&'a mut [DirTarget]>,
+    targets: Option<&'a mut [Box<dyn BackupTarget>]>,
     head: Vec<u8>,
     header: Option<Header>,
     pending: Pending<'a>,
@@ -214,7 +288,7 @@ struct LazySink<'a, 's> {
 }
 
 impl<'a, 's> LazySink<'a, 's> {
-    fn new(targets: &'a mut [DirTarget], step: &'s mut dyn FnMut(CreateStep)) -> Self {
+    fn new(targets: &'a mut [Box<dyn BackupTarget>], step: &'s mut dyn FnMut(CreateStep)) -> Self {
         LazySink {
             targets: Some(targets),
             head: Vec::new(),
@@ -243,6 +317,8 @@ impl<'a, 's> LazySink<'a, 's> {
             return Ok(());
         }
         let header = Header::parse(&self.head[..len]).map_err(std::io::Error::other)?;
+        // Each drive starts its file here (`begin` takes each target for the pending file's
+        // life).
         let name = BackupName::of(header.facts());
         let file_len = header.layout().file_len();
         self.written.1 = file_len;
@@ -276,7 +352,7 @@ impl<'a, 's> LazySink<'a, 's> {
             }
         }
         if live == 0 {
-            return Err(std::io::Error::other("no directory could take the backup"));
+            return Err(std::io::Error::other("no drive could take the backup"));
         }
         self.written.0 += buf.len() as u64;
         (self.step)(CreateStep::Written {
@@ -322,11 +398,14 @@ impl Write for LazySink<'_, '_> {
     }
 }
 
-/// `tessera backup list DIR`: the backups in a directory with their header facts, read
-/// without decrypting.
-pub fn list(dir: &Path) -> Result<Shown, Error> {
-    let mut target = DirTarget::new(dir);
+/// `tessera backup list DIR | --fat-device PATH`: the backups on a drive with their header
+/// facts, read without decrypting; then, apart, the files interrupted or failed writes left,
+/// which are never backups.
+pub fn list(drive: &Drive) -> Result<Shown, Error> {
+    let mut target = drive.open()?;
     let listed = target.list()?;
+    let leftovers = target.leftovers()?;
+    target.close()?;
     let mut text = String::new();
     let mut rows = Vec::new();
     for b in &listed {
@@ -362,10 +441,46 @@ pub fn list(dir: &Path) -> Result<Shown, Error> {
             }
         }
     }
-    text.push_str(&format!("{} backups in {}\n", listed.len(), dir.display()));
+    text.push_str(&format!("{} backups on {}\n", listed.len(), drive.shown()));
+    let mut incomplete = Vec::new();
+    for l in &leftovers {
+        let what = if l.failed {
+            "FAILED its read-back check: not a backup"
+        } else {
+            "INCOMPLETE: an interrupted write, not a backup"
+        };
+        text.push_str(&format!("{}  {what} ({} bytes)\n", l.file_name, l.len));
+        incomplete.push(json!({"file": l.file_name, "failed_read_back": l.failed, "bytes": l.len}));
+    }
+    if !leftovers.is_empty() {
+        text.push_str("remove them with: tessera backup clean (add --failed for .failed files)\n");
+    }
     Ok(Shown {
         text,
-        json: json!({ "backups": rows }),
+        json: json!({ "backups": rows, "incomplete": incomplete }),
+    })
+}
+
+/// `tessera backup clean DIR | --fat-device PATH [--failed]`: removes the `.partial` files
+/// interrupted writes left (and with `failed`, the `.failed` ones). Only on request: a
+/// `.partial` may be another terminal's write still going on, and each is evidence of a write
+/// that broke off (a pulled or failing drive) that a person should see before it goes. A later
+/// backup of the same partition does not remove them for the same reason.
+pub fn clean(drive: &Drive, failed: bool) -> Result<Shown, Error> {
+    let mut target = drive.open()?;
+    let removed = usb_backup::drive::clean_leftovers(target.as_mut(), failed)?;
+    target.close()?;
+    let mut text: String = removed
+        .iter()
+        .map(|name| format!("{}: removed {name}\n", drive.shown()))
+        .collect();
+    text.push_str(&format!(
+        "{} leftover files removed; backups are never touched\n",
+        removed.len()
+    ));
+    Ok(Shown {
+        text,
+        json: json!({ "removed": removed }),
     })
 }
 
@@ -374,31 +489,92 @@ pub fn list(dir: &Path) -> Result<Shown, Error> {
 pub fn verify(file: &Path, hsm_key: &VerifyingKey) -> Result<Shown, BackupError> {
     let f = File::open(file).map_err(|e| io_error("open", &file.display().to_string(), e))?;
     let verified = verify_offline(std::io::BufReader::with_capacity(1 << 20, f), hsm_key)?;
+    Ok(verified_shown(&file.display().to_string(), &verified))
+}
+
+/// `tessera backup verify --fat-device PATH NAME`: the same for a file on a FAT drive, read in
+/// user space.
+pub fn verify_on(drive: &Drive, name: &str, hsm_key: &VerifyingKey) -> Result<Shown, BackupError> {
+    let mut target = drive.open()?;
+    let verified = target.verify(name, hsm_key);
+    target.close()?;
+    Ok(verified_shown(
+        &format!("{}: {name}", drive.shown()),
+        &verified?,
+    ))
+}
+
+fn verified_shown(file: &str, verified: &usb_backup::Verified) -> Shown {
     let facts = verified.header().facts();
     let text = format!(
-        "{}: verified: a complete backup of partition {} signed by the pinned HSM key \
+        "{file}: verified: a complete backup of partition {} signed by the pinned HSM key \
          ({} objects, sequence {}, made {})\n",
-        file.display(),
         facts.partition_id,
         facts.object_count,
         facts.sequence,
         utc(facts.created)
     );
     let json = json!({
-        "file": file.display().to_string(), "verified": true, "partition": facts.partition_id,
+        "file": file, "verified": true, "partition": facts.partition_id,
         "objects": facts.object_count, "sequence": facts.sequence,
         "header_hash": hex(verified.header().hash()),
     });
-    Ok(Shown { text, json })
+    Shown { text, json }
+}
+
+/// Where a backup to restore is: a file, or a name on a FAT drive.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file (in a directory, on a mounted drive or anywhere).
+    File(PathBuf),
+    /// A backup's name on the FAT file system of a device or image.
+    Fat {
+        /// The device or image.
+        device: PathBuf,
+        /// The backup's file name there.
+        name: String,
+    },
+}
+
+/// Uploads the backup at `source` for a restore, and asks the HSM for its dry run.
+pub fn dry_run_from(
+    conn: &mut (impl Link + ?Sized),
+    source: &Source,
+) -> Result<RestoreDiff, Error> {
+    match source {
+        Source::File(file) => dry_run(conn, file),
+        Source::Fat { device, name } => {
+            let drive = Drive::Fat(device.clone());
+            let mut target = drive.open()?;
+            let diff = {
+                let (reader, len) = target.open_backup(name)?;
+                upload(conn, reader, len, &format!("{}: {name}", drive.shown()))
+            };
+            target.close()?;
+            diff
+        }
+    }
 }
 
 /// Uploads `file` to the HSM for a restore, in bounded pieces, and asks for its dry run (also
 /// what `verify --deep` does): the diff, or the HSM's typed refusal. Changes nothing.
 pub fn dry_run(conn: &mut (impl Link + ?Sized), file: &Path) -> Result<RestoreDiff, Error> {
     let shown = file.display().to_string();
-    let io = |e| Error::Backup(io_error("read", &shown, e));
-    let mut f = File::open(file).map_err(io)?;
-    let file_len = f.metadata().map_err(io)?.len();
+    let f = File::open(file).map_err(|e| Error::Backup(io_error("read", &shown, e)))?;
+    let file_len = f
+        .metadata()
+        .map_err(|e| Error::Backup(io_error("read", &shown, e)))?
+        .len();
+    upload(conn, Box::new(f), file_len, &shown)
+}
+
+fn upload(
+    conn: &mut (impl Link + ?Sized),
+    mut f: Box<dyn Read + '_>,
+    file_len: u64,
+    shown: &str,
+) -> Result<RestoreDiff, Error> {
+    let io = |e| Error::Backup(io_error("read", shown, e));
     let header = Header::read_from(&mut f)?;
     let header_len = header.layout().header_len;
     conn.admin(AdminRequest::RestoreBegin {
@@ -524,7 +700,8 @@ mod tests {
         std::fs::create_dir(&a).unwrap();
         std::fs::create_dir(&b).unwrap();
 
-        let (shown, stored) = create(&mut conn, &[a.clone(), b.clone()], Some(&key), None).unwrap();
+        let both = [Drive::Dir(a.clone()), Drive::Dir(b.clone())];
+        let (shown, stored) = create(&mut conn, &both, Some(&key), None).unwrap();
         assert_eq!(stored.len(), 2, "{}", shown.text);
         assert_eq!(stored[0].file_name, stored[1].file_name);
         let file = a.join(&stored[0].file_name);
@@ -537,14 +714,14 @@ mod tests {
         assert_eq!(std::fs::read_dir(&a).unwrap().count(), 1);
         // A second backup with retention 1: the newer one stays, the older goes.
         std::thread::sleep(std::time::Duration::from_millis(1100));
-        let (_, newer) = create(&mut conn, std::slice::from_ref(&b), Some(&key), Some(1)).unwrap();
+        let (_, newer) = create(&mut conn, &both[1..], Some(&key), Some(1)).unwrap();
         let left: Vec<_> = std::fs::read_dir(&b)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(left, vec![newer[0].file_name.clone()]);
 
-        let listed = list(&a).unwrap();
+        let listed = list(&Drive::Dir(a.clone())).unwrap();
         assert!(listed.text.contains("partition p"), "{}", listed.text);
         assert!(verify(&file, &key).unwrap().text.contains("verified"));
         // Another key, or one flipped bit: refused.
@@ -572,6 +749,125 @@ mod tests {
         ));
         // A directory that does not exist: no copy, and the error says so.
         let missing = dir.path().join("missing");
-        assert!(create(&mut conn, &[missing], None, None).is_err());
+        assert!(create(&mut conn, &[Drive::Dir(missing)], None, None).is_err());
+    }
+
+    fn tool(name: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        let out = std::process::Command::new(name)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{name} (Debian dosfstools / mtools): {e}"));
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    #[test]
+    fn device_mode_writes_a_mkfs_vfat_image_that_fsck_passes_mcopy_reads_and_a_restore_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut conn, hsm) = enrolled_with_hsm(dir.path(), 1, &["ada"], &[]);
+        let choice = CardChoice {
+            readers: Vec::new(),
+            soft: vec![dir.path().join("ada")],
+        };
+        let mut ask = |_: &str| Ok(Zeroizing::new(passphrase("ada").into_bytes()));
+        login(
+            &mut conn,
+            OfficerRole::Pso,
+            &choice,
+            POLICY,
+            &mut ask,
+            false,
+            &mut Vec::new(),
+        )
+        .unwrap();
+        let key = hsm.keys().audit_public();
+        let image = dir.path().join("drive.img");
+        tool(
+            "mkfs.vfat",
+            &[
+                "-F".as_ref(),
+                "32".as_ref(),
+                "-C".as_ref(),
+                image.as_os_str(),
+                "34000".as_ref(),
+            ],
+        );
+        let folder = dir.path().join("laptop");
+        std::fs::create_dir(&folder).unwrap();
+        // Mirrored: one copy to the FAT image in user space, one to a directory.
+        let drives = [Drive::Fat(image.clone()), Drive::Dir(folder.clone())];
+        let (shown, stored) = create(&mut conn, &drives, Some(&key), None).unwrap();
+        assert_eq!(stored.len(), 2, "{}", shown.text);
+        let name = stored[0].file_name.clone();
+        tool("fsck.fat", &["-n".as_ref(), image.as_os_str()]);
+        let copy = dir.path().join("mcopied.tsbk");
+        let from = format!("::{name}");
+        tool(
+            "mcopy",
+            &[
+                "-i".as_ref(),
+                image.as_os_str(),
+                from.as_ref(),
+                copy.as_os_str(),
+            ],
+        );
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            std::fs::read(folder.join(&name)).unwrap()
+        );
+        assert!(verify(&copy, &key).is_ok());
+
+        // Listed and verified from the image, then restored from it (dry run first).
+        let fat = Drive::Fat(image.clone());
+        let listed = list(&fat).unwrap();
+        assert!(listed.text.contains(&name), "{}", listed.text);
+        assert!(listed.text.contains("1 backups on"), "{}", listed.text);
+        assert!(
+            verify_on(&fat, &name, &key)
+                .unwrap()
+                .text
+                .contains("verified")
+        );
+        let other = ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key();
+        assert!(verify_on(&fat, &name, &other).is_err());
+        let source = Source::Fat {
+            device: image.clone(),
+            name: name.clone(),
+        };
+        let diff = dry_run_from(&mut conn, &source).unwrap();
+        assert!(show_diff(&diff).text.contains("nothing would change"));
+        assert!(commit(&mut conn, &diff).unwrap().text.contains("restored"));
+        tool("fsck.fat", &["-n".as_ref(), image.as_os_str()]);
+
+        // A leftover of an interrupted write: listed apart, never as a backup, and removed
+        // only by `clean`.
+        let partial = folder.join(format!("{name}.partial").replace("seq", "seq9"));
+        let partial_name = partial.file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::write(
+            &partial,
+            &std::fs::read(folder.join(&name)).unwrap()[..1000],
+        )
+        .unwrap();
+        let laptop = Drive::Dir(folder.clone());
+        let listed = list(&laptop).unwrap();
+        assert!(listed.text.contains("1 backups on"), "{}", listed.text);
+        assert!(
+            listed.text.contains(&format!("{partial_name}  INCOMPLETE")),
+            "{}",
+            listed.text
+        );
+        assert!(verify(&partial, &key).is_err());
+        let (_, again) =
+            create(&mut conn, std::slice::from_ref(&laptop), Some(&key), None).unwrap();
+        assert!(partial.exists(), "a later backup removed the leftover");
+        let cleaned = clean(&laptop, false).unwrap();
+        assert!(cleaned.text.contains(&partial_name), "{}", cleaned.text);
+        assert!(!partial.exists());
+        assert!(folder.join(&name).exists() && folder.join(&again[0].file_name).exists());
     }
 }

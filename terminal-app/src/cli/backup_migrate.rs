@@ -500,8 +500,13 @@ mod tests {
         })
         .unwrap();
         let a_key = hsm_a.keys().audit_public();
-        let (_, stored) =
-            backup::create(&mut a, std::slice::from_ref(&out), Some(&a_key), None).unwrap();
+        let (_, stored) = backup::create(
+            &mut a,
+            &[backup::Drive::Dir(out.clone())],
+            Some(&a_key),
+            None,
+        )
+        .unwrap();
         let file = out.join(&stored[0].file_name);
 
         // On B, a PSO of B logged in.

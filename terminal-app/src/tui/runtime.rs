@@ -30,6 +30,14 @@ pub fn run(
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
     let mut terminal = ratatui::try_init()?;
+    // A panic of the FAT library is contained by usb-backup and reported as an error: the
+    // screen stays, so ratatui's hook (which restores the terminal) must not run for it.
+    let restoring = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !usb_backup::drive::panic_is_contained() {
+            restoring(info)
+        }
+    }));
     let handle = worker::spawn(setup, command_rx, event_tx);
     let result = match handle {
         Ok(_) => event_loop(&mut terminal, model, &commands, &events, &theme),

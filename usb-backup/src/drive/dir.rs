@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ed25519_dalek::VerifyingKey;
 
-use super::name::{BackupName, PARTIAL_SUFFIX};
+use super::name::{BackupName, Leftover, PARTIAL_SUFFIX};
 use super::writeback::WritebackFile;
 use super::{BackupTarget, ListedBackup, PendingBackup, StoredBackup, space_needed};
 use crate::container::{Header, WrittenBackup, verify_offline};
@@ -129,6 +129,43 @@ impl BackupTarget for DirTarget {
         let path = self.path(file_name);
         let file = File::open(&path).map_err(|e| BackupError::io("open", path.display(), e))?;
         verify_offline(std::io::BufReader::with_capacity(1 << 20, file), hsm_key)
+    }
+
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, BackupError> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| BackupError::io("list", self.dir.display(), e))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| BackupError::io("list", self.dir.display(), e))?;
+            let len = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            if let Some(l) = Leftover::parse(&entry.file_name().to_string_lossy(), len) {
+                out.push(l);
+            }
+        }
+        out.sort_by(|a, b| b.name.cmp(&a.name));
+        Ok(out)
+    }
+
+    fn remove_leftover(&mut self, leftover: &Leftover) -> Result<(), BackupError> {
+        let checked = Leftover::parse(&leftover.file_name, 0).ok_or(BackupError::BadName {
+            name: leftover.file_name.clone(),
+            problem: "it is not a .partial or .failed backup file",
+        })?;
+        self.remove(&checked.file_name)
+    }
+
+    fn open_backup<'a>(
+        &'a mut self,
+        file_name: &str,
+    ) -> Result<(Box<dyn std::io::Read + 'a>, u64), BackupError> {
+        BackupName::parse(file_name)?;
+        let path = self.path(file_name);
+        let file = File::open(&path).map_err(|e| BackupError::io("open", path.display(), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| BackupError::io("open", path.display(), e))?
+            .len();
+        Ok((Box::new(file), len))
     }
 }
 

@@ -187,6 +187,19 @@ pub fn find_drives(root: &SysRoot) -> Result<Vec<Drive>, BackupError> {
     Ok(drives)
 }
 
+/// Where `device` is mounted, by the mount table at `mountinfo` (`/proc/self/mountinfo`):
+/// device mode refuses a mounted drive, whose file system the kernel is writing too. The
+/// device is compared by its canonical path (so `/dev/disk/by-id/...` finds `/dev/sdb1`).
+pub fn mount_point_of(mountinfo: &Path, device: &Path) -> Option<PathBuf> {
+    let canonical = fs::canonicalize(device).unwrap_or_else(|_| device.to_path_buf());
+    read_mounts(mountinfo)
+        .into_iter()
+        .find_map(|(source, point)| {
+            let source = fs::canonicalize(&source).unwrap_or(source);
+            (source == canonical).then_some(point)
+        })
+}
+
 /// Device node to mount point, from a mountinfo table (first mount of each device).
 fn read_mounts(path: &Path) -> BTreeMap<PathBuf, PathBuf> {
     let mut out = BTreeMap::new();

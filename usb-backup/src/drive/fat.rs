@@ -24,29 +24,41 @@
 //! [`TornDevice`] simulates a write torn at byte N below the file system; the tests run the
 //! whole device-mode write torn at many offsets.
 
+use std::cell::Cell;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::panic::AssertUnwindSafe;
 
 use ed25519_dalek::VerifyingKey;
 use fatfs::{FileSystem, FsOptions};
 
-use super::name::BackupName;
+use super::name::{BackupName, Leftover};
 use super::{BackupTarget, ListedBackup, PendingBackup, StoredBackup, space_needed};
 use crate::container::{Header, Verified, WrittenBackup, verify_offline};
 use crate::error::BackupError;
 
 /// A FAT file system on a block device or image, opened in user space.
+///
+/// Untrusted media can hold a crafted file system, and the FAT library may panic on one
+/// instead of returning an error. Every call into it is contained ([`std::panic::catch_unwind`]):
+/// a panic becomes [`BackupError::Fat`] saying the file system is damaged, and the target is
+/// then *broken*: it refuses every further call and writes nothing more (not even the
+/// unmount's summary), so a half-understood file system is never written to. Whatever was
+/// being written then is a `.partial` file at most, which no reader takes for a backup.
 pub struct FatTarget<IO: Read + Write + Seek> {
-    fs: FileSystem<IO>,
+    /// `None` once closed (or let go, broken).
+    fs: Option<FileSystem<Bounded<IO>>>,
     /// A second handle on the same device, to sync it and drop its cached pages.
     sync: Option<File>,
     label: String,
+    broken: Cell<bool>,
 }
 
 impl<IO: Read + Write + Seek> std::fmt::Debug for FatTarget<IO> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FatTarget")
             .field("label", &self.label)
+            .field("broken", &self.broken.get())
             .finish_non_exhaustive()
     }
 }
@@ -55,6 +67,19 @@ impl FatTarget<File> {
     /// Opens the FAT file system on a block device (a partition such as `/dev/sdb1`) or an
     /// image file.
     pub fn open(path: &std::path::Path) -> Result<FatTarget<File>, BackupError> {
+        let mounts = std::path::Path::new("/proc/self/mountinfo");
+        if let Some(point) = super::discover::mount_point_of(mounts, path) {
+            return Err(BackupError::Fat {
+                op: "open",
+                detail: format!(
+                    "{} is mounted at {}: device mode writes the file system itself and never \
+                     shares it with the kernel; unmount it first, or write to the mounted \
+                     directory instead (--to)",
+                    path.display(),
+                    point.display()
+                ),
+            });
+        }
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -69,20 +94,112 @@ impl FatTarget<File> {
     }
 }
 
+/// What a contained panic of the FAT library is reported as.
+const DAMAGED: &str = "the file system on the drive is damaged or crafted (the FAT reader \
+                       stopped); nothing more is written to it: check it with fsck.fat, or use \
+                       another drive";
+
+thread_local! {
+    /// Set on this thread while a FAT call runs contained.
+    static CONTAINING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a panic now would be one of the FAT library's, contained and reported as an error.
+/// A panic hook consults it: the process's hook runs even for a panic that is caught, and a
+/// TUI's hook restores the terminal, which must not happen while the TUI goes on.
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(Cell::get)
+}
+
+/// Runs `f`, turning a panic inside it into [`BackupError::Fat`] saying the file system is damaged.
+fn catch<T>(
+    op: &'static str,
+    f: impl FnOnce() -> Result<T, BackupError>,
+) -> Result<T, BackupError> {
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    match caught {
+        Ok(result) => result,
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(BackupError::Fat {
+                op,
+                detail: format!("{DAMAGED} ({})", why.chars().take(200).collect::<String>()),
+            })
+        }
+    }
+}
+
 impl<IO: Read + Write + Seek> FatTarget<IO> {
     /// The FAT file system on `io`, called `label` on screen.
     pub fn new(io: IO, label: impl Into<String>) -> Result<FatTarget<IO>, BackupError> {
-        let fs = FileSystem::new(io, FsOptions::new()).map_err(|e| fat("mount", e))?;
+        let io = Bounded::new(io).map_err(|e| fat("mount", e))?;
+        let fs = catch("mount", || {
+            FileSystem::new(io, FsOptions::new()).map_err(|e| fat("mount", e))
+        })?;
         Ok(FatTarget {
-            fs,
+            fs: Some(fs),
             sync: None,
             label: label.into(),
+            broken: Cell::new(false),
         })
     }
 
     /// Flushes the file system's state (FSInfo, clean flag) and closes it.
-    pub fn close(self) -> Result<(), BackupError> {
-        self.fs.unmount().map_err(|e| fat("unmount", e))
+    pub fn close(mut self) -> Result<(), BackupError> {
+        let fs = self.take_fs()?;
+        catch("unmount", || fs.unmount().map_err(|e| fat("unmount", e)))
+    }
+
+    /// Whether a contained panic stopped this target.
+    pub fn is_broken(&self) -> bool {
+        self.broken.get()
+    }
+
+    fn take_fs(&mut self) -> Result<FileSystem<Bounded<IO>>, BackupError> {
+        if self.broken.get() {
+            return Err(BackupError::Fat {
+                op: "unmount",
+                detail: DAMAGED.to_owned(),
+            });
+        }
+        self.fs.take().ok_or(BackupError::Fat {
+            op: "unmount",
+            detail: "the file system was closed".to_owned(),
+        })
+    }
+
+    /// Runs `f` on the file system, containing a panic (after which the target is broken).
+    fn with_fs<'s, T>(
+        &'s self,
+        op: &'static str,
+        f: impl FnOnce(&'s FileSystem<Bounded<IO>>) -> Result<T, BackupError>,
+    ) -> Result<T, BackupError> {
+        let fs = match (&self.fs, self.broken.get()) {
+            (Some(fs), false) => fs,
+            (_, true) => {
+                return Err(BackupError::Fat {
+                    op,
+                    detail: DAMAGED.to_owned(),
+                });
+            }
+            (None, false) => {
+                return Err(BackupError::Fat {
+                    op,
+                    detail: "the file system was closed".to_owned(),
+                });
+            }
+        };
+        let result = catch(op, || f(fs));
+        if matches!(&result, Err(BackupError::Fat { detail, .. }) if detail.starts_with(DAMAGED)) {
+            self.broken.set(true);
+        }
+        result
     }
 
     fn sync_device(&self) -> Result<(), BackupError> {
@@ -99,8 +216,110 @@ impl<IO: Read + Write + Seek> FatTarget<IO> {
         }
     }
 
-    fn exists(&self, name: &str) -> bool {
-        self.fs.root_dir().open_file(name).is_ok()
+    fn exists(&self, name: &str) -> Result<bool, BackupError> {
+        self.with_fs("open", |fs| Ok(fs.root_dir().open_file(name).is_ok()))
+    }
+
+    /// Every file in the root directory: name and length.
+    fn files(&self) -> Result<Vec<(String, u64)>, BackupError> {
+        self.with_fs("list", |fs| {
+            let mut out = Vec::new();
+            for entry in fs.root_dir().iter() {
+                let entry = entry.map_err(|e| fat("list", e))?;
+                if entry.is_file() {
+                    out.push((entry.file_name(), entry.len()));
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl<IO: Read + Write + Seek> Drop for FatTarget<IO> {
+    fn drop(&mut self) {
+        if let Some(fs) = self.fs.take() {
+            if self.broken.get() {
+                // Its unmount would write to a file system it does not understand.
+                std::mem::forget(fs);
+            } else {
+                let _ = catch("unmount", || {
+                    drop(fs);
+                    Ok(())
+                });
+            }
+        }
+    }
+}
+
+/// The device as the file system may use it: no read, write or seek past its end. A crafted
+/// boot sector can claim a volume larger than the drive; the FAT library believes it, and would
+/// then write far past the end (growing an image file without bound, or failing late on a
+/// device). Here that is an error at the first such access.
+struct Bounded<IO> {
+    inner: IO,
+    len: u64,
+    pos: u64,
+}
+
+impl<IO: Seek> Bounded<IO> {
+    fn new(mut inner: IO) -> std::io::Result<Bounded<IO>> {
+        let len = inner.seek(SeekFrom::End(0))?;
+        inner.seek(SeekFrom::Start(0))?;
+        Ok(Bounded { inner, len, pos: 0 })
+    }
+}
+
+impl<IO> Bounded<IO> {
+    fn beyond(&self) -> std::io::Error {
+        std::io::Error::other(format!(
+            "the file system reaches past the end of the drive ({} bytes): its boot sector is \
+             damaged or crafted",
+            self.len
+        ))
+    }
+}
+
+impl<IO: Read> Read for Bounded<IO> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let room = self.len.saturating_sub(self.pos).min(buf.len() as u64) as usize;
+        if room == 0 && !buf.is_empty() {
+            return Err(self.beyond());
+        }
+        let n = self.inner.read(&mut buf[..room])?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<IO: Write> Write for Bounded<IO> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.pos.saturating_add(buf.len() as u64) > self.len {
+            return Err(self.beyond());
+        }
+        let n = self.inner.write(buf)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<IO: Seek> Seek for Bounded<IO> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match target {
+            Some(p) if p <= self.len => {
+                self.pos = self.inner.seek(SeekFrom::Start(p))?;
+                Ok(self.pos)
+            }
+            _ => Err(self.beyond()),
+        }
     }
 }
 
@@ -117,8 +336,10 @@ impl<IO: Read + Write + Seek> BackupTarget for FatTarget<IO> {
     }
 
     fn free_space(&mut self) -> Result<u64, BackupError> {
-        let stats = self.fs.stats().map_err(|e| fat("free space", e))?;
-        Ok(u64::from(stats.free_clusters()) * u64::from(stats.cluster_size()))
+        self.with_fs("free space", |fs| {
+            let stats = fs.stats().map_err(|e| fat("free space", e))?;
+            Ok(u64::from(stats.free_clusters()) * u64::from(stats.cluster_size()))
+        })
     }
 
     fn begin<'a>(
@@ -143,16 +364,16 @@ impl<IO: Read + Write + Seek> BackupTarget for FatTarget<IO> {
             });
         }
         for taken in [name.file_name(), name.partial_name()] {
-            if self.exists(&taken) {
+            if self.exists(&taken)? {
                 return Err(BackupError::Exists { path: taken.into() });
             }
         }
         let target: &'a FatTarget<IO> = self;
-        let file = target
-            .fs
-            .root_dir()
-            .create_file(&name.partial_name())
-            .map_err(|e| fat("create", e))?;
+        let file = target.with_fs("create", |fs| {
+            fs.root_dir()
+                .create_file(&name.partial_name())
+                .map_err(|e| fat("create", e))
+        })?;
         Ok(Box::new(FatPending {
             target,
             file: Some(file),
@@ -162,20 +383,21 @@ impl<IO: Read + Write + Seek> BackupTarget for FatTarget<IO> {
 
     fn list(&mut self) -> Result<Vec<ListedBackup>, BackupError> {
         let mut out = Vec::new();
-        for entry in self.fs.root_dir().iter() {
-            let entry = entry.map_err(|e| fat("list", e))?;
-            let file_name = entry.file_name();
-            if !entry.is_file() {
-                continue;
-            }
+        for (file_name, len) in self.files()? {
             let Ok(name) = BackupName::parse(&file_name) else {
                 continue;
             };
-            let header = Header::read_from(&mut entry.to_file());
+            let header = self.with_fs("read", |fs| {
+                let mut file = fs
+                    .root_dir()
+                    .open_file(&file_name)
+                    .map_err(|e| fat("open", e))?;
+                Ok(Header::read_from(&mut file))
+            })?;
             out.push(ListedBackup {
                 file_name,
                 name,
-                len: entry.len(),
+                len,
                 header: header.map_err(|e| e.to_string()),
             });
         }
@@ -184,39 +406,156 @@ impl<IO: Read + Write + Seek> BackupTarget for FatTarget<IO> {
     }
 
     fn remove(&mut self, file_name: &str) -> Result<(), BackupError> {
-        self.fs
-            .root_dir()
-            .remove(file_name)
-            .map_err(|e| fat("remove", e))?;
+        self.with_fs("remove", |fs| {
+            fs.root_dir()
+                .remove(file_name)
+                .map_err(|e| fat("remove", e))
+        })?;
         self.sync_device()
     }
 
     fn verify(&mut self, file_name: &str, hsm_key: &VerifyingKey) -> Result<Verified, BackupError> {
-        let file = self
-            .fs
-            .root_dir()
-            .open_file(file_name)
-            .map_err(|e| fat("open", e))?;
-        verify_offline(file, hsm_key)
+        self.with_fs("verify", |fs| {
+            let file = fs
+                .root_dir()
+                .open_file(file_name)
+                .map_err(|e| fat("open", e))?;
+            verify_offline(BufReader::with_capacity(1 << 20, file), hsm_key)
+        })
+    }
+
+    fn leftovers(&mut self) -> Result<Vec<Leftover>, BackupError> {
+        let mut out: Vec<Leftover> = self
+            .files()?
+            .into_iter()
+            .filter_map(|(name, len)| Leftover::parse(&name, len))
+            .collect();
+        out.sort_by(|a, b| b.name.cmp(&a.name));
+        Ok(out)
+    }
+
+    fn remove_leftover(&mut self, leftover: &Leftover) -> Result<(), BackupError> {
+        let checked = Leftover::parse(&leftover.file_name, 0).ok_or(BackupError::BadName {
+            name: leftover.file_name.clone(),
+            problem: "it is not a .partial or .failed backup file",
+        })?;
+        self.remove(&checked.file_name)
+    }
+
+    fn close(mut self: Box<Self>) -> Result<(), BackupError> {
+        let fs = self.take_fs()?;
+        catch("unmount", || fs.unmount().map_err(|e| fat("unmount", e)))?;
+        self.sync_device()
+    }
+
+    fn open_backup<'a>(
+        &'a mut self,
+        file_name: &str,
+    ) -> Result<(Box<dyn Read + 'a>, u64), BackupError> {
+        BackupName::parse(file_name)?;
+        let len = self
+            .files()?
+            .into_iter()
+            .find(|(name, _)| name == file_name)
+            .map(|(_, len)| len)
+            .ok_or_else(|| BackupError::Fat {
+                op: "open",
+                detail: format!("no file {file_name} on the drive"),
+            })?;
+        let target: &'a FatTarget<IO> = self;
+        let file = target.with_fs("open", |fs| {
+            fs.root_dir()
+                .open_file(file_name)
+                .map_err(|e| fat("open", e))
+        })?;
+        Ok((
+            Box::new(Contained {
+                target,
+                file: Some(file),
+            }),
+            len,
+        ))
+    }
+}
+
+/// A file on the FAT file system read with every call contained.
+struct Contained<'a, IO: Read + Write + Seek> {
+    target: &'a FatTarget<IO>,
+    file: Option<fatfs::File<'a, Bounded<IO>>>,
+}
+
+impl<IO: Read + Write + Seek> Read for Contained<'_, IO> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let file = self.file.as_mut();
+        guarded_io(self.target, "read", || match file {
+            Some(f) => f.read(buf),
+            None => Err(std::io::Error::other("the file is closed")),
+        })
+    }
+}
+
+impl<IO: Read + Write + Seek> Drop for Contained<'_, IO> {
+    fn drop(&mut self) {
+        release(self.target, self.file.take());
+    }
+}
+
+/// Lets a fatfs file go (its drop writes its directory entry): contained, and not at all once
+/// the target is broken.
+fn release<IO: Read + Write + Seek>(
+    target: &FatTarget<IO>,
+    file: Option<fatfs::File<'_, Bounded<IO>>>,
+) {
+    let Some(file) = file else { return };
+    if target.broken.get() {
+        std::mem::forget(file);
+    } else if catch("close", || {
+        drop(file);
+        Ok(())
+    })
+    .is_err()
+    {
+        target.broken.set(true);
+    }
+}
+
+/// An I/O call into fatfs, contained: a panic marks the target broken and is an I/O error.
+fn guarded_io<IO: Read + Write + Seek, T>(
+    target: &FatTarget<IO>,
+    op: &'static str,
+    f: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    if target.broken.get() {
+        return Err(std::io::Error::other(DAMAGED));
+    }
+    match catch(op, || f().map_err(|e| fat(op, e))) {
+        Ok(v) => Ok(v),
+        Err(BackupError::Fat { detail, .. }) if detail.starts_with(DAMAGED) => {
+            target.broken.set(true);
+            Err(std::io::Error::other(detail))
+        }
+        Err(e) => Err(std::io::Error::other(e.to_string())),
     }
 }
 
 struct FatPending<'a, IO: Read + Write + Seek> {
     target: &'a FatTarget<IO>,
-    file: Option<fatfs::File<'a, IO>>,
+    file: Option<fatfs::File<'a, Bounded<IO>>>,
     name: BackupName,
 }
 
 impl<IO: Read + Write + Seek> Write for FatPending<'_, IO> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.file.as_mut() {
+        let file = self.file.as_mut();
+        guarded_io(self.target, "write", || match file {
             Some(f) => f.write(buf),
             None => Err(std::io::Error::other("the backup file is closed")),
-        }
+        })
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+        let file = self.file.as_mut();
+        guarded_io(self.target, "flush", || file.map_or(Ok(()), |f| f.flush()))
     }
 }
 
@@ -231,27 +570,42 @@ impl<IO: Read + Write + Seek> PendingBackup for FatPending<'_, IO> {
             .file
             .take()
             .ok_or(BackupError::Pipeline { stage: "writing" })?;
-        file.flush().map_err(|e| fat("flush", e))?;
-        drop(file);
+        guarded_io(target, "flush", || file.flush()).map_err(|e| BackupError::Fat {
+            op: "flush",
+            detail: e.to_string(),
+        })?;
+        release(target, Some(file));
         target.sync_device()?;
-        let root = target.fs.root_dir();
-        root.rename(&self.name.partial_name(), &root, &self.name.file_name())
-            .map_err(|e| fat("rename", e))?;
+        let (partial, final_name) = (self.name.partial_name(), self.name.file_name());
+        target.with_fs("rename", |fs| {
+            let root = fs.root_dir();
+            root.rename(&partial, &root, &final_name)
+                .map_err(|e| fat("rename", e))
+        })?;
         target.sync_device()?;
         target.drop_cache();
-        let check = root
-            .open_file(&self.name.file_name())
-            .map_err(|e| fat("open", e))
-            .and_then(|f| verify_offline(f, hsm_key))
-            .and_then(|v| v.matches(written).map(|()| v).map_err(BackupError::from));
+        let check = target.with_fs("read back", |fs| {
+            let file = fs
+                .root_dir()
+                .open_file(&final_name)
+                .map_err(|e| fat("open", e))?;
+            let verified = verify_offline(BufReader::with_capacity(1 << 20, file), hsm_key)?;
+            verified.matches(written)?;
+            Ok(verified)
+        });
         match check {
             Ok(verified) => Ok(StoredBackup {
                 target: target.describe(),
-                file_name: self.name.file_name(),
+                file_name: final_name,
                 verified,
             }),
             Err(e) => {
-                let _ = root.rename(&self.name.file_name(), &root, &self.name.failed_name());
+                let failed = self.name.failed_name();
+                let _ = target.with_fs("rename", |fs| {
+                    let root = fs.root_dir();
+                    root.rename(&final_name, &root, &failed)
+                        .map_err(|e| fat("rename", e))
+                });
                 let _ = target.sync_device();
                 Err(e)
             }
@@ -262,8 +616,11 @@ impl<IO: Read + Write + Seek> PendingBackup for FatPending<'_, IO> {
 impl<IO: Read + Write + Seek> Drop for FatPending<'_, IO> {
     fn drop(&mut self) {
         if let Some(file) = self.file.take() {
-            drop(file);
-            let _ = self.target.fs.root_dir().remove(&self.name.partial_name());
+            release(self.target, Some(file));
+            let partial = self.name.partial_name();
+            let _ = self.target.with_fs("remove", |fs| {
+                fs.root_dir().remove(&partial).map_err(|e| fat("remove", e))
+            });
         }
     }
 }

@@ -86,6 +86,38 @@ impl BackupName {
     }
 }
 
+/// A file a write left behind that is not a backup: `NAME.partial` (the write never finished:
+/// interrupted, killed, the drive pulled) or `NAME.failed` (finished, but its read-back check
+/// failed). Never listed or verified as a backup; removed only when a person asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leftover {
+    /// The file's name.
+    pub file_name: String,
+    /// The backup it was meant to be.
+    pub name: BackupName,
+    /// Whether it is a `.failed` file (else `.partial`).
+    pub failed: bool,
+    /// Its length.
+    pub len: u64,
+}
+
+impl Leftover {
+    /// Recognises a leftover by its name: a canonical backup name plus `.partial` or
+    /// `.failed`. Nothing else is ever taken for one, so cleaning removes nothing else.
+    pub fn parse(file_name: &str, len: u64) -> Option<Leftover> {
+        let (stem, failed) = match file_name.strip_suffix(PARTIAL_SUFFIX) {
+            Some(stem) => (stem, false),
+            None => (file_name.strip_suffix(FAILED_SUFFIX)?, true),
+        };
+        Some(Leftover {
+            file_name: file_name.to_owned(),
+            name: BackupName::parse(stem).ok()?,
+            failed,
+            len,
+        })
+    }
+}
+
 fn parse_time(t: &str) -> Option<u64> {
     let b = t.as_bytes();
     if b.len() != 18 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[17] != b'Z' {
@@ -153,6 +185,16 @@ mod tests {
             "payments_2026-12-04T093045Z_seq42.tsbk",
         ] {
             assert!(BackupName::parse(bad).is_err(), "{bad}");
+        }
+        let partial = Leftover::parse(&name.partial_name(), 7).unwrap();
+        assert_eq!((partial.name, partial.failed), (name.clone(), false));
+        assert!(Leftover::parse(&name.failed_name(), 0).unwrap().failed);
+        for not_ours in [
+            name.file_name(),
+            "notes.txt.partial".into(),
+            "x.partial".into(),
+        ] {
+            assert_eq!(Leftover::parse(&not_ours, 0), None, "{not_ours}");
         }
     }
 }

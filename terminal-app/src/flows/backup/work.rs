@@ -169,9 +169,10 @@ fn create(worker: &mut Worker, dirs: &[PathBuf], record: Option<&Path>) -> Backu
             let _ = tx.send(Event::Backup(event));
         }
     };
+    let drives: Vec<cli_backup::Drive> = dirs.iter().cloned().map(cli_backup::Drive::Dir).collect();
     match cli_backup::create_on(
         &mut *worker.link,
-        dirs,
+        &drives,
         pinned.as_ref(),
         Some(KEEP_NEWEST),
         &mut step,
