@@ -31,18 +31,34 @@ pub mod worker;
 pub use runtime::run;
 
 #[cfg(feature = "embedded")]
-/// Runs `tessera demo`: the TUI against the in-process demo HSM. `idle_lock_secs` locks an
-/// idle session; `params` stretches the soft cards' passphrases; `drive_dir` is the demo's
-/// drive directory (backups and log exports go there).
+/// Runs `tessera demo`: the TUI against the demo HSM whose state lives in `demo_dir`
+/// (`<state>/demo`, see [`demo::layout`]). `idle_lock_secs` locks an idle session; `params`
+/// stretches the soft cards' passphrases; `<demo_dir>/drive` is the demo's drive directory
+/// (backups and log exports go there). The fixture is built on the first start only, on the
+/// worker thread after the first frame, which says so.
 pub fn run_demo(
     idle_lock_secs: u64,
     params: quorum::Argon2Params,
-    drive_dir: std::path::PathBuf,
+    demo_dir: &std::path::Path,
 ) -> std::io::Result<()> {
-    let demo = demo::Demo::new(params, false).map_err(std::io::Error::other)?;
+    let demo = demo::Demo::open(demo_dir, params, false).map_err(std::io::Error::other)?;
+    let drive_dir = demo_dir.join("drive");
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&drive_dir)
+        .map_err(|e| {
+            std::io::Error::other(format!(
+                "creating the demo drive directory {}: {e}",
+                drive_dir.display()
+            ))
+        })?;
     let mut model = model::Model::new(demo.target(), demo::Demo::cards());
     model.idle_lock_ms = idle_lock_secs.saturating_mul(1000);
     model.drive_dirs = vec![drive_dir];
+    model.setup_note = Some(if demo.first_start() {
+        "preparing the demo HSM… (first start only)".to_owned()
+    } else {
+        "opening the demo HSM…".to_owned()
+    });
     let theme = theme::Theme::for_terminal(theme::Theme::no_color_from_env());
     run(model, move || demo.into_worker(), theme)
 }

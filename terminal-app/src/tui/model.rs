@@ -303,6 +303,9 @@ pub struct Model {
     pub drive_dirs: Vec<std::path::PathBuf>,
     /// Set when the user quit.
     pub quitting: bool,
+    /// What the welcome screen says while the link is being set up (the demo: whether its
+    /// fixture is being built or opened); a generic line when `None`.
+    pub setup_note: Option<String>,
 }
 
 impl Model {
@@ -332,6 +335,7 @@ impl Model {
             revoke: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,
+            setup_note: None,
         }
     }
 

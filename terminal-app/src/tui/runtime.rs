@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use ratatui::DefaultTerminal;
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use super::message::{Command, DrillCommand, Effect, Event, LoginCommand, Message, PinFor};
+use super::message::{
+    Command, DrillCommand, Effect, Event, LoginCommand, LoginEvent, Message, PinFor,
+};
 use super::model::Model;
 use super::pin::PinBuffer;
 use super::theme::Theme;
@@ -29,6 +31,7 @@ pub fn run(
 ) -> io::Result<()> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
+    tracing::info!("TUI starting");
     let mut terminal = ratatui::try_init()?;
     let handle = worker::spawn(setup, command_rx, event_tx);
     let result = match handle {
@@ -51,15 +54,25 @@ fn event_loop(
 ) -> io::Result<()> {
     let start = Instant::now();
     let mut pin = PinBuffer::new();
+    let mut first_frame = true;
     loop {
         terminal.draw(|frame| view(frame, &model, theme))?;
+        if first_frame {
+            tracing::info!(ms = start.elapsed().as_millis(), "first frame drawn");
+            first_frame = false;
+        }
         let mut messages = Vec::new();
         if event::poll(TICK)?
             && let TermEvent::Key(key) = event::read()?
         {
             messages.push(Message::Key(key));
         }
-        messages.extend(events.try_iter().map(Message::Worker));
+        messages.extend(
+            events
+                .try_iter()
+                .inspect(|e| note(e, start))
+                .map(Message::Worker),
+        );
         let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         messages.push(Message::Tick { now_ms });
         for message in messages {
@@ -68,6 +81,27 @@ fn event_loop(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Logs what a worker event says about the session (chosen fields only: an event is never
+/// logged whole, so nothing it may carry, such as a setup password, reaches the log).
+fn note(event: &Event, start: Instant) {
+    match event {
+        Event::Ready { slots } => tracing::info!(
+            ms = start.elapsed().as_millis(),
+            card_slots = slots.len(),
+            "worker ready"
+        ),
+        Event::SetupFailed(reason) => tracing::error!(%reason, "setup failed"),
+        Event::LinkLost(reason) => tracing::warn!(%reason, "link lost"),
+        Event::Failed(reason) => tracing::warn!(%reason, "request failed"),
+        Event::Login(LoginEvent::LoggedIn { role, holders, .. }) => {
+            let holders: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
+            tracing::info!(?role, ?holders, "logged in");
+        }
+        Event::LoggedOut => tracing::info!("logged out"),
+        _ => {}
     }
 }
 
@@ -98,7 +132,10 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     crate::flows::revoke::RevokeCommand::Verify(pin.take()),
                 ));
             }
-            Effect::Quit => quit = true,
+            Effect::Quit => {
+                tracing::info!("quit");
+                quit = true;
+            }
         }
     }
     quit

@@ -208,7 +208,10 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     .areas(area);
     let link = match &model.link {
         LinkState::Connecting => Span::styled(
-            "… setting up the demo HSM and its soft cards (a few seconds)",
+            model
+                .setup_note
+                .as_deref()
+                .unwrap_or("… setting up the demo HSM and its soft cards (a few seconds)"),
             theme.muted,
         ),
         LinkState::Up => Span::styled("✓ connected", theme.ok),
