@@ -12,6 +12,7 @@
 //!   also reads in words and marks.
 //! - [`demo`]: `tessera demo`'s fixture (an in-process reference HSM and soft cards).
 //! - [`pin`]: the zeroizing PIN buffer the runtime keeps outside the model.
+//! - [`mouse`]: clicks and the wheel, turned into the key presses that do the same.
 //!
 //! The flows themselves (login, dashboard, configuration, keys and bin, logs) are in
 //! [`crate::flows`], one file each.
@@ -21,6 +22,7 @@ pub mod demo;
 pub mod keymap;
 pub mod message;
 pub mod model;
+pub mod mouse;
 pub mod pin;
 mod runtime;
 pub mod theme;

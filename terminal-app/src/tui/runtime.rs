@@ -7,7 +7,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent,
+};
 
 use super::message::{
     Command, DrillCommand, Effect, Event, LoginCommand, LoginEvent, Message, PinFor,
@@ -33,16 +36,30 @@ pub fn run(
     let (event_tx, events) = mpsc::channel();
     tracing::info!("TUI starting");
     let mut terminal = ratatui::try_init()?;
+    capture_mouse()?;
     let handle = worker::spawn(setup, command_rx, event_tx);
     let result = match handle {
         Ok(_) => event_loop(&mut terminal, model, &commands, &events, &theme),
         Err(e) => Err(e),
     };
+    let _ = ratatui::crossterm::execute!(io::stdout(), DisableMouseCapture);
     ratatui::try_restore()?;
     // The worker ends once the command channel closes (after a final logout, if any); it is
     // not joined, so that quitting never waits on a card or an Argon2 run.
     drop(commands);
     result
+}
+
+/// Turns the mouse on, and off again on a panic before the terminal is restored (ratatui's
+/// hook restores the rest).
+fn capture_mouse() -> io::Result<()> {
+    ratatui::crossterm::execute!(io::stdout(), EnableMouseCapture)?;
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = ratatui::crossterm::execute!(io::stdout(), DisableMouseCapture);
+        restore(info);
+    }));
+    Ok(())
 }
 
 fn event_loop(
@@ -55,17 +72,26 @@ fn event_loop(
     let start = Instant::now();
     let mut pin = PinBuffer::new();
     let mut first_frame = true;
+    let mut screen = Buffer::default();
     loop {
-        terminal.draw(|frame| view(frame, &model, theme))?;
+        let drawn = terminal.draw(|frame| view(frame, &model, theme))?;
+        // What the mouse clicks on is what was drawn last.
+        screen.clone_from(drawn.buffer);
         if first_frame {
             tracing::info!(ms = start.elapsed().as_millis(), "first frame drawn");
             first_frame = false;
         }
         let mut messages = Vec::new();
-        if event::poll(TICK)?
-            && let TermEvent::Key(key) = event::read()?
-        {
-            messages.push(Message::Key(key));
+        if event::poll(TICK)? {
+            match event::read()? {
+                TermEvent::Key(key) => messages.push(Message::Key(key)),
+                TermEvent::Mouse(mouse) => messages.extend(
+                    super::mouse::keys_for(&screen, mouse)
+                        .into_iter()
+                        .map(Message::Key),
+                ),
+                _ => {}
+            }
         }
         messages.extend(
             events
