@@ -1,6 +1,7 @@
 //! The mouse: a click on a menu entry or a list row selects it, a click on the selected row
 //! chooses it, the wheel moves the selection; each as the keys that do the same, read off the
 //! screen as drawn.
+#![cfg(feature = "embedded")] // the shared model fixtures list the demo's cards
 
 #[path = "support/tui_model.rs"]
 mod tui_support;
