@@ -1,10 +1,12 @@
 //! `tessera`: the partition administration terminal.
 //!
-//! `tessera demo` runs the embedded default: an in-process HSM (the reference partition
-//! service, its store in memory), a terminal paired with it over the in-memory link, three demo
-//! soft cards enrolled as a 2-of-3 PSO set, a login with two of them, a share drill, a verified
-//! log export, and a report of what an operator would see. A build without the `embedded`
-//! feature says that the embedded default is not in it. `tessera pair` pairs with a real HSM's
+//! `tessera demo` runs the embedded default: the TUI against an in-process HSM (the reference
+//! partition service) with demo soft cards, its state kept in `STATE_DIR/demo` across restarts
+//! (`--reset` starts afresh); `tessera demo --transcript` prints a walk-through instead (its HSM
+//! in memory: pairing, enrolment, a login, a share drill, a verified log export). A build
+//! without the `embedded` feature says that the embedded default is not in it.
+//! `tessera completions SHELL` and `tessera man [COMMAND]` print what clap generates from the
+//! definitions below; diagnostics go to `STATE_DIR/logs/tessera.log`. `tessera pair` pairs with a real HSM's
 //! partition; `tessera` without a subcommand lists the paired partitions (or says how to pair);
 //! `status`, `config show`, `keys list`, `bin list` and `log show` read a paired partition;
 //! `tessera card …` are scriptable card commands. The logic is the library's
