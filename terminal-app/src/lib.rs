@@ -26,6 +26,8 @@
 //! - [`error`]: the one error type, with the cases a screen acts on typed ([`Error`]).
 //! - [`log_verify`]: `tessera log verify` and `tessera log convert`, an exported log checked
 //!   offline (and turned into syslog or CEF records).
+//! - [`diagnostics`]: `tracing` to a size-capped log file in the state directory, and the
+//!   panic hook that says where it is.
 //! - [`tui`] and [`flows`]: the TUI (`tessera demo`), one file per flow on the terminal side.
 //!
 //! Nothing here prints or exits: each command returns what the binary shows.
@@ -33,6 +35,7 @@
 pub mod cards;
 pub mod cli;
 pub mod config;
+pub mod diagnostics;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod error;

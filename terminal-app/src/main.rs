@@ -1,10 +1,12 @@
 //! `tessera`: the partition administration terminal.
 //!
-//! `tessera demo` runs the embedded default: an in-process HSM (the reference partition
-//! service, its store in memory), a terminal paired with it over the in-memory link, three demo
-//! soft cards enrolled as a 2-of-3 PSO set, a login with two of them, a share drill, a verified
-//! log export, and a report of what an operator would see. A build without the `embedded`
-//! feature says that the embedded default is not in it. `tessera pair` pairs with a real HSM's
+//! `tessera demo` runs the embedded default: the TUI against an in-process HSM (the reference
+//! partition service) with demo soft cards, its state kept in `STATE_DIR/demo` across restarts
+//! (`--reset` starts afresh); `tessera demo --transcript` prints a walk-through instead (its HSM
+//! in memory: pairing, enrolment, a login, a share drill, a verified log export). A build
+//! without the `embedded` feature says that the embedded default is not in it.
+//! `tessera completions SHELL` and `tessera man [COMMAND]` print what clap generates from the
+//! definitions below; diagnostics go to `STATE_DIR/logs/tessera.log`. `tessera pair` pairs with a real HSM's
 //! partition; `tessera` without a subcommand lists the paired partitions (or says how to pair);
 //! `status`, `config show`, `keys list`, `bin list` and `log show` read a paired partition;
 //! `tessera card …` are scriptable card commands. The logic is the library's
@@ -28,7 +30,7 @@ use terminal_app::{Error, cards, log_verify};
 
 /// Tessera: administer an HSM partition. Without a command: the paired partitions.
 #[derive(Parser, Debug)]
-#[command(version, about, after_help = exit::EXIT_CODES_HELP)]
+#[command(name = "tessera", version, about, after_help = exit::EXIT_CODES_HELP)]
 struct Cli {
     /// The terminal configuration file (TOML, `version = 1`). Without it, the file
     /// $TESSERA_CONFIG names; without either, the defaults (hardware cards only).
@@ -63,6 +65,10 @@ enum Command {
         /// 123456) instead of soft cards.
         #[arg(long, conflicts_with = "transcript")]
         pcsc: bool,
+        /// Remove the demo's state (STATE_DIR/demo: its HSM, soft cards, terminal key, drive
+        /// directory) first, and start afresh with the original fixture.
+        #[arg(long, conflicts_with = "transcript")]
+        reset: bool,
     },
     /// Pairs with a partition of a running `tessera-hsm serve`, with the one-time code its
     /// owner issued (`tessera-hsm pairing-code`), asked for on the terminal (no echo), then
@@ -134,6 +140,20 @@ enum Command {
     /// unwritable, 3 no usable device root.
     #[command(after_help = cli::firmware::FIRMWARE_EXIT_CODES_HELP)]
     Firmware(FirmwareArgs),
+    /// Prints the completion script for SHELL, generated from this command line (e.g.
+    /// `tessera completions bash > /etc/bash_completion.d/tessera`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page (roff), generated from this command line, with every command
+    /// and the exit statuses (`tessera man | man -l -`); with COMMAND, that command's page.
+    Man {
+        /// A command, e.g. `demo` or `log verify` (their pages are tessera-demo(1) and
+        /// tessera-log-verify(1)).
+        command: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -473,6 +493,26 @@ fn main() -> ExitCode {
         return ExitCode::from(exit::FAILURE);
     }
     let cli = Cli::parse();
+    // Generated from the definitions above; they need no configuration and no state.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            print!("{}", completions(*shell));
+            return ExitCode::from(exit::OK);
+        }
+        Some(Command::Man { command }) => {
+            return match man_page(command) {
+                Ok(page) => {
+                    print!("{page}");
+                    ExitCode::from(exit::OK)
+                }
+                Err(e) => {
+                    eprintln!("tessera: {e}");
+                    ExitCode::from(exit::USAGE)
+                }
+            };
+        }
+        _ => {}
+    }
     // Before the configuration: a log check needs none, and its exit code must be its own.
     if let Some(Command::Log(LogCommand::Verify(_) | LogCommand::Convert(_))) = &cli.command {
         let Some(Command::Log(command)) = cli.command else {
@@ -508,13 +548,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     .map_err(Error::from)?;
     let policy = loaded.config.card_policy();
     let state_dir = cli.state_dir;
+    let diagnostics = std::sync::Once::new();
     let state = || -> Result<StateDir, Error> {
         let path = state::state_dir_path(
             state_dir.clone(),
             std::env::var_os("XDG_STATE_HOME"),
             std::env::var_os("HOME"),
         )?;
-        Ok(StateDir::open(path)?)
+        let state = StateDir::open(path)?;
+        diagnostics.call_once(|| start_diagnostics(state.path()));
+        Ok(state)
     };
     match cli.command {
         None if !terminal_app::tui::paired::is_terminal() => {
@@ -548,8 +591,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Demo {
             transcript: false,
             idle_lock,
+            reset,
             ..
-        }) => tui_demo(idle_lock, state()?.path().join("demo"))?,
+        }) => tui_demo(idle_lock, &state()?.path().join("demo"), reset)?,
         Some(Command::Pair {
             address,
             partition,
@@ -1041,28 +1085,108 @@ fn firmware_command(args: FirmwareArgs, config: &TerminalConfig) {
     }
 }
 
-/// The TUI against the embedded demo HSM; it needs a terminal. `demo_dir` holds the demo's
-/// drive directory (`drive`) and its firmware device (`device`).
+/// Diagnostics to the log file in the state directory (best effort: a terminal that cannot
+/// write its log still works), and a panic hook that names the file.
+fn start_diagnostics(state: &std::path::Path) {
+    use terminal_app::diagnostics;
+    let level = std::env::var(diagnostics::LOG_LEVEL_ENV).ok();
+    if let Ok(log) = diagnostics::init(state, level.as_deref()) {
+        diagnostics::install_panic_hook(log);
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "tessera started");
+    }
+}
+
+/// The completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page, from the command line's definitions: the synopsis, the options, the
+/// commands (each has a page of its own: `command`), and the exit statuses.
+fn man_page(command: &[String]) -> Result<String, String> {
+    use clap::CommandFactory;
+    let mut page = Cli::command();
+    for (i, name) in command.iter().enumerate() {
+        let sub = page.find_subcommand(name).cloned().ok_or_else(|| {
+            format!(
+                "`tessera man {}`: there is no command {name:?} there (see `tessera man`)",
+                command.join(" ")
+            )
+        })?;
+        let path = &command[..=i];
+        page = sub
+            .name(format!("tessera-{}", path.join("-")))
+            .bin_name(format!("tessera {}", path.join(" ")))
+            .version(env!("CARGO_PKG_VERSION"));
+    }
+    let man = clap_mangen::Man::new(page.clone());
+    let mut out = Vec::new();
+    let written: std::io::Result<()> = (|| {
+        man.render_title(&mut out)?;
+        man.render_name_section(&mut out)?;
+        man.render_synopsis_section(&mut out)?;
+        man.render_description_section(&mut out)?;
+        man.render_options_section(&mut out)?;
+        if page.has_subcommands() {
+            man.render_subcommands_section(&mut out)?;
+        }
+        out.extend_from_slice(exit_status_section().as_bytes());
+        man.render_version_section(&mut out)
+    })();
+    written.map_err(|e| format!("writing the manual page: {e}"))?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The EXIT STATUS section of the manual page, from the same table as `tessera --help`.
+fn exit_status_section() -> String {
+    let mut roff = String::from(".SH \"EXIT STATUS\"\n");
+    for line in exit::EXIT_CODES_HELP.lines().skip(1) {
+        if let Some((code, text)) = line.trim().split_once(char::is_whitespace) {
+            roff.push_str(&format!(
+                ".TP\n\\fB{code}\\fR\n{}\n",
+                roff_text(text.trim())
+            ));
+        }
+    }
+    roff
+}
+
+/// `text` as a roff text line: backslashes and dashes escaped, no leading control character.
+fn roff_text(text: &str) -> String {
+    let escaped = text.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with(['.', '\'']) {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+/// The TUI against the embedded demo HSM, its state in `demo_dir`; it needs a terminal.
 #[cfg(feature = "embedded")]
-fn tui_demo(idle_lock: u64, demo_dir: PathBuf) -> anyhow::Result<()> {
+fn tui_demo(idle_lock: u64, demo_dir: &std::path::Path, reset: bool) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::io::IsTerminal;
+    use terminal_app::tui::demo;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!(
             "`tessera demo` opens a full-screen TUI and needs a terminal; without one, \
              run `tessera demo --transcript` for the printed walk-through"
         );
     }
-    let drive_dir = demo_dir.join("drive");
-    std::fs::create_dir_all(&drive_dir)
-        .with_context(|| format!("creating the demo drive directory {}", drive_dir.display()))?;
-    terminal_app::tui::run_demo(
-        idle_lock,
-        quorum::Argon2Params::production(),
-        drive_dir,
-        demo_dir.join("device"),
-    )
-    .context("the TUI failed")
+    if reset {
+        println!(
+            "tessera demo --reset: removing the demo state in {}: the demo HSM (its keys, \
+             partition, configuration, keys and log), the soft cards, the demo terminal's key \
+             and pin, the demo drive directory and the demo's firmware device.",
+            demo_dir.display()
+        );
+        demo::reset(demo_dir).map_err(anyhow::Error::msg)?;
+    }
+    terminal_app::tui::run_demo(idle_lock, quorum::Argon2Params::production(), demo_dir)
+        .context("the TUI failed")
 }
 
 /// `tessera demo --pcsc`: the TUI against the embedded demo HSM with the virtual OpenPGP cards.
@@ -1083,7 +1207,7 @@ fn tui_demo_pcsc(_idle_lock: u64) -> anyhow::Result<()> {
 
 /// This build has no embedded default.
 #[cfg(not(feature = "embedded"))]
-fn tui_demo(_idle_lock: u64, _demo_dir: PathBuf) -> anyhow::Result<()> {
+fn tui_demo(_idle_lock: u64, _demo_dir: &std::path::Path, _reset: bool) -> anyhow::Result<()> {
     Err(Error::EmbeddedNotBuilt.into())
 }
 
@@ -1095,5 +1219,62 @@ mod tests {
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_man_page_names_every_command_and_exit_status_and_each_has_a_page() {
+        use clap::CommandFactory;
+        let page = man_page(&[]).unwrap();
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            let roff = format!("tessera\\-{}(1)", name.replace('-', "\\-"));
+            assert!(page.contains(&roff), "{roff} missing");
+            if name == "help" {
+                continue;
+            }
+            let own = man_page(&[name.to_owned()]).unwrap();
+            assert!(own.contains(&format!(".TH tessera-{name} 1")), "{own}");
+            for nested in sub.get_subcommands().filter(|n| n.get_name() != "help") {
+                let path = [name.to_owned(), nested.get_name().to_owned()];
+                assert!(man_page(&path).unwrap().contains(".SH OPTIONS"));
+            }
+        }
+        assert!(page.contains(".SH \"EXIT STATUS\""));
+        for code in 0..=exit::NOT_IN_BUILD {
+            assert!(page.contains(&format!("\\fB{code}\\fR\n")), "status {code}");
+        }
+        assert!(
+            man_page(&["nosuch".to_owned()])
+                .unwrap_err()
+                .contains("nosuch")
+        );
+    }
+
+    #[test]
+    fn the_completion_scripts_name_the_commands_and_bash_parses_its_own() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let script = completions(shell);
+            assert!(
+                script.contains("demo") && script.contains("reset"),
+                "{shell}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tessera.bash");
+        std::fs::write(&file, completions(clap_complete::Shell::Bash)).unwrap();
+        let checked = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&file)
+            .output()
+            .expect("bash runs");
+        assert!(
+            checked.status.success(),
+            "{}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
     }
 }

@@ -16,6 +16,7 @@
 //!   the list of paired partitions it starts from; [`pcsc_reader`]: PC/SC card readers (and
 //!   configured soft cards) as the worker's card reader, with reader events; [`demo_pcsc`]:
 //!   `tessera demo --pcsc`, the demo HSM with the virtual OpenPGP cards behind pcscd.
+//! - [`mouse`]: clicks and the wheel, turned into the key presses that do the same.
 //!
 //! The flows themselves (login, dashboard, configuration, keys and bin, logs) are in
 //! [`crate::flows`], one file each.
@@ -28,6 +29,7 @@ pub mod demo_pcsc;
 pub mod keymap;
 pub mod message;
 pub mod model;
+pub mod mouse;
 pub mod paired;
 pub mod pcsc_reader;
 pub mod pin;
@@ -40,23 +42,33 @@ pub mod worker;
 pub use runtime::run;
 
 #[cfg(feature = "embedded")]
-/// Runs `tessera demo`: the TUI against the in-process demo HSM. `idle_lock_secs` locks an
-/// idle session; `params` stretches the soft cards' passphrases; `drive_dir` is the demo's
-/// drive directory (backups and log exports go there, and the demo firmware images are put
-/// there); `device_dir` is the demo device's firmware root (provisioned on the first run, kept
-/// after: see `firmware_image::demo`).
+/// Runs `tessera demo`: the TUI against the demo HSM whose state lives in `demo_dir`
+/// (`<state>/demo`, see [`demo::layout`]). `idle_lock_secs` locks an idle session; `params`
+/// stretches the soft cards' passphrases; `<demo_dir>/drive` is the demo's drive directory
+/// (backups and log exports go there, and the demo firmware images) and
+/// `<demo_dir>/device` the demo device's firmware root (see `firmware_image::demo`). The fixture is built on the first start only, on the
+/// worker thread after the first frame, which says so.
 pub fn run_demo(
     idle_lock_secs: u64,
     params: quorum::Argon2Params,
-    drive_dir: std::path::PathBuf,
-    device_dir: std::path::PathBuf,
+    demo_dir: &std::path::Path,
 ) -> std::io::Result<()> {
-    let demo = demo::Demo::new(params, false).map_err(std::io::Error::other)?;
+    let demo = demo::Demo::open(demo_dir, params, false).map_err(std::io::Error::other)?;
+    let drive_dir = demo_dir.join("drive");
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(&drive_dir)
+        .map_err(|e| {
+            std::io::Error::other(format!(
+                "creating the demo drive directory {}: {e}",
+                drive_dir.display()
+            ))
+        })?;
     let mut model = model::Model::new(demo.target(), demo::Demo::cards());
     model.idle_lock_ms = idle_lock_secs.saturating_mul(1000);
     model.backup = crate::flows::backup::BackupFlow::with_record(
         drive_dir.with_file_name(crate::flows::backup::RECORD_FILE),
     );
+    let device_dir = demo_dir.join("device");
     let scratch = device_dir.with_extension("build");
     match firmware_image::demo::prepare(&device_dir, &drive_dir, &scratch) {
         Ok(_) => model.firmware.root = Some(device_dir),
@@ -66,6 +78,11 @@ pub fn run_demo(
         ),
     }
     model.drive_dirs = vec![drive_dir];
+    model.setup_note = Some(if demo.first_start() {
+        "preparing the demo HSM… (first start only)".to_owned()
+    } else {
+        "opening the demo HSM…".to_owned()
+    });
     let theme = theme::Theme::for_terminal(theme::Theme::no_color_from_env());
     run(model, move || demo.into_worker(), theme)
 }

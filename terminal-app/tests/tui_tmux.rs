@@ -63,6 +63,15 @@ impl Tmux {
         }
     }
 
+    /// Waits (bounded) until the TUI has quit.
+    fn wait_dead(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.alive() {
+            assert!(Instant::now() < deadline, "the TUI did not quit");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn alive(&self) -> bool {
         self.run(&["list-panes", "-t", "demo", "-F", "#{pane_dead}"])
             .trim()
@@ -88,33 +97,29 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         socket: format!("tessera-tui-test-{}", std::process::id()),
     };
     let binary = env!("CARGO_BIN_EXE_tessera");
-    // A state directory of its own: the demo's drive and firmware device live there.
+    // The demo keeps its state under the state directory: a fresh one, not the user's.
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("state");
-    tmux.run(&[
-        "-f",
-        "/dev/null",
-        "new-session",
-        "-d",
-        "-s",
-        "demo",
-        "-x",
-        "80",
-        "-y",
-        "24",
-        "env",
-        "NO_COLOR=1",
-        "TERM=xterm-256color",
-        binary,
-        "--state-dir",
-        state_dir.to_str().unwrap(),
-        "demo",
-    ]);
+    let state_dir = state_dir.to_str().unwrap();
+    let demo = ["env", "NO_COLOR=1", "TERM=xterm-256color", binary];
+    let demo = [&demo[..], &["--state-dir", state_dir, "demo"]].concat();
+    let session = ["-f", "/dev/null", "new-session", "-d", "-s", "demo"];
+    tmux.run(&[&session[..], &["-x", "80", "-y", "24"], &demo].concat());
     tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
 
-    // The first screen: the cards' holders and PINs, then the link.
+    // The first screen: the cards' holders and PINs, what the first start prepares, then the
+    // link.
     tmux.wait_for("ada-demo-pin");
-    tmux.wait_for("link: up");
+    tmux.wait_for("preparing the demo HSM");
+    let first_screen = tmux.wait_for("link: up");
+    let hsm_line = |screen: &str| {
+        screen
+            .lines()
+            .find(|l| l.contains("HSM hsm-"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no HSM line:\n{screen}"))
+    };
+    let hsm = hsm_line(&first_screen);
 
     // The terminal's own firmware from the welcome screen's hints, without a login: every
     // check of the demo update, then the refused image's reason; Esc back.
@@ -191,7 +196,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.escape();
     tmux.wait_for("verified, on");
     tmux.escape();
-    let drive = state_dir.join("demo/drive");
+    let drive = std::path::Path::new(state_dir).join("demo/drive");
     let files: Vec<_> = std::fs::read_dir(&drive).unwrap().flatten().collect();
     assert_eq!(
         files.len(),
@@ -307,9 +312,35 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for("Quit?");
     tmux.keys(&["y"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "the TUI did not quit");
-        std::thread::sleep(Duration::from_millis(100));
+    tmux.wait_dead();
+
+    // The diagnostics log: what happened, and no PIN or key of the session in it.
+    let state_path = std::path::Path::new(state_dir);
+    let log = std::fs::read_to_string(state_path.join("logs/tessera.log")).unwrap();
+    for said in ["first frame drawn", "worker ready", "logged in", "quit"] {
+        assert!(log.contains(said), "the log lacks {said:?}:\n{log}");
     }
+    let fixture = state_path.join("demo/fixture");
+    let secrets = [
+        hex::encode(&std::fs::read(fixture.join("terminal/terminal.key")).unwrap()[5..]),
+        hex::encode(std::fs::read(fixture.join("hsm/device.key")).unwrap()),
+    ];
+    let pins = terminal_app::tui::demo::DEMO_CARDS.map(|c| c.pin.to_owned());
+    for secret in pins.into_iter().chain(secrets) {
+        assert!(!log.contains(&secret), "the log holds a secret:\n{log}");
+    }
+
+    // A restart opens the same demo HSM (its state survived); `--reset` builds a new one.
+    let respawn = ["respawn-pane", "-t", "demo"];
+    tmux.run(&[&respawn[..], &demo].concat());
+    let screen = tmux.wait_for("link: up");
+    assert_eq!(hsm_line(&screen), hsm, "the same HSM after a restart");
+    tmux.keys(&["q"]);
+    tmux.wait_dead();
+    tmux.run(&[&respawn[..], &demo, &["--reset"]].concat());
+    tmux.wait_for("preparing the demo HSM");
+    let screen = tmux.wait_for("link: up");
+    assert_ne!(hsm_line(&screen), hsm, "a new HSM after --reset");
+    tmux.keys(&["q"]);
+    tmux.wait_dead();
 }

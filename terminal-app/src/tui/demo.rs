@@ -8,13 +8,17 @@
 //! thread after the first frame.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use audit_log::AuditKey;
+use rustix::fs::FlockOperation;
 
 use hsm_link::client::{self, ConnectOptions, Connection};
 use hsm_link::domain::{KeyAttributes, KeyId, KeyKind, KeyLabel, PartitionId, ServiceTier};
 use hsm_link::handshake::client::ClientMode;
-use hsm_link::keys::StaticKeypair;
+use hsm_link::keys::{PublicKey, StaticKeypair};
 use hsm_link::message::{AdminRequest, OfficerRole};
 use hsm_link::server::{self, ServeOptions};
 use hsm_link::transport::memory::{self, MemoryTransport};
@@ -30,6 +34,7 @@ use quorum::{Argon2Params, Card, CardPolicy, Pin, SoftCard};
 use super::message::SlotView;
 use super::model::{DemoCard, Target};
 use super::worker::{CardReader, InsertedCard, Worker};
+use crate::state::{PairedPartition, StateDir};
 
 /// The demo partition's id.
 pub const DEMO_PARTITION: &str = "demo-partition";
@@ -110,35 +115,132 @@ const APP_KEYS: [(&str, KeyKind, bool); 14] = [
 /// How many signatures the application makes, for a log with history.
 const APP_SIGNATURES: usize = 240;
 
+/// The demo state directory's parts (under `<state>/demo`).
+pub mod layout {
+    /// The finished fixture: published by renaming [`PARTIAL`] once every file is on disk.
+    pub const FIXTURE: &str = "fixture";
+    /// A fixture being built; one left by an interrupted first start is removed and rebuilt.
+    pub const PARTIAL: &str = "fixture.partial";
+    /// In a fixture: the HSM's data directory, as `tessera-hsm init` makes it (`device.key`,
+    /// `hsm-keys.sealed`, the redb store).
+    pub const HSM: &str = "hsm";
+    /// In a fixture: the soft card files.
+    pub const CARDS: &str = "cards";
+    /// In a fixture: the demo terminal's state directory (its identity key and the HSM's
+    /// pinned keys, in the formats of the terminal's own state directory).
+    pub const TERMINAL: &str = "terminal";
+    /// The lock a running `tessera demo` holds, so that a second one (or a reset) does not
+    /// pull the state from under it.
+    pub const LOCK: &str = ".lock";
+    /// The demo terminal's name for the demo partition in its `paired.toml`.
+    pub const PAIRED_NAME: &str = "demo";
+    /// The address recorded with the pin: the demo's link runs in process and is never
+    /// dialled, so the address is one that cannot be (`.invalid` is reserved, RFC 2606).
+    pub const PAIRED_ADDRESS: &str = "tcp:demo-in-process.invalid:0";
+}
+
+/// Where the demo keeps its HSM, cards and terminal key.
+enum Home {
+    /// Nothing on disk but the cards in a temporary directory (tests).
+    Memory(tempfile::TempDir),
+    /// Under `<state>/demo`, locked while the demo runs.
+    Disk {
+        /// `<state>/demo`.
+        root: PathBuf,
+        /// Whether the fixture was there already (else it is being built in `PARTIAL`).
+        built: bool,
+        /// The held lock.
+        _lock: std::fs::File,
+    },
+}
+
 /// The demo HSM, before its cards and history.
 pub struct Demo {
     hsm: Arc<Hsm>,
     partition: PartitionId,
     params: Argon2Params,
     test_cards: bool,
+    home: Home,
 }
 
 impl Demo {
-    /// Makes the HSM and its partition. `params` stretches the soft cards' passphrases
-    /// (production strength in the binary); `test_cards` opens cards made with
+    /// Makes the HSM and its partition in memory, gone with the process. `params` stretches the
+    /// soft cards' passphrases; `test_cards` opens cards made with
     /// [`Argon2Params::insecure_for_tests`] (tests only).
     pub fn new(params: Argon2Params, test_cards: bool) -> Result<Demo, String> {
-        let text = |e: &dyn std::fmt::Display| e.to_string();
-        let hsm = Arc::new(Hsm::with_parts(
+        let hsm = Hsm::with_parts(
             HsmKeys::generate().map_err(|e| text(&e))?,
             Store::in_memory().map_err(|e| text(&e))?,
             Clock::system(),
-        ));
+        );
+        let home = Home::Memory(tempfile::tempdir().map_err(|e| text(&e))?);
+        Demo::with_hsm(hsm, params, test_cards, home, true)
+    }
+
+    /// Opens the demo state in `root` (`<state>/demo`): the fixture a former start built, or,
+    /// on the first start, a new HSM in a partial fixture that [`Demo::into_worker`] fills and
+    /// publishes. Either is quick (no Argon2, no ceremony): the first frame waits on nothing
+    /// slow. Refused while another `tessera demo` holds the same state.
+    pub fn open(root: &Path, params: Argon2Params, test_cards: bool) -> Result<Demo, String> {
+        let lock = lock(root)?;
+        let fixture = root.join(layout::FIXTURE);
+        let built = fixture.join(layout::HSM).is_dir();
+        let hsm_dir = if built {
+            fixture.join(layout::HSM)
+        } else {
+            let partial = root.join(layout::PARTIAL);
+            remove_tree(&partial)?;
+            private_dir(&partial).map_err(|e| e.0)?;
+            let hsm_dir = partial.join(layout::HSM);
+            Hsm::init(&hsm_dir).map_err(|e| format!("{}: {e}", hsm_dir.display()))?;
+            hsm_dir
+        };
+        let hsm = Hsm::open(&hsm_dir, Clock::system()).map_err(|e| {
+            format!(
+                "opening the demo HSM in {}: {e}; `tessera demo --reset` starts afresh",
+                hsm_dir.display()
+            )
+        })?;
+        tracing::info!(
+            state = %root.display(),
+            first_start = !built,
+            "demo state opened"
+        );
+        let home = Home::Disk {
+            root: root.to_path_buf(),
+            built,
+            _lock: lock,
+        };
+        Demo::with_hsm(hsm, params, test_cards, home, !built)
+    }
+
+    fn with_hsm(
+        hsm: Hsm,
+        params: Argon2Params,
+        test_cards: bool,
+        home: Home,
+        fresh: bool,
+    ) -> Result<Demo, String> {
+        let hsm = Arc::new(hsm);
         let partition = PartitionId::new(DEMO_PARTITION).map_err(|e| text(&e))?;
-        hsm.create_partition(partition.clone(), "Demo partition", ServiceTier::Economy)
-            .map_err(|e| text(&e))?;
-        hsm.set_soft_cards_allowed(true).map_err(|e| text(&e))?;
+        if fresh {
+            hsm.create_partition(partition.clone(), "Demo partition", ServiceTier::Economy)
+                .map_err(|e| text(&e))?;
+            hsm.set_soft_cards_allowed(true).map_err(|e| text(&e))?;
+        }
         Ok(Demo {
             hsm,
             partition,
             params,
             test_cards,
+            home,
         })
+    }
+
+    /// Whether [`Demo::into_worker`] builds the fixture (the slow first start) rather than
+    /// opening one.
+    pub fn first_start(&self) -> bool {
+        !matches!(self.home, Home::Disk { built: true, .. })
     }
 
     /// What the first screen names.
@@ -158,15 +260,38 @@ impl Demo {
         DEMO_CARDS.to_vec()
     }
 
-    /// Pairs, enrols the card sets, gives the application a history, and opens the pinned
-    /// session the TUI uses (run on the worker thread).
+    /// On the first start: pairs, enrols the card sets, gives the application a history and
+    /// publishes the fixture; on later starts: reads the terminal's key and pin. Then opens the
+    /// pinned session the TUI uses (run on the worker thread).
     pub fn into_worker(self) -> Result<Worker, String> {
-        self.build()
-            .map_err(|e| format!("setting up the demo HSM failed: {e:#}"))
+        let built = !self.first_start();
+        let begun = std::time::Instant::now();
+        let result = if built { self.reopen() } else { self.build() };
+        match &result {
+            Ok(_) => tracing::info!(
+                built_now = !built,
+                ms = begun.elapsed().as_millis(),
+                "demo fixture ready"
+            ),
+            Err(e) => tracing::error!(error = %e, "demo fixture failed"),
+        }
+        result.map_err(|e| format!("setting up the demo HSM failed: {e:#}"))
     }
 
     fn build(self) -> anyhow_free::Result<Worker> {
-        let terminal = StaticKeypair::generate()?;
+        let (cards_dir, terminal_state) = match &self.home {
+            Home::Memory(dir) => (dir.path().to_path_buf(), None),
+            Home::Disk { root, .. } => {
+                let partial = root.join(layout::PARTIAL);
+                private_dir(&partial.join(layout::CARDS))?;
+                let state = StateDir::open(partial.join(layout::TERMINAL))?;
+                (partial.join(layout::CARDS), Some(state))
+            }
+        };
+        let terminal = match &terminal_state {
+            Some(state) => state.identity()?,
+            None => StaticKeypair::generate()?,
+        };
         let code = self.hsm.issue_pairing_code(&self.partition, genesis())?;
         let mut conn = client::connect(
             serve(&self.hsm),
@@ -176,13 +301,101 @@ impl Demo {
             ConnectOptions::default(),
         )?;
         let pinned = conn.session().remote_key();
-        let dir = tempfile::tempdir()?;
-        self.enrol(&mut conn, dir.path())?;
+        self.enrol(&mut conn, &cards_dir)?;
         conn.close()?;
         self.application_history()?;
+        let cards_dir = match &terminal_state {
+            Some(state) => {
+                self.pin(state, pinned)?;
+                self.publish()?
+            }
+            None => cards_dir,
+        };
+        let audit_key = self.hsm.audit_key();
+        self.connect(&terminal, pinned, audit_key, cards_dir)
+    }
+
+    /// The demo terminal's pin of the HSM's keys, in its `paired.toml`.
+    fn pin(&self, state: &StateDir, hsm_key: PublicKey) -> anyhow_free::Result<()> {
+        let entry = PairedPartition {
+            name: layout::PAIRED_NAME.to_owned(),
+            address: layout::PAIRED_ADDRESS.parse().map_err(anyhow_free::Error)?,
+            partition: self.partition.clone(),
+            hsm_key,
+            audit_key: Some(self.hsm.keys().audit_public().to_bytes()),
+            paired_unix: crate::pair::now_unix(),
+            last_seen_unix: None,
+        };
+        state
+            .update_paired(|list| list.upsert(entry).map(|()| ((), true)))?
+            .map_err(anyhow_free::Error)
+    }
+
+    /// Makes the partial fixture the fixture: everything in it synced, one rename, the parent
+    /// synced. Returns the published cards directory.
+    fn publish(&self) -> anyhow_free::Result<PathBuf> {
+        let Home::Disk { root, .. } = &self.home else {
+            unreachable!("only a fixture on disk is published")
+        };
+        let partial = root.join(layout::PARTIAL);
+        for dir in [layout::HSM, layout::CARDS, layout::TERMINAL] {
+            sync_dir(&partial.join(dir))?;
+        }
+        sync_dir(&partial)?;
+        let fixture = root.join(layout::FIXTURE);
+        std::fs::rename(&partial, &fixture).map_err(|e| {
+            anyhow_free::Error(format!(
+                "publishing the demo fixture as {}: {e}",
+                fixture.display()
+            ))
+        })?;
+        sync_dir(root)?;
+        Ok(fixture.join(layout::CARDS))
+    }
+
+    /// A later start: the terminal's key and its pin of the HSM from the fixture.
+    fn reopen(self) -> anyhow_free::Result<Worker> {
+        let Home::Disk { root, .. } = &self.home else {
+            unreachable!("only a fixture on disk is reopened")
+        };
+        let fixture = root.join(layout::FIXTURE);
+        let incomplete = |what: &str| {
+            anyhow_free::Error(format!(
+                "the demo state in {} has no {what}: `tessera demo --reset` starts afresh",
+                fixture.display()
+            ))
+        };
+        let state = StateDir::open(fixture.join(layout::TERMINAL))?;
+        let terminal = state
+            .load_identity()?
+            .ok_or_else(|| incomplete("terminal key"))?;
+        let list = state.paired()?;
+        let entry = list
+            .get(layout::PAIRED_NAME)
+            .ok_or_else(|| incomplete("pinned HSM key"))?;
+        let audit_key = entry
+            .audit_key
+            .ok_or_else(|| incomplete("pinned audit key"))?;
+        let audit_key = AuditKey::from_bytes(&audit_key)?;
+        self.connect(
+            &terminal,
+            entry.hsm_key,
+            audit_key,
+            fixture.join(layout::CARDS),
+        )
+    }
+
+    /// The pinned session and the card reader the worker owns.
+    fn connect(
+        self,
+        terminal: &StaticKeypair,
+        pinned: PublicKey,
+        audit_key: AuditKey,
+        cards_dir: PathBuf,
+    ) -> anyhow_free::Result<Worker> {
         let conn = client::connect(
             serve(&self.hsm),
-            &terminal,
+            terminal,
             self.partition.clone(),
             ClientMode::Pinned { hsm: pinned },
             ConnectOptions::default(),
@@ -190,16 +403,12 @@ impl Demo {
         let reader = SoftCardReader {
             cards: DEMO_CARDS
                 .iter()
-                .map(|c| (card_path(dir.path(), c.serial), card_label(c)))
+                .map(|c| (card_path(&cards_dir, c.serial), card_label(c)))
                 .collect(),
-            _dir: dir,
+            _home: self.home,
             test_cards: self.test_cards,
         };
-        Ok(Worker::new(
-            Box::new(conn),
-            Box::new(reader),
-            self.hsm.audit_key(),
-        ))
+        Ok(Worker::new(Box::new(conn), Box::new(reader), audit_key))
     }
 
     fn enrol(&self, conn: &mut Connection<MemoryTransport>, dir: &Path) -> anyhow_free::Result<()> {
@@ -327,6 +536,63 @@ impl Demo {
     }
 }
 
+/// Removes the demo state in `root` (`<state>/demo`: the HSM, the cards, the demo terminal's
+/// key and pin, the drive directory, all of it), refused while a `tessera demo` runs on it.
+/// Nothing there is missing afterwards, so the next start builds the fixture afresh.
+pub fn reset(root: &Path) -> Result<(), String> {
+    if !root.exists() {
+        return Ok(());
+    }
+    let _lock = lock(root)?;
+    remove_tree(root)
+}
+
+/// Takes `root`'s lock (creating `root`, 0700, if missing); refused while another
+/// `tessera demo` holds it.
+fn lock(root: &Path) -> Result<std::fs::File, String> {
+    private_dir(root).map_err(|e| e.0)?;
+    let path = root.join(layout::LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("opening the demo's lock {}: {e}", path.display()))?;
+    match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(file),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(format!(
+            "another `tessera demo` is running on the demo state in {}: quit it first",
+            root.display()
+        )),
+        Err(e) => Err(format!("locking {}: {e}", path.display())),
+    }
+}
+
+/// A private (0700) directory, made if missing; refused if it is not private.
+fn private_dir(path: &Path) -> anyhow_free::Result<()> {
+    StateDir::open(path)?;
+    Ok(())
+}
+
+fn remove_tree(path: &Path) -> Result<(), String> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("removing {}: {e}", path.display())),
+    }
+}
+
+fn sync_dir(path: &Path) -> anyhow_free::Result<()> {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| anyhow_free::Error(format!("syncing {}: {e}", path.display())))
+}
+
+fn text(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+}
+
 fn short(fingerprint: &str) -> String {
     fingerprint.chars().take(23).collect()
 }
@@ -358,7 +624,8 @@ fn serve(hsm: &Arc<Hsm>) -> MemoryTransport {
 /// The demo's "reader": its soft cards, each a slot; inserting one opens its file.
 struct SoftCardReader {
     cards: Vec<(PathBuf, String)>,
-    _dir: tempfile::TempDir,
+    /// Keeps the cards' temporary directory, or the demo state's lock, while the TUI runs.
+    _home: Home,
     test_cards: bool,
 }
 

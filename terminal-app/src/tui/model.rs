@@ -303,6 +303,9 @@ pub struct Model {
     pub terminals: crate::flows::terminals::TerminalsFlow,
     /// What a paired HSM and real card readers add (off in the demo).
     pub paired: super::paired::PairedSession,
+    /// What the welcome screen says while the link is being set up (the demo: whether its
+    /// fixture is being built or opened); a generic line when `None`.
+    pub setup_note: Option<String>,
 }
 
 impl Model {
@@ -336,6 +339,7 @@ impl Model {
             quitting: false,
             terminals: Default::default(),
             paired: Default::default(),
+            setup_note: None,
         }
     }
 

@@ -7,9 +7,14 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent,
+};
 
-use super::message::{Command, DrillCommand, Effect, Event, LoginCommand, Message, PinFor};
+use super::message::{
+    Command, DrillCommand, Effect, Event, LoginCommand, LoginEvent, Message, PinFor,
+};
 use super::model::Model;
 use super::pin::PinBuffer;
 use super::theme::Theme;
@@ -29,6 +34,7 @@ pub fn run(
 ) -> io::Result<()> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
+    tracing::info!("TUI starting");
     let mut terminal = ratatui::try_init()?;
     // A panic of the FAT library is contained by usb-backup and reported as an error: the
     // screen stays, so ratatui's hook (which restores the terminal) must not run for it.
@@ -38,16 +44,30 @@ pub fn run(
             restoring(info)
         }
     }));
+    capture_mouse()?;
     let handle = worker::spawn(setup, command_rx, event_tx);
     let result = match handle {
         Ok(_) => event_loop(&mut terminal, model, &commands, &events, &theme),
         Err(e) => Err(e),
     };
+    let _ = ratatui::crossterm::execute!(io::stdout(), DisableMouseCapture);
     ratatui::try_restore()?;
     // The worker ends once the command channel closes (after a final logout, if any); it is
     // not joined, so that quitting never waits on a card or an Argon2 run.
     drop(commands);
     result
+}
+
+/// Turns the mouse on, and off again on a panic before the terminal is restored (ratatui's
+/// hook restores the rest).
+fn capture_mouse() -> io::Result<()> {
+    ratatui::crossterm::execute!(io::stdout(), EnableMouseCapture)?;
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = ratatui::crossterm::execute!(io::stdout(), DisableMouseCapture);
+        restore(info);
+    }));
+    Ok(())
 }
 
 fn event_loop(
@@ -59,15 +79,34 @@ fn event_loop(
 ) -> io::Result<()> {
     let start = Instant::now();
     let mut pin = PinBuffer::new();
+    let mut first_frame = true;
+    let mut screen = Buffer::default();
     loop {
-        terminal.draw(|frame| view(frame, &model, theme))?;
-        let mut messages = Vec::new();
-        if event::poll(TICK)?
-            && let TermEvent::Key(key) = event::read()?
-        {
-            messages.push(Message::Key(key));
+        let drawn = terminal.draw(|frame| view(frame, &model, theme))?;
+        // What the mouse clicks on is what was drawn last.
+        screen.clone_from(drawn.buffer);
+        if first_frame {
+            tracing::info!(ms = start.elapsed().as_millis(), "first frame drawn");
+            first_frame = false;
         }
-        messages.extend(events.try_iter().map(Message::Worker));
+        let mut messages = Vec::new();
+        if event::poll(TICK)? {
+            match event::read()? {
+                TermEvent::Key(key) => messages.push(Message::Key(key)),
+                TermEvent::Mouse(mouse) => messages.extend(
+                    super::mouse::keys_for(&screen, mouse)
+                        .into_iter()
+                        .map(Message::Key),
+                ),
+                _ => {}
+            }
+        }
+        messages.extend(
+            events
+                .try_iter()
+                .inspect(|e| note(e, start))
+                .map(Message::Worker),
+        );
         let now_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         messages.push(Message::Tick { now_ms });
         for message in messages {
@@ -76,6 +115,27 @@ fn event_loop(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Logs what a worker event says about the session (chosen fields only: an event is never
+/// logged whole, so nothing it may carry, such as a setup password, reaches the log).
+fn note(event: &Event, start: Instant) {
+    match event {
+        Event::Ready { slots } => tracing::info!(
+            ms = start.elapsed().as_millis(),
+            card_slots = slots.len(),
+            "worker ready"
+        ),
+        Event::SetupFailed(reason) => tracing::error!(%reason, "setup failed"),
+        Event::LinkLost(reason) => tracing::warn!(%reason, "link lost"),
+        Event::Failed(reason) => tracing::warn!(%reason, "request failed"),
+        Event::Login(LoginEvent::LoggedIn { role, holders, .. }) => {
+            let holders: Vec<&str> = holders.iter().map(|h| h.as_str()).collect();
+            tracing::info!(?role, ?holders, "logged in");
+        }
+        Event::LoggedOut => tracing::info!("logged out"),
+        _ => {}
     }
 }
 
@@ -106,7 +166,10 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     crate::flows::revoke::RevokeCommand::Verify(pin.take()),
                 ));
             }
-            Effect::Quit => quit = true,
+            Effect::Quit => {
+                tracing::info!("quit");
+                quit = true;
+            }
         }
     }
     quit

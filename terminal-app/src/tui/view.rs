@@ -214,7 +214,10 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             Span::styled("… connecting to the HSM", theme.muted)
         }
         LinkState::Connecting => Span::styled(
-            "… setting up the demo HSM and its soft cards (a few seconds)",
+            model
+                .setup_note
+                .as_deref()
+                .unwrap_or("… setting up the demo HSM and its soft cards (a few seconds)"),
             theme.muted,
         ),
         LinkState::Up => Span::styled("✓ connected", theme.ok),
