@@ -114,6 +114,20 @@ pub trait Link {
 
     /// The partition this session administers.
     fn partition(&self) -> &PartitionId;
+
+    /// Sends one administration request whose answer is a bulk transfer (a backup), writing
+    /// its bytes to `sink` as they arrive, and returns the final answer. A sink that fails
+    /// stops the transfer with `LinkError::Failed(hsm_link::Error::Sink(_))`. A link that
+    /// carries no bulk transfers (a replay in a benchmark) keeps this default, which answers
+    /// [`LinkError::Unexpected`].
+    fn download(
+        &mut self,
+        request: AdminRequest,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<AdminResponse, LinkError> {
+        let _ = (request, sink);
+        Err(LinkError::Unexpected)
+    }
 }
 
 /// Why a request over the [`Link`] did not get the answer it wanted.
@@ -156,6 +170,19 @@ impl<T: FrameTransport> Link for Connection<T> {
 
     fn partition(&self) -> &PartitionId {
         Connection::partition(self)
+    }
+
+    fn download(
+        &mut self,
+        request: AdminRequest,
+        sink: &mut dyn std::io::Write,
+    ) -> Result<AdminResponse, LinkError> {
+        match self.call_download(Request::Admin(request), sink) {
+            Ok(Response::Admin(response)) => Ok(response),
+            Ok(_) => Err(LinkError::Unexpected),
+            Err(hsm_link::Error::Remote(e)) => Err(LinkError::Refused(e)),
+            Err(e) => Err(LinkError::Failed(e)),
+        }
     }
 }
 

@@ -13,6 +13,8 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
+//! - [`log_export`]: the Logs screen's export to a drive: written, read back and verified,
+//!   then confirmed.
 
 use crate::tui::message::Effect;
 
@@ -21,6 +23,7 @@ pub mod credentials;
 pub mod dashboard;
 pub mod drill;
 pub mod keys;
+pub mod log_export;
 pub mod login;
 pub mod logs;
 pub mod reshare;

@@ -137,6 +137,8 @@ pub enum Command {
     Reshare(crate::flows::reshare::ReshareCommand),
     /// A step of a revocation.
     Revoke(crate::flows::revoke::RevokeCommand),
+    /// A step of a log export.
+    LogExport(crate::flows::log_export::LogExportCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -176,6 +178,7 @@ impl PartialEq for Command {
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
+            (LogExport(a), LogExport(b)) => a == b,
             _ => false,
         }
     }
@@ -289,6 +292,8 @@ pub enum Event {
     Reshare(crate::flows::reshare::ReshareEvent),
     /// A revocation's step.
     Revoke(crate::flows::revoke::RevokeEvent),
+    /// A log export's step.
+    LogExport(crate::flows::log_export::LogExportEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

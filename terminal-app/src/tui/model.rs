@@ -38,6 +38,8 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// The menu's "Log export": the Logs screen opened at its export panel.
+    LogExport,
     /// A screen that comes with a later piece of work.
     Later(Later),
 }
@@ -47,8 +49,6 @@ pub enum Screen {
 pub enum Later {
     /// Partition backup to a drive.
     Backup,
-    /// Log export to a drive.
-    LogExport,
     /// Terminal firmware.
     Firmware,
 }
@@ -58,7 +58,6 @@ impl Later {
     pub fn title(self) -> &'static str {
         match self {
             Later::Backup => "Backup",
-            Later::LogExport => "Log export",
             Later::Firmware => "Firmware",
         }
     }
@@ -69,10 +68,6 @@ impl Later {
             Later::Backup => {
                 "Backing up the partition to a USB drive and restoring it: comes with the \
                  backup issue (usb-backup)."
-            }
-            Later::LogExport => {
-                "Exporting the log to a drive and confirming the export: comes with the log \
-                 export issue."
             }
             Later::Firmware => {
                 "Verifying and installing a signed terminal firmware image: comes with the \
@@ -114,7 +109,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Backup",
     },
     MenuEntry {
-        screen: Screen::Later(Later::LogExport),
+        screen: Screen::LogExport,
         title: "Log export",
     },
     MenuEntry {

@@ -31,7 +31,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Configuration => model.config.context(),
         Screen::Keys => model.keys.context(),
         Screen::Bin => model.bin.context(),
-        Screen::Logs => model.logs.context(),
+        Screen::Logs | Screen::LogExport => model.logs.context(),
         Screen::Credentials => model.credentials.context(),
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
@@ -157,7 +157,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Configuration => model.config.on_action(action, &model.target.partition_id),
         Screen::Keys => model.keys.on_action(action),
         Screen::Bin => model.bin.on_action(action),
-        Screen::Logs => model.logs.on_action(action),
+        Screen::Logs | Screen::LogExport => model.logs.on_action(action, &model.drive_dirs),
         Screen::Credentials => model.credentials.on_action(action),
         Screen::Cards if action == Action::Reshare => return start_reshare(model),
         Screen::Cards if action == Action::Revoke => return start_revoke(model),
@@ -246,7 +246,15 @@ fn open_screen(model: &mut Model, screen: Screen) -> Vec<Effect> {
         Screen::Configuration => model.config.open(),
         Screen::Keys => model.keys.open(),
         Screen::Bin => model.bin.open(),
-        Screen::Logs => model.logs.open(),
+        Screen::Logs | Screen::LogExport => {
+            model.logs.head = model.dashboard.status.as_ref().and_then(|s| s.log_head);
+            model.screen = Screen::Logs;
+            if screen == Screen::LogExport {
+                model.logs.open_export(&model.drive_dirs)
+            } else {
+                model.logs.open()
+            }
+        }
         _ => Vec::new(),
     }
 }
@@ -327,6 +335,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Drill(step) => model.drill.on_event(step),
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
+        Event::LogExport(step) => model.logs.on_export_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

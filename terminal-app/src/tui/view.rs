@@ -30,7 +30,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Configuration => flows::config::view(frame, body, model, theme),
         Screen::Keys => flows::keys::view(frame, body, &model.keys, theme),
         Screen::Bin => flows::keys::view(frame, body, &model.bin, theme),
-        Screen::Logs => flows::logs::view(frame, body, &model.logs, theme),
+        Screen::Logs | Screen::LogExport => flows::logs::view(frame, body, &model.logs, theme),
         Screen::Credentials => flows::credentials::view(frame, body, &model.credentials, theme),
         Screen::Cards => flows::drill::view(frame, body, &model.drill, &model.login.slots, theme),
         Screen::Revoke => {

@@ -63,6 +63,7 @@ pub struct Worker {
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
+    pub(crate) log_export: flows::log_export::LogExportWork,
 }
 
 impl Worker {
@@ -83,6 +84,7 @@ impl Worker {
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
+            log_export: flows::log_export::LogExportWork::default(),
         }
     }
 
@@ -124,6 +126,7 @@ impl Worker {
             Command::Revoke(step) => {
                 flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
+            Command::LogExport(step) => vec![flows::log_export::work(self, step)],
         }
     }
 
@@ -166,6 +169,7 @@ pub fn spawn(
                     return;
                 }
             };
+            worker.log_export.events = Some(events.clone()); // progress while a log export runs
             if events
                 .send(Event::Ready {
                     slots: worker.slots(),
