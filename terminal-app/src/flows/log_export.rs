@@ -17,6 +17,9 @@ use crate::cli::log_export::ExportStep;
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{Command, Effect};
 
+/// Moving through the chooser: the navigation keys but Enter, which exports here.
+const MOVE: &[keymap::Binding] = keymap::NAVIGATION.split_at(6).0;
+
 /// The most characters a time window may be typed with.
 pub const MAX_WINDOW_TEXT: usize = 48;
 
@@ -275,9 +278,7 @@ impl LogExportFlow {
             Context::Tables(&[keymap::GLOBAL])
         } else {
             match self.stage {
-                Stage::Choosing => {
-                    Context::Tables(&[keymap::LOG_EXPORT, keymap::NAVIGATION, keymap::GLOBAL])
-                }
+                Stage::Choosing => Context::Tables(&[keymap::LOG_EXPORT, MOVE, keymap::GLOBAL]),
                 _ => Context::Tables(&[keymap::LOG_EXPORT_END, keymap::GLOBAL]),
             }
         }

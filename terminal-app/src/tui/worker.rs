@@ -88,6 +88,11 @@ impl Worker {
         }
     }
 
+    /// The audit key the log is verified against (pinned, never one the log carries).
+    pub fn audit_key(&self) -> AuditKey {
+        self.audit_key
+    }
+
     /// The slots to show.
     pub fn slots(&self) -> Vec<SlotView> {
         self.reader.slots()

@@ -117,50 +117,50 @@ fn steps<'a>(now: Option<ExportStep>, flow: &LogExportFlow, theme: &Theme) -> Ve
             std::cmp::Ordering::Greater => ("· waiting", theme.muted),
         }
     };
-    let line = |step: usize, name: &'static str, detail: String| {
+    let line = |step: usize, name: &'static str| {
         let (word, style) = mark(step);
         Line::from(vec![
             Span::styled(format!("{word} "), style),
-            Span::styled(format!("{step} {name:<26}"), theme.plain),
-            Span::raw(detail),
+            Span::styled(format!("{step} {name}"), theme.plain),
         ])
     };
-    let writing = match now {
+    let detail = |text: String| Line::from(format!("            {text}"));
+    let mut lines = vec![line(1, "Write to the drive")];
+    match now {
         Some(ExportStep::Writing {
-            lines,
+            lines: written,
             bytes,
             expected,
-        }) => match expected {
+        }) => lines.push(detail(match expected {
             Some(total) if total > 0 => format!(
-                "{} {lines} of {total} entries · {}",
-                bar(lines, total),
+                "{} · {written} of {total} entries · {}",
+                bar(written, total),
                 bytes_text(bytes)
             ),
-            _ => format!("{lines} lines · {}", bytes_text(bytes)),
-        },
-        None if flow.range == RangeChoice::Window => "finding the window's entries…".to_owned(),
-        None => "starting…".to_owned(),
-        _ => String::new(),
-    };
-    let reading = match now {
-        Some(ExportStep::ReadingBack { bytes, total }) => format!(
-            "{} {} of {}",
+            _ => format!("{written} lines · {}", bytes_text(bytes)),
+        })),
+        None if flow.range == RangeChoice::Window => {
+            lines.push(detail("finding the window's entries…".to_owned()));
+        }
+        None => lines.push(detail("starting…".to_owned())),
+        _ => {}
+    }
+    lines.push(line(2, "Read back from the drive and verify"));
+    if let Some(ExportStep::ReadingBack { bytes, total }) = now {
+        lines.push(detail(format!(
+            "{} · {} of {}",
             bar(bytes, total),
             bytes_text(bytes),
             bytes_text(total)
-        ),
-        _ => String::new(),
-    };
-    vec![
-        line(1, "Write to the drive", writing),
-        line(2, "Read back and verify", reading),
-        line(3, "Confirm at the HSM", String::new()),
-        Line::from(""),
-        Line::styled(
-            "The export runs to its end; nothing counts as exported before step 2 passed.",
-            theme.muted,
-        ),
-    ]
+        )));
+    }
+    lines.push(line(3, "Confirm at the HSM"));
+    lines.push(Line::from(""));
+    lines.push(Line::styled(
+        "The export runs to its end; nothing counts as exported before step 2 passed.",
+        theme.muted,
+    ));
+    lines
 }
 
 fn finished<'a>(done: &ExportDone, theme: &Theme) -> Vec<Line<'a>> {
@@ -172,19 +172,16 @@ fn finished<'a>(done: &ExportDone, theme: &Theme) -> Vec<Line<'a>> {
             done.from, done.to, done.entries
         )
     };
+    let indent = |text: String| Line::from(format!("  {text}"));
     let mut lines = vec![
+        Line::styled("✓ written to the drive", theme.ok),
+        indent(format!("{} ({})", done.file, bytes_text(done.bytes))),
         Line::styled(
-            format!("✓ written   {} ({})", done.file, bytes_text(done.bytes)),
+            format!("✓ read back from the drive and verified: {range}"),
             theme.ok,
         ),
-        Line::styled(
-            format!(
-                "✓ verified  read back from the drive: {range}; chain and checkpoints signed by \
-                 audit key {}",
-                done.key
-            ),
-            theme.ok,
-        ),
+        indent("chain and checkpoints signed by the pinned audit key".to_owned()),
+        indent(format!("audit key {}", done.key)),
         if done.confirmed {
             Line::styled(
                 format!("✓ confirmed at the HSM up to entry {}", done.to),
@@ -200,12 +197,13 @@ fn finished<'a>(done: &ExportDone, theme: &Theme) -> Vec<Line<'a>> {
     ];
     match &done.siem {
         None => {}
-        Some(Ok((file, records))) => lines.push(Line::styled(
-            format!(
-                "✓ {records} SIEM records in {file} (for import; the .jsonl file is the evidence)"
-            ),
-            theme.ok,
-        )),
+        Some(Ok((file, records))) => {
+            lines.push(Line::styled(
+                format!("✓ {records} SIEM records beside it (the .jsonl file is the evidence)"),
+                theme.ok,
+            ));
+            lines.push(indent(file.clone()));
+        }
         Some(Err(why)) => lines.push(Line::styled(
             format!("✗ SIEM records not written: {why} (the export itself is verified)"),
             theme.error,
