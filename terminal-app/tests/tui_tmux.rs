@@ -1,7 +1,7 @@
 //! The real `tessera demo` binary in a real terminal: tmux runs it, the test types what the
 //! screens ask for (send-keys) and reads the screen (capture-pane): a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
-//! and found in the log, a key restored from the bin and one purged, a credential reset, a share
+//! and found in the log, the log exported to the demo drive and the file verified offline, a key restored from the bin and one purged, a credential reset, a share
 //! drill, a re-share to 2 of 2 with the leaving card wiped, an SO login refused with one person's cards and accepted with two people's, and
 //! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
 //! installed (scripts/setup installs it).
@@ -86,6 +86,9 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         socket: format!("tessera-tui-test-{}", std::process::id()),
     };
     let binary = env!("CARGO_BIN_EXE_tessera");
+    // The demo's state (and its drive directory) in a directory of the test's own.
+    let state = tempfile::tempdir().unwrap();
+    let state_env = format!("XDG_STATE_HOME={}", state.path().display());
     tmux.run(&[
         "-f",
         "/dev/null",
@@ -100,6 +103,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
         "env",
         "NO_COLOR=1",
         "TERM=xterm-256color",
+        &state_env,
         binary,
         "demo",
     ]);
@@ -154,6 +158,47 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("config.change");
     assert!(screen.contains("✓ ok"), "{screen}");
+
+    // The log exported since the last export (the default) to the demo drive: written, read
+    // back and verified, confirmed; the file then verifies with `tessera log verify --key`
+    // given the audit key the screen showed.
+    tmux.keys(&["e"]);
+    tmux.wait_for("demo/drive");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("confirmed at the HSM up to entry");
+    assert!(
+        screen.contains("✓ read back from the drive and verified"),
+        "{screen}"
+    );
+    let key: String = screen
+        .lines()
+        .filter_map(|l| l.split("audit key ").nth(1))
+        .find(|k| k.starts_with(|c: char| c.is_ascii_hexdigit()))
+        .expect("the audit key is shown")
+        .chars()
+        .take(39)
+        .collect();
+    let drive = state.path().join("tessera").join("demo").join("drive");
+    let export = std::fs::read_dir(&drive)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("the export is on the demo drive");
+    let verified = Command::new(binary)
+        .env("XDG_STATE_HOME", state.path())
+        .args(["log", "verify"])
+        .arg(&export)
+        .args(["--key", &key])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("e export");
 
     // The bin: one key restored, the next purged with its label typed.
     tmux.escape();

@@ -385,6 +385,10 @@ impl LogExportFlow {
             },
         };
         let Some(drive) = self.drives.get(self.drive) else {
+            if self.scanning {
+                // The drives are being listed: the chooser says so; Enter again once they are.
+                return Vec::new();
+            }
             self.part = Part::Drive;
             self.drive_note = Some(
                 "no drive to write to: insert a USB drive and press r to look again".to_owned(),
