@@ -417,3 +417,65 @@ fn the_worker_exports_verifies_and_confirms_and_counts_nothing_refused() {
     let events = w.handle(Command::Log(LogQuery::from(1, 200)));
     assert!(matches!(&events[..], [Event::Log(_)]), "{events:?}");
 }
+
+#[test]
+fn the_worker_thread_reports_each_step_before_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let (commands, worker_commands) = std::sync::mpsc::channel();
+    let (worker_events, events) = std::sync::mpsc::channel();
+    let thread =
+        terminal_app::tui::worker::spawn(|| Ok(worker()), worker_commands, worker_events).unwrap();
+    let next = || {
+        events
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the worker answers")
+    };
+    assert!(matches!(next(), Event::Ready { .. }));
+    for step in [
+        LoginCommand::Start(OfficerRole::Auditor),
+        LoginCommand::Insert(3),
+        LoginCommand::Verify(Pin::from_slice(DEMO_CARDS[3].pin.as_bytes())),
+    ] {
+        commands.send(Command::Login(step)).unwrap();
+    }
+    while !matches!(next(), Event::Login(LoginEvent::LoggedIn { .. })) {}
+    commands
+        .send(Command::LogExport(LogExportCommand::Start {
+            range: RangeSpec::All,
+            format: Format::Evidence,
+            dir: dir.path().to_path_buf(),
+        }))
+        .unwrap();
+    let mut steps = Vec::new();
+    let done = loop {
+        match next() {
+            Event::LogExport(LogExportEvent::Progress(step)) => steps.push(step),
+            Event::LogExport(LogExportEvent::Done(done)) => break done,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    drop(commands);
+    thread.join().unwrap();
+    // Writing, then the read-back, then the confirmation: in that order, each at least once.
+    let order: Vec<u8> = steps
+        .iter()
+        .map(|s| match s {
+            ExportStep::Writing { .. } => 1,
+            ExportStep::ReadingBack { .. } => 2,
+            ExportStep::Confirming => 3,
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{steps:?}");
+    assert_eq!(
+        (order.first(), order.last(), order.contains(&2)),
+        (Some(&1), Some(&3), true),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(
+            |s| matches!(s, ExportStep::Writing { expected: Some(n), .. } if *n == done.entries)
+        ),
+        "the bar counts towards the header's entries: {steps:?}"
+    );
+    assert!(done.confirmed);
+}
