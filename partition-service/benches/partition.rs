@@ -502,8 +502,8 @@ fn main() {
     group.bench_function("read log: filter operation key.gen*, limit 1000", |b| {
         b.iter(|| read_log(&mut pso, &key_gen(1)))
     });
-    // The rare filter: one page examines at most MAX_SCANNED_PER_PAGE lines (tens of ms, so
-    // more time for its samples).
+    // The rare filter: one page examines at most MAX_SCANNED_PER_PAGE lines (milliseconds, not
+    // microseconds, so more time for its samples).
     group.measurement_time(Duration::from_secs(6));
     group.bench_function("read log: filter role PSO, limit 1000", |b| {
         b.iter(|| read_log(&mut pso, &pso_only(1)))

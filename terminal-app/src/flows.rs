@@ -17,6 +17,8 @@
 //! - [`terminals`]: the partition's paired terminals, revoke one, a new pairing code.
 //! - [`firmware`]: the terminal device's own firmware: slots, updates verified, installed,
 //!   confirmed (no HSM login needed).
+//! - [`log_export`]: the Logs screen's export to a drive: written, read back and verified,
+//!   then confirmed.
 
 use crate::tui::message::Effect;
 
@@ -27,6 +29,7 @@ pub mod dashboard;
 pub mod drill;
 pub mod firmware;
 pub mod keys;
+pub mod log_export;
 pub mod login;
 pub mod logs;
 pub mod reshare;

@@ -2,8 +2,9 @@
 //! screens ask for (send-keys) and reads the screen (capture-pane): the Firmware screen before
 //! a login (the demo update's checks, the refused image's reason), a PSO login with two soft
 //! cards, the dashboard, a resize to 40×12 mid-flow, a loosening configuration change confirmed
-//! and found in the log, a backup to the demo drive directory verified, a key restored from
-//! the bin and one purged, the backup's restore dry run and its diff, a credential reset, a share
+//! and found in the log, the log exported to the demo drive and the file verified offline, a
+//! backup to the demo drive directory verified, a key restored from the bin and one purged, the
+//! backup's restore dry run and its diff, a credential reset, a share
 //! drill, a re-share to 2 of 2 with the leaving card wiped, an SO login refused with one person's cards and accepted with two people's, and
 //! quitting (asked first), all with `NO_COLOR=1`. Skipped, saying so, where tmux is not
 //! installed (scripts/setup installs it).
@@ -179,6 +180,46 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     let screen = tmux.wait_for("config.change");
     assert!(screen.contains("✓ ok"), "{screen}");
 
+    // The log exported since the last export (the default) to the demo drive: written, read
+    // back and verified, confirmed; the file then verifies with `tessera log verify --key`
+    // given the audit key the screen showed.
+    tmux.keys(&["e"]);
+    tmux.wait_for("demo/drive");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("confirmed at the HSM up to entry");
+    assert!(
+        screen.contains("✓ read back from the drive and verified"),
+        "{screen}"
+    );
+    let key: String = screen
+        .lines()
+        .filter_map(|l| l.split("audit key ").nth(1))
+        .find(|k| k.starts_with(|c: char| c.is_ascii_hexdigit()))
+        .expect("the audit key is shown")
+        .chars()
+        .take(39)
+        .collect();
+    let drive = std::path::Path::new(state_dir).join("demo/drive");
+    let export = std::fs::read_dir(&drive)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("the export is on the demo drive");
+    let verified = Command::new(binary)
+        .args(["--state-dir", state_dir, "log", "verify"])
+        .arg(&export)
+        .args(["--key", &key])
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("e export");
+
     // A backup to the demo drive directory, from the hints: Space chooses it, c creates it;
     // written, read back and verified; the dashboard names it.
     tmux.escape();
@@ -197,7 +238,12 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.wait_for("verified, on");
     tmux.escape();
     let drive = std::path::Path::new(state_dir).join("demo/drive");
-    let files: Vec<_> = std::fs::read_dir(&drive).unwrap().flatten().collect();
+    // Beside the log export and the demo's firmware images: one backup, nothing partial.
+    let files: Vec<_> = std::fs::read_dir(&drive)
+        .unwrap()
+        .flatten()
+        .filter(|f| f.file_name().to_string_lossy().contains(".tsbk"))
+        .collect();
     assert_eq!(
         files.len(),
         1,

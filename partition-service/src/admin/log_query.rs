@@ -12,66 +12,93 @@ pub(super) fn is_unfiltered(query: &LogQuery) -> bool {
         && query.outcome.is_none()
 }
 
-/// Whether the canonical line `line` is one `query` selects.
+/// Whether the canonical line `line` is one `query` selects (one line; a scan builds a
+/// [`Matcher`] once instead).
+#[cfg(test)]
 pub(super) fn matches_query(query: &LogQuery, line: &[u8]) -> bool {
-    if is_unfiltered(query) {
-        return true;
-    }
-    if !prefilter(query, line) {
-        return false;
-    }
-    let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line) else {
-        return false;
-    };
-    if query.role.is_some_and(|r| entry.actor().role != r) {
-        return false;
-    }
-    if let Some(prefix) = &query.operation_prefix
-        && !entry.operation().as_str().starts_with(prefix.as_str())
-    {
-        return false;
-    }
-    if let Some(holder) = &query.holder
-        && !entry.actor().holders.iter().any(|h| h == holder)
-    {
-        return false;
-    }
-    matches!(
-        (query.outcome, entry.outcome()),
-        (None, _)
-            | (Some(OutcomeFilter::Ok), Outcome::Ok)
-            | (Some(OutcomeFilter::Refused), Outcome::Refused { .. })
-            | (Some(OutcomeFilter::Failed), Outcome::Failed { .. })
-    )
+    Matcher::new(query).matches(line)
 }
 
-/// A cheap test on the canonical bytes that rejects most non-matching lines without parsing
-/// them (the canonical encoding fixes field order and spelling); a line that passes is parsed
-/// and checked exactly.
-fn prefilter(query: &LogQuery, line: &[u8]) -> bool {
-    let contains = |needle: &[u8]| line.windows(needle.len()).any(|w| w == needle);
-    if let Some(role) = query.role
-        && !contains(format!("\"role\":\"{}\"", role.as_str()).as_bytes())
-    {
-        return false;
-    }
-    if let Some(prefix) = &query.operation_prefix
-        && !prefix.contains(['"', '\\'])
-        && !contains(format!("\"op\":\"{prefix}").as_bytes())
-    {
-        return false;
-    }
-    if let Some(outcome) = query.outcome {
-        let name = match outcome {
-            OutcomeFilter::Ok => "ok",
-            OutcomeFilter::Refused => "refused",
-            OutcomeFilter::Failed => "failed",
+/// A query made ready for a scan: the byte patterns of its prefilter are built once, not per
+/// line, and searched with SIMD substring search. A rare filter examines thousands of lines
+/// per page, so the per-line cost is what the user waits for.
+pub(super) struct Matcher<'q> {
+    query: &'q LogQuery,
+    unfiltered: bool,
+    /// Each must occur in a selected line's canonical bytes.
+    needles: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl<'q> Matcher<'q> {
+    /// The matcher for `query`.
+    pub(super) fn new(query: &'q LogQuery) -> Matcher<'q> {
+        let mut needles = Vec::new();
+        let mut need = |text: String| {
+            needles.push(memchr::memmem::Finder::new(text.as_bytes()).into_owned());
         };
-        if !contains(format!("\"result\":\"{name}\"").as_bytes()) {
-            return false;
+        if let Some(role) = query.role {
+            need(format!("\"role\":\"{}\"", role.as_str()));
+        }
+        if let Some(prefix) = &query.operation_prefix
+            && !prefix.contains(['"', '\\'])
+        {
+            need(format!("\"op\":\"{prefix}"));
+        }
+        if let Some(outcome) = query.outcome {
+            let name = match outcome {
+                OutcomeFilter::Ok => "ok",
+                OutcomeFilter::Refused => "refused",
+                OutcomeFilter::Failed => "failed",
+            };
+            need(format!("\"result\":\"{name}\""));
+        }
+        Matcher {
+            query,
+            unfiltered: is_unfiltered(query),
+            needles,
         }
     }
-    true
+
+    /// Whether the canonical line `line` is one the query selects.
+    pub(super) fn matches(&self, line: &[u8]) -> bool {
+        if self.unfiltered {
+            return true;
+        }
+        if !self.prefilter(line) {
+            return false;
+        }
+        let query = self.query;
+        let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line) else {
+            return false;
+        };
+        if query.role.is_some_and(|r| entry.actor().role != r) {
+            return false;
+        }
+        if let Some(prefix) = &query.operation_prefix
+            && !entry.operation().as_str().starts_with(prefix.as_str())
+        {
+            return false;
+        }
+        if let Some(holder) = &query.holder
+            && !entry.actor().holders.iter().any(|h| h == holder)
+        {
+            return false;
+        }
+        matches!(
+            (query.outcome, entry.outcome()),
+            (None, _)
+                | (Some(OutcomeFilter::Ok), Outcome::Ok)
+                | (Some(OutcomeFilter::Refused), Outcome::Refused { .. })
+                | (Some(OutcomeFilter::Failed), Outcome::Failed { .. })
+        )
+    }
+
+    /// A cheap test on the canonical bytes that rejects most non-matching lines without
+    /// parsing them (the canonical encoding fixes field order and spelling); a line that
+    /// passes is parsed and checked exactly.
+    fn prefilter(&self, line: &[u8]) -> bool {
+        self.needles.iter().all(|n| n.find(line).is_some())
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +144,7 @@ mod tests {
         let lines = lines();
         for line in &lines {
             if matches_query(query, line) {
-                assert!(prefilter(query, line));
+                assert!(Matcher::new(query).prefilter(line));
             }
         }
         (0..lines.len())
@@ -181,16 +208,16 @@ mod tests {
         let lines = lines();
         let mut query = LogQuery::from(1, 10);
         query.role = Some(Role::Auditor);
-        assert!(!prefilter(&query, &lines[0]));
-        assert!(prefilter(&query, &lines[1]));
+        assert!(!Matcher::new(&query).prefilter(&lines[0]));
+        assert!(Matcher::new(&query).prefilter(&lines[1]));
         // A line the prefilter passes is still parsed: garbage naming the role is not selected.
         let garbage = br#"{"role":"auditor"}"#;
-        assert!(prefilter(&query, garbage));
+        assert!(Matcher::new(&query).prefilter(garbage));
         assert!(!matches_query(&query, garbage));
         // A prefix the canonical form would escape skips the prefilter, not the exact check.
         query.role = None;
         query.operation_prefix = Some("key\"".into());
-        assert!(prefilter(&query, &lines[2]));
+        assert!(Matcher::new(&query).prefilter(&lines[2]));
         assert!(!matches_query(&query, &lines[2]));
     }
 }

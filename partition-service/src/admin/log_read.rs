@@ -5,7 +5,7 @@ use hsm_link::message::{
 };
 use hsm_link::server::SessionContext;
 
-use super::log_query::{is_unfiltered, matches_query};
+use super::log_query::{Matcher, is_unfiltered};
 use super::session::AdminSession;
 use crate::model::PartitionRecord;
 use crate::service::ServiceError;
@@ -27,6 +27,7 @@ impl AdminSession {
         let mut scanned = 0;
         let mut next_seq = None;
         let unfiltered = is_unfiltered(query);
+        let matcher = Matcher::new(query);
         self.hsm.store().read(|tx| {
             tx.log_lines(&ctx.partition, query.from_seq, |seq, line, checkpoint| {
                 if query.to_seq.is_some_and(|to| seq > to) {
@@ -41,7 +42,7 @@ impl AdminSession {
                     return false;
                 }
                 scanned += 1;
-                if matches_query(query, line) {
+                if matcher.matches(line) {
                     lines.push(String::from_utf8_lossy(line).into_owned());
                     bytes += line.len() + 4;
                 }

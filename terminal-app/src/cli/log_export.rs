@@ -3,12 +3,12 @@
 //! back from the drive and verified against the pinned audit key, and only then confirmed at
 //! the HSM (which may then prune the confirmed entries).
 
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use audit_log::{ExportHeader, ExportReport, ExportVerifier, KeyPin, MAX_LINE_LEN, verify_export};
 use hsm_link::domain::PartitionId;
-use hsm_link::message::{AdminError, AdminRequest, AdminResponse, LogQuery, Request, Response};
+use hsm_link::message::{AdminError, AdminRequest, AdminResponse, LogQuery};
 use quorum::ceremony::Link;
 use serde_json::json;
 use usb_backup::drive::{NewFile, open_from_drive};
@@ -83,29 +83,83 @@ pub fn export(
     pin: &KeyPin,
     now_unix: u64,
 ) -> Result<Shown, Error> {
+    let done = export_over(conn, partition, dir, range, pin, now_unix, &mut |_| {})?;
+    Ok(shown(&done.path, &done.report, done.confirmed))
+}
+
+/// How far an export is, reported as it goes (the TUI's progress bar; the CLI ignores it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportStep {
+    /// Lines and bytes written to the file so far; the entries the header announced, once
+    /// the header line is in.
+    Writing {
+        /// Lines written after the header (entries and checkpoints).
+        lines: u64,
+        /// Bytes written.
+        bytes: u64,
+        /// Entries the export holds, from its header.
+        expected: Option<u64>,
+    },
+    /// The file is read back from the drive and verified.
+    ReadingBack {
+        /// Bytes read back so far.
+        bytes: u64,
+        /// The file's size.
+        total: u64,
+    },
+    /// Verified; the HSM is asked to count it exported.
+    Confirming,
+}
+
+/// A finished export: where it is, what the read-back verified, whether the HSM counts it.
+pub struct Exported {
+    /// The file.
+    pub path: PathBuf,
+    /// The verification of the file as read back from the drive.
+    pub report: ExportReport,
+    /// Whether the HSM confirmed it (an export that does not continue the exported part of
+    /// the log is verified and kept, but not counted).
+    pub confirmed: bool,
+}
+
+/// [`export`] over any administration link, telling `progress` how far it is.
+pub fn export_over(
+    conn: &mut dyn Link,
+    partition: &PartitionId,
+    dir: &Path,
+    range: ExportRange,
+    pin: &KeyPin,
+    now_unix: u64,
+    progress: &mut dyn FnMut(ExportStep),
+) -> Result<Exported, Error> {
     let file =
         NewFile::create(dir, &file_name(partition, now_unix, None)).map_err(Error::ExportFile)?;
     let mut sink = FirstLine {
         file,
         first: Vec::new(),
         complete: false,
+        lines: 0,
+        bytes: 0,
+        expected: None,
+        progress,
     };
-    let done = conn.call_download(
-        Request::Admin(AdminRequest::ExportLog {
+    let done = conn.download(
+        AdminRequest::ExportLog {
             query: range.query(),
-        }),
+        },
         &mut sink,
     )?;
-    let Response::Admin(AdminResponse::ExportDone { last_seq, .. }) = done else {
+    let AdminResponse::ExportDone { last_seq, .. } = done else {
         return Err(Error::UnexpectedAnswer {
             request: "ExportLog",
         });
     };
+    let progress = sink.progress;
     // The final name carries the range the HSM fixed, which its header line states.
     let header = ExportHeader::from_canonical(&sink.first).map_err(Error::LogVerify)?;
     let name = file_name(partition, now_unix, Some((header.from, header.to)));
     let path = sink.file.commit_as(&name).map_err(Error::ExportFile)?;
-    let report = match read_back(&path, partition, last_seq, pin) {
+    let report = match read_back(&path, partition, last_seq, pin, progress) {
         Ok(report) => report,
         Err(e) => {
             // Keep the evidence, under a name no one takes for an export.
@@ -115,9 +169,14 @@ pub fn export(
             return Err(e);
         }
     };
+    progress(ExportStep::Confirming);
     let (from, to) = (report.header().from, report.header().to);
     let confirmed = confirm(conn, from, to)?;
-    Ok(shown(&path, &report, confirmed))
+    Ok(Exported {
+        path,
+        report,
+        confirmed,
+    })
 }
 
 /// Reads the file back from the drive and verifies it: the pinned key, this partition, and
@@ -127,10 +186,19 @@ fn read_back(
     partition: &PartitionId,
     last_seq: Option<u64>,
     pin: &KeyPin,
+    progress: &mut dyn FnMut(ExportStep),
 ) -> Result<ExportReport, Error> {
     let file = open_from_drive(path).map_err(Error::ExportFile)?;
+    let total = file.metadata().map_or(0, |m| m.len());
+    progress(ExportStep::ReadingBack { bytes: 0, total });
+    let counted = Counted {
+        inner: file,
+        bytes: 0,
+        total,
+        progress,
+    };
     let report = verify_export(
-        BufReader::with_capacity(1 << 20, file),
+        BufReader::with_capacity(1 << 20, counted),
         ExportVerifier::new(pin.clone()),
     )
     .map_err(Error::LogVerify)?;
@@ -149,23 +217,64 @@ fn read_back(
     Ok(report)
 }
 
-/// The file being written, with its first line (the header) kept aside, bounded.
-struct FirstLine {
+/// A file read back, its bytes counted for the progress report.
+struct Counted<'p, R> {
+    inner: R,
+    bytes: u64,
+    total: u64,
+    progress: &'p mut dyn FnMut(ExportStep),
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        (self.progress)(ExportStep::ReadingBack {
+            bytes: self.bytes,
+            total: self.total,
+        });
+        Ok(n)
+    }
+}
+
+/// The file being written, with its first line (the header) kept aside, bounded, and the
+/// lines and bytes written counted for the progress report.
+struct FirstLine<'p> {
     file: NewFile,
     first: Vec<u8>,
     complete: bool,
+    lines: u64,
+    bytes: u64,
+    expected: Option<u64>,
+    progress: &'p mut dyn FnMut(ExportStep),
 }
 
-impl Write for FirstLine {
+impl Write for FirstLine<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
+        let mut taken = &buf[..n];
+        self.bytes += n as u64;
         if !self.complete {
-            let taken = &buf[..n];
             let end = taken.iter().position(|&b| b == b'\n');
             let part = &taken[..end.unwrap_or(taken.len())];
             let room = MAX_LINE_LEN.saturating_sub(self.first.len());
             self.first.extend_from_slice(&part[..part.len().min(room)]);
             self.complete = end.is_some() || room < part.len();
+            if let Some(end) = end {
+                // The header names the range: how many entries the bar counts towards.
+                self.expected = ExportHeader::from_canonical(&self.first)
+                    .ok()
+                    .map(|h| (h.to + 1).saturating_sub(h.from));
+                taken = &taken[end + 1..];
+            }
+        }
+        if self.complete {
+            self.lines += taken.iter().filter(|&&b| b == b'\n').count() as u64;
+            (self.progress)(ExportStep::Writing {
+                lines: self.lines,
+                bytes: self.bytes,
+                expected: self.expected,
+            });
         }
         Ok(n)
     }
@@ -177,7 +286,7 @@ impl Write for FirstLine {
 
 /// Confirms `to` at the HSM. Whether it was: an export that does not continue the exported
 /// part of the log (a span beyond it) is verified and kept, but the HSM does not count it.
-fn confirm(conn: &mut AnyConnection, from: u64, to: u64) -> Result<bool, Error> {
+fn confirm(conn: &mut dyn Link, from: u64, to: u64) -> Result<bool, Error> {
     if to < from {
         return Ok(false);
     }

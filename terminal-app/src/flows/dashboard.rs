@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
 use crate::tui::message::{Event, StatusView};
-use crate::tui::model::{LinkState, MENU, Model, Screen};
+use crate::tui::model::{LinkState, MENU, Model};
 use crate::tui::theme::Theme;
 use crate::tui::view::{self, duration_text};
 use crate::tui::worker::{Worker, link_failure};
@@ -47,15 +47,7 @@ pub fn view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
     let lines: Vec<Line> = MENU
         .iter()
         .enumerate()
-        .map(|(i, entry)| {
-            let later = matches!(entry.screen, Screen::Later(_));
-            let label = if later {
-                format!("{} (later)", entry.title)
-            } else {
-                entry.title.to_owned()
-            };
-            view::menu_line(i + 1, &label, i == model.menu, theme)
-        })
+        .map(|(i, entry)| view::menu_line(i + 1, entry.title, i == model.menu, theme))
         .collect();
     frame.render_widget(
         Paragraph::new(lines).block(view::block("Menu", theme)),

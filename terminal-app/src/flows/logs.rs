@@ -11,6 +11,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Row, Table};
 
+use std::path::PathBuf;
+
+use super::log_export::{LogExportEvent, LogExportFlow, PanelOutcome};
 use super::{Outcome, step_selection};
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{Command, Effect, Event, LogPageView, LogRow, Verification};
@@ -21,6 +24,13 @@ use crate::tui::worker::{Worker, link_failure};
 
 /// Lines asked for per page.
 pub const PAGE: u32 = 200;
+
+/// Most rows the model holds: the pages around the selection. Pages further away are dropped
+/// and read again when the user scrolls back (a log of 1,000,000 entries is never held whole).
+pub const MAX_HELD_ROWS: usize = 5 * PAGE as usize;
+
+/// How near the edge of the held rows the selection comes before the next page is asked for.
+const PREFETCH_MARGIN: usize = 40;
 
 /// Most pages the dashboard's head scan reads per refresh (the rest on the next one).
 pub const HEAD_PAGES_PER_REFRESH: usize = 50;
@@ -37,13 +47,18 @@ pub const ROLE_CYCLE: [Role; 5] = [
 /// The log's part of the model.
 #[derive(Clone, Debug, Default)]
 pub struct LogsFlow {
-    /// The rows read so far for the current filter.
+    /// The rows held: a window of the rows read for the current filter, `offset` rows in.
     pub rows: Vec<LogRow>,
-    /// Where the next page starts, if there is more.
+    /// How many rows read come before `rows[0]` (dropped; read again when scrolled back to).
+    pub offset: usize,
+    /// Where each page read so far starts: its query's `from_seq` and its first row's
+    /// position. Two numbers a page, so scrolling back can ask for a dropped page again.
+    pub pages: Vec<(u64, usize)>,
+    /// Where the next page after the held rows starts, if there is more.
     pub next_seq: Option<u64>,
-    /// A page is being read.
-    pub loading: bool,
-    /// The selected row.
+    /// The query of the page being read, if one is.
+    pub loading: Option<u64>,
+    /// The selected row, counted from the first row read.
     pub selected: usize,
     /// Only this role.
     pub role: Option<Role>,
@@ -59,8 +74,12 @@ pub struct LogsFlow {
     pub verification: Option<Verification>,
     /// The log's fill level, when the HSM warned.
     pub space: Option<LogSpace>,
+    /// The newest entry, as the dashboard read it: how far a filtered search has to go.
+    pub head: Option<u64>,
     /// The last notice.
     pub notice: Option<Notice>,
+    /// The export panel, while it is open.
+    pub export: Option<LogExportFlow>,
 }
 
 /// A text filter of the log.
@@ -93,26 +112,70 @@ impl LogsFlow {
         }
     }
 
+    /// Whether a filter is set (a filtered page may scan far for few rows).
+    pub fn filtered(&self) -> bool {
+        self.role.is_some()
+            || self.outcome.is_some()
+            || !self.operation.is_empty()
+            || !self.holder.is_empty()
+    }
+
+    /// Rows read so far for the current filter (held or dropped).
+    pub fn read_len(&self) -> usize {
+        self.offset + self.rows.len()
+    }
+
+    /// The selected row, if it is held.
+    pub fn selected_row(&self) -> Option<&LogRow> {
+        self.rows.get(self.selected.checked_sub(self.offset)?)
+    }
+
     /// Opens the screen (or applies new filters): reads the first page.
     pub fn open(&mut self) -> Vec<Effect> {
         self.rows.clear();
+        self.offset = 0;
+        self.pages.clear();
         self.selected = 0;
         self.next_seq = None;
-        self.loading = true;
-        vec![Effect::Send(Command::Log(self.query(1)))]
+        self.fetch(1)
+    }
+
+    /// Opens the screen at its export panel (the menu's "Log export"), offering `dirs`.
+    pub fn open_export(&mut self, dirs: &[PathBuf]) -> Vec<Effect> {
+        let mut effects = self.open();
+        let (panel, scan) = LogExportFlow::open(dirs);
+        self.export = Some(panel);
+        effects.extend(scan);
+        effects
+    }
+
+    fn fetch(&mut self, from_seq: u64) -> Vec<Effect> {
+        self.loading = Some(from_seq);
+        vec![Effect::Send(Command::Log(self.query(from_seq)))]
     }
 
     /// How keys read here.
     pub fn context(&self) -> Context {
-        if self.editing.is_some() {
+        if let Some(panel) = &self.export {
+            panel.context()
+        } else if self.editing.is_some() {
             Context::Text
         } else {
             Context::Tables(&[keymap::LOGS, keymap::NAVIGATION, keymap::GLOBAL])
         }
     }
 
-    /// Answers a key.
-    pub fn on_action(&mut self, action: Action) -> Outcome {
+    /// Answers a key; `dirs` are the directories offered as drives to export to.
+    pub fn on_action(&mut self, action: Action, dirs: &[PathBuf]) -> Outcome {
+        if let Some(panel) = &mut self.export {
+            return match panel.on_action(action, dirs) {
+                PanelOutcome::Stay(effects) => Outcome::Stay(effects),
+                PanelOutcome::Close { reload } => {
+                    self.export = None;
+                    Outcome::Stay(if reload { self.open() } else { Vec::new() })
+                }
+            };
+        }
         if let Some((field, mut text)) = self.editing.take() {
             match action {
                 Action::Input(c) if text.len() < hsm_link::message::MAX_FILTER_TEXT => text.push(c),
@@ -135,6 +198,11 @@ impl LogsFlow {
         match action {
             Action::Back => Outcome::Leave(Vec::new()),
             Action::Reload => Outcome::Stay(self.open()),
+            Action::Export => {
+                let (panel, scan) = LogExportFlow::open(dirs);
+                self.export = Some(panel);
+                Outcome::Stay(scan)
+            }
             Action::Filter => {
                 self.editing = Some((Field::Operation, self.operation.clone()));
                 Outcome::none()
@@ -162,39 +230,115 @@ impl LogsFlow {
                 };
                 Outcome::Stay(self.open())
             }
+            // Back to the top of a log whose first pages were dropped: read it again.
+            Action::Home if self.offset > 0 => Outcome::Stay(self.open()),
             _ => {
-                self.selected = step_selection(self.selected, self.rows.len(), action, 10);
+                let moved = step_selection(self.selected, self.read_len(), action, 10);
+                // Within the held rows only: beyond them, the page is read first.
+                self.selected = moved.clamp(self.offset, self.read_len().saturating_sub(1));
                 Outcome::Stay(self.prefetch())
             }
         }
     }
 
+    /// Asks for the page after the held rows, or the dropped one before them, when the
+    /// selection comes near either edge.
     fn prefetch(&mut self) -> Vec<Effect> {
-        match self.next_seq {
-            Some(next) if !self.loading && self.selected + 40 >= self.rows.len() => {
-                self.loading = true;
-                vec![Effect::Send(Command::Log(self.query(next)))]
+        if self.loading.is_some() {
+            return Vec::new();
+        }
+        if let Some(next) = self.next_seq
+            && self.selected + PREFETCH_MARGIN >= self.read_len()
+        {
+            return self.fetch(next);
+        }
+        if self.offset > 0 && self.selected < self.offset + PREFETCH_MARGIN {
+            let before = self.pages.iter().rev().find(|(_, at)| *at < self.offset);
+            if let Some(&(from_seq, _)) = before {
+                return self.fetch(from_seq);
             }
-            _ => Vec::new(),
+        }
+        Vec::new()
+    }
+
+    /// Takes a page; an answer to an older filter or position is dropped.
+    pub fn on_page(&mut self, page: LogPageView) -> Vec<Effect> {
+        let from = page.query.from_seq;
+        // A first page always starts over; any other must be the one asked for, or it could
+        // land in the wrong place of the window.
+        if page.query != self.query(from) || (from != 1 && self.loading != Some(from)) {
+            return Vec::new();
+        }
+        self.loading = None;
+        self.verification = Some(page.verification);
+        self.space = page.space.or(self.space);
+        let known = self.pages.iter().position(|(seq, _)| *seq == from);
+        match known {
+            // A dropped page read again: it goes before the held rows.
+            Some(i) if self.pages[i].1 < self.offset => {
+                let at = self.pages[i].1;
+                self.rows
+                    .splice(0..0, page.rows.into_iter().take(self.offset - at));
+                self.offset = at;
+                self.trim_back();
+            }
+            _ => {
+                if from == 1 {
+                    self.rows.clear();
+                    self.offset = 0;
+                    self.pages.clear();
+                }
+                self.pages.push((from, self.read_len()));
+                self.rows.extend(page.rows);
+                self.next_seq = page.next_seq;
+                self.trim_front();
+            }
+        }
+        self.prefetch()
+    }
+
+    /// Drops whole pages before the selection while more than [`MAX_HELD_ROWS`] are held.
+    fn trim_front(&mut self) {
+        while self.rows.len() > MAX_HELD_ROWS {
+            let Some(&(_, end)) = self.pages.iter().find(|(_, at)| *at > self.offset) else {
+                return;
+            };
+            if end + PREFETCH_MARGIN > self.selected {
+                return;
+            }
+            self.rows.drain(..end - self.offset);
+            self.offset = end;
         }
     }
 
-    /// Takes a page; an answer to an older filter is dropped.
-    pub fn on_page(&mut self, page: LogPageView) -> Vec<Effect> {
-        let expected = self.query(page.query.from_seq);
-        if page.query != expected {
-            return Vec::new();
+    /// Drops whole pages after the selection while more than [`MAX_HELD_ROWS`] are held; the
+    /// first dropped page is where reading on starts again.
+    fn trim_back(&mut self) {
+        while self.rows.len() > MAX_HELD_ROWS {
+            let end = self.read_len();
+            let Some(i) = self
+                .pages
+                .iter()
+                .rposition(|(_, at)| *at < end && *at > self.offset)
+            else {
+                return;
+            };
+            let (seq, at) = self.pages[i];
+            if at < self.selected + PREFETCH_MARGIN {
+                return;
+            }
+            self.rows.truncate(at - self.offset);
+            self.pages.truncate(i);
+            self.next_seq = Some(seq);
         }
-        if page.query.from_seq == 1 {
-            self.rows = page.rows;
-        } else {
-            self.rows.extend(page.rows);
+    }
+
+    /// Takes the export worker's report.
+    pub fn on_export_event(&mut self, event: LogExportEvent) -> Vec<Effect> {
+        if let Some(panel) = &mut self.export {
+            panel.on_event(event);
         }
-        self.next_seq = page.next_seq;
-        self.loading = false;
-        self.verification = Some(page.verification);
-        self.space = page.space.or(self.space);
-        self.prefetch()
+        Vec::new()
     }
 }
 
@@ -203,15 +347,16 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
     let [table_area, status] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
     let visible = table_area.height.saturating_sub(3) as usize;
-    let offset = flow.selected.saturating_sub(visible.saturating_sub(1));
+    let selected = flow.selected.saturating_sub(flow.offset);
+    let first = selected.saturating_sub(visible.saturating_sub(1));
     let wide = area.width >= 120;
     let rows = flow
         .rows
         .iter()
         .enumerate()
-        .skip(offset)
+        .skip(first)
         .take(visible.max(1))
-        .map(|(i, r)| log_row(r, i == flow.selected, wide, theme));
+        .map(|(i, r)| log_row(r, i == selected, wide, theme));
     let mut widths = vec![
         Constraint::Length(7),
         Constraint::Length(16),
@@ -225,7 +370,7 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
         widths.push(Constraint::Min(20));
         header.extend(["Holders", "Object / reason"]);
     }
-    let more = if flow.loading {
+    let more = if flow.loading.is_some() {
         " · reading…"
     } else if flow.next_seq.is_some() {
         " · more"
@@ -235,7 +380,7 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
     let any = |text: &'a str| if text.is_empty() { "any" } else { text };
     let title = format!(
         "Log · {} lines{more} · role {} · outcome {} · op {} · holder {}",
-        flow.rows.len(),
+        flow.read_len(),
         flow.role.map_or("any", |r| r.as_str()),
         outcome_name(flow.outcome),
         any(&flow.operation),
@@ -249,6 +394,9 @@ pub fn view<'a>(frame: &mut Frame, area: Rect, flow: &'a LogsFlow, theme: &Theme
     );
     frame.render_widget(status_paragraph(flow, theme), status);
     editor(frame, table_area, flow, theme);
+    if let Some(panel) = &flow.export {
+        super::log_export::view(frame, table_area, panel, theme);
+    }
 }
 
 fn log_row<'a>(r: &LogRow, selected: bool, wide: bool, theme: &Theme) -> Row<'a> {
@@ -303,6 +451,7 @@ fn status_paragraph<'a>(flow: &'a LogsFlow, theme: &Theme) -> Paragraph<'a> {
         return view::notice_paragraph(n, theme);
     }
     let verified = match &flow.verification {
+        _ if flow.filtered() && flow.loading.is_some() => searching(flow, theme),
         None | Some(Verification::NotYet) => Line::styled("Not verified yet.", theme.muted),
         Some(Verification::Chain {
             entries,
@@ -339,6 +488,23 @@ fn status_paragraph<'a>(flow: &'a LogsFlow, theme: &Theme) -> Paragraph<'a> {
         None => Line::styled("Log fill below the HSM's warning level.", theme.muted),
     };
     Paragraph::new(vec![verified, fill]).wrap(ratatui::widgets::Wrap { trim: true })
+}
+
+/// What a filtered read waits for: each page scans a bounded stretch of the log at the HSM,
+/// so a rare filter takes several pages; how far they got.
+fn searching<'a>(flow: &LogsFlow, theme: &Theme) -> Line<'a> {
+    let scanned = flow.loading.unwrap_or(1).saturating_sub(1);
+    let of = flow
+        .head
+        .map_or(String::new(), |head| format!(" of {head}"));
+    Line::styled(
+        format!(
+            "searching… scanned {scanned}{of} entries, {} found so far (the HSM scans a \
+             bounded stretch of the log per page)",
+            flow.read_len(),
+        ),
+        theme.accent,
+    )
 }
 
 /// The worker's side: a verifier over the whole log, fed in order as it is read.

@@ -83,6 +83,8 @@ pub enum Action {
     Erase,
     /// Create (a backup).
     Create,
+    /// Export (the log).
+    Export,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -348,6 +350,7 @@ pub const LOGS: &[Binding] = &[
         true,
     ),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
+    bind(&[KeyCode::Char('e')], "e", Action::Export, "export", true),
 ];
 
 /// Moving through lists, without Enter (a screen that gives Enter its own meaning).
@@ -384,6 +387,34 @@ pub const BACKUP_LIST: &[Binding] = &[
     ),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
+
+/// The log export panel's chooser.
+pub const LOG_EXPORT: &[Binding] = &[
+    bind(&[KeyCode::Enter], "Enter", Action::Select, "export", true),
+    bind(
+        &[KeyCode::Char(' ')],
+        "Space",
+        Action::Toggle,
+        "change",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('r')],
+        "r",
+        Action::Reload,
+        "rescan drives",
+        false,
+    ),
+];
+
+/// The log export panel once the export ended.
+pub const LOG_EXPORT_END: &[Binding] = &[bind(
+    &[KeyCode::Enter],
+    "Enter",
+    Action::Select,
+    "continue",
+    true,
+)];
 
 /// A yes/no question.
 pub const QUESTION: &[Binding] = &[

@@ -145,6 +145,8 @@ pub enum Command {
     Terminals(crate::flows::terminals::TerminalsCommand),
     /// A step on the terminal's firmware.
     Firmware(crate::flows::firmware::FirmwareCommand),
+    /// A step of a log export.
+    LogExport(crate::flows::log_export::LogExportCommand),
 }
 
 /// Equality for tests: commands compare by what they ask, a PIN never compares equal.
@@ -188,6 +190,7 @@ impl PartialEq for Command {
             (Reconnect, Reconnect) => true,
             (Terminals(a), Terminals(b)) => a == b,
             (Firmware(a), Firmware(b)) => a == b,
+            (LogExport(a), LogExport(b)) => a == b,
             _ => false,
         }
     }
@@ -305,6 +308,8 @@ pub enum Event {
     Backup(crate::flows::backup::BackupEvent),
     /// The terminal's firmware: read, progress, done.
     Firmware(crate::flows::firmware::FirmwareEvent),
+    /// A log export's step.
+    LogExport(crate::flows::log_export::LogExportEvent),
     /// A request failed without an answer from the HSM.
     Failed(String),
     /// The link is gone.

@@ -44,34 +44,8 @@ pub enum Screen {
     Terminals,
     /// The terminal's own firmware (also before a login).
     Firmware,
-    /// A screen that comes with a later piece of work.
-    Later(Later),
-}
-
-/// Menu places kept for screens that come later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Later {
-    /// Log export to a drive.
+    /// The menu's "Log export": the Logs screen opened at its export panel.
     LogExport,
-}
-
-impl Later {
-    /// The screen's title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Later::LogExport => "Log export",
-        }
-    }
-
-    /// What the screen will do, and what brings it.
-    pub fn note(self) -> &'static str {
-        match self {
-            Later::LogExport => {
-                "Exporting the log to a drive and confirming the export: comes with the log \
-                 export issue."
-            }
-        }
-    }
 }
 
 /// One entry of the dashboard's menu.
@@ -106,7 +80,7 @@ pub const MENU: [MenuEntry; 9] = [
         title: "Backup",
     },
     MenuEntry {
-        screen: Screen::Later(Later::LogExport),
+        screen: Screen::LogExport,
         title: "Log export",
     },
     MenuEntry {

@@ -36,7 +36,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Configuration => model.config.context(),
         Screen::Keys => model.keys.context(),
         Screen::Bin => model.bin.context(),
-        Screen::Logs => model.logs.context(),
+        Screen::Logs | Screen::LogExport => model.logs.context(),
         Screen::Credentials => model.credentials.context(),
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
@@ -44,7 +44,6 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Backup => model.backup.context(),
         Screen::Terminals => model.terminals.context(),
         Screen::Firmware => model.firmware.context(),
-        Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
 }
 
@@ -167,7 +166,7 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Configuration => model.config.on_action(action, &model.target.partition_id),
         Screen::Keys => model.keys.on_action(action),
         Screen::Bin => model.bin.on_action(action),
-        Screen::Logs => model.logs.on_action(action),
+        Screen::Logs | Screen::LogExport => model.logs.on_action(action, &model.drive_dirs),
         Screen::Credentials if action == Action::Terminals => {
             model.screen = Screen::Terminals;
             return model.terminals.open();
@@ -203,8 +202,6 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         },
         Screen::Backup => crate::flows::backup::on_action(model, action),
         Screen::Firmware => model.firmware.on_action(action, &model.drive_dirs),
-        Screen::Later(_) if action == Action::Back => Outcome::Leave(Vec::new()),
-        Screen::Later(_) => Outcome::none(),
     };
     match outcome {
         Outcome::Stay(effects) => effects,
@@ -276,7 +273,15 @@ fn open_screen(model: &mut Model, screen: Screen) -> Vec<Effect> {
         Screen::Configuration => model.config.open(),
         Screen::Keys => model.keys.open(),
         Screen::Bin => model.bin.open(),
-        Screen::Logs => model.logs.open(),
+        Screen::Logs | Screen::LogExport => {
+            model.logs.head = model.dashboard.status.as_ref().and_then(|s| s.log_head);
+            model.screen = Screen::Logs;
+            if screen == Screen::LogExport {
+                model.logs.open_export(&model.drive_dirs)
+            } else {
+                model.logs.open()
+            }
+        }
         Screen::Backup => crate::flows::backup::open(model),
         Screen::Firmware => model.firmware.open(&model.drive_dirs),
         _ => Vec::new(),
@@ -365,6 +370,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Readers(report) => super::paired::on_readers(model, report),
         Event::Terminals(step) => model.terminals.on_event(step),
         Event::Firmware(step) => model.firmware.on_event(step),
+        Event::LogExport(step) => model.logs.on_export_event(step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);
             Vec::new()

@@ -30,7 +30,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Configuration => flows::config::view(frame, body, model, theme),
         Screen::Keys => flows::keys::view(frame, body, &model.keys, theme),
         Screen::Bin => flows::keys::view(frame, body, &model.bin, theme),
-        Screen::Logs => flows::logs::view(frame, body, &model.logs, theme),
+        Screen::Logs | Screen::LogExport => flows::logs::view(frame, body, &model.logs, theme),
         Screen::Credentials => flows::credentials::view(frame, body, &model.credentials, theme),
         Screen::Cards => flows::drill::view(frame, body, &model.drill, &model.login.slots, theme),
         Screen::Revoke => {
@@ -42,24 +42,6 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Backup => flows::backup::view(frame, body, model, theme),
         Screen::Terminals => flows::terminals::view(frame, body, &model.terminals, theme),
         Screen::Firmware => flows::firmware::view(frame, body, &model.firmware, theme),
-        Screen::Later(later) => {
-            let text = vec![
-                Line::styled(
-                    format!("{} — not in this build yet", later.title()),
-                    theme.accent,
-                ),
-                Line::from(""),
-                Line::from(later.note()),
-                Line::from(""),
-                Line::styled("Esc: back to the dashboard", theme.muted),
-            ];
-            frame.render_widget(
-                Paragraph::new(text)
-                    .block(block(later.title(), theme))
-                    .wrap(Wrap { trim: false }),
-                body,
-            );
-        }
     }
     if let Some(n) = &model.notice {
         frame.render_widget(notice_paragraph(n, theme), notice);

@@ -84,6 +84,7 @@ pub struct Worker {
     reconnect: Option<Reconnect>,
     /// The events channel, for progress sent while a command runs (set by [`spawn`]).
     pub(crate) events: Option<Sender<Event>>,
+    pub(crate) log_export: flows::log_export::LogExportWork,
 }
 
 impl Worker {
@@ -107,6 +108,7 @@ impl Worker {
             backup: flows::backup::BackupWork::default(),
             reconnect: None,
             events: None,
+            log_export: flows::log_export::LogExportWork::default(),
         }
     }
 
@@ -141,6 +143,11 @@ impl Worker {
             }
             Err(reason) => vec![Event::LinkLost(reason)],
         }
+    }
+
+    /// The audit key the log is verified against (pinned, never one the log carries).
+    pub fn audit_key(&self) -> AuditKey {
+        self.audit_key
     }
 
     /// The slots to show.
@@ -185,6 +192,7 @@ impl Worker {
             Command::Reconnect => self.reconnect(),
             Command::Terminals(step) => vec![flows::terminals::work(&mut *self.link, step)],
             Command::Firmware(step) => flows::firmware::work(step, self.events.as_ref()),
+            Command::LogExport(step) => vec![flows::log_export::work(self, step)],
         }
     }
 
@@ -252,6 +260,7 @@ pub fn spawn(
                 }
             };
             worker.backup.events = Some(events.clone()); // progress while a backup is written
+            worker.log_export.events = Some(events.clone()); // progress while a log export runs
             if events
                 .send(Event::Ready {
                     slots: worker.slots(),
