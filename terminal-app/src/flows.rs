@@ -11,6 +11,7 @@
 //! - [`drill`]: a share drill of one card (the Cards screen).
 //! - [`reshare`]: a re-share of the PSO set to a new m and n (the Cards screen).
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
+//! - [`pin`]: change or unblock a card's PIN, no login needed (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 //! - [`backup`]: backups to one drive or two, verified read back; restore with a dry run.
@@ -25,6 +26,7 @@ pub mod drill;
 pub mod keys;
 pub mod login;
 pub mod logs;
+pub mod pin;
 pub mod reshare;
 pub mod revoke;
 

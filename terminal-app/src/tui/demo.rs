@@ -382,6 +382,17 @@ impl CardReader for SoftCardReader {
         card.map(|c| Box::new(c) as Box<dyn InsertedCard>)
             .map_err(|e| e.to_string())
     }
+
+    fn pin_card(&mut self, slot: usize) -> Result<Box<dyn crate::flows::pin::PinCard>, String> {
+        let (path, _) = self.cards.get(slot).ok_or("no such card slot")?;
+        let card = if self.test_cards {
+            SoftCard::open_test_card(path)
+        } else {
+            SoftCard::open(path, DEMO_CARD_POLICY)
+        };
+        card.map(|c| Box::new(c) as Box<dyn crate::flows::pin::PinCard>)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// A small error type for the fixture (a library takes no `anyhow`): the message of whatever

@@ -73,6 +73,10 @@ pub enum Action {
     Erase,
     /// Create (a backup).
     Create,
+    /// Change or unblock a card's PIN (the Cards screen).
+    Pin,
+    /// Unblock a card's PIN (the PIN screen).
+    Unblock,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -189,7 +193,17 @@ pub const CARDS: &[Binding] = &[
         true,
     ),
     bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+    bind(&[KeyCode::Char('p')], "p", Action::Pin, "PIN", true),
 ];
+
+/// The PIN screen, beside its card list (Enter changes the PIN).
+pub const PIN: &[Binding] = &[bind(
+    &[KeyCode::Char('u')],
+    "u",
+    Action::Unblock,
+    "unblock",
+    true,
+)];
 
 /// A re-share's size: the new m and n.
 pub const RESHARE_SIZE: &[Binding] = &[

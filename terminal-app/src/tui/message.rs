@@ -53,6 +53,8 @@ pub enum PinFor {
     Reshare,
     /// [`RevokeCommand::Verify`](crate::flows::revoke::RevokeCommand::Verify).
     Revoke,
+    /// [`PinCommand::Entry`](crate::flows::pin::PinCommand::Entry).
+    Pin,
 }
 
 /// A step of a share drill.
@@ -137,6 +139,8 @@ pub enum Command {
     Reshare(crate::flows::reshare::ReshareCommand),
     /// A step of a revocation.
     Revoke(crate::flows::revoke::RevokeCommand),
+    /// A step of a PIN change or unblock.
+    Pin(crate::flows::pin::PinCommand),
     /// A step of the Backup screen.
     Backup(crate::flows::backup::BackupCommand),
 }
@@ -178,6 +182,7 @@ impl PartialEq for Command {
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
+            (Pin(a), Pin(b)) => a == b,
             (Backup(a), Backup(b)) => a == b,
             _ => false,
         }
@@ -292,6 +297,8 @@ pub enum Event {
     Reshare(crate::flows::reshare::ReshareEvent),
     /// A revocation's step.
     Revoke(crate::flows::revoke::RevokeEvent),
+    /// A PIN change's or unblock's step.
+    Pin(crate::flows::pin::PinEvent),
     /// The Backup screen's step.
     Backup(crate::flows::backup::BackupEvent),
     /// A request failed without an answer from the HSM.

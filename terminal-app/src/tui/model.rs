@@ -38,6 +38,8 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// Cards: change or unblock a PIN (from the Cards screen; no login needed).
+    Pin,
     /// Backups to drives, and restore.
     Backup,
     /// A screen that comes with a later piece of work.
@@ -293,6 +295,8 @@ pub struct Model {
     pub reshare: crate::flows::reshare::ReshareFlow,
     /// The revocation of a lost card.
     pub revoke: crate::flows::revoke::RevokeFlow,
+    /// The PIN screen.
+    pub pin: crate::flows::pin::PinFlow,
     /// The Backup screen.
     pub backup: crate::flows::backup::BackupFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
@@ -327,6 +331,7 @@ impl Model {
             drill: Default::default(),
             reshare: Default::default(),
             revoke: Default::default(),
+            pin: Default::default(),
             backup: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,

@@ -98,6 +98,11 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     crate::flows::revoke::RevokeCommand::Verify(pin.take()),
                 ));
             }
+            Effect::SubmitPin(PinFor::Pin) => {
+                let _ = commands.send(Command::Pin(crate::flows::pin::PinCommand::Entry(
+                    pin.take(),
+                )));
+            }
             Effect::Quit => quit = true,
         }
     }

@@ -36,6 +36,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
+        Screen::Pin => model.pin.context(),
         Screen::Backup => model.backup.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
@@ -81,6 +82,7 @@ fn end_session(model: &mut Model) {
     model.drill = Default::default();
     model.reshare = Default::default();
     model.revoke = Default::default();
+    model.pin = Default::default();
     model.backup.forget();
 }
 
@@ -163,6 +165,19 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Credentials => model.credentials.on_action(action),
         Screen::Cards if action == Action::Reshare => return start_reshare(model),
         Screen::Cards if action == Action::Revoke => return start_revoke(model),
+        Screen::Cards if action == Action::Pin => {
+            model.notice = None;
+            model.pin = Default::default();
+            model.screen = Screen::Pin;
+            return vec![Effect::PinClear];
+        }
+        Screen::Pin => match model.pin.on_action(action, model.login.slots.len()) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Revoke => match model.revoke.on_action(action, model.login.slots.len()) {
             Outcome::Leave(effects) => {
                 model.screen = Screen::Cards;
@@ -331,6 +346,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Drill(step) => model.drill.on_event(step),
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
+        Event::Pin(step) => model.pin.on_event(step),
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);

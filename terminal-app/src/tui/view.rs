@@ -36,6 +36,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Revoke => {
             flows::revoke::view(frame, body, &model.revoke, &model.login.slots, theme)
         }
+        Screen::Pin => flows::pin::view(frame, body, &model.pin, &model.login.slots, theme),
         Screen::Reshare => {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }

@@ -51,6 +51,11 @@ pub trait CardReader: Send {
     fn slots(&self) -> Vec<SlotView>;
     /// The card in `slot`, opened (not yet verified).
     fn insert(&mut self, slot: usize) -> Result<Box<dyn InsertedCard>, String>;
+    /// The card in `slot`, opened for a PIN change or unblock.
+    fn pin_card(&mut self, slot: usize) -> Result<Box<dyn flows::pin::PinCard>, String> {
+        let _ = slot;
+        Err("this terminal's card readers cannot change PINs".to_owned())
+    }
 }
 
 /// What the worker owns.
@@ -63,6 +68,7 @@ pub struct Worker {
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
+    pub(crate) pin: flows::pin::PinWork,
     pub(crate) backup: flows::backup::BackupWork,
 }
 
@@ -84,6 +90,7 @@ impl Worker {
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
+            pin: flows::pin::PinWork::default(),
             backup: flows::backup::BackupWork::default(),
         }
     }
@@ -127,6 +134,7 @@ impl Worker {
                 flows::revoke::work(&mut *self.link, &mut *self.reader, &mut self.revoke, step)
             }
             Command::Backup(step) => flows::backup::work(self, step),
+            Command::Pin(step) => flows::pin::work(&mut *self.reader, &mut self.pin, step),
         }
     }
 
