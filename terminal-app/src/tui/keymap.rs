@@ -77,6 +77,8 @@ pub enum Action {
     Pin,
     /// Unblock a card's PIN (the PIN screen).
     Unblock,
+    /// Enrol a card set (the Cards screen).
+    Enrol,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -194,6 +196,13 @@ pub const CARDS: &[Binding] = &[
     ),
     bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
     bind(&[KeyCode::Char('p')], "p", Action::Pin, "PIN", true),
+    bind(
+        &[KeyCode::Char('e')],
+        "e",
+        Action::Enrol,
+        "enrol a set",
+        false,
+    ),
 ];
 
 /// The PIN screen, beside its card list (Enter changes the PIN).

@@ -55,6 +55,8 @@ pub enum PinFor {
     Revoke,
     /// [`PinCommand::Entry`](crate::flows::pin::PinCommand::Entry).
     Pin,
+    /// [`EnrolCommand::Verify`](crate::flows::enrol::EnrolCommand::Verify).
+    Enrol,
 }
 
 /// A step of a share drill.
@@ -141,6 +143,8 @@ pub enum Command {
     Revoke(crate::flows::revoke::RevokeCommand),
     /// A step of a PIN change or unblock.
     Pin(crate::flows::pin::PinCommand),
+    /// A step of an enrolment.
+    Enrol(crate::flows::enrol::EnrolCommand),
     /// A step of the Backup screen.
     Backup(crate::flows::backup::BackupCommand),
 }
@@ -183,6 +187,7 @@ impl PartialEq for Command {
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
             (Pin(a), Pin(b)) => a == b,
+            (Enrol(a), Enrol(b)) => a == b,
             (Backup(a), Backup(b)) => a == b,
             _ => false,
         }
@@ -299,6 +304,8 @@ pub enum Event {
     Revoke(crate::flows::revoke::RevokeEvent),
     /// A PIN change's or unblock's step.
     Pin(crate::flows::pin::PinEvent),
+    /// An enrolment's step.
+    Enrol(crate::flows::enrol::EnrolEvent),
     /// The Backup screen's step.
     Backup(crate::flows::backup::BackupEvent),
     /// A request failed without an answer from the HSM.

@@ -40,6 +40,8 @@ pub enum Screen {
     Revoke,
     /// Cards: change or unblock a PIN (from the Cards screen; no login needed).
     Pin,
+    /// Cards: enrol a card set (from the Cards screen).
+    Enrol,
     /// Backups to drives, and restore.
     Backup,
     /// A screen that comes with a later piece of work.
@@ -297,6 +299,8 @@ pub struct Model {
     pub revoke: crate::flows::revoke::RevokeFlow,
     /// The PIN screen.
     pub pin: crate::flows::pin::PinFlow,
+    /// The enrolment screen.
+    pub enrol: crate::flows::enrol::EnrolFlow,
     /// The Backup screen.
     pub backup: crate::flows::backup::BackupFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
@@ -332,6 +336,7 @@ impl Model {
             reshare: Default::default(),
             revoke: Default::default(),
             pin: Default::default(),
+            enrol: Default::default(),
             backup: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,

@@ -103,6 +103,11 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     pin.take(),
                 )));
             }
+            Effect::SubmitPin(PinFor::Enrol) => {
+                let _ = commands.send(Command::Enrol(crate::flows::enrol::EnrolCommand::Verify(
+                    pin.take(),
+                )));
+            }
             Effect::Quit => quit = true,
         }
     }

@@ -37,6 +37,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
         Screen::Pin => model.pin.context(),
+        Screen::Enrol => model.enrol.context(),
         Screen::Backup => model.backup.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
@@ -83,6 +84,7 @@ fn end_session(model: &mut Model) {
     model.reshare = Default::default();
     model.revoke = Default::default();
     model.pin = Default::default();
+    model.enrol = Default::default();
     model.backup.forget();
 }
 
@@ -171,6 +173,19 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             model.screen = Screen::Pin;
             return vec![Effect::PinClear];
         }
+        Screen::Cards if action == Action::Enrol => {
+            model.notice = None;
+            model.enrol = Default::default();
+            model.screen = Screen::Enrol;
+            return vec![Effect::PinClear];
+        }
+        Screen::Enrol => match model.enrol.on_action(action, model.login.slots.len()) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Pin => match model.pin.on_action(action, model.login.slots.len()) {
             Outcome::Leave(effects) => {
                 model.screen = Screen::Cards;
@@ -347,6 +362,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
         Event::Pin(step) => model.pin.on_event(step),
+        Event::Enrol(step) => model.enrol.on_event(step),
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);

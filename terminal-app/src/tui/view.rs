@@ -37,6 +37,7 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
             flows::revoke::view(frame, body, &model.revoke, &model.login.slots, theme)
         }
         Screen::Pin => flows::pin::view(frame, body, &model.pin, &model.login.slots, theme),
+        Screen::Enrol => flows::enrol::view(frame, body, &model.enrol, &model.login.slots, theme),
         Screen::Reshare => {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }

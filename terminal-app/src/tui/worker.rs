@@ -69,6 +69,7 @@ pub struct Worker {
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
     pub(crate) pin: flows::pin::PinWork,
+    pub(crate) enrol: flows::enrol::EnrolWork,
     pub(crate) backup: flows::backup::BackupWork,
 }
 
@@ -91,6 +92,7 @@ impl Worker {
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
             pin: flows::pin::PinWork::default(),
+            enrol: flows::enrol::EnrolWork::default(),
             backup: flows::backup::BackupWork::default(),
         }
     }
@@ -135,6 +137,9 @@ impl Worker {
             }
             Command::Backup(step) => flows::backup::work(self, step),
             Command::Pin(step) => flows::pin::work(&mut *self.reader, &mut self.pin, step),
+            Command::Enrol(step) => {
+                flows::enrol::work(&mut *self.link, &mut *self.reader, &mut self.enrol, step)
+            }
         }
     }
 
