@@ -13,6 +13,8 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`enrol`]: enrol a PSO set (a fresh partition's first) or an auditor set, card by card
 //!   (Cards).
+//! - [`newcard`]: set up a new card: a soft card file, or an OpenPGP card's keys and admin
+//!   PIN (Cards).
 //! - [`pin`]: change or unblock a card's PIN, no login needed (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
@@ -29,6 +31,7 @@ pub mod enrol;
 pub mod keys;
 pub mod login;
 pub mod logs;
+pub mod newcard;
 pub mod pin;
 pub mod reshare;
 pub mod revoke;

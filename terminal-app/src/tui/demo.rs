@@ -383,6 +383,32 @@ impl CardReader for SoftCardReader {
             .map_err(|e| e.to_string())
     }
 
+    fn create_soft_card(
+        &mut self,
+        holder: &str,
+        passphrase: &Pin,
+    ) -> Result<(quorum::CardInfo, PathBuf), crate::flows::newcard::NewCardError> {
+        let serial = format!("SOFT:{:04}", 900 + self.cards.len());
+        let path = card_path(self._dir.path(), &serial);
+        let params = if self.test_cards {
+            Argon2Params::insecure_for_tests()
+        } else {
+            Argon2Params::production()
+        };
+        let card = SoftCard::create(
+            &path,
+            Some(holder),
+            &serial,
+            passphrase,
+            params,
+            DEMO_CARD_POLICY,
+        )?;
+        let info = Card::info(&card);
+        self.cards
+            .push((path.clone(), format!("soft card {serial} ({holder}, new)")));
+        Ok((info, path))
+    }
+
     fn pin_card(&mut self, slot: usize) -> Result<Box<dyn crate::flows::pin::PinCard>, String> {
         let (path, _) = self.cards.get(slot).ok_or("no such card slot")?;
         let card = if self.test_cards {

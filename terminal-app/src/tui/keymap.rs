@@ -79,6 +79,8 @@ pub enum Action {
     Unblock,
     /// Enrol a card set (the Cards screen).
     Enrol,
+    /// Set up a new card (the Cards screen).
+    NewCard,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -201,6 +203,13 @@ pub const CARDS: &[Binding] = &[
         "e",
         Action::Enrol,
         "enrol a set",
+        false,
+    ),
+    bind(
+        &[KeyCode::Char('n')],
+        "n",
+        Action::NewCard,
+        "new card",
         false,
     ),
 ];

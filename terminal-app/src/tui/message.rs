@@ -57,6 +57,8 @@ pub enum PinFor {
     Pin,
     /// [`EnrolCommand::Verify`](crate::flows::enrol::EnrolCommand::Verify).
     Enrol,
+    /// [`NewCardCommand::Entry`](crate::flows::newcard::NewCardCommand::Entry).
+    NewCard,
 }
 
 /// A step of a share drill.
@@ -145,6 +147,8 @@ pub enum Command {
     Pin(crate::flows::pin::PinCommand),
     /// A step of an enrolment.
     Enrol(crate::flows::enrol::EnrolCommand),
+    /// A step of a new card's set-up.
+    NewCard(crate::flows::newcard::NewCardCommand),
     /// A step of the Backup screen.
     Backup(crate::flows::backup::BackupCommand),
 }
@@ -188,6 +192,7 @@ impl PartialEq for Command {
             (Revoke(a), Revoke(b)) => a == b,
             (Pin(a), Pin(b)) => a == b,
             (Enrol(a), Enrol(b)) => a == b,
+            (NewCard(a), NewCard(b)) => a == b,
             (Backup(a), Backup(b)) => a == b,
             _ => false,
         }
@@ -306,6 +311,8 @@ pub enum Event {
     Pin(crate::flows::pin::PinEvent),
     /// An enrolment's step.
     Enrol(crate::flows::enrol::EnrolEvent),
+    /// A new card's set-up step.
+    NewCard(crate::flows::newcard::NewCardEvent),
     /// The Backup screen's step.
     Backup(crate::flows::backup::BackupEvent),
     /// A request failed without an answer from the HSM.

@@ -42,6 +42,8 @@ pub enum Screen {
     Pin,
     /// Cards: enrol a card set (from the Cards screen).
     Enrol,
+    /// Cards: set up a new card (from the Cards screen).
+    NewCard,
     /// Backups to drives, and restore.
     Backup,
     /// A screen that comes with a later piece of work.
@@ -301,6 +303,8 @@ pub struct Model {
     pub pin: crate::flows::pin::PinFlow,
     /// The enrolment screen.
     pub enrol: crate::flows::enrol::EnrolFlow,
+    /// The new card screen.
+    pub newcard: crate::flows::newcard::NewCardFlow,
     /// The Backup screen.
     pub backup: crate::flows::backup::BackupFlow,
     /// Directories offered as drives beside the removable drives found (laptop mode): the
@@ -337,6 +341,7 @@ impl Model {
             revoke: Default::default(),
             pin: Default::default(),
             enrol: Default::default(),
+            newcard: Default::default(),
             backup: Default::default(),
             drive_dirs: Vec::new(),
             quitting: false,

@@ -108,6 +108,11 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     pin.take(),
                 )));
             }
+            Effect::SubmitPin(PinFor::NewCard) => {
+                let _ = commands.send(Command::NewCard(
+                    crate::flows::newcard::NewCardCommand::Entry(pin.take()),
+                ));
+            }
             Effect::Quit => quit = true,
         }
     }

@@ -38,6 +38,7 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Revoke => model.revoke.context(),
         Screen::Pin => model.pin.context(),
         Screen::Enrol => model.enrol.context(),
+        Screen::NewCard => model.newcard.context(),
         Screen::Backup => model.backup.context(),
         Screen::Later(_) => Context::Tables(&[keymap::GLOBAL]),
     }
@@ -85,6 +86,7 @@ fn end_session(model: &mut Model) {
     model.revoke = Default::default();
     model.pin = Default::default();
     model.enrol = Default::default();
+    model.newcard = Default::default();
     model.backup.forget();
 }
 
@@ -179,6 +181,19 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             model.screen = Screen::Enrol;
             return vec![Effect::PinClear];
         }
+        Screen::Cards if action == Action::NewCard => {
+            model.notice = None;
+            model.newcard = Default::default();
+            model.screen = Screen::NewCard;
+            return vec![Effect::PinClear];
+        }
+        Screen::NewCard => match model.newcard.on_action(action) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Enrol => match model.enrol.on_action(action, model.login.slots.len()) {
             Outcome::Leave(effects) => {
                 model.screen = Screen::Cards;
@@ -363,6 +378,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Revoke(step) => model.revoke.on_event(step),
         Event::Pin(step) => model.pin.on_event(step),
         Event::Enrol(step) => model.enrol.on_event(step),
+        Event::NewCard(step) => crate::flows::newcard::on_event(model, step),
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
         event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
             model.credentials.on_event(event);

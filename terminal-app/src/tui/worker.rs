@@ -56,6 +56,18 @@ pub trait CardReader: Send {
         let _ = slot;
         Err("this terminal's card readers cannot change PINs".to_owned())
     }
+    /// A new soft card for `holder`, sealed under `passphrase`, in the soft card directory; it
+    /// joins the slots. Its identity and file.
+    fn create_soft_card(
+        &mut self,
+        holder: &str,
+        passphrase: &Pin,
+    ) -> Result<(CardInfo, std::path::PathBuf), flows::newcard::NewCardError> {
+        let _ = (holder, passphrase);
+        Err(flows::newcard::NewCardError::Other(
+            "this terminal has no soft card directory".to_owned(),
+        ))
+    }
 }
 
 /// What the worker owns.
@@ -70,6 +82,7 @@ pub struct Worker {
     pub(crate) revoke: flows::revoke::RevokeWork,
     pub(crate) pin: flows::pin::PinWork,
     pub(crate) enrol: flows::enrol::EnrolWork,
+    pub(crate) newcard: flows::newcard::NewCardWork,
     pub(crate) backup: flows::backup::BackupWork,
 }
 
@@ -93,6 +106,7 @@ impl Worker {
             revoke: flows::revoke::RevokeWork::default(),
             pin: flows::pin::PinWork::default(),
             enrol: flows::enrol::EnrolWork::default(),
+            newcard: flows::newcard::NewCardWork::default(),
             backup: flows::backup::BackupWork::default(),
         }
     }
@@ -137,6 +151,9 @@ impl Worker {
             }
             Command::Backup(step) => flows::backup::work(self, step),
             Command::Pin(step) => flows::pin::work(&mut *self.reader, &mut self.pin, step),
+            Command::NewCard(step) => {
+                flows::newcard::work(&mut *self.reader, &mut self.newcard, step)
+            }
             Command::Enrol(step) => {
                 flows::enrol::work(&mut *self.link, &mut *self.reader, &mut self.enrol, step)
             }
