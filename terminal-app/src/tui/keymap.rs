@@ -203,14 +203,14 @@ pub const CARDS: &[Binding] = &[
         "e",
         Action::Enrol,
         "enrol a set",
-        false,
+        true,
     ),
     bind(
         &[KeyCode::Char('n')],
         "n",
         Action::NewCard,
         "new card",
-        false,
+        true,
     ),
 ];
 
