@@ -498,3 +498,16 @@ fn an_openpgp_cards_pin_changes_blocks_and_is_unblocked_with_the_admin_pin() {
     // The admin PIN's counter back to full too, as other tests expect the card.
     tessera_tests::pcsc_stack::factory_reset(&name);
 }
+
+#[test]
+fn esc_after_a_refused_unblock_goes_back_to_cards() {
+    let mut m = choose();
+    ch(&mut m, 'u');
+    event(
+        &mut m,
+        Event::Pin(PinEvent::Failed("no resetting code".into())),
+    );
+    assert_eq!(m.pin.stage, Stage::Choose);
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(m.screen, Screen::Cards);
+}
