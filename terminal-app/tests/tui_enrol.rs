@@ -372,3 +372,71 @@ fn the_help_overlay_on_the_cards_screen_lists_enrol() {
     let help = draw(&m, 160, 48);
     assert!(help.contains("enrol a set"), "{help}");
 }
+
+#[test]
+fn on_the_demo_a_pso_set_is_refused_and_the_auditor_set_is_enrolled_again_after_a_pso_login() {
+    use terminal_app::tui::demo::{DEMO_CARDS, Demo};
+    use terminal_app::tui::message::LoginCommand;
+    let mut w = Demo::new(Argon2Params::insecure_for_tests(), true)
+        .unwrap()
+        .into_worker()
+        .unwrap();
+    let enrol_events = |w: &mut terminal_app::tui::worker::Worker, c: EnrolCommand| {
+        events(w.handle(Command::Enrol(c)))
+    };
+    // The demo partition has its PSO set: a first enrolment is refused, with the HSM's reason.
+    let refused = enrol_events(
+        &mut w,
+        EnrolCommand::Begin {
+            kind: SetKind::Pso,
+            threshold: 2,
+            n: 3,
+        },
+    );
+    assert!(
+        matches!(refused.as_slice(), [EnrolEvent::Refused(why)] if why.contains("needs an officer login")),
+        "{refused:?}"
+    );
+
+    // A PSO login (Ada, Ben), then the auditor set again: Dana and Eli, 1 of 2.
+    w.handle(Command::Login(LoginCommand::Start(
+        hsm_link::message::OfficerRole::Pso,
+    )));
+    for slot in [0, 1] {
+        w.handle(Command::Login(LoginCommand::Insert(slot)));
+        w.handle(Command::Login(LoginCommand::Verify(Pin::from_slice(
+            DEMO_CARDS[slot].pin.as_bytes(),
+        ))));
+    }
+    let began = enrol_events(
+        &mut w,
+        EnrolCommand::Begin {
+            kind: SetKind::Auditor,
+            threshold: 1,
+            n: 2,
+        },
+    );
+    assert!(
+        matches!(began.as_slice(), [EnrolEvent::Began { set_number: 2, .. }]),
+        "{began:?}"
+    );
+    let mut last = Vec::new();
+    for slot in [3, 4] {
+        enrol_events(&mut w, EnrolCommand::Insert(slot));
+        last = enrol_events(
+            &mut w,
+            EnrolCommand::Verify(Pin::from_slice(DEMO_CARDS[slot].pin.as_bytes())),
+        );
+    }
+    match last.as_slice() {
+        [
+            EnrolEvent::Added { have: 2, .. },
+            EnrolEvent::Registered {
+                set_number: 2,
+                threshold: 1,
+                cards,
+            },
+        ] => assert_eq!(cards, &["Dana Audit · SOFT:0101", "Eli Audit · SOFT:0102"]),
+        other => panic!("{other:?}"),
+    }
+}
