@@ -64,7 +64,9 @@
 //! fingerprints and creation times), sets the cardholder name, changes the admin PIN, and sets
 //! the user PIN with RESET RETRY COUNTER (which also unblocks it). [`PcscAdmin::finish`] resets
 //! the card, so the admin PIN is forgotten, and opens it again. [`PcscCard::change_user_pin`]
-//! changes the user PIN with the old one (no admin PIN needed).
+//! changes the user PIN with the old one (no admin PIN needed); [`PcscCard::unblock_user_pin`]
+//! unblocks and sets it with the resetting code (RESET RETRY COUNTER, P1 = 00), which
+//! [`PcscAdmin::set_reset_code`] sets (a card from the factory has none).
 //!
 //! # Limits
 //!
@@ -105,6 +107,9 @@ pub const MIN_USER_PIN_LEN: usize = 6;
 
 /// The shortest admin PIN an OpenPGP card accepts.
 pub const MIN_ADMIN_PIN_LEN: usize = 8;
+
+/// The shortest resetting code an OpenPGP card accepts.
+pub const MIN_RESET_CODE_LEN: usize = 8;
 
 /// The longest message [`VerifiedCard::sign`] sends to the card: one short APDU. A Tessera login
 /// message is well below it.
@@ -352,6 +357,33 @@ impl PcscCard {
         self.refresh_state(result)
     }
 
+    /// Unblocks the user PIN with the card's resetting code and sets it to `new` (RESET RETRY
+    /// COUNTER, P1 = 00; no admin PIN needed). A wrong resetting code costs one of its own tries
+    /// and gives [`CardError::WrongPin`] with the resetting code's tries left, or
+    /// [`CardError::Blocked`] when none is left (or none was ever set: see
+    /// [`PcscCard::reset_code_retries_left`]). The share object stays readable with `new`.
+    pub fn unblock_user_pin(&mut self, reset_code: &Pin, new: &Pin) -> Result<(), CardError> {
+        let code = pin_secret(reset_code, PinKind::ResetCode, u8::MAX)?;
+        let new = pin_secret(new, PinKind::User, self.state.pw1_max_len)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx.reset_user_pin(code, new);
+            refresh_after(&mut tx, result, Some(PinKind::ResetCode), Reread::Pins)
+        };
+        self.refresh_state(result)
+    }
+
+    /// Tries left for the resetting code, read from the card now: 0 when the card has no
+    /// resetting code set (the factory state) or it is blocked; then only the admin PIN
+    /// unblocks the user PIN.
+    pub fn reset_code_retries_left(&mut self) -> Result<u8, CardError> {
+        let mut tx = self.conn.tx()?;
+        let _ = tx.invalidate_cache();
+        tx.pw_status_bytes()
+            .map(|status| status.err_count_rc())
+            .map_err(card_error)
+    }
+
     /// Verifies the admin PIN (PW3) and returns the card for administration. On a wrong admin
     /// PIN the card comes back with [`CardError::WrongPin`] (the admin PIN's tries left) or
     /// [`CardError::Blocked`].
@@ -459,6 +491,8 @@ fn refresh_after(
                 (Refresh::Pins(status), PinKind::Admin) => Some(status.err_count_pw3()),
                 (Refresh::All(state), PinKind::User) => state.info.pin_retries_left,
                 (Refresh::All(state), PinKind::Admin) => Some(state.pw3_retries_left),
+                (Refresh::Pins(status), PinKind::ResetCode) => Some(status.err_count_rc()),
+                (Refresh::All(_), PinKind::ResetCode) => None,
                 (Refresh::Nothing, _) => None,
             };
             match retries_left {
@@ -718,6 +752,20 @@ impl PcscAdmin {
         self.refresh(result)
     }
 
+    /// Sets the resetting code (which unblocks the user PIN without the admin PIN, see
+    /// [`PcscCard::unblock_user_pin`]) and gives it a full retry counter.
+    pub fn set_reset_code(&mut self, code: &Pin) -> Result<(), QuorumError> {
+        let code = pin_secret(code, PinKind::ResetCode, u8::MAX)?;
+        let result = {
+            let mut tx = self.conn.tx()?;
+            let result = tx
+                .as_admin_card(None)
+                .and_then(|mut admin| admin.set_resetting_code(code));
+            refresh_after(&mut tx, result, None, Reread::Pins)
+        };
+        self.refresh(result)
+    }
+
     /// Ends administration: resets the card (so it forgets the admin PIN), opens it again in
     /// the same reader and returns it unverified.
     pub fn finish(self) -> Result<PcscCard, CardError> {
@@ -782,6 +830,10 @@ fn pin_secret(pin: &Pin, kind: PinKind, max_len: u8) -> Result<SecretString, Car
             MIN_ADMIN_PIN_LEN,
             "an admin PIN needs at least 8 characters",
         ),
+        PinKind::ResetCode => (
+            MIN_RESET_CODE_LEN,
+            "a resetting code needs at least 8 characters",
+        ),
     };
     if text.chars().count() < min_len {
         return Err(CardError::PinFormat { reason: too_short });
@@ -801,6 +853,8 @@ enum PinKind {
     User,
     /// PW3.
     Admin,
+    /// The resetting code (RC), which unblocks PW1.
+    ResetCode,
 }
 
 /// Errors of a verified card: "security status not satisfied" means the card no longer holds

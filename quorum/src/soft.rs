@@ -40,6 +40,12 @@
 //! bytes, created with mode 0600, and written atomically (`.partial`, fsync, rename, fsync of
 //! the directory).
 //!
+//! The passphrase is changed with [`SoftCard::change_passphrase`] (the old one required; the
+//! file sealed again under the new one with the same Argon2 parameters, atomically). A soft
+//! card has no resetting code and no admin PIN ([`SOFT_CARD_UNBLOCK`]): it never blocks, and a
+//! forgotten passphrase is not recoverable; the card is replaced (revoked, and a re-share
+//! writes a share to a new card).
+//!
 //! Soft cards enter the terminal only through [`SoftCard::open`] and [`SoftCard::create`], and
 //! both take the terminal's [`CardPolicy`]: outside the embedded demo a soft card is refused
 //! ([`QuorumError::SoftCardRefused`]) unless the terminal configuration allows soft cards
@@ -72,6 +78,11 @@ use crate::card::{
 use crate::card_policy::CardPolicy;
 use crate::envelope::x25519;
 use crate::error::{CardError, QuorumError};
+
+/// Why a soft card cannot be unblocked, as shown to whoever asks to.
+pub const SOFT_CARD_UNBLOCK: &str = "a soft card has no resetting code and no admin PIN: it \
+     never blocks (it has no retry counter), and a forgotten passphrase cannot be recovered; \
+     revoke the card and re-share the quorum to a new one";
 
 /// The file's first four bytes.
 pub const SOFT_CARD_MAGIC: [u8; 4] = *b"TSSC";
@@ -529,6 +540,41 @@ impl SoftCard {
     /// Whether this is a test card (weak passphrase hashing).
     pub fn is_test_card(&self) -> bool {
         self.header.params.test_card
+    }
+
+    /// Changes the passphrase from `old` to `new`: the file is sealed again under a key
+    /// derived from `new` with a fresh salt and nonce but the same Argon2 parameters, and
+    /// replaced atomically (`.partial`, fsync, rename), so that a failure at any point leaves
+    /// the file sealed under `old`. The keys and the share object stay as they are.
+    ///
+    /// A wrong `old` gives [`CardError::WrongPin`] with `retries_left: None` (a soft card has
+    /// no retry counter) and changes nothing; a `new` shorter than [`MIN_PASSPHRASE_CHARS`]
+    /// characters (or longer than 1024 bytes) gives [`QuorumError::WeakPassphrase`], checked
+    /// before the old passphrase is tried.
+    pub fn change_passphrase(&mut self, old: &Pin, new: &Pin) -> Result<(), QuorumError> {
+        if new.char_count() < MIN_PASSPHRASE_CHARS || new.expose().len() > MAX_PIN_LEN {
+            return Err(QuorumError::WeakPassphrase {
+                min: MIN_PASSPHRASE_CHARS,
+                max: MAX_PIN_LEN,
+            });
+        }
+        let (_, secrets) = self.unseal(old)?;
+        let mut header = self.header.clone();
+        getrandom::fill(&mut header.salt)?;
+        let key = header
+            .params
+            .derive_key(new.expose(), &header.salt)
+            .ok_or_else(|| QuorumError::Argon2Params {
+                reason: "Argon2 could not run with them (out of memory?)".to_owned(),
+            })?;
+        let (file, ciphertext) = seal_file(&mut header, &key, &secrets)?;
+        write_atomically(&self.path, &file, true).map_err(|source| QuorumError::SoftCardIo {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.header = header;
+        self.ciphertext = ciphertext;
+        Ok(())
     }
 
     fn unseal(&self, pin: &Pin) -> Result<(Zeroizing<[u8; 32]>, Secrets), CardError> {

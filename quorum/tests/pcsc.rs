@@ -539,3 +539,74 @@ fn a_card_is_set_up_for_enrolment_with_the_holders_pin_and_a_new_admin_pin() {
     admin.set_user_pin(&pin(FACTORY_USER_PIN)).unwrap();
     admin.finish().unwrap();
 }
+
+#[test]
+fn the_resetting_code_unblocks_the_user_pin_without_the_admin_pin() {
+    const RESET_CODE: &[u8] = b"reset-code-1";
+    let test_card = take_card(3);
+    let card = enrol(&test_card);
+    let mut verified = card.verify(&pin(FACTORY_USER_PIN)).unwrap();
+    let object = b"TSSH share envelope stand-in".to_vec();
+    verified.write_share_object(&object).unwrap();
+    drop(verified);
+
+    // From the factory, no resetting code: it cannot unblock.
+    let mut card = open(&test_card);
+    assert_eq!(card.reset_code_retries_left().unwrap(), 0);
+    let e = card
+        .unblock_user_pin(&pin(RESET_CODE), &pin(NEW_USER_PIN))
+        .unwrap_err();
+    assert!(
+        matches!(e, CardError::Blocked | CardError::WrongPin { .. }),
+        "{e:?}"
+    );
+    // Too short a code is refused before the card sees it.
+    let e = card
+        .unblock_user_pin(&pin(b"short"), &pin(NEW_USER_PIN))
+        .unwrap_err();
+    assert!(matches!(e, CardError::PinFormat { .. }), "{e:?}");
+
+    let mut admin = card.admin(&pin(FACTORY_ADMIN_PIN)).unwrap();
+    admin.set_reset_code(&pin(RESET_CODE)).unwrap();
+    let mut card = admin.finish().unwrap();
+    assert_eq!(card.reset_code_retries_left().unwrap(), 3);
+
+    // Block the user PIN.
+    for _ in 0..3 {
+        let (back, _) = card.verify(&pin(b"000000")).unwrap_err();
+        card = back;
+    }
+    assert_eq!(card.info().pin_retries_left, Some(0));
+
+    // A wrong resetting code costs one of its own tries and unblocks nothing.
+    let e = card
+        .unblock_user_pin(&pin(b"not-the-code"), &pin(NEW_USER_PIN))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CardError::WrongPin {
+                retries_left: Some(2)
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(card.info().pin_retries_left, Some(0));
+
+    // The right one sets the new user PIN with a full counter; the share object survives.
+    card.unblock_user_pin(&pin(RESET_CODE), &pin(NEW_USER_PIN))
+        .unwrap();
+    assert_eq!(card.info().pin_retries_left, Some(3));
+    let mut verified = card.verify(&pin(NEW_USER_PIN)).unwrap();
+    assert_eq!(verified.read_share_object().unwrap(), Some(object));
+    drop(verified);
+
+    // The user PIN changed back with the old one: the factory PIN again for other tests.
+    let mut card = open(&test_card);
+    card.change_user_pin(&pin(NEW_USER_PIN), &pin(FACTORY_USER_PIN))
+        .unwrap();
+    card.verify(&pin(FACTORY_USER_PIN)).unwrap();
+    // And no resetting code left behind: the card as from the factory.
+    factory_reset(&test_card.reader);
+    assert_eq!(open(&test_card).reset_code_retries_left().unwrap(), 0);
+}

@@ -482,3 +482,69 @@ fn a_file_asking_more_argon2_than_a_small_terminal_runs_is_refused_naming_the_pa
     assert!(Argon2Params::new(256 * 1024, 8, 4).is_ok());
     assert!(Argon2Params::new(256 * 1024 + 1, 8, 4).is_err());
 }
+
+#[test]
+fn a_passphrase_change_reseals_the_file_and_keeps_keys_and_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = new_card(dir.path(), "TSC-0100");
+    let secret = RecoverySecret::generate().unwrap();
+    let (shares, commitments) = split(&secret, 1, 1).unwrap();
+    let mut verified = SoftCard::open_test_card(&path)
+        .unwrap()
+        .verify(&pass())
+        .map_err(|(_, e)| e)
+        .unwrap();
+    verified
+        .store_share(&context(1, "TSC-0100"), &shares[0])
+        .unwrap();
+    let before = verified.info();
+    let header_before = std::fs::read(&path).unwrap();
+    drop(verified);
+
+    let new = Pin::from_slice(b"a new and longer passphrase");
+    let mut card = SoftCard::open_test_card(&path).unwrap();
+    // A wrong old passphrase changes nothing.
+    let wrong = card.change_passphrase(&Pin::from_slice(b"not the passphrase"), &new);
+    assert!(
+        matches!(
+            wrong,
+            Err(QuorumError::Card(CardError::WrongPin {
+                retries_left: None
+            }))
+        ),
+        "{wrong:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), header_before);
+    // A new passphrase too short is refused before the old one is tried.
+    let short = card.change_passphrase(&pass(), &Pin::from_slice(b"short"));
+    assert!(
+        matches!(short, Err(QuorumError::WeakPassphrase { min, .. }) if min == MIN_PASSPHRASE_CHARS),
+        "{short:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), header_before);
+
+    card.change_passphrase(&pass(), &new).unwrap();
+    assert!(!dir.path().join("TSC-0100.tssc.partial").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let after = std::fs::read(&path).unwrap();
+    // Same parameters (bytes 5..18: flags and Argon2 costs), a fresh salt.
+    assert_eq!(after[..18], header_before[..18]);
+    assert_ne!(after[18..34], header_before[18..34]);
+
+    // The card object and a fresh open both take the new passphrase only.
+    let (card, e) = card.verify(&pass()).map(|_| ()).unwrap_err();
+    assert!(matches!(e, CardError::WrongPin { .. }), "{e:?}");
+    let mut verified = card.verify(&new).map_err(|(_, e)| e).unwrap();
+    assert_eq!(verified.info(), before);
+    let share = verified.read_share(&context(1, "TSC-0100")).unwrap();
+    verify_share(&commitments, &share).unwrap();
+    assert_eq!(share.index(), shares[0].index());
+    drop(verified);
+    let reopened = SoftCard::open_test_card(&path).unwrap();
+    assert!(reopened.verify(&new).is_ok());
+}

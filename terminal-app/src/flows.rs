@@ -11,6 +11,11 @@
 //! - [`drill`]: a share drill of one card (the Cards screen).
 //! - [`reshare`]: a re-share of the PSO set to a new m and n (the Cards screen).
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
+//! - [`enrol`]: enrol a PSO set (a fresh partition's first) or an auditor set, card by card
+//!   (Cards).
+//! - [`newcard`]: set up a new card: a soft card file, or an OpenPGP card's keys and admin
+//!   PIN (Cards).
+//! - [`pin`]: change or unblock a card's PIN, no login needed (Cards).
 //! - [`credentials`]: the application's setup password reset, shown once.
 //! - [`logs`]: the partition log in pages, filtered, and verified as it is read.
 //! - [`backup`]: backups to one drive or two, verified read back; restore with a dry run.
@@ -27,11 +32,14 @@ pub mod config;
 pub mod credentials;
 pub mod dashboard;
 pub mod drill;
+pub mod enrol;
 pub mod firmware;
 pub mod keys;
 pub mod log_export;
 pub mod login;
 pub mod logs;
+pub mod newcard;
+pub mod pin;
 pub mod reshare;
 pub mod revoke;
 pub mod terminals;

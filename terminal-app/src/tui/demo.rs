@@ -649,6 +649,54 @@ impl CardReader for SoftCardReader {
         card.map(|c| Box::new(c) as Box<dyn InsertedCard>)
             .map_err(|e| e.to_string())
     }
+
+    fn create_soft_card(
+        &mut self,
+        holder: &str,
+        passphrase: &Pin,
+    ) -> Result<(quorum::CardInfo, PathBuf), crate::flows::newcard::NewCardError> {
+        let serial = format!("SOFT:{:04}", 900 + self.cards.len());
+        // Beside the demo's own cards (their directory in the demo state, or the tests').
+        let dir = self
+            .cards
+            .first()
+            .and_then(|(p, _)| p.parent())
+            .map(Path::to_path_buf)
+            .ok_or_else(|| {
+                crate::flows::newcard::NewCardError::Other(
+                    "the demo has no card directory".to_owned(),
+                )
+            })?;
+        let path = card_path(&dir, &serial);
+        let params = if self.test_cards {
+            Argon2Params::insecure_for_tests()
+        } else {
+            Argon2Params::production()
+        };
+        let card = SoftCard::create(
+            &path,
+            Some(holder),
+            &serial,
+            passphrase,
+            params,
+            DEMO_CARD_POLICY,
+        )?;
+        let info = Card::info(&card);
+        self.cards
+            .push((path.clone(), format!("soft card {serial} ({holder}, new)")));
+        Ok((info, path))
+    }
+
+    fn pin_card(&mut self, slot: usize) -> Result<Box<dyn crate::flows::pin::PinCard>, String> {
+        let (path, _) = self.cards.get(slot).ok_or("no such card slot")?;
+        let card = if self.test_cards {
+            SoftCard::open_test_card(path)
+        } else {
+            SoftCard::open(path, DEMO_CARD_POLICY)
+        };
+        card.map(|c| Box::new(c) as Box<dyn crate::flows::pin::PinCard>)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// A small error type for the fixture (a library takes no `anyhow`): the message of whatever

@@ -85,6 +85,14 @@ pub enum Action {
     Create,
     /// Export (the log).
     Export,
+    /// Change or unblock a card's PIN (the Cards screen).
+    Pin,
+    /// Unblock a card's PIN (the PIN screen).
+    Unblock,
+    /// Enrol a card set (the Cards screen).
+    Enrol,
+    /// Set up a new card (the Cards screen).
+    NewCard,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -201,6 +209,21 @@ pub const CARDS: &[Binding] = &[
         true,
     ),
     bind(&[KeyCode::Char('v')], "v", Action::Revoke, "revoke", true),
+    bind(&[KeyCode::Char('p')], "p", Action::Pin, "PIN", true),
+    bind(
+        &[KeyCode::Char('e')],
+        "e",
+        Action::Enrol,
+        "enrol a set",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('n')],
+        "n",
+        Action::NewCard,
+        "new card",
+        true,
+    ),
 ];
 
 /// The welcome screen, beside its roles: the terminal's own firmware needs no login.
@@ -230,6 +253,15 @@ pub const FIRMWARE: &[Binding] = &[
         false,
     ),
 ];
+
+/// The PIN screen, beside its card list (Enter changes the PIN).
+pub const PIN: &[Binding] = &[bind(
+    &[KeyCode::Char('u')],
+    "u",
+    Action::Unblock,
+    "unblock",
+    true,
+)];
 
 /// A re-share's size: the new m and n.
 pub const RESHARE_SIZE: &[Binding] = &[

@@ -53,6 +53,12 @@ pub enum PinFor {
     Reshare,
     /// [`RevokeCommand::Verify`](crate::flows::revoke::RevokeCommand::Verify).
     Revoke,
+    /// [`PinCommand::Entry`](crate::flows::pin::PinCommand::Entry).
+    Pin,
+    /// [`EnrolCommand::Verify`](crate::flows::enrol::EnrolCommand::Verify).
+    Enrol,
+    /// [`NewCardCommand::Entry`](crate::flows::newcard::NewCardCommand::Entry).
+    NewCard,
 }
 
 /// A step of a share drill.
@@ -137,6 +143,12 @@ pub enum Command {
     Reshare(crate::flows::reshare::ReshareCommand),
     /// A step of a revocation.
     Revoke(crate::flows::revoke::RevokeCommand),
+    /// A step of a PIN change or unblock.
+    Pin(crate::flows::pin::PinCommand),
+    /// A step of an enrolment.
+    Enrol(crate::flows::enrol::EnrolCommand),
+    /// A step of a new card's set-up.
+    NewCard(crate::flows::newcard::NewCardCommand),
     /// A step of the Backup screen.
     Backup(crate::flows::backup::BackupCommand),
     /// Open the link to the paired HSM again after it was lost.
@@ -186,6 +198,9 @@ impl PartialEq for Command {
             (Drill(a), Drill(b)) => a == b,
             (Reshare(a), Reshare(b)) => a == b,
             (Revoke(a), Revoke(b)) => a == b,
+            (Pin(a), Pin(b)) => a == b,
+            (Enrol(a), Enrol(b)) => a == b,
+            (NewCard(a), NewCard(b)) => a == b,
             (Backup(a), Backup(b)) => a == b,
             (Reconnect, Reconnect) => true,
             (Terminals(a), Terminals(b)) => a == b,
@@ -304,6 +319,12 @@ pub enum Event {
     Reshare(crate::flows::reshare::ReshareEvent),
     /// A revocation's step.
     Revoke(crate::flows::revoke::RevokeEvent),
+    /// A PIN change's or unblock's step.
+    Pin(crate::flows::pin::PinEvent),
+    /// An enrolment's step.
+    Enrol(crate::flows::enrol::EnrolEvent),
+    /// A new card's set-up step.
+    NewCard(crate::flows::newcard::NewCardEvent),
     /// The Backup screen's step.
     Backup(crate::flows::backup::BackupEvent),
     /// The terminal's firmware: read, progress, done.

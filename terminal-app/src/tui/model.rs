@@ -38,6 +38,12 @@ pub enum Screen {
     Reshare,
     /// Cards: revoke a lost card (from the Cards screen).
     Revoke,
+    /// Cards: change or unblock a PIN (from the Cards screen; no login needed).
+    Pin,
+    /// Cards: enrol a card set (from the Cards screen).
+    Enrol,
+    /// Cards: set up a new card (from the Cards screen).
+    NewCard,
     /// Backups to drives, and restore.
     Backup,
     /// The partition's paired terminals (from the Credentials screen).
@@ -264,6 +270,12 @@ pub struct Model {
     pub reshare: crate::flows::reshare::ReshareFlow,
     /// The revocation of a lost card.
     pub revoke: crate::flows::revoke::RevokeFlow,
+    /// The PIN screen.
+    pub pin: crate::flows::pin::PinFlow,
+    /// The enrolment screen.
+    pub enrol: crate::flows::enrol::EnrolFlow,
+    /// The new card screen.
+    pub newcard: crate::flows::newcard::NewCardFlow,
     /// The Backup screen.
     pub backup: crate::flows::backup::BackupFlow,
     /// The terminal's firmware (its device root is set by whoever builds the model).
@@ -307,6 +319,9 @@ impl Model {
             drill: Default::default(),
             reshare: Default::default(),
             revoke: Default::default(),
+            pin: Default::default(),
+            enrol: Default::default(),
+            newcard: Default::default(),
             backup: Default::default(),
             firmware: Default::default(),
             drive_dirs: Vec::new(),

@@ -166,6 +166,21 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
                     crate::flows::revoke::RevokeCommand::Verify(pin.take()),
                 ));
             }
+            Effect::SubmitPin(PinFor::Pin) => {
+                let _ = commands.send(Command::Pin(crate::flows::pin::PinCommand::Entry(
+                    pin.take(),
+                )));
+            }
+            Effect::SubmitPin(PinFor::Enrol) => {
+                let _ = commands.send(Command::Enrol(crate::flows::enrol::EnrolCommand::Verify(
+                    pin.take(),
+                )));
+            }
+            Effect::SubmitPin(PinFor::NewCard) => {
+                let _ = commands.send(Command::NewCard(
+                    crate::flows::newcard::NewCardCommand::Entry(pin.take()),
+                ));
+            }
             Effect::Quit => {
                 tracing::info!("quit");
                 quit = true;

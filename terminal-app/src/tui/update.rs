@@ -41,6 +41,9 @@ pub fn screen_context(model: &Model) -> Context {
         Screen::Cards => model.drill.context(),
         Screen::Reshare => model.reshare.context(),
         Screen::Revoke => model.revoke.context(),
+        Screen::Pin => model.pin.context(),
+        Screen::Enrol => model.enrol.context(),
+        Screen::NewCard => model.newcard.context(),
         Screen::Backup => model.backup.context(),
         Screen::Terminals => model.terminals.context(),
         Screen::Firmware => model.firmware.context(),
@@ -87,6 +90,9 @@ pub(crate) fn end_session(model: &mut Model) {
     model.drill = Default::default();
     model.reshare = Default::default();
     model.revoke = Default::default();
+    model.pin = Default::default();
+    model.enrol = Default::default();
+    model.newcard = Default::default();
     model.backup.forget();
     model.terminals = Default::default();
 }
@@ -174,6 +180,45 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
         Screen::Credentials => model.credentials.on_action(action),
         Screen::Cards if action == Action::Reshare => return start_reshare(model),
         Screen::Cards if action == Action::Revoke => return start_revoke(model),
+        Screen::Cards if action == Action::Pin => {
+            model.notice = None;
+            model.pin = Default::default();
+            model.screen = Screen::Pin;
+            return vec![Effect::PinClear];
+        }
+        Screen::Cards if action == Action::Enrol => {
+            model.notice = None;
+            model.enrol = Default::default();
+            model.screen = Screen::Enrol;
+            return vec![Effect::PinClear];
+        }
+        Screen::Cards if action == Action::NewCard => {
+            model.notice = None;
+            model.newcard = Default::default();
+            model.screen = Screen::NewCard;
+            return vec![Effect::PinClear];
+        }
+        Screen::NewCard => match model.newcard.on_action(action) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
+        Screen::Enrol => match model.enrol.on_action(action, model.login.slots.len()) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
+        Screen::Pin => match model.pin.on_action(action, model.login.slots.len()) {
+            Outcome::Leave(effects) => {
+                model.screen = Screen::Cards;
+                return effects;
+            }
+            stay => stay,
+        },
         Screen::Revoke => match model.revoke.on_action(action, model.login.slots.len()) {
             Outcome::Leave(effects) => {
                 model.screen = Screen::Cards;
@@ -366,6 +411,9 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         Event::Drill(step) => model.drill.on_event(step),
         Event::Reshare(step) => model.reshare.on_event(step),
         Event::Revoke(step) => model.revoke.on_event(step),
+        Event::Pin(step) => model.pin.on_event(step),
+        Event::Enrol(step) => model.enrol.on_event(step),
+        Event::NewCard(step) => crate::flows::newcard::on_event(model, step),
         Event::Backup(step) => crate::flows::backup::on_event(model, step),
         Event::Readers(report) => super::paired::on_readers(model, report),
         Event::Terminals(step) => model.terminals.on_event(step),

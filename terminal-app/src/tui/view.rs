@@ -36,6 +36,9 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         Screen::Revoke => {
             flows::revoke::view(frame, body, &model.revoke, &model.login.slots, theme)
         }
+        Screen::Pin => flows::pin::view(frame, body, &model.pin, &model.login.slots, theme),
+        Screen::Enrol => flows::enrol::view(frame, body, &model.enrol, &model.login.slots, theme),
+        Screen::NewCard => flows::newcard::view(frame, body, &model.newcard, theme),
         Screen::Reshare => {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }

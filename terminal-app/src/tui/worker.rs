@@ -61,6 +61,23 @@ pub trait CardReader: Send {
     fn report(&self) -> Option<super::pcsc_reader::ReaderReport> {
         None
     }
+    /// The card in `slot`, opened for a PIN change or unblock.
+    fn pin_card(&mut self, slot: usize) -> Result<Box<dyn flows::pin::PinCard>, String> {
+        let _ = slot;
+        Err("this terminal's card readers cannot change PINs".to_owned())
+    }
+    /// A new soft card for `holder`, sealed under `passphrase`, in the soft card directory; it
+    /// joins the slots. Its identity and file.
+    fn create_soft_card(
+        &mut self,
+        holder: &str,
+        passphrase: &Pin,
+    ) -> Result<(CardInfo, std::path::PathBuf), flows::newcard::NewCardError> {
+        let _ = (holder, passphrase);
+        Err(flows::newcard::NewCardError::Other(
+            "this terminal has no soft card directory".to_owned(),
+        ))
+    }
 }
 
 /// Opens the link again after it was lost (a paired HSM; the demo has none).
@@ -79,6 +96,9 @@ pub struct Worker {
     pub(crate) drill: flows::drill::DrillWork,
     pub(crate) reshare: flows::reshare::ReshareWork,
     pub(crate) revoke: flows::revoke::RevokeWork,
+    pub(crate) pin: flows::pin::PinWork,
+    pub(crate) enrol: flows::enrol::EnrolWork,
+    pub(crate) newcard: flows::newcard::NewCardWork,
     pub(crate) backup: flows::backup::BackupWork,
     /// Opens the link again (`Command::Reconnect`), where it can be.
     reconnect: Option<Reconnect>,
@@ -105,6 +125,9 @@ impl Worker {
             drill: flows::drill::DrillWork::default(),
             reshare: flows::reshare::ReshareWork::default(),
             revoke: flows::revoke::RevokeWork::default(),
+            pin: flows::pin::PinWork::default(),
+            enrol: flows::enrol::EnrolWork::default(),
+            newcard: flows::newcard::NewCardWork::default(),
             backup: flows::backup::BackupWork::default(),
             reconnect: None,
             events: None,
@@ -193,6 +216,13 @@ impl Worker {
             Command::Terminals(step) => vec![flows::terminals::work(&mut *self.link, step)],
             Command::Firmware(step) => flows::firmware::work(step, self.events.as_ref()),
             Command::LogExport(step) => vec![flows::log_export::work(self, step)],
+            Command::Pin(step) => flows::pin::work(&mut *self.reader, &mut self.pin, step),
+            Command::NewCard(step) => {
+                flows::newcard::work(&mut *self.reader, &mut self.newcard, step)
+            }
+            Command::Enrol(step) => {
+                flows::enrol::work(&mut *self.link, &mut *self.reader, &mut self.enrol, step)
+            }
         }
     }
 
