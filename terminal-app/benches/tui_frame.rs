@@ -49,6 +49,7 @@ fn model() -> Model {
         log_head: Some(LOG_LINES),
         last_checkpoint: Some(LOG_LINES - 3),
         log_space: None,
+        log_status: None,
     });
     m.config.read = Some(config.clone());
     m.config.staged = Some(config);

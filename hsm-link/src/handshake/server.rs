@@ -340,6 +340,7 @@ impl AwaitFinalMessage {
         let confirm = session
             .seal(&Packet::Paired {
                 partition: partition.clone(),
+                audit_key: trust.audit_key(&partition).map(|k| k.to_bytes()),
             })
             .map_err(Rejection::silent)?;
         Ok((

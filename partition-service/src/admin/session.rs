@@ -327,6 +327,7 @@ impl AdminSession {
                 this_terminal,
             } => self.revoke_terminal(ctx, terminal, this_terminal),
             AdminRequest::IssuePairingCode => self.issue_pairing_code(ctx),
+            AdminRequest::GetLogStatus => self.log_status(ctx),
         })
     }
 }
