@@ -79,8 +79,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A pinned session with a paired partition: the link, the HSM's fingerprint and the PSO
-    /// card set (no login needed).
+    /// A pinned session with a paired partition: the link, the HSM's fingerprint, the PSO
+    /// card set and the log's status (entries, not yet exported, limit; no login needed).
     Status {
         #[command(flatten)]
         target: Target,

@@ -353,7 +353,28 @@ fn the_audit_key_pinned_at_pairing_verifies_without_key() {
     let export: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(export["confirmed"], true);
     let file = export["file"].as_str().unwrap().to_owned();
+    // A backup, checked offline against the same pinned key.
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let args = [
+        "backup",
+        "create",
+        "--to",
+        backups.to_str().unwrap(),
+        "--soft",
+        card,
+    ];
+    let out = tessera(&state, &config, &args, &format!("{PASSPHRASE}\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
     drop(serving);
+    let backup = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.to_string_lossy().ends_with(".partial"))
+        .unwrap();
+    let backup = backup.to_str().unwrap();
+    let out = tessera(&state, &config, &["backup", "verify", backup], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 
     let verify = |file: &str| tessera(&state, &config, &["log", "verify", file], "");
     let out = verify(&file);
@@ -395,6 +416,13 @@ fn the_audit_key_pinned_at_pairing_verifies_without_key() {
     assert!(
         text(&out.stderr).contains("no audit key pinned for pay")
             && text(&out.stderr).contains("re-pair or pass --key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tessera(&state, &config, &["backup", "verify", backup], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("re-pair or pass --key"),
         "{}",
         text(&out.stderr)
     );
