@@ -109,6 +109,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sha256sum (same file):           {s:.3?} best of {RUNS} ({:.0} MiB/s)",
         mib / s.as_secs_f64()
     );
+    if !cli.is_empty() {
+        let c = best(&cli);
+        println!(
+            "tessera log verify (the binary, same file): {c:.3?} best of {RUNS} (ratio to \
+             sha256sum {:.2})",
+            c.as_secs_f64() / s.as_secs_f64()
+        );
+    }
     let least = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (vc, mc, sc) = (least(&verify_cpu), least(&memory_cpu), least(&sha_cpu));
     println!(
