@@ -50,6 +50,13 @@ pub enum LogError {
         /// What is wrong with it, and what to give instead.
         problem: String,
     },
+    /// No audit key is pinned for the file's HSM and partition where the verifier looked (the
+    /// terminal's state): the problem says why and what to give instead.
+    #[error("{problem}")]
+    NoPin {
+        /// Why no pinned key applies, and what to do.
+        problem: String,
+    },
     /// Verification of a log stopped at its first bad line (lines counted from 1).
     #[error("line {line}: {fault}")]
     Verification {
@@ -82,7 +89,9 @@ impl LogError {
     pub fn kind(&self) -> FaultKind {
         match self {
             LogError::Rejected(fault) | LogError::Verification { fault, .. } => fault.kind(),
-            LogError::BadPin { .. } | LogError::InvalidAuditKey => FaultKind::UnknownKey,
+            LogError::BadPin { .. } | LogError::NoPin { .. } | LogError::InvalidAuditKey => {
+                FaultKind::UnknownKey
+            }
             _ => FaultKind::Unreadable,
         }
     }

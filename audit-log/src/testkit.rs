@@ -196,7 +196,7 @@ pub fn sample_draft(seq: u64, time: u64, administrative: bool) -> EntryDraft {
 /// [`verify_export`](crate::verify_export) with a chosen buffer size and thread count, so tests
 /// can check that the parts and their joins give the line-by-line answer.
 pub fn verify_export_chunked(
-    reader: impl std::io::Read,
+    reader: impl std::io::Read + Send,
     verifier: crate::export::ExportVerifier,
     chunk_len: usize,
     threads: usize,

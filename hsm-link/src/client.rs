@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use audit_log::AuditKey;
 use sha2::{Digest, Sha256};
 
 use crate::domain::PartitionId;
@@ -41,6 +42,8 @@ pub struct Connection<T> {
     session: Session,
     partition: PartitionId,
     paired_now: bool,
+    /// The audit key the HSM sent with its pairing confirmation (pairing only).
+    paired_audit_key: Option<AuditKey>,
     next_id: u64,
     response_timeout: Duration,
 }
@@ -68,11 +71,12 @@ pub fn connect<T: FrameTransport>(
     transport.send(&hello)?;
     let (state, first) = state.handle(&transport.recv(wait)?)?;
     transport.send(&first)?;
-    let (session, paired_now) = match state.handle(&transport.recv(wait)?)? {
-        ClientProgress::Established(session) => (session, false),
+    let (session, paired_now, paired_audit_key) = match state.handle(&transport.recv(wait)?)? {
+        ClientProgress::Established(session) => (session, false, None),
         ClientProgress::Pairing(state, last) => {
             transport.send(&last)?;
-            (state.handle(&transport.recv(wait)?)?, true)
+            let (session, audit_key) = state.handle(&transport.recv(wait)?)?;
+            (session, true, audit_key)
         }
     };
     Ok(Connection {
@@ -80,6 +84,7 @@ pub fn connect<T: FrameTransport>(
         session,
         partition,
         paired_now,
+        paired_audit_key,
         next_id: 1,
         response_timeout: options.response_timeout,
     })
@@ -108,6 +113,13 @@ impl<T: FrameTransport> Connection<T> {
     /// Whether this connection began with a pairing.
     pub fn paired_now(&self) -> bool {
         self.paired_now
+    }
+
+    /// After a pairing: the HSM's audit public key, sent inside the session with the proof that
+    /// the HSM knew the code, to be pinned with [`Session::remote_key`]. `None` for a pinned
+    /// session, or from an endpoint that keeps no log.
+    pub fn paired_audit_key(&self) -> Option<AuditKey> {
+        self.paired_audit_key
     }
 
     fn send(&mut self, packet: &Packet) -> Result<(), Error> {

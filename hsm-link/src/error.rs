@@ -150,6 +150,10 @@ pub enum PeerMisbehaved {
     /// The HSM's first transport message after a pairing was not the confirmation.
     #[error("expected the pairing confirmation")]
     ExpectedPairingConfirmation,
+    /// The audit key in the HSM's pairing confirmation is not a valid (or is a weak) Ed25519
+    /// public key: nothing is pinned.
+    #[error("the HSM's pairing confirmation carries an invalid audit key")]
+    InvalidAuditKey,
     /// A plaintext refusal arrived inside an established session.
     #[error("refusal inside a session")]
     RefusalInsideSession,

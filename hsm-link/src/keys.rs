@@ -20,7 +20,30 @@ impl PublicKey {
         h.update(self.0);
         Fingerprint(h.finalize().into())
     }
+
+    /// The id of the HSM whose link key this is, as its log exports name it:
+    /// [`HSM_ID_PREFIX`] and 16 hex digits of SHA-256 over a domain label and the key. A
+    /// terminal computes it from the key it pinned, so the id can never disagree with the key.
+    pub fn hsm_id(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(HSM_ID_DOMAIN);
+        h.update(self.0);
+        let digest = h.finalize();
+        let mut id = String::with_capacity(HSM_ID_PREFIX.len() + 2 * HSM_ID_HASH_LEN);
+        id.push_str(HSM_ID_PREFIX);
+        for byte in &digest[..HSM_ID_HASH_LEN] {
+            id.push_str(&format!("{byte:02x}"));
+        }
+        id
+    }
 }
+
+/// What every HSM id starts with.
+pub const HSM_ID_PREFIX: &str = "hsm-";
+/// Domain label of the HSM id hash.
+const HSM_ID_DOMAIN: &[u8] = b"tessera hsm id v1\0";
+/// Bytes of the id hash that the id shows (64 bits, 16 hex digits).
+const HSM_ID_HASH_LEN: usize = 8;
 
 impl std::fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

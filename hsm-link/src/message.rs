@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{
     Action, AdminError, AdminRequest, AdminResponse, BackupProblem, CardSetProblem, CardSignature,
-    CeremonyKind, ConfigProblem, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace, LoginRefusal,
-    MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT,
-    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    CeremonyKind, ConfigProblem, FullLogPolicy, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace,
+    LogStatus, LoginRefusal, MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS,
+    MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
     MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials,
     NewPairingCode, OfficerRole, OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo,
     drill_message, enrolment_message, login_message,
@@ -65,6 +65,11 @@ pub enum Packet {
     Paired {
         /// The partition the terminal is now paired with.
         partition: PartitionId,
+        /// The HSM's audit public key (Ed25519, the key its log checkpoints are signed with),
+        /// for the terminal to pin beside the link key: it travels under the same keys as this
+        /// proof, so it is the key of the HSM that knew the code. `None` from an endpoint that
+        /// keeps no log.
+        audit_key: Option<[u8; 32]>,
     },
     /// The sender ends the session, and says why.
     Close(CloseReason),
@@ -484,6 +489,36 @@ mod tests {
         let most = packet(MAX_BACKUP_HEADER);
         assert_eq!(Packet::decode(&most.encode()).unwrap(), most);
         assert!(Packet::decode(&packet(MAX_BACKUP_HEADER + 1).encode()).is_err());
+    }
+
+    #[test]
+    fn the_log_status_is_appended_after_the_migration() {
+        // Variant order is the wire format: after the migration's GetBackupPublic (28) and
+        // MigrateBegin (29), and its BackupPublic response (18).
+        let tag = |r: &AdminRequest| postcard::to_stdvec(r).unwrap()[0];
+        assert_eq!(tag(&AdminRequest::GetLogStatus), 30);
+        let status = LogStatus {
+            entries: 900,
+            unexported: 850,
+            confirmed_up_to: Some(50),
+            last_seq: Some(950),
+            capacity: 1016,
+            reserve: 16,
+            when_full: FullLogPolicy::PruneConfirmed,
+        };
+        let response = AdminResponse::LogStatus(status);
+        assert_eq!(postcard::to_stdvec(&response).unwrap()[0], 19);
+        let packet = Packet::Response {
+            id: 3,
+            body: Ok(Response::Admin(response)),
+        };
+        assert_eq!(Packet::decode(&packet.encode()).unwrap(), packet);
+        assert_eq!((status.usable(), status.percent_full()), (1000, 90));
+        let empty = LogStatus {
+            capacity: 16,
+            ..status
+        };
+        assert_eq!(empty.percent_full(), 100);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use audit_log::AuditKey;
 use zeroize::Zeroizing;
 
 use crate::domain::PartitionId;
@@ -44,6 +45,11 @@ pub trait TrustStore: Send + Sync {
         psk: &[u8; 32],
         terminal: PublicKey,
     ) -> bool;
+    /// The audit public key the partition's log checkpoints are signed with, sent to a
+    /// terminal in its pairing confirmation. `None` (the default): this endpoint keeps no log.
+    fn audit_key(&self, _partition: &PartitionId) -> Option<AuditKey> {
+        None
+    }
 }
 
 /// Whether `offered` is the outstanding code's key `current`, compared in constant time.
@@ -64,6 +70,9 @@ pub struct MemoryTrustStore {
     partitions: Mutex<BTreeMap<PartitionId, PartitionTrust>>,
     // Partitions whose code was burned by failures, for tests and diagnostics.
     burned: Mutex<BTreeSet<PartitionId>>,
+    // The audit key sent with a pairing confirmation, when this store stands for an HSM that
+    // keeps a log (the embedded demo, tests).
+    audit_key: Mutex<Option<AuditKey>>,
 }
 
 impl Default for MemoryTrustStore {
@@ -79,6 +88,7 @@ impl MemoryTrustStore {
             max_failures: max_failures.max(1),
             partitions: Mutex::default(),
             burned: Mutex::default(),
+            audit_key: Mutex::default(),
         }
     }
 
@@ -114,6 +124,11 @@ impl MemoryTrustStore {
             .lock()
             .expect("trust store lock")
             .contains(partition)
+    }
+
+    /// Sends `key` as the audit key in every pairing confirmation from now on.
+    pub fn set_audit_key(&self, key: AuditKey) {
+        *self.audit_key.lock().expect("trust store lock") = Some(key);
     }
 
     /// The terminals pinned for a partition.
@@ -203,5 +218,9 @@ impl TrustStore for MemoryTrustStore {
         }
         entry.terminals.insert(terminal.fingerprint(), terminal);
         true
+    }
+
+    fn audit_key(&self, _partition: &PartitionId) -> Option<AuditKey> {
+        *self.audit_key.lock().expect("trust store lock")
     }
 }

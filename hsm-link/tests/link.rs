@@ -178,6 +178,36 @@ fn pairing_pins_both_keys_and_pinned_reconnect_works() {
 }
 
 #[test]
+fn the_pairing_confirmation_carries_the_audit_key_and_a_pinned_session_none() {
+    let hsm = Hsm::new();
+    let terminal = StaticKeypair::generate().unwrap();
+    // An endpoint that keeps no log sends none.
+    let code = hsm.trust.issue_pairing_code(&hsm.partition).unwrap();
+    let (t, server) = hsm.spawn(ServeOptions::default());
+    let mode = ClientMode::Pairing(code);
+    let conn = client::connect(t, &terminal, hsm.partition.clone(), mode, quick()).unwrap();
+    assert_eq!(conn.paired_audit_key(), None);
+    conn.close().unwrap();
+    server.join().unwrap().unwrap();
+
+    let audit = audit_log::AuditSigner::from_secret_bytes(&[3; 32]).public();
+    hsm.trust.set_audit_key(audit);
+    let code = hsm.trust.issue_pairing_code(&hsm.partition).unwrap();
+    let (t, server) = hsm.spawn(ServeOptions::default());
+    let mode = ClientMode::Pairing(code);
+    let conn = client::connect(t, &terminal, hsm.partition.clone(), mode, quick()).unwrap();
+    assert_eq!(conn.paired_audit_key(), Some(audit));
+    conn.close().unwrap();
+    server.join().unwrap().unwrap();
+
+    // Later sessions prove the link key only; the audit key was pinned at pairing.
+    let (conn, server) = pinned(&hsm, &terminal, ServeOptions::default());
+    assert_eq!(conn.paired_audit_key(), None);
+    conn.close().unwrap();
+    server.join().unwrap().unwrap();
+}
+
+#[test]
 fn the_pairing_code_is_spent_on_success() {
     let hsm = Hsm::new();
     let code = hsm.trust.issue_pairing_code(&hsm.partition).unwrap();

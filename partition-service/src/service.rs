@@ -912,6 +912,12 @@ impl TrustStore for Hsm {
         self.partition(partition).is_ok()
     }
 
+    /// Every partition's log is signed with the HSM's one audit key.
+    fn audit_key(&self, partition: &PartitionId) -> Option<AuditKey> {
+        self.partition_exists(partition)
+            .then(|| Hsm::audit_key(self))
+    }
+
     fn pinned_terminal(
         &self,
         partition: &PartitionId,

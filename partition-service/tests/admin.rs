@@ -945,6 +945,22 @@ fn a_filtered_export_is_refused_and_a_range_export_verifies_to_its_end() {
     assert_eq!(early.entries(), 3);
     t.admin(AdminRequest::ConfirmExport { up_to_seq: 3 })
         .unwrap();
+    // The log's status counts what the confirmation left unexported.
+    let hsm_link::message::AdminResponse::LogStatus(status) =
+        t.admin(AdminRequest::GetLogStatus).unwrap()
+    else {
+        panic!("a log status was asked for");
+    };
+    let log = f.hsm.partition(&f.partition).unwrap().log;
+    assert_eq!(status.confirmed_up_to, Some(3));
+    assert_eq!(status.entries, log.stored());
+    assert_eq!(status.unexported, log.next_seq - 4);
+    assert_eq!(status.last_seq, Some(log.next_seq - 1));
+    assert_eq!(
+        (status.capacity, status.reserve),
+        (log.capacity, log.reserve)
+    );
+    assert_eq!(status.when_full, hsm_link::message::FullLogPolicy::Refuse);
     // A start beyond the log's end is refused with the stored range.
     let mut beyond = LogQuery::from(10_000, 0);
     beyond.to_seq = Some(10_001);

@@ -104,6 +104,7 @@ fn model() -> Model {
         log_head: Some(LOG_ENTRIES),
         last_checkpoint: Some(LOG_ENTRIES - 3),
         log_space: None,
+        log_status: None,
     });
     m.config.read = Some(config.clone());
     m.config.staged = Some(config);

@@ -158,8 +158,8 @@ pub enum Error {
     ExportFile(#[source] usb_backup::BackupError),
     /// No audit key to verify an export against.
     #[error(
-        "no audit key is pinned for {partition}: give the one `tessera-hsm init` printed with \
-         --key FINGERPRINT (or --key KEY_FILE)"
+        "no audit key pinned for {partition}: re-pair or pass --key with the fingerprint \
+         `tessera-hsm init` printed (or --key KEY_FILE)"
     )]
     NoAuditKey {
         /// The paired partition's name.

@@ -23,10 +23,12 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use audit_log::{
-    ExportHeader, ExportReport, ExportVerifier, FaultKind, KeyPin, Link, LogError, MAX_LINE_LEN,
-    SiemFormat, Start, convert_export, verify_export,
+    AuditKey, ExportHeader, ExportReport, ExportVerifier, FaultKind, KeyPin, Link, LogError,
+    MAX_LINE_LEN, SiemFormat, Start, convert_export, verify_export,
 };
 use serde::Serialize;
+
+use crate::state::{PairedList, PairedPartition};
 
 /// Exit code: the export verified.
 pub const EXIT_VERIFIED: i32 = 0;
@@ -78,12 +80,28 @@ pub struct VerifyArgs {
     pub json: bool,
 }
 
-/// Where the audit keys pinned at pairing are kept (the terminal's state). The seam for the
-/// terminal's pinned-key store: until it exists, [`NoPinnedKeys`] is passed and `--key` is
-/// required.
+/// Where the audit keys pinned at pairing are kept: the terminal's paired list
+/// ([`PairedList`]), or [`NoPinnedKeys`] where there is none.
 pub trait PinnedAuditKeys {
-    /// The audit key pinned for the HSM with this id, if any.
-    fn audit_key(&self, hsm_id: &str) -> Option<KeyPin>;
+    /// The audit key pinned for the HSM with this id and the partition, if any.
+    fn lookup(&self, hsm_id: &str, partition: &str) -> Pinned;
+}
+
+/// What the terminal's state holds for an export's HSM and partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pinned {
+    /// The audit key pinned at pairing.
+    Key(KeyPin),
+    /// Paired with that HSM, by a terminal that did not get its audit key then (a pairing
+    /// from before HSMs sent it): pair again, or give `--key`.
+    NoAuditKey {
+        /// The paired partition's name in this terminal.
+        name: String,
+    },
+    /// This terminal is not paired with that HSM: its key is unknown here.
+    Unknown,
+    /// The terminal's state could not be read: why.
+    Unreadable(String),
 }
 
 /// No keys pinned: `--key` is required.
@@ -91,8 +109,48 @@ pub trait PinnedAuditKeys {
 pub struct NoPinnedKeys;
 
 impl PinnedAuditKeys for NoPinnedKeys {
-    fn audit_key(&self, _hsm_id: &str) -> Option<KeyPin> {
-        None
+    fn lookup(&self, _hsm_id: &str, _partition: &str) -> Pinned {
+        Pinned::Unknown
+    }
+}
+
+/// The paired partitions: the one of that HSM and partition, else another partition of the
+/// same HSM (whose one audit key signs every partition's log). The HSM's id is computed from
+/// the link key pinned with it, never read from the file or stored beside the key.
+impl PinnedAuditKeys for PairedList {
+    fn lookup(&self, hsm_id: &str, partition: &str) -> Pinned {
+        let same_hsm: Vec<&PairedPartition> = self
+            .partitions()
+            .iter()
+            .filter(|p| p.hsm_key.hsm_id() == hsm_id)
+            .collect();
+        let exact = same_hsm.iter().find(|p| p.partition.as_str() == partition);
+        let with_key = exact
+            .filter(|p| p.audit_key.is_some())
+            .or_else(|| same_hsm.iter().find(|p| p.audit_key.is_some()));
+        match (
+            with_key.and_then(|p| p.audit_key),
+            exact.or(same_hsm.first()),
+        ) {
+            (Some(bytes), _) => match AuditKey::from_bytes(&bytes) {
+                Ok(key) => Pinned::Key(KeyPin::Key(key)),
+                Err(e) => Pinned::Unreadable(format!("the audit key pinned for {hsm_id}: {e}")),
+            },
+            (None, Some(p)) => Pinned::NoAuditKey {
+                name: p.name.clone(),
+            },
+            (None, None) => Pinned::Unknown,
+        }
+    }
+}
+
+/// The terminal's paired list, or why it could not be read.
+impl PinnedAuditKeys for Result<PairedList, String> {
+    fn lookup(&self, hsm_id: &str, partition: &str) -> Pinned {
+        match self {
+            Ok(list) => list.lookup(hsm_id, partition),
+            Err(problem) => Pinned::Unreadable(problem.clone()),
+        }
     }
 }
 
@@ -189,19 +247,7 @@ fn verify_files(
     let header = read_header(&args.file);
     let pin = match &args.key {
         Some(key) => parse_key(key).map_err(fail(&args.file))?,
-        None => {
-            let hsm = header.as_ref().map(|h| h.hsm.clone());
-            hsm.as_deref()
-                .and_then(|hsm| pinned.audit_key(hsm))
-                .ok_or_else(|| LogError::BadPin {
-                    problem: format!(
-                        "no audit key is pinned for {}: give --key with the HSM's audit key \
-                         fingerprint or key file",
-                        hsm.as_deref().unwrap_or("this file's HSM")
-                    ),
-                })
-                .map_err(fail(&args.file))?
-        }
+        None => pinned_key(header.as_ref(), pinned).map_err(fail(&args.file))?,
     };
     let mut verifier = ExportVerifier::new(pin.clone());
     if let Some(previous) = &args.after {
@@ -218,7 +264,35 @@ fn verify_files(
     Ok((pin, report))
 }
 
-/// `--key`: a fingerprint if it reads as one, otherwise a key file.
+/// The key pinned for the export's HSM and partition, or why there is none.
+fn pinned_key(
+    header: Option<&ExportHeader>,
+    pinned: &dyn PinnedAuditKeys,
+) -> Result<KeyPin, LogError> {
+    let Some(h) = header else {
+        return Err(LogError::NoPin {
+            problem: "the file has no readable export header naming its HSM, so no pinned key \
+                      applies: pass --key with the HSM's audit key fingerprint or key file"
+                .into(),
+        });
+    };
+    let problem = match pinned.lookup(&h.hsm, &h.partition) {
+        Pinned::Key(pin) => return Ok(pin),
+        Pinned::NoAuditKey { name } => format!(
+            "no audit key pinned for {name} (HSM {}): it was paired before HSMs sent their \
+             audit key; re-pair or pass --key",
+            h.hsm
+        ),
+        Pinned::Unknown => format!(
+            "unknown key: this terminal is not paired with HSM {} (partition {}), so no audit \
+             key is pinned for it; pass --key with that HSM's audit key fingerprint or key file",
+            h.hsm, h.partition
+        ),
+        Pinned::Unreadable(why) => format!("the pinned audit keys: {why}; or pass --key"),
+    };
+    Err(LogError::NoPin { problem })
+}
+
 /// A `--key` argument: a fingerprint (32 to 64 hex digits) or a key file.
 pub fn parse_key(key: &str) -> Result<KeyPin, LogError> {
     let looks_like_fingerprint = !key.is_empty()

@@ -101,8 +101,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A pinned session with a paired partition: the link, the HSM's fingerprint and the PSO
-    /// card set (no login needed).
+    /// A pinned session with a paired partition: the link, the HSM's fingerprint, the PSO
+    /// card set and the log's status (entries, not yet exported, limit; no login needed).
     Status {
         #[command(flatten)]
         target: Target,
@@ -523,7 +523,7 @@ fn main() -> ExitCode {
             LogCommand::Convert(args) => log_verify::LogCommand::Convert(args),
             LogCommand::Show { .. } | LogCommand::Export { .. } => unreachable!("matched above"),
         };
-        let out = log_verify::run(&command, &log_verify::NoPinnedKeys);
+        let out = log_verify::run(&command, &paired_for_verify(cli.state_dir.clone()));
         print!("{}", out.stdout);
         eprint!("{}", out.stderr);
         return ExitCode::from(u8::try_from(out.code).unwrap_or(exit::FAILURE));
@@ -538,6 +538,23 @@ fn main() -> ExitCode {
             )
         }
     }
+}
+
+/// The paired list whose audit keys `tessera log verify` checks against: read without
+/// creating the state directory (a check on another machine leaves nothing behind); none there
+/// is an empty list.
+fn paired_for_verify(state_dir: Option<PathBuf>) -> Result<state::PairedList, String> {
+    let path = state::state_dir_path(
+        state_dir,
+        std::env::var_os("XDG_STATE_HOME"),
+        std::env::var_os("HOME"),
+    )
+    .map_err(|e| e.to_string())?;
+    if !path.exists() {
+        return Ok(state::PairedList::default());
+    }
+    let state = StateDir::open(path).map_err(|e| e.to_string())?;
+    state.paired().map_err(|e| e.to_string())
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -642,6 +659,10 @@ fn pair_command(
         entry.address, entry.partition
     );
     println!("  HSM key fingerprint: {}", pending.fingerprint());
+    match pending.audit_fingerprint() {
+        Some(audit) => println!("  audit key fingerprint: {audit} (pinned for log verification)"),
+        None => println!("  the HSM sent no audit key: logs will need --key to verify"),
+    }
     println!("Compare it with the fingerprint tessera-hsm printed beside the code.");
     if !prompt::confirm("Is it the same?")? {
         return Err(Error::NotConfirmed);
@@ -861,7 +882,7 @@ fn backup_command(
                 }
             };
             let Some(key) = key else {
-                eprintln!("tessera: no HSM key is pinned for this partition: give it with --key");
+                eprintln!("tessera: no audit key pinned for this partition: re-pair or pass --key");
                 std::process::exit(2);
             };
             let verified = match &source {

@@ -77,6 +77,14 @@ impl PendingPairing {
         self.entry.fingerprint()
     }
 
+    /// The audit key's fingerprint (the one `tessera-hsm init` printed), if the HSM sent one.
+    pub fn audit_fingerprint(&self) -> Option<audit_log::AuditKeyFingerprint> {
+        let bytes = self.entry.audit_key?;
+        audit_log::AuditKey::from_bytes(&bytes)
+            .ok()
+            .map(|k| k.fingerprint())
+    }
+
     /// The partition as it will be stored.
     pub fn entry(&self) -> &PairedPartition {
         &self.entry
@@ -127,6 +135,8 @@ pub fn pair(
         ConnectOptions::default(),
     )?;
     let hsm_key: PublicKey = conn.session().remote_key();
+    // Sent with the HSM's proof that it knew the code, so it is that HSM's audit key.
+    let audit_key = conn.paired_audit_key().map(|k| k.to_bytes());
     // The pairing is complete at the HSM; this session has nothing more to do.
     let _ = conn.close();
     Ok(PendingPairing {
@@ -135,7 +145,7 @@ pub fn pair(
             address,
             partition,
             hsm_key,
-            audit_key: None,
+            audit_key,
             paired_unix: now_unix,
             last_seen_unix: Some(now_unix),
         },

@@ -117,13 +117,25 @@ fn confirmed_at_hsm(bin: &Path, data: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
-    let dir = tempfile::tempdir().unwrap();
+/// A running `tessera-hsm serve` with partition `p1` (soft cards allowed), and a terminal
+/// paired with it as `pay`.
+struct Paired {
+    bin: PathBuf,
+    data: String,
+    serving: Serving,
+    state: PathBuf,
+    config: PathBuf,
+    /// The audit key fingerprint `tessera-hsm init` printed.
+    audit: String,
+    /// What `tessera pair` printed.
+    pair_stdout: String,
+    untouched: String,
+}
+
+fn serve_and_pair(dir: &Path) -> Paired {
     let bin = tessera_hsm();
-    let data = dir.path().join("hsm");
-    let data = data.to_str().unwrap();
-    let init = hsm(&bin, &["init", data]);
+    let data = dir.join("hsm").to_str().unwrap().to_owned();
+    let init = hsm(&bin, &["init", &data]);
     let audit = init
         .lines()
         .find_map(|l| l.trim().strip_prefix("audit key fingerprint"))
@@ -142,13 +154,13 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         ][..],
         &["soft-cards", "allow"],
     ] {
-        hsm(&bin, &[&["--data", data][..], args].concat());
+        hsm(&bin, &[&["--data", &data][..], args].concat());
     }
-    let untouched = confirmed_at_hsm(&bin, data);
-    let issued = hsm(&bin, &["--data", data, "pairing-code", "p1"]);
+    let untouched = confirmed_at_hsm(&bin, &data);
+    let issued = hsm(&bin, &["--data", &data, "pairing-code", "p1"]);
     let code = issued.lines().nth(1).unwrap().trim().to_owned();
     let mut child = Command::new(&bin)
-        .args(["--data", data, "serve", "--listen", "127.0.0.1:0"])
+        .args(["--data", &data, "serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -160,8 +172,8 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         .map(Result::unwrap)
         .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
         .unwrap();
-    let state = dir.path().join("state");
-    let config = dir.path().join("tessera.toml");
+    let state = dir.join("state");
+    let config = dir.join("tessera.toml");
     std::fs::write(&config, "version = 1\n[cards]\nallow_soft_cards = true\n").unwrap();
     let args = [
         "pair",
@@ -174,6 +186,32 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
     ];
     let out = tessera(&state, &config, &args, &format!("{code}\nyes\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    Paired {
+        bin,
+        data,
+        serving,
+        state,
+        config,
+        audit,
+        pair_stdout: text(&out.stdout),
+        untouched,
+    }
+}
+
+#[test]
+fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let Paired {
+        bin,
+        data,
+        serving,
+        state,
+        config,
+        audit,
+        untouched,
+        ..
+    } = serve_and_pair(dir.path());
+    let data = data.as_str();
     let card = enrol(&state, dir.path());
     let card = card.to_str().unwrap();
     let typed = format!("{PASSPHRASE}\n");
@@ -187,14 +225,6 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         tessera(&state, &config, &args, &typed)
     };
 
-    // Verified against another key: the file is kept as `.failed`, nothing is confirmed.
-    let out = export(&"ab".repeat(32));
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("does not verify"),
-        "{}",
-        text(&out.stderr)
-    );
     let names = || -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&drive)
             .unwrap()
@@ -203,6 +233,39 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         v.sort();
         v
     };
+    // A `--key` other than the key pinned at pairing is refused before anything is exported.
+    let out = export(&"ab".repeat(32));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not the audit key pinned"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(names().is_empty());
+
+    // Verified against another key (a pinned key that is not this HSM's): the file is kept
+    // as `.failed`, nothing is confirmed.
+    let paired = state.join("paired.toml");
+    let genuine = std::fs::read_to_string(&paired).unwrap();
+    let wrong = audit_log::AuditSigner::from_secret_bytes(&[0x33; 32]).public();
+    let swapped: String = genuine
+        .lines()
+        .map(|l| match l.starts_with("audit_key") {
+            true => format!("audit_key = \"{}\"\n", hex::encode(wrong.to_bytes())),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(swapped, genuine);
+    std::fs::write(&paired, swapped).unwrap();
+    let args = ["log", "export", "--to", drive_s, "--json", "--soft", card];
+    let out = tessera(&state, &config, &args, &typed);
+    std::fs::write(&paired, genuine).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not verify"),
+        "{}",
+        text(&out.stderr)
+    );
     let listed = names();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0].ends_with(".jsonl.failed"), "{listed:?}");
@@ -242,4 +305,132 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
     drop(serving);
     assert_eq!(untouched, "nothing");
     assert_eq!(confirmed_at_hsm(&bin, data), last.to_string());
+}
+
+/// The audit key travels with the pairing: export, `log verify` and `backup verify` need no
+/// `--key`; another HSM's file is an unknown key; a paired list from before (no audit key)
+/// still loads and says what to do.
+#[test]
+fn the_audit_key_pinned_at_pairing_verifies_without_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let Paired {
+        serving,
+        state,
+        config,
+        audit,
+        pair_stdout,
+        ..
+    } = serve_and_pair(dir.path());
+    assert!(
+        pair_stdout.contains(&format!("audit key fingerprint: {audit}")),
+        "{pair_stdout}"
+    );
+    let entry = StateDir::open(&state)
+        .unwrap()
+        .paired()
+        .unwrap()
+        .get("pay")
+        .unwrap()
+        .clone();
+    let pinned = audit_log::AuditKey::from_bytes(&entry.audit_key.expect("pinned")).unwrap();
+    assert_eq!(pinned.fingerprint().to_string(), audit);
+
+    let card = enrol(&state, dir.path());
+    let card = card.to_str().unwrap();
+    let drive = dir.path().join("drive");
+    std::fs::create_dir(&drive).unwrap();
+    let args = [
+        "log",
+        "export",
+        "--to",
+        drive.to_str().unwrap(),
+        "--json",
+        "--soft",
+        card,
+    ];
+    let out = tessera(&state, &config, &args, &format!("{PASSPHRASE}\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let export: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(export["confirmed"], true);
+    let file = export["file"].as_str().unwrap().to_owned();
+    // A backup, checked offline against the same pinned key.
+    let backups = dir.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+    let args = [
+        "backup",
+        "create",
+        "--to",
+        backups.to_str().unwrap(),
+        "--soft",
+        card,
+    ];
+    let out = tessera(&state, &config, &args, &format!("{PASSPHRASE}\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    drop(serving);
+    let backup = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.to_string_lossy().ends_with(".partial"))
+        .unwrap();
+    let backup = backup.to_str().unwrap();
+    let out = tessera(&state, &config, &["backup", "verify", backup], "");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let verify = |file: &str| tessera(&state, &config, &["log", "verify", file], "");
+    let out = verify(&file);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("pinned: {}", pinned.fingerprint())),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Another HSM's export, signed with its own key: nothing here is pinned for it.
+    let signer = audit_log::AuditSigner::from_secret_bytes(&[0x51; 32]);
+    let mut other = audit_log::testkit::TestLog::new(signer, "hsm-00000000000000ff", "p1");
+    other.append(5);
+    let foreign = dir.path().join("foreign.jsonl");
+    std::fs::write(&foreign, other.export(1, 5, 1)).unwrap();
+    let out = verify(foreign.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unknown key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A paired list written before the audit key was pinned: it loads, and says what to do.
+    let paired = state.join("paired.toml");
+    let old: String = std::fs::read_to_string(&paired)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("audit_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&paired, old).unwrap();
+    let out = tessera(&state, &config, &["list"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pay"), "{}", text(&out.stdout));
+    let out = verify(&file);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no audit key pinned for pay")
+            && text(&out.stderr).contains("re-pair or pass --key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tessera(&state, &config, &["backup", "verify", backup], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("re-pair or pass --key"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = tessera(
+        &state,
+        &config,
+        &["log", "verify", &file, "--key", &audit],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

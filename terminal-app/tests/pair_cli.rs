@@ -252,6 +252,21 @@ fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
     assert_eq!(json["link"]["mode"], "pinned");
     assert_eq!(json["hsm_fingerprint"], fingerprint.as_str());
     assert_eq!(json["pso_set"], serde_json::Value::Null);
+    // The log's status, counts only: the pairing is on record and nothing is exported yet.
+    let log = &json["log"];
+    let entries = log["entries"].as_u64().unwrap();
+    assert!(entries >= 1, "{log}");
+    assert_eq!(log["unexported"].as_u64(), Some(entries), "{log}");
+    assert_eq!(log["confirmed_up_to"], serde_json::Value::Null, "{log}");
+    assert!(log["capacity"].as_u64().unwrap() > entries, "{log}");
+    assert_eq!(log["when_full"], "refuse", "{log}");
+    assert_eq!(log["warning"], false, "{log}");
+    let out = tessera(&state, &config, &["status"], "");
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains(&format!("entries not exported     {entries}")),
+        "{shown}"
+    );
 
     reads_after_a_login(&state, &config, dir.path());
 }

@@ -124,6 +124,12 @@ fn states() -> Vec<(&'static str, Model)> {
     all.push(("login_throttled", throttled));
 
     all.push(("dashboard", logged_in()));
+    // The log at 85 % of its limit: the dashboard warns to export.
+    let mut near_full = logged_in();
+    if let Some(status) = near_full.dashboard.status.as_mut() {
+        status.log_status = Some(log_status(850, 790));
+    }
+    all.push(("dashboard_log_near_full", near_full));
 
     let mut help = logged_in();
     ch(&mut help, '?');

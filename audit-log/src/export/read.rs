@@ -1,8 +1,10 @@
 //! Verifying an export streamed from a reader: large reads, parts of the log verified on
 //! parallel threads, and the exact first bad line found sequentially when anything is wrong.
 //!
-//! The reader's bytes go into a few reused buffers of [`CHUNK_LEN`] bytes, each cut after its
-//! last newline (the rest moves to the next buffer). Each buffer's log lines are verified on a
+//! A reader thread reads the bytes into a few reused buffers of [`CHUNK_LEN`] bytes (large
+//! reads, no per-line allocation, nothing re-serialised), each cut after its last newline (the
+//! rest moves to the next buffer), and hands them over while the verifier works on the earlier
+//! ones, so reading from disk overlaps with verifying. Each buffer's log lines are verified on a
 //! worker thread from the entry its first line names, as [`verify_log`](crate::verify_log) does
 //! with parts of a log in memory; the results are taken in file order, and a part that verified
 //! and starts exactly where the verified file so far ends is taken in whole
@@ -25,18 +27,22 @@ use crate::keys::AuditKey;
 use crate::verify::{Report, Verifier};
 
 /// Bytes read into one buffer: large reads, and parts big enough to amortise a thread hand-off.
-const CHUNK_LEN: usize = 4 << 20;
+const CHUNK_LEN: usize = 8 << 20;
+/// Buffers read ahead of the verifier, waiting for it.
+const READ_AHEAD: usize = 2;
+/// Idle buffers kept for reuse (a fresh buffer costs its page faults).
+const MAX_SPARE: usize = 4;
 /// Most worker threads.
 const MAX_THREADS: usize = 8;
 
 /// Verifies an export read from `reader` with `verifier` (which holds the pinned key and, if
 /// any, the previous export): the report, or the first bad line and why.
 ///
-/// Reads in large blocks and verifies on up to eight threads (as many as the machine has), in
-/// memory bounded by a few blocks of 4 MiB; the result is exactly that of feeding every line to
+/// Reads in large blocks on a reader thread and verifies on up to eight threads (as many as the
+/// machine has), in memory bounded by a few blocks of 8 MiB per thread; the result is exactly that of feeding every line to
 /// `verifier` one by one. An I/O error is [`LogError::Read`].
 pub fn verify_export(
-    reader: impl Read,
+    reader: impl Read + Send,
     verifier: ExportVerifier,
 ) -> Result<ExportReport, LogError> {
     let threads = std::thread::available_parallelism()
@@ -48,7 +54,7 @@ pub fn verify_export(
 /// [`verify_export`] with a chosen buffer size (at least [`MAX_LINE_LEN`] + 1 is best; smaller
 /// ones grow to hold a whole line) and thread count (1: no worker threads).
 pub(crate) fn verify_export_with(
-    reader: impl Read,
+    reader: impl Read + Send,
     mut verifier: ExportVerifier,
     chunk_len: usize,
     threads: usize,
@@ -61,6 +67,9 @@ pub(crate) fn verify_export_with(
         return verifier.finish();
     }
     std::thread::scope(|scope| {
+        let (piece_tx, pieces) = sync_channel::<Result<Piece, LogError>>(READ_AHEAD);
+        let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        scope.spawn(move || read_ahead(chunks, &piece_tx, &spare_rx));
         let (jobs, job_rx) = sync_channel::<Job>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (result_tx, results) = std::sync::mpsc::channel::<Done>();
@@ -80,11 +89,34 @@ pub(crate) fn verify_export_with(
             sequential: false,
             spare: Vec::new(),
         };
-        let outcome = run.drive(&mut chunks, threads);
-        // Close the job queue so the workers end, whatever happened.
+        let outcome = run.drive(&pieces, &spare_tx, threads);
+        // Close the job queue so the workers end, and the piece queue so the reader ends,
+        // whatever happened.
         run.jobs = None;
+        drop(pieces);
         outcome.and_then(|()| run.verifier.finish())
     })
+}
+
+/// The reader thread: reads pieces ahead of the verifier until the end, an error, or the
+/// verifier stops taking them; takes idle buffers back for reuse.
+fn read_ahead<R: Read>(
+    mut chunks: Chunks<R>,
+    out: &SyncSender<Result<Piece, LogError>>,
+    spare: &Receiver<Vec<u8>>,
+) {
+    loop {
+        for buf in spare.try_iter() {
+            chunks.give_back(buf);
+        }
+        let Some(next) = chunks.next_piece().transpose() else {
+            return;
+        };
+        let failed = next.is_err();
+        if out.send(next).is_err() || failed {
+            return;
+        }
+    }
 }
 
 /// Feeds a piece to the verifier line by line, from byte `from` of a full buffer.
@@ -135,8 +167,10 @@ impl<R: Read> Chunks<R> {
         if self.done {
             return Ok(None);
         }
-        let mut buf = self.spare.pop().unwrap_or_default();
         let want = self.chunk_len.max(self.carry.len() + 1);
+        // A fresh buffer comes zeroed from the allocator (no pass over it here); a reused one
+        // grows only for a line longer than it.
+        let mut buf = self.spare.pop().unwrap_or_else(|| vec![0; want]);
         if buf.len() < want {
             buf.resize(want, 0);
         }
@@ -210,7 +244,7 @@ impl<R: Read> Chunks<R> {
     }
 
     fn give_back(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < 4 {
+        if self.spare.len() < MAX_SPARE {
             self.spare.push(buf);
         }
     }
@@ -315,11 +349,19 @@ struct Run {
 }
 
 impl Run {
-    fn drive<R: Read>(&mut self, chunks: &mut Chunks<R>, threads: usize) -> Result<(), LogError> {
-        let max_in_flight = 2 * threads as u64 + 1;
-        while let Some(piece) = chunks.next_piece()? {
+    fn drive(
+        &mut self,
+        pieces: &Receiver<Result<Piece, LogError>>,
+        spare: &std::sync::mpsc::Sender<Vec<u8>>,
+        threads: usize,
+    ) -> Result<(), LogError> {
+        // One part queued per worker beyond the one it works on keeps every worker busy.
+        let max_in_flight = 2 * threads as u64;
+        for piece in pieces {
+            let piece = piece?;
             for buf in self.spare.drain(..) {
-                chunks.give_back(buf);
+                // The reader is gone only at the end of the input: nothing more to fill.
+                let _ = spare.send(buf);
             }
             let (buf, len) = match piece {
                 Piece::Lines(buf, len) => (buf, len),

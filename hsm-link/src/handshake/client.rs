@@ -1,5 +1,6 @@
 //! The terminal's side of the hello and handshake.
 
+use audit_log::AuditKey;
 use snow::{Builder, HandshakeState};
 use zeroize::Zeroizing;
 
@@ -232,13 +233,23 @@ pub struct AwaitPairingConfirmation {
 }
 
 impl AwaitPairingConfirmation {
-    /// Takes the HSM's confirmation; only now may the terminal pin the HSM's key.
-    pub fn handle(mut self, frame: &[u8]) -> Result<Session, Error> {
+    /// Takes the HSM's confirmation; only now may the terminal pin the HSM's key, and the audit
+    /// key it sent with the confirmation (if it keeps a log).
+    pub fn handle(mut self, frame: &[u8]) -> Result<(Session, Option<AuditKey>), Error> {
         if let Ok(LinkFrame::Refusal(body)) = LinkFrame::parse(frame) {
             return Err(refusal(body));
         }
         match self.session.open(frame)? {
-            Packet::Paired { partition } if partition == self.partition => Ok(self.session),
+            Packet::Paired {
+                partition,
+                audit_key,
+            } if partition == self.partition => {
+                let audit_key = audit_key
+                    .map(|bytes| AuditKey::from_bytes(&bytes))
+                    .transpose()
+                    .map_err(|_| PeerMisbehaved::InvalidAuditKey)?;
+                Ok((self.session, audit_key))
+            }
             Packet::Paired { .. } => Err(PeerMisbehaved::PairedWithAnotherPartition.into()),
             Packet::Close(reason) => Err(Error::Closed(reason)),
             _ => Err(PeerMisbehaved::ExpectedPairingConfirmation.into()),

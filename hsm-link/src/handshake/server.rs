@@ -340,6 +340,7 @@ impl AwaitFinalMessage {
         let confirm = session
             .seal(&Packet::Paired {
                 partition: partition.clone(),
+                audit_key: trust.audit_key(&partition).map(|k| k.to_bytes()),
             })
             .map_err(Rejection::silent)?;
         Ok((
@@ -551,6 +552,53 @@ mod tests {
             s.trust.pairing_offer(&s.partition),
             PairingOffer::Open(_)
         ));
+    }
+
+    #[test]
+    fn a_weak_audit_key_in_the_pairing_confirmation_is_refused() {
+        let s = setup();
+        let code = s.trust.issue_pairing_code(&s.partition).unwrap();
+        let mode = ClientMode::Pairing(code);
+        let (client, hello) = c::start(
+            &s.terminal,
+            s.partition.clone(),
+            mode,
+            ClientOptions::default(),
+        );
+        let (server, reply) = accept(&s.hsm, &ServerOptions::default(), &s.trust, &hello).unwrap();
+        let (client, first) = client.handle(&reply).unwrap();
+        let Ok(ServerProgress::AwaitFinal(server, second)) = server.handle(&first) else {
+            panic!("pairing expected");
+        };
+        let Ok(c::ClientProgress::Pairing(client, last)) = client.handle(&second) else {
+            panic!("pairing expected");
+        };
+        // A hostile HSM that knew the code: its own confirmation, with the identity point
+        // (small order: every signature would verify under it) as the audit key.
+        let inner = server.inner;
+        let mut noise = inner.noise;
+        let LinkFrame::Handshake(msg) = LinkFrame::parse(&last).unwrap() else {
+            panic!("handshake frame expected");
+        };
+        noise.read_message(msg, &mut handshake_buffer(msg)).unwrap();
+        let terminal = remote_static(&noise).unwrap();
+        let mut session = finish(noise, inner.version, terminal, inner.rekey_interval).unwrap();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = Packet::Paired {
+            partition: s.partition.clone(),
+            audit_key: Some(identity),
+        };
+        let Err(error) = client.handle(&session.seal(&weak).unwrap()) else {
+            panic!("a weak audit key was pinned");
+        };
+        assert!(
+            matches!(
+                error,
+                Error::PeerMisbehaved(PeerMisbehaved::InvalidAuditKey)
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -259,6 +259,60 @@ pub struct LogSpace {
     pub unexported: u64,
 }
 
+/// The partition log's state: how full, how much is not exported yet, and the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogStatus {
+    /// Entries stored now.
+    pub entries: u64,
+    /// Entries stored and not yet confirmed as exported (read back from a drive).
+    pub unexported: u64,
+    /// The last entry confirmed as exported, if any.
+    pub confirmed_up_to: Option<u64>,
+    /// The last entry written, if any.
+    pub last_seq: Option<u64>,
+    /// The configured log limit: most entries kept.
+    pub capacity: u64,
+    /// Of the limit, entries kept back for the export that frees space, its confirmation and a
+    /// quorum login: ordinary operations stop at `capacity - reserve`.
+    pub reserve: u64,
+    /// What the partition does when the log is full.
+    pub when_full: FullLogPolicy,
+}
+
+impl LogStatus {
+    /// Entries ordinary operations may fill: the limit less the reserve.
+    pub fn usable(&self) -> u64 {
+        self.capacity.saturating_sub(self.reserve)
+    }
+
+    /// How full the log is, in percent of [`LogStatus::usable`] (100 when nothing is usable).
+    pub fn percent_full(&self) -> u64 {
+        match self.usable() {
+            0 => 100,
+            usable => self.entries.saturating_mul(100) / usable,
+        }
+    }
+}
+
+/// What a partition does when its log is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FullLogPolicy {
+    /// Refuse every logged operation (except an export, its confirmation and a quorum login)
+    /// until an officer exports and confirms.
+    Refuse,
+    /// Prune entries confirmed as exported when room is needed; refuse if none are.
+    PruneConfirmed,
+}
+
+impl std::fmt::Display for FullLogPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FullLogPolicy::Refuse => "refuse logged operations until an export is confirmed",
+            FullLogPolicy::PruneConfirmed => "prune entries confirmed as exported",
+        })
+    }
+}
+
 /// Credentials shown once after a reset.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCredentials {
@@ -492,6 +546,11 @@ pub enum AdminRequest {
         #[serde(with = "serde_bytes")]
         wrapped_key: [u8; 80],
     },
+    /// The partition log's fill level, what is not exported yet and what happens when it is
+    /// full ([`AdminResponse::LogStatus`]). Counts only, no log contents: answered without a
+    /// login (a pinned terminal shows it before anyone logs in); a logged-in role follows the
+    /// table ([`Action::ViewUsage`]).
+    GetLogStatus,
 }
 
 /// A list of key ids in a restore diff: the whole count, and the first ids (at most
@@ -702,6 +761,8 @@ pub enum AdminResponse {
         /// The key.
         key: [u8; 32],
     },
+    /// Answer to [`AdminRequest::GetLogStatus`].
+    LogStatus(LogStatus),
 }
 
 /// Operations, as the role/permission table names them.

@@ -1,13 +1,14 @@
 //! Reading the log a page at a time, filtered or not, and the warning a nearly full log gives.
 
 use hsm_link::message::{
-    Action, AdminResponse, LogPage, LogQuery, LogSpace, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    Action, AdminResponse, FullLogPolicy, LogPage, LogQuery, LogSpace, LogStatus,
+    MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
 };
 use hsm_link::server::SessionContext;
 
 use super::log_query::{Matcher, is_unfiltered};
 use super::session::AdminSession;
-use crate::model::PartitionRecord;
+use crate::model::{LogFullPolicy, PartitionRecord};
 use crate::service::ServiceError;
 
 /// Log lines a filtered read examines per page at most, so that a rare filter answers in bounded
@@ -15,6 +16,17 @@ use crate::service::ServiceError;
 pub const MAX_SCANNED_PER_PAGE: usize = 20_000;
 
 impl AdminSession {
+    /// The log's fill level and policy: counts only, so a pinned terminal reads them before a
+    /// login (as it reads the public card values); a logged-in role follows the table.
+    pub(super) fn log_status(&self, ctx: &SessionContext) -> Result<AdminResponse, ServiceError> {
+        let record = if self.login.is_some() {
+            self.check(ctx, Action::ViewUsage)?
+        } else {
+            self.hsm.partition(&ctx.partition)?
+        };
+        Ok(AdminResponse::LogStatus(log_status(&record)))
+    }
+
     pub(super) fn read_log(
         &self,
         ctx: &SessionContext,
@@ -74,4 +86,21 @@ pub(super) fn log_warning(record: &PartitionRecord) -> Option<LogSpace> {
         capacity: log.capacity,
         unexported: log.unexported(),
     })
+}
+
+/// The log's bookkeeping as the link carries it.
+pub(super) fn log_status(record: &PartitionRecord) -> LogStatus {
+    let log = &record.log;
+    LogStatus {
+        entries: log.stored(),
+        unexported: log.unexported(),
+        confirmed_up_to: log.confirmed_up_to,
+        last_seq: log.next_seq.checked_sub(1).filter(|&s| s > 0),
+        capacity: log.capacity,
+        reserve: log.reserve,
+        when_full: match log.full_policy {
+            LogFullPolicy::Refuse => FullLogPolicy::Refuse,
+            LogFullPolicy::PruneConfirmed => FullLogPolicy::PruneConfirmed,
+        },
+    }
 }

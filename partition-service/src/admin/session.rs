@@ -334,6 +334,7 @@ impl AdminSession {
                 source_key,
                 wrapped_key,
             } => self.migrate_begin(ctx, file_len, &header, source_key, wrapped_key),
+            AdminRequest::GetLogStatus => self.log_status(ctx),
         })
     }
 }

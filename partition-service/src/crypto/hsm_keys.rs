@@ -42,12 +42,7 @@ pub const HSM_KEYS_FILE: &str = "hsm-keys.sealed";
 /// Associated data that seals [`HSM_KEYS_FILE`]; names its format version.
 pub const HSM_KEYS_AAD: &[u8] = b"tessera hsm keys v1";
 /// What every HSM id starts with.
-pub const HSM_ID_PREFIX: &str = "hsm-";
-
-/// Domain label of the HSM id hash.
-const HSM_ID_DOMAIN: &[u8] = b"tessera hsm id v1\0";
-/// Bytes of the id hash that the id shows (64 bits, 16 hex digits).
-const HSM_ID_HASH_LEN: usize = 8;
+pub const HSM_ID_PREFIX: &str = hsm_link::keys::HSM_ID_PREFIX;
 /// Mode of both key files.
 const KEY_FILE_MODE: u32 = 0o600;
 /// Mode of a data directory that `init` creates.
@@ -210,16 +205,8 @@ impl HsmKeys {
     /// A short id for this HSM: [`HSM_ID_PREFIX`] and 16 hex digits of SHA-256 over a domain
     /// label and the identity public key. Stable for the HSM's life; not a secret.
     pub fn hsm_id(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(HSM_ID_DOMAIN);
-        h.update(self.identity.public().0);
-        let digest = h.finalize();
-        let mut id = String::with_capacity(HSM_ID_PREFIX.len() + 2 * HSM_ID_HASH_LEN);
-        id.push_str(HSM_ID_PREFIX);
-        for byte in &digest[..HSM_ID_HASH_LEN] {
-            id.push_str(&format!("{byte:02x}"));
-        }
-        id
+        // Computed in hsm-link, so a terminal finds the id from the link key it pinned.
+        self.identity.public().hsm_id()
     }
 
     /// The master key, which seals key objects at rest.

@@ -130,7 +130,7 @@ pub fn export_over(
     range: ExportRange,
     pin: &KeyPin,
     now_unix: u64,
-    progress: &mut dyn FnMut(ExportStep),
+    progress: &mut (dyn FnMut(ExportStep) + Send),
 ) -> Result<Exported, Error> {
     let file =
         NewFile::create(dir, &file_name(partition, now_unix, None)).map_err(Error::ExportFile)?;
@@ -186,7 +186,7 @@ fn read_back(
     partition: &PartitionId,
     last_seq: Option<u64>,
     pin: &KeyPin,
-    progress: &mut dyn FnMut(ExportStep),
+    progress: &mut (dyn FnMut(ExportStep) + Send),
 ) -> Result<ExportReport, Error> {
     let file = open_from_drive(path).map_err(Error::ExportFile)?;
     let total = file.metadata().map_or(0, |m| m.len());
@@ -222,7 +222,7 @@ struct Counted<'p, R> {
     inner: R,
     bytes: u64,
     total: u64,
-    progress: &'p mut dyn FnMut(ExportStep),
+    progress: &'p mut (dyn FnMut(ExportStep) + Send),
 }
 
 impl<R: Read> Read for Counted<'_, R> {
@@ -246,7 +246,7 @@ struct FirstLine<'p> {
     lines: u64,
     bytes: u64,
     expected: Option<u64>,
-    progress: &'p mut dyn FnMut(ExportStep),
+    progress: &'p mut (dyn FnMut(ExportStep) + Send),
 }
 
 impl Write for FirstLine<'_> {

@@ -1,7 +1,9 @@
 //! `tessera status`: a pinned session with a paired partition, and what the HSM tells a
-//! terminal without a login (the active PSO card set, public values only).
+//! terminal without a login (the active PSO card set, public values only; the log's fill level
+//! and what is not exported yet, counts only).
 
-use quorum::ceremony::ActiveSet;
+use hsm_link::message::{AdminRequest, AdminResponse, LogStatus};
+use quorum::ceremony::{ActiveSet, Link, LinkError};
 use serde_json::json;
 
 use super::{Shown, printable};
@@ -15,6 +17,12 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
     let version = session.version();
     let fingerprint = session.remote_key().fingerprint();
     let set = ActiveSet::fetch(conn)?;
+    // An HSM that does not answer the request shows no log block; a lost link fails.
+    let log = match conn.admin(AdminRequest::GetLogStatus) {
+        Ok(AdminResponse::LogStatus(log)) => Some(log),
+        Ok(_) | Err(LinkError::Refused(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
     let mut text = String::new();
     let mut line = |label: &str, value: String| {
         text.push_str(&format!("{label:<24} {value}\n"));
@@ -64,6 +72,13 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
             })
         }
     };
+    let log_json = match &log {
+        None => {
+            line("log", "not reported by this HSM".to_owned());
+            serde_json::Value::Null
+        }
+        Some(log) => log_block(log, &mut line),
+    };
     let json = json!({
         "name": entry.name,
         "partition": entry.partition.as_str(),
@@ -71,6 +86,50 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
         "link": { "state": "established", "mode": "pinned", "protocol_version": version },
         "hsm_fingerprint": fingerprint.to_string(),
         "pso_set": set_json,
+        "log": log_json,
     });
     Ok(Shown { text, json })
+}
+
+/// The log's lines (entries, not yet exported, limit with a warning from the dashboard's
+/// level, policy) and its JSON.
+fn log_block(log: &LogStatus, line: &mut impl FnMut(&str, String)) -> serde_json::Value {
+    let percent = log.percent_full();
+    let warning = percent >= crate::flows::dashboard::LOG_WARN_PERCENT;
+    line(
+        "log entries",
+        format!(
+            "{} stored, last #{}",
+            log.entries,
+            log.last_seq.map_or("—".to_owned(), |s| s.to_string())
+        ),
+    );
+    line("entries not exported", log.unexported.to_string());
+    let mark = if warning {
+        " — nearly full: export now"
+    } else {
+        ""
+    };
+    line(
+        "log limit",
+        format!(
+            "{} entries ({} kept in reserve); {percent} % full{mark}",
+            log.capacity, log.reserve
+        ),
+    );
+    line("when the log is full", log.when_full.to_string());
+    json!({
+        "entries": log.entries,
+        "last_seq": log.last_seq,
+        "unexported": log.unexported,
+        "confirmed_up_to": log.confirmed_up_to,
+        "capacity": log.capacity,
+        "reserve": log.reserve,
+        "percent_full": percent,
+        "warning": warning,
+        "when_full": match log.when_full {
+            hsm_link::message::FullLogPolicy::Refuse => "refuse",
+            hsm_link::message::FullLogPolicy::PruneConfirmed => "prune-confirmed",
+        },
+    })
 }

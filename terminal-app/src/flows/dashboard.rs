@@ -3,7 +3,8 @@
 //! menu.
 
 use hsm_link::domain::MB;
-use hsm_link::message::{AdminRequest, AdminResponse, LogSpace};
+use hsm_link::message::{AdminRequest, AdminResponse, FullLogPolicy, LogSpace, LogStatus};
+use quorum::ceremony::LinkError;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -124,11 +125,15 @@ fn detail_lines<'a>(model: &'a Model, status: &'a StatusView, theme: &Theme) -> 
         (Some(head), None) => format!("entry #{head}, no checkpoint read yet"),
         _ => "empty".to_owned(),
     };
-    let space = status.log_space.or(model.dashboard.log_warning);
-    let unexported = match space {
-        Some(s) => format!("{} of {} entries stored", s.unexported, s.entries),
+    let (unexported, log_limit) = match &status.log_status {
+        Some(log) => log_lines(log, theme),
         None => {
-            "below the HSM's warning level (it reports the count when the log fills)".to_owned()
+            let space = status.log_space.or(model.dashboard.log_warning);
+            let text = match space {
+                Some(s) => format!("{} of {} entries stored", s.unexported, s.entries),
+                None => "this HSM does not report its log status".to_owned(),
+            };
+            (Span::raw(text), Span::styled("—", theme.muted))
         }
     };
     let lock = model
@@ -154,13 +159,40 @@ fn detail_lines<'a>(model: &'a Model, status: &'a StatusView, theme: &Theme) -> 
         ]),
         Line::from(vec![label("Logged in"), Span::raw(who)]),
         Line::from(vec![label("Log head"), Span::raw(head)]),
-        Line::from(vec![label("Unexported"), Span::raw(unexported)]),
+        Line::from(vec![label("Unexported"), unexported]),
+        Line::from(vec![label("Log limit"), log_limit]),
         Line::from(vec![label("Locks in"), Span::raw(lock)]),
         crate::flows::backup::dashboard_line(model, theme),
     ]
 }
 
-/// Reads usage, configuration and the log's head on the worker.
+/// The log's fill level (in percent of what ordinary operations may fill) from which the
+/// dashboard warns: time to export before the full-log policy applies.
+pub const LOG_WARN_PERCENT: u64 = 80;
+
+/// "entries not yet exported: N", and the limit with the policy, warning from
+/// [`LOG_WARN_PERCENT`].
+fn log_lines<'a>(log: &LogStatus, theme: &Theme) -> (Span<'a>, Span<'a>) {
+    let percent = log.percent_full();
+    let unexported = Span::raw(format!("entries not yet exported: {}", log.unexported));
+    let when_full = match log.when_full {
+        FullLogPolicy::Refuse => "refuse",
+        FullLogPolicy::PruneConfirmed => "prune exported",
+    };
+    let limit = format!(
+        "{} of {} entries ({percent} %) · when full: {when_full}",
+        log.entries,
+        log.usable()
+    );
+    let limit = if percent >= LOG_WARN_PERCENT {
+        Span::styled(format!("⚠ {limit} · export now"), theme.warn)
+    } else {
+        Span::raw(limit)
+    };
+    (unexported, limit)
+}
+
+/// Reads usage, configuration, the log's status and its head on the worker.
 pub(crate) fn work(worker: &mut Worker) -> Event {
     let usage = match worker.admin(AdminRequest::GetUsage) {
         Ok(AdminResponse::Usage(usage)) => usage,
@@ -172,6 +204,13 @@ pub(crate) fn work(worker: &mut Worker) -> Event {
         Ok(_) => return Event::Failed("the HSM gave an unexpected answer to config".into()),
         Err(e) => return link_failure(e),
     };
+    // An HSM that does not know the request (or a role the table refuses) leaves the field
+    // empty; a lost link ends the read.
+    let log_status = match worker.admin(AdminRequest::GetLogStatus) {
+        Ok(AdminResponse::LogStatus(log)) => Some(log),
+        Ok(_) | Err(LinkError::Refused(_)) => None,
+        Err(e) => return link_failure(e),
+    };
     let head = crate::flows::logs::read_head(worker);
     Event::Status(Box::new(StatusView {
         usage,
@@ -179,5 +218,6 @@ pub(crate) fn work(worker: &mut Worker) -> Event {
         log_head: head.head,
         last_checkpoint: head.last_checkpoint,
         log_space: head.space,
+        log_status,
     }))
 }

@@ -8,7 +8,7 @@
 //! address = "tcp:hsm1.example:7700"       # or "serial:/dev/ttyUSB0"
 //! partition = "p1"
 //! hsm_key = "<64 hex digits>"             # the HSM's X25519 link key, pinned at pairing
-//! audit_key = "<64 hex digits>"           # the HSM's Ed25519 audit key, when known
+//! audit_key = "<64 hex digits>"           # the HSM's Ed25519 audit key, pinned at pairing
 //! paired = 1764806400                     # Unix time
 //! last_seen = 1764810000                  # Unix time of the last session, when there was one
 //! ```
@@ -16,8 +16,13 @@
 //! Rules: `version` is required and must be [`PAIRED_VERSION`]; unknown keys are refused; at
 //! most [`MAX_PAIRED`] partitions, names of 1 to [`MAX_NAME_LEN`] printable characters and
 //! unique; addresses of at most [`MAX_ADDRESS_LEN`] bytes; the file at most
-//! [`MAX_PAIRED_LEN`] bytes. The HSM's fingerprint is computed from `hsm_key`, never stored
-//! beside it (two values that could disagree).
+//! [`MAX_PAIRED_LEN`] bytes. The HSM's fingerprint and id are computed from `hsm_key`, never
+//! stored beside it (two values that could disagree).
+//!
+//! `audit_key` is the key the HSM sent inside the pairing session, with its proof that it knew
+//! the code; logs and backups of that HSM are verified against it. An entry without it (a
+//! pairing from before HSMs sent it) still loads: verifying then says "no audit key pinned:
+//! re-pair or pass --key".
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -431,6 +436,21 @@ mod tests {
         assert!(e.to_string().contains("same name"), "{e}");
         let e = PairedList::parse_bytes(b"version = 1\n# \xff\n", Path::new("p")).unwrap_err();
         assert!(matches!(e, PairedError::Invalid { line: 2, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn an_entry_paired_before_audit_keys_were_sent_still_loads() {
+        let old = format!(
+            "version = 1\n\n[[partition]]\nname = \"pay\"\naddress = \"tcp:127.0.0.1:7700\"\n\
+             partition = \"p1\"\nhsm_key = \"{}\"\npaired = 1764806400\n",
+            hex([7; 32])
+        );
+        let list = parse(&old).unwrap();
+        let entry = list.get("pay").unwrap();
+        assert_eq!(entry.audit_key, None);
+        assert_eq!(entry.hsm_key, PublicKey([7; 32]));
+        // Written back, it stays without one (nothing invented).
+        assert!(!list.to_toml().contains("audit_key"));
     }
 
     #[test]

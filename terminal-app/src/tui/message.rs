@@ -467,6 +467,8 @@ pub struct StatusView {
     pub last_checkpoint: Option<u64>,
     /// The log's fill level, when the HSM reported it.
     pub log_space: Option<LogSpace>,
+    /// The log's status (entries, not yet exported, limit, policy), when the HSM answers it.
+    pub log_status: Option<hsm_link::message::LogStatus>,
 }
 
 /// One log line as shown.

@@ -148,6 +148,21 @@ pub fn status() -> StatusView {
         log_head: Some(268),
         last_checkpoint: Some(262),
         log_space: None,
+        log_status: Some(log_status(268, 251)),
+    }
+}
+
+/// A log of `entries` entries, `unexported` of them not yet exported, with a limit of 1,000
+/// usable entries.
+pub fn log_status(entries: u64, unexported: u64) -> hsm_link::message::LogStatus {
+    hsm_link::message::LogStatus {
+        entries,
+        unexported,
+        confirmed_up_to: Some(entries - unexported),
+        last_seq: Some(entries),
+        capacity: 1_016,
+        reserve: 16,
+        when_full: hsm_link::message::FullLogPolicy::Refuse,
     }
 }
 
