@@ -869,81 +869,119 @@ fn backup_command(
             fat_device,
             key,
             deep,
-        } => {
-            let source = backup_source(file.clone(), fat_device);
-            // `--key` needs no pairing: a file is checked anywhere against a key given by hand.
-            let key = match key.as_deref() {
-                Some(hex) => Some(hex_key(hex)?),
-                None => {
-                    let state = state()?;
-                    let list = state.paired()?;
-                    let entry = pair::choose(&list, officer.target.name.as_deref())?;
-                    pinned_key(entry)?
-                }
-            };
-            let Some(key) = key else {
-                eprintln!("tessera: no audit key pinned for this partition: re-pair or pass --key");
-                std::process::exit(2);
-            };
-            let verified = match &source {
-                backup::Source::File(file) => backup::verify(file, &key),
-                backup::Source::Fat { device, name } => {
-                    backup::verify_on(&backup::Drive::Fat(device.clone()), name, &key)
-                }
-            };
-            match verified {
-                Ok(shown) => print!("{}", shown.render(officer.target.json)),
-                Err(e) => {
-                    eprintln!("tessera: {}: {e}", file.display());
-                    std::process::exit(if e.rejection().is_some() { 1 } else { 2 });
-                }
-            }
-            if deep {
-                let state = state()?;
-                let (mut conn, _) = officer_session(&state, &officer, policy)?;
-                let diff = backup::dry_run_from(&mut conn, &source)?;
-                let _ = conn.close();
-                print!("{}", backup::show_diff(&diff).render(officer.target.json));
-            }
-        }
+        } => backup_verify(
+            state,
+            &officer,
+            file,
+            fat_device,
+            key.as_deref(),
+            deep,
+            policy,
+        )?,
         BackupCommand::Restore {
             officer,
             file,
             fat_device,
             dry_run,
             migration,
-        } => {
+        } => backup_restore(
+            state, &officer, file, fat_device, dry_run, &migration, policy,
+        )?,
+    }
+    Ok(())
+}
+
+/// `tessera backup verify`: offline against the pinned key (or `--key`), then with `--deep`
+/// the HSM's dry run.
+fn backup_verify(
+    state: &dyn Fn() -> Result<StateDir, Error>,
+    officer: &Officer,
+    file: PathBuf,
+    fat_device: Option<PathBuf>,
+    key: Option<&str>,
+    deep: bool,
+    policy: quorum::CardPolicy,
+) -> anyhow::Result<()> {
+    use terminal_app::cli::backup;
+    let source = backup_source(file.clone(), fat_device);
+    // `--key` needs no pairing: a file is checked anywhere against a key given by hand.
+    let key = match key {
+        Some(hex) => Some(hex_key(hex)?),
+        None => {
             let state = state()?;
-            let source = if migration.migrate {
-                let key = cli::backup_migrate::source_key(
-                    &file,
-                    migration.source_key.as_deref(),
-                    &state.paired()?,
-                )?;
-                let source = cli::backup_migrate::SourceBackup::check(&file, &key)?;
-                print!("{}", source.facts().render(officer.target.json));
-                Some(source)
-            } else {
-                None
-            };
-            let (mut conn, _) = officer_session(&state, &officer, policy)?;
-            let diff = match &source {
-                Some(source) => migrate_dry_run(&mut conn, &file, source, &migration, policy)?,
-                None => backup::dry_run_from(&mut conn, &backup_source(file, fat_device))?,
-            };
-            print!("{}", backup::show_diff(&diff).render(officer.target.json));
-            if !dry_run {
-                if !prompt::confirm("Replace the partition's keys and configuration with these?")? {
-                    return Err(Error::NotConfirmed.into());
-                }
-                print!(
-                    "{}",
-                    backup::commit(&mut conn, &diff)?.render(officer.target.json)
-                );
-            }
-            let _ = conn.close();
+            let list = state.paired()?;
+            let entry = pair::choose(&list, officer.target.name.as_deref())?;
+            pinned_key(entry)?
+        }
+    };
+    let Some(key) = key else {
+        eprintln!("tessera: no audit key pinned for this partition: re-pair or pass --key");
+        std::process::exit(2);
+    };
+    let verified = match &source {
+        backup::Source::File(file) => backup::verify(file, &key),
+        backup::Source::Fat { device, name } => {
+            backup::verify_on(&backup::Drive::Fat(device.clone()), name, &key)
+        }
+    };
+    match verified {
+        Ok(shown) => print!("{}", shown.render(officer.target.json)),
+        Err(e) => {
+            eprintln!("tessera: {}: {e}", file.display());
+            std::process::exit(if e.rejection().is_some() { 1 } else { 2 });
         }
     }
+    if deep {
+        let state = state()?;
+        let (mut conn, _) = officer_session(&state, officer, policy)?;
+        let diff = backup::dry_run_from(&mut conn, &source)?;
+        let _ = conn.close();
+        print!("{}", backup::show_diff(&diff).render(officer.target.json));
+    }
+    Ok(())
+}
+
+/// `tessera backup restore`: the HSM's dry run (a migration first recovers and re-wraps the
+/// data key), its diff, and the swap once confirmed.
+fn backup_restore(
+    state: &dyn Fn() -> Result<StateDir, Error>,
+    officer: &Officer,
+    file: PathBuf,
+    fat_device: Option<PathBuf>,
+    dry_run: bool,
+    migration: &MigrationArgs,
+    policy: quorum::CardPolicy,
+) -> anyhow::Result<()> {
+    use terminal_app::cli::backup;
+    let state = state()?;
+    let source = if migration.migrate {
+        let key = cli::backup_migrate::source_key(
+            &file,
+            migration.source_key.as_deref(),
+            &state.paired()?,
+        )?;
+        let source = cli::backup_migrate::SourceBackup::check(&file, &key)?;
+        print!("{}", source.facts().render(officer.target.json));
+        Some(source)
+    } else {
+        None
+    };
+    let (mut conn, _) = officer_session(&state, officer, policy)?;
+    let diff = match &source {
+        Some(source) => migrate_dry_run(&mut conn, &file, source, migration, policy)?,
+        None => backup::dry_run_from(&mut conn, &backup_source(file, fat_device))?,
+    };
+    print!("{}", backup::show_diff(&diff).render(officer.target.json));
+    if !dry_run {
+        if !prompt::confirm("Replace the partition's keys and configuration with these?")? {
+            return Err(Error::NotConfirmed.into());
+        }
+        print!(
+            "{}",
+            backup::commit(&mut conn, &diff)?.render(officer.target.json)
+        );
+    }
+    let _ = conn.close();
     Ok(())
 }
 
