@@ -339,6 +339,14 @@ impl CardReader for PcscReader {
         passphrase: &quorum::Pin,
     ) -> Result<(quorum::CardInfo, PathBuf), NewCardError> {
         let dir = self.new_card_dir()?;
+        // A card past the listed ones would not show among the slots (nor push another out).
+        if soft_cards(&dir, self.policy).len() >= MAX_SOFT_CARDS {
+            return Err(NewCardError::Other(format!(
+                "{} holds {MAX_SOFT_CARDS} soft cards, the most the terminal lists: move some \
+                 away first",
+                dir.display()
+            )));
+        }
         let mut random = [0u8; 4];
         getrandom::fill(&mut random)
             .map_err(|e| NewCardError::Other(format!("no randomness for a serial: {e}")))?;
