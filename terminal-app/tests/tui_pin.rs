@@ -174,6 +174,11 @@ fn u_asks_to_unblock_the_selected_card() {
 fn the_help_overlay_lists_the_new_keys() {
     let mut m = logged_in();
     ch(&mut m, '8');
+    // At 80 columns the footer has no room for them: the screen names them itself.
+    let small = draw(&m, 80, 24);
+    for key in ["p PIN", "e enrol", "n new card", "r re-share", "v revoke"] {
+        assert!(small.contains(key), "{key} missing at 80x24: {small}");
+    }
     ch(&mut m, '?');
     let cards = draw(&m, 160, 48);
     assert!(
@@ -403,7 +408,17 @@ impl CardReader for OneReader {
 }
 
 fn run(reader: &mut OneReader, state: &mut PinWork, mode: Mode, entries: [&str; 3]) -> PinEvent {
-    let open = terminal_app::flows::pin::work(reader, state, PinCommand::Open { slot: 0, mode });
+    run_at(reader, 0, state, mode, entries)
+}
+
+fn run_at(
+    reader: &mut dyn CardReader,
+    slot: usize,
+    state: &mut PinWork,
+    mode: Mode,
+    entries: [&str; 3],
+) -> PinEvent {
+    let open = terminal_app::flows::pin::work(reader, state, PinCommand::Open { slot, mode });
     let opened = match open.as_slice() {
         [Event::Pin(e @ PinEvent::Opened { .. })] => e.clone(),
         [Event::Pin(e)] => return e.clone(),
@@ -496,6 +511,59 @@ fn an_openpgp_cards_pin_changes_blocks_and_is_unblocked_with_the_admin_pin() {
     let card = PcscCard::open(&name).unwrap();
     assert!(quorum::Card::verify(card, &Pin::from_slice(FACTORY_USER_PIN)).is_ok());
     // The admin PIN's counter back to full too, as other tests expect the card.
+    tessera_tests::pcsc_stack::factory_reset(&name);
+}
+
+/// The terminal's own PC/SC reader (what a paired terminal and `tessera demo --pcsc` use) opens
+/// an OpenPGP card for a PIN change, even one without keys yet (a PIN change needs none).
+#[test]
+fn the_pcsc_reader_opens_an_openpgp_card_for_a_pin_change() {
+    use quorum::pcsc::FACTORY_USER_PIN;
+    use terminal_app::tui::pcsc_reader::PcscReader;
+    let stack = tessera_tests::pcsc_stack::Stack::lock().unwrap_or_else(|e| panic!("{e}"));
+    let (name, serial) = stack.expect_card(4);
+    tessera_tests::pcsc_stack::factory_reset(&name);
+    let factory = std::str::from_utf8(FACTORY_USER_PIN).unwrap();
+    let mut reader = PcscReader::new(None, quorum::CardPolicy::hardware_only());
+    let slots = reader.slots();
+    let slot = slots
+        .iter()
+        .position(|s| s.label.starts_with(&format!("{name} · ")))
+        .unwrap_or_else(|| panic!("no slot for {name}: {slots:?}"));
+    let mut state = PinWork::default();
+
+    let e = run_at(
+        &mut reader,
+        slot,
+        &mut state,
+        Mode::Change,
+        [factory, "975310", "975310"],
+    );
+    assert!(
+        matches!(&e, PinEvent::Done { card, .. } if card.serial == serial && card.tries_left == Some(3)),
+        "{e:?}"
+    );
+    // The card itself: the factory PIN no longer opens it, the new one does.
+    let card = PcscCard::open(&name).unwrap();
+    let (card, _) = quorum::Card::verify(card, &Pin::from_slice(FACTORY_USER_PIN))
+        .map(|_| ())
+        .expect_err("the old PIN still verifies");
+    assert!(quorum::Card::verify(card, &Pin::from_slice(b"975310")).is_ok());
+
+    // And back, through the reader again: the card is left at the factory PIN.
+    let e = run_at(
+        &mut reader,
+        slot,
+        &mut state,
+        Mode::Change,
+        ["975310", factory, factory],
+    );
+    assert!(matches!(&e, PinEvent::Done { .. }), "{e:?}");
+    drop(state);
+    let card = PcscCard::open(&name).unwrap();
+    assert!(quorum::Card::verify(card, &Pin::from_slice(FACTORY_USER_PIN)).is_ok());
+    // An empty slot number past the readers is refused, not guessed.
+    assert!(reader.pin_card(slots.len() + 5).is_err());
     tessera_tests::pcsc_stack::factory_reset(&name);
 }
 

@@ -172,6 +172,13 @@ pub fn view(
             theme.muted,
         )),
         _ => {
+            // The footer has no room for the screen's own keys at 80 columns: named here too.
+            let keys: Vec<String> = keymap::CARDS
+                .iter()
+                .map(|b| format!("{} {}", b.label, b.hint))
+                .collect();
+            lines.push(Line::from(format!("Keys: {}", keys.join(" · "))));
+            lines.push(Line::from(""));
             lines.push(Line::styled("Choose the card to drill:", theme.muted));
             for (i, slot) in slots.iter().enumerate() {
                 lines.push(view::menu_line(i + 1, &slot.label, i == flow.slot, theme));

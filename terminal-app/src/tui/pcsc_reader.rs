@@ -19,6 +19,8 @@ use quorum::{CardPolicy, PcscCard, SoftCard};
 use super::message::{CardView, SlotView};
 use super::worker::{CardReader, InsertedCard};
 use crate::flows::login::card_view;
+use crate::flows::newcard::NewCardError;
+use crate::flows::pin::{OpenPgpPinCard, PinCard};
 
 /// Most soft card files read from the configured directory.
 pub const MAX_SOFT_CARDS: usize = 32;
@@ -50,6 +52,8 @@ pub struct PcscReader {
     unavailable: Option<String>,
     readers: Vec<ReaderSlot>,
     soft: Vec<(PathBuf, String)>,
+    /// The configured soft card directory, where new soft cards are made.
+    soft_dir: Option<PathBuf>,
     policy: CardPolicy,
 }
 
@@ -64,6 +68,7 @@ impl PcscReader {
             unavailable: None,
             readers: Vec::new(),
             soft,
+            soft_dir: soft_dir.map(Path::to_path_buf),
             policy,
         };
         reader.refresh();
@@ -148,6 +153,56 @@ impl PcscReader {
                 .map(|card| card.serial.clone())
                 .collect(),
         }
+    }
+}
+
+/// What a slot number stands for.
+enum Slot {
+    /// The PC/SC reader of this name (holding a card or not).
+    Reader(String),
+    /// The soft card file at this path.
+    Soft(PathBuf),
+}
+
+impl PcscReader {
+    /// The reader or soft card file of `slot`, or why it cannot be used.
+    fn slot(&self, slot: usize) -> Result<Slot, String> {
+        let readers = self.readers.len() + usize::from(self.unavailable.is_some());
+        if let Some(reader) = self.readers.get(slot) {
+            if CString::new(reader.name.as_str()).is_err() {
+                return Err("the reader's name cannot be used".to_owned());
+            }
+            return match &reader.card {
+                Ok(None) => Err(format!(
+                    "no card in {}: insert one",
+                    crate::cli::printable(&reader.name)
+                )),
+                _ => Ok(Slot::Reader(reader.name.clone())),
+            };
+        }
+        if slot < readers {
+            return Err(self.unavailable.clone().unwrap_or_default());
+        }
+        let (path, _) = self.soft.get(slot - readers).ok_or("no such card slot")?;
+        Ok(Slot::Soft(path.clone()))
+    }
+
+    /// The directory a new soft card goes to, or why none may be made.
+    fn new_card_dir(&self) -> Result<PathBuf, NewCardError> {
+        if !self.policy.allows_soft_cards() {
+            return Err(NewCardError::Other(format!(
+                "this terminal takes hardware cards only: set {} and soft_card_dir in the \
+                 terminal configuration to make soft cards",
+                quorum::policy::ALLOW_SOFT_CARDS_KEY
+            )));
+        }
+        self.soft_dir.clone().ok_or_else(|| {
+            NewCardError::Other(
+                "this terminal has no soft card directory: set soft_card_dir in [cards] of the \
+                 terminal configuration"
+                    .to_owned(),
+            )
+        })
     }
 }
 
@@ -258,6 +313,64 @@ impl CardReader for PcscReader {
             .map_err(|e| e.to_string())
     }
 
+    /// An OpenPGP card is opened whatever its keys (a PIN change needs none); a soft card as
+    /// the login opens it, under the configured policy.
+    fn pin_card(&mut self, slot: usize) -> Result<Box<dyn PinCard>, String> {
+        match self.slot(slot)? {
+            Slot::Reader(name) => PcscCard::open(&name)
+                .map(|card| Box::new(OpenPgpPinCard::new(card)) as Box<dyn PinCard>)
+                .map_err(|e| match e {
+                    quorum::CardError::Removed => {
+                        format!("no card in {}: insert one", crate::cli::printable(&name))
+                    }
+                    e => e.to_string(),
+                }),
+            Slot::Soft(path) => SoftCard::open(&path, self.policy)
+                .map(|c| Box::new(c) as Box<dyn PinCard>)
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Sealed with production Argon2 under a random serial, in the configured directory; only
+    /// where the card policy accepts soft cards.
+    fn create_soft_card(
+        &mut self,
+        holder: &str,
+        passphrase: &quorum::Pin,
+    ) -> Result<(quorum::CardInfo, PathBuf), NewCardError> {
+        let dir = self.new_card_dir()?;
+        // A card past the listed ones would not show among the slots (nor push another out).
+        if soft_cards(&dir, self.policy).len() >= MAX_SOFT_CARDS {
+            return Err(NewCardError::Other(format!(
+                "{} holds {MAX_SOFT_CARDS} soft cards, the most the terminal lists: move some \
+                 away first",
+                dir.display()
+            )));
+        }
+        let mut random = [0u8; 4];
+        getrandom::fill(&mut random)
+            .map_err(|e| NewCardError::Other(format!("no randomness for a serial: {e}")))?;
+        let serial = format!("SOFT:{}", hex::encode_upper(random));
+        let path = dir.join(format!("{}.card", serial.replace(':', "-")));
+        if path.exists() {
+            return Err(NewCardError::Other(format!(
+                "{} exists already: try again",
+                path.display()
+            )));
+        }
+        let card = SoftCard::create(
+            &path,
+            Some(holder),
+            &serial,
+            passphrase,
+            quorum::Argon2Params::production(),
+            self.policy,
+        )?;
+        let info = Card::info(&card);
+        self.soft = soft_slots(Some(&dir), self.policy);
+        Ok((info, path))
+    }
+
     fn poll(&mut self) -> Option<ReaderReport> {
         self.refresh().then(|| self.now())
     }
@@ -293,6 +406,48 @@ mod tests {
             reader_label(&slot(Err("card X has no keys: set it up first".into()))),
             "Reader\u{fffd} 0 · card X has no keys: set it up first"
         );
+    }
+
+    /// A reader that never asked PC/SC (the card stack is only touched under its lock).
+    fn offline(soft_dir: Option<&Path>, policy: CardPolicy) -> PcscReader {
+        PcscReader {
+            context: None,
+            unavailable: Some("no PC/SC here".to_owned()),
+            readers: Vec::new(),
+            soft: soft_slots(soft_dir, policy),
+            soft_dir: soft_dir.map(Path::to_path_buf),
+            policy,
+        }
+    }
+
+    fn refusal(reader: &mut PcscReader) -> String {
+        let pass = quorum::Pin::from_slice(b"a long enough passphrase");
+        match reader.create_soft_card("Ada", &pass) {
+            Err(NewCardError::Other(why)) => why,
+            Err(NewCardError::Passphrase(why)) => panic!("refused the passphrase: {why}"),
+            Ok((info, path)) => panic!("made {} at {}", info.serial, path.display()),
+        }
+    }
+
+    #[test]
+    fn a_new_soft_card_needs_a_soft_card_directory_and_a_policy_that_allows_soft_cards() {
+        let mut reader = offline(None, CardPolicy::allowed_by_configuration());
+        let why = refusal(&mut reader);
+        assert!(why.contains("no soft card directory"), "{why}");
+        assert!(why.contains("soft_card_dir"), "{why}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut reader = offline(Some(dir.path()), CardPolicy::hardware_only());
+        let why = refusal(&mut reader);
+        assert!(why.contains("hardware cards only"), "{why}");
+        assert!(why.contains("cards.allow_soft_cards"), "{why}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing was written"
+        );
+        // Nor is a PIN change reached through a slot that does not exist.
+        assert!(reader.pin_card(0).is_err());
     }
 
     #[test]
