@@ -235,6 +235,7 @@ impl Packet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ByokTier, ServiceTier};
     use crate::limits::{CHUNK_SIZE, MAX_PLAINTEXT};
 
     #[test]
@@ -505,7 +506,17 @@ mod tests {
             capacity: 1016,
             reserve: 16,
             when_full: FullLogPolicy::PruneConfirmed,
+            hsm_key: crate::keys::PublicKey([7; 32]),
+            tier: ServiceTier::Byok(ByokTier::Entry10),
         };
+        // The HSM key and the tier are appended after the log's fields: the key's 32 bytes,
+        // then the tier's variant (Byok = 3) and its entry tier (Entry10 = 1).
+        let bytes = postcard::to_stdvec(&status).unwrap();
+        let mut tail = vec![7; 32];
+        tail.extend([3, 1]);
+        assert!(bytes.ends_with(&tail), "{bytes:?}");
+        assert_eq!(status.hsm_id(), crate::keys::PublicKey([7; 32]).hsm_id());
+        assert!(status.hsm_id().starts_with("hsm-"));
         let response = AdminResponse::LogStatus(status);
         assert_eq!(postcard::to_stdvec(&response).unwrap()[0], 19);
         let packet = Packet::Response {

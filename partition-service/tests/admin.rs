@@ -961,6 +961,10 @@ fn a_filtered_export_is_refused_and_a_range_export_verifies_to_its_end() {
         (log.capacity, log.reserve)
     );
     assert_eq!(status.when_full, hsm_link::message::FullLogPolicy::Refuse);
+    // It names the HSM (by the key the terminal pinned) and the partition's tier.
+    assert_eq!(status.tier, ServiceTier::Economy);
+    assert_eq!(status.hsm_key, f.hsm.keys().identity_public());
+    assert_eq!(status.hsm_id(), f.hsm.keys().hsm_id());
     // A start beyond the log's end is refused with the stored range.
     let mut beyond = LogQuery::from(10_000, 0);
     beyond.to_seq = Some(10_001);

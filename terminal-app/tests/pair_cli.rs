@@ -252,6 +252,12 @@ fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
     assert_eq!(json["link"]["mode"], "pinned");
     assert_eq!(json["hsm_fingerprint"], fingerprint.as_str());
     assert_eq!(json["pso_set"], serde_json::Value::Null);
+    // The HSM's id (derived from the key the terminal pinned) and the partition's tier come
+    // with the status.
+    let pinned = StateDir::open(&state).unwrap().paired().unwrap();
+    let hsm_id = pinned.get("pay").unwrap().hsm_key.hsm_id();
+    assert_eq!(json["hsm_id"], hsm_id.as_str());
+    assert_eq!(json["tier"], "economy");
     // The log's status, counts only: the pairing is on record and nothing is exported yet.
     let log = &json["log"];
     let entries = log["entries"].as_u64().unwrap();
@@ -265,6 +271,14 @@ fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
     let shown = text(&out.stdout);
     assert!(
         shown.contains(&format!("entries not exported     {entries}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("HSM id                   {hsm_id}")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("service tier             economy"),
         "{shown}"
     );
 

@@ -4,9 +4,12 @@
 //! login, and the paired terminals screen (list, revoke with a typed confirmation, a pairing
 //! code shown once). Screens are snapshots at 80×24 and 160×48, as in `tui_screens.rs`.
 
-use hsm_link::domain::{CardDescription, CardSerial, HolderName, PartitionId};
+use hsm_link::domain::{
+    CardDescription, CardSerial, HolderName, PartitionConfig, PartitionId, PartitionUsage,
+    ServiceTier,
+};
 use hsm_link::keys::{Fingerprint, PublicKey};
-use hsm_link::message::{OfficerRole, TerminalInfo};
+use hsm_link::message::{FullLogPolicy, LogStatus, OfficerRole, TerminalInfo};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,7 +17,9 @@ use terminal_app::flows::credentials::ShownOnce;
 use terminal_app::flows::terminals::{TerminalsCommand, TerminalsEvent};
 use terminal_app::state::{PairedList, PairedPartition};
 use terminal_app::tui::chooser::{Choice, Chooser};
-use terminal_app::tui::message::{CardView, Command, Effect, Event, LoginEvent, Message, SlotView};
+use terminal_app::tui::message::{
+    CardView, Command, Effect, Event, LoginEvent, Message, SlotView, StatusView,
+};
 use terminal_app::tui::model::{LinkState, Model, Screen};
 use terminal_app::tui::paired::{self, PairedSession};
 use terminal_app::tui::pcsc_reader::ReaderReport;
@@ -641,4 +646,49 @@ fn the_worker_speaks_to_a_paired_tessera_hsm_over_a_serial_line_and_reconnects()
         "{events:?}"
     );
     assert!(answer(&mut worker).contains("needs an officer login"));
+}
+
+/// The status the HSM answers: a Platinum partition on the HSM whose identity key is `[9; 32]`.
+fn status_with_tier() -> StatusView {
+    let config = PartitionConfig::for_tier(ServiceTier::Platinum);
+    StatusView {
+        usage: PartitionUsage {
+            bytes_used: 2_000_000,
+            objects_used: 12,
+            invalidated_objects: 2,
+        },
+        config,
+        log_head: Some(40),
+        last_checkpoint: Some(38),
+        log_space: None,
+        log_status: Some(LogStatus {
+            entries: 40,
+            unexported: 40,
+            confirmed_up_to: None,
+            last_seq: Some(40),
+            capacity: 1_016,
+            reserve: 16,
+            when_full: FullLogPolicy::Refuse,
+            hsm_key: PublicKey([9; 32]),
+            tier: ServiceTier::Platinum,
+        }),
+    }
+}
+
+#[test]
+fn the_dashboard_shows_the_hsm_id_and_tier_the_status_reports() {
+    let mut m = logged_in_with_cards(true);
+    // Before the status, a paired HSM's target knows only its address.
+    assert_eq!(m.target.hsm_id, "at tcp:127.0.0.1:7700");
+    assert_eq!(m.target.tier, "not read yet");
+    event(&mut m, Event::Status(Box::new(status_with_tier())));
+    let id = PublicKey([9; 32]).hsm_id();
+    assert_eq!(m.target.hsm_id, id);
+    assert_eq!(m.target.tier, "platinum");
+    let shown = draw(160, 48, |f| view(f, &m, &Theme::monochrome()));
+    assert!(
+        shown.contains(&format!("HSM {id} · tier platinum")),
+        "{shown}"
+    );
+    screens("paired_dashboard_status", &m);
 }

@@ -9,8 +9,9 @@ use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
 use crate::domain::{
     CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
     KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
+    ServiceTier,
 };
-use crate::keys::Fingerprint;
+use crate::keys::{Fingerprint, PublicKey};
 
 /// Bytes of lines or keys one page carries at most: a page fits in one link packet with room
 /// for its header. A page that reaches it ends early and says where the next one starts.
@@ -259,7 +260,8 @@ pub struct LogSpace {
     pub unexported: u64,
 }
 
-/// The partition log's state: how full, how much is not exported yet, and the policy.
+/// The partition's status a pinned terminal reads before a login: the log's state (how full,
+/// how much is not exported yet, the policy), and which HSM and service tier it is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogStatus {
     /// Entries stored now.
@@ -277,9 +279,19 @@ pub struct LogStatus {
     pub reserve: u64,
     /// What the partition does when the log is full.
     pub when_full: FullLogPolicy,
+    // Appended after the log's fields: postcard encodes a struct by field order.
+    /// The HSM's identity key, from which its id is derived ([`LogStatus::hsm_id`]).
+    pub hsm_key: PublicKey,
+    /// The partition's service tier.
+    pub tier: ServiceTier,
 }
 
 impl LogStatus {
+    /// The HSM's id (`hsm-` and 16 hex digits), as its log exports name it.
+    pub fn hsm_id(&self) -> String {
+        self.hsm_key.hsm_id()
+    }
+
     /// Entries ordinary operations may fill: the limit less the reserve.
     pub fn usable(&self) -> u64 {
         self.capacity.saturating_sub(self.reserve)

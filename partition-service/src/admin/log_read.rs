@@ -1,5 +1,6 @@
 //! Reading the log a page at a time, filtered or not, and the warning a nearly full log gives.
 
+use hsm_link::keys::PublicKey;
 use hsm_link::message::{
     Action, AdminResponse, FullLogPolicy, LogPage, LogQuery, LogSpace, LogStatus,
     MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
@@ -24,7 +25,10 @@ impl AdminSession {
         } else {
             self.hsm.partition(&ctx.partition)?
         };
-        Ok(AdminResponse::LogStatus(log_status(&record)))
+        Ok(AdminResponse::LogStatus(log_status(
+            &record,
+            self.hsm.keys().identity_public(),
+        )))
     }
 
     pub(super) fn read_log(
@@ -88,8 +92,9 @@ pub(super) fn log_warning(record: &PartitionRecord) -> Option<LogSpace> {
     })
 }
 
-/// The log's bookkeeping as the link carries it.
-pub(super) fn log_status(record: &PartitionRecord) -> LogStatus {
+/// The log's bookkeeping as the link carries it, with the HSM's identity key and the
+/// partition's tier.
+pub(super) fn log_status(record: &PartitionRecord, hsm_key: PublicKey) -> LogStatus {
     let log = &record.log;
     LogStatus {
         entries: log.stored(),
@@ -102,5 +107,7 @@ pub(super) fn log_status(record: &PartitionRecord) -> LogStatus {
             LogFullPolicy::Refuse => FullLogPolicy::Refuse,
             LogFullPolicy::PruneConfirmed => FullLogPolicy::PruneConfirmed,
         },
+        hsm_key,
+        tier: record.tier,
     }
 }

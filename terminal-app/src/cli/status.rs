@@ -35,6 +35,12 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
         format!("established, Noise KK with the pinned key, protocol version {version}"),
     );
     line("HSM fingerprint", fingerprint.to_string());
+    // The HSM's id and the tier come with the log's status; an HSM that does not answer it
+    // leaves them out.
+    if let Some(log) = &log {
+        line("HSM id", log.hsm_id());
+        line("service tier", log.tier.as_str().to_owned());
+    }
     let set_json = match &set {
         None => {
             line("PSO card set", "none enrolled yet".to_owned());
@@ -85,6 +91,8 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
         "address": entry.address.to_string(),
         "link": { "state": "established", "mode": "pinned", "protocol_version": version },
         "hsm_fingerprint": fingerprint.to_string(),
+        "hsm_id": log.as_ref().map(LogStatus::hsm_id),
+        "tier": log.as_ref().map(|l| l.tier.as_str()),
         "pso_set": set_json,
         "log": log_json,
     });

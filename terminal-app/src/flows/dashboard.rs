@@ -192,6 +192,16 @@ fn log_lines<'a>(log: &LogStatus, theme: &Theme) -> (Span<'a>, Span<'a>) {
     (unexported, limit)
 }
 
+/// Keeps the status read and takes the HSM's id and the partition's tier from it when the HSM
+/// reported them (a paired HSM's target does not know them until then).
+pub(crate) fn on_status(model: &mut Model, status: StatusView) {
+    if let Some(log) = &status.log_status {
+        model.target.hsm_id = log.hsm_id();
+        model.target.tier = log.tier.as_str().to_owned();
+    }
+    model.dashboard.status = Some(status);
+}
+
 /// Reads usage, configuration, the log's status and its head on the worker.
 pub(crate) fn work(worker: &mut Worker) -> Event {
     let usage = match worker.admin(AdminRequest::GetUsage) {

@@ -104,9 +104,10 @@ pub fn target(entry: &PairedPartition) -> Target {
     Target {
         partition_id: entry.partition.as_str().to_owned(),
         partition_name: entry.name.clone(),
+        // Until the first status arrives (flows::dashboard::on_status) only the address is known.
         hsm_id: format!("at {}", entry.address),
         hsm_fingerprint: entry.fingerprint().to_string(),
-        tier: "not reported over the link".to_owned(),
+        tier: "not read yet".to_owned(),
         transport,
     }
 }

@@ -382,7 +382,7 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             Vec::new()
         }
         Event::Status(status) => {
-            model.dashboard.status = Some(*status);
+            crate::flows::dashboard::on_status(model, *status);
             Vec::new()
         }
         event @ (Event::Config(_)

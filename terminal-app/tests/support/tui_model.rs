@@ -163,6 +163,8 @@ pub fn log_status(entries: u64, unexported: u64) -> hsm_link::message::LogStatus
         capacity: 1_016,
         reserve: 16,
         when_full: hsm_link::message::FullLogPolicy::Refuse,
+        hsm_key: hsm_link::keys::PublicKey([0x7f; 32]),
+        tier: hsm_link::domain::ServiceTier::Economy,
     }
 }
 
