@@ -4,49 +4,24 @@
 //! file that does not verify confirms nothing. `tessera log verify` accepts what was written,
 //! and consecutive exports link.
 
-use std::io::Write;
+#[path = "support/tessera_cli.rs"]
+mod tessera_cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use hsm_link::message::OfficerRole;
 use quorum::ceremony::{Enrolment, LoginCeremony};
 use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
 use terminal_app::pair;
 use terminal_app::state::StateDir;
+use tessera_cli::{TESSERA, tessera, text};
 use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
-const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSPHRASE: &str = "a passphrase for the export test";
 
 /// The workspace's root.
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(TESSERA)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TESSERA_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 /// Enrols a 1-of-1 PSO set on a new soft card; the card's file.

@@ -7,10 +7,11 @@
 //! missing (`cargo test -p terminal-app` alone builds only this package's binaries) the test
 //! builds it first.
 
-use std::io::Write;
+#[path = "support/tessera_cli.rs"]
+mod tessera_cli;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use hsm_link::message::OfficerRole;
 use quorum::ceremony::{Enrolment, LoginCeremony};
@@ -18,38 +19,10 @@ use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
 use terminal_app::cli::exit;
 use terminal_app::pair;
 use terminal_app::state::StateDir;
+use tessera_cli::{TESSERA, tessera, text};
 use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
-const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSPHRASE: &str = "a passphrase for the pairing test";
-
-/// Runs `tessera` with `args` (and the state directory and configuration), `stdin` as its
-/// input.
-fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(TESSERA)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TESSERA_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
 
 /// An HSM with partition p1 (soft cards allowed), serving on loopback TCP; the pairing code
 /// and the fingerprint `tessera-hsm` printed.

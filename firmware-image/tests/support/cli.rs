@@ -2,31 +2,22 @@
 //! environment a test pins (`RUST_BACKTRACE=0` always, so that a failure's output is the
 //! program's own). Included with `#[path]` by the tests that drive the binary.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+
+use tessera_tests::process::output_with_stdin;
 
 /// The binary of this build.
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_tessera-firmware");
 
 /// Runs `tessera-firmware ARGS…` with `env` (name, value) set and `stdin` as its input.
 pub(crate) fn run_with(env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env("RUST_BACKTRACE", "0")
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .envs(env.iter().copied());
+    output_with_stdin(&mut command, stdin)
 }
 
 /// [`run_with`], which must succeed (a failure panics with both outputs); its standard output.
