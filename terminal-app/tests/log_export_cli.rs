@@ -9,12 +9,8 @@ mod tessera_cli;
 
 use std::path::{Path, PathBuf};
 
-use hsm_link::message::OfficerRole;
-use quorum::ceremony::{Enrolment, LoginCeremony};
-use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
-use terminal_app::pair;
 use terminal_app::state::StateDir;
-use tessera_cli::{TESSERA, tessera, text};
+use tessera_cli::{TESSERA, enrol, tessera, text};
 use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
 const PASSPHRASE: &str = "a passphrase for the export test";
@@ -22,33 +18,6 @@ const PASSPHRASE: &str = "a passphrase for the export test";
 /// The workspace's root.
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Enrols a 1-of-1 PSO set on a new soft card; the card's file.
-fn enrol(state: &Path, dir: &Path) -> PathBuf {
-    let state = StateDir::open(state).unwrap();
-    let entry = state.paired().unwrap().get("pay").unwrap().clone();
-    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
-    let path = dir.join("ada.card");
-    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
-    let card = SoftCard::create(
-        &path,
-        Some("Ada Test"),
-        "SOFT:0101",
-        &pin,
-        Argon2Params::production(),
-        CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
-    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
-    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
-    enrolment.add_card(&mut verified).unwrap();
-    enrolment.finish(&mut conn).unwrap();
-    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
-    login.present(&mut verified).unwrap();
-    login.submit(&mut conn).unwrap();
-    conn.close().unwrap();
-    path
 }
 
 /// "confirmed exported up to N" as `tessera-hsm partition show` prints it.
@@ -119,7 +88,7 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         untouched,
         ..
     } = serve_and_pair(dir.path());
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let typed = format!("{PASSPHRASE}\n");
     let drive = dir.path().join("drive");
@@ -242,7 +211,7 @@ fn the_audit_key_pinned_at_pairing_verifies_without_key() {
     let pinned = audit_log::AuditKey::from_bytes(&entry.audit_key.expect("pinned")).unwrap();
     assert_eq!(pinned.fingerprint().to_string(), audit);
 
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let drive = dir.path().join("drive");
     std::fs::create_dir(&drive).unwrap();

@@ -11,15 +11,10 @@
 mod tessera_cli;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use hsm_link::message::OfficerRole;
-use quorum::ceremony::{Enrolment, LoginCeremony};
-use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
 use terminal_app::cli::exit;
-use terminal_app::pair;
-use terminal_app::state::StateDir;
-use tessera_cli::{TESSERA, tessera, text};
+use tessera_cli::{TESSERA, enrol, tessera, text};
 use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
 const PASSPHRASE: &str = "a passphrase for the pairing test";
@@ -44,35 +39,6 @@ fn hsm_with_p1(dir: &Path) -> (HsmDir, String, String) {
     hsm.run(&["soft-cards", "allow"]);
     let (code, fingerprint) = hsm.pairing_code("p1");
     (hsm, code, fingerprint)
-}
-
-/// Enrols a 1-of-1 PSO set on a new soft card through the terminal's own identity (the first
-/// terminal paired may enrol the first set); the card's file.
-fn enrol(state: &Path, dir: &Path) -> PathBuf {
-    let state = StateDir::open(state).unwrap();
-    let entry = state.paired().unwrap().get("pay").unwrap().clone();
-    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
-    let path = dir.join("ada.card");
-    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
-    let card = SoftCard::create(
-        &path,
-        Some("Ada Test"),
-        "SOFT:0101",
-        &pin,
-        Argon2Params::production(),
-        CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
-    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
-    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
-    enrolment.add_card(&mut verified).unwrap();
-    enrolment.finish(&mut conn).unwrap();
-    // The login works from the library too (the CLI's path is the same ceremony).
-    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
-    login.present(&mut verified).unwrap();
-    login.submit(&mut conn).unwrap();
-    conn.close().unwrap();
-    path
 }
 
 #[test]
@@ -182,7 +148,7 @@ fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
 /// With a PSO set enrolled: status shows it; the reads log in with the soft card, its
 /// passphrase typed on standard input; a wrong passphrase is a card error.
 fn reads_after_a_login(state: &Path, config: &Path, dir: &Path) {
-    let card = enrol(state, dir);
+    let card = enrol(state, dir, PASSPHRASE);
     let card = card.to_str().unwrap();
     let out = tessera(state, config, &["status"], "");
     let shown = text(&out.stdout);
@@ -321,7 +287,7 @@ fn terminals_listed_and_revoked_and_a_pairing_code_issued_against_the_real_tesse
     };
     let out = pair_as(&state, "pay", &code);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let typed = format!("{PASSPHRASE}\n");
 
