@@ -3,52 +3,29 @@
 //! non-zero exit on failure), inspect, and a device provisioned, updated, started, confirmed
 //! and shown; then installs killed at several moments, the device checked after each.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use cli::{BIN, ok_with, p, run_with};
 use firmware_image::{Device, Slot};
 use fixtures::copy_dir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_tessera-firmware");
+/// What every run here pins: a fixed build time, so that images are reproducible.
+const ENV: &[(&str, &str)] = &[("SOURCE_DATE_EPOCH", "1767225600")];
 
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .env("SOURCE_DATE_EPOCH", "1767225600")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_with(ENV, args, stdin)
 }
 
 fn ok(args: &[&str], stdin: &str) -> String {
-    let out = run(args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+    ok_with(ENV, args, stdin)
 }
 
 /// A soft release card made with `keygen`; its public key in hex.

@@ -8,54 +8,28 @@
 //! run and factory-resets its cards first and last; nextest puts this binary in the `pcsc`
 //! test group (`.config/nextest.toml`).
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
 use std::fs;
-use std::io::Write as _;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use cli::{ok_with, p, run_with};
 use quorum::card::Card as _;
 use quorum::pcsc::PcscCard;
 use tessera_tests::pcsc_stack::{Stack, factory_reset};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tessera-firmware");
 
 /// The two cards used as release keys.
 const CARDS: [usize; 2] = [2, 3];
 
 fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    run_with(&[], args, stdin)
 }
 
 fn ok(args: &[&str], stdin: &str) -> String {
-    let out = run(args, stdin);
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
+    ok_with(&[], args, stdin)
 }
 
 #[test]

@@ -4,111 +4,25 @@
 //! file that does not verify confirms nothing. `tessera log verify` accepts what was written,
 //! and consecutive exports link.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/tessera_cli.rs"]
+mod tessera_cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
 
-use hsm_link::message::OfficerRole;
-use quorum::ceremony::{Enrolment, LoginCeremony};
-use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
-use terminal_app::pair;
 use terminal_app::state::StateDir;
+use tessera_cli::{TESSERA, enrol, tessera, text};
+use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
-const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSPHRASE: &str = "a passphrase for the export test";
 
-/// The `tessera-hsm` binary of this build, built if missing.
-fn tessera_hsm() -> PathBuf {
-    let bin = Path::new(TESSERA).with_file_name("tessera-hsm");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "-p", "partition-service", "--bin", "tessera-hsm"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building tessera-hsm failed");
-    }
-    bin
-}
-
-fn hsm(bin: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "tessera-hsm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Stops `tessera-hsm serve` (by its own pid) when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(TESSERA)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TESSERA_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
-/// Enrols a 1-of-1 PSO set on a new soft card; the card's file.
-fn enrol(state: &Path, dir: &Path) -> PathBuf {
-    let state = StateDir::open(state).unwrap();
-    let entry = state.paired().unwrap().get("pay").unwrap().clone();
-    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
-    let path = dir.join("ada.card");
-    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
-    let card = SoftCard::create(
-        &path,
-        Some("Ada Test"),
-        "SOFT:0101",
-        &pin,
-        Argon2Params::production(),
-        CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
-    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
-    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
-    enrolment.add_card(&mut verified).unwrap();
-    enrolment.finish(&mut conn).unwrap();
-    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
-    login.present(&mut verified).unwrap();
-    login.submit(&mut conn).unwrap();
-    conn.close().unwrap();
-    path
+/// The workspace's root.
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// "confirmed exported up to N" as `tessera-hsm partition show` prints it.
-fn confirmed_at_hsm(bin: &Path, data: &str) -> String {
-    let shown = hsm(bin, &["--data", data, "partition", "show", "p1"]);
+fn confirmed_at_hsm(hsm: &HsmDir) -> String {
+    let shown = hsm.run(&["partition", "show", "p1"]);
     shown
         .lines()
         .find_map(|l| l.split("confirmed exported up to ").nth(1))
@@ -120,8 +34,7 @@ fn confirmed_at_hsm(bin: &Path, data: &str) -> String {
 /// A running `tessera-hsm serve` with partition `p1` (soft cards allowed), and a terminal
 /// paired with it as `pay`.
 struct Paired {
-    bin: PathBuf,
-    data: String,
+    hsm: HsmDir,
     serving: Serving,
     state: PathBuf,
     config: PathBuf,
@@ -133,45 +46,11 @@ struct Paired {
 }
 
 fn serve_and_pair(dir: &Path) -> Paired {
-    let bin = tessera_hsm();
-    let data = dir.join("hsm").to_str().unwrap().to_owned();
-    let init = hsm(&bin, &["init", &data]);
-    let audit = init
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("audit key fingerprint"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    for args in [
-        &[
-            "partition",
-            "create",
-            "p1",
-            "--name",
-            "Pay",
-            "--tier",
-            "economy",
-        ][..],
-        &["soft-cards", "allow"],
-    ] {
-        hsm(&bin, &[&["--data", &data][..], args].concat());
-    }
-    let untouched = confirmed_at_hsm(&bin, &data);
-    let issued = hsm(&bin, &["--data", &data, "pairing-code", "p1"]);
-    let code = issued.lines().nth(1).unwrap().trim().to_owned();
-    let mut child = Command::new(&bin)
-        .args(["--data", &data, "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serving = Serving(child);
-    let address = BufReader::new(stdout)
-        .lines()
-        .map(Result::unwrap)
-        .find_map(|l| l.strip_prefix("admin link on ").map(str::to_owned))
-        .unwrap();
+    let bin = tessera_hsm(Path::new(TESSERA), &workspace());
+    let (hsm, audit, code) = HsmDir::with_partition(bin, dir.join("hsm"), "p1", "Pay");
+    let untouched = confirmed_at_hsm(&hsm);
+    let serving = hsm.serve_tcp();
+    let address = serving.address.clone();
     let state = dir.join("state");
     let config = dir.join("tessera.toml");
     std::fs::write(&config, "version = 1\n[cards]\nallow_soft_cards = true\n").unwrap();
@@ -187,8 +66,7 @@ fn serve_and_pair(dir: &Path) -> Paired {
     let out = tessera(&state, &config, &args, &format!("{code}\nyes\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     Paired {
-        bin,
-        data,
+        hsm,
         serving,
         state,
         config,
@@ -202,8 +80,7 @@ fn serve_and_pair(dir: &Path) -> Paired {
 fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
     let dir = tempfile::tempdir().unwrap();
     let Paired {
-        bin,
-        data,
+        hsm,
         serving,
         state,
         config,
@@ -211,8 +88,7 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
         untouched,
         ..
     } = serve_and_pair(dir.path());
-    let data = data.as_str();
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let typed = format!("{PASSPHRASE}\n");
     let drive = dir.path().join("drive");
@@ -304,7 +180,7 @@ fn an_export_is_confirmed_only_after_it_was_read_back_and_verified() {
     // The HSM's own record (read with the server stopped): confirmed up to the last export.
     drop(serving);
     assert_eq!(untouched, "nothing");
-    assert_eq!(confirmed_at_hsm(&bin, data), last.to_string());
+    assert_eq!(confirmed_at_hsm(&hsm), last.to_string());
 }
 
 /// The audit key travels with the pairing: export, `log verify` and `backup verify` need no
@@ -335,7 +211,7 @@ fn the_audit_key_pinned_at_pairing_verifies_without_key() {
     let pinned = audit_log::AuditKey::from_bytes(&entry.audit_key.expect("pinned")).unwrap();
     assert_eq!(pinned.fingerprint().to_string(), audit);
 
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let drive = dir.path().join("drive");
     std::fs::create_dir(&drive).unwrap();

@@ -7,164 +7,38 @@
 //! missing (`cargo test -p terminal-app` alone builds only this package's binaries) the test
 //! builds it first.
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "support/tessera_cli.rs"]
+mod tessera_cli;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
 
-use hsm_link::message::OfficerRole;
-use quorum::ceremony::{Enrolment, LoginCeremony};
-use quorum::{Argon2Params, Card as _, CardPolicy, Pin, SoftCard};
 use terminal_app::cli::exit;
-use terminal_app::pair;
-use terminal_app::state::StateDir;
+use tessera_cli::{TESSERA, enrol, tessera, text};
+use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
-const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 const PASSPHRASE: &str = "a passphrase for the pairing test";
-
-/// The `tessera-hsm` binary of this build, built if missing.
-fn tessera_hsm() -> PathBuf {
-    let bin = Path::new(TESSERA).with_file_name("tessera-hsm");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(cargo)
-            .current_dir(root)
-            .args(["build", "-p", "partition-service", "--bin", "tessera-hsm"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building tessera-hsm failed");
-    }
-    bin
-}
-
-fn hsm(bin: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "tessera-hsm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Stops `tessera-hsm serve` (by its own pid) when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `tessera` with `args` (and the state directory and configuration), `stdin` as its
-/// input.
-fn tessera(state: &Path, config: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(TESSERA)
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TESSERA_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
 
 /// An HSM with partition p1 (soft cards allowed), serving on loopback TCP; the pairing code
 /// and the fingerprint `tessera-hsm` printed.
 fn serve_hsm(dir: &Path) -> (Serving, String, String, String) {
-    serve_hsm_on(dir, &["--listen", "127.0.0.1:0"], "admin link on ")
-}
-
-/// The same, serving `listen` (tessera-hsm's arguments); the rest of the line that starts with
-/// `ready` once it listens.
-fn serve_hsm_on(dir: &Path, listen: &[&str], ready: &str) -> (Serving, String, String, String) {
-    let bin = tessera_hsm();
-    let data = dir.join("hsm");
-    let data = data.to_str().unwrap();
-    hsm(&bin, &["init", data]);
-    hsm(
-        &bin,
-        &[
-            "--data",
-            data,
-            "partition",
-            "create",
-            "p1",
-            "--name",
-            "Payments",
-            "--tier",
-            "economy",
-        ],
-    );
-    hsm(&bin, &["--data", data, "soft-cards", "allow"]);
-    let issued = hsm(&bin, &["--data", data, "pairing-code", "p1"]);
-    let code = issued.lines().nth(1).unwrap().trim().to_owned();
-    let fingerprint = issued
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("HSM key fingerprint: "))
-        .unwrap()
-        .to_owned();
-    let mut child = Command::new(&bin)
-        .args(["--data", data, "serve"])
-        .args(listen)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let serving = Serving(child);
-    let address = BufReader::new(stdout)
-        .lines()
-        .map(Result::unwrap)
-        .find_map(|l| l.strip_prefix(ready).map(str::to_owned))
-        .expect("tessera-hsm reports its listener");
+    let (hsm, code, fingerprint) = hsm_with_p1(dir);
+    let serving = hsm.serve_tcp();
+    let address = serving.address.clone();
     (serving, code, fingerprint, address)
 }
 
-/// Enrols a 1-of-1 PSO set on a new soft card through the terminal's own identity (the first
-/// terminal paired may enrol the first set); the card's file.
-fn enrol(state: &Path, dir: &Path) -> PathBuf {
-    let state = StateDir::open(state).unwrap();
-    let entry = state.paired().unwrap().get("pay").unwrap().clone();
-    let mut conn = pair::connect_pinned(&state, &entry, pair::now_unix()).unwrap();
-    let path = dir.join("ada.card");
-    let pin = Pin::from_slice(PASSPHRASE.as_bytes());
-    let card = SoftCard::create(
-        &path,
-        Some("Ada Test"),
-        "SOFT:0101",
-        &pin,
-        Argon2Params::production(),
-        CardPolicy::allowed_by_configuration(),
-    )
-    .unwrap();
-    let mut verified = card.verify(&pin).map_err(|(_, e)| e).unwrap();
-    let mut enrolment = Enrolment::begin(&mut conn, 1, 1).unwrap();
-    enrolment.add_card(&mut verified).unwrap();
-    enrolment.finish(&mut conn).unwrap();
-    // The login works from the library too (the CLI's path is the same ceremony).
-    let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
-    login.present(&mut verified).unwrap();
-    login.submit(&mut conn).unwrap();
-    conn.close().unwrap();
-    path
+/// An HSM with partition p1 (soft cards allowed), not yet serving; a pairing code and the
+/// fingerprint `tessera-hsm` printed with it.
+fn hsm_with_p1(dir: &Path) -> (HsmDir, String, String) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = tessera_hsm(Path::new(TESSERA), &workspace);
+    let hsm = HsmDir::init(bin, dir.join("hsm"));
+    let create = ["partition", "create", "p1", "--name", "Payments"];
+    hsm.run(&[&create[..], &["--tier", "economy"]].concat());
+    hsm.run(&["soft-cards", "allow"]);
+    let (code, fingerprint) = hsm.pairing_code("p1");
+    (hsm, code, fingerprint)
 }
 
 #[test]
@@ -288,7 +162,7 @@ fn pair_list_status_and_reads_against_the_real_tessera_hsm() {
 /// With a PSO set enrolled: status shows it; the reads log in with the soft card, its
 /// passphrase typed on standard input; a wrong passphrase is a card error.
 fn reads_after_a_login(state: &Path, config: &Path, dir: &Path) {
-    let card = enrol(state, dir);
+    let card = enrol(state, dir, PASSPHRASE);
     let card = card.to_str().unwrap();
     let out = tessera(state, config, &["status"], "");
     let shown = text(&out.stdout);
@@ -372,12 +246,9 @@ fn reads_after_a_login(state: &Path, config: &Path, dir: &Path) {
 fn pair_and_status_over_a_serial_line() {
     let line = tessera_tests::SocatPair::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (_serving, code, fingerprint, device) = serve_hsm_on(
-        dir.path(),
-        &["--serial", line.b_str()],
-        "admin link on serial line ",
-    );
-    assert_eq!(device, line.b_str());
+    let (hsm, code, fingerprint) = hsm_with_p1(dir.path());
+    let serving = hsm.serve_serial(line.b_str());
+    assert_eq!(serving.address, line.b_str());
     let state = dir.path().join("state");
     let config = dir.path().join("tessera.toml");
     std::fs::write(&config, "version = 1\n").unwrap();
@@ -430,7 +301,7 @@ fn terminals_listed_and_revoked_and_a_pairing_code_issued_against_the_real_tesse
     };
     let out = pair_as(&state, "pay", &code);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let card = enrol(&state, dir.path());
+    let card = enrol(&state, dir.path(), PASSPHRASE);
     let card = card.to_str().unwrap();
     let typed = format!("{PASSPHRASE}\n");
 

@@ -11,102 +11,24 @@
 #![cfg(feature = "embedded")] // the demo HSM is the embedded simulator
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "demo"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "demo"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    /// Escape alone: a key sent right after it would read as Alt+key.
-    fn escape(&self) {
-        self.keys(&["Escape"]);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    fn text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "demo", "-l", text]);
-    }
-
-    /// Waits until the screen shows `what` (the demo's Argon2 runs take seconds).
-    fn wait_for(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if screen.contains(what) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {what:?}; it shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Waits (bounded) until the TUI has quit.
-    fn wait_dead(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.alive() {
-            assert!(Instant::now() < deadline, "the TUI did not quit");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn alive(&self) -> bool {
-        self.run(&["list-panes", "-t", "demo", "-F", "#{pane_dead}"])
-            .trim()
-            == "0"
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
+use tessera_tests::tmux::Tmux;
 
 #[test]
 fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
-    if Command::new("tmux").arg("-V").output().is_err() {
+    if !Tmux::available() {
         eprintln!("SKIPPED: tmux is not installed (scripts/setup installs it)");
         return;
     }
-    let tmux = Tmux {
-        socket: format!("tessera-tui-test-{}", std::process::id()),
-    };
     let binary = env!("CARGO_BIN_EXE_tessera");
     // The demo keeps its state under the state directory: a fresh one, not the user's.
     let state = tempfile::tempdir().unwrap();
     let state_dir = state.path().join("state");
     let state_dir = state_dir.to_str().unwrap();
-    let demo = ["env", "NO_COLOR=1", "TERM=xterm-256color", binary];
-    let demo = [&demo[..], &["--state-dir", state_dir, "demo"]].concat();
-    let session = ["-f", "/dev/null", "new-session", "-d", "-s", "demo"];
-    tmux.run(&[&session[..], &["-x", "80", "-y", "24"], &demo].concat());
-    tmux.run(&["set-option", "-t", "demo", "remain-on-exit", "on"]);
+    let env = ["NO_COLOR=1"];
+    let demo = ["--state-dir", state_dir, "demo"];
+    let tmux = Tmux::start("tessera-tui-test", 80, 24, &env, binary, &demo);
 
     // The first screen: the cards' holders and PINs, what the first start prepares, then the
     // link.
@@ -154,12 +76,12 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     assert!(!screen.contains("ben-demo-pin"));
 
     // Smaller than usable, mid-flow: no panic, and back.
-    tmux.run(&["resize-window", "-t", "demo", "-x", "40", "-y", "12"]);
+    tmux.resize(40, 12);
     std::thread::sleep(Duration::from_millis(500));
     tmux.keys(&["1"]);
     std::thread::sleep(Duration::from_millis(500));
     assert!(tmux.alive(), "the TUI died at 40x12:\n{}", tmux.screen());
-    tmux.run(&["resize-window", "-t", "demo", "-x", "80", "-y", "24"]);
+    tmux.resize(80, 24);
     tmux.wait_for("revision");
 
     // A loosening configuration change (REST API on): reviewed, the partition id typed,
@@ -358,7 +280,7 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for("Quit?");
     tmux.keys(&["y"]);
-    tmux.wait_dead();
+    tmux.wait_for_exit();
 
     // The diagnostics log: what happened, and no PIN or key of the session in it.
     let state_path = std::path::Path::new(state_dir);
@@ -377,16 +299,15 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     }
 
     // A restart opens the same demo HSM (its state survived); `--reset` builds a new one.
-    let respawn = ["respawn-pane", "-t", "demo"];
-    tmux.run(&[&respawn[..], &demo].concat());
+    tmux.respawn(&env, binary, &demo);
     let screen = tmux.wait_for("link: up");
     assert_eq!(hsm_line(&screen), hsm, "the same HSM after a restart");
     tmux.keys(&["q"]);
-    tmux.wait_dead();
-    tmux.run(&[&respawn[..], &demo, &["--reset"]].concat());
+    tmux.wait_for_exit();
+    tmux.respawn(&env, binary, &[&demo[..], &["--reset"]].concat());
     tmux.wait_for("preparing the demo HSM");
     let screen = tmux.wait_for("link: up");
     assert_ne!(hsm_line(&screen), hsm, "a new HSM after --reset");
     tmux.keys(&["q"]);
-    tmux.wait_dead();
+    tmux.wait_for_exit();
 }

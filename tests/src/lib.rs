@@ -8,6 +8,7 @@
 //! - `pcsc_stack` (feature `pcsc`): the PC/SC test stack's run directory, lock and card reset.
 //! - `timed_card` (feature `quorum`): a card whose operations are timed, to keep card time
 //!   apart from the terminal's own.
+//! - [`process`]: a program run as a child process, its standard input given as text.
 //! - [`tmux`]: a program in a real terminal (tmux), driven by keys and read from the screen.
 //! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
 //!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
@@ -24,6 +25,7 @@ pub mod hsm_process;
 pub mod partition;
 #[cfg(feature = "pcsc")]
 pub mod pcsc_stack;
+pub mod process;
 mod socat;
 #[cfg(feature = "quorum")]
 pub mod timed_card;

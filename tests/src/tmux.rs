@@ -34,26 +34,33 @@ impl Tmux {
             socket: format!("{name}-{}", std::process::id()),
         };
         let (w, h) = (width.to_string(), height.to_string());
-        let mut command = vec![
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            WINDOW,
-            "-x",
-            &w,
-            "-y",
-            &h,
-            "env",
-            "TERM=xterm-256color",
-        ];
+        let session = ["-f", "/dev/null", "new-session", "-d", "-s", WINDOW];
+        let size = ["-x", &w, "-y", &h];
+        tmux.run(&[&session[..], &size, &Self::command(env, program, args)].concat());
+        tmux.run(&["set-option", "-t", WINDOW, "remain-on-exit", "on"]);
+        tmux
+    }
+
+    /// `env TERM=xterm-256color ENV… PROGRAM ARGS…`: what the pane runs.
+    fn command<'a>(env: &[&'a str], program: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+        let mut command = vec!["env", "TERM=xterm-256color"];
         command.extend_from_slice(env);
         command.push(program);
         command.extend_from_slice(args);
-        tmux.run(&command);
-        tmux.run(&["set-option", "-t", WINDOW, "remain-on-exit", "on"]);
-        tmux
+        command
+    }
+
+    /// Starts `program` again in the pane once the one before has ended (as [`Tmux::start`]
+    /// does: with `env` and `TERM=xterm-256color`).
+    pub fn respawn(&self, env: &[&str], program: &str, args: &[&str]) {
+        let respawn = ["respawn-pane", "-t", WINDOW];
+        self.run(&[&respawn[..], &Self::command(env, program, args)].concat());
+    }
+
+    /// Resizes the window to `width`×`height`.
+    pub fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run(&["resize-window", "-t", WINDOW, "-x", &w, "-y", &h]);
     }
 
     /// Runs a tmux command against this server; its standard output.
