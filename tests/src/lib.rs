@@ -12,8 +12,6 @@
 //! - [`tmux`]: a program in a real terminal (tmux), driven by keys and read from the screen.
 //! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
 //!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
-//! - [`tmux`]: a real terminal (a private tmux server) for the TUI tests.
-//! - [`hsm_process`]: the real `tessera-hsm` binary: built, initialised, serving on loopback.
 //!
 //! The features keep what a crate's tests do not use out of their build. Helper processes are
 //! started and stopped always by their own pid, never by name. It is not part of the product and
