@@ -14,6 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use terminal_app::cli::exit;
+use terminal_app::state::StateDir;
 use tessera_cli::{TESSERA, enrol, tessera, text};
 use tessera_tests::hsm_process::{HsmDir, Serving, tessera_hsm};
 
