@@ -838,6 +838,13 @@ fn connections_beyond_the_limit_are_closed() {
     let mut held: Vec<AppClient> = (0..MAX_APP_CONNECTIONS)
         .map(|i| connect_permanent_from(source(i), addr).unwrap())
         .collect();
+    // A request answered on each: the server has finished authenticating every one (a client
+    // is connected as soon as it sent its last handshake message, before the server read it;
+    // an unauthenticated slot would be shed for the newcomer).
+    for client in &mut held {
+        assert_eq!(client.list().unwrap().len(), 2);
+    }
+    wait_for_slots(&server, MAX_APP_CONNECTIONS);
 
     // Every slot is authenticated: nothing is shed, the new connection is closed.
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1));
