@@ -275,7 +275,8 @@ impl LogExportFlow {
         if self.editing {
             Context::Text
         } else if self.running() {
-            Context::Tables(&[keymap::GLOBAL])
+            // Esc is not offered: the worker finishes the export (or fails cleanly).
+            Context::Tables(&[keymap::BUSY])
         } else {
             match self.stage {
                 Stage::Choosing => Context::Tables(&[keymap::LOG_EXPORT, MOVE, keymap::GLOBAL]),

@@ -133,6 +133,12 @@ pub const GLOBAL: &[Binding] = &[
     bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit", true),
 ];
 
+/// While a step runs that is not stopped halfway (a log export): help and quit, no Esc.
+pub const BUSY: &[Binding] = &[
+    bind(&[KeyCode::Char('?')], "?", Action::Help, "help", true),
+    bind(&[KeyCode::Char('q')], "q", Action::Quit, "quit", true),
+];
+
 /// Moving through lists and menus: arrows and vim keys.
 pub const NAVIGATION: &[Binding] = &[
     bind(
