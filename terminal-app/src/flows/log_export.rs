@@ -11,7 +11,7 @@ mod work;
 use std::path::PathBuf;
 
 pub use view::view;
-pub(crate) use work::{LogExportWork, work};
+pub(crate) use work::work;
 
 use crate::cli::log_export::ExportStep;
 use crate::tui::keymap::{self, Action, Context};

@@ -104,7 +104,6 @@ pub struct Worker {
     reconnect: Option<Reconnect>,
     /// The events channel, for progress sent while a command runs (set by [`spawn`]).
     pub(crate) events: Option<Sender<Event>>,
-    pub(crate) log_export: flows::log_export::LogExportWork,
 }
 
 impl Worker {
@@ -131,7 +130,6 @@ impl Worker {
             backup: flows::backup::BackupWork::default(),
             reconnect: None,
             events: None,
-            log_export: flows::log_export::LogExportWork::default(),
         }
     }
 
@@ -289,8 +287,6 @@ pub fn spawn(
                     return;
                 }
             };
-            worker.backup.events = Some(events.clone()); // progress while a backup is written
-            worker.log_export.events = Some(events.clone()); // progress while a log export runs
             if events
                 .send(Event::Ready {
                     slots: worker.slots(),

@@ -26,24 +26,21 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// What the worker keeps for the Backup screen.
 #[derive(Default)]
 pub struct BackupWork {
-    /// Where progress is sent while a command runs (set when the worker thread starts).
-    pub(crate) events: Option<Sender<Event>>,
     /// Where removable drives are looked for.
     pub(crate) sys: SysRoot,
     /// The drive allow-list, if the terminal has one.
     pub(crate) allow: Option<AllowList>,
 }
 
-impl BackupWork {
-    /// Sends `event` now when the worker thread runs, else keeps it for the command's answer.
-    fn emit(&self, event: BackupEvent, later: &mut Vec<Event>) {
-        let event = Event::Backup(event);
-        match &self.events {
-            Some(tx) => {
-                let _ = tx.send(event);
-            }
-            None => later.push(event),
+/// Sends `event` now on the worker's channel when the worker thread runs, else keeps it for
+/// the command's answer.
+fn emit(events: Option<&Sender<Event>>, event: BackupEvent, later: &mut Vec<Event>) {
+    let event = Event::Backup(event);
+    match events {
+        Some(tx) => {
+            let _ = tx.send(event);
         }
+        None => later.push(event),
     }
 }
 
@@ -144,7 +141,7 @@ pub fn removable_views(drives: &[Drive], allow: Option<&AllowList>) -> Vec<Drive
 /// the result for the dashboard once a copy read back intact.
 fn create(worker: &mut Worker, dirs: &[PathBuf], record: Option<&Path>) -> BackupEvent {
     let pinned = pinned_key(worker);
-    let tx = worker.backup.events.clone();
+    let tx = worker.events.clone();
     let started = Instant::now();
     let mut sent: Option<Instant> = None;
     let mut total = 0;
@@ -257,7 +254,8 @@ fn list(worker: &mut Worker, dir: &Path, later: &mut Vec<Event>) -> Result<(), S
         .filter(|b| b.check == Check::Checking)
         .map(|b| b.file_name.clone())
         .collect();
-    worker.backup.emit(
+    emit(
+        worker.events.as_ref(),
         BackupEvent::Listed {
             dir: dir.to_path_buf(),
             backups,
@@ -279,7 +277,7 @@ fn list(worker: &mut Worker, dir: &Path, later: &mut Vec<Event>) -> Result<(), S
             file_name,
             check,
         };
-        worker.backup.emit(checked, later);
+        emit(worker.events.as_ref(), checked, later);
     }
     Ok(())
 }

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use audit_log::{KeyPin, LogLine};
@@ -24,14 +23,6 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 
 /// Pages a time window is looked for in at most (a log of 1,000,000 entries).
 const MAX_WINDOW_PAGES: usize = 1_000_000 / MAX_LOG_LINES_PER_PAGE + 1;
-
-/// What the worker keeps for exports: where progress reports go.
-#[derive(Default)]
-pub(crate) struct LogExportWork {
-    /// The events channel, set by the worker thread; without it (tests driving the worker
-    /// directly) only the final event is reported.
-    pub(crate) events: Option<Sender<Event>>,
-}
 
 /// Runs one export command.
 pub(crate) fn work(worker: &mut Worker, command: LogExportCommand) -> Event {
@@ -103,7 +94,7 @@ fn export(
     };
     let partition = worker.link.partition().clone();
     let pin = KeyPin::Key(worker.audit_key);
-    let events = worker.log_export.events.clone();
+    let events = worker.events.clone();
     let mut reached = None;
     let mut last_sent: Option<Instant> = None;
     let mut progress = |step: ExportStep| {
