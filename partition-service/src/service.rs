@@ -879,14 +879,9 @@ impl Hsm {
         if record.pairing.terminals.len() == before {
             return Ok(false);
         }
-        if record
-            .pairing
-            .first_terminal
-            .is_some_and(|k| k.fingerprint() == *terminal)
-        {
-            // The first terminal's one privilege (enrolling the first PSO set) goes with it.
-            record.pairing.first_terminal = None;
-        }
+        // `first_terminal` stays as it is: the privilege of enrolling the first PSO set belongs
+        // to the first terminal ever paired and to no other. Cleared, it would pass to whichever
+        // terminal paired next; kept, an unpinned first terminal cannot connect to use it.
         tx.delete_terminal_seen(&record.id, terminal)?;
         Ok(true)
     }

@@ -327,3 +327,38 @@ fn begin_ceremony_announces_the_hsms_soft_card_policy() {
     assert!(!announced(&mut t));
     t.close();
 }
+
+#[test]
+fn revoking_the_first_terminal_passes_its_first_enrolment_right_to_no_other() {
+    let f = Fixture::new(ServiceTier::Economy);
+    let first = f.pair();
+    let first_key = copy(&first.key);
+    first.close();
+    // Before any PSO set exists, the operator's SOs (four eyes) revoke the first terminal.
+    let so = [
+        common::Card::new("Sam Ops", "S-1"),
+        common::Card::new("Tina Ops", "S-2"),
+    ];
+    for c in &so {
+        f.hsm.add_so_card(c.description()).unwrap();
+    }
+    let mut sos = f.pair();
+    sos.login(OfficerRole::DeviceSo, &[&so[0], &so[1]]).unwrap();
+    sos.admin(revoke(&first_key, false)).unwrap();
+    sos.close();
+
+    // A terminal paired after that does not inherit the right to enrol the first PSO set.
+    let mut later = f.pair();
+    assert!(
+        matches!(
+            later.refused(AdminRequest::BeginCeremony {
+                kind: CeremonyKind::Enrol
+            }),
+            AdminError::NotLoggedIn { .. }
+        ),
+        "a terminal paired after the first one was revoked may not enrol the first PSO set"
+    );
+    later.close();
+    // And the revoked first terminal cannot connect to use it.
+    assert!(connect_pinned(&f, &first_key).is_err());
+}
