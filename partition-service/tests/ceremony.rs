@@ -324,8 +324,9 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
     let (f, mut t, cards) = with_psos(ServiceTier::Economy);
     let mut holder = f.pair();
     let drill = |t: &common::Terminal| t.drill(&cards[1], "B-2", 1, true);
-    // Drills and refusals without a login share one ration.
-    for i in 0..UNAUTHENTICATED_ENTRIES_PER_WINDOW {
+    // Drills, refusals and the first set's ceremony opening without a login share one ration:
+    // the enrolment `with_psos` made took one entry of it.
+    for i in 0..UNAUTHENTICATED_ENTRIES_PER_WINDOW - 1 {
         if i % 2 == 0 {
             holder.admin(drill(&holder)).unwrap();
         } else {
@@ -362,7 +363,11 @@ fn entries_without_a_login_are_rationed_and_the_excess_is_counted_not_logged() {
     let unauthenticated = text
         .lines()
         .filter(|l| l.contains("\"role\":\"unauthenticated\""))
-        .filter(|l| l.contains("quorum.drill") || l.contains("\"result\":\"refused\""))
+        .filter(|l| {
+            l.contains("quorum.drill")
+                || l.contains("ceremony.begin")
+                || l.contains("\"result\":\"refused\"")
+        })
         .count();
     assert_eq!(
         unauthenticated, UNAUTHENTICATED_ENTRIES_PER_WINDOW,
@@ -567,5 +572,36 @@ fn a_ceremony_ends_with_the_login_that_opened_it() {
     assert_eq!(
         other.refused(request),
         AdminError::CardSet(CardSetProblem::NotForCeremony)
+    );
+}
+
+#[test]
+fn the_first_terminals_ceremony_openings_without_a_login_are_rationed() {
+    use partition_service::admin::{THROTTLE_WINDOW_S, UNAUTHENTICATED_ENTRIES_PER_WINDOW};
+
+    let f = Fixture::new(ServiceTier::Economy);
+    let mut first = f.pair();
+    let next_seq = |f: &Fixture| f.hsm.partition(&f.partition).unwrap().log.next_seq;
+    let entries_before = next_seq(&f);
+    // Each opening abandons the one before and is logged, within the ration.
+    for _ in 0..UNAUTHENTICATED_ENTRIES_PER_WINDOW {
+        begin(&mut first, CeremonyKind::Enrol);
+    }
+    assert_eq!(
+        next_seq(&f),
+        entries_before + UNAUTHENTICATED_ENTRIES_PER_WINDOW as u64
+    );
+    // Beyond it the opening is refused, says when to come back, and logs nothing.
+    match first.refused(AdminRequest::BeginCeremony {
+        kind: CeremonyKind::Enrol,
+    }) {
+        AdminError::UnauthenticatedThrottled { retry_after_secs } => {
+            assert!(retry_after_secs > 0 && retry_after_secs <= THROTTLE_WINDOW_S)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        next_seq(&f),
+        entries_before + UNAUTHENTICATED_ENTRIES_PER_WINDOW as u64
     );
 }

@@ -12,7 +12,7 @@ use hsm_link::message::{
 };
 use hsm_link::server::SessionContext;
 
-use super::session::{AdminSession, Ration};
+use super::session::{AdminSession, Ration, with_unlogged};
 use crate::access::admin_check;
 use crate::model::{CardSetRecord, PartitionRecord};
 use crate::service::{Event, ServiceError};
@@ -78,9 +78,22 @@ impl AdminSession {
         let mut id = CeremonyId([0u8; 16]);
         getrandom::fill(&mut id.0).map_err(crate::crypto::CryptoError::Rng)?;
         let replaced = self.ceremony.map(|c| c.id.to_string());
+        // Without a login (the first PSO set from the first terminal) the opening's entry is
+        // rationed like a refusal's, so repeated openings cannot fill the log; a throttled one
+        // is neither done nor logged.
+        let (ration, unlogged) = if logged_in {
+            (Ration::Take, 0)
+        } else {
+            match self.admit_unauthenticated(ctx) {
+                Ok(unlogged) => (Ration::Admitted(unlogged), unlogged),
+                Err(retry_after_secs) => {
+                    return Err(AdminError::UnauthenticatedThrottled { retry_after_secs }.into());
+                }
+            }
+        };
         let soft_cards_allowed = self.change(
             ctx,
-            Ration::Take,
+            ration,
             |hsm, tx, record| {
                 let first_enrol = kind == CeremonyKind::Enrol
                     && record.pso.is_none()
@@ -98,7 +111,7 @@ impl AdminSession {
                 if let Some(old) = &replaced {
                     event = event.detail("abandons", old.clone());
                 }
-                hsm.append(tx, record, event)?;
+                hsm.append(tx, record, with_unlogged(event, unlogged))?;
                 // Announced with the id, so that a terminal refuses a soft card before it
                 // writes a single share; the registration checks it again.
                 Ok(tx.soft_cards_allowed()?)
