@@ -39,14 +39,26 @@ fn officers_sign_with_opcard_cards_and_the_merged_image_verifies() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path();
 
-    // Each card's release key, generated on the card with its (factory) admin PIN.
+    // Each card's release key, generated on the card with its factory admin PIN, which the
+    // same run replaces together with the user PIN: a release card never keeps factory PINs.
     let mut keys = Vec::new();
     for (i, reader) in readers.iter().enumerate() {
         factory_reset(reader);
+        let bare = run(&["keygen", "--reader", reader], "12345678\n");
+        assert!(!bare.status.success());
+        assert!(
+            String::from_utf8_lossy(&bare.stderr).contains("--holder"),
+            "{}",
+            String::from_utf8_lossy(&bare.stderr)
+        );
+        assert!(
+            !PcscCard::open(reader).unwrap().has_keys(),
+            "nothing is generated before the new PINs are chosen"
+        );
         let holder = format!("Release Officer {i}");
         let out = ok(
             &["keygen", "--reader", reader, "--holder", &holder],
-            "12345678\n",
+            "12345678\n246810\n246810\n87654321\n87654321\n",
         );
         let key = out.trim().strip_prefix("release key ").unwrap().to_owned();
         let info = PcscCard::open(reader).unwrap().info();
@@ -96,7 +108,7 @@ fn officers_sign_with_opcard_cards_and_the_merged_image_verifies() {
         let sig = dir.join(format!("officer{i}.sig"));
         let out = ok(
             &["sign", p(&image), "--reader", reader, "--out", p(&sig)],
-            "123456\n",
+            "246810\n",
         );
         assert!(out.contains(&keys[i][..16]), "{out}");
         merge.extend(["--signature".to_owned(), p(&sig).to_owned()]);

@@ -18,7 +18,8 @@ use firmware_image::keys::{DetachedSignature, manifest_digest, short, sign_with_
 use firmware_image::{Manifest, ReleaseKeySet, Trust};
 use hex::encode as hex;
 use quorum::card::{Card, Pin, VerifiedCard};
-use quorum::pcsc::{FACTORY_ADMIN_PIN, PcscCard};
+use quorum::pcsc::{FACTORY_ADMIN_PIN, MIN_ADMIN_PIN_LEN, MIN_USER_PIN_LEN, PcscCard};
+use quorum::setup::{CardSetup, NewPin, PinRole};
 use quorum::{Argon2Params, CardPolicy, SoftCard};
 use zeroize::Zeroizing;
 
@@ -296,23 +297,61 @@ fn keygen(args: &KeygenArgs) -> anyhow::Result<()> {
             );
         }
         let admin_pin = read_secret("admin PIN of the card: ")?;
-        let factory_default = admin_pin.as_slice() == FACTORY_ADMIN_PIN;
-        let mut admin = card.admin(&Pin::from(admin_pin)).map_err(|(_, e)| e)?;
-        let keys = admin.generate_keys()?;
-        if let Some(holder) = &args.holder {
-            admin.set_holder(holder)?;
+        if admin_pin.as_slice() == FACTORY_ADMIN_PIN {
+            set_up_factory_card(card, admin_pin, args.holder.as_deref())?
+        } else {
+            let mut admin = card.admin(&Pin::from(admin_pin)).map_err(|(_, e)| e)?;
+            let keys = admin.generate_keys()?;
+            if let Some(holder) = &args.holder {
+                admin.set_holder(holder)?;
+            }
+            admin.finish()?;
+            keys.signing_public
         }
-        if factory_default {
-            eprintln!(
-                "tessera-firmware: the card's admin PIN is still the factory default; change \
-                 it before the card leaves your hands"
-            );
-        }
-        admin.finish()?;
-        keys.signing_public
     };
     println!("release key {}", hex(key));
     Ok(())
+}
+
+/// A card still on its factory admin PIN gets its release key only together with new PINs:
+/// with the factory PINs a thief could sign, or reset the user PIN and escape its retry
+/// counter. The quorum's card set-up does it in an order that keeps a card whose set-up failed
+/// part-way reachable (keys on the card, holder, user PIN, the admin PIN last).
+fn set_up_factory_card(
+    card: PcscCard,
+    admin_pin: Zeroizing<Vec<u8>>,
+    holder: Option<&str>,
+) -> anyhow::Result<[u8; 32]> {
+    let Some(holder) = holder else {
+        bail!(
+            "the card still has its factory PINs: pass --holder NAME to set it up as a release \
+             card (keys generated on the card, the holder's name, a new user PIN and a new admin \
+             PIN)"
+        );
+    };
+    eprintln!("tessera-firmware: the card still has its factory PINs; choose new ones now");
+    let new_pin = |role: PinRole, what: &str| -> anyhow::Result<NewPin> {
+        let first = read_secret(&format!("new {what}: "))?;
+        let second = read_secret(&format!("new {what} again: "))?;
+        Ok(NewPin::confirm(role, Pin::from(first), Pin::from(second))?)
+    };
+    let user_pin = new_pin(
+        PinRole::User,
+        &format!("user PIN (the officer's, at least {MIN_USER_PIN_LEN} characters)"),
+    )?;
+    let new_admin = new_pin(
+        PinRole::Admin,
+        &format!("admin PIN (at least {MIN_ADMIN_PIN_LEN} characters)"),
+    )?;
+    let setup = CardSetup {
+        holder: holder.to_owned(),
+        user_pin,
+        admin_pin: new_admin,
+        admin_pin_keeper: holder.to_owned(),
+    };
+    let prepared = quorum::setup::prepare(card, &Pin::from(admin_pin), setup)
+        .map_err(|failed| anyhow::anyhow!("setting the card up failed: {}", failed.error))?;
+    Ok(prepared.keys.signing_public)
 }
 
 fn soft_policy(allowed: bool) -> CardPolicy {
