@@ -1092,9 +1092,7 @@ pub enum AdminError {
     /// Too many logged requests without a login recently (the first PSO set's ceremony
     /// openings draw on the same ration as refusals and drill reports): nothing was done or
     /// logged.
-    #[error(
-        "too many logged requests without a login: try again in {retry_after_secs} s"
-    )]
+    #[error("too many logged requests without a login: try again in {retry_after_secs} s")]
     UnauthenticatedThrottled {
         /// Seconds until a logged request without a login is accepted again.
         retry_after_secs: u64,
