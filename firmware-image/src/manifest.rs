@@ -303,19 +303,7 @@ fn parse_fields(bytes: &[u8]) -> Result<Manifest, String> {
     if r.array::<4>("magic")? != MANIFEST_MAGIC {
         return Err("it does not start with the magic TSFM".to_owned());
     }
-    let version = r.u8("version")?;
-    if version < MANIFEST_VERSION {
-        return Err(format!(
-            "manifest version {version} is an older format than this build reads \
-             ({MANIFEST_VERSION}); build the image again with this tool"
-        ));
-    }
-    if version != MANIFEST_VERSION {
-        return Err(format!(
-            "manifest version {version} is not one this build reads ({MANIFEST_VERSION}); use a \
-             newer tool"
-        ));
-    }
+    check_version(r.u8("version")?)?;
     let product = name(&mut r, "product")?;
     let hardware_id = name(&mut r, "hardware id")?;
     let version = SemVer {
@@ -332,6 +320,42 @@ fn parse_fields(bytes: &[u8]) -> Result<Manifest, String> {
         1 => Some(ReleaseKeySet::parse_from(&mut r)?),
         n => return Err(format!("the key set flag is {n}, not 0 or 1")),
     };
+    let files = files(&mut r)?;
+    if !r.is_empty() {
+        return Err("bytes follow the last file".to_owned());
+    }
+    Ok(Manifest {
+        product,
+        hardware_id,
+        version,
+        rollback_index,
+        build_time,
+        payload_size,
+        payload_sha512,
+        new_key_set,
+        files,
+    })
+}
+
+/// This build reads one manifest version; an older or newer one says which tool to use.
+fn check_version(version: u8) -> Result<(), String> {
+    if version < MANIFEST_VERSION {
+        return Err(format!(
+            "manifest version {version} is an older format than this build reads \
+             ({MANIFEST_VERSION}); build the image again with this tool"
+        ));
+    }
+    if version != MANIFEST_VERSION {
+        return Err(format!(
+            "manifest version {version} is not one this build reads ({MANIFEST_VERSION}); use a \
+             newer tool"
+        ));
+    }
+    Ok(())
+}
+
+/// The file list: its count bounded before anything is allocated, each path and size bounded.
+fn files(r: &mut Reader<'_>) -> Result<Vec<FileEntry>, String> {
     let count = r.u32("file count")?;
     if count as usize > MAX_FILES {
         return Err(format!(
@@ -366,20 +390,7 @@ fn parse_fields(bytes: &[u8]) -> Result<Manifest, String> {
             sha512: r.array("file digest")?,
         });
     }
-    if !r.is_empty() {
-        return Err("bytes follow the last file".to_owned());
-    }
-    Ok(Manifest {
-        product,
-        hardware_id,
-        version,
-        rollback_index,
-        build_time,
-        payload_size,
-        payload_sha512,
-        new_key_set,
-        files,
-    })
+    Ok(files)
 }
 
 fn name(r: &mut Reader<'_>, what: &'static str) -> Result<String, String> {

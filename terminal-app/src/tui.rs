@@ -5,7 +5,9 @@
 //! - [`message`]: [`Message`](message::Message)s in, [`Effect`](message::Effect)s out, and the
 //!   worker's [`Command`](message::Command)s and [`Event`](message::Event)s.
 //! - [`keymap`]: key maps as data; the footer and the help overlay read the same tables.
-//! - [`update`]: pure `update(model, message) -> effects`.
+//! - [`update`]: pure `update(model, message) -> effects`; it finds the flow that answers the
+//!   screen (its context, actions, opening, backing out, logout, worker events) in `screens`,
+//!   one entry per screen.
 //! - [`view`]: pure `view(frame, model, theme)`; usable at 80×24, and nothing panics at 40×12.
 //! - [`worker`]: the thread that owns the link and the cards.
 //! - [`theme`]: colours from `assets/theme.toml`; `NO_COLOR` turns them off, and every state
@@ -34,6 +36,7 @@ pub mod paired;
 pub mod pcsc_reader;
 pub mod pin;
 mod runtime;
+pub(crate) mod screens;
 pub mod theme;
 pub mod update;
 pub mod view;

@@ -107,53 +107,8 @@ impl Export {
     ) -> Result<Self, ServiceError> {
         let record = hsm.partition(&partition)?;
         let (first, last) = (record.log.first_seq, record.log.next_seq - 1);
-        // 1 asks for everything stored (the oldest stored entry on, after pruning), 0 for
-        // everything since the last confirmed export; any other start below the oldest stored
-        // entry is refused, not silently moved.
-        let from = match query.from_seq {
-            0 => first.max(record.log.confirmed_up_to.unwrap_or(0) + 1),
-            1 => first,
-            from => from,
-        };
-        let to = query.to_seq.map_or(last, |to| to.min(last));
-        if from < first || from > to.saturating_add(1) {
-            return Err(AdminError::ExportRange {
-                from,
-                to,
-                first,
-                last,
-            }
-            .into());
-        }
-        let (anchor, first_prev) = hsm.store().read(|tx| {
-            let anchor = match from {
-                1 => None,
-                _ => tx.checkpoint_at(&partition, from - 1)?,
-            };
-            let mut prev = None;
-            tx.log_lines(&partition, from, |seq, line, _| {
-                if seq == from
-                    && let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line)
-                {
-                    prev = Some(entry.prev());
-                }
-                false
-            })?;
-            Ok::<_, ServiceError>((anchor, prev))
-        })?;
-        let anchor = match anchor.as_deref().map(LogLine::from_canonical) {
-            Some(Ok(LogLine::Checkpoint(cp))) => Some(cp),
-            _ => None,
-        };
-        // A pruned log keeps the checkpoint over the entry before its oldest: the anchor an
-        // export from there must carry to verify alone.
-        if from == first && from > 1 && anchor.is_none() {
-            return Err(ServiceError::from(audit_log::LogError::Rejected(
-                audit_log::Fault::BadHeader {
-                    problem: format!("no stored checkpoint over entry {}", from - 1),
-                },
-            )));
-        }
+        let (from, to) = export_range(query, first, last, record.log.confirmed_up_to)?;
+        let (anchor, first_prev) = anchor_and_prev(&hsm, &partition, from, first)?;
         let last_hash = match (from, first_prev) {
             (1, _) => audit_log::genesis_hash(partition.as_str()),
             (_, Some(prev)) => prev,
@@ -254,6 +209,73 @@ impl Export {
         self.read_done = true;
         Ok(())
     }
+}
+
+/// The export's range `(from, to)`: 1 asks for everything stored (the oldest stored entry on,
+/// after pruning), 0 for everything since the last confirmed export; any other start below the
+/// oldest stored entry is refused, not silently moved.
+fn export_range(
+    query: &LogQuery,
+    first: u64,
+    last: u64,
+    confirmed_up_to: Option<u64>,
+) -> Result<(u64, u64), ServiceError> {
+    let from = match query.from_seq {
+        0 => first.max(confirmed_up_to.unwrap_or(0) + 1),
+        1 => first,
+        from => from,
+    };
+    let to = query.to_seq.map_or(last, |to| to.min(last));
+    if from < first || from > to.saturating_add(1) {
+        return Err(AdminError::ExportRange {
+            from,
+            to,
+            first,
+            last,
+        }
+        .into());
+    }
+    Ok((from, to))
+}
+
+/// The checkpoint over the entry before `from` (none from the genesis), and the `prev` hash
+/// of entry `from` (none past the log's end).
+fn anchor_and_prev(
+    hsm: &Hsm,
+    partition: &PartitionId,
+    from: u64,
+    first: u64,
+) -> Result<(Option<audit_log::Checkpoint>, Option<Hash>), ServiceError> {
+    let (anchor, first_prev) = hsm.store().read(|tx| {
+        let anchor = match from {
+            1 => None,
+            _ => tx.checkpoint_at(partition, from - 1)?,
+        };
+        let mut prev = None;
+        tx.log_lines(partition, from, |seq, line, _| {
+            if seq == from
+                && let Ok(LogLine::Entry(entry)) = LogLine::from_canonical(line)
+            {
+                prev = Some(entry.prev());
+            }
+            false
+        })?;
+        Ok::<_, ServiceError>((anchor, prev))
+    })?;
+    let anchor = match anchor.as_deref().map(LogLine::from_canonical) {
+        Some(Ok(LogLine::Checkpoint(cp))) => Some(cp),
+        _ => None,
+    };
+    // A pruned log keeps the checkpoint over the entry before its oldest: the anchor an
+    // export from there must carry to verify alone.
+    if from == first && from > 1 && anchor.is_none() {
+        return Err(ServiceError::from(audit_log::LogError::Rejected(
+            audit_log::Fault::BadHeader {
+                problem: format!("no stored checkpoint over entry {}", from - 1),
+            },
+        )));
+    }
+    Ok((anchor, first_prev))
 }
 
 impl ReplyStream for Export {

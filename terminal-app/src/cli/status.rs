@@ -41,7 +41,32 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
         line("HSM id", log.hsm_id());
         line("service tier", log.tier.as_str().to_owned());
     }
-    let set_json = match &set {
+    let set_json = set_block(set.as_ref(), &mut line);
+    let log_json = match &log {
+        None => {
+            line("log", "not reported by this HSM".to_owned());
+            serde_json::Value::Null
+        }
+        Some(log) => log_block(log, &mut line),
+    };
+    let json = json!({
+        "name": entry.name,
+        "partition": entry.partition.as_str(),
+        "address": entry.address.to_string(),
+        "link": { "state": "established", "mode": "pinned", "protocol_version": version },
+        "hsm_fingerprint": fingerprint.to_string(),
+        "hsm_id": log.as_ref().map(LogStatus::hsm_id),
+        "tier": log.as_ref().map(|l| l.tier.as_str()),
+        "pso_set": set_json,
+        "log": log_json,
+    });
+    Ok(Shown { text, json })
+}
+
+/// The PSO set's lines (its number, m of n, each card) and its JSON (null before one is
+/// enrolled).
+fn set_block(set: Option<&ActiveSet>, line: &mut impl FnMut(&str, String)) -> serde_json::Value {
+    match set {
         None => {
             line("PSO card set", "none enrolled yet".to_owned());
             serde_json::Value::Null
@@ -77,26 +102,7 @@ pub fn status(conn: &mut AnyConnection, entry: &PairedPartition) -> Result<Shown
                 })).collect::<Vec<_>>(),
             })
         }
-    };
-    let log_json = match &log {
-        None => {
-            line("log", "not reported by this HSM".to_owned());
-            serde_json::Value::Null
-        }
-        Some(log) => log_block(log, &mut line),
-    };
-    let json = json!({
-        "name": entry.name,
-        "partition": entry.partition.as_str(),
-        "address": entry.address.to_string(),
-        "link": { "state": "established", "mode": "pinned", "protocol_version": version },
-        "hsm_fingerprint": fingerprint.to_string(),
-        "hsm_id": log.as_ref().map(LogStatus::hsm_id),
-        "tier": log.as_ref().map(|l| l.tier.as_str()),
-        "pso_set": set_json,
-        "log": log_json,
-    });
-    Ok(Shown { text, json })
+    }
 }
 
 /// The log's lines (entries, not yet exported, limit with a warning from the dashboard's

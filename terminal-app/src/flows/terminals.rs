@@ -257,6 +257,25 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &TerminalsFlow, theme: &Theme) 
         Constraint::Length(2),
     ])
     .areas(area);
+    let mut lines = terminal_lines(flow, theme);
+    lines.push(Line::from(""));
+    lines.extend(prompt_lines(flow, theme));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(view::block("Paired terminals", theme))
+            .wrap(Wrap { trim: false }),
+        list,
+    );
+    if let Some(shown) = &flow.code {
+        frame.render_widget(code_paragraph(shown, theme), code);
+    }
+    if let Some(n) = &flow.notice {
+        frame.render_widget(view::notice_paragraph(n, theme), foot);
+    }
+}
+
+/// The header and one line per paired terminal, the selected one marked.
+fn terminal_lines<'a>(flow: &TerminalsFlow, theme: &Theme) -> Vec<Line<'a>> {
     let mut lines = vec![Line::styled(
         format!(
             "   {:<39} {:<16} {:<16}",
@@ -287,63 +306,57 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &TerminalsFlow, theme: &Theme) 
     if flow.terminals.is_empty() && flow.stage == Stage::Busy {
         lines.push(Line::styled("Reading the paired terminals…", theme.muted));
     }
-    lines.push(Line::from(""));
+    lines
+}
+
+/// Under the list: the revocation's typed confirmation, or the count and the legend.
+fn prompt_lines<'a>(flow: &TerminalsFlow, theme: &Theme) -> Vec<Line<'a>> {
     match (&flow.stage, flow.terminals.get(flow.selected)) {
-        (Stage::Confirm { typed }, Some(t)) => {
-            lines.push(Line::styled(
+        (Stage::Confirm { typed }, Some(t)) => vec![
+            Line::styled(
                 format!(
                     "Revoke {}? Its sessions end at once and it can no longer connect.",
                     t.fingerprint
                 ),
                 theme.warn,
-            ));
-            lines.push(Line::from(vec![
+            ),
+            Line::from(vec![
                 Span::raw(format!(
                     "Type the first group ({}) and Enter, or Esc: ",
                     first_group(&t.fingerprint)
                 )),
                 Span::styled(format!("{typed}▏"), theme.accent),
-            ]));
-        }
-        _ => lines.push(Line::styled(
+            ]),
+        ],
+        _ => vec![Line::styled(
             format!(
                 "{} paired terminals · ◆ this terminal (revoke it from another one)",
                 flow.terminals.len()
             ),
             theme.muted,
-        )),
+        )],
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .block(view::block("Paired terminals", theme))
-            .wrap(Wrap { trim: false }),
-        list,
-    );
-    if let Some(shown) = &flow.code {
-        let text = vec![
-            Line::styled("New one-time pairing code (shown once):", theme.warn),
-            Line::from(""),
-            Line::from(vec![
-                Span::raw("      "),
-                Span::styled(crate::cli::printable(shown.expose()), theme.accent),
-            ]),
-            Line::from(""),
-            Line::from(
-                "Valid for one pairing; three wrong tries burn it, a newer code replaces it. On \
-                 the other terminal: tessera pair --tcp HOST:PORT --partition ID. Leaving this \
-                 screen wipes it.",
-            ),
-        ];
-        frame.render_widget(
-            Paragraph::new(text)
-                .block(view::block("Pairing code", theme))
-                .wrap(Wrap { trim: false }),
-            code,
-        );
-    }
-    if let Some(n) = &flow.notice {
-        frame.render_widget(view::notice_paragraph(n, theme), foot);
-    }
+}
+
+/// The new pairing code, shown once.
+fn code_paragraph<'a>(shown: &ShownOnce, theme: &Theme) -> Paragraph<'a> {
+    let text = vec![
+        Line::styled("New one-time pairing code (shown once):", theme.warn),
+        Line::from(""),
+        Line::from(vec![
+            Span::raw("      "),
+            Span::styled(crate::cli::printable(shown.expose()), theme.accent),
+        ]),
+        Line::from(""),
+        Line::from(
+            "Valid for one pairing; three wrong tries burn it, a newer code replaces it. On \
+             the other terminal: tessera pair --tcp HOST:PORT --partition ID. Leaving this \
+             screen wipes it.",
+        ),
+    ];
+    Paragraph::new(text)
+        .block(view::block("Pairing code", theme))
+        .wrap(Wrap { trim: false })
 }
 
 /// Runs a terminals request on the worker.

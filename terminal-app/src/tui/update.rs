@@ -5,6 +5,7 @@ use hsm_link::message::OfficerRole;
 use super::keymap::{self, Action, Context, action_for};
 use super::message::{Command, Effect, Event, LoginEvent, Message};
 use super::model::{LinkState, MENU, Model, Overlay, ROLES, Screen, Session};
+use super::screens::{self, Back};
 use crate::flows::Outcome;
 use crate::flows::login::role_name;
 
@@ -19,35 +20,7 @@ pub fn context(model: &Model) -> Context {
 
 /// How keys read on the screen itself (what the help overlay lists).
 pub fn screen_context(model: &Model) -> Context {
-    match model.screen {
-        Screen::Welcome => Context::Tables(&[
-            keymap::MENU,
-            keymap::WELCOME,
-            keymap::NAVIGATION,
-            keymap::GLOBAL,
-        ]),
-        Screen::Dashboard => Context::Tables(&[
-            keymap::MENU,
-            keymap::DASHBOARD,
-            keymap::NAVIGATION,
-            keymap::GLOBAL,
-        ]),
-        Screen::Login => model.login.context(),
-        Screen::Configuration => model.config.context(),
-        Screen::Keys => model.keys.context(),
-        Screen::Bin => model.bin.context(),
-        Screen::Logs | Screen::LogExport => model.logs.context(),
-        Screen::Credentials => model.credentials.context(),
-        Screen::Cards => model.drill.context(),
-        Screen::Reshare => model.reshare.context(),
-        Screen::Revoke => model.revoke.context(),
-        Screen::Pin => model.pin.context(),
-        Screen::Enrol => model.enrol.context(),
-        Screen::NewCard => model.newcard.context(),
-        Screen::Backup => model.backup.context(),
-        Screen::Terminals => model.terminals.context(),
-        Screen::Firmware => model.firmware.context(),
-    }
+    (screens::flow(model.screen).context)(model)
 }
 
 /// The heart of the TUI: applies `message` to `model`, returns what the runtime must do.
@@ -81,20 +54,9 @@ pub(crate) fn end_session(model: &mut Model) {
     model.session = None;
     model.screen = Screen::Welcome;
     model.menu = 0;
-    model.dashboard = Default::default();
-    model.config = Default::default();
-    model.keys = crate::flows::keys::KeysFlow::new(model.keys.filter);
-    model.bin = crate::flows::keys::KeysFlow::new(model.bin.filter);
-    model.logs = Default::default();
-    model.credentials = Default::default();
-    model.drill = Default::default();
-    model.reshare = Default::default();
-    model.revoke = Default::default();
-    model.pin = Default::default();
-    model.enrol = Default::default();
-    model.newcard = Default::default();
-    model.backup.forget();
-    model.terminals = Default::default();
+    for flow in screens::SCREENS {
+        (flow.forget)(model);
+    }
 }
 
 /// Opens the revocation from the Cards screen: it needs a PSO login.
@@ -164,104 +126,47 @@ fn on_action(model: &mut Model, action: Action) -> Vec<Effect> {
     }
 }
 
+/// An action on the screen, answered by its flow ([`screens::SCREENS`]).
 fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
-    let outcome = match model.screen {
-        Screen::Welcome => return welcome_action(model, action),
-        Screen::Dashboard => return dashboard_action(model, action),
-        Screen::Login => model.login.on_action(action, model.now_ms),
-        Screen::Configuration => model.config.on_action(action, &model.target.partition_id),
-        Screen::Keys => model.keys.on_action(action),
-        Screen::Bin => model.bin.on_action(action),
-        Screen::Logs | Screen::LogExport => model.logs.on_action(action, &model.drive_dirs),
-        Screen::Credentials if action == Action::Terminals => {
-            model.screen = Screen::Terminals;
-            return model.terminals.open();
-        }
-        Screen::Credentials => model.credentials.on_action(action),
-        Screen::Cards if action == Action::Reshare => return start_reshare(model),
-        Screen::Cards if action == Action::Revoke => return start_revoke(model),
-        Screen::Cards if action == Action::Pin => {
-            model.notice = None;
-            model.pin = Default::default();
-            model.screen = Screen::Pin;
-            return vec![Effect::PinClear];
-        }
-        Screen::Cards if action == Action::Enrol => {
-            model.notice = None;
-            model.enrol = Default::default();
-            model.screen = Screen::Enrol;
-            return vec![Effect::PinClear];
-        }
-        Screen::Cards if action == Action::NewCard => {
-            model.notice = None;
-            model.newcard = Default::default();
-            model.screen = Screen::NewCard;
-            return vec![Effect::PinClear];
-        }
-        Screen::NewCard => match model.newcard.on_action(action) {
-            Outcome::Leave(effects) => {
-                model.screen = Screen::Cards;
-                return effects;
-            }
-            stay => stay,
-        },
-        Screen::Enrol => match model.enrol.on_action(action, model.login.slots.len()) {
-            Outcome::Leave(effects) => {
-                model.screen = Screen::Cards;
-                return effects;
-            }
-            stay => stay,
-        },
-        Screen::Pin => match model.pin.on_action(action, model.login.slots.len()) {
-            Outcome::Leave(effects) => {
-                model.screen = Screen::Cards;
-                return effects;
-            }
-            stay => stay,
-        },
-        Screen::Revoke => match model.revoke.on_action(action, model.login.slots.len()) {
-            Outcome::Leave(effects) => {
-                model.screen = Screen::Cards;
-                return effects;
-            }
-            stay => stay,
-        },
-        Screen::Terminals => {
-            let role = model.session.as_ref().map(|s| s.role);
-            match model.terminals.on_action(action, role) {
-                Outcome::Leave(effects) => {
-                    model.screen = Screen::Credentials;
-                    return effects;
-                }
-                stay => stay,
-            }
-        }
-        Screen::Cards => model.drill.on_action(action, model.login.slots.len()),
-        Screen::Reshare => match model.reshare.on_action(action, model.login.slots.len()) {
-            // A re-share backs out to the Cards screen.
-            Outcome::Leave(effects) => {
-                model.screen = Screen::Cards;
-                return effects;
-            }
-            stay => stay,
-        },
-        Screen::Backup => crate::flows::backup::on_action(model, action),
-        Screen::Firmware => model.firmware.on_action(action, &model.drive_dirs),
-    };
-    match outcome {
+    let flow = screens::flow(model.screen);
+    match (flow.on_action)(model, action) {
         Outcome::Stay(effects) => effects,
         Outcome::Leave(effects) => {
-            model.screen = if model.session.is_some() {
-                Screen::Dashboard
-            } else {
-                Screen::Welcome
+            model.screen = match flow.back {
+                Back::To(screen) => screen,
+                Back::Home if model.session.is_some() => Screen::Dashboard,
+                Back::Home => Screen::Welcome,
             };
             effects
         }
     }
 }
 
-fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
+/// The Cards screen's ways into the other card flows: `None` when `action` is the drill's.
+pub(crate) fn cards_action(model: &mut Model, action: Action) -> Option<Vec<Effect>> {
+    let screen = match action {
+        Action::Reshare => return Some(start_reshare(model)),
+        Action::Revoke => return Some(start_revoke(model)),
+        Action::Pin => {
+            model.pin = Default::default();
+            Screen::Pin
+        }
+        Action::Enrol => {
+            model.enrol = Default::default();
+            Screen::Enrol
+        }
+        Action::NewCard => {
+            model.newcard = Default::default();
+            Screen::NewCard
+        }
+        _ => return None,
+    };
+    model.notice = None;
+    model.screen = screen;
+    Some(vec![Effect::PinClear])
+}
+
+pub(crate) fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
     let chosen = match action {
         Action::Firmware => return open_screen(model, Screen::Firmware),
         Action::Jump(n) if usize::from(n) <= ROLES.len() => usize::from(n) - 1,
@@ -291,7 +196,7 @@ fn start_login(model: &mut Model, role: OfficerRole) -> Vec<Effect> {
     model.login.start(role)
 }
 
-fn dashboard_action(model: &mut Model, action: Action) -> Vec<Effect> {
+pub(crate) fn dashboard_action(model: &mut Model, action: Action) -> Vec<Effect> {
     let chosen = match action {
         Action::Jump(n) if usize::from(n) <= MENU.len() => usize::from(n) - 1,
         Action::Select => model.menu,
@@ -314,23 +219,7 @@ fn dashboard_action(model: &mut Model, action: Action) -> Vec<Effect> {
 /// Opens a screen and asks for what it shows.
 fn open_screen(model: &mut Model, screen: Screen) -> Vec<Effect> {
     model.screen = screen;
-    match screen {
-        Screen::Configuration => model.config.open(),
-        Screen::Keys => model.keys.open(),
-        Screen::Bin => model.bin.open(),
-        Screen::Logs | Screen::LogExport => {
-            model.logs.head = model.dashboard.status.as_ref().and_then(|s| s.log_head);
-            model.screen = Screen::Logs;
-            if screen == Screen::LogExport {
-                model.logs.open_export(&model.drive_dirs)
-            } else {
-                model.logs.open()
-            }
-        }
-        Screen::Backup => crate::flows::backup::open(model),
-        Screen::Firmware => model.firmware.open(&model.drive_dirs),
-        _ => Vec::new(),
-    }
+    (screens::flow(screen).open)(model)
 }
 
 fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
@@ -374,54 +263,14 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
             model.menu = 0;
             vec![Effect::Send(Command::Refresh)]
         }
-        Event::Login(step) => model.login.on_event(step, model.now_ms),
         Event::LoggedOut => Vec::new(),
         Event::Failed(reason) => {
             model.notify(super::model::Level::Error, reason);
             model.config.busy = false;
             Vec::new()
         }
-        Event::Status(status) => {
-            crate::flows::dashboard::on_status(model, *status);
-            Vec::new()
-        }
-        event @ (Event::Config(_)
-        | Event::Drills(_)
-        | Event::ConfigApplied { .. }
-        | Event::ConfigRefused { .. }) => model.config.on_event(event),
-        Event::Keys {
-            filter,
-            after,
-            keys,
-            more,
-        } => {
-            let flow = if filter == model.bin.filter {
-                &mut model.bin
-            } else {
-                &mut model.keys
-            };
-            flow.on_page(after, keys, more)
-        }
-        event @ (Event::Restored { .. } | Event::Purged { .. } | Event::KeyActionFailed(_)) => {
-            let effects = model.bin.on_event(event);
-            model.keys = crate::flows::keys::KeysFlow::new(model.keys.filter);
-            effects
-        }
-        Event::Log(page) => model.logs.on_page(*page),
-        Event::Drill(step) => model.drill.on_event(step),
-        Event::Reshare(step) => model.reshare.on_event(step),
-        Event::Revoke(step) => model.revoke.on_event(step),
-        Event::Pin(step) => model.pin.on_event(step),
-        Event::Enrol(step) => model.enrol.on_event(step),
-        Event::NewCard(step) => crate::flows::newcard::on_event(model, step),
-        Event::Backup(step) => crate::flows::backup::on_event(model, step),
         Event::Readers(report) => super::paired::on_readers(model, report),
-        Event::Terminals(step) => model.terminals.on_event(step),
-        Event::Firmware(step) => model.firmware.on_event(step),
-        Event::LogExport(step) => model.logs.on_export_event(step),
-        event @ (Event::Credentials { .. } | Event::CredentialsRefused(_)) => {
-            model.credentials.on_event(event);
-            Vec::new()
-        }
+        // The rest is a screen's own (its entry in `screens::SCREENS`).
+        event => screens::on_event(model, event).unwrap_or_default(),
     }
 }
