@@ -270,6 +270,13 @@ enum BackupCommand {
         #[command(flatten)]
         migration: MigrationArgs,
     },
+    /// The removable drives, each volume with how a backup uses it (--to its mount point, or
+    /// --fat-device when not mounted), or refused with why by the drive allow-list.
+    Drives {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `backup restore --migrate`: a backup made by another HSM, or of another partition.
@@ -624,7 +631,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", shown.render(target.json));
         }
         Some(Command::Card(command)) => card_command(command, policy)?,
-        Some(Command::Backup(command)) => return backup_command(&state, command, policy),
+        Some(Command::Backup(command)) => {
+            let rules = cli::backup_drives::DriveRules::configured(loaded.config.backup.allow);
+            return cli::backup_drives::with_rules(rules, || {
+                backup_command(&state, command, policy)
+            });
+        }
         Some(Command::Firmware(args)) => firmware_command(args, &loaded.config),
         Some(command) => read_command(&state()?, command, policy)?,
     }
@@ -715,6 +727,7 @@ fn tui_paired(
         soft_card_dir: config.cards.soft_card_dir.clone(),
         end_on_card_removal: !config.cards.keep_session_on_card_removal,
         firmware_root: config.firmware.root.clone(),
+        drive_allow: config.backup.allow.clone(),
     };
     paired::run_paired(state.path().to_owned(), entry, audit_key, options).context("the TUI failed")
 }
@@ -887,6 +900,7 @@ fn backup_command(
         } => backup_restore(
             state, &officer, file, fat_device, dry_run, &migration, policy,
         )?,
+        BackupCommand::Drives { json } => print!("{}", cli::backup_drives::drives()?.render(json)),
     }
     Ok(())
 }
