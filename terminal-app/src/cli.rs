@@ -9,6 +9,8 @@
 //! - [`reads`]: `config show`, `keys list`, `bin list`, `log show`, after a login.
 //! - [`backup`]: `backup create` (one or two directories, each read back and verified),
 //!   `backup list`, `backup verify` (offline) and `backup restore` (dry run, diff, commit).
+//! - [`backup_drives`]: the drive allow-list applied to every drive a backup command opens,
+//!   and `backup drives` (the removable drives, usable or refused with why).
 //! - [`backup_migrate`]: `backup restore --migrate`: a backup of another HSM restored here,
 //!   its data key recovered with the source PSO set's cards and re-wrapped to this HSM.
 //! - [`terminals`]: `terminals list`, `terminals revoke`, `pairing-code`, after a login.
@@ -18,6 +20,7 @@
 //!   firmware (no login; its own exit statuses).
 
 pub mod backup;
+pub mod backup_drives;
 pub mod backup_migrate;
 pub mod exit;
 pub mod firmware;

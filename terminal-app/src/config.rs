@@ -19,6 +19,12 @@
 //! # device's state, set at provisioning and changed only by a confirmed image signed under
 //! # the current keys, so that editing this file cannot widen whom the device trusts.
 //! root = "/var/lib/tessera-firmware"
+//!
+//! [backup]
+//! # The drive allow-list: only these USB drives may take or give a backup (vendor:product:serial,
+//! # the USB ids in hexadecimal as `lsusb` shows them, the serial as the drive reports it). Any
+//! # other drive is shown as refused, with why. Unset: every drive. An empty list: none.
+//! allow = ["0781:5581:4C530001", "0951:1666:E0D55EA5"]
 //! ```
 //!
 //! Where it is: `--config FILE`, else the file `$TESSERA_CONFIG` names, else there is none and
@@ -41,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 use quorum::CardPolicy;
 use serde::Deserialize;
+use usb_backup::drive::allow::AllowList;
 
 /// The configuration version this build reads.
 pub const CONFIG_VERSION: i64 = 1;
@@ -59,6 +66,25 @@ pub struct TerminalConfig {
     pub cards: CardsConfig,
     /// The `[firmware]` section.
     pub firmware: FirmwareConfig,
+    /// The `[backup]` section.
+    pub backup: BackupConfig,
+}
+
+/// The `[backup]` section: which drives backups may be written to and read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupConfig {
+    /// `allow`: the drive allow-list, each entry checked when the file is loaded. Default: none
+    /// (every drive admitted); an empty list admits no removable drive.
+    pub allow: Option<AllowList>,
+}
+
+/// The `[backup]` section as written: entries with where they are, for errors that name the line.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupV1 {
+    #[serde(default)]
+    allow: Option<Vec<toml::Spanned<String>>>,
 }
 
 /// The `[firmware]` section: where the device's firmware root is.
@@ -100,6 +126,8 @@ struct FileV1 {
     cards: CardsConfig,
     #[serde(default)]
     firmware: FirmwareConfig,
+    #[serde(default)]
+    backup: BackupV1,
 }
 
 /// Only the version, read before anything else so that a file of another version is refused
@@ -139,9 +167,15 @@ impl TerminalConfig {
             });
         }
         let file: FileV1 = toml::from_str(text).map_err(invalid)?;
+        let allow = file
+            .backup
+            .allow
+            .map(|entries| allow_list(text, path, origin, &entries))
+            .transpose()?;
         Ok(TerminalConfig {
             cards: file.cards,
             firmware: file.firmware,
+            backup: BackupConfig { allow },
         })
     }
 
@@ -187,6 +221,48 @@ impl TerminalConfig {
             source: ConfigSource::File(path, origin),
         })
     }
+}
+
+/// `[backup] allow`, each entry checked on its own so that an error names the entry and its line.
+fn allow_list(
+    text: &str,
+    path: &Path,
+    origin: Origin,
+    entries: &[toml::Spanned<String>],
+) -> Result<AllowList, ConfigError> {
+    for entry in entries {
+        let item = entry.get_ref().as_str();
+        // The list parser also reads files, where blanks and `#` comments are skipped; in the
+        // configuration every entry is a drive, so those are errors here.
+        let checked = if item.trim().is_empty() {
+            Err("the entry is empty".to_owned())
+        } else if item.contains('#') {
+            Err("a serial number has no `#`".to_owned())
+        } else {
+            AllowList::parse([item]).map(drop).map_err(|e| match e {
+                usb_backup::BackupError::AllowList { problem, .. } => problem.to_owned(),
+                other => other.to_string(),
+            })
+        };
+        if let Err(problem) = checked {
+            return Err(ConfigError::DriveAllow {
+                path: path.to_owned(),
+                origin,
+                line: line_of(text, entry.span().start),
+                entry: entry.get_ref().clone(),
+                problem,
+            });
+        }
+    }
+    let list = AllowList::parse(entries.iter().map(|e| e.get_ref().as_str()));
+    // Every entry parsed above on its own; a list of them cannot fail.
+    list.map_err(|e| ConfigError::DriveAllow {
+        path: path.to_owned(),
+        origin,
+        line: 1,
+        entry: String::new(),
+        problem: e.to_string(),
+    })
 }
 
 /// Where the configuration file's name came from.
@@ -296,7 +372,7 @@ pub enum ConfigError {
         "terminal configuration {}, line {line}, column {column}{} (from {origin}): {message}; \
          fix that line (the keys of version 1: `version`; `allow_soft_cards`, \
          `soft_card_dir` and `keep_session_on_card_removal` in `[cards]`; `root` in \
-         `[firmware]`), or remove the file to use the defaults",
+         `[firmware]`; `allow` in `[backup]`), or remove the file to use the defaults",
         path.display(),
         key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default()
     )]
@@ -313,6 +389,26 @@ pub enum ConfigError {
         key: Option<String>,
         /// What the TOML parser says.
         message: String,
+    },
+    /// An entry of `[backup] allow` that is not `vendor:product:serial`.
+    #[error(
+        "terminal configuration {}, line {line}, key `backup.allow` (from {origin}): the drive \
+         allow-list entry {entry:?}: {problem}; write each entry as vendor:product:serial (the \
+         USB vendor and product ids as 4 hexadecimal digits each, as `lsusb` shows them, then \
+         the serial number as the drive reports it), e.g. \"0781:5581:4C530001\"",
+        path.display()
+    )]
+    DriveAllow {
+        /// The file.
+        path: PathBuf,
+        /// Where its name came from.
+        origin: Origin,
+        /// The entry's line (from 1).
+        line: usize,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it.
+        problem: String,
     },
     /// No `version` key.
     #[error(
@@ -427,6 +523,81 @@ mod tests {
         assert!(message.contains(&path.display().to_string()), "{message}");
         assert!(message.contains("$TESSERA_CONFIG"), "{message}");
         assert!(message.contains("does not exist"), "{message}");
+    }
+
+    #[test]
+    fn the_drive_allow_list_is_read_and_a_bad_entry_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "tessera.toml",
+            b"version = 1\n[backup]\nallow = [\n  \"0781:5581:4C530001\",\n  \"0951:1666:E0D5\",\n]\n",
+        );
+        let allow = load(&path).unwrap().config.backup.allow.unwrap();
+        let ids: Vec<_> = allow
+            .entries()
+            .iter()
+            .map(|e| (e.vendor, e.product, e.serial.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [(0x0781, 0x5581, "4C530001"), (0x0951, 0x1666, "E0D5")]
+        );
+        // Unset: no list (every drive); empty: a list that admits none.
+        let path = write(dir.path(), "none.toml", b"version = 1\n[backup]\n");
+        assert_eq!(load(&path).unwrap().config.backup.allow, None);
+        let path = write(
+            dir.path(),
+            "empty.toml",
+            b"version = 1\n[backup]\nallow = []\n",
+        );
+        let empty = load(&path).unwrap().config.backup.allow.unwrap();
+        assert!(empty.entries().is_empty());
+
+        for (entry, problem) in [
+            ("0781:5581", "fewer than three parts"),
+            ("781:5581:X", "vendor id"),
+            ("0781:55g1:X", "product id"),
+            ("0781:5581:", "serial number is empty"),
+            ("0781:5581:AB # old", "`#`"),
+            (" ", "empty"),
+        ] {
+            let text = format!(
+                "version = 1\n[backup]\nallow = [\n  \"0781:5581:GOOD\",\n  \"{entry}\",\n]\n"
+            );
+            let path = write(dir.path(), "bad.toml", text.as_bytes());
+            let error = load(&path).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::DriveAllow { line: 5, entry: e, .. } if e == entry),
+                "{entry}: {error:?}"
+            );
+            let shown = error.to_string();
+            assert!(shown.contains("line 5, key `backup.allow`"), "{shown}");
+            assert!(shown.contains(&format!("{entry:?}")), "{shown}");
+            assert!(shown.contains(problem), "{shown}");
+            assert!(shown.contains("vendor:product:serial"), "{shown}");
+        }
+        // Not a list of strings, or an unknown key: the parser's error, naming the key.
+        let path = write(
+            dir.path(),
+            "type.toml",
+            b"version = 1\n[backup]\nallow = \"0781\"\n",
+        );
+        assert!(matches!(
+            load(&path),
+            Err(ConfigError::Invalid { line: 3, .. })
+        ));
+        let path = write(
+            dir.path(),
+            "key.toml",
+            b"version = 1\n[backup]\nallowed = []\n",
+        );
+        assert!(
+            load(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("`allow` in `[backup]`")
+        );
     }
 
     #[test]

@@ -161,7 +161,12 @@ fn dispatch(
             terminals::pairing_code(&state()?, &officer, policy)?
         }
         Some(Command::Card(command)) => card::card_command(command, policy)?,
-        Some(Command::Backup(command)) => return backup::backup_command(state, command, policy),
+        Some(Command::Backup(command)) => {
+            let rules = cli::backup_drives::DriveRules::configured(config.backup.allow.clone());
+            return cli::backup_drives::with_rules(rules, || {
+                backup::backup_command(state, command, policy)
+            });
+        }
         Some(Command::Firmware(args)) => firmware::firmware_command(args, config),
         Some(Command::Completions { .. } | Command::Man { .. }) => {
             unreachable!("main() prints what is generated before the configuration is read")

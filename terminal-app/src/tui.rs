@@ -48,7 +48,8 @@ pub use runtime::run;
 /// Runs `tessera demo`: the TUI against the demo HSM whose state lives in `demo_dir`
 /// (`<state>/demo`, see [`demo::layout`]). `idle_lock_secs` locks an idle session; `params`
 /// stretches the soft cards' passphrases; `<demo_dir>/drive` is the demo's drive directory
-/// (backups and log exports go there, and the demo firmware images) and
+/// (backups and log exports go there, and the demo firmware images), `<demo_dir>/drive.img` the
+/// demo's FAT drive (a FAT32 image made on the first start, offered in device mode) and
 /// `<demo_dir>/device` the demo device's firmware root (see `firmware_image::demo`). The fixture is built on the first start only, on the
 /// worker thread after the first frame, which says so.
 pub fn run_demo(
@@ -78,6 +79,14 @@ pub fn run_demo(
         Err(e) => model.notify(
             model::Level::Warn,
             format!("The demo firmware device could not be set up: {e}"),
+        ),
+    }
+    let image = demo_dir.join("drive.img");
+    match usb_backup::drive::ensure_fat_image(&image, usb_backup::drive::DEMO_IMAGE_LEN) {
+        Ok(_) => model.backup.devices = vec![image],
+        Err(e) => model.notify(
+            model::Level::Warn,
+            format!("The demo FAT drive could not be made: {e}"),
         ),
     }
     model.drive_dirs = vec![drive_dir];

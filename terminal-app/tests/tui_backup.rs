@@ -1,9 +1,10 @@
-//! The Backup screen: snapshots of each step at 80×24 and 160×48 (drives with one refused,
-//! writing with progress, the read-back verification, done, a drive's backups, the restore's
-//! diff, a refused restore); `update`'s step order (no restore without the HSM's dry run and
-//! the typed confirmation; answers out of order ignored; PSO only); and the worker against the
-//! real demo fixture: a backup written and verified, listed and checked offline, a dry run
-//! whose diff brings a purged key back, the restore, and a tampered file refused.
+//! The Backup screen: snapshots of each step at 80×24 and 160×48 (drives with a FAT device and
+//! one refused, writing with progress, the read-back verification, done, a drive's backups, the
+//! restore's upload with its progress, its diff, a refused restore); `update`'s step order (no
+//! restore without the HSM's dry run and the typed confirmation; answers out of order ignored;
+//! PSO only); and the worker against the real demo fixture: a backup written and verified,
+//! listed and checked offline, a dry run whose diff brings a purged key back, the restore, and a
+//! tampered file refused; the same in device mode on a FAT image, with the upload's progress.
 #![cfg(feature = "embedded")] // the demo HSM is the embedded simulator
 
 #[path = "support/tui_model.rs"]
@@ -16,6 +17,7 @@ use hsm_link::message::{KeyIdList, OfficerRole, RestoreDiff};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
+use terminal_app::cli::backup::{Drive, Source};
 use terminal_app::flows::backup::{
     BackupCommand, BackupEvent, BackupView, Check, CreatedView, DriveView, FactsView, Step,
 };
@@ -37,26 +39,43 @@ fn backup(model: &mut Model, e: BackupEvent) -> Vec<Effect> {
     event(model, Event::Backup(e))
 }
 
+fn home() -> Drive {
+    Drive::Dir("/home/ada/.local/state/tessera/demo/drive".into())
+}
+
+fn stick() -> Drive {
+    Drive::Dir("/media/ada/BACKUP-A".into())
+}
+
 fn drives() -> Vec<DriveView> {
     vec![
         DriveView {
             label: "directory".into(),
             detail: "/home/ada/.local/state/tessera/demo/drive".into(),
-            dir: Some(PathBuf::from("/home/ada/.local/state/tessera/demo/drive")),
+            drive: Some(home()),
             free: Some(41_800_000_000),
+            refused: None,
+        },
+        DriveView {
+            label: "demo FAT drive (device mode)".into(),
+            detail: "/home/ada/.local/state/tessera/demo/drive.img".into(),
+            drive: Some(Drive::Fat(
+                "/home/ada/.local/state/tessera/demo/drive.img".into(),
+            )),
+            free: None,
             refused: None,
         },
         DriveView {
             label: "SanDisk Cruzer (sdb1)".into(),
             detail: "0781:5567:4C530001 · /media/ada/BACKUP-A".into(),
-            dir: Some(PathBuf::from("/media/ada/BACKUP-A")),
+            drive: Some(stick()),
             free: Some(15_200_000_000),
             refused: None,
         },
         DriveView {
             label: "Generic Flash Disk (sdc)".into(),
             detail: "058f:6387:0000FF01".into(),
-            dir: None,
+            drive: None,
             free: None,
             refused: Some("058f:6387:0000FF01 is not on the drive allow-list".into()),
         },
@@ -71,7 +90,7 @@ fn on_drives() -> Model {
     assert_eq!(m.screen, Screen::Backup);
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Send(Command::Backup(BackupCommand::Scan { dirs }))] if dirs == &m.drive_dirs
+        [Effect::Send(Command::Backup(BackupCommand::Scan { dirs, .. }))] if dirs == &m.drive_dirs
     ));
     backup(
         &mut m,
@@ -90,11 +109,11 @@ fn writing() -> Model {
     key(&mut m, KeyCode::Down);
     ch(&mut m, ' ');
     let effects = ch(&mut m, 'c');
-    let [Effect::Send(Command::Backup(BackupCommand::Create { dirs, .. }))] = effects.as_slice()
+    let [Effect::Send(Command::Backup(BackupCommand::Create { drives, .. }))] = effects.as_slice()
     else {
         panic!("{effects:?}")
     };
-    assert_eq!(dirs.len(), 2, "a mirror: both drives");
+    assert_eq!(drives.len(), 2, "a mirror: both drives");
     backup(
         &mut m,
         BackupEvent::Progress {
@@ -147,10 +166,11 @@ fn done() -> Model {
 fn listed() -> Model {
     let mut m = on_drives();
     key(&mut m, KeyCode::Down);
+    key(&mut m, KeyCode::Down);
     let effects = key(&mut m, KeyCode::Enter);
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Send(Command::Backup(BackupCommand::List { dir }))] if dir.ends_with("BACKUP-A")
+        [Effect::Send(Command::Backup(BackupCommand::List { drive }))] if *drive == stick()
     ));
     let facts = |created, sequence, objects| FactsView {
         partition: "demo-partition".into(),
@@ -162,7 +182,7 @@ fn listed() -> Model {
     backup(
         &mut m,
         BackupEvent::Listed {
-            dir: PathBuf::from("/media/ada/BACKUP-A"),
+            drive: stick(),
             backups: vec![
                 BackupView {
                     file_name: "demo-partition_2026-12-04T093000Z_seq000268.tsbk".into(),
@@ -198,7 +218,7 @@ fn listed() -> Model {
         backup(
             &mut m,
             BackupEvent::Checked {
-                dir: PathBuf::from("/media/ada/BACKUP-A"),
+                drive: stick(),
                 file_name: file.into(),
                 check,
             },
@@ -237,9 +257,37 @@ fn dry_run() -> Model {
     let effects = ch(&mut m, 'R');
     assert!(matches!(
         effects.as_slice(),
-        [Effect::Send(Command::Backup(BackupCommand::DryRun { file }))]
+        [Effect::Send(Command::Backup(BackupCommand::DryRun { source: Source::File(file) }))]
             if file.ends_with("demo-partition_2026-12-04T093000Z_seq000268.tsbk")
     ));
+    m
+}
+
+/// The restore's upload under way: bytes, rate and time left.
+fn uploading() -> Model {
+    let mut m = dry_run();
+    backup(
+        &mut m,
+        BackupEvent::Uploading {
+            sent: 1_050_000,
+            total: 4_200_000,
+            elapsed_ms: 250,
+        },
+    );
+    m
+}
+
+/// Uploaded: the HSM's checks are the step now.
+fn uploaded() -> Model {
+    let mut m = uploading();
+    backup(
+        &mut m,
+        BackupEvent::Uploading {
+            sent: 4_200_000,
+            total: 4_200_000,
+            elapsed_ms: 1000,
+        },
+    );
     m
 }
 
@@ -263,6 +311,8 @@ fn states() -> Vec<(&'static str, Model)> {
         ("backup_verifying", verifying()),
         ("backup_done", done()),
         ("backup_list", listed()),
+        ("backup_restore_uploading", uploading()),
+        ("backup_restore_uploaded", uploaded()),
         ("backup_restore_diff", restore_diff()),
         ("backup_restore_confirm", {
             let mut m = restore_diff();
@@ -296,6 +346,22 @@ fn the_steps_read_without_colour_and_nothing_panics_when_small() {
     let screen = draw(&done(), 80, 24);
     assert!(screen.contains("read back and verified"), "{screen}");
     assert!(screen.contains(&"3f9a".repeat(16)), "{screen}");
+    let screen = draw(&on_drives(), 80, 24);
+    assert!(screen.contains("demo FAT drive (device mode)"), "{screen}");
+    assert!(screen.contains("never mounted"), "{screen}");
+    let screen = draw(&uploading(), 80, 24);
+    assert!(screen.contains("1.1 MB of 4.2 MB (25 %)"), "{screen}");
+    assert!(
+        screen.contains("rate 4.2 MB/s · about 0:01 left"),
+        "{screen}"
+    );
+    assert!(screen.contains("Step 1 of 2: uploading"), "{screen}");
+    let screen = draw(&uploaded(), 80, 24);
+    assert!(screen.contains("✓ Step 1 of 2: uploaded"), "{screen}");
+    assert!(
+        screen.contains("Step 2 of 2: the HSM's dry run"),
+        "{screen}"
+    );
     for (name, model) in states() {
         for (w, h) in [(40, 12), (20, 6), (1, 1)] {
             let text = std::panic::catch_unwind(|| draw(&model, w, h));
@@ -366,7 +432,7 @@ fn a_check_of_the_same_file_on_another_drive_is_not_taken_for_this_one() {
     backup(
         &mut m,
         BackupEvent::Checked {
-            dir: PathBuf::from("/home/ada/.local/state/tessera/demo/drive"),
+            drive: home(),
             file_name: file.into(),
             check: Check::Verified,
         },
@@ -394,7 +460,7 @@ fn a_backup_and_a_restore_need_a_pso_login_and_say_so() {
     backup(
         &mut m,
         BackupEvent::Listed {
-            dir: PathBuf::from("/home/ada/.local/state/tessera/demo/drive"),
+            drive: home(),
             backups: vec![BackupView {
                 file_name: "demo-partition_2026-12-04T093000Z_seq000268.tsbk".into(),
                 len: 1,
@@ -433,10 +499,7 @@ fn drives_are_chosen_one_or_two_and_a_refused_one_never() {
             note: None,
         },
     );
-    assert_eq!(
-        m.backup.chosen,
-        vec![PathBuf::from("/home/ada/.local/state/tessera/demo/drive")]
-    );
+    assert_eq!(m.backup.chosen, vec![home()]);
 }
 
 #[test]
@@ -572,7 +635,7 @@ mod worker {
         while !matches!(next(), Event::Login(LoginEvent::LoggedIn { .. })) {}
         commands
             .send(Command::Backup(BackupCommand::Create {
-                dirs: vec![dir.path().to_path_buf()],
+                drives: vec![Drive::Dir(dir.path().to_path_buf())],
                 record: None,
             }))
             .unwrap();
@@ -624,18 +687,19 @@ mod worker {
         // The directory is offered with its free space.
         let scanned = reports(w.handle(Command::Backup(BackupCommand::Scan {
             dirs: vec![drive.clone(), dir.path().join("gone")],
+            devices: Vec::new(),
         })));
         let [BackupEvent::Drives { drives, .. }] = scanned.as_slice() else {
             panic!("{scanned:?}")
         };
-        assert_eq!(drives[0].dir.as_ref(), Some(&drive));
+        assert_eq!(drives[0].drive, Some(Drive::Dir(drive.clone())));
         assert!(drives[0].free.is_some());
         assert!(drives[1].refused.is_some());
 
         // Without a login the HSM refuses, and nothing is left on the drive.
         let create = || {
             Command::Backup(BackupCommand::Create {
-                dirs: vec![drive.clone()],
+                drives: vec![Drive::Dir(drive.clone())],
                 record: Some(record.clone()),
             })
         };
@@ -671,7 +735,9 @@ mod worker {
         assert_eq!(recorded.digest, created.digest);
 
         // Listed with its facts, then verified offline against the pinned key.
-        let listed = reports(w.handle(Command::Backup(BackupCommand::List { dir: drive.clone() })));
+        let listed = reports(w.handle(Command::Backup(BackupCommand::List {
+            drive: Drive::Dir(drive.clone()),
+        })));
         let [
             BackupEvent::Listed { backups, .. },
             BackupEvent::Checked {
@@ -704,7 +770,7 @@ mod worker {
             [Event::Purged { .. }]
         ));
         let ran = reports(w.handle(Command::Backup(BackupCommand::DryRun {
-            file: file.clone(),
+            source: Source::File(file.clone()),
         })));
         let [BackupEvent::Diff(diff)] = ran.as_slice() else {
             panic!("{ran:?}")
@@ -723,17 +789,158 @@ mod worker {
         bytes[last_byte] ^= 1;
         let tampered = drive.join("demo-partition_2000-01-01T000000Z_seq000001.tsbk");
         std::fs::write(&tampered, &bytes).unwrap();
-        let listed = reports(w.handle(Command::Backup(BackupCommand::List { dir: drive.clone() })));
+        let listed = reports(w.handle(Command::Backup(BackupCommand::List {
+            drive: Drive::Dir(drive.clone()),
+        })));
         assert!(
             listed.iter().any(|e| matches!(e,
                 BackupEvent::Checked { file_name, check: Check::Failed(_), .. }
                     if file_name.starts_with("demo-partition_2000"))),
             "{listed:?}"
         );
-        let ran = reports(w.handle(Command::Backup(BackupCommand::DryRun { file: tampered })));
+        let ran = reports(w.handle(Command::Backup(BackupCommand::DryRun {
+            source: Source::File(tampered),
+        })));
         assert!(
             matches!(ran.as_slice(), [BackupEvent::RestoreRefused(_)]),
             "{ran:?}"
         );
+    }
+
+    /// A worker on its own thread (progress goes out on its events channel), a PSO logged in.
+    fn logged_in_thread() -> (
+        std::sync::mpsc::Sender<Command>,
+        std::sync::mpsc::Receiver<Event>,
+    ) {
+        let (commands, rx) = std::sync::mpsc::channel();
+        let (tx, events) = std::sync::mpsc::channel();
+        let demo = Demo::new(Argon2Params::insecure_for_tests(), true).unwrap();
+        terminal_app::tui::worker::spawn(move || demo.into_worker(), rx, tx).unwrap();
+        assert!(matches!(next(&events), Event::Ready { .. }));
+        commands
+            .send(Command::Login(LoginCommand::Start(OfficerRole::Pso)))
+            .unwrap();
+        for (slot, pin) in [(0, "ada-demo-pin"), (1, "ben-demo-pin")] {
+            commands
+                .send(Command::Login(LoginCommand::Insert(slot)))
+                .unwrap();
+            commands
+                .send(Command::Login(LoginCommand::Verify(Pin::from_slice(
+                    pin.as_bytes(),
+                ))))
+                .unwrap();
+        }
+        while !matches!(next(&events), Event::Login(LoginEvent::LoggedIn { .. })) {}
+        (commands, events)
+    }
+
+    fn next(events: &std::sync::mpsc::Receiver<Event>) -> Event {
+        events
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("an event")
+    }
+
+    /// The backup events up to and including the first that `last` accepts.
+    fn until(
+        events: &std::sync::mpsc::Receiver<Event>,
+        last: impl Fn(&BackupEvent) -> bool,
+    ) -> Vec<BackupEvent> {
+        let mut seen = Vec::new();
+        loop {
+            match next(events) {
+                Event::Backup(e) => {
+                    let done = last(&e);
+                    seen.push(e);
+                    if done {
+                        return seen;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    /// Device mode: a FAT image offered by a scan, a backup written into its file system in
+    /// user space and verified, listed from it and checked, and its restore's upload reported
+    /// as it goes (growing to the whole file) before the HSM's diff.
+    #[test]
+    fn a_backup_goes_to_a_fat_image_and_its_restore_upload_reports_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("drive.img");
+        usb_backup::drive::ensure_fat_image(&image, usb_backup::drive::DEMO_IMAGE_LEN).unwrap();
+        let fat = Drive::Fat(image.clone());
+        let (commands, events) = logged_in_thread();
+        let send = |c: BackupCommand| commands.send(Command::Backup(c)).unwrap();
+
+        send(BackupCommand::Scan {
+            dirs: Vec::new(),
+            devices: vec![image.clone(), dir.path().join("gone.img")],
+        });
+        let scanned = until(&events, |e| matches!(e, BackupEvent::Drives { .. }));
+        let [BackupEvent::Drives { drives, .. }] = scanned.as_slice() else {
+            panic!("{scanned:?}")
+        };
+        assert_eq!(drives[0].drive, Some(fat.clone()));
+        assert!(drives[0].label.contains("device mode"));
+        assert!(drives[1].refused.is_some());
+
+        send(BackupCommand::Create {
+            drives: vec![fat.clone()],
+            record: None,
+        });
+        let made = until(&events, |e| {
+            matches!(
+                e,
+                BackupEvent::Created { .. } | BackupEvent::CreateFailed(_)
+            )
+        });
+        let Some(BackupEvent::Created { created, .. }) = made.last() else {
+            panic!("{made:?}")
+        };
+        assert!(
+            created
+                .lines
+                .iter()
+                .any(|l| l.contains("(FAT): stored") && l.contains("verified it read back")),
+            "{:?}",
+            created.lines
+        );
+
+        send(BackupCommand::List { drive: fat.clone() });
+        let listed = until(&events, |e| matches!(e, BackupEvent::Checked { .. }));
+        let [
+            BackupEvent::Listed { backups, .. },
+            BackupEvent::Checked { check, .. },
+        ] = listed.as_slice()
+        else {
+            panic!("{listed:?}")
+        };
+        assert_eq!(backups.len(), 1);
+        assert_eq!(backups[0].file_name, created.file_name);
+        assert_eq!(*check, Check::Verified);
+
+        send(BackupCommand::DryRun {
+            source: Source::Fat {
+                device: image.clone(),
+                name: created.file_name.clone(),
+            },
+        });
+        let ran = until(&events, |e| {
+            matches!(e, BackupEvent::Diff(_) | BackupEvent::RestoreRefused(_))
+        });
+        let Some((BackupEvent::Diff(diff), uploads)) = ran.split_last() else {
+            panic!("{ran:?}")
+        };
+        assert_eq!(diff.objects_in_backup, 14);
+        let sent: Vec<(u64, u64)> = uploads
+            .iter()
+            .map(|e| match e {
+                BackupEvent::Uploading { sent, total, .. } => (*sent, *total),
+                other => panic!("not upload progress: {other:?}"),
+            })
+            .collect();
+        assert!(!sent.is_empty(), "{ran:?}");
+        assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "{sent:?}");
+        assert_eq!(sent.last(), Some(&(created.bytes, created.bytes)));
     }
 }

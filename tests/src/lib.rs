@@ -9,6 +9,8 @@
 //! - `timed_card` (feature `quorum`): a card whose operations are timed, to keep card time
 //!   apart from the terminal's own.
 //! - [`process`]: a program run as a child process, its standard input given as text.
+//! - [`sysfs`]: a fake sysfs tree with its mount table and device nodes (drive discovery, the
+//!   drive allow-list).
 //! - [`tmux`]: a program in a real terminal (tmux), driven by keys and read from the screen.
 //! - `partition` (feature `partition`): a real HSM in a temporary directory, served over the
 //!   in-memory link, and test-held officer cards that log in: the "serve and log in" fixture.
@@ -25,6 +27,7 @@ pub mod partition;
 pub mod pcsc_stack;
 pub mod process;
 mod socat;
+pub mod sysfs;
 #[cfg(feature = "quorum")]
 pub mod timed_card;
 pub mod tmux;

@@ -16,11 +16,13 @@ pub mod allow;
 mod dir;
 pub mod discover;
 mod fat;
+mod image;
 mod name;
 mod writeback;
 
 pub use dir::{DirTarget, NewFile, is_partial, open_from_drive};
 pub use fat::{FatTarget, TornDevice, panic_is_contained};
+pub use image::{DEMO_IMAGE_LEN, MIN_IMAGE_LEN, ensure_fat_image};
 pub use name::{BACKUP_EXTENSION, BackupName, FAILED_SUFFIX, Leftover, PARTIAL_SUFFIX};
 pub use writeback::{WRITEBACK_WINDOW, WritebackFile};
 

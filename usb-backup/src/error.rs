@@ -222,6 +222,17 @@ pub enum BackupError {
         /// What is wrong.
         problem: &'static str,
     },
+    /// A drive the terminal's drive allow-list does not admit.
+    #[error(
+        "{drive}: refused: {why}; the terminal's configuration lists the drives backups may use \
+         (`allow` in `[backup]`)"
+    )]
+    Refused {
+        /// The drive as named (a directory or a device).
+        drive: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// A pipeline thread panicked or hung up.
     #[error("the {stage} stage of the sealing pipeline stopped unexpectedly")]
     Pipeline {

@@ -41,7 +41,10 @@ pub enum Drive {
 
 impl Drive {
     /// Opens the drive (a FAT file system is read, never mounted).
+    /// Refused, with why, when the drive allow-list in force does not admit the drive
+    /// ([`super::backup_drives`]).
     pub fn open(&self) -> Result<Box<dyn BackupTarget>, BackupError> {
+        super::backup_drives::check(self)?;
         Ok(match self {
             Drive::Dir(dir) => Box::new(DirTarget::new(dir)),
             Drive::Fat(device) => Box::new(FatTarget::open(device)?),
@@ -487,6 +490,7 @@ pub fn clean(drive: &Drive, failed: bool) -> Result<Shown, Error> {
 /// `tessera backup verify FILE`: completeness and origin, offline, against the pinned HSM key
 /// (header, every chunk digest, the trailer's signature). No secret is needed.
 pub fn verify(file: &Path, hsm_key: &VerifyingKey) -> Result<Shown, BackupError> {
+    super::backup_drives::check_file(file)?;
     let f = File::open(file).map_err(|e| io_error("open", &file.display().to_string(), e))?;
     let verified = verify_offline(std::io::BufReader::with_capacity(1 << 20, f), hsm_key)?;
     Ok(verified_shown(&file.display().to_string(), &verified))
@@ -523,7 +527,7 @@ fn verified_shown(file: &str, verified: &usb_backup::Verified) -> Shown {
 }
 
 /// Where a backup to restore is: a file, or a name on a FAT drive.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A file (in a directory, on a mounted drive or anywhere).
     File(PathBuf),
@@ -541,14 +545,43 @@ pub fn dry_run_from(
     conn: &mut (impl Link + ?Sized),
     source: &Source,
 ) -> Result<RestoreDiff, Error> {
+    dry_run_from_on(conn, source, &mut |_| {})
+}
+
+/// Bytes of a backup uploaded for a restore so far, for a screen that shows progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// Bytes sent to the HSM.
+    pub sent: u64,
+    /// The file's length.
+    pub total: u64,
+}
+
+/// [`dry_run_from`], telling `progress` the bytes uploaded after each piece (the TUI's Backup
+/// screen).
+pub fn dry_run_from_on(
+    conn: &mut (impl Link + ?Sized),
+    source: &Source,
+    progress: &mut dyn FnMut(Uploaded),
+) -> Result<RestoreDiff, Error> {
     match source {
-        Source::File(file) => dry_run(conn, file),
+        Source::File(file) => {
+            super::backup_drives::check_file(file)?;
+            let shown = file.display().to_string();
+            let f = File::open(file).map_err(|e| Error::Backup(io_error("read", &shown, e)))?;
+            let file_len = f
+                .metadata()
+                .map_err(|e| Error::Backup(io_error("read", &shown, e)))?
+                .len();
+            upload(conn, Box::new(f), file_len, &shown, progress)
+        }
         Source::Fat { device, name } => {
             let drive = Drive::Fat(device.clone());
             let mut target = drive.open()?;
             let diff = {
                 let (reader, len) = target.open_backup(name)?;
-                upload(conn, reader, len, &format!("{}: {name}", drive.shown()))
+                let shown = format!("{}: {name}", drive.shown());
+                upload(conn, reader, len, &shown, progress)
             };
             target.close()?;
             diff
@@ -559,13 +592,7 @@ pub fn dry_run_from(
 /// Uploads `file` to the HSM for a restore, in bounded pieces, and asks for its dry run (also
 /// what `verify --deep` does): the diff, or the HSM's typed refusal. Changes nothing.
 pub fn dry_run(conn: &mut (impl Link + ?Sized), file: &Path) -> Result<RestoreDiff, Error> {
-    let shown = file.display().to_string();
-    let f = File::open(file).map_err(|e| Error::Backup(io_error("read", &shown, e)))?;
-    let file_len = f
-        .metadata()
-        .map_err(|e| Error::Backup(io_error("read", &shown, e)))?
-        .len();
-    upload(conn, Box::new(f), file_len, &shown)
+    dry_run_from(conn, &Source::File(file.to_path_buf()))
 }
 
 fn upload(
@@ -573,6 +600,7 @@ fn upload(
     mut f: Box<dyn Read + '_>,
     file_len: u64,
     shown: &str,
+    progress: &mut dyn FnMut(Uploaded),
 ) -> Result<RestoreDiff, Error> {
     let io = |e| Error::Backup(io_error("read", shown, e));
     let header = Header::read_from(&mut f)?;
@@ -592,6 +620,10 @@ fn upload(
             bytes: buf[..n].to_vec(),
         })?;
         sent += n as u64;
+        progress(Uploaded {
+            sent,
+            total: file_len,
+        });
     }
     match conn.admin(AdminRequest::RestoreDryRun)? {
         AdminResponse::RestoreDiff(diff) => Ok(*diff),

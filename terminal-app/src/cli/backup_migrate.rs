@@ -44,6 +44,7 @@ impl SourceBackup {
     /// Verifies `file` offline against `source_key` (header, every chunk digest, the trailer's
     /// signature): a file that does not verify is refused before any card is asked.
     pub fn check(file: &Path, source_key: &VerifyingKey) -> Result<SourceBackup, Error> {
+        super::backup_drives::check_file(file)?;
         let shown = file.display().to_string();
         let io = |e| {
             Error::Backup(BackupError::Io {

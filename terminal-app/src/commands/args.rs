@@ -250,6 +250,13 @@ pub(crate) enum BackupCommand {
         #[command(flatten)]
         migration: MigrationArgs,
     },
+    /// The removable drives, each volume with how a backup uses it (--to its mount point, or
+    /// --fat-device when not mounted), or refused with why by the drive allow-list.
+    Drives {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `backup restore --migrate`: a backup made by another HSM, or of another partition.

@@ -67,6 +67,9 @@ pub(crate) fn backup_command(
         } => backup_restore(
             state, &officer, file, fat_device, dry_run, &migration, policy,
         )?,
+        BackupCommand::Drives { json } => {
+            print!("{}", cli::backup_drives::drives()?.render(json))
+        }
     }
     Ok(())
 }

@@ -42,6 +42,7 @@ pub(crate) fn tui_paired(
         soft_card_dir: config.cards.soft_card_dir.clone(),
         end_on_card_removal: !config.cards.keep_session_on_card_removal,
         firmware_root: config.firmware.root.clone(),
+        drive_allow: config.backup.allow.clone(),
     };
     paired::run_paired(state.path().to_owned(), entry, audit_key, options).context("the TUI failed")
 }

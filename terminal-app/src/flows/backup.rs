@@ -1,15 +1,19 @@
 //! Backup: the partition backed up to one drive or two (a mirror), and restored from one.
 //!
 //! The screen lists drives as they come and go: the directories of [`Model::drive_dirs`] (the
-//! demo's drive directory) and the removable drives `usb-backup` discovers over sysfs (polled on
-//! the worker about once a second), each with its free space, or refused with why (not on the
-//! allow-list, not mounted). A PSO chooses one drive or two and creates a backup: the HSM seals
-//! it, the worker writes it through `tessera backup create`'s code ([`cli::backup::create_on`])
-//! and reports the bytes as they go (rate and time left shown), then the read-back verification
-//! as its own step, then the file's name, size and digest and what retention removed.
+//! demo's drive directory), the FAT images of [`BackupFlow::devices`] (the demo's FAT drive)
+//! and the removable drives `usb-backup` discovers over sysfs (polled on the worker about once
+//! a second), or refused with why (not on the terminal's drive allow-list). A mounted file
+//! system is offered as a directory (laptop mode); an unmounted one in device mode: its FAT
+//! file system written in user space, never mounted by the kernel. A PSO chooses one drive or
+//! two and creates a backup: the HSM seals it, the worker writes it through `tessera backup
+//! create`'s code ([`cli::backup::create_on`]) and reports the bytes as they go (rate and time
+//! left shown), then the read-back verification as its own step, then the file's name, size
+//! and digest and what retention removed.
 //!
 //! The backups on a drive are listed with their header facts, each verified offline against
-//! the HSM key pinned at pairing. A restore always goes dry run at the HSM → its diff → the
+//! the HSM key pinned at pairing. A restore always goes dry run at the HSM (the upload shown
+//! with bytes, rate and time left, then the HSM's checks) → its diff → the
 //! partition id typed → the atomic swap; [`update`](crate::tui::update) cannot reach a later
 //! step without the earlier ones, and an answer that arrives out of order is ignored.
 //!
@@ -25,6 +29,7 @@ use std::path::PathBuf;
 use hsm_link::message::{OfficerRole, RestoreDiff};
 
 use super::Outcome;
+use crate::cli::backup::{Drive, Source};
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{Command, Effect};
 use crate::tui::model::{Level, Model, Notice};
@@ -52,15 +57,17 @@ pub const SCAN_EVERY_MS: u64 = 1000;
 /// The longest typed confirmation (a partition id is shorter).
 const MAX_TYPED: usize = 64;
 
-/// A place a backup can go: a directory, or a removable drive's mounted file system.
+/// A place a backup can go: a directory (a removable drive's mounted file system, or any), or
+/// a FAT file system written in user space (an unmounted drive, or an image).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveView {
-    /// What it is, e.g. `demo drive directory` or `SanDisk Cruzer (sdb1)`.
+    /// What it is, e.g. `directory` or `SanDisk Cruzer (sdb1)`.
     pub label: String,
     /// Where, e.g. the directory, or the drive's `vendor:product:serial`.
     pub detail: String,
-    /// The directory backups are written to; `None` when the drive cannot take one.
-    pub dir: Option<PathBuf>,
+    /// Where backups are written: a directory or a FAT device; `None` when the drive cannot
+    /// take one.
+    pub drive: Option<Drive>,
     /// Bytes free there, when known.
     pub free: Option<u64>,
     /// Why the drive cannot be used, if it cannot.
@@ -122,27 +129,29 @@ pub struct CreatedView {
 /// A step of the Backup screen, for the worker.
 #[derive(Debug, PartialEq, Eq)]
 pub enum BackupCommand {
-    /// Scan the drives (the directories given, and removable drives).
+    /// Scan the drives (the directories and FAT images given, and removable drives).
     Scan {
         /// The directories offered as drives.
         dirs: Vec<PathBuf>,
+        /// The FAT images offered as drives in device mode.
+        devices: Vec<PathBuf>,
     },
-    /// Make a backup at the HSM and write it to one directory, or two to mirror.
+    /// Make a backup at the HSM and write it to one drive, or two to mirror.
     Create {
         /// Where.
-        dirs: Vec<PathBuf>,
+        drives: Vec<Drive>,
         /// Where to record the last verified backup, if anywhere.
         record: Option<PathBuf>,
     },
-    /// List the backups in a directory, then verify each offline.
+    /// List the backups on a drive, then verify each offline.
     List {
-        /// The directory.
-        dir: PathBuf,
+        /// The drive.
+        drive: Drive,
     },
     /// Upload a backup for the HSM's dry run (changes nothing).
     DryRun {
-        /// The file.
-        file: PathBuf,
+        /// The backup.
+        source: Source,
     },
     /// Apply the restore whose dry run gave this diff.
     Commit(Box<RestoreDiff>),
@@ -181,24 +190,33 @@ pub enum BackupEvent {
     },
     /// Not stored anywhere: why.
     CreateFailed(String),
-    /// The backups in a directory (each then checked).
+    /// The backups on a drive (each then checked).
     Listed {
-        /// The directory.
-        dir: PathBuf,
+        /// The drive.
+        drive: Drive,
         /// Its backups, newest first.
         backups: Vec<BackupView>,
     },
     /// A listed backup's offline verification.
     Checked {
-        /// The directory.
-        dir: PathBuf,
+        /// The drive.
+        drive: Drive,
         /// The file's name.
         file_name: String,
         /// The result.
         check: Check,
     },
-    /// The directory could not be listed.
+    /// The drive could not be listed.
     ListFailed(String),
+    /// Bytes of a backup uploaded for the HSM's dry run so far.
+    Uploading {
+        /// Bytes sent.
+        sent: u64,
+        /// The file's length.
+        total: u64,
+        /// Milliseconds since the upload began.
+        elapsed_ms: u64,
+    },
     /// The HSM's dry run passed: what a restore would change.
     Diff(Box<RestoreDiff>),
     /// The HSM refused the dry run or the restore; nothing changed.
@@ -233,10 +251,16 @@ pub enum Step {
     CreateFailed(String),
     /// The backups on a drive.
     Backups,
-    /// The HSM checks every chunk and object of the chosen backup.
+    /// The chosen backup uploaded, then every chunk and object checked at the HSM.
     DryRun {
         /// The file.
         file_name: String,
+        /// Bytes uploaded.
+        sent: u64,
+        /// Of.
+        total: u64,
+        /// Milliseconds since the upload began.
+        elapsed_ms: u64,
     },
     /// The dry run's diff.
     Diff(Box<RestoreDiff>),
@@ -271,14 +295,14 @@ pub struct BackupFlow {
     pub scan_note: Option<String>,
     /// The selected drive.
     pub cursor: usize,
-    /// The drives chosen for the backup (their directories; two mirror).
-    pub chosen: Vec<PathBuf>,
+    /// The drives chosen for the backup (two mirror).
+    pub chosen: Vec<Drive>,
     /// A scan was asked for and not answered yet.
     pub scanning: bool,
     /// When the last scan was asked for.
     pub last_scan_ms: Option<u64>,
-    /// The directory whose backups are listed.
-    pub listing: Option<PathBuf>,
+    /// The drive whose backups are listed.
+    pub listing: Option<Drive>,
     /// Its backups, newest first.
     pub backups: Vec<BackupView>,
     /// The selected backup.
@@ -291,6 +315,8 @@ pub struct BackupFlow {
     pub record: Option<PathBuf>,
     /// The last verified backup, as recorded.
     pub last_verified: Option<LastVerified>,
+    /// FAT images offered as drives in device mode (the demo's FAT drive).
+    pub devices: Vec<PathBuf>,
 }
 
 impl BackupFlow {
@@ -309,6 +335,7 @@ impl BackupFlow {
         *self = BackupFlow {
             record: self.record.take(),
             last_verified: self.last_verified.take(),
+            devices: std::mem::take(&mut self.devices),
             ..BackupFlow::default()
         };
     }
@@ -324,9 +351,9 @@ impl BackupFlow {
         }
     }
 
-    /// The selected drive's directory, if it can take a backup.
-    fn selected_dir(&self) -> Option<&PathBuf> {
-        self.drives.get(self.cursor)?.dir.as_ref()
+    /// The selected drive, if it can take a backup.
+    fn selected_drive(&self) -> Option<&Drive> {
+        self.drives.get(self.cursor)?.drive.as_ref()
     }
 
     fn warn(&mut self, text: impl Into<String>) -> Outcome {
@@ -346,7 +373,11 @@ pub fn open(model: &mut Model) -> Vec<Effect> {
 fn scan(flow: &mut BackupFlow, dirs: Vec<PathBuf>, now_ms: u64) -> Vec<Effect> {
     flow.scanning = true;
     flow.last_scan_ms = Some(now_ms);
-    vec![Effect::Send(Command::Backup(BackupCommand::Scan { dirs }))]
+    let devices = flow.devices.clone();
+    vec![Effect::Send(Command::Backup(BackupCommand::Scan {
+        dirs,
+        devices,
+    }))]
 }
 
 /// Each tick: while the drive list shows, a scan about once a second (drives come and go).
@@ -403,7 +434,7 @@ fn back_to_backups(flow: &mut BackupFlow) -> Outcome {
     flow.typed.clear();
     match flow.listing.clone() {
         // Listed again: a restore may have changed nothing on the drive, but a check may be due.
-        Some(dir) => Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { dir }))),
+        Some(drive) => Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { drive }))),
         None => Outcome::none(),
     }
 }
@@ -415,15 +446,15 @@ fn drives_action(model: &mut Model, action: Action, pso: bool) -> Outcome {
         Action::Reload => return Outcome::Stay(scan(flow, model.drive_dirs.clone(), model.now_ms)),
         Action::Toggle => return toggle(flow),
         Action::Select => {
-            let Some(dir) = flow.selected_dir().cloned() else {
+            let Some(drive) = flow.selected_drive().cloned() else {
                 return flow.warn("This drive cannot be used: see why beside it.");
             };
-            flow.listing = Some(dir.clone());
+            flow.listing = Some(drive.clone());
             flow.backups.clear();
             flow.backup_cursor = 0;
             flow.notice = None;
             flow.step = Step::Backups;
-            return Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { dir })));
+            return Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { drive })));
         }
         Action::Create => {}
         _ => {
@@ -436,8 +467,8 @@ fn drives_action(model: &mut Model, action: Action, pso: bool) -> Outcome {
             .warn("A backup needs a PSO login: log out (o on the dashboard) and log in as PSO.");
     }
     if flow.chosen.is_empty() {
-        match flow.selected_dir().cloned() {
-            Some(dir) => flow.chosen.push(dir),
+        match flow.selected_drive().cloned() {
+            Some(drive) => flow.chosen.push(drive),
             None => return flow.warn("Choose a drive first (Space), one or two."),
         }
     }
@@ -448,22 +479,22 @@ fn drives_action(model: &mut Model, action: Action, pso: bool) -> Outcome {
         elapsed_ms: 0,
     };
     Outcome::one(Effect::Send(Command::Backup(BackupCommand::Create {
-        dirs: flow.chosen.clone(),
+        drives: flow.chosen.clone(),
         record: flow.record.clone(),
     })))
 }
 
 /// Space: choose the selected drive, or un-choose it; two at most (a mirror).
 fn toggle(flow: &mut BackupFlow) -> Outcome {
-    let Some(dir) = flow.selected_dir().cloned() else {
+    let Some(drive) = flow.selected_drive().cloned() else {
         return flow.warn("This drive cannot be used: see why beside it.");
     };
-    if let Some(i) = flow.chosen.iter().position(|d| *d == dir) {
+    if let Some(i) = flow.chosen.iter().position(|d| *d == drive) {
         flow.chosen.remove(i);
     } else if flow.chosen.len() >= 2 {
         return flow.warn("Two drives at most (a mirror): un-choose one first.");
     } else {
-        flow.chosen.push(dir);
+        flow.chosen.push(drive);
     }
     flow.notice = None;
     Outcome::none()
@@ -477,11 +508,14 @@ fn backups_action(flow: &mut BackupFlow, action: Action, pso: bool) -> Outcome {
             Outcome::none()
         }
         Action::Reload => match flow.listing.clone() {
-            Some(dir) => Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { dir }))),
+            Some(drive) => {
+                Outcome::one(Effect::Send(Command::Backup(BackupCommand::List { drive })))
+            }
             None => Outcome::none(),
         },
         Action::Restore => {
-            let (Some(dir), Some(b)) = (&flow.listing, flow.backups.get(flow.backup_cursor)) else {
+            let (Some(drive), Some(b)) = (&flow.listing, flow.backups.get(flow.backup_cursor))
+            else {
                 return flow.warn("No backup chosen.");
             };
             if !pso {
@@ -489,13 +523,22 @@ fn backups_action(flow: &mut BackupFlow, action: Action, pso: bool) -> Outcome {
                     "A restore needs a PSO login: log out (o on the dashboard) and log in as PSO.",
                 );
             }
-            let file = dir.join(&b.file_name);
+            let source = match drive {
+                Drive::Dir(dir) => Source::File(dir.join(&b.file_name)),
+                Drive::Fat(device) => Source::Fat {
+                    device: device.clone(),
+                    name: b.file_name.clone(),
+                },
+            };
             flow.notice = None;
             flow.step = Step::DryRun {
                 file_name: b.file_name.clone(),
+                sent: 0,
+                total: b.len,
+                elapsed_ms: 0,
             };
             Outcome::one(Effect::Send(Command::Backup(BackupCommand::DryRun {
-                file,
+                source,
             })))
         }
         _ => {
@@ -546,7 +589,7 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             flow.scanning = false;
             // A chosen drive that went away is no longer chosen.
             flow.chosen
-                .retain(|d| drives.iter().any(|v| v.dir.as_ref() == Some(d)));
+                .retain(|d| drives.iter().any(|v| v.drive.as_ref() == Some(d)));
             flow.cursor = flow.cursor.min(drives.len().saturating_sub(1));
             flow.drives = drives;
             flow.scan_note = note;
@@ -580,20 +623,35 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             flow.notice = None;
             flow.step = Step::CreateFailed(why);
         }
-        BackupEvent::Listed { dir, backups } if flow.listing.as_ref() == Some(&dir) => {
+        BackupEvent::Listed { drive, backups } if flow.listing.as_ref() == Some(&drive) => {
             flow.backup_cursor = flow.backup_cursor.min(backups.len().saturating_sub(1));
             flow.backups = backups;
         }
         BackupEvent::Checked {
-            dir,
+            drive,
             file_name,
             check,
-        } if flow.listing.as_ref() == Some(&dir) => {
+        } if flow.listing.as_ref() == Some(&drive) => {
             if let Some(b) = flow.backups.iter_mut().find(|b| b.file_name == file_name) {
                 b.check = check;
             }
         }
         BackupEvent::ListFailed(why) => flow.notice = Some(Notice::new(Level::Error, why)),
+        BackupEvent::Uploading {
+            sent,
+            total,
+            elapsed_ms,
+        } => {
+            if let Step::DryRun {
+                sent: s,
+                total: t,
+                elapsed_ms: e,
+                ..
+            } = &mut flow.step
+            {
+                (*s, *t, *e) = (sent, total, elapsed_ms);
+            }
+        }
         BackupEvent::Diff(diff) if matches!(flow.step, Step::DryRun { .. }) => {
             flow.step = Step::Diff(diff);
         }

@@ -50,6 +50,8 @@ pub struct PairedOptions {
     pub end_on_card_removal: bool,
     /// The device's firmware root (`[firmware] root`), for the Firmware screen.
     pub firmware_root: Option<PathBuf>,
+    /// The drive allow-list (`[backup] allow`), for the Backup screen.
+    pub drive_allow: Option<usb_backup::drive::allow::AllowList>,
 }
 
 /// The audit key log checkpoints are verified against: the one pinned for `entry`, else the
@@ -134,7 +136,12 @@ pub fn run_paired(
         let connect = connector(state_path, entry);
         let link = connect()?;
         let reader = PcscReader::new(options.soft_card_dir.as_deref(), options.policy);
-        Ok(Worker::new(link, Box::new(reader), key).with_reconnect(Box::new(connect)))
+        let mut worker = Worker::new(link, Box::new(reader), key).with_reconnect(Box::new(connect));
+        worker.backup = crate::flows::backup::BackupWork::new(
+            usb_backup::drive::discover::SysRoot::default(),
+            options.drive_allow,
+        );
+        Ok(worker)
     };
     super::run(model, setup, theme)
 }

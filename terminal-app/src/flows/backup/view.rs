@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Wrap};
 
 use super::{BackupFlow, BackupView, Check, CreatedView, DriveView, KEEP_NEWEST, Step};
+use crate::cli::backup::Drive;
 use crate::flows::dashboard::size_text;
 use crate::tui::model::Model;
 use crate::tui::theme::Theme;
@@ -49,6 +50,12 @@ pub fn view(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             total,
             elapsed_ms,
         } => writing(frame, main, flow, (*written, *total, *elapsed_ms), theme),
+        Step::DryRun {
+            file_name,
+            sent,
+            total,
+            elapsed_ms,
+        } => uploading(frame, main, file_name, (*sent, *total, *elapsed_ms), theme),
         step => {
             let lines = match step {
                 Step::Drives => drive_lines(model, theme),
@@ -99,8 +106,8 @@ fn drive_lines<'a>(model: &Model, theme: &Theme) -> Vec<Line<'a>> {
 fn drive_line<'a>(flow: &BackupFlow, i: usize, d: &DriveView, theme: &Theme) -> Vec<Line<'a>> {
     let selected = i == flow.cursor;
     let marker = if selected { "›" } else { " " };
-    let chosen = match &d.dir {
-        Some(dir) if flow.chosen.contains(dir) => "[x]",
+    let chosen = match &d.drive {
+        Some(drive) if flow.chosen.contains(drive) => "[x]",
         Some(_) => "[ ]",
         None => " ✗ ",
     };
@@ -109,9 +116,11 @@ fn drive_line<'a>(flow: &BackupFlow, i: usize, d: &DriveView, theme: &Theme) -> 
     } else {
         theme.plain
     };
-    let free = d.free.map_or("free space unknown".to_owned(), |f| {
-        format!("{} free", bytes_text(f))
-    });
+    let free = match (&d.drive, d.free) {
+        (_, Some(f)) => format!("{} free", bytes_text(f)),
+        (Some(Drive::Fat(_)), None) => "FAT in user space, never mounted".to_owned(),
+        _ => "free space unknown".to_owned(),
+    };
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{marker} {chosen} {}", d.label), style),
         Span::raw(if d.refused.is_none() {
@@ -135,11 +144,7 @@ fn writing(frame: &mut Frame, area: Rect, flow: &BackupFlow, at: (u64, u64, u64)
         Constraint::Min(1),
     ])
     .areas(area);
-    let to: Vec<String> = flow
-        .chosen
-        .iter()
-        .map(|d| d.display().to_string())
-        .collect();
+    let to: Vec<String> = flow.chosen.iter().map(Drive::shown).collect();
     frame.render_widget(
         Paragraph::new(vec![
             Line::from(format!("Step 1 of 2: writing to {}", to.join(" and "))),
@@ -151,10 +156,25 @@ fn writing(frame: &mut Frame, area: Rect, flow: &BackupFlow, at: (u64, u64, u64)
         .wrap(Wrap { trim: false }),
         top,
     );
+    progress_gauge(frame, gauge, (written, total), theme);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(pace_text(written, total, elapsed_ms)),
+            Line::styled(
+                "Step 2 of 2, next: each copy read back from its drive and verified.",
+                theme.muted,
+            ),
+        ]),
+        rest,
+    );
+}
+
+/// The bytes done of the total, as a gauge (the backup's write and the restore's upload).
+fn progress_gauge(frame: &mut Frame, area: Rect, (done, total): (u64, u64), theme: &Theme) {
     let ratio = if total == 0 {
         0.0
     } else {
-        (written as f64 / total as f64).clamp(0.0, 1.0)
+        (done as f64 / total as f64).clamp(0.0, 1.0)
     };
     frame.render_widget(
         Gauge::default()
@@ -162,31 +182,72 @@ fn writing(frame: &mut Frame, area: Rect, flow: &BackupFlow, at: (u64, u64, u64)
             .ratio(ratio)
             .label(format!(
                 "{} of {} ({:.0} %)",
-                bytes_text(written),
+                bytes_text(done),
                 bytes_text(total),
                 ratio * 100.0
             )),
-        gauge,
+        area,
     );
-    let pace = if elapsed_ms == 0 || written == 0 {
-        "rate: measuring…".to_owned()
-    } else {
-        let per_sec = written as f64 * 1000.0 / elapsed_ms as f64;
-        let left = total.saturating_sub(written) as f64 / per_sec;
-        format!(
-            "rate {}/s · about {} left",
-            bytes_text(per_sec as u64),
-            duration_text(left.ceil() as u64)
+}
+
+/// `rate 12.0 MB/s · about 3 s left`, from the bytes done so far and the time they took.
+fn pace_text(done: u64, total: u64, elapsed_ms: u64) -> String {
+    if elapsed_ms == 0 || done == 0 {
+        return "rate: measuring…".to_owned();
+    }
+    let per_sec = done as f64 * 1000.0 / elapsed_ms as f64;
+    let left = total.saturating_sub(done) as f64 / per_sec;
+    format!(
+        "rate {}/s · about {} left",
+        bytes_text(per_sec as u64),
+        duration_text(left.ceil() as u64)
+    )
+}
+
+/// The restore's dry run: the upload with its progress, then the HSM's checks.
+fn uploading(frame: &mut Frame, area: Rect, file: &str, at: (u64, u64, u64), theme: &Theme) {
+    let (sent, total, elapsed_ms) = at;
+    let [top, gauge, rest] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+    let uploaded = total > 0 && sent >= total;
+    let step = if uploaded {
+        Line::styled(
+            format!("✓ Step 1 of 2: uploaded {file} to the HSM"),
+            theme.ok,
         )
+    } else {
+        Line::from(format!("Step 1 of 2: uploading {file} to the HSM"))
     };
     frame.render_widget(
         Paragraph::new(vec![
-            Line::from(pace),
+            step,
             Line::styled(
-                "Step 2 of 2, next: each copy read back from its drive and verified.",
+                "A restore's dry run: nothing in the partition changes yet.",
                 theme.muted,
             ),
-        ]),
+        ])
+        .wrap(Wrap { trim: false }),
+        top,
+    );
+    progress_gauge(frame, gauge, (sent, total), theme);
+    let next = if uploaded {
+        Line::from(
+            "… Step 2 of 2: the HSM's dry run: every chunk and object decrypted and checked, \
+             then the diff of what a restore would change.",
+        )
+    } else {
+        Line::styled(
+            "Step 2 of 2, next: the HSM decrypts and checks every chunk and object.",
+            theme.muted,
+        )
+    };
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(pace_text(sent, total, elapsed_ms)), next])
+            .wrap(Wrap { trim: false }),
         rest,
     );
 }
@@ -243,12 +304,9 @@ fn failed_lines<'a>(why: &str, theme: &Theme) -> Vec<Line<'a>> {
 }
 
 fn backup_lines<'a>(flow: &BackupFlow, theme: &Theme) -> Vec<Line<'a>> {
-    let dir = flow
-        .listing
-        .as_ref()
-        .map_or(String::new(), |d| d.display().to_string());
+    let drive = flow.listing.as_ref().map_or(String::new(), Drive::shown);
     let mut lines = vec![
-        Line::from(format!("Backups in {dir}, newest first")),
+        Line::from(format!("Backups on {drive}, newest first")),
         Line::styled(
             "Each is checked offline against the HSM key pinned at pairing; R restores \
              (the HSM's dry run and its diff first).",
@@ -305,14 +363,6 @@ fn restore_lines<'a>(model: &Model, theme: &Theme) -> Vec<Line<'a>> {
     let flow = &model.backup;
     let id = &model.target.partition_id;
     match &flow.step {
-        Step::DryRun { file_name } => vec![
-            Line::from(format!("Restore from {file_name}")),
-            Line::from(""),
-            Line::from(
-                "… The HSM's dry run: the file is uploaded, every chunk and object decrypted and \
-                 checked. Nothing changes yet.",
-            ),
-        ],
         Step::Diff(diff) => {
             let mut lines = diff_lines(diff);
             lines.push(Line::from(""));
