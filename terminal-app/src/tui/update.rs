@@ -198,7 +198,13 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
             model.screen = Screen::NewCard;
             return vec![Effect::PinClear];
         }
-        Screen::NewCard => match model.newcard.on_action(action) {
+        Screen::Cards if action == Action::SetUpCard => {
+            model.notice = None;
+            model.newcard = crate::flows::newcard::NewCardFlow::openpgp();
+            model.screen = Screen::NewCard;
+            return vec![Effect::PinClear];
+        }
+        Screen::NewCard => match model.newcard.on_action(action, model.login.slots.len()) {
             Outcome::Leave(effects) => {
                 model.screen = Screen::Cards;
                 return effects;
