@@ -22,8 +22,8 @@ use subtle::ConstantTimeEq;
 use crate::card::{Card, Pin, check_holder};
 use crate::error::{CardError, QuorumError};
 use crate::pcsc::{
-    FACTORY_ADMIN_PIN, FACTORY_USER_PIN, GeneratedKeys, MIN_ADMIN_PIN_LEN, MIN_USER_PIN_LEN,
-    PcscCard,
+    FACTORY_ADMIN_PIN, FACTORY_USER_PIN, GeneratedKeys, MAX_CARD_HOLDER_LEN, MIN_ADMIN_PIN_LEN,
+    MIN_USER_PIN_LEN, PcscCard,
 };
 
 /// Which PIN a holder is choosing.
@@ -205,6 +205,38 @@ impl PinChoiceError {
     }
 }
 
+/// A step of [`prepare`] that changes the card, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetupStep {
+    /// Both keys generated on the card (the earlier ones, if any, are gone).
+    Keys,
+    /// The holder's name written.
+    Holder,
+    /// The holder's user PIN set, its retry counter full.
+    UserPin,
+    /// The admin PIN changed from the one the card came with.
+    AdminPin,
+}
+
+/// Every step of [`prepare`] that changes the card, in order.
+pub const SETUP_STEPS: [SetupStep; 4] = [
+    SetupStep::Keys,
+    SetupStep::Holder,
+    SetupStep::UserPin,
+    SetupStep::AdminPin,
+];
+
+impl fmt::Display for SetupStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SetupStep::Keys => "keys generated on the card",
+            SetupStep::Holder => "holder's name written",
+            SetupStep::UserPin => "user PIN set",
+            SetupStep::AdminPin => "admin PIN changed",
+        })
+    }
+}
+
 /// Why a card's set-up stopped, and the card if it could be had back.
 #[derive(Debug)]
 pub struct SetupFailed {
@@ -212,6 +244,13 @@ pub struct SetupFailed {
     pub card: Option<PcscCard>,
     /// What went wrong.
     pub error: QuorumError,
+    /// The steps that changed the card before it stopped, in order (none when the card was
+    /// not changed: a refusal before it was touched, or a wrong admin PIN). The step after
+    /// the last of them is the one that failed; a failed key generation may have replaced
+    /// the first key already.
+    pub done: Vec<SetupStep>,
+    /// The card accepted the admin PIN and the steps began (false: the card is as it was).
+    pub started: bool,
 }
 
 impl SetupFailed {
@@ -219,7 +258,18 @@ impl SetupFailed {
         Box::new(SetupFailed {
             card,
             error: error.into(),
+            done: Vec::new(),
+            started: false,
         })
+    }
+
+    /// The step that failed: the one after those done (none when the steps never began, or
+    /// when every step was done and only reopening the card failed).
+    pub fn failed_step(&self) -> Option<SetupStep> {
+        if !self.started {
+            return None;
+        }
+        SETUP_STEPS.get(self.done.len()).copied()
     }
 }
 
@@ -241,7 +291,7 @@ pub fn prepare(
             },
         ));
     }
-    if let Err(e) = check_holder(&setup.holder) {
+    if let Err(e) = check_holder(&setup.holder).and_then(|()| check_card_holder(&setup.holder)) {
         return Err(SetupFailed::new(Some(card), e));
     }
     if let Err(e) = check_pins(&setup, card.pin_max_lens()) {
@@ -253,24 +303,54 @@ pub fn prepare(
     let mut admin = card
         .admin(admin_pin)
         .map_err(|(card, e)| SetupFailed::new(Some(card), e))?;
+    let mut done = Vec::new();
     let steps = (|| -> Result<GeneratedKeys, QuorumError> {
         let keys = admin.generate_keys()?;
+        done.push(SetupStep::Keys);
         admin.set_holder(&setup.holder)?;
+        done.push(SetupStep::Holder);
         admin.set_user_pin(&setup.user_pin.pin)?;
+        done.push(SetupStep::UserPin);
         admin.change_admin_pin(&setup.admin_pin.pin)?;
+        done.push(SetupStep::AdminPin);
         Ok(keys)
     })();
+    let failed = |card, e, done| {
+        let mut failed = SetupFailed::new(card, e);
+        failed.done = done;
+        failed.started = true;
+        failed
+    };
     match steps {
         Ok(keys) => {
-            let card = admin.finish().map_err(|e| SetupFailed::new(None, e))?;
+            let card = admin.finish().map_err(|e| failed(None, e.into(), done))?;
             Ok(PreparedCard {
                 card,
                 keys,
                 admin_pin_keeper: setup.admin_pin_keeper,
             })
         }
-        Err(e) => Err(SetupFailed::new(admin.finish().ok(), e)),
+        Err(e) => Err(failed(admin.finish().ok(), e, done)),
     }
+}
+
+/// What an OpenPGP card stores as its holder (printable ASCII, at most
+/// [`MAX_CARD_HOLDER_LEN`] characters), checked before the card is touched: the name is
+/// written after the keys are generated.
+fn check_card_holder(name: &str) -> Result<(), QuorumError> {
+    if !name.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(QuorumError::CardLabel {
+            field: "holder",
+            reason: "an OpenPGP card stores printable ASCII characters only",
+        });
+    }
+    if name.len() > MAX_CARD_HOLDER_LEN {
+        return Err(QuorumError::CardLabel {
+            field: "holder",
+            reason: "an OpenPGP card stores at most 39 characters",
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -356,6 +436,10 @@ mod tests {
             check_pins(&setup(b"246810", b"tessera-admin"), (127, 127)),
             Ok(())
         );
+        // The card's own holder rule, before any key is generated.
+        assert!(check_card_holder("Ada Lovelace").is_ok());
+        assert!(check_card_holder("Adà").is_err());
+        assert!(check_card_holder(&"a".repeat(40)).is_err());
         let message = PinChoiceError::Mismatch(PinRole::Admin).to_string();
         assert!(
             message.contains("admin PIN") && message.contains("twice"),

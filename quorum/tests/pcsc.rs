@@ -507,6 +507,8 @@ fn a_card_is_set_up_for_enrolment_with_the_holders_pin_and_a_new_admin_pin() {
         "{:?}",
         failed.error
     );
+    assert!(failed.done.is_empty() && !failed.started);
+    assert_eq!(failed.failed_step(), None);
     assert!(!failed.card.expect("the card comes back").has_keys());
 
     let prepared = prepare(open(&card), &pin(FACTORY_ADMIN_PIN), setup()).unwrap();

@@ -13,6 +13,8 @@
 //! - [`revoke`]: revoke a lost card: a fresh secret for a new set without it (Cards).
 //! - [`enrol`]: enrol a PSO set (a fresh partition's first) or an auditor set, card by card
 //!   (Cards).
+//! - [`new_set`]: the stage [`enrol`], [`reshare`] and [`revoke`] share: the new set's cards
+//!   one at a time, and which of them an abandoned ceremony left holding an unused share.
 //! - [`newcard`]: set up a new card: a soft card file, or an OpenPGP card's keys and admin
 //!   PIN (Cards).
 //! - [`pin`]: change or unblock a card's PIN, no login needed (Cards).
@@ -38,6 +40,7 @@ pub mod keys;
 pub mod log_export;
 pub mod login;
 pub mod logs;
+pub mod new_set;
 pub mod newcard;
 pub mod pin;
 pub mod reshare;

@@ -176,7 +176,14 @@ fn the_help_overlay_lists_the_new_keys() {
     ch(&mut m, '8');
     // At 80 columns the footer has no room for them: the screen names them itself.
     let small = draw(&m, 80, 24);
-    for key in ["p PIN", "e enrol", "n new card", "r re-share", "v revoke"] {
+    for key in [
+        "p PIN",
+        "e enrol",
+        "n new card",
+        "o OpenPGP",
+        "r re-share",
+        "v revoke",
+    ] {
         assert!(small.contains(key), "{key} missing at 80x24: {small}");
     }
     ch(&mut m, '?');

@@ -14,14 +14,15 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
-use super::reshare::{MAX_CARDS, ReshareEvent, open_card};
+use super::login::card_view;
+pub use super::new_set::Step;
+use super::new_set::{self, MAX_CARDS, NewSetCards, OpenRefused};
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
 use crate::tui::model::{Level, Notice};
 use crate::tui::theme::Theme;
 use crate::tui::view;
-use crate::tui::worker::{CardReader, InsertedCard};
+use crate::tui::worker::CardReader;
 
 /// Which set is enrolled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,20 +57,6 @@ pub enum Phase {
     Cards,
     /// Over (registered or abandoned): what was and was not changed, until Esc.
     Over,
-}
-
-/// Where the current card stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Step {
-    /// Choosing the card.
-    #[default]
-    Choose,
-    /// Reading the card.
-    Opening,
-    /// Its PIN.
-    Pin,
-    /// The card's step runs (and, after the n-th, the registration).
-    Working,
 }
 
 /// A step of an enrolment, for the worker.
@@ -289,20 +276,15 @@ impl EnrolFlow {
     }
 
     fn on_card(&mut self, action: Action, slots: usize) -> Outcome {
-        match (self.step, action) {
-            (Step::Pin, Action::Input(c)) if self.pin_len < MAX_PIN_CHARS => {
-                self.pin_len += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            (Step::Pin, Action::Erase) if self.pin_len > 0 => {
-                self.pin_len -= 1;
-                Outcome::one(Effect::PinPop)
-            }
-            (Step::Pin, Action::Select) if self.pin_len > 0 => {
-                self.pin_len = 0;
+        if self.step == Step::Pin
+            && let Some(outcome) = new_set::pin_key(&mut self.pin_len, action, PinFor::Enrol)
+        {
+            if action == Action::Select {
                 self.step = Step::Working;
-                Outcome::one(Effect::SubmitPin(PinFor::Enrol))
             }
+            return outcome;
+        }
+        match (self.step, action) {
             (Step::Pin, Action::Back) => {
                 self.step = Step::Choose;
                 self.pin_len = 0;
@@ -350,7 +332,7 @@ impl EnrolFlow {
                 step = Step::Pin;
             }
             EnrolEvent::WrongPin(card) => {
-                let text = format!("Wrong PIN for {}: {}.", card.name(), card.tries_text());
+                let text = new_set::wrong_pin_text(&card);
                 self.card = Some(card);
                 self.notice = Some(Notice::new(Level::Error, text));
                 step = Step::Pin;
@@ -483,29 +465,21 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &EnrolFlow, slots: &[SlotView],
 fn card_lines(flow: &EnrolFlow, slots: &[SlotView], theme: &Theme) -> Vec<Line<'static>> {
     match (flow.phase, flow.step, &flow.card) {
         (Phase::Beginning, _, _) => vec![Line::styled("Opening the ceremony…", theme.muted)],
-        (Phase::Cards, Step::Pin, Some(card)) => vec![
-            Line::from(format!("Card    {}", card.name())),
-            Line::from(format!("Tries   {}", card.tries_text())),
-            Line::from(format!("PIN     {}▏", "•".repeat(flow.pin_len.min(40)))),
-        ],
+        (Phase::Cards, Step::Pin, Some(card)) => new_set::pin_lines(card, flow.pin_len),
         (Phase::Cards, Step::Opening, _) => vec![Line::styled("Reading the card…", theme.muted)],
         (Phase::Cards, Step::Working, _) => {
             vec![Line::styled("The card joins the set…", theme.muted)]
         }
-        (Phase::Cards, _, _) => {
-            let mut lines = vec![Line::styled(
-                format!(
-                    "Insert card {} of {} (Esc abandons the ceremony):",
-                    flow.added.len() + 1,
-                    flow.n
-                ),
-                theme.muted,
-            )];
-            for (i, slot) in slots.iter().enumerate() {
-                lines.push(view::menu_line(i + 1, &slot.label, i == flow.slot, theme));
-            }
-            lines
-        }
+        (Phase::Cards, _, _) => new_set::slot_lines(
+            format!(
+                "Insert card {} of {} (Esc abandons the ceremony):",
+                flow.added.len() + 1,
+                flow.n
+            ),
+            slots,
+            flow.slot,
+            theme,
+        ),
         _ => Vec::new(),
     }
 }
@@ -519,12 +493,11 @@ enum Ceremony {
     Auditors(Box<AuditorEnrolment>),
 }
 
-/// The worker's side: the ceremony, the inserted card, the cards that joined.
+/// The worker's side: the ceremony, the card in hand and the cards that joined.
 #[derive(Default)]
 pub struct EnrolWork {
     ceremony: Ceremony,
-    inserted: Option<Box<dyn InsertedCard>>,
-    added: Vec<String>,
+    cards: NewSetCards,
 }
 
 /// Runs one enrolment step on the worker.
@@ -542,12 +515,8 @@ pub fn work(
                 Err(e) => return failure(e),
             }
         }
-        EnrolCommand::Insert(slot) => match reader.insert(slot) {
-            Ok(card) => {
-                let view = card_view(&card.info());
-                state.inserted = Some(card);
-                vec![EnrolEvent::Inserted(view)]
-            }
+        EnrolCommand::Insert(slot) => match state.cards.insert(reader, slot) {
+            Ok(view) => vec![EnrolEvent::Inserted(view)],
             Err(reason) => vec![EnrolEvent::Refused(reason)],
         },
         EnrolCommand::Verify(pin) => return verify(link, state, &pin),
@@ -604,18 +573,19 @@ fn failure(e: CeremonyError) -> Vec<Event> {
 }
 
 fn verify(link: &mut (dyn Link + Send), state: &mut EnrolWork, pin: &Pin) -> Vec<Event> {
-    let mut card = match open_card(&mut state.inserted, pin) {
+    let mut card = match state.cards.open(pin) {
         Ok(card) => card,
-        Err(ReshareEvent::WrongPin(view)) => return vec![Event::Enrol(EnrolEvent::WrongPin(view))],
-        Err(ReshareEvent::Refused(why)) => return vec![Event::Enrol(EnrolEvent::Refused(why))],
-        Err(other) => return vec![Event::Enrol(EnrolEvent::Refused(format!("{other:?}")))],
+        Err(OpenRefused::WrongPin(view)) => return vec![Event::Enrol(EnrolEvent::WrongPin(view))],
+        Err(OpenRefused::Refused(why)) => return vec![Event::Enrol(EnrolEvent::Refused(why))],
     };
     let view = card_view(&card.info());
-    let added: Result<Progress, CeremonyError> = match &mut state.ceremony {
-        Ceremony::Idle => Err(CeremonyError::NoActiveSet),
-        Ceremony::Pso(e) => e.add_card(&mut *card),
-        Ceremony::Auditors(e) => e.add_card(&mut *card),
-    };
+    let ceremony = &mut state.ceremony;
+    let added: Result<Progress, CeremonyError> =
+        state.cards.add(&mut *card, &view, |card| match ceremony {
+            Ceremony::Idle => Err(CeremonyError::NoActiveSet),
+            Ceremony::Pso(e) => e.add_card(card),
+            Ceremony::Auditors(e) => e.add_card(card),
+        });
     drop(card);
     let progress = match added {
         Ok(progress) => progress,
@@ -634,7 +604,6 @@ fn verify(link: &mut (dyn Link + Send), state: &mut EnrolWork, pin: &Pin) -> Vec
             )))];
         }
     };
-    state.added.push(view.name());
     let mut events = vec![Event::Enrol(EnrolEvent::Added {
         card: view,
         have: progress.have,
@@ -666,36 +635,32 @@ fn register(link: &mut (dyn Link + Send), state: &mut EnrolWork) -> EnrolEvent {
             cards: names(&r.cards),
         }),
     };
-    let added = std::mem::take(&mut state.added);
-    state.inserted = None;
+    let added = state.cards.finish().unwrap_or_default();
     result.unwrap_or_else(|e| {
         EnrolEvent::Aborted(format!(
             "The HSM did not register the set: {e}. Nothing was registered; the partition's \
-             card sets are unchanged. Cards that joined: {}.",
-            added.join(", ")
+             card sets are unchanged. Cards that joined: {added}."
         ))
     })
 }
 
 /// Ends the ceremony and says what was and was not changed.
 fn abort(state: &mut EnrolWork) -> String {
-    state.inserted = None;
-    let added = std::mem::take(&mut state.added);
-    match std::mem::take(&mut state.ceremony) {
-        Ceremony::Idle => "No enrolment was under way: nothing changed.".to_owned(),
-        Ceremony::Pso(e) if added.is_empty() => format!(
+    let added = state.cards.finish();
+    match (std::mem::take(&mut state.ceremony), added) {
+        (Ceremony::Idle, _) => "No enrolment was under way: nothing changed.".to_owned(),
+        (Ceremony::Pso(e), None) => format!(
             "Enrolment {} abandoned before any card was written: nothing was registered and no \
              card changed.",
             e.id()
         ),
-        Ceremony::Pso(e) => format!(
+        (Ceremony::Pso(e), Some(added)) => format!(
             "Enrolment {} abandoned: nothing was registered, the partition's card sets are \
              unchanged, and the secret is gone. These cards hold a share of the abandoned \
-             secret, which no registered set opens (the next enrolment replaces it): {}.",
+             secret, which no registered set opens (the next enrolment replaces it): {added}.",
             e.id(),
-            added.join(", ")
         ),
-        Ceremony::Auditors(e) => format!(
+        (Ceremony::Auditors(e), _) => format!(
             "Auditor enrolment {} abandoned: nothing was registered; the cards only signed \
              proofs and are unchanged.",
             e.id()

@@ -1,14 +1,17 @@
-//! Cards: set up a new card. A soft card: a new sealed soft card file in the terminal's soft
-//! card directory (the holder's name, the passphrase twice), which then appears among the
-//! slots, ready to enrol. An OpenPGP card ([`set_up_openpgp_card`]): its holder name set, its
-//! keys generated on the card, its admin PIN changed from the one it came with.
+//! Cards: set up a new card. A soft card (`n`): a new sealed soft card file in the terminal's
+//! soft card directory (the holder's name, the passphrase twice), which then appears among the
+//! slots, ready to enrol. An OpenPGP card in a PC/SC reader (`o`, [`openpgp`]): its keys
+//! generated on the card, its holder's name and user PIN set, its admin PIN changed from the
+//! one it came with.
 //!
 //! The passphrase goes through the runtime's zeroizing PIN buffer to the worker, entry by entry
 //! ([`NewCardCommand::Entry`]); the model holds the holder's name (not a secret) and counts.
 
+pub mod openpgp;
+
 use quorum::card::Pin;
 use quorum::error::QuorumError;
-use quorum::pcsc::{GeneratedKeys, PcscCard};
+use quorum::pcsc::PcscCard;
 use quorum::soft::MIN_PASSPHRASE_CHARS;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -57,6 +60,8 @@ pub struct NewCardFlow {
     pub card: Option<CardView>,
     /// The last result or refusal.
     pub notice: Option<Notice>,
+    /// An OpenPGP card's set-up instead of a soft card's.
+    pub openpgp: Option<openpgp::OpenPgpFlow>,
 }
 
 /// A step of a set-up, for the worker.
@@ -69,8 +74,15 @@ pub enum NewCardCommand {
     },
     /// The passphrase, then again (from the zeroizing buffer); the second makes the card.
     Entry(Pin),
-    /// Wipe the entries.
+    /// Wipe the entries (and let go of an OpenPGP card).
     Forget,
+    /// Open the OpenPGP card in this slot for a set-up; its holder comes next
+    /// ([`NewCardCommand::Begin`]), then five entries: its admin PIN, the new admin PIN twice,
+    /// the user PIN twice.
+    Open {
+        /// The reader's slot.
+        slot: usize,
+    },
 }
 
 impl PartialEq for NewCardCommand {
@@ -78,6 +90,7 @@ impl PartialEq for NewCardCommand {
         use NewCardCommand::*;
         match (self, other) {
             (Begin { holder: a }, Begin { holder: b }) => a == b,
+            (Open { slot: a }, Open { slot: b }) => a == b,
             // Two passphrases are never compared here.
             (Entry(_), Entry(_)) | (Forget, Forget) => true,
             _ => false,
@@ -101,8 +114,34 @@ pub enum NewCardEvent {
     },
     /// The passphrase was refused (the entries differ, or too short): type it again, twice.
     Refused(String),
-    /// It could not be made: why (nothing was written).
+    /// It could not be made: why (nothing was written), or an OpenPGP set-up stopped: what
+    /// was and was not changed.
     Failed(String),
+    /// The OpenPGP card is open.
+    Opened(openpgp::OpenedCard),
+    /// A new PIN of an OpenPGP set-up was refused before the card was touched: type it again.
+    Retype {
+        /// The PIN asked again (and every field after it).
+        field: openpgp::Retype,
+        /// Why.
+        text: String,
+    },
+    /// The card's admin PIN was wrong, with tries left: nothing changed.
+    WrongAdmin {
+        /// The card, with its tries now.
+        card: openpgp::OpenedCard,
+        /// What was wrong.
+        text: String,
+    },
+    /// The OpenPGP card is set up.
+    SetUp {
+        /// The card now.
+        card: openpgp::OpenedCard,
+        /// Its keys, as the card reported them.
+        keys: Box<openpgp::KeysView>,
+        /// What was done.
+        text: String,
+    },
 }
 
 fn send(command: NewCardCommand) -> Effect {
@@ -110,16 +149,35 @@ fn send(command: NewCardCommand) -> Effect {
 }
 
 impl NewCardFlow {
+    /// An OpenPGP card's set-up, at the choice of its reader.
+    pub fn openpgp() -> NewCardFlow {
+        NewCardFlow {
+            openpgp: Some(openpgp::OpenPgpFlow::default()),
+            ..NewCardFlow::default()
+        }
+    }
+
     /// How keys read here.
     pub fn context(&self) -> Context {
+        if let Some(flow) = &self.openpgp {
+            return flow.context();
+        }
         match self.stage {
             Stage::Holder | Stage::Pass | Stage::Again => Context::Text,
             _ => Context::Tables(&[crate::tui::keymap::GLOBAL]),
         }
     }
 
-    /// Answers a key.
-    pub fn on_action(&mut self, action: Action) -> Outcome {
+    /// Answers a key; `slots` is how many card slots there are (an OpenPGP set-up chooses
+    /// one).
+    pub fn on_action(&mut self, action: Action, slots: usize) -> Outcome {
+        if let Some(flow) = &mut self.openpgp {
+            let outcome = flow.on_action(action, slots);
+            if matches!(outcome, Outcome::Leave(_)) {
+                *self = NewCardFlow::default();
+            }
+            return outcome;
+        }
         match (self.stage, action) {
             (Stage::Holder, Action::Input(c))
                 if self.holder.len() + c.len_utf8() <= MAX_HOLDER_BYTES && !c.is_control() =>
@@ -183,6 +241,10 @@ impl NewCardFlow {
     }
 
     fn take(&mut self, event: NewCardEvent) -> Option<Vec<SlotView>> {
+        if let Some(flow) = &mut self.openpgp {
+            flow.take(event);
+            return None;
+        }
         self.typed = [0; 2];
         match event {
             NewCardEvent::Made { card, path, slots } => {
@@ -208,6 +270,8 @@ impl NewCardFlow {
                 self.notice = Some(Notice::new(Level::Error, text));
                 None
             }
+            // An OpenPGP set-up's answers: not this soft card's.
+            _ => None,
         }
     }
 }
@@ -221,7 +285,18 @@ pub fn on_event(model: &mut Model, event: NewCardEvent) -> Vec<Effect> {
 }
 
 /// Draws the set-up.
-pub fn view(frame: &mut Frame, area: Rect, flow: &NewCardFlow, theme: &Theme) {
+pub fn view(frame: &mut Frame, area: Rect, flow: &NewCardFlow, slots: &[SlotView], theme: &Theme) {
+    if let Some(flow) = &flow.openpgp {
+        let mut lines = openpgp::lines(flow, slots, theme);
+        notice_lines(&mut lines, flow.notice.as_ref(), theme);
+        frame.render_widget(
+            Paragraph::new(lines)
+                .block(view::block("Cards · set up an OpenPGP card", theme))
+                .wrap(Wrap { trim: false }),
+            area,
+        );
+        return;
+    }
     let mut lines = vec![
         Line::from(
             "Set up a new soft card: new keys sealed under a passphrase, in the terminal's soft \
@@ -253,13 +328,7 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &NewCardFlow, theme: &Theme) {
         },
         theme.muted,
     ));
-    if let Some(n) = &flow.notice {
-        lines.push(Line::from(""));
-        lines.push(Line::styled(
-            format!("{}: {}", n.level.tag(), n.text),
-            view::level_style(n.level, theme),
-        ));
-    }
+    notice_lines(&mut lines, flow.notice.as_ref(), theme);
     frame.render_widget(
         Paragraph::new(lines)
             .block(view::block("Cards · set up a new card", theme))
@@ -268,11 +337,24 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &NewCardFlow, theme: &Theme) {
     );
 }
 
-/// The worker's side: the holder and the entries so far (wiped when dropped).
+fn notice_lines(lines: &mut Vec<Line<'_>>, notice: Option<&Notice>, theme: &Theme) {
+    if let Some(n) = notice {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            format!("{}: {}", n.level.tag(), n.text),
+            view::level_style(n.level, theme),
+        ));
+    }
+}
+
+/// The worker's side: the holder, the entries so far (wiped when dropped), and the OpenPGP
+/// card being set up with its slot.
 #[derive(Default)]
 pub struct NewCardWork {
     holder: Option<String>,
     entries: Vec<Pin>,
+    card: Option<PcscCard>,
+    slot: usize,
 }
 
 /// Runs one step on the worker. The first entry answers nothing.
@@ -283,11 +365,18 @@ pub fn work(
 ) -> Vec<Event> {
     let event = match command {
         NewCardCommand::Begin { holder } => {
+            // An OpenPGP card opened for this set-up stays open.
             *state = NewCardWork {
                 holder: Some(holder),
                 entries: Vec::new(),
+                card: state.card.take(),
+                slot: state.slot,
             };
             return Vec::new();
+        }
+        NewCardCommand::Open { slot } => return vec![openpgp::open(reader, state, slot)],
+        NewCardCommand::Entry(pin) if state.card.is_some() => {
+            return openpgp::entry(reader, state, pin);
         }
         NewCardCommand::Forget => {
             *state = NewCardWork::default();
@@ -351,44 +440,5 @@ impl From<QuorumError> for NewCardError {
             e @ QuorumError::WeakPassphrase { .. } => NewCardError::Passphrase(e.to_string()),
             e => NewCardError::Other(e.to_string()),
         }
-    }
-}
-
-/// What [`set_up_openpgp_card`] made.
-#[derive(Debug)]
-pub struct OpenPgpSetUp {
-    /// The card, opened again after administration (unverified).
-    pub card: PcscCard,
-    /// Its keys, generated on the card.
-    pub keys: GeneratedKeys,
-}
-
-/// Sets up an OpenPGP card for enrolment: with its current admin PIN (the factory default on a
-/// new card), sets the holder's name, generates the Ed25519 and X25519 keys **on the card**,
-/// then changes the admin PIN to `new_admin_pin` (the factory default refused), and hands the
-/// card back reset (the admin PIN forgotten). A wrong admin PIN gives the card back untouched
-/// with its tries left. The user PIN is the holder's business ([`super::pin`]).
-#[expect(
-    clippy::result_large_err,
-    reason = "the shape of PcscCard::admin: a refusal gives the card back, once per set-up"
-)]
-pub fn set_up_openpgp_card(
-    card: PcscCard,
-    admin_pin: &Pin,
-    new_admin_pin: &Pin,
-    holder: &str,
-) -> Result<OpenPgpSetUp, (Option<PcscCard>, QuorumError)> {
-    let mut admin = card
-        .admin(admin_pin)
-        .map_err(|(c, e)| (Some(c), e.into()))?;
-    let steps = admin
-        .set_holder(holder)
-        .and_then(|()| admin.generate_keys())
-        .and_then(|keys| admin.change_admin_pin(new_admin_pin).map(|()| keys));
-    let reopened = admin.finish();
-    match (steps, reopened) {
-        (Ok(keys), Ok(card)) => Ok(OpenPgpSetUp { card, keys }),
-        (Err(e), card) => Err((card.ok(), e)),
-        (Ok(_), Err(e)) => Err((None, e.into())),
     }
 }

@@ -505,12 +505,16 @@ impl PinCard for OpenPgpPinCard {
 #[derive(Default)]
 pub struct PinWork {
     card: Option<Box<dyn PinCard>>,
+    /// The card's slot, whose count is shown anew after each try.
+    slot: usize,
     mode: Mode,
     unblocker: Option<Unblocker>,
     entries: Vec<Pin>,
 }
 
-/// Runs one step on the worker. An entry before the third answers nothing.
+/// Runs one step on the worker. An entry before the third answers nothing; the third also
+/// reports the card readers when the slot's count changed (the card reads it again after each
+/// try, and the poll would not: a PIN leaves the card's ATR as it was).
 pub fn work(reader: &mut dyn CardReader, state: &mut PinWork, command: PinCommand) -> Vec<Event> {
     let event = match command {
         PinCommand::Forget => {
@@ -531,7 +535,12 @@ pub fn work(reader: &mut dyn CardReader, state: &mut PinWork, command: PinComman
             if state.entries.len() < 3 {
                 return Vec::new();
             }
-            run(state)
+            let slot = state.slot;
+            let (event, after) = run(state);
+            let readers = after.and_then(|info| reader.card_changed(slot, &info));
+            let mut events = vec![Event::Pin(event)];
+            events.extend(readers.map(Event::Readers));
+            return events;
         }
     };
     vec![Event::Pin(event)]
@@ -553,6 +562,7 @@ fn open(reader: &mut dyn CardReader, state: &mut PinWork, slot: usize, mode: Mod
         },
     };
     state.card = Some(card);
+    state.slot = slot;
     state.mode = mode;
     state.unblocker = unblocker;
     PinEvent::Opened {
@@ -561,27 +571,45 @@ fn open(reader: &mut dyn CardReader, state: &mut PinWork, slot: usize, mode: Mod
     }
 }
 
-/// Runs the change with the three entries, and wipes them.
-fn run(state: &mut PinWork) -> PinEvent {
+/// Runs the change with the three entries, and wipes them. Also the card as it reported itself
+/// after trying (none when the card was not tried).
+fn run(state: &mut PinWork) -> (PinEvent, Option<CardInfo>) {
     let entries = std::mem::take(&mut state.entries);
     let (Ok([old, new, again]), Some(card)) = (<[Pin; 3]>::try_from(entries), state.card.as_mut())
     else {
         *state = PinWork::default();
-        return PinEvent::Failed("no card is open: choose one first".to_owned());
+        return (
+            PinEvent::Failed("no card is open: choose one first".to_owned()),
+            None,
+        );
     };
     if !bool::from(new.expose().ct_eq(again.expose())) {
         // Keep the old entry: only the new PIN is asked again.
         state.entries.push(old);
-        return PinEvent::NewRefused(
-            "The two new entries differ: type the new PIN again, twice. Nothing was changed."
-                .to_owned(),
+        return (
+            PinEvent::NewRefused(
+                "The two new entries differ: type the new PIN again, twice. Nothing was changed."
+                    .to_owned(),
+            ),
+            None,
         );
     }
     let result = match state.mode {
         Mode::Change => card.change_pin(&old, &new),
         Mode::Unblock => card.unblock(&old, &new),
     };
-    let view = card_view(&card.info());
+    let info = card.info();
+    let view = card_view(&info);
+    (outcome(state, result, view, old), Some(info))
+}
+
+/// What a tried change or unblock comes to.
+fn outcome(
+    state: &mut PinWork,
+    result: Result<(), QuorumError>,
+    view: CardView,
+    old: Pin,
+) -> PinEvent {
     let what = match (state.mode, state.unblocker) {
         (Mode::Unblock, Some(u)) => u.label().to_lowercase(),
         _ if view.soft => "passphrase".to_owned(),

@@ -8,23 +8,21 @@
 use quorum::card::Pin;
 use quorum::card::VerifiedCard;
 use quorum::ceremony::{CeremonyError, Link, LinkError, Reshare, ReshareNewSet, ReshareWipe};
-use quorum::error::CardError;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
+use super::login::card_view;
+use super::new_set::{self, NewSetCards, OpenRefused};
+pub use super::new_set::{MAX_CARDS, Step};
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
 use crate::tui::model::{Level, Notice};
 use crate::tui::theme::Theme;
 use crate::tui::view;
-use crate::tui::worker::{CardReader, InsertedCard};
-
-/// The largest n offered (the HSM's own bound may be lower; it then says so).
-pub const MAX_CARDS: u8 = 9;
+use crate::tui::worker::CardReader;
 
 /// Where the re-share stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,20 +40,6 @@ pub enum Phase {
     Wipe,
     /// Over (done or abandoned): what was and was not changed, until Esc.
     Over,
-}
-
-/// Where the current card stands.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Step {
-    /// Choosing the card.
-    #[default]
-    Choose,
-    /// Reading the card.
-    Opening,
-    /// Its PIN.
-    Pin,
-    /// The card's step runs.
-    Working,
 }
 
 /// A step of a re-share, for the worker.
@@ -225,6 +209,15 @@ impl ReshareFlow {
 
     /// Answers a key; `slots` is how many card slots there are.
     pub fn on_action(&mut self, action: Action, slots: usize) -> Outcome {
+        if !matches!(self.phase, Phase::Size | Phase::Over)
+            && self.step == Step::Pin
+            && let Some(outcome) = new_set::pin_key(&mut self.pin_len, action, PinFor::Reshare)
+        {
+            if action == Action::Select {
+                self.step = Step::Working;
+            }
+            return outcome;
+        }
         match (self.phase, self.step, action) {
             (Phase::Size, _, _) => self.on_size(action),
             (Phase::Over, _, Action::Back) => {
@@ -232,19 +225,6 @@ impl ReshareFlow {
                 Outcome::Leave(vec![Effect::PinClear])
             }
             (Phase::Over, _, _) => Outcome::none(),
-            (_, Step::Pin, Action::Input(c)) if self.pin_len < MAX_PIN_CHARS => {
-                self.pin_len += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            (_, Step::Pin, Action::Erase) if self.pin_len > 0 => {
-                self.pin_len -= 1;
-                Outcome::one(Effect::PinPop)
-            }
-            (_, Step::Pin, Action::Select) if self.pin_len > 0 => {
-                self.pin_len = 0;
-                self.step = Step::Working;
-                Outcome::one(Effect::SubmitPin(PinFor::Reshare))
-            }
             (_, Step::Pin, Action::Back) => {
                 // The card goes back; the ceremony stays where it is.
                 self.pin_len = 0;
@@ -321,7 +301,7 @@ impl ReshareFlow {
                 step = Step::Pin;
             }
             ReshareEvent::WrongPin(card) => {
-                let text = format!("Wrong PIN for {}: {}.", card.name(), card.tries_text());
+                let text = new_set::wrong_pin_text(&card);
                 self.card = Some(card);
                 self.notice = Some(Notice::new(Level::Error, text));
                 step = Step::Pin;
@@ -380,11 +360,7 @@ impl ReshareFlow {
             }
             ReshareEvent::NewWritten { card, have } => {
                 self.new_written.push(card.name());
-                let n = self.n;
-                format!(
-                    "{}: share written and read back ({have} of {n}).",
-                    card.name()
-                )
+                new_set::written_text(&card, have, self.n)
             }
             ReshareEvent::Wiped { card, what, .. } => {
                 let name = card.name();
@@ -484,22 +460,10 @@ fn phase_lines(flow: &ReshareFlow, slots: &[SlotView], theme: &Theme) -> Vec<Lin
         _ => "Insert an old card to wipe its old share (or Esc when done):",
     };
     match (flow.step, &flow.card) {
-        (Step::Pin, Some(card)) => {
-            lines.push(Line::from(format!("Card    {}", card.name())));
-            lines.push(Line::from(format!("Tries   {}", card.tries_text())));
-            lines.push(Line::from(format!(
-                "PIN     {}▏",
-                "•".repeat(flow.pin_len.min(40))
-            )));
-        }
+        (Step::Pin, Some(card)) => lines.extend(new_set::pin_lines(card, flow.pin_len)),
         (Step::Opening, _) => lines.push(Line::styled("Reading the card…", theme.muted)),
         (Step::Working, _) => lines.push(Line::styled("The card is working…", theme.muted)),
-        _ => {
-            lines.push(Line::styled(ask, theme.muted));
-            for (i, slot) in slots.iter().enumerate() {
-                lines.push(view::menu_line(i + 1, &slot.label, i == flow.slot, theme));
-            }
-        }
+        _ => lines.extend(new_set::slot_lines(ask.to_owned(), slots, flow.slot, theme)),
     }
     lines
 }
@@ -551,13 +515,13 @@ enum Ceremony {
     Wipe(ReshareWipe),
 }
 
-/// The worker's side: the ceremony, the chosen size and the inserted card.
+/// The worker's side: the ceremony, the chosen size, and the card in hand with the new set's
+/// cards written.
 #[derive(Default)]
 pub struct ReshareWork {
     ceremony: Ceremony,
     size: (u8, u8),
-    inserted: Option<Box<dyn InsertedCard>>,
-    written: Vec<String>,
+    cards: NewSetCards,
 }
 
 /// Runs one re-share step on the worker.
@@ -569,8 +533,7 @@ pub(crate) fn work(
 ) -> Vec<Event> {
     let events = match command {
         ReshareCommand::Begin { threshold, n } => {
-            state.inserted = None;
-            state.written.clear();
+            state.cards.clear();
             state.size = (threshold, n);
             match Reshare::begin(link) {
                 Ok(reshare) => {
@@ -584,12 +547,8 @@ pub(crate) fn work(
                 Err(e) => return failure(e, ReshareEvent::Refused),
             }
         }
-        ReshareCommand::Insert(slot) => match reader.insert(slot) {
-            Ok(card) => {
-                let view = card_view(&card.info());
-                state.inserted = Some(card);
-                vec![ReshareEvent::Inserted(view)]
-            }
+        ReshareCommand::Insert(slot) => match state.cards.insert(reader, slot) {
+            Ok(view) => vec![ReshareEvent::Inserted(view)],
             Err(reason) => vec![ReshareEvent::Refused(reason)],
         },
         ReshareCommand::Verify(pin) => return verify(link, state, &pin),
@@ -609,8 +568,7 @@ fn failure(e: CeremonyError, wrap: fn(String) -> ReshareEvent) -> Vec<Event> {
 
 /// Ends the ceremony and says what was and was not changed.
 fn abort(state: &mut ReshareWork) -> String {
-    state.inserted = None;
-    let written = std::mem::take(&mut state.written);
+    let written = state.cards.finish();
     match std::mem::take(&mut state.ceremony) {
         Ceremony::Idle => "No re-share was under way: nothing changed.".to_owned(),
         Ceremony::Old(r) => format!(
@@ -618,17 +576,19 @@ fn abort(state: &mut ReshareWork) -> String {
              its cards are unchanged.",
             r.id()
         ),
-        Ceremony::New(r) if written.is_empty() => format!(
-            "Re-share {} abandoned before any new card was written: the active set and its \
-             cards are unchanged.",
-            r.id()
-        ),
-        Ceremony::New(r) => format!(
-            "Re-share {} abandoned before the registration: the active set is unchanged and \
-             still opens with its cards. Unused new shares stay beside the old ones on: {}.",
-            r.id(),
-            written.join(", ")
-        ),
+        Ceremony::New(r) => match written {
+            None => format!(
+                "Re-share {} abandoned before any new card was written: the active set and \
+                 its cards are unchanged.",
+                r.id()
+            ),
+            Some(written) => format!(
+                "Re-share {} abandoned before the registration: the active set is unchanged \
+                 and still opens with its cards. Unused new shares stay beside the old ones \
+                 on: {written}.",
+                r.id(),
+            ),
+        },
         Ceremony::Wipe(w) if w.pending().is_empty() => format!(
             "Re-share done: set {} is active; every old card present was wiped.",
             w.registered.set_number
@@ -646,39 +606,19 @@ fn abort(state: &mut ReshareWork) -> String {
     }
 }
 
-fn open(state: &mut ReshareWork, pin: &Pin) -> Result<Box<dyn VerifiedCard + Send>, ReshareEvent> {
-    open_card(&mut state.inserted, pin)
-}
-
-/// Opens the inserted card with `pin`; a wrong PIN keeps it in (shared with the revocation).
-pub(crate) fn open_card(
-    inserted: &mut Option<Box<dyn InsertedCard>>,
-    pin: &Pin,
-) -> Result<Box<dyn VerifiedCard + Send>, ReshareEvent> {
-    let Some(card) = inserted.take() else {
-        return Err(ReshareEvent::Refused(
-            "no card is inserted: choose one first".into(),
-        ));
-    };
-    match card.verify(pin) {
-        Ok(verified) => Ok(verified),
-        Err((card, CardError::WrongPin { retries_left })) if retries_left != Some(0) => {
-            let mut view = card_view(&card.info());
-            view.tries_left = retries_left;
-            *inserted = Some(card);
-            Err(ReshareEvent::WrongPin(view))
+impl From<OpenRefused> for ReshareEvent {
+    fn from(refused: OpenRefused) -> Self {
+        match refused {
+            OpenRefused::WrongPin(view) => ReshareEvent::WrongPin(view),
+            OpenRefused::Refused(why) => ReshareEvent::Refused(why),
         }
-        Err((card, e)) => Err(ReshareEvent::Refused(format!(
-            "{}: {e}",
-            card_view(&card.info()).name()
-        ))),
     }
 }
 
 fn verify(link: &mut (dyn Link + Send), state: &mut ReshareWork, pin: &Pin) -> Vec<Event> {
-    let mut card = match open(state, pin) {
+    let mut card = match state.cards.open(pin) {
         Ok(card) => card,
-        Err(event) => return vec![Event::Reshare(event)],
+        Err(refused) => return vec![Event::Reshare(refused.into())],
     };
     let view = card_view(&card.info());
     let result = match std::mem::take(&mut state.ceremony) {
@@ -735,14 +675,13 @@ fn new_card(
     card: &mut (dyn VerifiedCard + Send),
     view: CardView,
 ) -> Result<Vec<ReshareEvent>, CeremonyError> {
-    let progress = match reshare.add_card(card) {
+    let progress = match state.cards.add(card, &view, |c| reshare.add_card(c)) {
         Ok(progress) => progress,
         Err(e) => {
             state.ceremony = Ceremony::New(reshare);
             return Err(e);
         }
     };
-    state.written.push(view.name());
     let mut events = vec![ReshareEvent::NewWritten {
         card: view,
         have: progress.have,
@@ -767,7 +706,7 @@ fn new_card(
         Err(e) => events.push(ReshareEvent::Aborted(format!(
             "Re-share {id}: the HSM did not register the new set ({e}). The active set is \
              unchanged; unused new shares stay beside the old ones on: {}.",
-            std::mem::take(&mut state.written).join(", ")
+            state.cards.finish().unwrap_or_default()
         ))),
     }
     Ok(events)

@@ -13,14 +13,15 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
-use super::reshare::{MAX_CARDS, ReshareEvent, open_card};
+use super::login::card_view;
+use super::new_set::{self, MAX_CARDS, NewSetCards};
+use super::reshare::ReshareEvent;
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
 use crate::tui::model::{Level, Notice};
 use crate::tui::theme::Theme;
 use crate::tui::view;
-use crate::tui::worker::{CardReader, InsertedCard, link_failure};
+use crate::tui::worker::{CardReader, link_failure};
 
 /// Where the revocation stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -225,21 +226,14 @@ impl RevokeFlow {
     }
 
     fn on_pin(&mut self, action: Action) -> Outcome {
-        match action {
-            Action::Input(c) if self.pin_len < MAX_PIN_CHARS => {
-                self.pin_len += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            Action::Erase if self.pin_len > 0 => {
-                self.pin_len -= 1;
-                Outcome::one(Effect::PinPop)
-            }
-            Action::Select if self.pin_len > 0 => {
-                self.pin_len = 0;
+        if let Some(outcome) = new_set::pin_key(&mut self.pin_len, action, PinFor::Revoke) {
+            if action == Action::Select {
                 self.card = None;
                 self.busy = true;
-                Outcome::one(Effect::SubmitPin(PinFor::Revoke))
             }
+            return outcome;
+        }
+        match action {
             Action::Back => {
                 self.pin_len = 0;
                 self.card = None;
@@ -312,7 +306,7 @@ impl RevokeFlow {
             }
             RevokeEvent::Card(ReshareEvent::Inserted(card)) => self.card = Some(card),
             RevokeEvent::Card(ReshareEvent::WrongPin(card)) => {
-                let text = format!("Wrong PIN for {}: {}.", card.name(), card.tries_text());
+                let text = new_set::wrong_pin_text(&card);
                 self.card = Some(card);
                 self.notice = Some(Notice::new(Level::Error, text));
             }
@@ -333,11 +327,7 @@ impl RevokeFlow {
                 self.written.push(card.name());
                 self.notice = Some(Notice::new(
                     Level::Ok,
-                    format!(
-                        "{}: share written and read back ({have} of {}).",
-                        card.name(),
-                        self.n
-                    ),
+                    new_set::written_text(&card, have, self.n),
                 ));
             }
             RevokeEvent::Done {
@@ -418,24 +408,14 @@ fn new_lines(flow: &RevokeFlow, slots: &[SlotView], theme: &Theme, lines: &mut V
         flow.written.len()
     )));
     match &flow.card {
-        Some(card) => {
-            lines.push(Line::from(format!("Card    {}", card.name())));
-            lines.push(Line::from(format!("Tries   {}", card.tries_text())));
-            lines.push(Line::from(format!(
-                "PIN     {}▏",
-                "•".repeat(flow.pin_len.min(40))
-            )));
-        }
+        Some(card) => lines.extend(new_set::pin_lines(card, flow.pin_len)),
         None if flow.busy => lines.push(Line::styled("The card is working…", theme.muted)),
-        None => {
-            lines.push(Line::styled(
-                "Insert the next card of the new set (not the lost one):",
-                theme.muted,
-            ));
-            for (i, slot) in slots.iter().enumerate() {
-                lines.push(view::menu_line(i + 1, &slot.label, i == flow.slot, theme));
-            }
-        }
+        None => lines.extend(new_set::slot_lines(
+            "Insert the next card of the new set (not the lost one):".to_owned(),
+            slots,
+            flow.slot,
+            theme,
+        )),
     }
 }
 
@@ -468,12 +448,11 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &RevokeFlow, slots: &[SlotView]
     );
 }
 
-/// The worker's side: the ceremony and the inserted card.
+/// The worker's side: the ceremony, and the card in hand with the new set's cards written.
 #[derive(Default)]
 pub struct RevokeWork {
     ceremony: Option<Revocation>,
-    inserted: Option<Box<dyn InsertedCard>>,
-    written: Vec<String>,
+    cards: NewSetCards,
 }
 
 /// Runs one revocation step on the worker.
@@ -499,8 +478,7 @@ pub(crate) fn work(
             threshold,
             n,
         } => {
-            state.inserted = None;
-            state.written.clear();
+            state.cards.clear();
             match Revocation::begin(link, &serial, threshold, n) {
                 Ok(revocation) => {
                     let ceremony = revocation.id().to_string();
@@ -510,12 +488,8 @@ pub(crate) fn work(
                 Err(e) => return failure(e),
             }
         }
-        RevokeCommand::Insert(slot) => match reader.insert(slot) {
-            Ok(card) => {
-                let view = card_view(&card.info());
-                state.inserted = Some(card);
-                RevokeEvent::Card(ReshareEvent::Inserted(view))
-            }
+        RevokeCommand::Insert(slot) => match state.cards.insert(reader, slot) {
+            Ok(view) => RevokeEvent::Card(ReshareEvent::Inserted(view)),
             Err(reason) => refused(reason),
         },
         RevokeCommand::Verify(pin) => return verify(link, state, &pin),
@@ -536,28 +510,26 @@ fn failure(e: CeremonyError) -> Vec<Event> {
 }
 
 fn abort(state: &mut RevokeWork) -> String {
-    state.inserted = None;
-    let written = std::mem::take(&mut state.written);
-    match state.ceremony.take() {
-        None => "No revocation was under way: nothing changed.".to_owned(),
-        Some(r) if written.is_empty() => format!(
+    let written = state.cards.finish();
+    match (state.ceremony.take(), written) {
+        (None, _) => "No revocation was under way: nothing changed.".to_owned(),
+        (Some(r), None) => format!(
             "Revocation {} abandoned: nothing was registered or written. The card is NOT \
              revoked; the active set is unchanged.",
             r.id()
         ),
-        Some(r) => format!(
+        (Some(r), Some(written)) => format!(
             "Revocation {} abandoned: nothing was registered. The card is NOT revoked; the \
-             active set is unchanged. Unused new shares stay on: {}.",
+             active set is unchanged. Unused new shares stay on: {written}.",
             r.id(),
-            written.join(", ")
         ),
     }
 }
 
 fn verify(link: &mut (dyn Link + Send), state: &mut RevokeWork, pin: &Pin) -> Vec<Event> {
-    let mut card = match open_card(&mut state.inserted, pin) {
+    let mut card = match state.cards.open(pin) {
         Ok(card) => card,
-        Err(event) => return vec![Event::Revoke(RevokeEvent::Card(event))],
+        Err(refused) => return vec![Event::Revoke(RevokeEvent::Card(refused.into()))],
     };
     let view = card_view(&card.info());
     let Some(mut revocation) = state.ceremony.take() else {
@@ -565,14 +537,16 @@ fn verify(link: &mut (dyn Link + Send), state: &mut RevokeWork, pin: &Pin) -> Ve
             "no revocation is under way: begin one first".into(),
         ))];
     };
-    let progress = match revocation.add_card(&mut *card) {
+    let progress = match state
+        .cards
+        .add(&mut *card, &view, |c| revocation.add_card(c))
+    {
         Ok(progress) => progress,
         Err(e) => {
             state.ceremony = Some(revocation);
             return failure(e);
         }
     };
-    state.written.push(view.name());
     let mut events = vec![Event::Revoke(RevokeEvent::Written {
         card: view,
         have: progress.have,
@@ -582,7 +556,7 @@ fn verify(link: &mut (dyn Link + Send), state: &mut RevokeWork, pin: &Pin) -> Ve
         return events;
     }
     let id = revocation.id();
-    let written = std::mem::take(&mut state.written);
+    let written = state.cards.finish().unwrap_or_default();
     events.push(Event::Revoke(match revocation.finish(link) {
         Ok(done) => RevokeEvent::Done {
             set_number: done.registered.set_number,
@@ -590,8 +564,7 @@ fn verify(link: &mut (dyn Link + Send), state: &mut RevokeWork, pin: &Pin) -> Ve
         },
         Err(e) => RevokeEvent::Aborted(format!(
             "Revocation {id}: the HSM did not register the new set ({e}). The card is NOT \
-             revoked; unused new shares stay on: {}.",
-            written.join(", ")
+             revoked; unused new shares stay on: {written}."
         )),
     }));
     events

@@ -93,6 +93,8 @@ pub enum Action {
     Enrol,
     /// Set up a new card (the Cards screen).
     NewCard,
+    /// Set up an OpenPGP card in a reader (the Cards screen).
+    SetUpCard,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -228,6 +230,13 @@ pub const CARDS: &[Binding] = &[
         "n",
         Action::NewCard,
         "new card",
+        true,
+    ),
+    bind(
+        &[KeyCode::Char('o')],
+        "o",
+        Action::SetUpCard,
+        "OpenPGP card",
         true,
     ),
 ];

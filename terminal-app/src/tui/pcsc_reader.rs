@@ -212,14 +212,19 @@ fn read_card(reader: &str, present: bool) -> Result<Option<CardView>, String> {
         return Ok(None);
     }
     match PcscCard::open(reader) {
-        Ok(card) if !card.has_keys() => Err(format!(
-            "card {} has no keys: set it up first",
-            Card::info(&card).serial
-        )),
-        Ok(card) => Ok(Some(card_view(&Card::info(&card)))),
+        Ok(card) => slot_card(&Card::info(&card)),
         Err(quorum::CardError::Removed) => Ok(None),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// A card in a reader as its slot shows it: a card without both keys (they read as zeros) is
+/// named with what to do first, and is not offered to ceremonies.
+fn slot_card(info: &quorum::CardInfo) -> Result<Option<CardView>, String> {
+    if info.signing_public == [0; 32] || info.decryption_public == [0; 32] {
+        return Err(format!("card {} has no keys: set it up first", info.serial));
+    }
+    Ok(Some(card_view(info)))
 }
 
 /// The soft cards listed: those of `soft_dir` where `policy` allows soft cards, else none.
@@ -331,6 +336,19 @@ impl CardReader for PcscReader {
         }
     }
 
+    /// Whatever its keys (a set-up makes them); a soft card file is no OpenPGP card.
+    fn openpgp_card(&mut self, slot: usize) -> Result<PcscCard, String> {
+        match self.slot(slot)? {
+            Slot::Reader(name) => PcscCard::open(&name).map_err(|e| match e {
+                quorum::CardError::Removed => {
+                    format!("no card in {}: insert one", crate::cli::printable(&name))
+                }
+                e => e.to_string(),
+            }),
+            Slot::Soft(_) => Err("that is a soft card file: choose a card reader".to_owned()),
+        }
+    }
+
     /// Sealed with production Argon2 under a random serial, in the configured directory; only
     /// where the card policy accepts soft cards.
     fn create_soft_card(
@@ -371,6 +389,18 @@ impl CardReader for PcscReader {
         Ok((info, path))
     }
 
+    /// The card's own report replaces what the slot showed: the poll reopens a card only when
+    /// its ATR changes, and a PIN change or a set-up leaves the ATR as it was.
+    fn card_changed(&mut self, slot: usize, info: &quorum::CardInfo) -> Option<ReaderReport> {
+        let reader = self.readers.get_mut(slot)?;
+        let card = slot_card(info);
+        if reader.card == card {
+            return None;
+        }
+        reader.card = card;
+        Some(self.now())
+    }
+
     fn poll(&mut self) -> Option<ReaderReport> {
         self.refresh().then(|| self.now())
     }
@@ -406,6 +436,58 @@ mod tests {
             reader_label(&slot(Err("card X has no keys: set it up first".into()))),
             "Reader\u{fffd} 0 · card X has no keys: set it up first"
         );
+    }
+
+    fn info(serial: &str, keys: bool, tries: u8) -> quorum::CardInfo {
+        quorum::CardInfo {
+            holder: Some("Ada Example".into()),
+            serial: serial.into(),
+            signing_public: [u8::from(keys); 32],
+            decryption_public: [u8::from(keys); 32],
+            soft: false,
+            pin_retries_left: Some(tries),
+        }
+    }
+
+    #[test]
+    fn a_slot_shows_the_tries_left_the_card_reported_after_a_pin_change_or_set_up() {
+        let mut reader = offline(None, CardPolicy::hardware_only());
+        reader.readers.push(ReaderSlot {
+            name: "Reader 0".into(),
+            atr: Some(vec![0x3b]),
+            card: slot_card(&info("FFFF:7E550001", true, 3)),
+        });
+        assert!(reader.slots()[0].label.ends_with("3 tries left"));
+        // A wrong PIN: the card's count, read again by the card, reaches the slot.
+        let report = reader
+            .card_changed(0, &info("FFFF:7E550001", true, 2))
+            .expect("the slot changed");
+        assert_eq!(
+            report.slots[0].label,
+            "Reader 0 · card FFFF:7E550001 (Ada Example) · 2 tries left"
+        );
+        assert_eq!(report.present, vec!["FFFF:7E550001".to_owned()]);
+        // The same report again changes nothing; a slot past the readers is not a reader.
+        assert!(
+            reader
+                .card_changed(0, &info("FFFF:7E550001", true, 2))
+                .is_none()
+        );
+        assert!(
+            reader
+                .card_changed(3, &info("FFFF:7E550001", true, 1))
+                .is_none()
+        );
+        // A card set up (its keys now on it) is offered; one without keys says what to do.
+        let report = reader
+            .card_changed(0, &info("FFFF:7E550001", false, 3))
+            .unwrap();
+        assert!(
+            report.slots[0]
+                .label
+                .ends_with("has no keys: set it up first")
+        );
+        assert!(report.present.is_empty());
     }
 
     /// A reader that never asked PC/SC (the card stack is only touched under its lock).

@@ -290,7 +290,7 @@ pub(crate) static SCREENS: &[ScreenFlow] = &[
         screen: Screen::NewCard,
         context: |m| m.newcard.context(),
         open: nothing,
-        on_action: |m, a| m.newcard.on_action(a),
+        on_action: |m, a| m.newcard.on_action(a, m.login.slots.len()),
         back: Back::To(Screen::Cards),
         forget: |m| m.newcard = Default::default(),
         on_event: |m, event| match event {

@@ -159,6 +159,10 @@ pub(crate) fn cards_action(model: &mut Model, action: Action) -> Option<Vec<Effe
             model.newcard = Default::default();
             Screen::NewCard
         }
+        Action::SetUpCard => {
+            model.newcard = crate::flows::newcard::NewCardFlow::openpgp();
+            Screen::NewCard
+        }
         _ => return None,
     };
     model.notice = None;

@@ -38,7 +38,9 @@ pub fn view(frame: &mut Frame, model: &Model, theme: &Theme) {
         }
         Screen::Pin => flows::pin::view(frame, body, &model.pin, &model.login.slots, theme),
         Screen::Enrol => flows::enrol::view(frame, body, &model.enrol, &model.login.slots, theme),
-        Screen::NewCard => flows::newcard::view(frame, body, &model.newcard, theme),
+        Screen::NewCard => {
+            flows::newcard::view(frame, body, &model.newcard, &model.login.slots, theme)
+        }
         Screen::Reshare => {
             flows::reshare::view(frame, body, &model.reshare, &model.login.slots, theme)
         }

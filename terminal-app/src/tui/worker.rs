@@ -66,6 +66,27 @@ pub trait CardReader: Send {
         let _ = slot;
         Err("this terminal's card readers cannot change PINs".to_owned())
     }
+    /// The OpenPGP card in `slot`, opened for a set-up (whatever its keys).
+    fn openpgp_card(&mut self, slot: usize) -> Result<quorum::PcscCard, String> {
+        let _ = slot;
+        Err(
+            "this terminal reaches no OpenPGP card through PC/SC: set the card up on a \
+             terminal with a card reader"
+                .to_owned(),
+        )
+    }
+    /// The card in `slot` as it reported itself after a PIN change, an unblock or a set-up
+    /// (its tries left read from the card again): the slot shows it from now on. The cards
+    /// within reach when that changed what the slots show (card readers; soft cards have no
+    /// counter to show).
+    fn card_changed(
+        &mut self,
+        slot: usize,
+        info: &CardInfo,
+    ) -> Option<super::pcsc_reader::ReaderReport> {
+        let _ = (slot, info);
+        None
+    }
     /// A new soft card for `holder`, sealed under `passphrase`, in the soft card directory; it
     /// joins the slots. Its identity and file.
     fn create_soft_card(
