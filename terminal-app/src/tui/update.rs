@@ -390,17 +390,17 @@ fn on_event(model: &mut Model, event: Event) -> Vec<Effect> {
         | Event::ConfigApplied { .. }
         | Event::ConfigRefused { .. }) => model.config.on_event(event),
         Event::Keys {
-            filter,
-            after,
+            query,
             keys,
             more,
+            matching,
         } => {
-            let flow = if filter == model.bin.filter {
+            let flow = if query.filter == model.bin.filter {
                 &mut model.bin
             } else {
                 &mut model.keys
             };
-            flow.on_page(after, keys, more)
+            flow.on_page(&query, keys, more, matching)
         }
         event @ (Event::Restored { .. } | Event::Purged { .. } | Event::KeyActionFailed(_)) => {
             let effects = model.bin.on_event(event);
