@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{
     Action, AdminError, AdminRequest, AdminResponse, BackupProblem, CardSetProblem, CardSignature,
-    CeremonyKind, ConfigProblem, FullLogPolicy, KeyFilter, KeyIdList, LogPage, LogQuery, LogSpace,
-    LogStatus, LoginRefusal, MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS,
-    MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
-    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials,
-    NewPairingCode, OfficerRole, OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo,
-    drill_message, enrolment_message, login_message,
+    CeremonyKind, ConfigProblem, FullLogPolicy, KeyCursor, KeyFilter, KeyIdList, KeyPosition,
+    KeyQuery, KeySort, LogPage, LogQuery, LogSpace, LogStatus, LoginRefusal, MAX_BACKUP_HEADER,
+    MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE,
+    MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, MAX_RECOVERY_PUBLIC_KEY,
+    MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials, NewPairingCode, OfficerRole,
+    OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo, drill_message, enrolment_message,
+    login_message,
 };
 
 use crate::domain::PartitionId;

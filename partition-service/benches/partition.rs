@@ -25,8 +25,8 @@ use hsm_link::handshake::client::ClientMode;
 use hsm_link::keys::StaticKeypair;
 use hsm_link::limits::MAX_PLAINTEXT;
 use hsm_link::message::{
-    AdminRequest, AdminResponse, CeremonyKind, KeyFilter, LogPage, LogQuery, MAX_PAGE_BYTES,
-    OfficerRole, Request, Response,
+    AdminRequest, AdminResponse, CeremonyKind, KeyCursor, KeyFilter, KeyPosition, KeyQuery,
+    LogPage, LogQuery, MAX_PAGE_BYTES, OfficerRole, Request, Response,
 };
 use partition_service::access::ApiProvider;
 use partition_service::admin::MAX_SCANNED_PER_PAGE;
@@ -68,12 +68,22 @@ fn copy_key(key: &StaticKeypair) -> StaticKeypair {
 
 /// A page of keys for the PSO session: how many, and whether more follow.
 fn list_keys(pso: &mut Terminal, after: Option<KeyId>) -> (usize, bool) {
-    match pso.admin(AdminRequest::ListKeys {
-        filter: KeyFilter::All,
-        after,
-        limit: PAGE,
-    }) {
-        Ok(AdminResponse::Keys { keys, more }) => (keys.len(), more),
+    // In id order only the id of a position counts.
+    let from = after.map_or(KeyCursor::First, |id| {
+        KeyCursor::After(KeyPosition {
+            id,
+            label: label(String::new()),
+            size_bytes: 0,
+            created_unix: 0,
+        })
+    });
+    let query = KeyQuery {
+        from,
+        count: false,
+        ..KeyQuery::first(KeyFilter::All, PAGE)
+    };
+    match pso.admin(AdminRequest::ListKeys(query)) {
+        Ok(AdminResponse::Keys { keys, more, .. }) => (keys.len(), more),
         other => panic!("list keys: {other:?}"),
     }
 }

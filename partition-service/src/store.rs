@@ -1,9 +1,12 @@
 //! The HSM's store: one redb file. Every change is one write transaction, so a crash at any
 //! point leaves the previous state or the new one, never a mix.
 
+mod key_order;
+
 use std::path::Path;
 
-use hsm_link::domain::{KeyId, PartitionId};
+use hsm_link::domain::{KeyId, KeyObjectSummary, PartitionId};
+use hsm_link::message::KeyQuery;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::model::{self, KeyRecord, PartitionRecord, RecordError, SoRegistry, TerminalSeen};
@@ -26,7 +29,11 @@ const SO_REGISTRY: &str = "so-registry";
 /// Whether card sets may hold soft cards: one byte, 1 for yes; absent means no.
 const SOFT_CARDS: &str = "soft-cards-allowed";
 const STORE_FORMAT: &str = "store-format";
-const STORE_FORMAT_VERSION: &[u8] = b"1";
+/// Version 2 added the key listing index ([`key_order`]); a version 1 store gets it built on
+/// its first open, and a version 1 binary then refuses the store rather than write keys
+/// without their index entries.
+const STORE_FORMAT_VERSION: &[u8] = b"2";
+const STORE_FORMAT_WITHOUT_KEY_INDEX: &[u8] = b"1";
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +107,10 @@ impl Store {
                     meta.insert(STORE_FORMAT, STORE_FORMAT_VERSION)?;
                 }
                 Some(v) if v == STORE_FORMAT_VERSION => {}
+                Some(v) if v == STORE_FORMAT_WITHOUT_KEY_INDEX => {
+                    build_key_index(&txn)?;
+                    meta.insert(STORE_FORMAT, STORE_FORMAT_VERSION)?;
+                }
                 Some(_) => return Err(StoreError::Format),
             }
             txn.open_table(PARTITIONS)?;
@@ -107,6 +118,7 @@ impl Store {
             txn.open_table(LOG)?;
             txn.open_table(CHECKPOINTS)?;
             txn.open_table(TERMINALS)?;
+            txn.open_table(key_order::KEY_ORDER)?;
         }
         txn.commit()?;
         Ok(Store { db, durable })
@@ -156,6 +168,18 @@ impl Store {
         let txn = self.db.begin_read().map_err(StoreError::from)?;
         f(&ReadTxn { txn })
     }
+}
+
+/// Writes the listing index of every key already stored (a store of format 1).
+fn build_key_index(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let keys = txn.open_table(KEYS)?;
+    let mut index = txn.open_table(key_order::KEY_ORDER)?;
+    for item in keys.iter()? {
+        let (k, v) = item?;
+        let key: KeyRecord = record("key object", v.value())?;
+        key_order::insert(&mut index, k.value().0, &key.summary)?;
+    }
+    Ok(())
 }
 
 fn record<T: for<'a> serde::Deserialize<'a>>(
@@ -220,6 +244,28 @@ macro_rules! reads {
                 }
             }
             Ok((out, false))
+        }
+
+        /// A page of a partition's keys from the listing index: up to `limit` keys matching
+        /// `query` from its cursor on, nearest to the cursor first, and whether more follow.
+        pub fn key_page(
+            &self,
+            partition: &PartitionId,
+            query: &KeyQuery,
+            limit: usize,
+        ) -> Result<(Vec<KeyObjectSummary>, bool), StoreError> {
+            let table = self.txn.open_table(key_order::KEY_ORDER)?;
+            key_order::page(&table, partition.as_str(), query, limit)
+        }
+
+        /// How many of a partition's keys match `query`'s filters (reads the whole index).
+        pub fn count_keys(
+            &self,
+            partition: &PartitionId,
+            query: &KeyQuery,
+        ) -> Result<u64, StoreError> {
+            let table = self.txn.open_table(key_order::KEY_ORDER)?;
+            key_order::count(&table, partition.as_str(), query)
         }
 
         /// Visits every key object of a partition (for usage), without holding them all.
@@ -357,18 +403,28 @@ impl WriteTxn<'_> {
     /// Stores a key object.
     pub fn put_key(&mut self, partition: &PartitionId, key: &KeyRecord) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(KEYS)?;
-        table.insert(
+        let mut index = self.txn.open_table(key_order::KEY_ORDER)?;
+        let old = table.insert(
             (partition.as_str(), key.summary.id.0),
             model::encode(key).as_slice(),
         )?;
-        Ok(())
+        if let Some(old) = old {
+            let old: KeyRecord = record("key object", old.value())?;
+            key_order::remove(&mut index, partition.as_str(), &old.summary)?;
+        }
+        key_order::insert(&mut index, partition.as_str(), &key.summary)
     }
 
     /// Deletes a key object for good.
     pub fn delete_key(&mut self, partition: &PartitionId, id: KeyId) -> Result<bool, StoreError> {
         let mut table = self.txn.open_table(KEYS)?;
-        let removed = table.remove((partition.as_str(), id.0))?.is_some();
-        Ok(removed)
+        let mut index = self.txn.open_table(key_order::KEY_ORDER)?;
+        let Some(old) = table.remove((partition.as_str(), id.0))? else {
+            return Ok(false);
+        };
+        let old: KeyRecord = record("key object", old.value())?;
+        key_order::remove(&mut index, partition.as_str(), &old.summary)?;
+        Ok(true)
     }
 
     /// Appends a log line (entry or checkpoint) under `seq`.

@@ -588,11 +588,10 @@ fn request_for(
             config: Box::new(config.clone()),
         },
         Action::ViewUsage => AdminRequest::GetUsage,
-        Action::ListKeys => AdminRequest::ListKeys {
-            filter: hsm_link::message::KeyFilter::All,
-            after: None,
-            limit: 10,
-        },
+        Action::ListKeys => AdminRequest::ListKeys(hsm_link::message::KeyQuery::first(
+            hsm_link::message::KeyFilter::All,
+            10,
+        )),
         Action::RestoreKey => AdminRequest::RestoreKey {
             id: hsm_link::domain::KeyId(999),
         },

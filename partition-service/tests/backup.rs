@@ -14,8 +14,8 @@ use hsm_link::domain::{
     PartitionId, ServiceTier,
 };
 use hsm_link::message::{
-    AdminError, AdminRequest, AdminResponse, BackupProblem, CeremonyKind, KeyFilter, LogQuery,
-    MAX_RESTORE_CHUNK, OfficerRole, RecoveryPublic, Request, Response, RestoreDiff,
+    AdminError, AdminRequest, AdminResponse, BackupProblem, CeremonyKind, KeyFilter, KeyQuery,
+    LogQuery, MAX_RESTORE_CHUNK, OfficerRole, RecoveryPublic, Request, Response, RestoreDiff,
 };
 use partition_service::access::ApiProvider;
 use partition_service::app_link::{AppConnection, AppRequest, AppResponse};
@@ -80,11 +80,10 @@ fn generate(f: &Fixture, kind: KeyKind, label: &str) -> KeyId {
 
 fn keys(t: &mut Terminal) -> Vec<KeyObjectSummary> {
     match t
-        .admin(AdminRequest::ListKeys {
-            filter: KeyFilter::All,
-            after: None,
-            limit: 1000,
-        })
+        .admin(AdminRequest::ListKeys(KeyQuery::first(
+            KeyFilter::All,
+            1000,
+        )))
         .unwrap()
     {
         AdminResponse::Keys { keys, .. } => keys,

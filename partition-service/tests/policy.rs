@@ -13,7 +13,7 @@ use hsm_link::domain::{
     Parameter, PartitionConfig, ServiceTier,
 };
 use hsm_link::message::{
-    AdminRequest, AdminResponse, KeyFilter, LogQuery, OfficerRole, Request, Response,
+    AdminRequest, AdminResponse, KeyFilter, KeyQuery, LogQuery, OfficerRole, Request, Response,
 };
 use partition_service::access::ApiProvider;
 use partition_service::app_link::{
@@ -445,13 +445,13 @@ fn the_bin_restore_and_purge_and_the_quota() {
     let AdminResponse::Keys {
         keys: bin,
         more: false,
+        matching: Some(1),
     } = w
         .pso
-        .admin(AdminRequest::ListKeys {
-            filter: KeyFilter::Invalidated,
-            after: None,
-            limit: 100,
-        })
+        .admin(AdminRequest::ListKeys(KeyQuery::first(
+            KeyFilter::Invalidated,
+            100,
+        )))
         .unwrap()
     else {
         panic!()

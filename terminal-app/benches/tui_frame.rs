@@ -14,7 +14,7 @@ use hsm_link::domain::{
     KeyAttributes, KeyId, KeyKind, KeyLabel, KeyObjectSummary, KeyState, PartitionConfig,
     PartitionUsage, ServiceTier,
 };
-use hsm_link::message::{KeyFilter, LogQuery};
+use hsm_link::message::{KeyCursor, KeyQuery, LogQuery};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -64,12 +64,59 @@ impl PageSource {
         }
     }
 
+    /// Key `i` of the 100,000 behind the source.
+    fn key(i: u64) -> KeyObjectSummary {
+        KeyObjectSummary {
+            id: KeyId(i),
+            label: KeyLabel::new(format!("payments-{i:06}")).unwrap(),
+            kind: KeyKind::Ed25519,
+            attributes: KeyAttributes {
+                extractable: false,
+                sensitive: true,
+                modifiable: false,
+            },
+            created_unix: 1_796_000_000 + i,
+            size_bytes: 67,
+            state: KeyState::Active,
+        }
+    }
+
+    /// A page of the keys as the HSM's listing index gives it (ids 1..=KEYS; label order is id
+    /// order here), in the list's order.
+    fn keys(&self, query: &KeyQuery) -> Event {
+        let limit = u64::from(query.limit);
+        let (from, to) = match &query.from {
+            KeyCursor::First => (1, limit.min(KEYS)),
+            KeyCursor::Last => (KEYS.saturating_sub(limit) + 1, KEYS),
+            KeyCursor::After(p) => (p.id.0 + 1, (p.id.0 + limit).min(KEYS)),
+            KeyCursor::Before(p) => (p.id.0.saturating_sub(limit).max(1), p.id.0 - 1),
+        };
+        let more = if query.backwards() {
+            from > 1
+        } else {
+            to < KEYS
+        };
+        Event::Keys {
+            query: Box::new(query.clone()),
+            keys: (from..=to).map(PageSource::key).collect(),
+            more,
+            matching: query.count.then_some(KEYS),
+        }
+    }
+
     /// Answers the pages `effects` ask for, as the worker would, until none is asked for.
     fn serve(&self, m: &mut Model, mut effects: Vec<Effect>) {
         while let Some(effect) = effects.pop() {
-            if let Effect::Send(Command::Log(query)) = effect {
-                let page = self.page(&query);
-                effects.extend(update(m, Message::Worker(Event::Log(Box::new(page)))));
+            match effect {
+                Effect::Send(Command::Log(query)) => {
+                    let page = self.page(&query);
+                    effects.extend(update(m, Message::Worker(Event::Log(Box::new(page)))));
+                }
+                Effect::Send(Command::Keys(query)) => {
+                    let page = self.keys(&query);
+                    effects.extend(update(m, Message::Worker(page)));
+                }
+                _ => {}
             }
         }
     }
@@ -108,32 +155,18 @@ fn model() -> Model {
     });
     m.config.read = Some(config.clone());
     m.config.staged = Some(config);
-    let keys = (1..=KEYS)
-        .map(|i| KeyObjectSummary {
-            id: KeyId(i),
-            label: KeyLabel::new(format!("payments-{i:06}")).unwrap(),
-            kind: KeyKind::Ed25519,
-            attributes: KeyAttributes {
-                extractable: false,
-                sensitive: true,
-                modifiable: false,
-            },
-            created_unix: 1_796_000_000 + i,
-            size_bytes: 67,
-            state: KeyState::Active,
-        })
-        .collect();
-    update(
-        &mut m,
-        terminal_app::tui::message::Message::Worker(Event::Keys {
-            filter: KeyFilter::Active,
-            after: None,
-            keys,
-            more: true,
-        }),
-    );
-    m.keys.selected = (KEYS / 2) as usize;
     m
+}
+
+/// Opens the Keys screen and scrolls to its middle, pages read as asked for.
+fn scroll_keys_to_middle(m: &mut Model, source: &PageSource) {
+    m.screen = Screen::Keys;
+    let effects = m.keys.open();
+    source.serve(m, effects);
+    while (m.keys.selected as u64) < KEYS / 2 {
+        let effects = press(m, KeyCode::PageDown);
+        source.serve(m, effects);
+    }
 }
 
 /// Opens the Logs screen and scrolls to the middle of the log, pages read as asked for.
@@ -181,6 +214,7 @@ fn main() {
     let source = PageSource;
     let theme = Theme::for_terminal(false);
     let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    scroll_keys_to_middle(&mut m, &source);
     scroll_logs_to_middle(&mut m, &source);
     println!(
         "TUI frame render at 200x60, {KEYS} keys read, {LOG_ENTRIES} log entries behind the page \

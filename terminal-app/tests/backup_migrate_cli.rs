@@ -82,11 +82,7 @@ fn keys(state: &Path, name: &str, card: &Path, holder: &str) -> Vec<(u64, String
     let mut login = LoginCeremony::start(&mut conn, OfficerRole::Pso).unwrap();
     login.present(&mut verified).unwrap();
     login.submit(&mut conn).unwrap();
-    let request = AdminRequest::ListKeys {
-        filter: KeyFilter::All,
-        after: None,
-        limit: 100,
-    };
+    let request = AdminRequest::ListKeys(hsm_link::message::KeyQuery::first(KeyFilter::All, 100));
     let listed = match conn.admin(request).unwrap() {
         AdminResponse::Keys { keys, .. } => keys
             .into_iter()

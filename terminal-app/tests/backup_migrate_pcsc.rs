@@ -48,11 +48,7 @@ fn prepared(reader: &str, holder: &str) -> quorum::pcsc::VerifiedPcscCard {
 }
 
 fn keys(t: &mut Terminal) -> Vec<hsm_link::domain::KeyObjectSummary> {
-    let request = AdminRequest::ListKeys {
-        filter: KeyFilter::All,
-        after: None,
-        limit: 100,
-    };
+    let request = AdminRequest::ListKeys(hsm_link::message::KeyQuery::first(KeyFilter::All, 100));
     match t.conn.admin(request).unwrap() {
         AdminResponse::Keys { keys, .. } => keys,
         other => panic!("{other:?}"),

@@ -756,11 +756,10 @@ mod worker {
         assert_eq!((file_name, check), (&created.file_name, &Check::Verified));
 
         // A key purged after the backup: the dry run's diff brings it back.
-        let bin = w.handle(Command::Keys {
-            filter: KeyFilter::Invalidated,
-            after: None,
-            limit: 10,
-        });
+        let bin = w.handle(Command::Keys(hsm_link::message::KeyQuery::first(
+            KeyFilter::Invalidated,
+            10,
+        )));
         let Some(Event::Keys { keys, .. }) = bin.first() else {
             panic!("{bin:?}")
         };

@@ -262,6 +262,17 @@ fn key_states() -> Vec<(&'static str, Model)> {
     }
     all.push(("keys", k));
 
+    // Deep in a list of 1,000 keys: the title says which rows of how many are shown.
+    let thousand = keys(1_000, false);
+    let mut deep = logged_in();
+    let effects = ch(&mut deep, '2');
+    serve_keys(&mut deep, &thousand, effects);
+    for _ in 0..20 {
+        let effects = key(&mut deep, KeyCode::PageDown);
+        serve_keys(&mut deep, &thousand, effects);
+    }
+    all.push(("keys_deep", deep));
+
     let mut bin = logged_in();
     ch(&mut bin, '3');
     event(&mut bin, keys_page(KeyFilter::Invalidated, 6, false));

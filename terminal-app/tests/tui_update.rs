@@ -6,7 +6,7 @@
 mod tui_support;
 
 use hsm_link::domain::{KeyId, Parameter};
-use hsm_link::message::{KeyFilter, OfficerRole};
+use hsm_link::message::{KeyCursor, KeyFilter, KeyPosition, KeyQuery, KeySort, OfficerRole};
 use ratatui::crossterm::event::KeyCode;
 use terminal_app::flows::config::Mode;
 use terminal_app::flows::login::Stage;
@@ -63,11 +63,10 @@ fn arrows_and_vim_keys_move_the_menu_and_esc_backs_out() {
     assert_eq!(m.screen, Screen::Keys);
     assert_eq!(
         effects,
-        vec![Effect::Send(Command::Keys {
-            filter: KeyFilter::Active,
-            after: None,
-            limit: terminal_app::flows::keys::PAGE
-        })]
+        vec![Effect::Send(Command::Keys(KeyQuery::first(
+            KeyFilter::Active,
+            terminal_app::flows::keys::PAGE
+        )))]
     );
     key(&mut m, KeyCode::Esc);
     assert_eq!(m.screen, Screen::Dashboard);
@@ -380,14 +379,125 @@ fn the_next_page_of_keys_is_fetched_as_the_user_scrolls() {
     let effects = ch(&mut m, 'j');
     assert_eq!(
         effects,
-        vec![Effect::Send(Command::Keys {
-            filter: KeyFilter::Active,
-            after: Some(KeyId(100)),
-            limit: terminal_app::flows::keys::PAGE
-        })]
+        vec![Effect::Send(Command::Keys(KeyQuery {
+            from: KeyCursor::After(KeyPosition::of(&m.keys.rows[99])),
+            count: false,
+            ..KeyQuery::first(KeyFilter::Active, terminal_app::flows::keys::PAGE)
+        }))]
     );
     // While the page is on its way, no second request.
     assert!(ch(&mut m, 'j').is_empty());
+}
+
+/// 10,000 keys behind the HSM's answers: the list is walked down by keys and pages, to the end
+/// and back to the top; the model never holds more than its window, the row selected is
+/// always the one at that place in the whole list, and the title says which rows are shown.
+#[test]
+fn the_key_list_holds_a_window_and_reads_pages_forward_and_backward() {
+    use terminal_app::flows::keys::MAX_HELD_ROWS;
+    let all = keys(10_000, false);
+    let mut m = logged_in();
+    let effects = ch(&mut m, '2');
+    assert!(serve_keys(&mut m, &all, effects).is_empty());
+    assert_eq!(m.keys.total, Some(10_000));
+    let check = |m: &terminal_app::tui::model::Model| {
+        assert!(m.keys.rows.len() <= MAX_HELD_ROWS, "{}", m.keys.rows.len());
+        let k = m.keys.selected_key().expect("the selection is held");
+        assert_eq!(k.id.0 as usize, m.keys.selected + 1);
+    };
+    for _ in 0..300 {
+        let effects = key(&mut m, KeyCode::PageDown);
+        serve_keys(&mut m, &all, effects);
+        check(&m);
+    }
+    assert_eq!(m.keys.selected, 3_000);
+    assert!(m.keys.offset > 0, "rows before the window were dropped");
+    // End reads the last page (no walk through the rest).
+    let effects = key(&mut m, KeyCode::End);
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Send(Command::Keys(KeyQuery {
+            from: KeyCursor::Last,
+            ..
+        }))]
+    ));
+    serve_keys(&mut m, &all, effects);
+    check(&m);
+    assert_eq!(m.keys.selected, 9_999);
+    assert_eq!(m.keys.offset, 10_000 - m.keys.rows.len());
+    let screen = screen_text(&m, 80, 24);
+    assert!(screen.contains("–10,000 of 10,000"), "{screen}");
+    // Back up: pages before the window are read (Before cursors), the window stays bounded.
+    let mut before = 0;
+    for _ in 0..100 {
+        let effects = key(&mut m, KeyCode::PageUp);
+        before += effects
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Effect::Send(Command::Keys(KeyQuery {
+                        from: KeyCursor::Before(_),
+                        ..
+                    }))
+                )
+            })
+            .count();
+        serve_keys(&mut m, &all, effects);
+        check(&m);
+    }
+    assert_eq!(m.keys.selected, 8_999);
+    assert!(before >= 9, "pages before the window read: {before}");
+    // Home reads the first page again.
+    let effects = key(&mut m, KeyCode::Home);
+    serve_keys(&mut m, &all, effects);
+    check(&m);
+    assert_eq!((m.keys.selected, m.keys.offset), (0, 0));
+}
+
+/// A page that answers an older order or filter, or a cursor no longer asked for, is
+/// dropped: it would land in the wrong place of the window.
+#[test]
+fn a_key_page_for_an_older_query_is_dropped() {
+    let all = keys(1_000, false);
+    let mut m = logged_in();
+    let first = ch(&mut m, '2');
+    ch(&mut m, 's');
+    let Effect::Send(Command::Keys(old)) = &first[0] else {
+        panic!("{first:?}")
+    };
+    event(&mut m, keys_answer(old, &all));
+    assert!(m.keys.rows.is_empty(), "the id-ordered page is not taken");
+    assert_eq!(m.keys.loading, Some(KeyCursor::First));
+}
+
+/// Filter and sort are the HSM's: a label filter typed (applied on Enter), a kind cycled and
+/// the order changed each read the list again from its first page with that query.
+#[test]
+fn key_filters_and_order_are_sent_to_the_hsm() {
+    let mut m = logged_in();
+    ch(&mut m, '2');
+    event(&mut m, keys_page(KeyFilter::Active, 100, true));
+    ch(&mut m, '/');
+    typed(&mut m, "pay");
+    let effects = key(&mut m, KeyCode::Enter);
+    let [Effect::Send(Command::Keys(q))] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(q.label_contains.as_deref(), Some("pay"));
+    assert_eq!(q.from, KeyCursor::First);
+    assert!(q.count, "a new filter is counted");
+    let effects = ch(&mut m, 't');
+    let [Effect::Send(Command::Keys(q))] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(q.kind, Some(hsm_link::domain::KeyKind::Aes256));
+    assert_eq!(q.label_contains.as_deref(), Some("pay"));
+    let effects = ch(&mut m, 's');
+    let [Effect::Send(Command::Keys(q))] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!((q.sort, q.descending), (KeySort::Label, false));
 }
 
 #[test]
@@ -418,25 +528,26 @@ fn log_filters_reload_from_the_start() {
 }
 
 #[test]
-fn sorting_keeps_paging_after_the_highest_id_read() {
+fn newest_first_is_the_hsm_order_read_from_its_first_page() {
     let mut m = logged_in();
     ch(&mut m, '2');
     event(&mut m, keys_page(KeyFilter::Active, 100, true));
-    // Newest first: the key created last (id 100) on top.
-    for _ in 0..3 {
+    for _ in 0..2 {
         ch(&mut m, 's');
     }
-    assert_eq!(m.keys.rows[0].id, KeyId(100));
-    assert_eq!(m.keys.selected, 0);
-    let effects = ch(&mut m, 'G');
+    let effects = ch(&mut m, 's');
     assert_eq!(
         effects,
-        vec![Effect::Send(Command::Keys {
-            filter: KeyFilter::Active,
-            after: Some(KeyId(100)),
-            limit: terminal_app::flows::keys::PAGE
-        })]
+        vec![Effect::Send(Command::Keys(KeyQuery {
+            sort: KeySort::Created,
+            descending: true,
+            // The count of the list stands: the order does not change it.
+            count: false,
+            ..KeyQuery::first(KeyFilter::Active, terminal_app::flows::keys::PAGE)
+        }))]
     );
+    assert!(m.keys.rows.is_empty());
+    assert_eq!(m.keys.total, Some(1_000));
 }
 
 #[test]

@@ -135,11 +135,9 @@ fn a_pso_logs_in_card_by_card_and_every_screen_reads_the_partition() {
     assert!(status.last_checkpoint.is_some());
 
     // The bin: restore one, purge one; the counts after.
-    let Event::Keys { keys, more, .. } = only(w.handle(Command::Keys {
-        filter: KeyFilter::Invalidated,
-        after: None,
-        limit: 100,
-    })) else {
+    let Event::Keys { keys, more, .. } = only(w.handle(Command::Keys(
+        hsm_link::message::KeyQuery::first(KeyFilter::Invalidated, 100),
+    ))) else {
         panic!("no bin page")
     };
     assert_eq!((keys.len(), more), (6, false));

@@ -7,9 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
 use crate::domain::{
-    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
-    KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
-    ServiceTier,
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId, KeyKind,
+    KeyLabel, KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage,
+    Role, ServiceTier,
 };
 use crate::keys::{Fingerprint, PublicKey};
 
@@ -170,6 +170,105 @@ pub enum KeyFilter {
     Active,
     /// The bin: invalidated keys.
     Invalidated,
+}
+
+/// The order of a key listing. The HSM keeps an index per order (written in the transaction
+/// that writes the key), so a page costs the same at any depth of the list.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeySort {
+    /// By id: the order the keys were created in.
+    #[default]
+    Id,
+    /// By label, case-insensitively (then by id).
+    Label,
+    /// By size (then by id).
+    Size,
+    /// By creation time (then by id).
+    Created,
+}
+
+/// Where a key stands in a listing: the fields every order sorts by. The terminal takes it from
+/// a row it holds, so a page continues from there even if that key left the list meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPosition {
+    /// The key's id (every order's last tie-breaker).
+    pub id: KeyId,
+    /// Its label.
+    pub label: KeyLabel,
+    /// Its size in bytes.
+    pub size_bytes: u64,
+    /// When it was created.
+    pub created_unix: u64,
+}
+
+impl KeyPosition {
+    /// The position of a listed key.
+    pub fn of(key: &KeyObjectSummary) -> KeyPosition {
+        KeyPosition {
+            id: key.id,
+            label: key.label.clone(),
+            size_bytes: key.size_bytes,
+            created_unix: key.created_unix,
+        }
+    }
+}
+
+/// Where a page of keys starts, in the listing's order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyCursor {
+    /// The first keys.
+    First,
+    /// The last keys.
+    Last,
+    /// The keys after this position.
+    After(KeyPosition),
+    /// The keys before this position (the page still comes in the listing's order).
+    Before(KeyPosition),
+}
+
+/// A page of a partition's keys: which ones, in which order, from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyQuery {
+    /// Active keys, the bin, or both.
+    pub filter: KeyFilter,
+    /// Only keys whose label contains this text (case-insensitive).
+    #[serde(deserialize_with = "de_filter_text")]
+    pub label_contains: Option<String>,
+    /// Only keys of this kind.
+    pub kind: Option<KeyKind>,
+    /// The order.
+    pub sort: KeySort,
+    /// Largest, newest, last first.
+    pub descending: bool,
+    /// Where the page starts.
+    pub from: KeyCursor,
+    /// Most keys (at most [`MAX_KEYS_PER_PAGE`]).
+    pub limit: u32,
+    /// Whether to count the keys matching (the answer's `matching`). Without a label or kind
+    /// filter the count is free; with one it reads the whole index once, so a terminal asks
+    /// for it when the filter changes, not for every page.
+    pub count: bool,
+}
+
+impl KeyQuery {
+    /// The first `limit` keys of `filter`, by id, counted.
+    pub fn first(filter: KeyFilter, limit: u32) -> KeyQuery {
+        KeyQuery {
+            filter,
+            label_contains: None,
+            kind: None,
+            sort: KeySort::Id,
+            descending: false,
+            from: KeyCursor::First,
+            limit,
+            count: true,
+        }
+    }
+
+    /// Whether the page is read backwards from its cursor.
+    pub fn backwards(&self) -> bool {
+        matches!(self.from, KeyCursor::Last | KeyCursor::Before(_))
+    }
 }
 
 /// The public parts of the recovery quorum registered with a PSO card set.
@@ -376,15 +475,8 @@ pub enum AdminRequest {
     },
     /// Space and objects used.
     GetUsage,
-    /// A page of key objects.
-    ListKeys {
-        /// Which keys.
-        filter: KeyFilter,
-        /// Start after this id.
-        after: Option<KeyId>,
-        /// Most keys (at most [`MAX_KEYS_PER_PAGE`]).
-        limit: u32,
-    },
+    /// A page of key objects, filtered and sorted at the HSM.
+    ListKeys(KeyQuery),
     /// Take a key out of the bin.
     RestoreKey {
         /// The key.
@@ -695,8 +787,11 @@ pub enum AdminResponse {
         /// The keys.
         #[serde(deserialize_with = "de_keys")]
         keys: Vec<KeyObjectSummary>,
-        /// Whether more follow.
+        /// Whether more follow in the direction read (after the page, or before it when read
+        /// backwards).
         more: bool,
+        /// How many keys match the query's filters, when it asked.
+        matching: Option<u64>,
     },
     /// New application credentials, shown once.
     Credentials(NewCredentials),

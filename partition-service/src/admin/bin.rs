@@ -4,7 +4,7 @@
 use audit_log::KnownOperation;
 use hsm_link::domain::{KeyId, KeyState};
 use hsm_link::message::{
-    Action, AdminError, AdminResponse, KeyFilter, MAX_KEYS_PER_PAGE, MAX_PAGE_BYTES,
+    Action, AdminError, AdminResponse, KeyFilter, KeyQuery, MAX_KEYS_PER_PAGE, MAX_PAGE_BYTES,
 };
 use hsm_link::server::SessionContext;
 
@@ -16,36 +16,58 @@ use crate::service::{Event, ServiceError};
 const KEY_SUMMARY_OVERHEAD: usize = 64;
 
 impl AdminSession {
+    /// A page of keys from the listing index: filtered and sorted here, so the terminal holds
+    /// only the pages around what it shows. A page costs its length plus the entries a label
+    /// or kind filter skips; the count a query may ask for reads the whole index once.
     pub(super) fn list_keys(
         &self,
         ctx: &SessionContext,
-        filter: KeyFilter,
-        after: Option<KeyId>,
-        limit: u32,
+        query: &KeyQuery,
     ) -> Result<AdminResponse, ServiceError> {
         self.check(ctx, Action::ListKeys)?;
-        let limit = (limit as usize).clamp(1, MAX_KEYS_PER_PAGE);
-        let (keys, more) = self.hsm.store().read(|tx| {
-            tx.keys(&ctx.partition, after, limit, |k| match filter {
-                KeyFilter::All => true,
-                KeyFilter::Active => !k.summary.state.is_invalidated(),
-                KeyFilter::Invalidated => k.summary.state.is_invalidated(),
-            })
-            .map_err(ServiceError::from)
+        let limit = (query.limit as usize).clamp(1, MAX_KEYS_PER_PAGE);
+        let (keys, more, matching) = self.hsm.store().read(|tx| {
+            let (keys, more) = tx.key_page(&ctx.partition, query, limit)?;
+            let matching = if !query.count {
+                None
+            } else if query.label_contains.is_none() && query.kind.is_none() {
+                let usage = tx
+                    .partition(&ctx.partition)?
+                    .map(|p| p.usage)
+                    .unwrap_or_default();
+                Some(match query.filter {
+                    KeyFilter::All => usage.objects_used,
+                    KeyFilter::Active => {
+                        usage.objects_used.saturating_sub(usage.invalidated_objects)
+                    }
+                    KeyFilter::Invalidated => usage.invalidated_objects,
+                })
+            } else {
+                Some(tx.count_keys(&ctx.partition, query)?)
+            };
+            Ok::<_, ServiceError>((keys, more, matching))
         })?;
-        // Keys with long labels: stop the page at its byte budget.
+        // Keys with long labels: stop the page at its byte budget (keeping the keys nearest
+        // the cursor, so the next page goes on from the last one sent).
         let mut bytes = 0;
         let mut page = Vec::with_capacity(keys.len());
         let mut more = more;
         for key in keys {
-            bytes += key.summary.label.as_str().len() + KEY_SUMMARY_OVERHEAD;
+            bytes += key.label.as_str().len() + KEY_SUMMARY_OVERHEAD;
             if bytes > MAX_PAGE_BYTES {
                 more = true;
                 break;
             }
-            page.push(key.summary);
+            page.push(key);
         }
-        Ok(AdminResponse::Keys { keys: page, more })
+        if query.backwards() {
+            page.reverse();
+        }
+        Ok(AdminResponse::Keys {
+            keys: page,
+            more,
+            matching,
+        })
     }
 
     pub(super) fn bin(

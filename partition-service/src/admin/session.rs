@@ -267,11 +267,7 @@ impl AdminSession {
                 config,
             } => self.change_config(ctx, expected_revision, *config),
             AdminRequest::GetUsage => self.usage(ctx),
-            AdminRequest::ListKeys {
-                filter,
-                after,
-                limit,
-            } => self.list_keys(ctx, filter, after, limit),
+            AdminRequest::ListKeys(query) => self.list_keys(ctx, &query),
             AdminRequest::RestoreKey { id } => self.bin(ctx, id, false),
             AdminRequest::PurgeKey { id } => self.bin(ctx, id, true),
             AdminRequest::ResetCredentials => self.reset_credentials(ctx),

@@ -443,11 +443,8 @@ mod tests {
     }
 
     fn keys(conn: &mut AnyConnection) -> Vec<hsm_link::domain::KeyObjectSummary> {
-        let request = AdminRequest::ListKeys {
-            filter: KeyFilter::All,
-            after: None,
-            limit: 100,
-        };
+        let request =
+            AdminRequest::ListKeys(hsm_link::message::KeyQuery::first(KeyFilter::All, 100));
         match conn.admin(request).unwrap() {
             AdminResponse::Keys { keys, .. } => keys,
             other => panic!("{other:?}"),

@@ -3,10 +3,10 @@
 //! HSM says there are no more (or the caller's limit is reached).
 
 use audit_log::{LogLine, Role};
-use hsm_link::domain::{KeyId, KeyObjectSummary, KeyState, Parameter};
+use hsm_link::domain::{KeyObjectSummary, KeyState, Parameter};
 use hsm_link::message::{
-    AdminRequest, AdminResponse, KeyFilter, LogQuery, MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE,
-    OutcomeFilter,
+    AdminRequest, AdminResponse, KeyCursor, KeyFilter, KeyPosition, KeyQuery, LogQuery,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINES_PER_PAGE, OutcomeFilter,
 };
 use quorum::ceremony::Link;
 use serde_json::json;
@@ -41,21 +41,23 @@ pub fn keys(conn: &mut (impl Link + ?Sized), bin: bool) -> Result<Shown, Error> 
         KeyFilter::Active
     };
     let mut keys: Vec<KeyObjectSummary> = Vec::new();
-    let mut after: Option<KeyId> = None;
+    let mut query = KeyQuery {
+        count: false,
+        ..KeyQuery::first(filter, MAX_KEYS_PER_PAGE as u32)
+    };
     loop {
-        let AdminResponse::Keys { keys: page, more } = conn.admin(AdminRequest::ListKeys {
-            filter,
-            after,
-            limit: MAX_KEYS_PER_PAGE as u32,
-        })?
+        let AdminResponse::Keys {
+            keys: page, more, ..
+        } = conn.admin(AdminRequest::ListKeys(query.clone()))?
         else {
             return Err(Error::UnexpectedAnswer {
                 request: "ListKeys",
             });
         };
-        after = page.last().map(|k| k.id);
+        let Some(last) = page.last() else { break };
+        query.from = KeyCursor::After(KeyPosition::of(last));
         keys.extend(page);
-        if !more || after.is_none() {
+        if !more {
             break;
         }
     }

@@ -1,10 +1,15 @@
-//! Keys and the bin: the partition's keys (label, type, size, flags, created) in a list that
-//! draws only the rows on screen and fetches the next page as the selection nears the end of
-//! what was read; in the bin, restore (asked once) and purge (the key's label typed), with the
-//! counts and the space freed afterwards.
+//! Keys and the bin: the partition's keys (label, type, size, flags, created) in a truly
+//! virtualised list. The HSM filters (label text, kind; active or bin) and sorts (id, label,
+//! size, created) through its listing index and pages from a cursor; the model holds a
+//! window of at most [`MAX_HELD_ROWS`] rows around the selection, reading the page after it
+//! or before it as the user scrolls (and the first or last page on Home and End), and knows
+//! where the window stands in the whole list. In the bin, restore (asked once) and purge (the
+//! key's label typed), with the counts and the space freed afterwards.
 
-use hsm_link::domain::{KeyId, KeyObjectSummary, KeyState, PartitionUsage};
-use hsm_link::message::{AdminRequest, AdminResponse, KeyFilter};
+use hsm_link::domain::{KeyId, KeyKind, KeyObjectSummary, KeyState, PartitionUsage};
+use hsm_link::message::{
+    AdminRequest, AdminResponse, KeyCursor, KeyFilter, KeyPosition, KeyQuery, KeySort,
+};
 use quorum::ceremony::Link;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -22,10 +27,17 @@ use crate::tui::worker::{link_failure, refusal_text};
 /// Keys asked for per page.
 pub const PAGE: u32 = 100;
 
-/// Rows before the end of what was read at which the next page is asked for.
+/// Most rows the model holds: the pages around the selection. Rows further away are dropped
+/// and read again (from the HSM's index) when the user scrolls back.
+pub const MAX_HELD_ROWS: usize = 5 * PAGE as usize;
+
+/// Rows before either edge of the held rows at which the page beyond it is asked for.
 pub const PREFETCH: usize = 20;
 
-/// The order of the keys read so far (the HSM pages them in id order).
+/// The kinds the kind filter cycles through (then back to any).
+pub const KIND_CYCLE: [KeyKind; 3] = [KeyKind::Aes256, KeyKind::Ed25519, KeyKind::EcP256];
+
+/// The order shown (the HSM sorts).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sort {
     /// By id: the order they were created in.
@@ -53,17 +65,18 @@ impl Sort {
         match self {
             Sort::Id => "id",
             Sort::Label => "label",
-            Sort::Size => "size",
-            Sort::Created => "newest",
+            Sort::Size => "size, largest first",
+            Sort::Created => "newest first",
         }
     }
 
-    fn apply(self, rows: &mut [KeyObjectSummary]) {
+    /// The HSM's order and direction.
+    fn wire(self) -> (KeySort, bool) {
         match self {
-            Sort::Id => rows.sort_by_key(|k| k.id.0),
-            Sort::Label => rows.sort_by(|a, b| a.label.as_str().cmp(b.label.as_str())),
-            Sort::Size => rows.sort_by_key(|k| (std::cmp::Reverse(k.size_bytes), k.id.0)),
-            Sort::Created => rows.sort_by_key(|k| (std::cmp::Reverse(k.created_unix), k.id.0)),
+            Sort::Id => (KeySort::Id, false),
+            Sort::Label => (KeySort::Label, false),
+            Sort::Size => (KeySort::Size, true),
+            Sort::Created => (KeySort::Created, true),
         }
     }
 }
@@ -94,22 +107,28 @@ pub enum Confirm {
 pub struct KeysFlow {
     /// Which keys.
     pub filter: KeyFilter,
-    /// The keys read so far, in the order of `sort`.
+    /// The rows held: a window of the list, `offset` rows in.
     pub rows: Vec<KeyObjectSummary>,
+    /// Where `rows[0]` stands in the whole list.
+    pub offset: usize,
+    /// How many keys the list has (the HSM's count when the list was first read).
+    pub total: Option<u64>,
+    /// Whether the list goes on before the held rows.
+    pub more_before: bool,
+    /// Whether the list goes on after the held rows.
+    pub more_after: bool,
     /// The order shown.
     pub sort: Sort,
-    /// The highest id read: the next page starts after it.
-    pub last_id: Option<KeyId>,
-    /// Whether the HSM has more.
-    pub more: bool,
-    /// A page is being read.
-    pub loading: bool,
-    /// The selected row among the shown ones.
+    /// Where the page being read starts, if one is being read.
+    pub loading: Option<KeyCursor>,
+    /// The selected row, counted from the start of the whole list.
     pub selected: usize,
     /// The label filter being typed, if any.
     pub editing: Option<String>,
-    /// The label filter applied (case-insensitive substring).
+    /// The label filter applied (case-insensitive substring, at the HSM).
     pub search: String,
+    /// Only keys of this kind.
+    pub kind: Option<KeyKind>,
     /// A question, if any.
     pub confirm: Option<Confirm>,
     /// The last notice.
@@ -122,13 +141,16 @@ impl KeysFlow {
         KeysFlow {
             filter,
             rows: Vec::new(),
+            offset: 0,
+            total: None,
+            more_before: false,
+            more_after: false,
             sort: Sort::Id,
-            last_id: None,
-            more: false,
-            loading: false,
+            loading: None,
             selected: 0,
             editing: None,
             search: String::new(),
+            kind: None,
             confirm: None,
             notice: None,
         }
@@ -138,41 +160,56 @@ impl KeysFlow {
         self.filter == KeyFilter::Invalidated
     }
 
-    /// The rows shown: those matching the label filter (case-insensitive), lazily, so that a
-    /// frame touches only the rows it draws.
-    pub fn shown_iter(&self) -> impl Iterator<Item = &KeyObjectSummary> {
-        let needle = self.search.to_lowercase();
-        self.rows
-            .iter()
-            .filter(move |k| needle.is_empty() || k.label.as_str().to_lowercase().contains(&needle))
-    }
-
-    /// The rows shown, collected.
-    pub fn shown(&self) -> Vec<&KeyObjectSummary> {
-        self.shown_iter().collect()
-    }
-
-    fn shown_len(&self) -> usize {
-        if self.search.is_empty() {
-            self.rows.len()
-        } else {
-            self.shown_iter().count()
+    /// The query for a page from `from` under the current filters and order.
+    pub fn query(&self, from: KeyCursor) -> KeyQuery {
+        let (sort, descending) = self.sort.wire();
+        KeyQuery {
+            filter: self.filter,
+            label_contains: (!self.search.is_empty()).then(|| self.search.clone()),
+            kind: self.kind,
+            sort,
+            descending,
+            // A count reads the whole index when a filter is set: once per list, not per page.
+            count: self.total.is_none() && matches!(from, KeyCursor::First | KeyCursor::Last),
+            from,
+            limit: PAGE,
         }
     }
 
-    /// Opens the screen: reads the first page.
+    /// The selected key, if it is held.
+    pub fn selected_key(&self) -> Option<&KeyObjectSummary> {
+        self.rows.get(self.selected.checked_sub(self.offset)?)
+    }
+
+    /// The rows held, each with its place in the whole list.
+    pub fn held(&self) -> impl Iterator<Item = (usize, &KeyObjectSummary)> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (self.offset + i, k))
+    }
+
+    /// Rows known so far: the count, or what was read.
+    fn known_len(&self) -> usize {
+        self.total
+            .map_or(self.offset + self.rows.len(), |t| t as usize)
+    }
+
+    /// Opens the screen: reads the first page (and the count).
     pub fn open(&mut self) -> Vec<Effect> {
         *self = KeysFlow {
             search: std::mem::take(&mut self.search),
+            kind: self.kind,
             sort: self.sort,
             ..KeysFlow::new(self.filter)
         };
-        self.loading = true;
-        vec![Effect::Send(Command::Keys {
-            filter: self.filter,
-            after: None,
-            limit: PAGE,
-        })]
+        self.fetch(KeyCursor::First)
+    }
+
+    fn fetch(&mut self, from: KeyCursor) -> Vec<Effect> {
+        let query = self.query(from.clone());
+        self.loading = Some(from);
+        vec![Effect::Send(Command::Keys(query))]
     }
 
     /// How keys read here.
@@ -195,23 +232,34 @@ impl KeysFlow {
         if let Some(confirm) = self.confirm.take() {
             return self.answer(action, confirm);
         }
-        let selected = self
-            .shown()
-            .get(self.selected)
-            .map(|k| (k.id, k.label.to_string()));
+        let selected = self.selected_key().map(|k| (k.id, k.label.to_string()));
         match action {
-            Action::Back => return Outcome::Leave(Vec::new()),
-            Action::Reload => return Outcome::Stay(self.open()),
-            Action::Filter => self.editing = Some(self.search.clone()),
+            Action::Back => Outcome::Leave(Vec::new()),
+            Action::Reload => Outcome::Stay(self.open()),
+            Action::Filter => {
+                self.editing = Some(self.search.clone());
+                Outcome::none()
+            }
             Action::Sort => {
                 self.sort = self.sort.next();
-                self.sort.apply(&mut self.rows);
-                self.selected = 0;
+                Outcome::Stay(self.restart())
+            }
+            Action::CycleKind => {
+                self.kind = match self.kind {
+                    None => Some(KIND_CYCLE[0]),
+                    Some(k) => KIND_CYCLE
+                        .iter()
+                        .position(|c| *c == k)
+                        .and_then(|i| KIND_CYCLE.get(i + 1).copied()),
+                };
+                self.total = None;
+                Outcome::Stay(self.restart())
             }
             Action::Restore if self.is_bin() => {
                 if let Some((id, label)) = selected {
                     self.confirm = Some(Confirm::Restore { id, label });
                 }
+                Outcome::none()
             }
             Action::Purge if self.is_bin() => {
                 if let Some((id, label)) = selected {
@@ -221,45 +269,77 @@ impl KeysFlow {
                         typed: String::new(),
                     });
                 }
+                Outcome::none()
             }
-            _ => self.selected = step_selection(self.selected, self.shown_len(), action, 10),
+            Action::Home if self.offset > 0 || self.more_before => {
+                self.selected = 0;
+                Outcome::Stay(self.fetch(KeyCursor::First))
+            }
+            Action::End if self.more_after => Outcome::Stay(self.fetch(KeyCursor::Last)),
+            _ => {
+                let moved = step_selection(self.selected, self.known_len(), action, 10);
+                // Within the held rows only: beyond them, the page is read first.
+                let last_held = (self.offset + self.rows.len()).saturating_sub(1);
+                self.selected = moved.clamp(self.offset, last_held.max(self.offset));
+                Outcome::Stay(self.prefetch())
+            }
         }
-        Outcome::Stay(self.prefetch())
     }
 
-    /// Asks for the next page when the selection nears the end of what was read.
+    /// Reads the list again from its first page under a new order or filter.
+    fn restart(&mut self) -> Vec<Effect> {
+        self.selected = 0;
+        self.offset = 0;
+        self.rows.clear();
+        self.more_before = false;
+        self.more_after = false;
+        self.fetch(KeyCursor::First)
+    }
+
+    /// Asks for the page after the held rows, or the one before them, when the selection
+    /// comes near either edge.
     fn prefetch(&mut self) -> Vec<Effect> {
-        let shown = self.shown_len();
-        if !self.more || self.loading || self.selected + PREFETCH < shown {
+        if self.loading.is_some() {
             return Vec::new();
         }
-        self.loading = true;
-        vec![Effect::Send(Command::Keys {
-            filter: self.filter,
-            after: self.last_id,
-            limit: PAGE,
-        })]
+        let end = self.offset + self.rows.len();
+        if self.more_after
+            && self.selected + PREFETCH >= end
+            && let Some(last) = self.rows.last()
+        {
+            return self.fetch(KeyCursor::After(KeyPosition::of(last)));
+        }
+        if self.more_before
+            && self.selected < self.offset + PREFETCH
+            && let Some(first) = self.rows.first()
+        {
+            return self.fetch(KeyCursor::Before(KeyPosition::of(first)));
+        }
+        Vec::new()
     }
 
     fn edit_search(&mut self, action: Action, mut text: String) -> Outcome {
         match action {
-            Action::Input(c) if text.len() < 128 => text.push(c),
+            Action::Input(c) if text.len() < hsm_link::message::MAX_FILTER_TEXT => text.push(c),
             Action::Erase => {
                 text.pop();
             }
-            Action::Select => return Outcome::none(),
-            Action::Back => {
-                self.search.clear();
-                return Outcome::none();
+            Action::Select => {
+                self.search = text;
+                self.total = None;
+                return Outcome::Stay(self.restart());
             }
+            Action::Back if !self.search.is_empty() => {
+                self.search.clear();
+                self.total = None;
+                return Outcome::Stay(self.restart());
+            }
+            Action::Back => return Outcome::none(),
             _ => {}
         }
-        self.search = text.clone();
-        self.selected = 0;
         self.editing = Some(text);
-        Outcome::Stay(self.prefetch())
+        Outcome::none()
     }
-
     fn answer(&mut self, action: Action, confirm: Confirm) -> Outcome {
         match (confirm, action) {
             (Confirm::Restore { id, label }, Action::Yes) => {
@@ -308,27 +388,73 @@ impl KeysFlow {
         }
     }
 
-    /// Takes a page.
+    /// Takes a page; an answer to an older order, filter or position is dropped.
     pub fn on_page(
         &mut self,
-        after: Option<KeyId>,
+        query: &KeyQuery,
         keys: Vec<KeyObjectSummary>,
         more: bool,
+        matching: Option<u64>,
     ) -> Vec<Effect> {
-        if let Some(last) = keys.last() {
-            self.last_id = Some(last.id);
+        let from = query.from.clone();
+        if self.loading.as_ref() != Some(&from) || *query != self.query(from.clone()) {
+            return Vec::new();
         }
-        if after.is_none() {
-            self.rows = keys;
-        } else {
-            self.rows.extend(keys);
+        self.loading = None;
+        if let Some(n) = matching {
+            self.total = Some(n);
         }
-        if self.sort != Sort::Id {
-            self.sort.apply(&mut self.rows);
+        let n = keys.len();
+        match from {
+            KeyCursor::First => {
+                self.rows = keys;
+                self.offset = 0;
+                self.more_before = false;
+                self.more_after = more;
+                self.selected = self.selected.min(n.saturating_sub(1));
+            }
+            KeyCursor::Last => {
+                self.rows = keys;
+                let total = self.total.map_or(n, |t| t as usize);
+                self.offset = total.saturating_sub(n);
+                self.more_before = more;
+                self.more_after = false;
+                self.selected = (self.offset + n).saturating_sub(1);
+            }
+            KeyCursor::After(_) => {
+                self.rows.extend(keys);
+                self.more_after = more;
+                self.trim_front();
+            }
+            KeyCursor::Before(_) => {
+                self.rows.splice(0..0, keys);
+                // The list moved under us (keys deleted before the window): start it at 0.
+                self.offset = self.offset.saturating_sub(n);
+                self.more_before = more;
+                self.trim_back();
+            }
         }
-        self.more = more;
-        self.loading = false;
         self.prefetch()
+    }
+
+    /// Drops rows before the selection while more than [`MAX_HELD_ROWS`] are held.
+    fn trim_front(&mut self) {
+        let excess = self.rows.len().saturating_sub(MAX_HELD_ROWS);
+        if excess > 0 && self.offset + excess + PREFETCH <= self.selected {
+            self.rows.drain(..excess);
+            self.offset += excess;
+            self.more_before = true;
+        }
+    }
+
+    /// Drops rows after the selection while more than [`MAX_HELD_ROWS`] are held.
+    fn trim_back(&mut self) {
+        let excess = self.rows.len().saturating_sub(MAX_HELD_ROWS);
+        let keep = self.rows.len() - excess;
+        if excess > 0 && self.selected + PREFETCH < self.offset + keep {
+            self.rows.truncate(keep);
+            self.more_after = true;
+        }
     }
 
     /// Takes the outcome of a restore or purge.
@@ -364,8 +490,13 @@ impl KeysFlow {
             }
             _ => return Vec::new(),
         };
+        let before = self.rows.len();
         self.rows.retain(|k| k.id != id);
-        self.selected = self.selected.min(self.shown_len().saturating_sub(1));
+        if self.rows.len() < before {
+            self.total = self.total.map(|t| t.saturating_sub(1));
+        }
+        let last_held = (self.offset + self.rows.len()).saturating_sub(1);
+        self.selected = self.selected.min(last_held);
         self.notice = Some(Notice::new(Level::Ok, text));
         Vec::new()
     }
@@ -405,21 +536,68 @@ fn key_row<'a>(k: &KeyObjectSummary, selected: bool, created: bool, theme: &Them
     }
 }
 
+/// `n` with thousands separated: 100,000.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The title: which rows of how many are on screen, and how the list is filtered and sorted.
+fn title(flow: &KeysFlow, first: usize, drawn: usize) -> String {
+    let what = if flow.is_bin() { "Bin" } else { "Keys" };
+    let rows = match (drawn, flow.total) {
+        (0, Some(0)) => "none".to_owned(),
+        (0, _) => "reading…".to_owned(),
+        (_, total) => {
+            let of = total.map_or_else(
+                || {
+                    if flow.more_after {
+                        " of more".to_owned()
+                    } else {
+                        String::new()
+                    }
+                },
+                |t| format!(" of {}", grouped(t as usize)),
+            );
+            format!("rows {}–{}{of}", grouped(first + 1), grouped(first + drawn))
+        }
+    };
+    let mut title = format!("{what} · {rows} · by {}", flow.sort.name());
+    if !flow.search.is_empty() {
+        title.push_str(&format!(" · label contains \"{}\"", flow.search));
+    }
+    if let Some(kind) = flow.kind {
+        title.push_str(&format!(" · {kind} only"));
+    }
+    if flow.loading.is_some() && drawn > 0 {
+        title.push_str(" · reading…");
+    }
+    title
+}
+
 /// Draws the key list or the bin: only the rows that fit are built.
 pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
     let [table_area, foot] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
-    let visible = table_area.height.saturating_sub(3) as usize;
-    let offset = flow.selected.saturating_sub(visible.saturating_sub(1));
+    let visible = (table_area.height.saturating_sub(3) as usize).max(1);
+    // The first row drawn: the selection on the last line at most, within the held rows.
+    let first = flow.selected.saturating_sub(visible - 1).max(flow.offset);
+    let start = (first - flow.offset).min(flow.rows.len());
+    let drawn = flow.rows.len().saturating_sub(start).min(visible);
     let bin = flow.is_bin();
     // On a narrow screen the bin shows when a key was binned rather than when it was made.
     let created = !bin || area.width >= 100;
-    let rows = flow
-        .shown_iter()
+    let rows = flow.rows[start..start + drawn]
+        .iter()
         .enumerate()
-        .skip(offset)
-        .take(visible.max(1))
-        .map(|(i, k)| key_row(k, i == flow.selected, created, theme));
+        .map(|(i, k)| key_row(k, first + i == flow.selected, created, theme));
     let mut header = vec!["  Label", "Type", "Size", "Flags"];
     let mut widths = vec![
         Constraint::Min(18),
@@ -435,31 +613,15 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &KeysFlow, theme: &Theme) {
         header.push("Binned (UTC)");
         widths.push(Constraint::Length(16));
     }
-    let what = if bin { "Bin" } else { "Keys" };
-    let more = if flow.loading {
-        " · reading…"
-    } else if flow.more {
-        " · more on the HSM"
-    } else {
-        ""
-    };
-    let search = if flow.search.is_empty() {
-        String::new()
-    } else {
-        format!(" · label contains \"{}\"", flow.search)
-    };
-    let sort = match flow.sort {
-        Sort::Id => String::new(),
-        other => format!(" · by {} (of those read)", other.name()),
-    };
-    let title = format!("{what} · {} read{more}{search}{sort}", flow.rows.len());
+    let title = title(flow, first, drawn);
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.muted))
         .block(view::block(&title, theme));
     frame.render_widget(table, table_area);
+    let what = if bin { "Bin" } else { "Keys" };
     let foot_text = match &flow.notice {
         Some(n) => view::notice_paragraph(n, theme),
-        None if flow.shown_iter().next().is_none() && !flow.loading => {
+        None if flow.rows.is_empty() && flow.loading.is_none() => {
             Paragraph::new(Line::styled(format!("{what}: no keys."), theme.muted))
         }
         None => Paragraph::new(Line::styled(
@@ -536,20 +698,16 @@ pub(crate) fn work(link: &mut (dyn Link + Send), command: Command) -> Event {
         other => Event::KeyActionFailed(format!("Nothing changed: {}", refusal_text(&other))),
     };
     match command {
-        Command::Keys {
-            filter,
-            after,
-            limit,
-        } => match link.admin(AdminRequest::ListKeys {
-            filter,
-            after,
-            limit,
-        }) {
-            Ok(AdminResponse::Keys { keys, more }) => Event::Keys {
-                filter,
-                after,
+        Command::Keys(query) => match link.admin(AdminRequest::ListKeys(query.clone())) {
+            Ok(AdminResponse::Keys {
                 keys,
                 more,
+                matching,
+            }) => Event::Keys {
+                query: Box::new(query),
+                keys,
+                more,
+                matching,
             },
             Ok(_) => Event::Failed("the HSM gave an unexpected answer to the key list".into()),
             Err(e) => link_failure(e),

@@ -53,6 +53,8 @@ pub enum Action {
     CycleRole,
     /// Cycle the outcome filter (logs).
     CycleOutcome,
+    /// Cycle the key list's kind filter.
+    CycleKind,
     /// End the officers' login.
     Logout,
     /// Answer yes.
@@ -329,6 +331,7 @@ pub const CONFIGURATION: &[Binding] = &[
 pub const KEYS: &[Binding] = &[
     bind(&[KeyCode::Char('/')], "/", Action::Filter, "filter", true),
     bind(&[KeyCode::Char('s')], "s", Action::Sort, "sort", true),
+    bind(&[KeyCode::Char('t')], "t", Action::CycleKind, "type", true),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
 
@@ -338,6 +341,7 @@ pub const BIN: &[Binding] = &[
     bind(&[KeyCode::Char('P')], "P", Action::Purge, "purge", true),
     bind(&[KeyCode::Char('/')], "/", Action::Filter, "filter", false),
     bind(&[KeyCode::Char('s')], "s", Action::Sort, "sort", false),
+    bind(&[KeyCode::Char('t')], "t", Action::CycleKind, "type", false),
     bind(&[KeyCode::Char('r')], "r", Action::Reload, "reload", false),
 ];
 

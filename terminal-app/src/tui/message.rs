@@ -7,7 +7,7 @@
 use hsm_link::domain::{
     CardDescription, HolderName, KeyId, KeyObjectSummary, PartitionConfig, PartitionUsage,
 };
-use hsm_link::message::{KeyFilter, LogQuery, LogSpace, OfficerRole};
+use hsm_link::message::{KeyQuery, LogQuery, LogSpace, OfficerRole};
 use quorum::Pin;
 use ratatui::crossterm::event::KeyEvent;
 
@@ -121,14 +121,7 @@ pub enum Command {
         config: Box<PartitionConfig>,
     },
     /// A page of keys.
-    Keys {
-        /// Which keys.
-        filter: KeyFilter,
-        /// Start after this id.
-        after: Option<KeyId>,
-        /// Most keys.
-        limit: u32,
-    },
+    Keys(KeyQuery),
     /// Take a key out of the bin.
     Restore(KeyId),
     /// Delete a key in the bin for good.
@@ -181,18 +174,7 @@ impl PartialEq for Command {
                     config: d,
                 },
             ) => a == b && c == d,
-            (
-                Keys {
-                    filter: a,
-                    after: b,
-                    limit: c,
-                },
-                Keys {
-                    filter: d,
-                    after: e,
-                    limit: f,
-                },
-            ) => a == d && b == e && c == f,
+            (Keys(a), Keys(b)) => a == b,
             (Restore(a), Restore(b)) | (Purge(a), Purge(b)) => a == b,
             (Log(a), Log(b)) => a == b,
             (Drill(a), Drill(b)) => a == b,
@@ -275,14 +257,14 @@ pub enum Event {
     },
     /// A page of keys.
     Keys {
-        /// Which keys.
-        filter: KeyFilter,
-        /// Whether the page continues the list (false: a first page).
-        after: Option<KeyId>,
-        /// The keys.
+        /// The query it answers.
+        query: Box<KeyQuery>,
+        /// The keys, in the list's order.
         keys: Vec<KeyObjectSummary>,
-        /// Whether more follow.
+        /// Whether more follow in the direction read.
         more: bool,
+        /// How many keys match, when the query asked.
+        matching: Option<u64>,
     },
     /// A key left the bin; the usage after.
     Restored {

@@ -70,6 +70,20 @@ fn capture_mouse() -> io::Result<()> {
     Ok(())
 }
 
+/// A TEST HOOK, compiled into debug builds only (release builds have no such switch): with
+/// this variable set to `after-first-frame`, the TUI panics once its first frame is drawn, so
+/// that a test of the real binary sees the terminal restored and the log named after a panic
+/// (terminal-app/tests/tui_panic_tmux.rs).
+#[cfg(debug_assertions)]
+pub(crate) const TEST_HOOK_PANIC_ENV: &str = "TESSERA_TEST_HOOK_PANIC";
+
+#[cfg(debug_assertions)]
+fn test_hook_panic() {
+    if std::env::var_os(TEST_HOOK_PANIC_ENV).is_some_and(|v| v == "after-first-frame") {
+        panic!("test hook {TEST_HOOK_PANIC_ENV}: a panic on purpose after the first frame");
+    }
+}
+
 fn event_loop(
     terminal: &mut DefaultTerminal,
     mut model: Model,
@@ -88,6 +102,8 @@ fn event_loop(
         if first_frame {
             tracing::info!(ms = start.elapsed().as_millis(), "first frame drawn");
             first_frame = false;
+            #[cfg(debug_assertions)]
+            test_hook_panic();
         }
         let mut messages = Vec::new();
         if event::poll(TICK)? {

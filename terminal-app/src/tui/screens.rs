@@ -143,17 +143,17 @@ pub(crate) static SCREENS: &[ScreenFlow] = &[
         // The key list's and the bin's pages, and the bin's restores and purges.
         on_event: |m, event| match event {
             Event::Keys {
-                filter,
-                after,
+                query,
                 keys,
                 more,
+                matching,
             } => {
-                let flow = if filter == m.bin.filter {
+                let flow = if query.filter == m.bin.filter {
                     &mut m.bin
                 } else {
                     &mut m.keys
                 };
-                Ok(flow.on_page(after, keys, more))
+                Ok(flow.on_page(&query, keys, more, matching))
             }
             event @ (Event::Restored { .. } | Event::Purged { .. } | Event::KeyActionFailed(_)) => {
                 let effects = m.bin.on_event(event);

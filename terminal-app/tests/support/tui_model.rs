@@ -7,7 +7,7 @@ use hsm_link::domain::{
     CardDescription, CardSerial, HolderName, KeyAttributes, KeyId, KeyKind, KeyLabel,
     KeyObjectSummary, KeyState, PartitionConfig, PartitionUsage, ServiceTier,
 };
-use hsm_link::message::{KeyFilter, OfficerRole};
+use hsm_link::message::{KeyCursor, KeyFilter, KeyQuery, OfficerRole};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use terminal_app::tui::message::{
     CardView, Effect, Event, LogPageView, LogRow, LoginEvent, Message, SlotView, StatusView,
@@ -196,13 +196,57 @@ pub fn keys(n: u64, bin: bool) -> Vec<KeyObjectSummary> {
         .collect()
 }
 
+/// The first page of a list of `filter`'s keys: `n` keys, and (if `more`) ten times as many
+/// on the HSM.
 pub fn keys_page(filter: KeyFilter, n: u64, more: bool) -> Event {
     Event::Keys {
-        filter,
-        after: None,
+        query: Box::new(KeyQuery::first(filter, terminal_app::flows::keys::PAGE)),
         keys: keys(n, filter == KeyFilter::Invalidated),
         more,
+        matching: Some(if more { n * 10 } else { n }),
     }
+}
+
+/// The HSM's answer to `query` over `all` (in id order, unfiltered), as its listing index
+/// gives it: the page from the cursor, in the list's order.
+pub fn keys_answer(query: &KeyQuery, all: &[KeyObjectSummary]) -> Event {
+    let limit = query.limit as usize;
+    let (keys, more) = match &query.from {
+        KeyCursor::First => (&all[..limit.min(all.len())], all.len() > limit),
+        KeyCursor::Last => (&all[all.len().saturating_sub(limit)..], all.len() > limit),
+        KeyCursor::After(p) => {
+            let start = all.partition_point(|k| k.id <= p.id);
+            let end = (start + limit).min(all.len());
+            (&all[start..end], end < all.len())
+        }
+        KeyCursor::Before(p) => {
+            let end = all.partition_point(|k| k.id < p.id);
+            let start = end.saturating_sub(limit);
+            (&all[start..end], start > 0)
+        }
+    };
+    Event::Keys {
+        query: Box::new(query.clone()),
+        keys: keys.to_vec(),
+        more,
+        matching: query.count.then_some(all.len() as u64),
+    }
+}
+
+/// Answers the key pages `effects` ask for from `all`, as the worker would, until none is
+/// asked for; the other effects are returned.
+pub fn serve_keys(m: &mut Model, all: &[KeyObjectSummary], effects: Vec<Effect>) -> Vec<Effect> {
+    let mut pending = effects;
+    let mut other = Vec::new();
+    while let Some(effect) = pending.pop() {
+        match effect {
+            Effect::Send(terminal_app::tui::message::Command::Keys(query)) => {
+                pending.extend(event(m, keys_answer(&query, all)));
+            }
+            e => other.push(e),
+        }
+    }
+    other
 }
 
 pub fn log_rows(n: u64) -> Vec<LogRow> {
@@ -239,4 +283,16 @@ pub fn log_page(model: &Model, n: u64, verification: Verification) -> Event {
         verification,
         space: None,
     }))
+}
+
+/// The screen `model` draws at `width`×`height`, as text (rows joined by newlines).
+pub fn screen_text(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|f| {
+            terminal_app::tui::view::view(f, model, &terminal_app::tui::theme::Theme::monochrome())
+        })
+        .unwrap();
+    terminal.backend().to_string()
 }
