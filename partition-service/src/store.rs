@@ -24,6 +24,18 @@ const CHECKPOINTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("c
 /// terminal's fingerprint. Kept beside the partition record (not in it), so that stores written
 /// before it existed read unchanged; a terminal without an entry paired before it existed.
 const TERMINALS: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("terminals");
+/// Key objects of a restore being uploaded, re-sealed as its chunks decrypt, keyed by
+/// partition, upload and key id. Never read by the application or a key listing: only the
+/// restore's dry run (its diff) and its commit, which moves them into `keys` in the same
+/// transaction that deletes the partition's keys. Cleared on a new upload, at session end,
+/// after the commit and whenever the store opens (leftovers of a crash).
+const STAGED_KEYS: TableDefinition<(&str, u64, u64), &[u8]> = TableDefinition::new("staged-keys");
+/// The redb cache (read cache and write buffer, half each at most): bounded, so that a
+/// restore's one large transaction, or a backup's scan of a large partition, runs in flat
+/// memory (DESIGN.md: < 32 MiB peak for a 1 GiB partition); redb writes the excess of a
+/// transaction in progress to the file, and the operating system's page cache still serves
+/// reads.
+const CACHE_BYTES: usize = 8 << 20;
 
 const SO_REGISTRY: &str = "so-registry";
 /// Whether card sets may hold soft cards: one byte, 1 for yes; absent means no.
@@ -64,6 +76,8 @@ impl<E: Into<redb::Error>> From<E> for StoreError {
 pub struct Store {
     db: Database,
     durable: bool,
+    /// The last restore upload's number (staging rows are keyed by it; none survive a start).
+    uploads: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -77,7 +91,9 @@ impl Store {
     /// it returns ([`Store::durability`]), and the directory is fsync'd after the open, so that
     /// a store file just created survives a power cut too, not only the file's contents.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(dir.join(STORE_FILE))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join(STORE_FILE))?;
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(redb::Error::from)?;
@@ -94,7 +110,10 @@ impl Store {
     /// one: for benchmarks that fill a store with a million entries. Never for an HSM that must
     /// survive a power cut.
     pub fn open_fast_for_benchmarks(dir: &Path) -> Result<Self, StoreError> {
-        Self::init(Database::create(dir.join(STORE_FILE))?, false)
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(dir.join(STORE_FILE))?;
+        Self::init(db, false)
     }
 
     fn init(db: Database, durable: bool) -> Result<Self, StoreError> {
@@ -119,9 +138,16 @@ impl Store {
             txn.open_table(CHECKPOINTS)?;
             txn.open_table(TERMINALS)?;
             txn.open_table(key_order::KEY_ORDER)?;
+            // A restore's staging left by a crash: never applied, so dropped.
+            txn.delete_table(STAGED_KEYS)?;
+            txn.open_table(STAGED_KEYS)?;
         }
         txn.commit()?;
-        Ok(Store { db, durable })
+        Ok(Store {
+            db,
+            durable,
+            uploads: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 
     /// Runs `f` in one write transaction; commits only if it returns `Ok`. An error of `f`
@@ -140,6 +166,32 @@ impl Store {
         };
         txn.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// [`Store::write`] with a commit that is atomic but not flushed: only for a restore's
+    /// staging, which a crash may lose (the store drops staging when it opens anyway), so that
+    /// staging a large backup does not cost an fsync per chunk. A later durable commit flushes
+    /// it with everything else.
+    pub fn write_unsynced<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(StoreError::from)?;
+        let value = {
+            let mut w = WriteTxn { txn: &txn };
+            f(&mut w)?
+        };
+        txn.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// A number for a new restore upload, unique while the store is open.
+    pub fn next_upload(&self) -> u64 {
+        self.uploads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1)
     }
 
     /// How commits reach the disk: [`redb::Durability::Immediate`] (fsync'd before `commit`
@@ -187,6 +239,20 @@ fn record<T: for<'a> serde::Deserialize<'a>>(
     bytes: &[u8],
 ) -> Result<T, StoreError> {
     model::decode(bytes).map_err(|source| StoreError::Record { what, source })
+}
+
+/// The next record of a range of key objects (live or staged).
+fn next_record<K: redb::Key + 'static>(
+    range: &mut redb::Range<'_, K, &'static [u8]>,
+    what: &'static str,
+) -> Result<Option<KeyRecord>, StoreError> {
+    match range.next() {
+        None => Ok(None),
+        Some(item) => {
+            let (_, v) = item?;
+            Ok(Some(record(what, v.value())?))
+        }
+    }
 }
 
 /// Reads common to both transaction kinds.
@@ -281,6 +347,62 @@ macro_rules! reads {
                 visit(&record("key object", v.value())?);
             }
             Ok(())
+        }
+
+        /// Visits a restore upload's staged key objects in id order.
+        pub fn for_each_staged_key(
+            &self,
+            partition: &PartitionId,
+            upload: u64,
+            mut visit: impl FnMut(&KeyRecord),
+        ) -> Result<(), StoreError> {
+            let table = self.txn.open_table(STAGED_KEYS)?;
+            let p = partition.as_str();
+            for item in table.range((p, upload, 0)..=(p, upload, u64::MAX))? {
+                let (_, v) = item?;
+                visit(&record("staged key object", v.value())?);
+            }
+            Ok(())
+        }
+
+        /// Walks a partition's key objects and a restore upload's staged ones side by side in
+        /// id order, one pair at a time (`None` where one side lacks the id): the restore diff,
+        /// in memory that does not grow with the partition.
+        pub fn compare_staged(
+            &self,
+            partition: &PartitionId,
+            upload: u64,
+            mut visit: impl FnMut(Option<&KeyRecord>, Option<&KeyRecord>),
+        ) -> Result<(), StoreError> {
+            let live = self.txn.open_table(KEYS)?;
+            let staged = self.txn.open_table(STAGED_KEYS)?;
+            let p = partition.as_str();
+            let mut live = live.range((p, 0)..=(p, u64::MAX))?;
+            let mut staged = staged.range((p, upload, 0)..=(p, upload, u64::MAX))?;
+            let mut a: Option<KeyRecord> = next_record(&mut live, "key object")?;
+            let mut b: Option<KeyRecord> = next_record(&mut staged, "staged key object")?;
+            loop {
+                match (&a, &b) {
+                    (None, None) => return Ok(()),
+                    (Some(x), Some(y)) if x.summary.id == y.summary.id => {
+                        visit(Some(x), Some(y));
+                        a = next_record(&mut live, "key object")?;
+                        b = next_record(&mut staged, "staged key object")?;
+                    }
+                    (Some(x), Some(y)) if x.summary.id < y.summary.id => {
+                        visit(Some(x), None);
+                        a = next_record(&mut live, "key object")?;
+                    }
+                    (Some(x), None) => {
+                        visit(Some(x), None);
+                        a = next_record(&mut live, "key object")?;
+                    }
+                    (_, Some(y)) => {
+                        visit(None, Some(y));
+                        b = next_record(&mut staged, "staged key object")?;
+                    }
+                }
+            }
         }
 
         /// Log entries of a partition from `from_seq` on, each with the checkpoint that follows
@@ -427,6 +549,61 @@ impl WriteTxn<'_> {
         Ok(true)
     }
 
+    /// Stages a key object of restore upload `upload`.
+    pub fn put_staged_key(
+        &mut self,
+        partition: &PartitionId,
+        upload: u64,
+        key: &KeyRecord,
+    ) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(STAGED_KEYS)?;
+        table.insert(
+            (partition.as_str(), upload, key.summary.id.0),
+            model::encode(key).as_slice(),
+        )?;
+        Ok(())
+    }
+
+    /// Drops everything restore upload `upload` staged.
+    pub fn clear_staged(&mut self, partition: &PartitionId, upload: u64) -> Result<(), StoreError> {
+        let p = partition.as_str();
+        self.txn
+            .open_table(STAGED_KEYS)?
+            .retain_in((p, upload, 0)..=(p, upload, u64::MAX), |_, _| false)?;
+        Ok(())
+    }
+
+    /// The swap of a restore: deletes every key object of the partition and moves restore
+    /// upload `upload`'s staged ones in their place, visiting each as it goes (for usage).
+    /// Part of the caller's transaction, so a crash leaves either set, never a mix.
+    pub fn swap_in_staged(
+        &mut self,
+        partition: &PartitionId,
+        upload: u64,
+        mut visit: impl FnMut(&KeyRecord),
+    ) -> Result<(), StoreError> {
+        let p = partition.as_str();
+        let mut keys = self.txn.open_table(KEYS)?;
+        let mut index = self.txn.open_table(key_order::KEY_ORDER)?;
+        // The listing index follows the keys, in the same transaction.
+        for item in keys.range((p, 0)..=(p, u64::MAX))? {
+            let (_, v) = item?;
+            let old: KeyRecord = record("key object", v.value())?;
+            key_order::remove(&mut index, p, &old.summary)?;
+        }
+        keys.retain_in((p, 0)..=(p, u64::MAX), |_, _| false)?;
+        let mut staged = self.txn.open_table(STAGED_KEYS)?;
+        for item in staged.range((p, upload, 0)..=(p, upload, u64::MAX))? {
+            let (k, v) = item?;
+            let key: KeyRecord = record("staged key object", v.value())?;
+            visit(&key);
+            keys.insert((p, k.value().2), v.value())?;
+            key_order::insert(&mut index, p, &key.summary)?;
+        }
+        staged.retain_in((p, upload, 0)..=(p, upload, u64::MAX), |_, _| false)?;
+        Ok(())
+    }
+
     /// Appends a log line (entry or checkpoint) under `seq`.
     pub fn put_log_line(
         &mut self,
@@ -542,5 +719,93 @@ mod tests {
         drop(store);
         let fast = Store::open_fast_for_benchmarks(dir.path()).unwrap();
         assert!(matches!(fast.durability(), redb::Durability::None));
+    }
+
+    #[test]
+    fn a_restores_staging_is_never_a_key_and_does_not_survive_a_restart() {
+        use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, KeyObjectSummary, KeyState};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = PartitionId::new("p").unwrap();
+        let key = |n| KeyRecord {
+            summary: KeyObjectSummary {
+                id: KeyId(n),
+                label: KeyLabel::new(format!("k{n}")).unwrap(),
+                kind: KeyKind::Aes256,
+                attributes: KeyAttributes {
+                    extractable: false,
+                    sensitive: true,
+                    modifiable: false,
+                },
+                created_unix: 1,
+                size_bytes: 32,
+                state: KeyState::Active,
+            },
+            sealed: vec![n as u8; 8],
+        };
+        let upload = store.next_upload();
+        assert_ne!(store.next_upload(), upload);
+        store
+            .write(|tx| {
+                tx.put_key(&p, &key(1))?;
+                tx.put_key(&p, &key(2))?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store
+            .write_unsynced(|tx| {
+                tx.put_staged_key(&p, upload, &key(2))?;
+                tx.put_staged_key(&p, upload, &key(3))?;
+                tx.put_staged_key(&p, upload + 1, &key(4))?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let listed = |store: &Store| {
+            store
+                .read(|tx| Ok::<_, StoreError>(tx.keys(&p, None, 10, |_| true)?.0))
+                .unwrap()
+                .iter()
+                .map(|k| k.summary.id.0)
+                .collect::<Vec<_>>()
+        };
+        let staged = |store: &Store, upload| {
+            let mut ids = Vec::new();
+            store
+                .read(|tx| tx.for_each_staged_key(&p, upload, |k| ids.push(k.summary.id.0)))
+                .unwrap();
+            ids
+        };
+        // Staged keys are not keys; the walk side by side pairs them by id.
+        assert_eq!(listed(&store), vec![1, 2]);
+        assert_eq!(staged(&store, upload), vec![2, 3]);
+        let mut pairs = Vec::new();
+        store
+            .read(|tx| {
+                tx.compare_staged(&p, upload, |a, b| {
+                    pairs.push((a.map(|k| k.summary.id.0), b.map(|k| k.summary.id.0)));
+                })
+            })
+            .unwrap();
+        assert_eq!(
+            pairs,
+            vec![(Some(1), None), (Some(2), Some(2)), (None, Some(3))]
+        );
+        // Reopened (as after a crash): the staging is gone, the keys are not.
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(listed(&store), vec![1, 2]);
+        assert!(staged(&store, upload).is_empty() && staged(&store, upload + 1).is_empty());
+        // The swap moves one upload's staging in place of the keys, and only that upload's.
+        store
+            .write_unsynced(|tx| {
+                tx.put_staged_key(&p, 9, &key(5))?;
+                tx.put_staged_key(&p, 10, &key(6))?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        store.write(|tx| tx.swap_in_staged(&p, 9, |_| {})).unwrap();
+        assert_eq!(listed(&store), vec![5]);
+        assert!(staged(&store, 9).is_empty());
+        assert_eq!(staged(&store, 10), vec![6]);
     }
 }

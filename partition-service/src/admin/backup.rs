@@ -1,7 +1,9 @@
 //! Backup and restore over the link: the backup streamed as a bulk transfer while it is
-//! sealed, logged with its digest at the end; a restore uploaded in bounded pieces, dry-run
-//! (decrypted and checked whole, nothing changed), then committed in one transaction that
-//! appends its entry. See [`crate::backup`] for what a backup holds.
+//! sealed, logged with its digest at the end; a restore uploaded in bounded pieces, each
+//! chunk decrypted and staged as it completes, dry-run (the check completed and the diff
+//! computed from the staging, the partition unchanged), then committed in one transaction that
+//! swaps the staged keys in and appends its entry. See [`crate::backup`] for what a backup
+//! holds and how staging keeps memory flat.
 
 use std::sync::Arc;
 
@@ -14,30 +16,36 @@ use usb_backup::{Header, Sealer};
 use zeroize::Zeroizing;
 
 use super::session::{AdminSession, Ration, remote};
-use crate::backup::{Migration, OpenedBackup, PlaintextStream};
+use crate::backup::{Migration, PlaintextStream, StagedRestore};
+use crate::model::PartitionRecord;
 use crate::service::{Event, Hsm, ServiceError};
 use hex::encode as hex;
 
-/// A restore upload in progress in one session.
+/// A restore upload in progress in one session (dropping it drops its staging).
 pub(super) struct RestoreUpload {
-    header: Header,
-    file: Vec<u8>,
-    /// The dry run's result, and the log position after its entry: a commit needs the
-    /// partition unchanged since.
-    dry_run: Option<(OpenedBackup, u64)>,
+    staged: StagedRestore<Arc<Hsm>>,
+    /// The log position after the dry run's entry: a commit needs the partition unchanged
+    /// since.
+    dry_run: Option<u64>,
     /// Set when the upload is a migration (see `migrate.rs`).
     migration: Option<Migration>,
 }
 
 impl RestoreUpload {
-    /// An upload begun with this header (the first bytes of the file).
-    pub(super) fn new(header: Header, header_bytes: &[u8], migration: Option<Migration>) -> Self {
-        RestoreUpload {
-            header,
-            file: header_bytes.to_vec(),
+    /// An upload begun with this header (the first bytes of the file), checked for `record`.
+    pub(super) fn new(
+        hsm: Arc<Hsm>,
+        record: &PartitionRecord,
+        header: Header,
+        header_bytes: &[u8],
+        migration: Option<Migration>,
+    ) -> Result<Self, ServiceError> {
+        let staged = StagedRestore::begin(hsm, record, header, header_bytes, migration.as_ref())?;
+        Ok(RestoreUpload {
+            staged,
             dry_run: None,
             migration,
-        }
+        })
     }
 }
 
@@ -84,7 +92,9 @@ impl AdminSession {
             }
             Err(other) => return Err(other),
         };
-        self.restore = Some(RestoreUpload::new(header_parsed, header, None));
+        let upload =
+            RestoreUpload::new(Arc::clone(&self.hsm), &record, header_parsed, header, None)?;
+        self.restore = Some(upload);
         Ok(AdminResponse::Done)
     }
 
@@ -97,13 +107,11 @@ impl AdminSession {
         let Some(upload) = self.restore.as_mut() else {
             return Err(refusal(BackupProblem::UploadOutOfOrder));
         };
-        let file_len = upload.header.layout().file_len();
-        if upload.file.len() as u64 + bytes.len() as u64 > file_len || upload.dry_run.is_some() {
+        // Decrypted and staged as chunks complete; more than announced is out of order.
+        if let Err(e) = upload.staged.push(bytes) {
             self.restore = None;
-            return Err(refusal(BackupProblem::UploadOutOfOrder));
+            return Err(e);
         }
-        // Bounded by the announced length, which the header check bounded by the quota.
-        upload.file.extend_from_slice(bytes);
         Ok(AdminResponse::Done)
     }
 
@@ -115,25 +123,22 @@ impl AdminSession {
         let Some(upload) = self.restore.as_mut() else {
             return Err(refusal(BackupProblem::UploadOutOfOrder));
         };
-        if upload.file.len() as u64 != upload.header.layout().file_len() {
-            return Err(refusal(BackupProblem::Incomplete));
-        }
-        let source = super::migrate::source_of(&upload.header, upload.migration.as_ref());
-        let opened = match self
-            .hsm
-            .open_upload(&record, &upload.file, upload.migration.as_ref())
-        {
-            Ok(o) => o,
+        let source = super::migrate::source_of(upload.staged.header(), upload.migration.as_ref());
+        match upload.staged.finish(&record) {
+            Ok(()) => {}
+            Err(ServiceError::Admin(AdminError::Backup(BackupProblem::Incomplete))) => {
+                return Err(refusal(BackupProblem::Incomplete));
+            }
             Err(ServiceError::Admin(refused)) => {
                 self.restore = None;
                 let event = Event::new(self.actor(), KnownOperation::BackupDryRun);
                 return self.refuse(ctx, refused, event);
             }
             Err(other) => return Err(other),
-        };
-        let diff = self.hsm.restore_diff(&record, &opened)?;
+        }
+        let diff = upload.staged.diff(&record)?;
         let actor = self.actor();
-        let header_hash = hex(opened.header_hash);
+        let header_hash = hex(diff.header_hash);
         let after = self.change(
             ctx,
             Ration::Take,
@@ -150,9 +155,7 @@ impl AdminSession {
             || Event::new(self.actor(), KnownOperation::BackupDryRun),
         )?;
         if let Some(upload) = self.restore.as_mut() {
-            // The ciphertext is no longer needed: the opened backup is what a commit stores.
-            upload.file = Vec::new();
-            upload.dry_run = Some((opened, after));
+            upload.dry_run = Some(after);
         }
         Ok(AdminResponse::RestoreDiff(Box::new(diff)))
     }
@@ -163,38 +166,45 @@ impl AdminSession {
         header_hash: [u8; 32],
     ) -> Result<AdminResponse, ServiceError> {
         self.check(ctx, Action::Restore)?;
-        let upload = self.restore.take();
-        let source = upload
-            .as_ref()
-            .and_then(|u| super::migrate::source_of(&u.header, u.migration.as_ref()));
-        let Some((opened, after)) = upload
-            .and_then(|u| u.dry_run)
-            .filter(|(o, _)| o.header_hash == header_hash)
+        // Taken whatever happens: a commit is tried once, and the staging goes with it.
+        let Some(upload) = self.restore.take() else {
+            return Err(refusal(BackupProblem::NoDryRun));
+        };
+        let source = super::migrate::source_of(upload.staged.header(), upload.migration.as_ref());
+        let Some(after) = upload
+            .dry_run
+            .filter(|_| upload.staged.header().hash() == header_hash)
         else {
             return Err(refusal(BackupProblem::NoDryRun));
         };
         let actor = self.actor();
-        let objects = opened.keys.len() as u64;
-        self.change(
+        let staged = &upload.staged;
+        let objects = staged.totals().objects;
+        let facts = staged.header().facts();
+        let (sequence, created) = (facts.sequence, facts.created);
+        let result = self.change(
             ctx,
             Ration::Take,
             |hsm, tx, record| {
                 if record.log.next_seq != after {
                     return Err(refusal(BackupProblem::NoDryRun));
                 }
-                hsm.apply_restore(tx, record, &opened)?;
+                staged.apply(tx, record)?;
                 #[cfg(feature = "test-support")]
                 pause_in_swap();
                 let event = Event::new(actor.clone(), KnownOperation::BackupRestore);
                 let event = super::migrate::with_source(event, source.as_ref())
-                    .detail("header-hash", hex(opened.header_hash))
-                    .detail("sequence", opened.sequence.to_string())
-                    .detail("created", opened.created_unix.to_string())
+                    .detail("header-hash", hex(header_hash))
+                    .detail("sequence", sequence.to_string())
+                    .detail("created", created.to_string())
                     .detail("objects", objects.to_string());
                 hsm.append(tx, record, event)
             },
             || Event::new(self.actor(), KnownOperation::BackupRestore),
-        )?;
+        );
+        // Dropped outside the transaction: a failed commit's staging is cleared now.
+        drop(upload);
+        result?;
         Ok(AdminResponse::Restored {
             header_hash,
             objects,
@@ -203,7 +213,7 @@ impl AdminSession {
 }
 
 /// Crash tests only (the `test-support` feature, never in a release build): inside a
-/// restore's swap, with the old keys deleted and the backup's stored but nothing committed,
+/// restore's swap, with the old keys deleted and the staged ones moved in but nothing committed,
 /// marks the moment with the file `TESSERA_TEST_SWAP_MARK` names and waits
 /// `TESSERA_TEST_SWAP_PAUSE_MS`, so that a test can kill the process exactly there.
 #[cfg(feature = "test-support")]

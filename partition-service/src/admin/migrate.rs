@@ -91,7 +91,9 @@ impl AdminSession {
             }
             Err(other) => return Err(other),
         }
-        self.restore = Some(RestoreUpload::new(parsed, header, Some(migration)));
+        let hsm = std::sync::Arc::clone(&self.hsm);
+        let upload = RestoreUpload::new(hsm, &record, parsed, header, Some(migration))?;
+        self.restore = Some(upload);
         Ok(AdminResponse::Done)
     }
 }
