@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use hsm_link::domain::{KeyId, KeyObjectSummary, PartitionId};
+use hsm_link::domain::{KeyId, PartitionId};
 use usb_backup::{BackupFacts, DEFAULT_CHUNK_SIZE, Recipients};
 use zeroize::Zeroizing;
 
@@ -288,7 +288,7 @@ impl Hsm {
     /// about 1.8 million keys) in seconds. Built only with the `test-support` feature, never
     /// in the HSM binary.
     pub fn fill_for_benchmarks(&self, id: &PartitionId, count: u64) -> Result<(), ServiceError> {
-        use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, KeyState};
+        use hsm_link::domain::{KeyAttributes, KeyKind, KeyLabel, KeyObjectSummary, KeyState};
         let attributes = KeyAttributes {
             extractable: true,
             sensitive: false,
