@@ -90,3 +90,53 @@ impl CeremonyKind {
         }
     }
 }
+
+/// Which keys a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyFilter {
+    /// Every key, active or in the bin.
+    All,
+    /// Keys the application can use.
+    Active,
+    /// The bin: invalidated keys.
+    Invalidated,
+}
+
+/// A list of key ids in a restore diff: the whole count, and the first ids (at most
+/// [`MAX_DIFF_KEYS`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyIdList {
+    /// How many keys.
+    pub count: u64,
+    /// The first of them, in id order.
+    #[serde(deserialize_with = "de_key_ids")]
+    pub first: Vec<KeyId>,
+}
+
+/// What a restore would change, from a dry run that decrypted and checked the whole backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreDiff {
+    /// The backup's header hash (the commit names it).
+    pub header_hash: [u8; 32],
+    /// When the backup was made (Unix seconds).
+    pub created_unix: u64,
+    /// The backup's sequence number.
+    pub sequence: u64,
+    /// Key objects in the backup (the bin's included).
+    pub objects_in_backup: u64,
+    /// Key objects in the partition now.
+    pub objects_now: u64,
+    /// Keys the backup holds that the partition no longer does: purged or deleted since, they
+    /// come back.
+    pub returning: KeyIdList,
+    /// Keys the partition holds that the backup does not: made since, they are destroyed.
+    pub removed: KeyIdList,
+    /// Keys active now that go back into the bin.
+    pub into_bin: KeyIdList,
+    /// Keys in the bin now that come back active.
+    pub out_of_bin: KeyIdList,
+    /// Configuration parameters that change (the quota and licences stay as the HSM owner set
+    /// them).
+    #[serde(deserialize_with = "de_changes")]
+    pub config: Vec<crate::domain::ParameterChange>,
+}
