@@ -30,13 +30,14 @@ use crate::store::{Store, StoreError, WriteTxn};
 mod check;
 mod clock;
 mod event;
+mod log;
+mod so;
 mod terminals;
 
 pub use check::{CheckError, PartitionCheck};
 pub use clock::Clock;
 pub(crate) use event::Event;
 pub use event::genesis;
-use terminals::*;
 
 /// Log entries a new partition keeps before its full-log policy applies.
 pub const DEFAULT_LOG_CAPACITY: u64 = 1_000_000;
@@ -279,121 +280,6 @@ impl Hsm {
         })
     }
 
-    /// Registers an SO card, belonging to one named person.
-    pub fn add_so_card(&self, card: CardDescription) -> Result<SoRegistry, ServiceError> {
-        self.store.write(|tx| {
-            let mut registry = tx.so_registry()?;
-            if registry
-                .cards
-                .iter()
-                .any(|c| c.signing_key == card.signing_key)
-            {
-                return Err(ServiceError::SoCard("this key is registered already"));
-            }
-            if registry.cards.iter().any(|c| c.serial == card.serial) {
-                return Err(ServiceError::SoCard(
-                    "a card with this serial is registered already",
-                ));
-            }
-            if registry.cards.len() >= hsm_link::domain::MAX_CARDS_PER_SET {
-                return Err(ServiceError::SoCard("the SO registry is full (16 cards)"));
-            }
-            registry.cards.push(card);
-            registry.threshold = registry.threshold.max(2);
-            tx.put_so_registry(&registry)?;
-            Ok(registry)
-        })
-    }
-
-    /// Sets how many SO cards (of at least two people) an SO session needs: 2 or more.
-    pub fn set_so_threshold(&self, threshold: u8) -> Result<SoRegistry, ServiceError> {
-        if threshold < 2 {
-            return Err(ServiceError::SoCard(
-                "four eyes: the SO threshold is at least 2",
-            ));
-        }
-        self.store.write(|tx| {
-            let mut registry = tx.so_registry()?;
-            if usize::from(threshold) > registry.cards.len() {
-                return Err(ServiceError::SoCard(
-                    "the threshold exceeds the registered SO cards",
-                ));
-            }
-            registry.threshold = threshold;
-            tx.put_so_registry(&registry)?;
-            Ok(registry)
-        })
-    }
-
-    /// The SO registry.
-    pub fn so_registry(&self) -> Result<SoRegistry, ServiceError> {
-        self.store.read(|tx| Ok(tx.so_registry()?))
-    }
-
-    /// Whether card sets may hold soft cards (the HSM owner's choice; no by default). Sets
-    /// registered before a change keep their cards.
-    pub fn soft_cards_allowed(&self) -> Result<bool, ServiceError> {
-        self.store.read(|tx| Ok(tx.soft_cards_allowed()?))
-    }
-
-    /// Allows or refuses soft cards in card sets registered from now on (the demo and test
-    /// HSMs allow them; a production HSM should not). A change is logged in every partition's
-    /// log, in the transaction that makes it, as the HSM owner's (`hsm.soft-cards`): if a
-    /// partition's log cannot take the entry, nothing changes.
-    pub fn set_soft_cards_allowed(&self, allowed: bool) -> Result<(), ServiceError> {
-        self.store.write(|tx| {
-            if tx.soft_cards_allowed()? == allowed {
-                return Ok(());
-            }
-            tx.put_soft_cards_allowed(allowed)?;
-            for mut record in tx.partitions()? {
-                let event = Event::new(genesis(), KnownOperation::HsmSoftCards)
-                    .detail("soft-cards", if allowed { "allowed" } else { "refused" });
-                self.append(tx, &mut record, event)?;
-                tx.put_partition(&record)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// The SO registry as a card set, for logins.
-    pub(crate) fn so_set(
-        &self,
-    ) -> Result<Option<hsm_link::domain::CardSetDescription>, ServiceError> {
-        let registry = self.so_registry()?;
-        if registry.cards.len() < 2 {
-            return Ok(None);
-        }
-        Ok(Some(hsm_link::domain::CardSetDescription {
-            kind: CardSetKind::DeviceSo,
-            set_number: 1,
-            threshold: registry.threshold.max(2),
-            cards: registry.cards,
-        }))
-    }
-
-    /// Issues a fresh one-time management pairing code for `id` (replacing an outstanding
-    /// one). The code is returned once, to be shown once; the store keeps only its sealed key.
-    pub fn issue_pairing_code(
-        &self,
-        id: &PartitionId,
-        actor: Actor,
-    ) -> Result<PairingCode, ServiceError> {
-        let code = PairingCode::generate().map_err(CryptoError::Rng)?;
-        let psk = code.psk(id);
-        let sealed = sealed::seal(self.keys.master(), &psk_aad(id), &psk[..])?;
-        self.modify(id, |hsm, tx, record| {
-            record.pairing.sealed_psk = Some((sealed, 0));
-            hsm.append(
-                tx,
-                record,
-                Event::new(actor, KnownOperation::PairingIssue).object(id.as_str()),
-            )?;
-            Ok(())
-        })?;
-        Ok(code)
-    }
-
     /// Sets which licensed options the partition has (the HSM owner's order form): Smart Key
     /// Attributes and crypto-currency functions. Withdrawing a licence also switches the option
     /// off. A PSO can then switch on only what is licensed.
@@ -497,134 +383,6 @@ impl Hsm {
         })
     }
 
-    /// Logs a refusal in its own transaction (the refused change itself is not made).
-    pub(crate) fn log_refusal(&self, id: &PartitionId, event: Event) -> Result<(), ServiceError> {
-        match self.modify(id, |hsm, tx, record| hsm.append(tx, record, event)) {
-            // A full log refuses the refusal's entry too; the refusal still stands.
-            Err(ServiceError::Admin(AdminError::LogFull)) => Ok(()),
-            other => other,
-        }
-    }
-
-    /// Appends a log entry (and a signed checkpoint when due) in the caller's transaction.
-    pub(crate) fn append(
-        &self,
-        tx: &mut WriteTxn<'_>,
-        record: &mut PartitionRecord,
-        event: Event,
-    ) -> Result<(), ServiceError> {
-        let exempt = matches!(
-            event.operation,
-            KnownOperation::LogExport | KnownOperation::LogConfirm | KnownOperation::LogPolicy
-        )
-            // An officer who logs in may be the one who exports: a successful login uses the
-            // reserve too (it needs a quorum, so it cannot be used to exhaust it).
-            || (event.operation == KnownOperation::Login && event.outcome == Outcome::Ok);
-        self.make_room(tx, record, exempt)?;
-        let now = self.clock.now_ms();
-        let mut draft = EntryDraft::new(now, event.actor, event.operation.into(), event.outcome);
-        if let Some(object) = event.object {
-            draft = draft.with_object(object);
-        }
-        for (k, v) in event.details {
-            draft = draft.with_detail(k, v);
-        }
-        let log = &mut record.log;
-        let mut chain = Chain::resume(log.next_seq - 1, Hash(log.last_hash), log.since_checkpoint);
-        let entry = chain.append(draft)?;
-        tx.put_log_line(&record.id, entry.seq(), &entry.to_canonical())?;
-        log.next_seq = entry.seq() + 1;
-        log.last_hash = entry.hash().0;
-        log.since_checkpoint += 1;
-        if self
-            .checkpoints
-            .due(log.since_checkpoint, event.administrative)
-        {
-            let checkpoint = chain.checkpoint(&self.audit, now);
-            tx.put_checkpoint(&record.id, entry.seq(), &checkpoint.to_canonical())?;
-            log.since_checkpoint = 0;
-        }
-        Ok(())
-    }
-
-    /// Signs a checkpoint over entry `seq` whose hash is `hash` (the end of an export), stores
-    /// it, and returns its line.
-    pub(crate) fn checkpoint_at(
-        &self,
-        tx: &mut WriteTxn<'_>,
-        record: &mut PartitionRecord,
-        seq: u64,
-        hash: Hash,
-    ) -> Result<Vec<u8>, ServiceError> {
-        let line = self
-            .audit
-            .sign_checkpoint(seq, hash, self.clock.now_ms())
-            .to_canonical();
-        tx.put_checkpoint(&record.id, seq, &line)?;
-        if seq + 1 == record.log.next_seq {
-            record.log.since_checkpoint = 0;
-        }
-        Ok(line)
-    }
-
-    /// Signs the closing checkpoint of an export whose last entry's hash is `last_hash`.
-    pub(crate) fn sign_export_end(
-        &self,
-        header: &audit_log::ExportHeader,
-        last_hash: Hash,
-    ) -> Result<audit_log::ExportEnd, ServiceError> {
-        Ok(self
-            .audit
-            .sign_export_end(header, last_hash, self.clock.now_ms())?)
-    }
-
-    /// Makes room for one entry, or refuses: the partition's full-log policy, with a reserve
-    /// kept for the export that frees space and its confirmation.
-    fn make_room(
-        &self,
-        tx: &mut WriteTxn<'_>,
-        record: &mut PartitionRecord,
-        exempt: bool,
-    ) -> Result<(), ServiceError> {
-        let log = &mut record.log;
-        let limit = if exempt {
-            log.capacity
-        } else {
-            log.capacity.saturating_sub(log.reserve)
-        };
-        if log.stored() < limit {
-            return Ok(());
-        }
-        if log.full_policy == LogFullPolicy::PruneConfirmed
-            && self.prune_confirmed(tx, record)?
-            && record.log.stored() < limit
-        {
-            return Ok(());
-        }
-        Err(AdminError::LogFull.into())
-    }
-
-    /// Drops the entries confirmed as exported, up to the last signed checkpoint at or below
-    /// the confirmation (kept: it anchors what is left, so the stored log still verifies).
-    /// Whether anything was dropped. Under [`LogFullPolicy::Refuse`] a confirmation does this
-    /// at once (the officers' export and confirm is what frees a full log); under
-    /// [`LogFullPolicy::PruneConfirmed`] it waits until room is needed.
-    pub(crate) fn prune_confirmed(
-        &self,
-        tx: &mut WriteTxn<'_>,
-        record: &mut PartitionRecord,
-    ) -> Result<bool, ServiceError> {
-        let log = &mut record.log;
-        if let Some(confirmed) = log.confirmed_up_to
-            && confirmed >= log.first_seq
-            && let Some(first) = tx.prune_log(&record.id, confirmed)?
-        {
-            log.first_seq = first;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
     /// Starts a management session for `id`, ending any other (the other learns it at its next
     /// poll). Returns the session's generation.
     pub(crate) fn take_over(&self, id: &PartitionId) -> u64 {
@@ -634,32 +392,6 @@ impl Hsm {
             .expect("session table lock")
             .insert(id.clone(), generation);
         generation
-    }
-
-    /// Admits one log entry written for a session without an officer login (a share drill,
-    /// a refusal), if the partition took fewer than `limit` such entries in the last
-    /// `window_s` seconds: `Ok(n)`, where n entries were refused since the last one admitted
-    /// (for the entry to say so). Otherwise the entry is counted as unlogged and the answer is
-    /// the seconds until one is admitted again. Failed logins are not rationed here: they have
-    /// their own throttle, and each is logged. Kept in memory: a restart forgets the count, as
-    /// it forgets open sessions.
-    pub(crate) fn admit_unauthenticated_entry(
-        &self,
-        id: &PartitionId,
-        limit: usize,
-        window_s: u64,
-    ) -> Result<u64, u64> {
-        let now = self.clock.now_s();
-        let mut table = self.unauthenticated.lock().expect("ration table lock");
-        let ration = table.entry(id.clone()).or_default();
-        ration.times.retain(|&t| t + window_s > now);
-        if ration.times.len() >= limit {
-            ration.unlogged += 1;
-            let oldest = ration.times.iter().min().copied().unwrap_or(now);
-            return Err((oldest + window_s).saturating_sub(now).max(1));
-        }
-        ration.times.push(now);
-        Ok(std::mem::take(&mut ration.unlogged))
     }
 
     /// The seconds until `terminal` may try to log in to `id` again, if it is locked out.

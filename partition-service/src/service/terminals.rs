@@ -218,3 +218,27 @@ impl TrustStore for Hsm {
         result.unwrap_or(false)
     }
 }
+
+impl Hsm {
+    /// Issues a fresh one-time management pairing code for `id` (replacing an outstanding
+    /// one). The code is returned once, to be shown once; the store keeps only its sealed key.
+    pub fn issue_pairing_code(
+        &self,
+        id: &PartitionId,
+        actor: Actor,
+    ) -> Result<PairingCode, ServiceError> {
+        let code = PairingCode::generate().map_err(CryptoError::Rng)?;
+        let psk = code.psk(id);
+        let sealed = sealed::seal(self.keys.master(), &psk_aad(id), &psk[..])?;
+        self.modify(id, |hsm, tx, record| {
+            record.pairing.sealed_psk = Some((sealed, 0));
+            hsm.append(
+                tx,
+                record,
+                Event::new(actor, KnownOperation::PairingIssue).object(id.as_str()),
+            )?;
+            Ok(())
+        })?;
+        Ok(code)
+    }
+}
