@@ -285,6 +285,36 @@ fn read_entry(line: &[u8]) -> Result<(u64, EntryDraft, Hash, Hash), LogError> {
     let at = r.pos();
     let role = Role::from_name(&r.string()?).ok_or_else(|| fail_at("unknown role", at))?;
     r.expect(",\"holders\":[")?;
+    let holders = read_holders(&mut r)?;
+    r.expect("},\"op\":")?;
+    let at = r.pos();
+    let operation = Operation::new(r.string()?).map_err(|e| fail_at(&e.to_string(), at))?;
+    r.expect(",\"object\":")?;
+    let object = r.nullable_string()?.map(Cow::into_owned);
+    r.expect(",\"outcome\":{\"result\":")?;
+    let outcome = read_outcome(&mut r)?;
+    r.expect("},\"details\":{")?;
+    let details = read_details(&mut r)?;
+    r.expect(",\"prev\":")?;
+    let prev = r.hash()?;
+    r.expect(",\"hash\":")?;
+    let hash = r.hash()?;
+    r.expect("}")?;
+    r.end()?;
+    let draft = EntryDraft {
+        time_unix_ms,
+        actor: Actor { role, holders },
+        operation,
+        object,
+        outcome,
+        details,
+    };
+    draft.check().map_err(field_problem)?;
+    Ok((seq, draft, prev, hash))
+}
+
+/// The actor's holders, after the `[` that opens them, through the closing `]`.
+fn read_holders(r: &mut Reader<'_>) -> Result<Vec<String>, LogError> {
     let mut holders = Vec::new();
     if !r.eat(b"]") {
         loop {
@@ -298,12 +328,11 @@ fn read_entry(line: &[u8]) -> Result<(u64, EntryDraft, Hash, Hash), LogError> {
             r.expect(",")?;
         }
     }
-    r.expect("},\"op\":")?;
-    let at = r.pos();
-    let operation = Operation::new(r.string()?).map_err(|e| fail_at(&e.to_string(), at))?;
-    r.expect(",\"object\":")?;
-    let object = r.nullable_string()?.map(Cow::into_owned);
-    r.expect(",\"outcome\":{\"result\":")?;
+    Ok(holders)
+}
+
+/// The outcome's result and reason, after `{"result":`.
+fn read_outcome(r: &mut Reader<'_>) -> Result<Outcome, LogError> {
     let at = r.pos();
     let result = r.string()?;
     let reason = if r.eat(b",\"reason\":") {
@@ -322,7 +351,11 @@ fn read_entry(line: &[u8]) -> Result<(u64, EntryDraft, Hash, Hash), LogError> {
             ));
         }
     };
-    r.expect("},\"details\":{")?;
+    Ok(outcome)
+}
+
+/// The details, after the `{` that opens them, through the closing `}`.
+fn read_details(r: &mut Reader<'_>) -> Result<BTreeMap<String, String>, LogError> {
     let mut details = BTreeMap::new();
     if !r.eat(b"}") {
         loop {
@@ -342,22 +375,7 @@ fn read_entry(line: &[u8]) -> Result<(u64, EntryDraft, Hash, Hash), LogError> {
             r.expect(",")?;
         }
     }
-    r.expect(",\"prev\":")?;
-    let prev = r.hash()?;
-    r.expect(",\"hash\":")?;
-    let hash = r.hash()?;
-    r.expect("}")?;
-    r.end()?;
-    let draft = EntryDraft {
-        time_unix_ms,
-        actor: Actor { role, holders },
-        operation,
-        object,
-        outcome,
-        details,
-    };
-    draft.check().map_err(field_problem)?;
-    Ok((seq, draft, prev, hash))
+    Ok(details)
 }
 
 /// [`Entry::from_canonical`], re-encoding into `scratch`.
