@@ -251,17 +251,11 @@ impl ReshareFlow {
     }
 
     fn on_size(&mut self, action: Action) -> Outcome {
+        let size = (&mut self.threshold, &mut self.n, &mut self.field);
+        if new_set::size_key(size, action) {
+            return Outcome::none();
+        }
         match action {
-            Action::Up | Action::Down => self.field = 1 - self.field.min(1),
-            Action::More if self.field == 0 => self.threshold = (self.threshold + 1).min(self.n),
-            Action::More => self.n = (self.n + 1).min(MAX_CARDS),
-            Action::Less if self.field == 0 => {
-                self.threshold = self.threshold.saturating_sub(1).max(1)
-            }
-            Action::Less => {
-                self.n = self.n.saturating_sub(1).max(1);
-                self.threshold = self.threshold.min(self.n);
-            }
             Action::Select => {
                 self.phase = Phase::Beginning;
                 self.notice = None;
@@ -433,17 +427,7 @@ fn phase_lines(flow: &ReshareFlow, slots: &[SlotView], theme: &Theme) -> Vec<Lin
             "Choose the new set (↑↓ m or n, ←→ change, Enter begins):",
             theme.muted,
         ));
-        let mark = |i: usize| if flow.field == i { "›" } else { " " };
-        lines.push(Line::from(format!(
-            "{} m  {:>2}  cards needed",
-            mark(0),
-            flow.threshold
-        )));
-        lines.push(Line::from(format!(
-            "{} n  {:>2}  cards in the new set",
-            mark(1),
-            flow.n
-        )));
+        lines.extend(new_set::size_lines(flow.threshold, flow.n, flow.field));
         return lines;
     }
     if flow.phase == Phase::Over {
