@@ -4,7 +4,7 @@
 //! what an abandoned ceremony left on them (the cards that hold an unused share).
 //!
 //! The model part is the card in hand (its PIN keys and its lines); the worker part
-//! ([`NewSetCards`]) holds the inserted card and the names of the cards written, so each
+//! (`NewSetCards`) holds the inserted card and the names of the cards written, so each
 //! ceremony only says what its step for a card is and how its abandonment reads.
 
 use quorum::card::{Pin, VerifiedCard};
