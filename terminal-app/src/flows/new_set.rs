@@ -4,7 +4,7 @@
 //! what an abandoned ceremony left on them (the cards that hold an unused share).
 //!
 //! The model part is the card in hand (its PIN keys and its lines); the worker part
-//! ([`NewSetCards`]) holds the inserted card and the names of the cards written, so each
+//! (`NewSetCards`) holds the inserted card and the names of the cards written, so each
 //! ceremony only says what its step for a card is and how its abandonment reads.
 
 use quorum::card::{Pin, VerifiedCard};
@@ -34,6 +34,37 @@ pub enum Step {
     Pin,
     /// The card's step runs (and, after the last card, the registration).
     Working,
+}
+
+/// The new set's m and n, as the re-share and the revocation choose them: ↑↓ pick m or n
+/// (`field` 0 or 1), ←→ change it; m stays within 1..=n, n within 1..=[`MAX_CARDS`]. False for
+/// any other key.
+pub(crate) fn size_key(
+    (threshold, n, field): (&mut u8, &mut u8, &mut usize),
+    action: crate::tui::keymap::Action,
+) -> bool {
+    use crate::tui::keymap::Action;
+    match action {
+        Action::Up | Action::Down => *field = 1 - (*field).min(1),
+        Action::More if *field == 0 => *threshold = (*threshold + 1).min(*n),
+        Action::More => *n = (*n + 1).min(MAX_CARDS),
+        Action::Less if *field == 0 => *threshold = threshold.saturating_sub(1).max(1),
+        Action::Less => {
+            *n = n.saturating_sub(1).max(1);
+            *threshold = (*threshold).min(*n);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// The new set's m and n, the one the arrows change marked.
+pub(crate) fn size_lines(threshold: u8, n: u8, field: usize) -> [Line<'static>; 2] {
+    let mark = |i: usize| if field == i { "›" } else { " " };
+    [
+        Line::from(format!("{} m  {threshold:>2}  cards needed", mark(0))),
+        Line::from(format!("{} n  {n:>2}  cards in the new set", mark(1))),
+    ]
 }
 
 /// The PIN keys of the card in hand: a character, an erasure, Enter (the PIN goes to the
@@ -181,5 +212,34 @@ pub(crate) fn open_card(
             "{}: {e}",
             card_view(&card.info()).name()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::keymap::Action;
+
+    #[test]
+    fn the_new_sets_size_keeps_m_within_1_to_n_and_n_within_the_most_offered() {
+        let (mut m, mut n, mut field) = (2, 3, 0);
+        let mut press = |action| size_key((&mut m, &mut n, &mut field), action);
+        for _ in 0..5 {
+            assert!(press(Action::More));
+        }
+        assert!(press(Action::Down));
+        for _ in 0..20 {
+            press(Action::More);
+        }
+        assert!(!press(Action::Select), "not a size key");
+        assert_eq!((m, n, field), (3, MAX_CARDS, 1));
+        let mut press = |action| size_key((&mut m, &mut n, &mut field), action);
+        for _ in 0..20 {
+            press(Action::Less);
+        }
+        assert_eq!((m, n), (1, 1), "n down to 1 takes m with it");
+        let [m_line, n_line] = size_lines(1, 1, 1);
+        assert_eq!(m_line.to_string(), "  m   1  cards needed");
+        assert_eq!(n_line.to_string(), "› n   1  cards in the new set");
     }
 }

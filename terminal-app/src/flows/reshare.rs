@@ -6,23 +6,26 @@
 //! its id, the steps done and the card names, never a PIN or a share.
 
 use quorum::card::Pin;
-use quorum::card::VerifiedCard;
-use quorum::ceremony::{CeremonyError, Link, LinkError, Reshare, ReshareNewSet, ReshareWipe};
+#[cfg(doc)]
+use quorum::ceremony::Reshare;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
-use super::login::card_view;
-use super::new_set::{self, NewSetCards, OpenRefused};
-pub use super::new_set::{MAX_CARDS, Step};
+use super::new_set;
 use crate::tui::keymap::{self, Action, Context};
-use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
+use crate::tui::message::{CardView, Command, Effect, PinFor, SlotView};
 use crate::tui::model::{Level, Notice};
 use crate::tui::theme::Theme;
 use crate::tui::view;
-use crate::tui::worker::CardReader;
+
+mod work;
+
+pub use super::new_set::{MAX_CARDS, Step};
+pub use work::ReshareWork;
+pub(crate) use work::work;
 
 /// Where the re-share stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -248,17 +251,11 @@ impl ReshareFlow {
     }
 
     fn on_size(&mut self, action: Action) -> Outcome {
+        let size = (&mut self.threshold, &mut self.n, &mut self.field);
+        if new_set::size_key(size, action) {
+            return Outcome::none();
+        }
         match action {
-            Action::Up | Action::Down => self.field = 1 - self.field.min(1),
-            Action::More if self.field == 0 => self.threshold = (self.threshold + 1).min(self.n),
-            Action::More => self.n = (self.n + 1).min(MAX_CARDS),
-            Action::Less if self.field == 0 => {
-                self.threshold = self.threshold.saturating_sub(1).max(1)
-            }
-            Action::Less => {
-                self.n = self.n.saturating_sub(1).max(1);
-                self.threshold = self.threshold.min(self.n);
-            }
             Action::Select => {
                 self.phase = Phase::Beginning;
                 self.notice = None;
@@ -430,17 +427,7 @@ fn phase_lines(flow: &ReshareFlow, slots: &[SlotView], theme: &Theme) -> Vec<Lin
             "Choose the new set (↑↓ m or n, ←→ change, Enter begins):",
             theme.muted,
         ));
-        let mark = |i: usize| if flow.field == i { "›" } else { " " };
-        lines.push(Line::from(format!(
-            "{} m  {:>2}  cards needed",
-            mark(0),
-            flow.threshold
-        )));
-        lines.push(Line::from(format!(
-            "{} n  {:>2}  cards in the new set",
-            mark(1),
-            flow.n
-        )));
+        lines.extend(new_set::size_lines(flow.threshold, flow.n, flow.field));
         return lines;
     }
     if flow.phase == Phase::Over {
@@ -503,244 +490,4 @@ pub fn view(frame: &mut Frame, area: Rect, flow: &ReshareFlow, slots: &[SlotView
             .wrap(Wrap { trim: false }),
         area,
     );
-}
-
-/// The ceremony on the worker, by its typed step.
-#[derive(Default)]
-enum Ceremony {
-    #[default]
-    Idle,
-    Old(Box<Reshare>),
-    New(ReshareNewSet),
-    Wipe(ReshareWipe),
-}
-
-/// The worker's side: the ceremony, the chosen size, and the card in hand with the new set's
-/// cards written.
-#[derive(Default)]
-pub struct ReshareWork {
-    ceremony: Ceremony,
-    size: (u8, u8),
-    cards: NewSetCards,
-}
-
-/// Runs one re-share step on the worker.
-pub(crate) fn work(
-    link: &mut (dyn Link + Send),
-    reader: &mut dyn CardReader,
-    state: &mut ReshareWork,
-    command: ReshareCommand,
-) -> Vec<Event> {
-    let events = match command {
-        ReshareCommand::Begin { threshold, n } => {
-            state.cards.clear();
-            state.size = (threshold, n);
-            match Reshare::begin(link) {
-                Ok(reshare) => {
-                    let event = ReshareEvent::Began {
-                        ceremony: reshare.id().to_string(),
-                        need: reshare.old_progress().need,
-                    };
-                    state.ceremony = Ceremony::Old(Box::new(reshare));
-                    vec![event]
-                }
-                Err(e) => return failure(e, ReshareEvent::Refused),
-            }
-        }
-        ReshareCommand::Insert(slot) => match state.cards.insert(reader, slot) {
-            Ok(view) => vec![ReshareEvent::Inserted(view)],
-            Err(reason) => vec![ReshareEvent::Refused(reason)],
-        },
-        ReshareCommand::Verify(pin) => return verify(link, state, &pin),
-        ReshareCommand::Abort => vec![ReshareEvent::Aborted(abort(state))],
-    };
-    events.into_iter().map(Event::Reshare).collect()
-}
-
-fn failure(e: CeremonyError, wrap: fn(String) -> ReshareEvent) -> Vec<Event> {
-    match e {
-        CeremonyError::Link(e @ LinkError::Failed(_)) => {
-            vec![crate::tui::worker::link_failure(e)]
-        }
-        e => vec![Event::Reshare(wrap(e.to_string()))],
-    }
-}
-
-/// Ends the ceremony and says what was and was not changed.
-fn abort(state: &mut ReshareWork) -> String {
-    let written = state.cards.finish();
-    match std::mem::take(&mut state.ceremony) {
-        Ceremony::Idle => "No re-share was under way: nothing changed.".to_owned(),
-        Ceremony::Old(r) => format!(
-            "Re-share {} abandoned before the split: nothing was written, the active set and \
-             its cards are unchanged.",
-            r.id()
-        ),
-        Ceremony::New(r) => match written {
-            None => format!(
-                "Re-share {} abandoned before any new card was written: the active set and \
-                 its cards are unchanged.",
-                r.id()
-            ),
-            Some(written) => format!(
-                "Re-share {} abandoned before the registration: the active set is unchanged \
-                 and still opens with its cards. Unused new shares stay beside the old ones \
-                 on: {written}.",
-                r.id(),
-            ),
-        },
-        Ceremony::Wipe(w) if w.pending().is_empty() => format!(
-            "Re-share done: set {} is active; every old card present was wiped.",
-            w.registered.set_number
-        ),
-        Ceremony::Wipe(w) => format!(
-            "Set {} is registered and active. Old shares NOT wiped (wipe them with a share \
-             drill): {}.",
-            w.registered.set_number,
-            w.pending()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-impl From<OpenRefused> for ReshareEvent {
-    fn from(refused: OpenRefused) -> Self {
-        match refused {
-            OpenRefused::WrongPin(view) => ReshareEvent::WrongPin(view),
-            OpenRefused::Refused(why) => ReshareEvent::Refused(why),
-        }
-    }
-}
-
-fn verify(link: &mut (dyn Link + Send), state: &mut ReshareWork, pin: &Pin) -> Vec<Event> {
-    let mut card = match state.cards.open(pin) {
-        Ok(card) => card,
-        Err(refused) => return vec![Event::Reshare(refused.into())],
-    };
-    let view = card_view(&card.info());
-    let result = match std::mem::take(&mut state.ceremony) {
-        Ceremony::Idle => Err(CeremonyError::NoActiveSet),
-        Ceremony::Old(r) => old_card(state, *r, &mut *card, view),
-        Ceremony::New(r) => new_card(link, state, r, &mut *card, view),
-        Ceremony::Wipe(w) => wipe_card(state, w, &mut *card, view),
-    };
-    match result {
-        Ok(events) => events.into_iter().map(Event::Reshare).collect(),
-        Err(e) => failure(e, ReshareEvent::Refused),
-    }
-}
-
-fn old_card(
-    state: &mut ReshareWork,
-    mut reshare: Reshare,
-    card: &mut (dyn VerifiedCard + Send),
-    view: CardView,
-) -> Result<Vec<ReshareEvent>, CeremonyError> {
-    let progress = match reshare.present_old(card) {
-        Ok(progress) => progress,
-        Err(e) => {
-            state.ceremony = Ceremony::Old(Box::new(reshare));
-            return Err(e);
-        }
-    };
-    let mut events = vec![ReshareEvent::OldRead {
-        card: view,
-        have: progress.have,
-    }];
-    if !progress.complete() {
-        state.ceremony = Ceremony::Old(Box::new(reshare));
-        return Ok(events);
-    }
-    let (threshold, n) = state.size;
-    match reshare.split(threshold, n) {
-        Ok(new) => {
-            state.ceremony = Ceremony::New(new);
-            events.push(ReshareEvent::Split);
-        }
-        Err((back, e)) => {
-            state.ceremony = Ceremony::Old(back);
-            events.push(ReshareEvent::Refused(e.to_string()));
-        }
-    }
-    Ok(events)
-}
-
-fn new_card(
-    link: &mut (dyn Link + Send),
-    state: &mut ReshareWork,
-    mut reshare: ReshareNewSet,
-    card: &mut (dyn VerifiedCard + Send),
-    view: CardView,
-) -> Result<Vec<ReshareEvent>, CeremonyError> {
-    let progress = match state.cards.add(card, &view, |c| reshare.add_card(c)) {
-        Ok(progress) => progress,
-        Err(e) => {
-            state.ceremony = Ceremony::New(reshare);
-            return Err(e);
-        }
-    };
-    let mut events = vec![ReshareEvent::NewWritten {
-        card: view,
-        have: progress.have,
-    }];
-    if !progress.complete() {
-        state.ceremony = Ceremony::New(reshare);
-        return Ok(events);
-    }
-    let id = reshare.id();
-    match reshare.finish(link) {
-        Ok(wipe) => {
-            let names = |cards: Vec<quorum::ceremony::CardRef>| {
-                cards.iter().map(ToString::to_string).collect::<Vec<_>>()
-            };
-            events.push(ReshareEvent::Registered {
-                set_number: wipe.registered.set_number,
-                to_wipe: names(wipe.pending()),
-                old_left: names(wipe.old_shares_left.clone()),
-            });
-            state.ceremony = Ceremony::Wipe(wipe);
-        }
-        Err(e) => events.push(ReshareEvent::Aborted(format!(
-            "Re-share {id}: the HSM did not register the new set ({e}). The active set is \
-             unchanged; unused new shares stay beside the old ones on: {}.",
-            state.cards.finish().unwrap_or_default()
-        ))),
-    }
-    Ok(events)
-}
-
-fn wipe_card(
-    state: &mut ReshareWork,
-    mut wipe: ReshareWipe,
-    card: &mut (dyn VerifiedCard + Send),
-    view: CardView,
-) -> Result<Vec<ReshareEvent>, CeremonyError> {
-    let info = card.info();
-    let pending = wipe
-        .pending()
-        .iter()
-        .any(|c| c.serial == info.serial && c.holder == info.holder);
-    let result = if pending {
-        wipe.wipe(card)
-            .map(|left| (left, "old share wiped.".to_owned()))
-    } else {
-        wipe.registered.drop_old_share(card).map(|dropped| {
-            let what = if dropped {
-                "in the new set: its old share removed, the new one kept."
-            } else {
-                "in the new set: it holds only the new share."
-            };
-            (wipe.pending().len(), what.to_owned())
-        })
-    };
-    state.ceremony = Ceremony::Wipe(wipe);
-    let (left, what) = result?;
-    Ok(vec![ReshareEvent::Wiped {
-        card: view,
-        what,
-        left,
-    }])
 }

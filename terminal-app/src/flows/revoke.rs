@@ -14,7 +14,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
 use super::login::card_view;
-use super::new_set::{self, MAX_CARDS, NewSetCards};
+use super::new_set::{self, NewSetCards};
 use super::reshare::ReshareEvent;
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
@@ -244,17 +244,11 @@ impl RevokeFlow {
     }
 
     fn on_size(&mut self, action: Action) -> Outcome {
+        let size = (&mut self.threshold, &mut self.n, &mut self.field);
+        if new_set::size_key(size, action) {
+            return Outcome::none();
+        }
         match action {
-            Action::Up | Action::Down => self.field = 1 - self.field.min(1),
-            Action::More if self.field == 0 => self.threshold = (self.threshold + 1).min(self.n),
-            Action::More => self.n = (self.n + 1).min(MAX_CARDS),
-            Action::Less if self.field == 0 => {
-                self.threshold = self.threshold.saturating_sub(1).max(1)
-            }
-            Action::Less => {
-                self.n = self.n.saturating_sub(1).max(1);
-                self.threshold = self.threshold.min(self.n);
-            }
             Action::Select => {
                 let Some((_, serial)) = self.cards.get(self.lost) else {
                     return Outcome::none();
@@ -374,17 +368,7 @@ fn body_lines(flow: &RevokeFlow, slots: &[SlotView], theme: &Theme) -> Vec<Line<
                 "The new set, without it (↑↓ m or n, ←→ change, Enter begins):",
                 theme.muted,
             ));
-            let mark = |i: usize| if flow.field == i { "›" } else { " " };
-            lines.push(Line::from(format!(
-                "{} m  {:>2}  cards needed",
-                mark(0),
-                flow.threshold
-            )));
-            lines.push(Line::from(format!(
-                "{} n  {:>2}  cards in the new set",
-                mark(1),
-                flow.n
-            )));
+            lines.extend(new_set::size_lines(flow.threshold, flow.n, flow.field));
         }
         Phase::Beginning => lines.push(Line::styled(
             "Opening the ceremony; a fresh secret is made…",

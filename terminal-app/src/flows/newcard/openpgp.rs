@@ -145,7 +145,8 @@ pub struct OpenPgpFlow {
     pub confirm: String,
     /// The holder's name as typed (printable ASCII, as the card stores it).
     pub holder: String,
-    /// Characters typed into each PIN field ([`FIELDS`]).
+    /// Characters typed into each PIN field: the admin PIN now, the new admin PIN twice, the
+    /// user PIN twice.
     pub typed: [usize; 5],
     /// The keys made, at the end.
     pub keys: Option<Box<KeysView>>,
@@ -298,7 +299,7 @@ impl OpenPgpFlow {
         }
     }
 
-    /// Takes the worker's answer; the card when it changed.
+    /// Takes the worker's answer.
     pub fn take(&mut self, event: NewCardEvent) {
         match event {
             NewCardEvent::Opened(card) => {
