@@ -193,8 +193,12 @@ fn main() {
                 ..active(KeySort::Label, KeyCursor::First)
             },
         ),
-        ("size order, middle page", {
-            let mut q = active(KeySort::Size, KeyCursor::After(middle_id.clone()));
+        ("size order, largest first, middle page", {
+            // Key 50,001 is neither in the bin nor of the smallest size.
+            let mut q = active(
+                KeySort::Size,
+                KeyCursor::After(KeyPosition::of(&key(KEYS / 2 + 1).summary)),
+            );
             q.descending = true;
             q
         }),

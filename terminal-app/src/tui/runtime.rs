@@ -7,7 +7,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use ratatui::DefaultTerminal;
-use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{
     self, DisableMouseCapture, EnableMouseCapture, Event as TermEvent,
 };
@@ -94,11 +93,11 @@ fn event_loop(
     let start = Instant::now();
     let mut pin = PinBuffer::new();
     let mut first_frame = true;
-    let mut screen = Buffer::default();
     loop {
+        // What the mouse clicks on is what was drawn last: the frame is kept (borrowed from the
+        // terminal) until the input is read, not copied (a copy of every frame's buffer, 200×60
+        // cells, cost more than some screens' whole view).
         let drawn = terminal.draw(|frame| view(frame, &model, theme))?;
-        // What the mouse clicks on is what was drawn last.
-        screen.clone_from(drawn.buffer);
         if first_frame {
             tracing::info!(ms = start.elapsed().as_millis(), "first frame drawn");
             first_frame = false;
@@ -110,7 +109,7 @@ fn event_loop(
             match event::read()? {
                 TermEvent::Key(key) => messages.push(Message::Key(key)),
                 TermEvent::Mouse(mouse) => messages.extend(
-                    super::mouse::keys_for(&screen, mouse)
+                    super::mouse::keys_for(drawn.buffer, mouse)
                         .into_iter()
                         .map(Message::Key),
                 ),
