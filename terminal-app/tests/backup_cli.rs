@@ -107,13 +107,26 @@ fn list_shows_header_facts_and_verify_exits_by_what_it_found() {
     assert!(text.contains("1 backups on"), "{text}");
     assert!(text.contains("INCOMPLETE"), "{text}");
     assert_eq!(verify(&partial, &key).status.code(), Some(1));
+    // A write killed after its last byte, before the rename, leaves a whole `.partial`: still no
+    // backup, refused by its name.
+    let mut whole = facts.clone();
+    whole.sequence = 44;
+    let whole = drive.join(BackupName::of(&whole).partial_name());
+    std::fs::write(&whole, &bytes).unwrap();
+    let out = verify(&whole, &key);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("leftover of a write that never finished"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = tessera(&["backup", "clean", drive.to_str().unwrap()], &state);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!partial.exists() && file.exists());
+    assert!(!partial.exists() && !whole.exists() && file.exists());
 
     // The same file on a FAT image made by mkfs.vfat, read in user space.
     let image = dir.path().join("drive.img");

@@ -123,6 +123,17 @@ pub enum Rejection {
         /// What differs.
         what: &'static str,
     },
+    /// A leftover of a write that never finished (`NAME.partial`: interrupted; `NAME.failed`:
+    /// its read-back failed), refused by its name whatever its bytes: it was never made
+    /// durable under its final name and read back, so it is not a backup even when complete.
+    #[error(
+        "a leftover of a write that never finished ({suffix}), not a backup whatever it holds; \
+         `tessera backup clean` removes it"
+    )]
+    Leftover {
+        /// `.partial` or `.failed`.
+        suffix: &'static str,
+    },
 }
 
 /// What went wrong, and in which operation.

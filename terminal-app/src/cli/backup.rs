@@ -490,6 +490,7 @@ pub fn clean(drive: &Drive, failed: bool) -> Result<Shown, Error> {
 /// `tessera backup verify FILE`: completeness and origin, offline, against the pinned HSM key
 /// (header, every chunk digest, the trailer's signature). No secret is needed.
 pub fn verify(file: &Path, hsm_key: &VerifyingKey) -> Result<Shown, BackupError> {
+    refuse_leftover(&file.to_string_lossy())?;
     super::backup_drives::check_file(file)?;
     let f = File::open(file).map_err(|e| io_error("open", &file.display().to_string(), e))?;
     let verified = verify_offline(std::io::BufReader::with_capacity(1 << 20, f), hsm_key)?;
@@ -499,6 +500,7 @@ pub fn verify(file: &Path, hsm_key: &VerifyingKey) -> Result<Shown, BackupError>
 /// `tessera backup verify --fat-device PATH NAME`: the same for a file on a FAT drive, read in
 /// user space.
 pub fn verify_on(drive: &Drive, name: &str, hsm_key: &VerifyingKey) -> Result<Shown, BackupError> {
+    refuse_leftover(name)?;
     let mut target = drive.open()?;
     let verified = target.verify(name, hsm_key);
     target.close()?;
@@ -506,6 +508,22 @@ pub fn verify_on(drive: &Drive, name: &str, hsm_key: &VerifyingKey) -> Result<Sh
         &format!("{}: {name}", drive.shown()),
         &verified?,
     ))
+}
+
+/// Refuses a leftover by its name (`NAME.partial`, `NAME.failed`) before its bytes are read: a
+/// write killed after its last byte but before the rename leaves a `.partial` whose bytes are
+/// whole, and it is still no backup (never made durable under its name nor read back).
+fn refuse_leftover(name: &str) -> Result<(), BackupError> {
+    let suffix = [
+        usb_backup::drive::PARTIAL_SUFFIX,
+        usb_backup::drive::FAILED_SUFFIX,
+    ]
+    .into_iter()
+    .find(|s| name.ends_with(s));
+    match suffix {
+        Some(suffix) => Err(usb_backup::Rejection::Leftover { suffix }.into()),
+        None => Ok(()),
+    }
 }
 
 fn verified_shown(file: &str, verified: &usb_backup::Verified) -> Shown {
@@ -566,6 +584,7 @@ pub fn dry_run_from_on(
 ) -> Result<RestoreDiff, Error> {
     match source {
         Source::File(file) => {
+            refuse_leftover(&file.to_string_lossy())?;
             super::backup_drives::check_file(file)?;
             let shown = file.display().to_string();
             let f = File::open(file).map_err(|e| Error::Backup(io_error("read", &shown, e)))?;
@@ -576,6 +595,7 @@ pub fn dry_run_from_on(
             upload(conn, Box::new(f), file_len, &shown, progress)
         }
         Source::Fat { device, name } => {
+            refuse_leftover(name)?;
             let drive = Drive::Fat(device.clone());
             let mut target = drive.open()?;
             let diff = {
