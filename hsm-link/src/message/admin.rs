@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::domain::bounded::{deserialize_string, deserialize_vec, is_printable};
 use crate::domain::{
-    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId,
+    CardDescription, CardSerial, CardSetDescription, CardSetKind, HolderName, KeyId, KeyLabel,
     KeyObjectSummary, MAX_CARDS_PER_SET, Parameter, PartitionConfig, PartitionUsage, Role,
     ServiceTier,
 };
@@ -35,8 +35,9 @@ pub const MAX_BACKUP_TRAILER: usize = 256;
 /// Most bytes of a backup file one restore upload request carries: one request fits one link
 /// packet with room for its header.
 pub const MAX_RESTORE_CHUNK: usize = 48 * 1024;
-/// Most key ids a restore diff lists per kind of change (the counts are always whole).
-pub const MAX_DIFF_KEYS: usize = 1000;
+/// Most keys a restore diff names per kind of change (the counts are always whole): each
+/// with a label of up to 128 bytes, four full lists still fit one link packet.
+pub const MAX_DIFF_KEYS: usize = 100;
 /// Most pinned terminals one listing carries (far more than a partition is paired with; a
 /// partition with more lists the first ones by fingerprint).
 pub const MAX_TERMINALS_LISTED: usize = 1000;
@@ -565,15 +566,28 @@ pub enum AdminRequest {
     GetLogStatus,
 }
 
-/// A list of key ids in a restore diff: the whole count, and the first ids (at most
-/// [`MAX_DIFF_KEYS`]).
+/// A list of keys in a restore diff: the whole count, and the first keys (at most
+/// [`MAX_DIFF_KEYS`]) named by label and id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyIdList {
     /// How many keys.
     pub count: u64,
     /// The first of them, in id order.
-    #[serde(deserialize_with = "de_key_ids")]
-    pub first: Vec<KeyId>,
+    #[serde(deserialize_with = "de_diff_keys")]
+    pub first: Vec<DiffKey>,
+}
+
+/// A key named in a restore diff, as a person knows it: its label, and its id to tell two
+/// alike apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffKey {
+    /// The key's id.
+    pub id: KeyId,
+    /// Its label (bounded on decode, as every label).
+    pub label: KeyLabel,
+    /// Whether it is in the bin: as the backup holds it for a key that comes back or changes
+    /// state, as the partition holds it for a key the restore removes.
+    pub in_bin: bool,
 }
 
 /// What a restore would change, from a dry run that decrypted and checked the whole backup.
@@ -1320,7 +1334,7 @@ fn de_bytes<'de, D: Deserializer<'de>>(
     Ok(bytes.into_vec())
 }
 
-fn de_key_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyId>, D::Error> {
+fn de_diff_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DiffKey>, D::Error> {
     deserialize_vec(d, MAX_DIFF_KEYS)
 }
 
