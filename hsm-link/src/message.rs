@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 
 pub use admin::{
     Action, AdminError, AdminRequest, AdminResponse, BackupProblem, CardSetProblem, CardSignature,
-    CeremonyKind, ConfigProblem, FullLogPolicy, KeyCursor, KeyFilter, KeyIdList, KeyPosition,
-    KeyQuery, KeySort, LogPage, LogQuery, LogSpace, LogStatus, LoginRefusal, MAX_BACKUP_HEADER,
-    MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT, MAX_KEYS_PER_PAGE,
-    MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES, MAX_RECOVERY_PUBLIC_KEY,
-    MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials, NewPairingCode, OfficerRole,
-    OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo, drill_message, enrolment_message,
-    login_message,
+    CeremonyKind, ConfigProblem, DiffKey, FullLogPolicy, KeyCursor, KeyFilter, KeyIdList,
+    KeyPosition, KeyQuery, KeySort, LogPage, LogQuery, LogSpace, LogStatus, LoginRefusal,
+    MAX_BACKUP_HEADER, MAX_BACKUP_TRAILER, MAX_COMMITMENTS, MAX_DIFF_KEYS, MAX_FILTER_TEXT,
+    MAX_KEYS_PER_PAGE, MAX_LOG_LINE, MAX_LOG_LINES_PER_PAGE, MAX_PAGE_BYTES,
+    MAX_RECOVERY_PUBLIC_KEY, MAX_RESTORE_CHUNK, MAX_TERMINALS_LISTED, NewCredentials,
+    NewPairingCode, OfficerRole, OutcomeFilter, RecoveryPublic, RestoreDiff, TerminalInfo,
+    drill_message, enrolment_message, login_message,
 };
 
 use crate::domain::PartitionId;
@@ -434,30 +434,53 @@ mod tests {
         };
         assert!(Packet::decode(&begin(MAX_BACKUP_HEADER).encode()).is_ok());
         assert!(Packet::decode(&begin(MAX_BACKUP_HEADER + 1).encode()).is_err());
+        // Every list full, every key with the longest label: one packet, with room left.
+        let label = crate::domain::KeyLabel::new("\u{7e}".repeat(crate::domain::MAX_KEY_LABEL_LEN))
+            .unwrap();
+        let list = |n: usize| KeyIdList {
+            count: u64::MAX,
+            first: vec![
+                DiffKey {
+                    id: crate::domain::KeyId(u64::MAX),
+                    label: label.clone(),
+                    in_bin: true,
+                };
+                n
+            ],
+        };
         let diff = |n: usize| Packet::Response {
             id: 7,
             body: Ok(Response::Admin(AdminResponse::RestoreDiff(Box::new(
                 RestoreDiff {
                     header_hash: [0; 32],
-                    created_unix: 0,
-                    sequence: 0,
-                    objects_in_backup: 0,
-                    objects_now: 0,
-                    returning: KeyIdList {
-                        count: n as u64,
-                        first: vec![crate::domain::KeyId(u64::MAX); n],
-                    },
-                    removed: KeyIdList::default(),
-                    into_bin: KeyIdList::default(),
-                    out_of_bin: KeyIdList::default(),
+                    created_unix: u64::MAX,
+                    sequence: u64::MAX,
+                    objects_in_backup: u64::MAX,
+                    objects_now: u64::MAX,
+                    returning: list(n),
+                    removed: list(MAX_DIFF_KEYS),
+                    into_bin: list(MAX_DIFF_KEYS),
+                    out_of_bin: list(MAX_DIFF_KEYS),
                     config: Vec::new(),
                 },
             )))),
         };
         let most = diff(MAX_DIFF_KEYS);
-        assert!(most.encode().len() <= crate::limits::MAX_PLAINTEXT);
+        assert!(most.encode().len() + 8 * 1024 <= crate::limits::MAX_PLAINTEXT);
         assert_eq!(Packet::decode(&most.encode()).unwrap(), most);
         assert!(Packet::decode(&diff(MAX_DIFF_KEYS + 1).encode()).is_err());
+        // A label longer than any label is refused on decode too.
+        let long = most.encode();
+        let at = long
+            .windows(label.as_str().len())
+            .position(|w| w == label.as_str().as_bytes())
+            .unwrap();
+        assert_eq!(long[at - 2..at], [0x80, 0x01], "postcard's varint of 128");
+        let mut longer = long[..at - 2].to_vec();
+        longer.extend_from_slice(&[0x81, 0x01]);
+        longer.extend_from_slice(&[b'~'; 129]);
+        longer.extend_from_slice(&long[at + label.as_str().len()..]);
+        assert!(Packet::decode(&longer).is_err());
     }
 
     #[test]

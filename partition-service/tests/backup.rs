@@ -266,9 +266,29 @@ fn keys_the_bin_and_the_configuration_come_back_and_the_diff_says_so() {
     let diff = dry_run(&mut t, &file).unwrap();
     assert_eq!(diff.objects_in_backup, 3);
     assert_eq!(diff.objects_now, 3);
-    assert_eq!(diff.returning.first, vec![c], "the purged key comes back");
-    assert_eq!(diff.removed.first, vec![d], "the key made since goes");
-    assert_eq!(diff.out_of_bin.first, vec![b]);
+    // Each key named by id and label, and where it stands: in the bin as the backup holds it
+    // (for the key removed, as the partition holds it).
+    let named = |list: &hsm_link::message::KeyIdList| -> Vec<(KeyId, String, bool)> {
+        let first = list.first.iter();
+        first
+            .map(|k| (k.id, k.label.as_str().to_owned(), k.in_bin))
+            .collect()
+    };
+    let label = |id: KeyId| {
+        let key = keys_then.iter().find(|k| k.id == id);
+        key.map_or("new".to_owned(), |k| k.label.as_str().to_owned())
+    };
+    assert_eq!(
+        named(&diff.returning),
+        vec![(c, label(c), true)],
+        "the purged key comes back"
+    );
+    assert_eq!(
+        named(&diff.removed),
+        vec![(d, label(d), false)],
+        "the key made since goes"
+    );
+    assert_eq!(named(&diff.out_of_bin), vec![(b, label(b), false)]);
     assert!(diff.into_bin.first.is_empty());
     assert_eq!(diff.config.len(), 1, "{:?}", diff.config);
     assert_eq!(

@@ -242,7 +242,10 @@ fn a_backup_of_one_hsm_is_restored_on_another_with_the_source_quorum() {
         "{}",
         text(&out.stdout)
     );
-    assert!(text(&out.stdout).contains("keys coming back (purged or deleted since): 1, 2"));
+    assert!(
+        text(&out.stdout)
+            .contains("keys coming back (purged or deleted since): signer (1), kek (2)")
+    );
     assert!(keys(&state, "b", &bob, "bob").is_empty());
 
     // Confirmed: A's keys are at B.

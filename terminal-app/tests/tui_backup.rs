@@ -12,8 +12,8 @@ mod tui_support;
 
 use std::path::PathBuf;
 
-use hsm_link::domain::{KeyId, Parameter, ParameterChange};
-use hsm_link::message::{KeyIdList, OfficerRole, RestoreDiff};
+use hsm_link::domain::{KeyId, KeyLabel, Parameter, ParameterChange};
+use hsm_link::message::{DiffKey, KeyIdList, OfficerRole, RestoreDiff};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
@@ -228,9 +228,16 @@ fn listed() -> Model {
 }
 
 fn diff() -> RestoreDiff {
-    let list = |ids: &[u64]| KeyIdList {
-        count: ids.len() as u64,
-        first: ids.iter().map(|i| KeyId(*i)).collect(),
+    let list = |keys: &[(u64, &str, bool)]| KeyIdList {
+        count: keys.len() as u64,
+        first: keys
+            .iter()
+            .map(|&(id, label, in_bin)| DiffKey {
+                id: KeyId(id),
+                label: KeyLabel::new(label).unwrap(),
+                in_bin,
+            })
+            .collect(),
     };
     RestoreDiff {
         header_hash: [0x3f; 32],
@@ -238,9 +245,9 @@ fn diff() -> RestoreDiff {
         sequence: 268,
         objects_in_backup: 14,
         objects_now: 13,
-        returning: list(&[4]),
-        removed: list(&[15]),
-        into_bin: list(&[2]),
+        returning: list(&[(4, "payments-signing", false)]),
+        removed: list(&[(15, "test-key", false)]),
+        into_bin: list(&[(2, "old-wrapping", true)]),
         out_of_bin: list(&[]),
         config: vec![ParameterChange {
             parameter: Parameter::ApiRest,
@@ -774,7 +781,15 @@ mod worker {
         let [BackupEvent::Diff(diff)] = ran.as_slice() else {
             panic!("{ran:?}")
         };
-        assert_eq!(diff.returning.first, vec![purged]);
+        // Named as the PSO knows it: label, id and where it was.
+        let returning: Vec<_> = diff
+            .returning
+            .first
+            .iter()
+            .map(|k| (k.id, &k.label))
+            .collect();
+        assert_eq!(returning, vec![(purged, &keys[0].label)]);
+        assert!(diff.returning.first[0].in_bin);
         assert_eq!((diff.objects_in_backup, diff.objects_now), (14, 13));
         let done = reports(w.handle(Command::Backup(BackupCommand::Commit(diff.clone()))));
         assert!(

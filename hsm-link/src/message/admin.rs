@@ -36,4 +36,6 @@ pub use request::AdminRequest;
 pub use response::AdminResponse;
 pub use signing::{CardSignature, OfficerRole, drill_message, enrolment_message, login_message};
 pub use types::{CeremonyKind, NewCredentials, NewPairingCode, RecoveryPublic, TerminalInfo};
-pub use types::{KeyCursor, KeyFilter, KeyIdList, KeyPosition, KeyQuery, KeySort, RestoreDiff};
+pub use types::{
+    DiffKey, KeyCursor, KeyFilter, KeyIdList, KeyPosition, KeyQuery, KeySort, RestoreDiff,
+};

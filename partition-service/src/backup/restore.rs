@@ -4,7 +4,9 @@
 use std::ops::Deref;
 
 use hsm_link::domain::{KeyObjectSummary, PartitionConfig, PartitionUsage};
-use hsm_link::message::{BackupProblem, KeyIdList, MAX_DIFF_KEYS, MAX_RESTORE_CHUNK, RestoreDiff};
+use hsm_link::message::{
+    BackupProblem, DiffKey, KeyIdList, MAX_DIFF_KEYS, MAX_RESTORE_CHUNK, RestoreDiff,
+};
 
 use super::{Migration, StagedRestore, StagedTotals, internal, plaintext_bound, refused, rejected};
 use crate::model::PartitionRecord;
@@ -202,9 +204,14 @@ pub(super) fn check_quota(
     Ok(())
 }
 
+/// Counts `key` in `list`, and names it there while the list has room.
 fn push(list: &mut KeyIdList, key: &KeyObjectSummary) {
     list.count += 1;
     if list.first.len() < MAX_DIFF_KEYS {
-        list.first.push(key.id);
+        list.first.push(DiffKey {
+            id: key.id,
+            label: key.label.clone(),
+            in_bin: key.state.is_invalidated(),
+        });
     }
 }

@@ -291,12 +291,24 @@ fn a_restore_much_larger_than_its_buffers_is_staged_in_flat_memory_and_swapped_w
     let diff = staged.diff(&now).unwrap();
     assert_eq!(diff.objects_in_backup, 40_000);
     assert_eq!(diff.objects_now, 40_000 - 100 + 50);
+    // Named by label and id, each where it stands (the bin as the backup has it, for keys
+    // removed as the partition has it).
+    let named = |list: &hsm_link::message::KeyIdList| {
+        let first = list.first.iter();
+        first
+            .map(|k| (k.id.0, k.label.as_str().to_owned(), k.in_bin))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(diff.returning.count, 100);
-    assert_eq!(diff.returning.first[0], KeyId(1));
+    assert_eq!(
+        named(&diff.returning)[..2],
+        [(1, "k1".into(), false), (2, "k2".into(), false)]
+    );
+    assert_eq!(diff.returning.first.len(), 100);
     assert_eq!(diff.removed.count, 50);
-    assert_eq!(diff.removed.first[0], KeyId(40_001));
-    assert_eq!(diff.into_bin.first, vec![KeyId(101)]);
-    assert_eq!(diff.out_of_bin.first, vec![KeyId(200)]);
+    assert_eq!(named(&diff.removed)[0], (40_001, "k40001".into(), false));
+    assert_eq!(named(&diff.into_bin), [(101, "k101".into(), true)]);
+    assert_eq!(named(&diff.out_of_bin), [(200, "k200".into(), false)]);
 
     // The swap: the backup's keys exactly, the staging gone with the same transaction.
     hsm.modify(&id, |_, tx, record| staged.apply(tx, record))

@@ -670,8 +670,13 @@ pub fn commit(conn: &mut (impl Link + ?Sized), diff: &RestoreDiff) -> Result<Sho
 
 /// The diff for people and scripts.
 pub fn show_diff(diff: &RestoreDiff) -> Shown {
+    // Each key as a person knows it, by label, with the id that tells two alike apart.
     let ids = |l: &KeyIdList| {
-        let mut s: Vec<String> = l.first.iter().map(|k| k.0.to_string()).collect();
+        let mut s: Vec<String> = l
+            .first
+            .iter()
+            .map(|k| format!("{} ({})", super::printable(k.label.as_str()), k.id.0))
+            .collect();
         if l.count > l.first.len() as u64 {
             s.push(format!("... ({} in all)", l.count));
         }

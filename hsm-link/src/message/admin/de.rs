@@ -92,7 +92,7 @@ pub(super) fn de_bytes<'de, D: Deserializer<'de>>(
     Ok(bytes.into_vec())
 }
 
-pub(super) fn de_key_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<KeyId>, D::Error> {
+pub(super) fn de_diff_keys<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DiffKey>, D::Error> {
     deserialize_vec(d, MAX_DIFF_KEYS)
 }
 

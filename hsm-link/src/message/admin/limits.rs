@@ -33,8 +33,9 @@ pub const MAX_BACKUP_TRAILER: usize = 256;
 /// packet with room for its header.
 pub const MAX_RESTORE_CHUNK: usize = 48 * 1024;
 
-/// Most key ids a restore diff lists per kind of change (the counts are always whole).
-pub const MAX_DIFF_KEYS: usize = 1000;
+/// Most keys a restore diff names per kind of change (the counts are always whole): each
+/// with a label of up to 128 bytes, four full lists still fit one link packet.
+pub const MAX_DIFF_KEYS: usize = 100;
 
 /// Most pinned terminals one listing carries (far more than a partition is paired with; a
 /// partition with more lists the first ones by fingerprint).

@@ -201,15 +201,28 @@ impl KeyQuery {
     }
 }
 
-/// A list of key ids in a restore diff: the whole count, and the first ids (at most
-/// [`MAX_DIFF_KEYS`]).
+/// A list of keys in a restore diff: the whole count, and the first keys (at most
+/// [`MAX_DIFF_KEYS`]) named by label and id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyIdList {
     /// How many keys.
     pub count: u64,
     /// The first of them, in id order.
-    #[serde(deserialize_with = "de_key_ids")]
-    pub first: Vec<KeyId>,
+    #[serde(deserialize_with = "de_diff_keys")]
+    pub first: Vec<DiffKey>,
+}
+
+/// A key named in a restore diff, as a person knows it: its label, and its id to tell two
+/// alike apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffKey {
+    /// The key's id.
+    pub id: KeyId,
+    /// Its label (bounded on decode, as every label).
+    pub label: KeyLabel,
+    /// Whether it is in the bin: as the backup holds it for a key that comes back or changes
+    /// state, as the partition holds it for a key the restore removes.
+    pub in_bin: bool,
 }
 
 /// What a restore would change, from a dry run that decrypted and checked the whole backup.
