@@ -264,6 +264,8 @@ fn on_screen_action(model: &mut Model, action: Action) -> Vec<Effect> {
 fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
     let chosen = match action {
         Action::Firmware => return open_screen(model, Screen::Firmware),
+        Action::Cards => return open_screen(model, Screen::Cards),
+        Action::Back if model.partition_list => return vec![Effect::PinClear, Effect::Leave],
         Action::Jump(n) if usize::from(n) <= ROLES.len() => usize::from(n) - 1,
         Action::Select => model.menu,
         _ => {
