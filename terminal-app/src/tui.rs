@@ -10,7 +10,8 @@
 //! - [`worker`]: the thread that owns the link and the cards.
 //! - [`theme`]: colours from `assets/theme.toml`; `NO_COLOR` turns them off, and every state
 //!   also reads in words and marks.
-//! - [`demo`]: `tessera demo`'s fixture (an in-process reference HSM and soft cards).
+//! - [`demo`]: `tessera demo`: its fixture (an in-process reference HSM with two partitions and
+//!   soft cards) and its first screen, the list of those partitions.
 //! - [`pin`]: the zeroizing PIN buffer the runtime keeps outside the model.
 //! - [`paired`]: the TUI against a paired HSM (`tessera`, `tessera open`), and [`chooser`],
 //!   the list of paired partitions it starts from; [`pcsc_reader`]: PC/SC card readers (and
