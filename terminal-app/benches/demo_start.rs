@@ -1,6 +1,6 @@
 //! The time from start to the first frame of `tessera demo` (budget < 150 ms): the real binary
 //! in a real pseudo-terminal (80×24), timed from the spawn until the first frame's text (the
-//! welcome screen's demo cards) arrives at the terminal's other end.
+//! first screen's demo cards) arrives at the terminal's other end.
 //!
 //! Two cases, each with a state directory of its own:
 //! - the first start: the demo state is made (the HSM's keys and its store; the fixture's slow
@@ -19,12 +19,12 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 /// The budget from start to the first frame.
 const BUDGET: Duration = Duration::from_millis(150);
-/// Text of the first frame.
+/// Text of the first frame (the partition list with the demo cards).
 const FIRST_FRAME: &[u8] = b"ada-demo-pin";
-/// What the diagnostics log says once the worker is ready (the fixture built or opened). The
-/// log, not the screen: a redraw sends only the cells that changed, so no screen text is sure
-/// to arrive whole.
-const READY: &str = "worker ready";
+/// What the diagnostics log says once the fixture is built or opened (on its thread, while the
+/// first screen shows). The log, not the screen: a redraw sends only the cells that changed, so
+/// no screen text is sure to arrive whole.
+const READY: &str = "demo fixture ready";
 /// Runs of each case.
 const FIRST_STARTS: usize = 5;
 const LATER_STARTS: usize = 15;

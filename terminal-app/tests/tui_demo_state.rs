@@ -173,3 +173,64 @@ fn a_state_directory_others_can_read_is_refused() {
         .expect("a demo state others can read");
     assert!(refused.contains("not private"), "{refused}");
 }
+
+#[test]
+fn the_second_partition_is_fresh_and_paired_when_first_opened_and_spare_cards_come_back() {
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path().join("demo");
+    let fixture = root.join(layout::FIXTURE);
+    let cards = fixture.join(layout::CARDS);
+    let first = std::sync::Arc::new(open(&root));
+    // The fixture prepares the first partition; the second is opened afterwards.
+    let w = first.worker(0).unwrap();
+    drop(w);
+    let paired = || std::fs::read_to_string(fixture.join(layout::TERMINAL).join("paired.toml"));
+    assert!(
+        !paired().unwrap().contains("passports"),
+        "paired when opened"
+    );
+    let mut w = first.worker(1).unwrap();
+    assert!(paired().unwrap().contains("passports"));
+    // Its own (spare) cards come first; no PSO set to log in with yet.
+    let slots = w.slots();
+    assert!(slots[0].label.contains("Hana Spare"), "{slots:?}");
+    // The spare cards and the SO cards; not the first partition's sets.
+    assert_eq!(slots.len(), 6, "{slots:?}");
+    let refused = w.handle(Command::Login(LoginCommand::Start(OfficerRole::Pso)));
+    assert!(
+        !refused
+            .iter()
+            .any(|e| matches!(e, Event::Login(LoginEvent::LoggedIn { .. }))),
+        "{refused:?}"
+    );
+    drop(w);
+    drop(first);
+
+    // A demo state without the spare cards (as one made before them): they come back on the
+    // next start; a card file made here (as `n` makes them) is offered after the restart.
+    for c in demo::SPARE_CARDS {
+        std::fs::remove_file(cards.join(format!("{}.card", c.serial.replace(':', "-")))).unwrap();
+    }
+    quorum::SoftCard::create(
+        &cards.join("SOFT-0900.card"),
+        Some("Kai Newcard"),
+        "SOFT:0900",
+        &Pin::from_slice(b"kai-long-passphrase"),
+        Argon2Params::insecure_for_tests(),
+        demo::DEMO_CARD_POLICY,
+    )
+    .unwrap();
+    let again = std::sync::Arc::new(open(&root));
+    let w = again.worker(0).unwrap();
+    for c in demo::SPARE_CARDS {
+        let file = cards.join(format!("{}.card", c.serial.replace(':', "-")));
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    let labels: Vec<String> = w.slots().into_iter().map(|s| s.label).collect();
+    // The first partition's cards, then the one made here (not the second's spare ones).
+    assert_eq!(labels.len(), DEMO_CARDS.len() + 1, "{labels:?}");
+    assert_eq!(
+        labels[DEMO_CARDS.len()],
+        "soft card SOFT:0900 (Kai Newcard, new)"
+    );
+}

@@ -512,3 +512,97 @@ fn the_demo_cards_and_their_pins_are_on_the_first_screen() {
     }
     let _ = OfficerRole::Pso;
 }
+
+/// The demo's first screen, the demo HSM's partitions.
+fn partition_list(
+    preparation: terminal_app::tui::demo::partitions::Preparation,
+    first: terminal_app::tui::demo::partitions::SetState,
+) -> terminal_app::tui::demo::partitions::PartitionList {
+    use terminal_app::tui::demo::partitions::{PartitionList, Row, SetState, all_cards};
+    PartitionList {
+        hsm_id: "hsm-7f3a9c2e".into(),
+        fingerprint: "a1b2 c3d4 e5f6 0718".into(),
+        rows: vec![
+            Row {
+                name: "Demo partition".into(),
+                id: "demo-partition".into(),
+                tier: "economy".into(),
+                pso: first,
+            },
+            Row {
+                name: "Passports".into(),
+                id: "passports".into(),
+                tier: "economy".into(),
+                pso: SetState::None,
+            },
+        ],
+        selected: 0,
+        preparation,
+        cards: all_cards(),
+    }
+}
+
+fn draw_list(list: &terminal_app::tui::demo::partitions::PartitionList, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal
+        .draw(|f| terminal_app::tui::demo::partitions::view(f, list, &Theme::monochrome()))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn the_demo_lists_its_two_partitions_with_every_card_and_pin() {
+    use terminal_app::tui::demo::partitions::{Preparation, SetState};
+    let preparing = partition_list(
+        Preparation::Running { first_start: true },
+        SetState::Preparing,
+    );
+    let ready = partition_list(
+        Preparation::Done,
+        SetState::Enrolled {
+            threshold: 2,
+            cards: 3,
+        },
+    );
+    for (name, list) in [
+        ("demo_partitions_preparing", &preparing),
+        ("demo_partitions", &ready),
+    ] {
+        insta::assert_snapshot!(format!("{name}_80x24"), draw_list(list, 80, 24));
+        insta::assert_snapshot!(format!("{name}_160x48"), draw_list(list, 160, 48));
+        // Smaller than usable: no panic.
+        draw_list(list, 40, 12);
+    }
+    let screen = draw_list(&ready, 80, 24);
+    assert!(screen.contains("no PSO set yet"), "{screen}");
+    assert!(screen.contains("PSO set enrolled (2 of 3)"), "{screen}");
+    for c in terminal_app::tui::demo::partitions::all_cards() {
+        assert!(screen.contains(c.pin), "{}: {screen}", c.pin);
+    }
+}
+
+#[test]
+fn the_demos_second_partition_welcomes_with_its_spare_cards_and_the_way_back() {
+    let mut target = target();
+    target.partition_id = "passports".into();
+    target.partition_name = "Passports".into();
+    let mut m = Model::new(target, terminal_app::tui::demo::Demo::cards_of(1));
+    m.partition_list = true;
+    event(&mut m, Event::Ready { slots: slots() });
+    screens("welcome_passports", &m);
+    let screen = draw(&m, 80, 24);
+    assert!(screen.contains("hana-demo-pin"), "{screen}");
+    assert!(screen.contains("Esc: back"), "{screen}");
+    // Esc goes back to the list; `c` opens Cards without a login.
+    assert_eq!(
+        key(&mut m, KeyCode::Esc),
+        vec![Effect::PinClear, Effect::Leave]
+    );
+    ch(&mut m, 'c');
+    assert_eq!(m.screen, Screen::Cards);
+    key(&mut m, KeyCode::Esc);
+    assert_eq!(m.screen, Screen::Welcome);
+    // Outside the demo's list, Esc on the welcome screen leaves nothing.
+    let mut plain = ready();
+    assert_eq!(key(&mut plain, KeyCode::Esc), Vec::new());
+}

@@ -30,11 +30,11 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     let demo = ["--state-dir", state_dir, "demo"];
     let tmux = Tmux::start("tessera-tui-test", 80, 24, &env, binary, &demo);
 
-    // The first screen: the cards' holders and PINs, what the first start prepares, then the
-    // link.
+    // The first screen: the demo HSM's partitions, the cards' holders and PINs, what the first
+    // start prepares; then the first partition's welcome screen and its link.
     tmux.wait_for("ada-demo-pin");
     tmux.wait_for("preparing the demo HSM");
-    let first_screen = tmux.wait_for("link: up");
+    let first_screen = tmux.demo_open_first_partition();
     let hsm_line = |screen: &str| {
         screen
             .lines()
@@ -55,21 +55,8 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
     tmux.wait_for("FAILED too-few-signatures");
     tmux.escape();
     tmux.wait_for("Log in as PSO");
-    tmux.keys(&["1"]);
-    tmux.wait_for("Choose the card to insert");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN");
-    tmux.text("ada-demo-pin");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("1 of 2");
-    // Ben's card is the second in the list.
-    tmux.keys(&["2"]);
-    let screen = tmux.wait_for("Holder  Ben Demo");
-    assert!(screen.contains("PIN"), "{screen}");
-    assert!(screen.contains("✓ Ada Demo"), "{screen}");
-    tmux.text("ben-demo-pin");
-    tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("Logged in as PSO");
+    let screen = tmux.demo_pso_login();
+    assert!(screen.contains("Logged in as PSO"), "{screen}");
     assert!(screen.contains("Ada Demo, Ben Demo"), "{screen}");
     let screen = tmux.wait_for("Objects");
     assert!(screen.contains("14 used"), "{screen}");
@@ -300,13 +287,13 @@ fn the_demo_is_driven_from_its_screens_in_a_real_terminal() {
 
     // A restart opens the same demo HSM (its state survived); `--reset` builds a new one.
     tmux.respawn(&env, binary, &demo);
-    let screen = tmux.wait_for("link: up");
+    let screen = tmux.demo_open_first_partition();
     assert_eq!(hsm_line(&screen), hsm, "the same HSM after a restart");
     tmux.keys(&["q"]);
     tmux.wait_for_exit();
     tmux.respawn(&env, binary, &[&demo[..], &["--reset"]].concat());
     tmux.wait_for("preparing the demo HSM");
-    let screen = tmux.wait_for("link: up");
+    let screen = tmux.demo_open_first_partition();
     assert_ne!(hsm_line(&screen), hsm, "a new HSM after --reset");
     tmux.keys(&["q"]);
     tmux.wait_for_exit();

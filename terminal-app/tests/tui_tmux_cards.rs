@@ -23,20 +23,10 @@ fn a_pin_change_and_a_new_card_from_the_cards_screen_in_a_real_terminal() {
         binary,
         &["demo"],
     );
-    tmux.wait_for("link: up");
+    tmux.demo_open_first_partition();
     // A PSO login with Ada's and Ben's cards.
-    tmux.keys(&["1"]);
-    tmux.wait_for("Choose the card to insert");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN");
-    tmux.text("ada-demo-pin");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("1 of 2");
-    tmux.keys(&["2"]);
-    tmux.wait_for("Holder  Ben Demo");
-    tmux.text("ben-demo-pin");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("Logged in as PSO");
+    let screen = tmux.demo_pso_login();
+    assert!(screen.contains("Logged in as PSO"), "{screen}");
 
     // Cards (8), `?` lists p, e and n.
     tmux.keys(&["8"]);

@@ -126,6 +126,53 @@ impl Tmux {
             == "0"
     }
 
+    /// `tessera demo`'s first screen, the demo HSM's partitions: opens partition `number`
+    /// (1: the demo partition with its card sets and history; 2: the fresh one) and waits (up
+    /// to 120 s: a first start builds the fixture) until its welcome screen has the link up;
+    /// that screen.
+    pub fn demo_open_partition(&self, number: u8) -> String {
+        self.wait_for("choose a partition");
+        self.keys(&[&number.to_string()]);
+        self.wait_for("Log in as PSO");
+        self.wait_for_within("link: up", 120)
+    }
+
+    /// [`Tmux::demo_open_partition`] 1: the demo partition every flow of the demo starts from.
+    pub fn demo_open_first_partition(&self) -> String {
+        self.demo_open_partition(1)
+    }
+
+    /// A login from a welcome screen, from its hints: `role` is the menu key (`1` PSO, `2`
+    /// auditor, `3` device SO), then each card in turn: its slot's key (`1`–`9`), its holder
+    /// (waited for), its PIN; after each but the last the screen says how many are in. Waits
+    /// until the login is accepted; that screen.
+    pub fn login(&self, role: &str, cards: &[(&str, &str, &str)]) -> String {
+        self.keys(&[role]);
+        for (i, (slot, holder, pin)) in cards.iter().enumerate() {
+            self.wait_for("Choose the card to insert");
+            self.keys(&[slot]);
+            self.wait_for(&format!("Holder  {holder}"));
+            self.text(pin);
+            self.keys(&["Enter"]);
+            if i + 1 < cards.len() {
+                self.wait_for(&format!("{} of {}", i + 1, cards.len()));
+            }
+        }
+        self.wait_for("Logged in as")
+    }
+
+    /// The demo's PSO login with Ada's and Ben's soft cards (slots 1 and 2 of the first
+    /// partition); the screen once it is accepted.
+    pub fn demo_pso_login(&self) -> String {
+        self.login(
+            "1",
+            &[
+                ("1", "Ada Demo", "ada-demo-pin"),
+                ("2", "Ben Demo", "ben-demo-pin"),
+            ],
+        )
+    }
+
     /// Waits (up to 20 s) for the program to end; panics with the screen if it does not.
     pub fn wait_for_exit(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -97,6 +97,9 @@ pub enum Action {
     NewCard,
     /// Set up an OpenPGP card in a reader (the Cards screen).
     SetUpCard,
+    /// Open the Cards screen without a login (the welcome screen): a drill, or a fresh
+    /// partition's first PSO set.
+    Cards,
 }
 
 /// One row of a key map: the keys, how the footer and help name them, and what they do.
@@ -244,13 +247,16 @@ pub const CARDS: &[Binding] = &[
 ];
 
 /// The welcome screen, beside its roles: the terminal's own firmware needs no login.
-pub const WELCOME: &[Binding] = &[bind(
-    &[KeyCode::Char('f')],
-    "f",
-    Action::Firmware,
-    "firmware",
-    true,
-)];
+pub const WELCOME: &[Binding] = &[
+    bind(
+        &[KeyCode::Char('f')],
+        "f",
+        Action::Firmware,
+        "firmware",
+        true,
+    ),
+    bind(&[KeyCode::Char('c')], "c", Action::Cards, "cards", true),
+];
 
 /// The Firmware screen.
 pub const FIRMWARE: &[Binding] = &[

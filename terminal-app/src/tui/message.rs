@@ -40,6 +40,8 @@ pub enum Effect {
     SubmitPin(PinFor),
     /// Leave the TUI.
     Quit,
+    /// Leave the TUI for the list it was opened from (the demo HSM's partitions).
+    Leave,
 }
 
 /// Which step a submitted PIN is for.

@@ -292,6 +292,8 @@ pub struct Model {
     /// What the welcome screen says while the link is being set up (the demo: whether its
     /// fixture is being built or opened); a generic line when `None`.
     pub setup_note: Option<String>,
+    /// Whether Esc on the welcome screen goes back to a list of partitions (the demo's).
+    pub partition_list: bool,
 }
 
 impl Model {
@@ -329,6 +331,7 @@ impl Model {
             terminals: Default::default(),
             paired: Default::default(),
             setup_note: None,
+            partition_list: false,
         }
     }
 

@@ -24,6 +24,15 @@ use super::worker::{self, Worker};
 /// How often the clock ticks while nothing happens (the lock countdown, the worker's events).
 const TICK: Duration = Duration::from_millis(100);
 
+/// How a run of the TUI ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The user quit.
+    Quit,
+    /// The user went back to the list the TUI was opened from ([`Effect::Leave`]).
+    Leave,
+}
+
 /// Runs the TUI until the user quits: `setup` builds the worker on its own thread after the
 /// first frame. `ratatui::try_init` sets a panic hook that restores the terminal.
 pub fn run(
@@ -31,6 +40,15 @@ pub fn run(
     setup: impl FnOnce() -> Result<Worker, String> + Send + 'static,
     theme: Theme,
 ) -> io::Result<()> {
+    run_until(model, setup, theme).map(|_| ())
+}
+
+/// [`run`], saying how the run ended.
+pub fn run_until(
+    model: Model,
+    setup: impl FnOnce() -> Result<Worker, String> + Send + 'static,
+    theme: Theme,
+) -> io::Result<Ending> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
     tracing::info!("TUI starting");
@@ -89,7 +107,7 @@ fn event_loop(
     commands: &Sender<Command>,
     events: &Receiver<Event>,
     theme: &Theme,
-) -> io::Result<()> {
+) -> io::Result<Ending> {
     let start = Instant::now();
     let mut pin = PinBuffer::new();
     let mut first_frame = true;
@@ -126,8 +144,8 @@ fn event_loop(
         messages.push(Message::Tick { now_ms });
         for message in messages {
             let effects = update(&mut model, message);
-            if apply(effects, &mut pin, commands) {
-                return Ok(());
+            if let Some(ending) = apply(effects, &mut pin, commands) {
+                return Ok(ending);
             }
         }
     }
@@ -154,9 +172,9 @@ fn note(event: &Event, start: Instant) {
     }
 }
 
-/// Carries out effects; true when the TUI should end.
-fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) -> bool {
-    let mut quit = false;
+/// Carries out effects; how the TUI ends, when it should.
+fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) -> Option<Ending> {
+    let mut ending = None;
     for effect in effects {
         match effect {
             Effect::Send(command) => {
@@ -198,9 +216,13 @@ fn apply(effects: Vec<Effect>, pin: &mut PinBuffer, commands: &Sender<Command>) 
             }
             Effect::Quit => {
                 tracing::info!("quit");
-                quit = true;
+                ending = Some(Ending::Quit);
+            }
+            Effect::Leave => {
+                tracing::info!("back to the partition list");
+                ending = Some(Ending::Leave);
             }
         }
     }
-    quit
+    ending
 }

@@ -173,6 +173,8 @@ pub(crate) fn cards_action(model: &mut Model, action: Action) -> Option<Vec<Effe
 pub(crate) fn welcome_action(model: &mut Model, action: Action) -> Vec<Effect> {
     let chosen = match action {
         Action::Firmware => return open_screen(model, Screen::Firmware),
+        Action::Cards => return open_screen(model, Screen::Cards),
+        Action::Back if model.partition_list => return vec![Effect::PinClear, Effect::Leave],
         Action::Jump(n) if usize::from(n) <= ROLES.len() => usize::from(n) - 1,
         Action::Select => model.menu,
         _ => {

@@ -248,6 +248,12 @@ fn welcome(frame: &mut Frame, area: Rect, model: &Model, theme: &Theme) {
             Span::raw(format!(" PIN {}", c.pin)),
         ]));
     }
+    if model.partition_list {
+        card_lines.push(Line::styled(
+            "Esc: back to the demo HSM's partitions · c: Cards (no login needed)",
+            theme.muted,
+        ));
+    }
     if !card_lines.is_empty() {
         frame.render_widget(
             Paragraph::new(card_lines)
