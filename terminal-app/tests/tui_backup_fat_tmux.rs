@@ -44,23 +44,10 @@ fn a_backup_to_the_demo_fat_drive_is_verified_and_the_file_system_is_clean() {
     let env = ["NO_COLOR=1"];
     let demo = ["--state-dir", state_dir, "demo"];
     let tmux = Tmux::start("tessera-fat-test", 100, 30, &env, binary, &demo);
-    tmux.wait_for("link: up");
+    tmux.demo_open_first_partition();
 
     // A PSO login with the two demo cards.
-    tmux.escape();
-    tmux.wait_for("Log in as PSO");
-    tmux.keys(&["1"]);
-    tmux.wait_for("Choose the card to insert");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("PIN");
-    tmux.text("ada-demo-pin");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("1 of 2");
-    tmux.keys(&["2"]);
-    tmux.wait_for("Holder  Ben Demo");
-    tmux.text("ben-demo-pin");
-    tmux.keys(&["Enter"]);
-    tmux.wait_for("Logged in as PSO");
+    tmux.demo_pso_login();
 
     // The Backup screen offers the demo FAT drive in device mode, second after the directory.
     tmux.keys(&["5"]);

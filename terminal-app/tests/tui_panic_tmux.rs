@@ -22,12 +22,16 @@ fn a_panic_restores_the_terminal_and_names_the_log() {
     tmux.wait_for("$");
     // The tty's modes before, then the demo with the test hook, then its exit status.
     tmux.text(&format!(
-        "stty -g > {}; env NO_COLOR=1 TESSERA_TEST_HOOK_PANIC=after-first-frame {binary} \
-         --state-dir {} demo; echo ended-with-$?",
+        "stty -g > {}; env NO_COLOR=1 RUST_BACKTRACE=0 \
+         TESSERA_TEST_HOOK_PANIC=after-first-frame {binary} --state-dir {} demo; \
+         echo ended-with-$?",
         before.display(),
         state.display()
     ));
     tmux.keys(&["Enter"]);
+    // The hook fires after the TUI's first frame, which comes once a partition is open.
+    tmux.wait_for("choose a partition");
+    tmux.keys(&["1"]);
     let screen = tmux.wait_for("ended-with-1");
     let log = state.join("logs/tessera.log");
     assert!(
