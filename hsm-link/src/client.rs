@@ -11,9 +11,15 @@ use crate::error::{Error, PeerMisbehaved};
 use crate::handshake::client::{self as hs, ClientMode, ClientOptions, ClientProgress};
 use crate::keys::StaticKeypair;
 use crate::limits::STREAM_WINDOW;
-use crate::message::{CloseReason, Packet, Request, Response};
+use crate::message::{AdminRequest, CloseReason, Packet, Request, Response};
 use crate::session::Session;
 use crate::transport::{FrameTransport, TransportError};
+
+/// How long the HSM may take to answer the requests that go through a whole partition in one
+/// transaction (a restore's dry run and its swap): minutes for a full partition on a slow
+/// device, where every other request answers within [`ConnectOptions::response_timeout`]. A
+/// swap given up on by the terminal would still commit at the HSM, reported as a failure.
+pub const WHOLE_PARTITION_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Timeouts and handshake options of a connection.
 #[derive(Clone, Debug)]
@@ -143,15 +149,12 @@ impl<T: FrameTransport> Connection<T> {
     }
 
     /// The next packet that is not link housekeeping; answers keep-alives on the way.
-    fn next_packet(&mut self, id: u64) -> Result<Packet, Error> {
+    fn next_packet(&mut self, id: u64, timeout: Duration) -> Result<Packet, Error> {
         loop {
-            let frame = match self.transport.recv(self.response_timeout) {
+            let frame = match self.transport.recv(timeout) {
                 Ok(frame) => frame,
                 Err(TransportError::Timeout) => {
-                    return Err(Error::ResponseTimeout {
-                        id,
-                        after: self.response_timeout,
-                    });
+                    return Err(Error::ResponseTimeout { id, after: timeout });
                 }
                 Err(e) => return Err(e.into()),
             };
@@ -173,8 +176,14 @@ impl<T: FrameTransport> Connection<T> {
 
     /// Sends a request and waits for its response.
     pub fn call(&mut self, request: Request) -> Result<Response, Error> {
+        let timeout = match &request {
+            Request::Admin(AdminRequest::RestoreDryRun | AdminRequest::RestoreCommit { .. }) => {
+                self.response_timeout.max(WHOLE_PARTITION_TIMEOUT)
+            }
+            _ => self.response_timeout,
+        };
         let id = self.start(request)?;
-        match self.next_packet(id)? {
+        match self.next_packet(id, timeout)? {
             Packet::Response { id: got, body } if got == id => Ok(body?),
             _ => Err(self.violation(PeerMisbehaved::ExpectedResponse)),
         }
@@ -191,7 +200,7 @@ impl<T: FrameTransport> Connection<T> {
         let mut expected_seq = 0u32;
         let mut since_credit = 0u32;
         loop {
-            match self.next_packet(id)? {
+            match self.next_packet(id, self.response_timeout)? {
                 Packet::Data {
                     id: got,
                     seq,

@@ -844,3 +844,99 @@ fn a_bare_link_endpoint_refuses_administration_with_a_typed_error() {
     conn.close().unwrap();
     server.join().unwrap().unwrap();
 }
+
+/// Answers every administration request after `delay`, the way an HSM busy with a whole
+/// partition would.
+struct Slow(Duration);
+
+impl server::Handler for Slow {
+    fn handle(
+        &mut self,
+        _ctx: &server::SessionContext,
+        _request: hsm_link::message::AdminRequest,
+    ) -> server::Reply {
+        thread::sleep(self.0);
+        server::Reply::Response(Err(hsm_link::message::RemoteError::NoAdministration))
+    }
+}
+
+impl server::AdminService for Slow {
+    fn session(&self, _ctx: &server::SessionContext) -> Box<dyn server::Handler> {
+        Box::new(Slow(self.0))
+    }
+}
+
+#[test]
+fn a_restore_swap_may_take_longer_than_an_ordinary_answer() {
+    use hsm_link::message::AdminRequest;
+    let hsm = Hsm::new();
+    let terminal = StaticKeypair::generate().unwrap();
+    let hsm_key = pair(&hsm, &terminal);
+    let (client_end, mut server_end) = memory::pair();
+    let (identity, trust) = (Arc::clone(&hsm.identity), Arc::clone(&hsm.trust));
+    let server = thread::spawn(move || {
+        server::serve_connection(
+            &mut server_end,
+            &identity,
+            &ServeOptions::default(),
+            &*trust,
+            &Slow(Duration::from_millis(600)),
+        )
+    });
+    let options = ConnectOptions {
+        response_timeout: Duration::from_millis(200),
+        ..quick()
+    };
+    let mut conn = client::connect(
+        client_end,
+        &terminal,
+        hsm.partition.clone(),
+        ClientMode::Pinned { hsm: hsm_key },
+        options.clone(),
+    )
+    .unwrap();
+    // An ordinary request is given up on after the response timeout...
+    match conn.call(Request::Admin(AdminRequest::GetUsage)) {
+        Err(Error::ResponseTimeout { after, .. }) => {
+            assert_eq!(after, Duration::from_millis(200))
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(conn);
+    let _ = server.join();
+
+    // ...but the swap of a restore, one transaction over the whole partition, is waited for.
+    let (client_end, mut server_end) = memory::pair();
+    let (identity, trust) = (Arc::clone(&hsm.identity), Arc::clone(&hsm.trust));
+    let server = thread::spawn(move || {
+        server::serve_connection(
+            &mut server_end,
+            &identity,
+            &ServeOptions::default(),
+            &*trust,
+            &Slow(Duration::from_millis(600)),
+        )
+    });
+    let mut conn = client::connect(
+        client_end,
+        &terminal,
+        hsm.partition.clone(),
+        ClientMode::Pinned { hsm: hsm_key },
+        options,
+    )
+    .unwrap();
+    let answer = conn.call(Request::Admin(AdminRequest::RestoreCommit {
+        header_hash: [0; 32],
+    }));
+    assert!(
+        matches!(
+            answer,
+            Err(Error::Remote(
+                hsm_link::message::RemoteError::NoAdministration
+            ))
+        ),
+        "{answer:?}"
+    );
+    conn.close().unwrap();
+    let _ = server.join();
+}
