@@ -866,12 +866,13 @@ impl server::AdminService for Slow {
     }
 }
 
-#[test]
-fn a_restore_swap_may_take_longer_than_an_ordinary_answer() {
-    use hsm_link::message::AdminRequest;
-    let hsm = Hsm::new();
-    let terminal = StaticKeypair::generate().unwrap();
-    let hsm_key = pair(&hsm, &terminal);
+/// One connection served by an HSM that takes 600 ms over every administration answer.
+fn slow_session(
+    hsm: &Hsm,
+) -> (
+    MemoryTransport,
+    thread::JoinHandle<Result<SessionSummary, Error>>,
+) {
     let (client_end, mut server_end) = memory::pair();
     let (identity, trust) = (Arc::clone(&hsm.identity), Arc::clone(&hsm.trust));
     let server = thread::spawn(move || {
@@ -883,6 +884,16 @@ fn a_restore_swap_may_take_longer_than_an_ordinary_answer() {
             &Slow(Duration::from_millis(600)),
         )
     });
+    (client_end, server)
+}
+
+#[test]
+fn a_restore_swap_may_take_longer_than_an_ordinary_answer() {
+    use hsm_link::message::AdminRequest;
+    let hsm = Hsm::new();
+    let terminal = StaticKeypair::generate().unwrap();
+    let hsm_key = pair(&hsm, &terminal);
+    let (client_end, server) = slow_session(&hsm);
     let options = ConnectOptions {
         response_timeout: Duration::from_millis(200),
         ..quick()
@@ -906,17 +917,7 @@ fn a_restore_swap_may_take_longer_than_an_ordinary_answer() {
     let _ = server.join();
 
     // ...but the swap of a restore, one transaction over the whole partition, is waited for.
-    let (client_end, mut server_end) = memory::pair();
-    let (identity, trust) = (Arc::clone(&hsm.identity), Arc::clone(&hsm.trust));
-    let server = thread::spawn(move || {
-        server::serve_connection(
-            &mut server_end,
-            &identity,
-            &ServeOptions::default(),
-            &*trust,
-            &Slow(Duration::from_millis(600)),
-        )
-    });
+    let (client_end, server) = slow_session(&hsm);
     let mut conn = client::connect(
         client_end,
         &terminal,

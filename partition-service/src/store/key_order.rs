@@ -46,19 +46,25 @@ fn sort_value(sort: KeySort, position: &KeyPosition) -> Vec<u8> {
     }
 }
 
+/// The values of a key's entries, one per order, each with its order's byte.
+fn entries(key: &KeyObjectSummary) -> impl Iterator<Item = (u8, Vec<u8>)> {
+    let position = KeyPosition::of(key);
+    SORTS
+        .into_iter()
+        .map(move |sort| (sort_byte(sort), sort_value(sort, &position)))
+}
+
 /// Writes a key's entries (one per order).
 pub(super) fn insert(
     table: &mut redb::Table<IndexKey<'static>, &[u8]>,
     partition: &str,
     key: &KeyObjectSummary,
 ) -> Result<(), StoreError> {
-    let position = KeyPosition::of(key);
     let summary = model::encode(key);
-    for sort in SORTS {
-        let value = sort_value(sort, &position);
+    for (order, value) in entries(key) {
         let index_key = (
             partition,
-            sort_byte(sort),
+            order,
             class(&key.state),
             value.as_slice(),
             key.id.0,
@@ -74,12 +80,10 @@ pub(super) fn remove(
     partition: &str,
     key: &KeyObjectSummary,
 ) -> Result<(), StoreError> {
-    let position = KeyPosition::of(key);
-    for sort in SORTS {
-        let value = sort_value(sort, &position);
+    for (order, value) in entries(key) {
         let index_key = (
             partition,
-            sort_byte(sort),
+            order,
             class(&key.state),
             value.as_slice(),
             key.id.0,
