@@ -80,22 +80,7 @@ impl Chooser {
 
     /// Answers a key.
     pub fn on_key(&mut self, key: KeyEvent) -> Choice {
-        let Some(action) = action_for(CONTEXT, key) else {
-            return Choice::Stay;
-        };
-        match action {
-            Action::Quit | Action::Back => Choice::Quit,
-            Action::Select if !self.rows.is_empty() => Choice::Open(self.selected),
-            Action::Jump(n) if usize::from(n) <= self.rows.len() => {
-                self.selected = usize::from(n) - 1;
-                Choice::Open(self.selected)
-            }
-            action => {
-                self.selected =
-                    crate::flows::step_selection(self.selected, self.rows.len(), action, 4);
-                Choice::Stay
-            }
-        }
+        choose_row(key, &mut self.selected, self.rows.len())
     }
 }
 
@@ -176,4 +161,23 @@ pub fn choose(list: &PairedList, theme: &Theme) -> io::Result<Option<usize>> {
     })();
     ratatui::try_restore()?;
     result
+}
+/// A key on a list of `rows` to open one from (this chooser's, the demo's partitions): Enter or
+/// a row's number opens it, the arrows and vim keys move `selected`, Esc or q leaves.
+pub(crate) fn choose_row(key: KeyEvent, selected: &mut usize, rows: usize) -> Choice {
+    let Some(action) = action_for(CONTEXT, key) else {
+        return Choice::Stay;
+    };
+    match action {
+        Action::Quit | Action::Back => Choice::Quit,
+        Action::Select if rows > 0 => Choice::Open(*selected),
+        Action::Jump(n) if usize::from(n) <= rows => {
+            *selected = usize::from(n) - 1;
+            Choice::Open(*selected)
+        }
+        action => {
+            *selected = crate::flows::step_selection(*selected, rows, action, 4);
+            Choice::Stay
+        }
+    }
 }

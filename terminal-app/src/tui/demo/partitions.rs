@@ -16,8 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{DEMO_CARDS, Demo, PARTITIONS, SPARE_CARDS};
-use crate::tui::chooser::{CONTEXT, Choice};
-use crate::tui::keymap::{Action, action_for};
+use crate::tui::chooser::{Choice, choose_row};
 use crate::tui::model::DemoCard;
 use crate::tui::theme::Theme;
 use crate::tui::view;
@@ -134,22 +133,7 @@ impl PartitionList {
 
     /// Answers a key.
     pub fn on_key(&mut self, key: KeyEvent) -> Choice {
-        let Some(action) = action_for(CONTEXT, key) else {
-            return Choice::Stay;
-        };
-        match action {
-            Action::Quit | Action::Back => Choice::Quit,
-            Action::Select if !self.rows.is_empty() => Choice::Open(self.selected),
-            Action::Jump(n) if usize::from(n) <= self.rows.len() => {
-                self.selected = usize::from(n) - 1;
-                Choice::Open(self.selected)
-            }
-            action => {
-                self.selected =
-                    crate::flows::step_selection(self.selected, self.rows.len(), action, 4);
-                Choice::Stay
-            }
-        }
+        choose_row(key, &mut self.selected, self.rows.len())
     }
 }
 
