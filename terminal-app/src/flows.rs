@@ -68,6 +68,25 @@ impl Outcome {
     }
 }
 
+/// A keystroke into the PIN being typed, whose length (in characters) `typed` counts: a
+/// character goes to the runtime's zeroizing buffer, an erasure takes the last one back; the
+/// model never sees either. `None` for any other key (Enter included: each flow says where
+/// the PIN then goes).
+pub(crate) fn pin_typing(typed: &mut usize, action: crate::tui::keymap::Action) -> Option<Outcome> {
+    use crate::tui::keymap::Action;
+    match action {
+        Action::Input(c) if *typed < login::MAX_PIN_CHARS => {
+            *typed += 1;
+            Some(Outcome::one(Effect::PinPush(c)))
+        }
+        Action::Erase if *typed > 0 => {
+            *typed -= 1;
+            Some(Outcome::one(Effect::PinPop))
+        }
+        _ => None,
+    }
+}
+
 /// Moves a selection within `len` rows by `action`'s step (`page` rows for a page).
 pub(crate) fn step_selection(
     selected: usize,

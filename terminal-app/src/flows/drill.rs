@@ -11,7 +11,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
+use super::login::card_view;
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Command, DrillCommand, DrillEvent, Effect, Event, PinFor};
 use crate::tui::model::{Level, Notice};
@@ -65,15 +65,12 @@ impl DrillFlow {
 
     /// Answers a key; `slots` is how many card slots there are.
     pub fn on_action(&mut self, action: Action, slots: usize) -> Outcome {
+        if self.stage == Stage::Pin
+            && let Some(typed) = super::pin_typing(&mut self.pin_len, action)
+        {
+            return typed;
+        }
         match (self.stage, action) {
-            (Stage::Pin, Action::Input(c)) if self.pin_len < MAX_PIN_CHARS => {
-                self.pin_len += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            (Stage::Pin, Action::Erase) if self.pin_len > 0 => {
-                self.pin_len -= 1;
-                Outcome::one(Effect::PinPop)
-            }
             (Stage::Pin, Action::Select) if self.pin_len > 0 => {
                 self.pin_len = 0;
                 self.stage = Stage::Checking;

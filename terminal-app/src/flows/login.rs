@@ -155,15 +155,10 @@ impl LoginFlow {
     }
 
     fn on_pin_key(&mut self, action: Action) -> Outcome {
+        if let Some(typed) = super::pin_typing(&mut self.pin_len, action) {
+            return typed;
+        }
         match action {
-            Action::Input(c) if self.pin_len < MAX_PIN_CHARS => {
-                self.pin_len += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            Action::Erase if self.pin_len > 0 => {
-                self.pin_len -= 1;
-                Outcome::one(Effect::PinPop)
-            }
             Action::Select if self.pin_len == 0 => {
                 self.notice = Some(Notice::new(Level::Warn, "Type the card's PIN first."));
                 Outcome::none()

@@ -13,7 +13,7 @@ use quorum::error::CardError;
 use ratatui::text::Line;
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
+use super::login::card_view;
 use crate::tui::message::{CardView, Effect, PinFor, SlotView};
 use crate::tui::theme::Theme;
 use crate::tui::view;
@@ -75,15 +75,10 @@ pub(crate) fn pin_key(
     pin_for: PinFor,
 ) -> Option<Outcome> {
     use crate::tui::keymap::Action;
+    if let Some(typed) = super::pin_typing(pin_len, action) {
+        return Some(typed);
+    }
     match action {
-        Action::Input(c) if *pin_len < MAX_PIN_CHARS => {
-            *pin_len += 1;
-            Some(Outcome::one(Effect::PinPush(c)))
-        }
-        Action::Erase if *pin_len > 0 => {
-            *pin_len -= 1;
-            Some(Outcome::one(Effect::PinPop))
-        }
         Action::Select if *pin_len > 0 => {
             *pin_len = 0;
             Some(Outcome::one(Effect::SubmitPin(pin_for)))

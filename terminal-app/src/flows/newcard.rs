@@ -20,7 +20,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use subtle::ConstantTimeEq;
 
 use super::Outcome;
-use super::login::{MAX_PIN_CHARS, card_view};
+use super::login::card_view;
 use crate::tui::keymap::{Action, Context};
 use crate::tui::message::{CardView, Command, Effect, Event, PinFor, SlotView};
 use crate::tui::model::{Level, Model, Notice};
@@ -211,15 +211,10 @@ impl NewCardFlow {
 
     fn on_entry(&mut self, action: Action) -> Outcome {
         let field = usize::from(self.stage == Stage::Again);
+        if let Some(typed) = super::pin_typing(&mut self.typed[field], action) {
+            return typed;
+        }
         match action {
-            Action::Input(c) if self.typed[field] < MAX_PIN_CHARS => {
-                self.typed[field] += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            Action::Erase if self.typed[field] > 0 => {
-                self.typed[field] -= 1;
-                Outcome::one(Effect::PinPop)
-            }
             Action::Select if self.typed[field] > 0 => {
                 self.stage = if field == 0 {
                     Stage::Again

@@ -16,7 +16,7 @@ use quorum::setup::{CardSetup, NewPin, PinRole, SETUP_STEPS, SetupFailed, prepar
 use ratatui::text::Line;
 
 use super::super::Outcome;
-use super::super::login::{MAX_PIN_CHARS, card_view};
+use super::super::login::card_view;
 use super::{NewCardCommand, NewCardEvent, NewCardWork, send};
 use crate::tui::keymap::{self, Action, Context};
 use crate::tui::message::{CardView, Effect, Event, PinFor, SlotView};
@@ -280,15 +280,10 @@ impl OpenPgpFlow {
     }
 
     fn on_entry(&mut self, field: usize, action: Action) -> Outcome {
+        if let Some(typed) = crate::flows::pin_typing(&mut self.typed[field], action) {
+            return typed;
+        }
         match action {
-            Action::Input(c) if self.typed[field] < MAX_PIN_CHARS => {
-                self.typed[field] += 1;
-                Outcome::one(Effect::PinPush(c))
-            }
-            Action::Erase if self.typed[field] > 0 => {
-                self.typed[field] -= 1;
-                Outcome::one(Effect::PinPop)
-            }
             Action::Select if self.typed[field] > 0 => {
                 self.stage = FIELDS.get(field + 1).map_or(Stage::Working, |(s, _)| *s);
                 self.notice = None;
