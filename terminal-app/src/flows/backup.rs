@@ -583,7 +583,20 @@ fn confirm_action(
 /// Takes the worker's report. An answer the current step does not wait for is ignored, so
 /// that no step is reached out of order (a diff without a dry run, a restore without one).
 pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
-    let flow = &mut model.backup;
+    match event {
+        BackupEvent::Uploading { .. }
+        | BackupEvent::Diff(_)
+        | BackupEvent::RestoreRefused(_)
+        | BackupEvent::Restored(_) => on_restore_event(model, event),
+        event => {
+            on_write_event(&mut model.backup, event);
+            Vec::new()
+        }
+    }
+}
+
+/// The drives, a backup's writing and its listing.
+fn on_write_event(flow: &mut BackupFlow, event: BackupEvent) {
     match event {
         BackupEvent::Drives { drives, note } => {
             flow.scanning = false;
@@ -637,6 +650,14 @@ pub fn on_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
             }
         }
         BackupEvent::ListFailed(why) => flow.notice = Some(Notice::new(Level::Error, why)),
+        _ => {}
+    }
+}
+
+/// A restore's upload, dry run, diff and swap.
+fn on_restore_event(model: &mut Model, event: BackupEvent) -> Vec<Effect> {
+    let flow = &mut model.backup;
+    match event {
         BackupEvent::Uploading {
             sent,
             total,

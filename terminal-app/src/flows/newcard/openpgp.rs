@@ -363,29 +363,35 @@ pub fn lines(flow: &OpenPgpFlow, slots: &[SlotView], theme: &Theme) -> Vec<Line<
     lines
 }
 
+/// The card in hand: its name, what it holds, the tries of both PINs.
+fn opened_card_lines(flow: &OpenPgpFlow, lines: &mut Vec<Line<'static>>) {
+    let Some(opened) = &flow.card else {
+        return;
+    };
+    lines.push(Line::from(format!("Card          {}", opened.card.name())));
+    let state = if flow.keys.is_some() {
+        "set up: its new keys below".to_owned()
+    } else if opened.fresh() {
+        "factory-fresh: no keys, no holder".to_owned()
+    } else if opened.has_keys {
+        "holds keys: a set-up replaces them and any share sealed to them".to_owned()
+    } else {
+        "no keys yet".to_owned()
+    };
+    lines.push(Line::from(format!("State         {state}")));
+    lines.push(Line::from(format!(
+        "Tries         user PIN {} · admin PIN {}",
+        opened.card.tries_text(),
+        match opened.admin_tries {
+            1 => "1 try left".to_owned(),
+            n => format!("{n} tries left"),
+        }
+    )));
+}
+
 fn card_lines(flow: &OpenPgpFlow, lines: &mut Vec<Line<'static>>, theme: &Theme) {
     let cursor = |on: bool| if on { "▏" } else { "" };
-    if let Some(opened) = &flow.card {
-        lines.push(Line::from(format!("Card          {}", opened.card.name())));
-        let state = if flow.keys.is_some() {
-            "set up: its new keys below".to_owned()
-        } else if opened.fresh() {
-            "factory-fresh: no keys, no holder".to_owned()
-        } else if opened.has_keys {
-            "holds keys: a set-up replaces them and any share sealed to them".to_owned()
-        } else {
-            "no keys yet".to_owned()
-        };
-        lines.push(Line::from(format!("State         {state}")));
-        lines.push(Line::from(format!(
-            "Tries         user PIN {} · admin PIN {}",
-            opened.card.tries_text(),
-            match opened.admin_tries {
-                1 => "1 try left".to_owned(),
-                n => format!("{n} tries left"),
-            }
-        )));
-    }
+    opened_card_lines(flow, lines);
     lines.push(Line::from(""));
     if flow.stage == Stage::Overwrite {
         lines.push(Line::styled(
@@ -417,6 +423,11 @@ fn card_lines(flow: &OpenPgpFlow, lines: &mut Vec<Line<'static>>, theme: &Theme)
             )));
         }
     }
+    keys_and_hint_lines(flow, lines, theme);
+}
+
+/// The card's new keys once made, and a hint for the step in hand.
+fn keys_and_hint_lines(flow: &OpenPgpFlow, lines: &mut Vec<Line<'static>>, theme: &Theme) {
     if let Some(keys) = &flow.keys {
         lines.push(Line::from(""));
         lines.push(Line::from(format!(
