@@ -13,7 +13,8 @@ use hsm_link::domain::{
     Parameter, PartitionConfig, ServiceTier,
 };
 use hsm_link::message::{
-    AdminRequest, AdminResponse, KeyFilter, KeyQuery, LogQuery, OfficerRole, Request, Response,
+    AdminError, AdminRequest, AdminResponse, KeyFilter, KeyQuery, LogQuery, OfficerRole, Request,
+    Response,
 };
 use partition_service::access::ApiProvider;
 use partition_service::app_link::{
@@ -168,8 +169,12 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
     let mut w = World::new(ServiceTier::Economy);
     w.set(open_up);
     let mut app = w.app(ApiProvider::Jce).unwrap();
+    let kek_attributes = KeyAttributes {
+        extractable: false,
+        ..OPEN
+    };
     let aes = app
-        .generate(KeyKind::Aes256, label("kek"), OPEN, false)
+        .generate(KeyKind::Aes256, label("kek"), kek_attributes, false)
         .unwrap();
     let ed = app
         .generate(KeyKind::Ed25519, label("signer"), OPEN, false)
@@ -178,11 +183,20 @@ fn every_parameter_is_enforced_on_the_application_listener_both_ways() {
     app.verify(ed.id, b"payment", &sig).unwrap();
     let ct = app.encrypt(aes.id, b"secret").unwrap();
     assert_eq!(app.decrypt(aes.id, &ct).unwrap().expose(), b"secret");
-    // Only under a wrapping key the officers marked trusted.
+    // Only under a wrapping key the officers marked trusted, and never an extractable one.
     assert!(matches!(
         app.wrap(aes.id, ed.id),
         Err(AppClientError::Refused(AppError::UntrustedWrappingKey(_)))
     ));
+    match w.pso.admin(AdminRequest::TrustKey {
+        id: ed.id,
+        trusted: true,
+    }) {
+        Err(hsm_link::message::RemoteError::Admin(AdminError::ExtractableWrappingKey { id })) => {
+            assert_eq!(id, ed.id)
+        }
+        other => panic!("{other:?}"),
+    }
     w.pso
         .admin(AdminRequest::TrustKey {
             id: aes.id,

@@ -32,6 +32,11 @@ impl AdminSession {
                     Some(k) if !k.summary.state.is_invalidated() => k,
                     _ => return Err(AdminError::NoSuchKey { id, in_bin: false }.into()),
                 };
+                // A key that can be exported would carry out everything wrapped under it (the
+                // wrap attack); taking a mark away is always allowed.
+                if trusted && key.summary.attributes.extractable {
+                    return Err(AdminError::ExtractableWrappingKey { id }.into());
+                }
                 let binding = ObjectBinding {
                     partition: &ctx.partition,
                     key_id: id,

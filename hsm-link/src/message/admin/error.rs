@@ -194,6 +194,16 @@ pub enum AdminError {
         /// Seconds until a logged request without a login is accepted again.
         retry_after_secs: u64,
     },
+    /// A trusted-wrapping-key mark asked for an extractable key: its value can leave the HSM,
+    /// so whatever it wraps could be unwrapped outside. Nothing was changed.
+    #[error(
+        "key {id} is extractable, so its value can leave the HSM: only a key generated \
+         non-extractable can be trusted to wrap others"
+    )]
+    ExtractableWrappingKey {
+        /// The key.
+        id: KeyId,
+    },
 }
 
 /// Why a backup cannot be restored (or uploaded).
