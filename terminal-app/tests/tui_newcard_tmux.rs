@@ -11,24 +11,9 @@
 use quorum::card::{Card as _, Pin};
 use quorum::pcsc::{FACTORY_USER_PIN, PcscCard};
 use tessera_tests::pcsc_stack::{Stack, factory_reset};
-use tessera_tests::tmux::Tmux;
+use tessera_tests::tmux::{Tmux, card_slot};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
-
-/// The menu number of the slot that shows the card `serial` (`› 4 … · card FFFF:…`), in the
-/// right-hand pane where there are two.
-fn menu_number(screen: &str, serial: &str) -> String {
-    let needle = format!("· card {serial}");
-    let line = screen
-        .lines()
-        .find(|l| l.contains(&needle))
-        .unwrap_or_else(|| panic!("no line shows {needle}:\n{screen}"));
-    let line = line.rsplit("││").next().unwrap_or(line);
-    line.split(|c: char| !c.is_ascii_digit())
-        .find(|w| !w.is_empty())
-        .unwrap_or_else(|| panic!("no number in {line:?}"))
-        .to_owned()
-}
 
 #[test]
 fn tessera_demo_pcsc_sets_up_a_fresh_openpgp_card_from_the_cards_screen() {
@@ -62,25 +47,21 @@ fn tessera_demo_pcsc_sets_up_a_fresh_openpgp_card_from_the_cards_screen() {
         ],
     );
     tmux.wait_for_within("link: up", 120);
-    tmux.keys(&["1"]);
-    for (serial, holder, then) in [
-        (&serials[0], "Ada Card", "1 of 2"),
-        (&serials[2], "Cleo Card", "Logged in as PSO"),
-    ] {
-        let screen = tmux.wait_for("Choose the card to insert");
-        tmux.keys(&[&menu_number(&screen, serial)]);
-        tmux.wait_for(&format!("Holder  {holder}"));
-        tmux.text("123456");
-        tmux.keys(&["Enter"]);
-        tmux.wait_for(then);
-    }
+    let screen = tmux.login_by_serial(
+        "1",
+        &[
+            (&serials[0], "Ada Card", "123456"),
+            (&serials[2], "Cleo Card", "123456"),
+        ],
+    );
+    assert!(screen.contains("Logged in as PSO"), "{screen}");
 
     // Cards (8): the key line names o; the reader of the fresh card.
     tmux.keys(&["8"]);
     tmux.wait_for("o OpenPGP");
     tmux.keys(&["o"]);
     let screen = tmux.wait_for("Choose the reader with the card");
-    tmux.keys(&[&menu_number(&screen, &serial)]);
+    tmux.keys(&[&card_slot(&screen, &serial)]);
     tmux.wait_for("factory-fresh: no keys, no holder");
     tmux.text("Quinn Officer");
     tmux.keys(&["Enter"]);

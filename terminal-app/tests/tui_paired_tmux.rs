@@ -26,7 +26,7 @@ use terminal_app::pair;
 use terminal_app::state::StateDir;
 use tessera_tests::hsm_process::{HsmDir, tessera_hsm};
 use tessera_tests::pcsc_stack::{Stack, factory_reset};
-use tessera_tests::tmux::Tmux;
+use tessera_tests::tmux::{Tmux, card_slot};
 
 const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
@@ -109,21 +109,6 @@ fn enrol(state: &StateDir, readers: &[String]) {
     conn.close().unwrap();
 }
 
-/// The number the login screen gives the reader whose card has `serial`.
-fn slot_of(screen: &str, serial: &str) -> String {
-    let shown = format!("· card {serial}");
-    let line = screen
-        .lines()
-        .find(|l| l.contains(&shown))
-        .unwrap_or_else(|| panic!("no slot shows {serial}:\n{screen}"));
-    // The slot list is the right-hand pane.
-    let line = line.rsplit("││").next().unwrap_or(line);
-    line.split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
-        .unwrap_or_else(|| panic!("no slot number in {line:?}"))
-        .to_owned()
-}
-
 #[test]
 fn tessera_chooses_the_paired_hsm_and_a_pso_logs_in_with_two_pcsc_cards() {
     if !Tmux::available() {
@@ -198,8 +183,8 @@ fn tessera_chooses_the_paired_hsm_and_a_pso_logs_in_with_two_pcsc_cards() {
     // A PSO login: the readers listed with their cards, each PIN typed as bullets.
     tmux.keys(&["1"]);
     let screen = tmux.wait_for("Choose the card to insert");
-    let ada = slot_of(&screen, &serials[0]);
-    let ben = slot_of(&screen, &serials[1]);
+    let ada = card_slot(&screen, &serials[0]);
+    let ben = card_slot(&screen, &serials[1]);
     tmux.keys(&[&ada]);
     let screen = tmux.wait_for("Holder  Ada Card");
     assert!(screen.contains("3 tries left"), "{screen}");
@@ -351,7 +336,7 @@ fn tessera_demo_pcsc_logs_a_pso_in_with_two_virtual_cards() {
         (&serials[2], "Cleo Card", "Logged in as PSO"),
     ] {
         let screen = tmux.wait_for("Choose the card to insert");
-        tmux.keys(&[&slot_of(&screen, serial)]);
+        tmux.keys(&[&card_slot(&screen, serial)]);
         tmux.wait_for(&format!("Holder  {holder}"));
         tmux.text("123456");
         tmux.keys(&["Enter"]);

@@ -147,10 +147,25 @@ impl Tmux {
     /// (waited for), its PIN; after each but the last the screen says how many are in. Waits
     /// until the login is accepted; that screen.
     pub fn login(&self, role: &str, cards: &[(&str, &str, &str)]) -> String {
+        self.login_choosing(role, cards, |_, slot| slot.to_owned())
+    }
+
+    /// [`Tmux::login`] with cards in PC/SC readers, each named by its serial (`FFFF:…`): its
+    /// slot's key is read from the screen ([`card_slot`]), since readers list in any order.
+    pub fn login_by_serial(&self, role: &str, cards: &[(&str, &str, &str)]) -> String {
+        self.login_choosing(role, cards, card_slot)
+    }
+
+    fn login_choosing(
+        &self,
+        role: &str,
+        cards: &[(&str, &str, &str)],
+        slot_key: impl Fn(&str, &str) -> String,
+    ) -> String {
         self.keys(&[role]);
-        for (i, (slot, holder, pin)) in cards.iter().enumerate() {
-            self.wait_for("Choose the card to insert");
-            self.keys(&[slot]);
+        for (i, (card, holder, pin)) in cards.iter().enumerate() {
+            let screen = self.wait_for("Choose the card to insert");
+            self.keys(&[&slot_key(&screen, card)]);
             self.wait_for(&format!("Holder  {holder}"));
             self.text(pin);
             self.keys(&["Enter"]);
@@ -185,6 +200,21 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The key of the card slot that shows the card `serial` (`› 4 … · card FFFF:…`), in the
+/// right-hand pane where the screen has two.
+pub fn card_slot(screen: &str, serial: &str) -> String {
+    let shown = format!("· card {serial}");
+    let line = screen
+        .lines()
+        .find(|l| l.contains(&shown))
+        .unwrap_or_else(|| panic!("no slot shows {serial}:\n{screen}"));
+    let line = line.rsplit("││").next().unwrap_or(line);
+    line.split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no slot number in {line:?}"))
+        .to_owned()
 }
 
 impl Drop for Tmux {
